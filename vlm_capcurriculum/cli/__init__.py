@@ -1,0 +1,48 @@
+"""The ``vlmcc`` command line.
+
+Each sub-command lives in its own module under this package and exposes ``register(subparsers)``; the
+module is listed in :data:`COMMANDS`. Keeping the registry here (and the commands apart) lets every
+feature own its command without touching the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# module name (under vlm_capcurriculum.cli) for each sub-command, in --help order
+COMMANDS: dict[str, str] = {}
+
+
+class CLIError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vlm_capcurriculum import __version__
+
+    parser = argparse.ArgumentParser(prog="vlmcc", description="Capability-curriculum RL post-training for VLMs.")
+    parser.add_argument("--version", action="version", version=f"vlmcc {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(f"vlm_capcurriculum.cli.{module_name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except CLIError as err:
+        print(f"vlmcc {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
