@@ -1,0 +1,100 @@
+"""The answer spec: what a ground-truth string carries to a reward.
+
+EasyR1 hands a reward only ``response`` and ``ground_truth`` (ARCHITECTURE.md), so the ground truth must carry
+its own answer type. Two encodings are accepted:
+
+* a plain string, as in the paper's released datasets: a single letter ``A``-``J`` means a ``choice`` answer,
+  anything else a ``math`` answer;
+* a JSON object string ``{"answer": ..., "type": ..., "choices": {"A": ...}}`` for every other case (perception
+  MCQs whose option texts should also be accepted, counts, yes/no, short text).
+
+:meth:`AnswerSpec.to_ground_truth` writes the shortest encoding that parses back to the same spec, so dataset
+writers and rewards agree by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+AnswerType = Literal["choice", "math", "number", "yesno", "text"]
+ANSWER_TYPES: tuple[str, ...] = get_args(AnswerType)
+
+_LETTER = re.compile(r"[A-J]")
+
+
+class AnswerSpecError(ValueError):
+    """A ground truth that cannot be understood (malformed JSON object, unknown type, bad choices)."""
+
+
+@dataclass(frozen=True)
+class AnswerSpec:
+    """A gold answer with its type and, for multiple choice, the option texts (letter -> text)."""
+
+    answer: str
+    type: AnswerType = "math"
+    choices: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in ANSWER_TYPES:
+            raise AnswerSpecError(f"unknown answer type {self.type!r}; expected one of {', '.join(ANSWER_TYPES)}")
+        if not isinstance(self.answer, str):
+            raise AnswerSpecError(f"answer must be a string, got {type(self.answer).__name__}")
+        for letter, text in self.choices.items():
+            if not (isinstance(letter, str) and _LETTER.fullmatch(letter) and isinstance(text, str)):
+                raise AnswerSpecError(f"choices must map letters A-J to strings, got {letter!r}: {text!r}")
+        if self.type == "choice" and self.choices and self.answer.strip().upper() not in self.choices:
+            raise AnswerSpecError(f"choice answer {self.answer!r} is not one of the options {sorted(self.choices)}")
+
+    @classmethod
+    def parse(cls, ground_truth: str | Mapping[str, Any] | AnswerSpec) -> AnswerSpec:
+        """Decode a ground truth in either encoding (or an already-decoded mapping or spec)."""
+        if isinstance(ground_truth, AnswerSpec):
+            return ground_truth
+        if isinstance(ground_truth, Mapping):
+            return cls._from_mapping(ground_truth)
+        if not isinstance(ground_truth, str):
+            raise AnswerSpecError(f"ground truth must be a string or mapping, got {type(ground_truth).__name__}")
+        text = ground_truth.strip()
+        if text.startswith("{") and text.endswith("}"):
+            try:
+                decoded = json.loads(text)
+            except json.JSONDecodeError:
+                decoded = None  # a LaTeX set such as "{1, 2}" is a plain math answer, not a JSON object
+            if isinstance(decoded, dict) and "answer" in decoded:
+                return cls._from_mapping(decoded)
+        if _LETTER.fullmatch(text):
+            return cls(answer=text, type="choice")
+        return cls(answer=ground_truth, type="math")
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any]) -> AnswerSpec:
+        unknown = set(data) - {"answer", "type", "choices"}
+        if unknown:
+            raise AnswerSpecError(f"unknown ground-truth keys {sorted(unknown)}; expected answer, type, choices")
+        if "answer" not in data:
+            raise AnswerSpecError("ground-truth object has no 'answer'")
+        answer = data["answer"]
+        if isinstance(answer, bool):
+            answer = "yes" if answer else "no"
+        elif isinstance(answer, (int, float)):
+            answer = str(answer)
+        choices = data.get("choices") or {}
+        if not isinstance(choices, Mapping):
+            raise AnswerSpecError(f"'choices' must be an object of letter -> text, got {type(choices).__name__}")
+        answer_type = data.get("type") or ("choice" if choices else "math")
+        return cls(answer=answer, type=answer_type, choices=dict(choices))
+
+    def to_ground_truth(self) -> str:
+        """The shortest string that :meth:`parse` maps back to this spec."""
+        if not self.choices:
+            plain = AnswerSpec.parse(self.answer)
+            if plain == self and not self.answer.strip().startswith("{"):
+                return self.answer
+        payload: dict[str, Any] = {"answer": self.answer, "type": self.type}
+        if self.choices:
+            payload["choices"] = dict(self.choices)
+        return json.dumps(payload, ensure_ascii=False)
