@@ -61,4 +61,6 @@ def test_round_trip_choice_with_options() -> None:
     assert json.loads(encoded)["choices"]["C"] == "a bird"
     assert AnswerSpec.parse(encoded) == spec
     assert AnswerSpec("C", "choice").to_ground_truth() == "C"
+    tagged = AnswerSpec("7", "number", capability="perception")
+    assert AnswerSpec.parse(tagged.to_ground_truth()) == tagged
     assert AnswerSpec("42", "math").to_ground_truth() == "42"

@@ -5,8 +5,9 @@ its own answer type. Two encodings are accepted:
 
 * a plain string, as in the paper's released datasets: a single letter ``A``-``J`` means a ``choice`` answer,
   anything else a ``math`` answer;
-* a JSON object string ``{"answer": ..., "type": ..., "choices": {"A": ...}}`` for every other case (perception
-  MCQs whose option texts should also be accepted, counts, yes/no, short text).
+* a JSON object string ``{"answer": ..., "type": ..., "choices": {"A": ...}, "capability": ...}`` for every other
+  case (perception MCQs whose option texts should also be accepted, counts, yes/no, short text). The optional
+  ``capability`` lets a reward report per-capability accuracy in frameworks whose reward sees nothing else.
 
 :meth:`AnswerSpec.to_ground_truth` writes the shortest encoding that parses back to the same spec, so dataset
 writers and rewards agree by construction.
@@ -32,11 +33,13 @@ class AnswerSpecError(ValueError):
 
 @dataclass(frozen=True)
 class AnswerSpec:
-    """A gold answer with its type and, for multiple choice, the option texts (letter -> text)."""
+    """A gold answer with its type, the option texts for multiple choice (letter -> text), and optionally the
+    curriculum capability the question trains."""
 
     answer: str
     type: AnswerType = "math"
     choices: Mapping[str, str] = field(default_factory=dict)
+    capability: str | None = None
 
     def __post_init__(self) -> None:
         if self.type not in ANSWER_TYPES:
@@ -46,6 +49,8 @@ class AnswerSpec:
         for letter, text in self.choices.items():
             if not (isinstance(letter, str) and _LETTER.fullmatch(letter) and isinstance(text, str)):
                 raise AnswerSpecError(f"choices must map letters A-J to strings, got {letter!r}: {text!r}")
+        if self.capability is not None and not isinstance(self.capability, str):
+            raise AnswerSpecError(f"capability must be a string, got {type(self.capability).__name__}")
         if self.type == "choice" and self.choices and self.answer.strip().upper() not in self.choices:
             raise AnswerSpecError(f"choice answer {self.answer!r} is not one of the options {sorted(self.choices)}")
 
@@ -72,9 +77,11 @@ class AnswerSpec:
 
     @classmethod
     def _from_mapping(cls, data: Mapping[str, Any]) -> AnswerSpec:
-        unknown = set(data) - {"answer", "type", "choices"}
+        unknown = set(data) - {"answer", "type", "choices", "capability"}
         if unknown:
-            raise AnswerSpecError(f"unknown ground-truth keys {sorted(unknown)}; expected answer, type, choices")
+            raise AnswerSpecError(
+                f"unknown ground-truth keys {sorted(unknown)}; expected answer, type, choices, capability"
+            )
         if "answer" not in data:
             raise AnswerSpecError("ground-truth object has no 'answer'")
         answer = data["answer"]
@@ -86,15 +93,17 @@ class AnswerSpec:
         if not isinstance(choices, Mapping):
             raise AnswerSpecError(f"'choices' must be an object of letter -> text, got {type(choices).__name__}")
         answer_type = data.get("type") or ("choice" if choices else "math")
-        return cls(answer=answer, type=answer_type, choices=dict(choices))
+        return cls(answer=answer, type=answer_type, choices=dict(choices), capability=data.get("capability"))
 
     def to_ground_truth(self) -> str:
         """The shortest string that :meth:`parse` maps back to this spec."""
-        if not self.choices:
+        if not self.choices and self.capability is None:
             plain = AnswerSpec.parse(self.answer)
             if plain == self and not self.answer.strip().startswith("{"):
                 return self.answer
         payload: dict[str, Any] = {"answer": self.answer, "type": self.type}
         if self.choices:
             payload["choices"] = dict(self.choices)
+        if self.capability is not None:
+            payload["capability"] = self.capability
         return json.dumps(payload, ensure_ascii=False)

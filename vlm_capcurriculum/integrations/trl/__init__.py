@@ -1,0 +1,1 @@
+"""TRL's GRPOTrainer as the embedded backend: CPU quick start and single-GPU runs."""
