@@ -1,0 +1,122 @@
+"""LaTeX clean-up shared by the verifiers: one canonical spelling for what only differs in typesetting.
+
+Cleaning never changes what an answer means: ``\\dfrac``/``\\tfrac`` are ``\\frac``, ``\\left(`` is ``(``, spacing
+commands are spaces, ``\\text{...}`` is its text, ``^{\\circ}`` and ``°`` are one degree token, ``{,}`` and ``,\\!``
+between digit groups are thousands separators, currency signs are dropped. Inputs are bounded in length by the
+caller (:data:`vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS`); every regex here is linear.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNICODE = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00d7": "\\times ",
+    "\u00b7": "\\cdot ",
+    "\u22c5": "\\cdot ",
+    "\u00f7": "\\div ",
+    "\u221a": "\\sqrt",
+    "\u03c0": "\\pi ",
+    "\u221e": "\\infty ",
+    "\u2264": "\\le ",
+    "\u2265": "\\ge ",
+    "\u2260": "\\ne ",
+    "\u00b0": "^\\circ ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u222a": "\\cup ",
+    "\u2229": "\\cap ",
+    "\u2208": "\\in ",
+    "\u00a0": " ",
+    "\u202f": " ",
+    "\u2009": " ",
+    "\uff0c": ",",  # full-width comma
+    "\uff1a": ":",
+    "\u20ac": "",  # euro
+    "\u00a3": "",  # pound sterling
+    "\u00a5": "",  # yen / yuan
+}
+_UNICODE_RE = re.compile("|".join(re.escape(key) for key in _UNICODE))
+
+_TEXT_COMMANDS = re.compile(
+    r"\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|textup|mbox|hbox|mathrm|mathbf|mathit|mathsf|mathtt|"
+    r"mathnormal|operatorname|emph|boldsymbol|bm)\s*\{([^{}]*)\}"
+)
+_DROP_COMMANDS = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg)(?![A-Za-z])\.?"
+    r"|\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits)(?![A-Za-z])"
+    r"|\\(?:boxed|fbox|framebox)(?![A-Za-z])"
+)
+_FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![A-Za-z])")
+_BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![A-Za-z])")
+_GROUPED_THOUSANDS = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)|(?<=\d),\s*\\!\s*(?=\d{3})")
+_SPACING = re.compile(r"\\\\|\\[,;:! ]|\\q?quad(?![A-Za-z])|~|\\hspace\s*\{[^{}]*\}")
+_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![A-Za-z])")
+_CURRENCY = re.compile(r"\\\$|\$|\\(?:euro|pounds|yen)(?![A-Za-z])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    """The canonical spelling of an answer (see the module docstring); idempotent."""
+    text = _UNICODE_RE.sub(lambda match: _UNICODE[match.group()], text)
+    text = text.replace("\\%", "%")
+    text = _GROUPED_THOUSANDS.sub("", text)
+    text = _FRAC_VARIANTS.sub("\\\\frac", text)
+    text = _BINOM_VARIANTS.sub("\\\\binom", text)
+    text = _DROP_COMMANDS.sub("", text)
+    for _ in range(4):  # nested \text{\textbf{x}}: a few rounds, never unbounded
+        unwrapped = _TEXT_COMMANDS.sub(lambda match: f" {match.group(1)} ", text)
+        if unwrapped == text:
+            break
+        text = unwrapped
+    text = _DEGREE.sub(" ° ", text)
+    text = _CURRENCY.sub(" ", text)
+    text = _SPACING.sub(lambda match: match.group() if match.group() == "\\\\" else " ", text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    text = text.rstrip(".").strip()
+    return strip_outer_braces(text)
+
+
+def strip_outer_braces(text: str) -> str:
+    """``{x}`` is ``x`` when the braces enclose everything (LaTeX grouping); ``{1, 2}`` stays: a set."""
+    while text.startswith("{") and text.endswith("}") and _encloses(text, "{", "}"):
+        inner = text[1:-1].strip()
+        if _has_top_level_comma(inner):
+            return text
+        text = inner
+    return text
+
+
+def _encloses(text: str, left: str, right: str) -> bool:
+    """Whether the bracket opening ``text`` closes at its last character."""
+    depth = 0
+    escaped = False
+    for i, char in enumerate(text):
+        if escaped:
+            escaped = False
+            continue
+        if char == "\\":
+            escaped = True
+            continue
+        if char == left:
+            depth += 1
+        elif char == right:
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False
+
+
+def _has_top_level_comma(text: str) -> bool:
+    depth = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char in ",;" and depth == 0:
+            return True
+    return False
