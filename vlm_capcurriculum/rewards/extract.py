@@ -163,7 +163,7 @@ def strip_wrappers(text: str) -> str:
         for left, right in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"), ('"', '"'), ("`", "`")):
             if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
                 text = text[len(left) : len(text) - len(right)]
-        text = text.rstrip(" .,;:!。")
+        text = text.rstrip(" .,;:。")  # not "!": 10! is a factorial
     return text.strip()
 
 
@@ -173,7 +173,7 @@ def last_math_or_number(text: str) -> tuple[str, str] | None:
     best: tuple[int, str, str] | None = None
     for match in _MATH_SPAN.finditer(tail):
         content = next(group for group in match.groups() if group is not None).strip()
-        if content:
+        if content.strip("$ "):
             best = (match.end(), content, "math_span")
     for match in _NUMBER.finditer(tail):
         if best is None or match.end() > best[0]:

@@ -210,6 +210,10 @@ class GuardPool:
         while pending or busy:
             free = sum(1 for worker in owned if worker not in busy)
             self._claim(owned, want=len(pending) - free, block=not owned)
+            if not owned and self._closed:
+                for index in pending:
+                    results[index] = Outcome("error", "pool closed")
+                return
             for worker in list(owned):
                 if worker.ready and worker not in busy and pending:
                     index = pending.popleft()
@@ -296,7 +300,7 @@ class GuardPool:
                     owned.append(self._start())
                     want -= 1
                 self._top_up()
-                if owned or not block:
+                if owned or not block or self._closed:
                     return
                 self._released.wait(timeout=0.5)
 
@@ -371,6 +375,13 @@ def get_pool() -> GuardPool:
         if _POOL is None or _POOL.owner_pid != os.getpid():
             _POOL = GuardPool()
         return _POOL
+
+
+def configure_pool(size: int) -> None:
+    """Set how many worker processes this process's pool may run at once (plus one warm spare)."""
+    if size < 1:
+        raise ValueError(f"the reward guard needs at least one worker, got {size}")
+    get_pool().size = int(size)
 
 
 def prestart_pool() -> None:

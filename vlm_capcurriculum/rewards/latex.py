@@ -62,6 +62,7 @@ _WHITESPACE = re.compile(r"\s+")
 def clean(text: str) -> str:
     """The canonical spelling of an answer (see the module docstring); idempotent."""
     text = _UNICODE_RE.sub(lambda match: _UNICODE[match.group()], text)
+    text = _WHITESPACE.sub(" ", text)  # first, so that "\\" + newline is the spacing command "\\ " it renders as
     text = text.replace("\\%", "%")
     text = _GROUPED_THOUSANDS.sub("", text)
     text = _FRAC_VARIANTS.sub("\\\\frac", text)

@@ -1,0 +1,110 @@
+"""verl (>= 0.9.1) reward entry point: ``reward.custom_reward_function.path=pkg://vlm_capcurriculum.integrations.verl.reward``.
+
+verl's reward loop (``verl.experimental.reward_loop``, manager ``naive``) calls
+``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)`` once per sample, from an
+executor thread of a long-lived reward worker, with ``reward.custom_reward_function.reward_kwargs`` merged in
+(set them with ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``). The guard's worker
+processes are shared by those threads and outlive the calls.
+
+The answer spec comes from ``ground_truth`` (a plain answer or our JSON encoding, see
+:class:`vlm_capcurriculum.rewards.AnswerSpec`) and, when present, ``extra_info["answer_type"]``,
+``extra_info["choices"]`` (letter -> option text) and ``extra_info["capability"]``, which override it.
+
+Key scheme (chosen so that both frameworks accept it): verl stacks every key of every sample into one array per
+key (``RewardLoopManager.compute_rm_score`` takes the key list from the first sample), so every sample returns the
+same keys: ``score`` (= ``overall``, the reward), ``acc`` (= ``accuracy``; verl's validation reports ``acc`` as its
+core metric, per ``data_source``), ``overall``, ``accuracy``, ``format`` and ``pred`` (the extracted answer, a
+string: verl skips strings when averaging and uses ``pred`` for majority voting). Per-type and per-capability
+accuracy keys are *not* added here (they would exist on some samples only); in verl, set each sample's
+``data_source`` to its capability and validation metrics are grouped by it. EasyR1's entry point
+(``reward_fns/capcurriculum.py``) does add them, because EasyR1 averages each key over the samples that have it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from vlm_capcurriculum.rewards import (
+    DEFAULT_TIMEOUT_S,
+    PAPER_FORMAT_WEIGHT,
+    AnswerSpec,
+    AnswerSpecError,
+    extract_answer,
+    score,
+    to_spec,
+)
+from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
+
+logger = logging.getLogger(__name__)
+
+#: Keys of every result, in order (see the module docstring).
+RESULT_KEYS = ("score", "acc", "overall", "accuracy", "format", "pred")
+#: Keyword arguments verl itself may pass (reward-model routing); accepted and unused.
+_FRAMEWORK_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+_warned_kwargs: set[str] = set()
+
+
+def _spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> AnswerSpec | None:
+    """The answer spec of one sample: the ground truth, with ``extra_info``'s type/choices/capability on top."""
+    spec = to_spec(ground_truth if isinstance(ground_truth, (str, Mapping, AnswerSpec)) else str(ground_truth))
+    if spec is None or not extra_info:
+        return spec
+    changes: dict[str, Any] = {}
+    if extra_info.get("answer_type"):
+        changes["type"] = str(extra_info["answer_type"])
+    choices = extra_info.get("choices")
+    if isinstance(choices, Mapping):
+        # Parquet structs give every row every letter seen in the column; absent options come back as None.
+        present = {str(letter): str(text) for letter, text in choices.items() if text is not None}
+        if present:
+            changes["choices"] = present
+    if extra_info.get("capability"):
+        changes["capability"] = str(extra_info["capability"])
+    if not changes:
+        return spec
+    try:
+        return dataclasses.replace(spec, **changes)
+    except AnswerSpecError as error:
+        logger.warning("invalid answer spec in extra_info %r scores 0: %s", dict(extra_info), error)
+        return None
+
+
+def compute_score(
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    format_weight: float = PAPER_FORMAT_WEIGHT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    workers: int | None = None,
+    **kwargs: Any,
+) -> dict[str, float | str]:
+    """Score one response for verl; returns the keys of :data:`RESULT_KEYS` (``score`` is the reward).
+
+    ``format_weight`` defaults to the paper's 0.1; ``timeout_s`` is the hard limit per answer; ``workers`` sets the
+    number of guard worker processes of this reward worker (default: half the cores, at most 4).
+    """
+    unknown = set(kwargs) - _FRAMEWORK_KWARGS - _warned_kwargs
+    if unknown:
+        _warned_kwargs.update(unknown)
+        logger.warning("vlm-capcurriculum reward ignores unknown keyword arguments %s", sorted(unknown))
+    if workers is not None:
+        configure_pool(workers)
+    prestart_pool()  # no-op once started; importing this module starts nothing (plugins import it everywhere)
+    spec = _spec(ground_truth, extra_info)
+    if spec is None:
+        return {"score": 0.0, "acc": 0.0, "overall": 0.0, "accuracy": 0.0, "format": 0.0, "pred": ""}
+    result = score(solution_str, spec, format_weight=format_weight, timeout_s=timeout_s)
+    pred = extract_answer(solution_str, spec.type) if isinstance(solution_str, str) else None
+    return {
+        "score": result["overall"],
+        "acc": result["accuracy"],
+        "overall": result["overall"],
+        "accuracy": result["accuracy"],
+        "format": result["format"],
+        "pred": (pred or "")[:1000],
+    }
