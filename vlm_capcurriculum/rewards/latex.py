@@ -53,7 +53,7 @@ _DROP_COMMANDS = re.compile(
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![A-Za-z])")
 _BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![A-Za-z])")
 _GROUPED_THOUSANDS = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)|(?<=\d),\s*\\!\s*(?=\d{3})")
-_SPACING = re.compile(r"\\\\|\\[,;:! ]|\\q?quad(?![A-Za-z])|~|\\hspace\s*\{[^{}]*\}")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|~|\\hspace\s*\{[^{}]*\}")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![A-Za-z])")
 _CURRENCY = re.compile(r"\\\$|\$|\\(?:euro|pounds|yen)(?![A-Za-z])")
 _WHITESPACE = re.compile(r"\s+")
@@ -61,6 +61,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 def clean(text: str) -> str:
     """The canonical spelling of an answer (see the module docstring); idempotent."""
+    # "\\\\" (a row break) is one token: hide it so that "\\\\%" is not read as "\\" + "\\%".
+    text = text.replace("\x00", "").replace("\\\\", "\x00")
     text = _UNICODE_RE.sub(lambda match: _UNICODE[match.group()], text)
     text = _WHITESPACE.sub(" ", text)  # first, so that "\\" + newline is the spacing command "\\ " it renders as
     text = text.replace("\\%", "%")
@@ -75,9 +77,9 @@ def clean(text: str) -> str:
         text = unwrapped
     text = _DEGREE.sub(" ° ", text)
     text = _CURRENCY.sub(" ", text)
-    text = _SPACING.sub(lambda match: match.group() if match.group() == "\\\\" else " ", text)
-    text = _WHITESPACE.sub(" ", text).strip()
-    text = text.rstrip(".").strip()
+    text = _SPACING.sub(" ", text)
+    text = _WHITESPACE.sub(" ", text).strip().replace("\x00", "\\\\")
+    text = text.rstrip(". ")
     return strip_outer_braces(text)
 
 
