@@ -24,11 +24,13 @@ _UNICODE = {
     "\u2264": "\\le ",
     "\u2265": "\\ge ",
     "\u2260": "\\ne ",
+    "\u2248": "\\approx ",
     "\u00b0": "^\\circ ",
     "\u00b2": "^2",
     "\u00b3": "^3",
     "\u222a": "\\cup ",
     "\u2229": "\\cap ",
+    "\u2205": "\\emptyset ",
     "\u2208": "\\in ",
     "\u00a0": " ",
     "\u202f": " ",
@@ -51,16 +53,29 @@ _DROP_COMMANDS = re.compile(
     r"|\\(?:boxed|fbox|framebox)(?![A-Za-z])"
 )
 _FRAC_VARIANTS = re.compile(r"\\[dtc]frac(?![A-Za-z])")
+_EMPTY_SET = re.compile(r"\\(?:varnothing|emptyset)(?![A-Za-z])|\\\{\s*\\\}|\\O(?![A-Za-z])")
 _BINOM_VARIANTS = re.compile(r"\\[dt]binom(?![A-Za-z])")
 _GROUPED_THOUSANDS = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)|(?<=\d),\s*\\!\s*(?=\d{3})")
 _SPACING = re.compile(r"\\[,;:! ]|\\q?quad(?![A-Za-z])|~|\\hspace\s*\{[^{}]*\}")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\degree(?![A-Za-z])")
 _CURRENCY = re.compile(r"\\\$|\$|\\(?:euro|pounds|yen)(?![A-Za-z])")
 _WHITESPACE = re.compile(r"\s+")
+# "\approx 3.14", "= 5": a leading relation sign in front of a bare value says "the answer is".
+_LEADING_SIGN = re.compile(r"^(?:\\approx|\\sim|\\simeq|=)\s*(?=[^=\s])")
 
 
 def clean(text: str) -> str:
-    """The canonical spelling of an answer (see the module docstring); idempotent."""
+    """The canonical spelling of an answer (see the module docstring); idempotent: the rules are applied until
+    nothing changes (one rule's output can be another's input: ``\\{$\\}`` is an empty set once ``$`` is gone)."""
+    for _ in range(8):
+        cleaned = _clean_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _clean_once(text: str) -> str:
     # "\\\\" (a row break) is one token: hide it so that "\\\\%" is not read as "\\" + "\\%".
     text = text.replace("\x00", "").replace("\\\\", "\x00")
     text = _UNICODE_RE.sub(lambda match: _UNICODE[match.group()], text)
@@ -68,6 +83,7 @@ def clean(text: str) -> str:
     text = text.replace("\\%", "%")
     text = _GROUPED_THOUSANDS.sub("", text)
     text = _FRAC_VARIANTS.sub("\\\\frac", text)
+    text = _EMPTY_SET.sub("\\\\emptyset", text)
     text = _BINOM_VARIANTS.sub("\\\\binom", text)
     text = _DROP_COMMANDS.sub("", text)
     for _ in range(4):  # nested \text{\textbf{x}}: a few rounds, never unbounded
@@ -79,7 +95,7 @@ def clean(text: str) -> str:
     text = _CURRENCY.sub(" ", text)
     text = _SPACING.sub(" ", text)
     text = _WHITESPACE.sub(" ", text).strip().replace("\x00", "\\\\")
-    text = text.rstrip(". ")
+    text = _LEADING_SIGN.sub("", text).rstrip(". ").strip()
     return strip_outer_braces(text)
 
 

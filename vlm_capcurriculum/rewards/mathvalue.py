@@ -218,6 +218,8 @@ class _ValueParser:
             if any(value is None for value in values):
                 return None
             return Union(tuple(values))  # type: ignore[arg-type]
+        if text == "\\emptyset":
+            return Items((), ())
         if text.startswith("\\{") and text.endswith("\\}"):
             return self.collection(text[2:-2], depth)
         if text[0] == "{" and _encloses(text):
@@ -358,6 +360,9 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
         return expr.compare(pred_node, gold_node)
     if _is_relation(pred) or _is_relation(gold):
         return None  # x > 5 against (5, \infty): set against relation is the symbolic path's call
+    ordered = _labelled_as_tuple(pred, gold)
+    if ordered is not None:
+        return ordered
     if isinstance(pred, Items) != isinstance(gold, Items):  # {a, a} is a
         pred = pred if isinstance(pred, Items) else Items((pred,), (None,))
         gold = gold if isinstance(gold, Items) else Items((gold,), (None,))
@@ -392,6 +397,17 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     if isinstance(pred, Words) and isinstance(gold, Words):
         return pred.text == gold.text
     return False
+
+
+def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
+    """``x = 2, y = 3`` against ``(2, 3)``: values that all carry labels read in order as a tuple. None when the
+    pair is not of that shape."""
+    items, sequence = (pred, gold) if isinstance(pred, Items) else (gold, pred)
+    if not (isinstance(items, Items) and isinstance(sequence, Seq)) or not all(items.labels):
+        return None
+    if (sequence.left, sequence.right) != ("(", ")") or len(sequence.items) != len(items.items):
+        return False
+    return _all([values_equal(p, g) for p, g in zip(items.items, sequence.items, strict=True)])
 
 
 def _same_labels(pred: Items, gold: Items) -> bool:

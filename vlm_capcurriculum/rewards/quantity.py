@@ -2,7 +2,7 @@
 
 ``parse_quantity`` reads integers (thousands separators included), decimals, scientific notation
 (``1.5e3``, ``1.5 \\times 10^{3}``), integer powers (``2^{10}``), fractions (``3/4``, ``\\frac{3}{4}``,
-``\\frac34``), infinity, number words ("twenty-one"), scale words ("3 million"), a percent sign and a unit, into a
+``\\frac34``), mixed numbers (``2\\frac{1}{2}``), repeating decimals (``0.\\overline{3}``), infinity, number words ("twenty-one"), scale words ("3 million"), a percent sign and a unit, into a
 :class:`Quantity` holding a :class:`fractions.Fraction`. Numerals and exponents are bounded
 (:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
 left to the symbolic path.
@@ -144,12 +144,47 @@ def _parse_words_head(text: str) -> tuple[Quantity, str] | None:
     return Quantity(Fraction(value)), text[match.end() :]
 
 
+_MIXED = re.compile(
+    r"([+-]?)\s*(\d{1,6})\s*(?:\\frac\s*\{\s*(\d{1,6})\s*\}\s*\{\s*(\d{1,6})\s*\}|\s(\d{1,6})\s*/\s*(\d{1,6}))"
+)
+
+
+def _mixed_number(text: str) -> tuple[Quantity, str] | None:
+    """``2\\frac{1}{2}`` and ``2 1/2`` are mixed numbers (5/2) when the fraction is proper, as people write them."""
+    match = _MIXED.match(text)
+    if not match:
+        return None
+    sign, whole = match.group(1), int(match.group(2))
+    numerator = int(match.group(3) or match.group(5))
+    denominator = int(match.group(4) or match.group(6))
+    if not 0 < numerator < denominator:
+        return None
+    value = whole + Fraction(numerator, denominator)
+    return Quantity(-value if sign == "-" else value), text[match.end() :]
+
+
+_REPEATING = re.compile(r"([+-]?)\s*(\d{0,30})\.(\d{0,30})\s*\\overline\s*\{\s*(\d{1,30})\s*\}")
+
+
+def _repeating_decimal(text: str) -> tuple[Quantity, str] | None:
+    """``0.\\overline{3}`` is 1/3 and ``0.1\\overline{6}`` is 1/6, exactly."""
+    match = _REPEATING.match(text)
+    if not match:
+        return None
+    sign, whole, fixed, repeating = match.groups()
+    scale = 10 ** len(fixed)
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), scale)
+    value += Fraction(int(repeating), scale * (10 ** len(repeating) - 1))
+    return Quantity(-value if sign == "-" else value), text[match.end() :]
+
+
 def parse_quantity(text: str) -> Quantity | None:
     """Parse a whole string as one number with optional scale word, percent and unit; None if it is anything else.
 
     ``text`` should be cleaned (:func:`vlm_capcurriculum.rewards.latex.clean`) first.
     """
-    head = parse_number_head(text.strip())
+    text = text.strip()
+    head = _repeating_decimal(text) or _mixed_number(text) or parse_number_head(text)
     if head is None:
         return None
     quantity, rest = head
