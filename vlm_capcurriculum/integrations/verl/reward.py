@@ -80,20 +80,20 @@ def compute_score(
     *,
     format_weight: float = PAPER_FORMAT_WEIGHT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    workers: int | None = None,
+    workers: int = 1,
     **kwargs: Any,
 ) -> dict[str, float | str]:
     """Score one response for verl; returns the keys of :data:`RESULT_KEYS` (``score`` is the reward).
 
-    ``format_weight`` defaults to the paper's 0.1; ``timeout_s`` is the hard limit per answer; ``workers`` sets the
-    number of guard worker processes of this reward worker (default: half the cores, at most 4).
+    ``format_weight`` defaults to the paper's 0.1; ``timeout_s`` is the hard limit per answer; ``workers`` is the
+    number of guard processes of this reward worker (plus one warm spare). It defaults to 1 because verl already
+    runs ``reward.num_workers`` (8) reward workers side by side.
     """
     unknown = set(kwargs) - _FRAMEWORK_KWARGS - _warned_kwargs
     if unknown:
         _warned_kwargs.update(unknown)
         logger.warning("vlm-capcurriculum reward ignores unknown keyword arguments %s", sorted(unknown))
-    if workers is not None:
-        configure_pool(workers)
+    configure_pool(workers)
     prestart_pool()  # no-op once started; importing this module starts nothing (plugins import it everywhere)
     spec = _spec(ground_truth, extra_info)
     if spec is None:
