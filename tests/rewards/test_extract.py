@@ -88,6 +88,7 @@ def test_math_fallback_chain(response: str, answer: str | None, source: str | No
         ("Yes, there is a dog.", "Yes, there is a dog"),
         ("The answer is (C).", "(C)"),
         ("**Answer: B**", "B"),
+        ("Looking at the colours, I choose (B).", "(B)"),
     ],
 )
 def test_short_type_fallback_takes_the_region(response: str, answer: str) -> None:

@@ -9,7 +9,8 @@ Fallback chain (first hit wins), documented because it decides what earns reward
 
 1. the last top-level ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\framebox{...}`` with balanced braces (nested braces
    and escaped ``\\{ \\}`` handled, boxes nested in a box belong to it, an empty or unclosed box is skipped);
-2. the text after the last answer phrase ("final answer is", "the answer is", "Answer:", "correct option is"...),
+2. the text after the last answer phrase ("final answer is", "the answer is", "Answer:", "correct option is",
+   "I choose"...),
    up to the end of that sentence or line;
 3. by answer type: for ``math``, whichever of the last math span (``$...$``, ``$$...$$``, ``\\(...\\)``,
    ``\\[...\\]``) or the last stand-alone number ends last in the region's tail; for the short types (``choice``,
@@ -34,8 +35,8 @@ _BOX_TOKENS = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{|\\[{}\\]|[{}]")
 _BOX_OPENER = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{")
 
 _ANSWER_PHRASE = re.compile(
-    r"(?:final\s+answer|correct\s+(?:answer|option|choice)|the\s+answer|answer)\s*(?:\*\*)?\s*"
-    r"(?:is\s*[:：]?|[:：=])\s*(?:\*\*)?",
+    r"(?:(?:final\s+answer|correct\s+(?:answer|option|choice)|the\s+answer|answer)\s*(?:\*\*)?\s*"
+    r"(?:is\s*[:：]?|[:：=])|\bI\s+(?:would\s+)?(?:choose|select|pick|go\s+with))\s*(?:\*\*)?",
     re.IGNORECASE,
 )
 # End of the sentence that holds an answer: a newline, or ., !, ? followed by a space or the end. A decimal point

@@ -32,6 +32,18 @@ def test_option_text(answer: str) -> None:
     assert parse_choice(answer, OPTIONS) == "B"
 
 
+@pytest.mark.parametrize(
+    "answer", ["B is correct", "(B) is the answer", "Option B is the correct answer", "B, blue umbrella"]
+)
+def test_letter_stated_in_a_sentence(answer: str) -> None:
+    assert parse_choice(answer, OPTIONS) == "B"
+
+
+def test_sentence_ending_in_an_option() -> None:
+    assert parse_choice("It is a blue umbrella.", OPTIONS) == "B"
+    assert parse_choice("It is not a blue umbrella.", OPTIONS) is None
+
+
 def test_numeric_option_matched_by_value() -> None:
     assert parse_choice("0.5", OPTIONS) == "D"
     assert parse_choice("\\frac{1}{2}", OPTIONS) == "D"

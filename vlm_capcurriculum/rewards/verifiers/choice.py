@@ -4,11 +4,13 @@ An answer names option B when it is, as a whole:
 
 * the letter in a common form: ``B``, ``b``, ``(B)``, ``[B]``, ``B.``, ``B)``, ``B:``, ``\\text{B}``, ``Option B``,
   ``option (b)``, ``Choice B``, ``Answer: B``;
-* the letter followed by a separator and text: ``B. blue``, ``(B) blue``, ``B: blue``, ``Option B - blue``: the
+* the letter followed by a separator and text: ``B. blue``, ``(B) blue``, ``B: blue``, ``B, blue``, ``Option B - blue``: the
   letter decides, unless the text is exactly another option's text (a contradiction names no option);
 * the letter followed by the option's own text without a separator (``B blue`` when B is "blue");
-* the exact text of one option, folded (case, whitespace, punctuation, articles, plurals), or, for numeric
-  options, a number equal to exactly one option (``0.5`` for option "1/2").
+* the letter followed by a sentence saying so: ``B is correct``, ``(B) is the answer``;
+* the exact text of one option, folded (case, whitespace, punctuation, articles, plurals), or a sentence ending
+  in it after "is"/"are" (``It is blue.``; not ``It is not blue.``), or, for numeric options, a number equal to
+  exactly one option (``0.5`` for option "1/2").
 
 Never: a letter inside prose (``A man is standing`` is not option A, the article is not a letter), or an answer that
 names two options (``A or B``, ``A, C``, ``A and B``), unless that text is itself an option's text.
@@ -27,7 +29,16 @@ from vlm_capcurriculum.rewards.spec import AnswerSpec
 _WRAPPED = r"(?:\(\s*([A-Ja-j])\s*\)|\[\s*([A-Ja-j])\s*\]|\{\s*([A-Ja-j])\s*\}|([A-Ja-j]))"
 _PREFIX = r"(?:(?:the\s+)?(?:correct\s+|final\s+|best\s+|right\s+)?(?:option|choice|answer)\s*(?:is\s*)?[:：\-]?\s*)"
 _LETTER_ONLY = re.compile(rf"{_PREFIX}?{_WRAPPED}\s*[.:)\]]?", re.IGNORECASE)
-_LETTER_AND_TEXT = re.compile(rf"{_PREFIX}?{_WRAPPED}\s*(?P<sep>[.:)\-–]|\s)\s*(?P<text>.+)", re.IGNORECASE | re.DOTALL)
+_LETTER_AND_TEXT = re.compile(
+    rf"{_PREFIX}?{_WRAPPED}\s*(?P<sep>[.:,)\-–]|\s)\s*(?P<text>.+)", re.IGNORECASE | re.DOTALL
+)
+# "B is correct", "(B) is the answer": the letter, then a sentence saying it is the answer.
+_LETTER_IS_ANSWER = re.compile(
+    rf"{_PREFIX}?{_WRAPPED}\s+is\s+(?:the\s+)?(?:correct|right|best|answer|correct\s+answer|right\s+answer)"
+    r"(?:\s+(?:answer|option|choice))?",
+    re.IGNORECASE,
+)
+_COPULAS = ("is", "are", "was", "were")
 # Another option letter named in the text after a letter: "(A) or (B)", "A. and B", "A, C", "A. B".
 _ANOTHER_LETTER = re.compile(r"(?:\b(?:or|and|nor)\s+|[,/&]\s*)\(?([A-J])\)?(?=$|[\s.,;:)])")
 _LONE_LETTER = re.compile(r"\(?([A-J])\)?[.)]?")
@@ -43,7 +54,7 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
     text = markup_free(answer).strip().rstrip(".").strip()
     if not text:
         return None
-    match = _LETTER_ONLY.fullmatch(text)
+    match = _LETTER_ONLY.fullmatch(text) or _LETTER_IS_ANSWER.fullmatch(text)
     if match:
         return _known(_letter(match), choices)
     by_text = _by_option_text(text, choices)
@@ -88,7 +99,14 @@ def _by_option_text(text: str, choices: Mapping[str, str]) -> str | None:
         return None
     folded = fold(text)
     if folded:
-        matches = [letter for letter, option in choices.items() if fold(option) == folded]
+        options = {letter: fold(option) for letter, option in choices.items()}
+        matches = [letter for letter, option in options.items() if option == folded]
+        if not matches:  # "It is blue.": a sentence whose last words after "is" are an option's text
+            words = folded.split()
+            cut = max((i for i, word in enumerate(words) if word in _COPULAS), default=-1)
+            if cut >= 0:
+                tail = " ".join(words[cut + 1 :])
+                matches = [letter for letter, option in options.items() if option and option == tail]
         if len(matches) == 1:
             return matches[0]
         if matches:
