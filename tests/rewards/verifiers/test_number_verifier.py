@@ -18,7 +18,7 @@ def number(answer: str) -> str:
         ("3", 3), ("three", 3), ("Three", 3), ("3 apples", 3), ("3.0", 3), ("twelve", 12), ("twenty-one", 21),
         ("twenty one", 21), ("a dozen", 12), ("zero", 0), ("none", 0), ("1,200", 1200), ("a hundred", 100),
         ("three hundred", 300), ("There are three apples in the basket.", 3), ("I count 5 birds.", 5),
-        ("There are 3 apples, so the answer is 3.", 3),
+        ("There are 3 apples, so the answer is 3.", 3), ("There are no dogs in the picture.", 0),
     ],
 )  # fmt: skip
 def test_parse_number(answer: str, value: int) -> None:
@@ -26,7 +26,9 @@ def test_parse_number(answer: str, value: int) -> None:
     assert parsed is not None and parsed.value == Fraction(value)
 
 
-@pytest.mark.parametrize("answer", ["There are 3 apples and 2 oranges.", "some", "many birds", ""])
+@pytest.mark.parametrize(
+    "answer", ["There are 3 apples and 2 oranges.", "some", "many birds", "", "no more than 3 birds and 2 cats"]
+)
 def test_no_single_number(answer: str) -> None:
     assert parse_number(answer) is None
 

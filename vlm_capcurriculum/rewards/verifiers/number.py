@@ -2,7 +2,7 @@
 
 A whole answer that is one number (digits, words, fractions, decimals, with an optional unit or noun) is that
 number. In a sentence, the answer is its number only if every number in it has the same value ("There are three
-apples, so the answer is 3." is 3; "3 cats and 2 dogs" is no single answer). Units follow the maths rule: both
+apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). Units follow the maths rule: both
 sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
 """
 
@@ -26,6 +26,10 @@ _NUMBER_START = re.compile(
 )
 
 
+# "There are no dogs": a count of zero ("no more than 3" is not).
+_NO_COUNT = re.compile(r"\bno\s+(?!more\b|less\b|fewer\b|longer\b|doubt\b)[A-Za-z]", re.IGNORECASE)
+
+
 def parse_number(answer: str) -> Quantity | None:
     """The one number ``answer`` gives, or None (see the module docstring)."""
     text = clean(answer)
@@ -38,6 +42,8 @@ def parse_number(answer: str) -> Quantity | None:
         head = parse_number_head(prose[match.start() :])
         if head is not None and head[0].value is not None:
             values.append(head[0])
+    if _NO_COUNT.search(prose):
+        values.append(Quantity(Fraction(0)))
     distinct = {quantity.value for quantity in values}
     if len(distinct) != 1:
         return None
