@@ -274,7 +274,7 @@ def print_tables(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     summary: dict[str, Any] = {"accuracy": {}, "speed": {}}
     groups = {
         "math (public)": [i for i, c in enumerate(cases) if c.kind == "math" and c.source == "public"],

@@ -1,9 +1,11 @@
 """Exact structure of a maths answer: numbers, lists, sets, tuples, intervals, unions, matrices, ratios, words.
 
-:func:`parse_value` turns a cleaned answer into a small tree of :class:`Quantity` leaves, or None when any part is
-outside this grammar (a variable, a root, pi, a relation...), in which case the symbolic path decides.
-:func:`values_equal` compares two trees exactly. Both are pure Python over bounded input: this is the fast path
-that settles most answers without sympy.
+:func:`parse_value` turns a cleaned answer into a small tree whose leaves are :class:`Quantity` (numbers with
+units and percent, compared exactly) or :class:`Expr` (roots, pi, powers, polynomials, single relations, compared
+numerically by :mod:`vlm_capcurriculum.rewards.expr`), or None when any part is outside this grammar (chained
+inequalities, sums, integrals...). :func:`values_equal` compares two trees: True, False, or None when only the
+symbolic path can tell. Both are pure Python over bounded input: this is the fast path that settles most answers
+without sympy.
 
 Decisions, each applied to both sides alike:
 
