@@ -35,8 +35,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 #: Default per-answer limit in seconds. The paper's (unused) helper used 1 s; symbolic comparisons of honest answers
-#: finish in well under 0.2 s on a CPU core, so 2 s leaves room for a loaded machine without letting a runaway
-#: answer hold a batch.
+#: take tens of milliseconds and the slowest in benchmarks/cases about 0.5 s on one CPU core, so 2 s leaves room for a
+#: loaded machine without letting a runaway answer hold a batch.
 DEFAULT_TIMEOUT_S = 2.0
 #: How long a fresh worker may take to import sympy and Math-Verify before it is given up on.
 BOOT_TIMEOUT_S = 120.0
