@@ -45,9 +45,10 @@ class _InvalidJSON:
 
 @dataclass
 class ReadResult:
-    """The records that passed validation, in file order, and the report of the whole read."""
+    """The records that passed validation, in file order, where each came from, and the report of the read."""
 
     records: list[SampleRecord] = field(default_factory=list)
+    locations: list[RowLocation] = field(default_factory=list)
     report: ReadReport = field(default_factory=ReadReport)
 
 
@@ -165,6 +166,7 @@ def read_records(
                 continue
             seen_ids[outcome.id] = location
             result.records.append(outcome)
+            result.locations.append(location)
             report.rows_kept += 1
             report.notes.update(row_notes)
     if strict and report.issues:
