@@ -222,6 +222,12 @@ def parse_curriculum(config: DictConfig | Mapping[str, Any], *, path: str = "cur
     data = _plain(config, path)
     if data is None:
         raise SpecError(path, "missing: the config has no curriculum block")
+    if isinstance(data, str):
+        raise SpecError(
+            path,
+            f"is the string {data!r}, not a curriculum block: an override {path}={data} selects a config group "
+            f"only in a recipe with a {path}/ group directory (to change the mode: {path}.mode={data})",
+        )
     _check_keys(data, CurriculumConfig, path)
     capability_layers = data.get("capability_overrides") or {}
     if not isinstance(capability_layers, Mapping):
