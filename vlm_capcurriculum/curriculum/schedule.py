@@ -27,6 +27,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vlm_capcurriculum.curriculum.overrides import Overrides
 from vlm_capcurriculum.curriculum.plan import DataSlice, Plan, PlanError, PlannedStage
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order
 
@@ -118,53 +119,41 @@ def _run(
     return out[:need]
 
 
-def build_plan(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> Plan:
-    """The plan of ``spec`` on data of the given sizes (one :class:`StageData` per spec stage, in order)."""
-    if len(stage_data) != len(spec.stages):
-        raise PlanError(f"{len(stage_data)} stage data entries for {len(spec.stages)} stages")
-    batch = spec.batch_size
-    slices: list[DataSlice] = []
-    offset = 0
-    for stage, data in zip(spec.stages, stage_data, strict=True):
-        slices.append(DataSlice(stage.name, stage.capability, offset, data.num_samples))
-        offset += data.num_samples
-    notes = [
-        f"capability_overrides for {name!r} apply to no stage" + (" (merged mode)" if spec.mode is Mode.merged else "")
-        for name in spec.unused_capability_overrides()
-    ]
+class _PlanBuilder:
+    """Appends planned stages one after another, numbering their steps and collecting their indices."""
 
-    # staged steps per stage: also the merged run's total
-    staged_steps: list[int] = []
-    if spec.mode is not Mode.stitched_replay:
-        for stage, data in zip(spec.stages, stage_data, strict=True):
-            per_epoch = _steps_per_epoch(f"stage {stage.name!r}", data.num_samples, batch)
-            staged_steps.append(stage.steps if stage.steps is not None else stage.epochs * per_epoch)  # type: ignore[operator]
-
-    planned: list[PlannedStage] = []
-    indices: list[int] = []
+    def __init__(self, spec: CurriculumSpec, slices: list[DataSlice]) -> None:
+        self.spec = spec
+        self.batch = spec.batch_size
+        self.slices = slices
+        self.stages: list[PlannedStage] = []
+        self.indices: list[int] = []
+        self.notes: list[str] = []
 
     def add(
+        self,
+        *,
         name: str,
         capability: str,
         stage_index: int | None,
         replay_pass: int | None,
-        n: int,
-        steps: int,
+        num_samples: int,
         order: Order,
-        state,
+        state: Overrides,
         local: list[int],
-        base: int,
+        offset: int,
     ) -> None:
-        start = (planned[-1].end_step if planned else 0) + 1
-        planned.append(
+        steps = len(local) // self.batch
+        start = (self.stages[-1].end_step if self.stages else 0) + 1
+        self.stages.append(
             PlannedStage(
-                position=len(planned),
+                position=len(self.stages),
                 name=name,
                 capability=capability,
                 stage_index=stage_index,
                 replay_pass=replay_pass,
-                num_samples=n,
-                epochs=steps / (n // batch),
+                num_samples=num_samples,
+                epochs=steps / (num_samples // self.batch),
                 steps=steps,
                 start_step=start,
                 end_step=start + steps - 1,
@@ -172,60 +161,129 @@ def build_plan(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> Plan:
                 state=state,
             )
         )
-        indices.extend(base + i for i in local)
+        self.indices.extend(offset + i for i in local)
 
-    if spec.mode is Mode.staged:
-        for stage, data, piece, steps in zip(spec.stages, stage_data, slices, staged_steps, strict=True):
-            rates = _checked_pass_rates(f"stage {stage.name!r}", data, stage.order)
-            local = _run(data.num_samples, steps, batch, stage.order, rates, spec.seed, stage.name)
-            add(stage.name, stage.capability, stage.index, None, data.num_samples, steps, stage.order,
-                spec.stage_state(stage), local, piece.offset)  # fmt: skip
-            _note_left_out(notes, stage.name, data.num_samples, batch)
-    elif spec.mode is Mode.merged:
-        pool = StageData(
-            num_samples=sum(d.num_samples for d in stage_data),
-            pass_rates=None
-            if not spec.order.needs_pass_rate
-            else tuple(rate for d in stage_data for rate in (d.pass_rates or (None,) * d.num_samples)),
+    def note_left_out(self, name: str, n: int) -> None:
+        rest = n % self.batch
+        if rest:
+            self.notes.append(f"{name}: {n} samples, batch {self.batch}: {rest} sit out each epoch (drop_last)")
+
+
+def _staged_steps(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> list[int]:
+    """Steps of each stage in the staged plan (also the merged run's total)."""
+    steps = []
+    for stage, data in zip(spec.stages, stage_data, strict=True):
+        per_epoch = _steps_per_epoch(f"stage {stage.name!r}", data.num_samples, spec.batch_size)
+        steps.append(stage.steps if stage.steps is not None else stage.epochs * per_epoch)  # type: ignore[operator]
+    return steps
+
+
+def _plan_staged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
+    spec = plan.spec
+    for stage, data, piece, steps in zip(
+        spec.stages, stage_data, plan.slices, _staged_steps(spec, stage_data), strict=True
+    ):
+        rates = _checked_pass_rates(f"stage {stage.name!r}", data, stage.order)
+        plan.add(
+            name=stage.name,
+            capability=stage.capability,
+            stage_index=stage.index,
+            replay_pass=None,
+            num_samples=data.num_samples,
+            order=stage.order,
+            state=spec.stage_state(stage),
+            local=_run(data.num_samples, steps, spec.batch_size, stage.order, rates, spec.seed, stage.name),
+            offset=piece.offset,
         )
-        rates = _checked_pass_rates("merged pool", pool, spec.order)
-        _steps_per_epoch("merged pool", pool.num_samples, batch)
-        total = sum(staged_steps)
-        local = _run(pool.num_samples, total, batch, spec.order, rates, spec.seed, "merged")
-        capability = "+".join(dict.fromkeys(stage.capability for stage in spec.stages))
-        add("merged", capability, None, None, pool.num_samples, total, spec.order, spec.overrides, local, 0)
-        notes.append(f"merged: {total} steps, the staged total ({' + '.join(map(str, staged_steps))})")
-        _note_left_out(notes, "merged pool", pool.num_samples, batch)
-    else:
-        assert spec.epochs is not None
-        for stage, data in zip(spec.stages, stage_data, strict=True):
-            _steps_per_epoch(f"stage {stage.name!r}", data.num_samples, batch)
-            _checked_pass_rates(f"stage {stage.name!r}", data, stage.order)
-            _note_left_out(notes, stage.name, data.num_samples, batch)
-        for replay_pass in range(1, spec.epochs + 1):
-            for stage, data, piece in zip(spec.stages, stage_data, slices, strict=True):
-                rates = _checked_pass_rates(f"stage {stage.name!r}", data, stage.order)
-                steps = data.num_samples // batch
-                local = _run(data.num_samples, steps, batch, stage.order, rates, spec.seed, stage.name,
-                             first_epoch=replay_pass - 1)  # fmt: skip
-                add(stage.name, stage.capability, stage.index, replay_pass, data.num_samples, steps, stage.order,
-                    spec.stage_state(stage), local, piece.offset)  # fmt: skip
+        plan.note_left_out(stage.name, data.num_samples)
 
+
+def _plan_merged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
+    spec = plan.spec
+    staged_steps = _staged_steps(spec, stage_data)
+    size = sum(data.num_samples for data in stage_data)
+    pass_rates = None
+    if spec.order.needs_pass_rate:
+        pass_rates = tuple(rate for data in stage_data for rate in (data.pass_rates or (None,) * data.num_samples))
+    pool = StageData(size, pass_rates)
+    rates = _checked_pass_rates("merged pool", pool, spec.order)
+    _steps_per_epoch("merged pool", size, spec.batch_size)
+    total = sum(staged_steps)
+    plan.add(
+        name="merged",
+        capability="+".join(dict.fromkeys(stage.capability for stage in spec.stages)),
+        stage_index=None,
+        replay_pass=None,
+        num_samples=size,
+        order=spec.order,
+        state=spec.overrides,
+        local=_run(size, total, spec.batch_size, spec.order, rates, spec.seed, "merged"),
+        offset=0,
+    )
+    plan.notes.append(f"merged: {total} steps, the staged total ({' + '.join(map(str, staged_steps))})")
+    plan.note_left_out("merged pool", size)
+
+
+def _plan_stitched(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
+    spec = plan.spec
+    assert spec.epochs is not None
+    checked = []
+    for stage, data in zip(spec.stages, stage_data, strict=True):
+        _steps_per_epoch(f"stage {stage.name!r}", data.num_samples, spec.batch_size)
+        checked.append(_checked_pass_rates(f"stage {stage.name!r}", data, stage.order))
+        plan.note_left_out(stage.name, data.num_samples)
+    for replay_pass in range(1, spec.epochs + 1):
+        for stage, data, piece, rates in zip(spec.stages, stage_data, plan.slices, checked, strict=True):
+            steps = data.num_samples // spec.batch_size
+            plan.add(
+                name=stage.name,
+                capability=stage.capability,
+                stage_index=stage.index,
+                replay_pass=replay_pass,
+                num_samples=data.num_samples,
+                order=stage.order,
+                state=spec.stage_state(stage),
+                # pass k is the stage's epoch k: the same draws as epoch k of a staged run
+                local=_run(
+                    data.num_samples,
+                    steps,
+                    spec.batch_size,
+                    stage.order,
+                    rates,
+                    spec.seed,
+                    stage.name,
+                    first_epoch=replay_pass - 1,
+                ),
+                offset=piece.offset,
+            )
+
+
+def build_plan(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> Plan:
+    """The plan of ``spec`` on data of the given sizes (one :class:`StageData` per spec stage, in order)."""
+    if len(stage_data) != len(spec.stages):
+        raise PlanError(f"{len(stage_data)} stage data entries for {len(spec.stages)} stages")
+    slices: list[DataSlice] = []
+    offset = 0
+    for stage, data in zip(spec.stages, stage_data, strict=True):
+        slices.append(DataSlice(stage.name, stage.capability, offset, data.num_samples))
+        offset += data.num_samples
+    plan = _PlanBuilder(spec, slices)
+    plan.notes += [
+        f"capability_overrides for {name!r} apply to no stage" + (" (merged mode)" if spec.mode is Mode.merged else "")
+        for name in spec.unused_capability_overrides()
+    ]
+    {Mode.staged: _plan_staged, Mode.merged: _plan_merged, Mode.stitched_replay: _plan_stitched}[spec.mode](
+        plan, stage_data
+    )
     return Plan(
         mode=spec.mode,
-        batch_size=batch,
+        batch_size=spec.batch_size,
         seed=spec.seed,
-        stages=tuple(planned),
+        stages=tuple(plan.stages),
         stage_data=tuple(slices),
-        indices=tuple(indices),
-        notes=tuple(notes),
+        indices=tuple(plan.indices),
+        notes=tuple(plan.notes),
     )
-
-
-def _note_left_out(notes: list[str], name: str, n: int, batch: int) -> None:
-    rest = n % batch
-    if rest:
-        notes.append(f"{name}: {n} samples, batch {batch}: {rest} sit out each epoch (drop_last)")
 
 
 def epochs_text(epochs: float) -> str:
