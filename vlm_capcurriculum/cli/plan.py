@@ -58,11 +58,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    _print_table(plan, data)
+    print_plan(plan, data)
     return 0
 
 
-def _print_table(plan: Any, data: Any) -> None:
+def print_plan(plan: Any, data: Any) -> None:
+    """The plan table, totals, per-stage data reports and notes (also printed by backends' ``--dry-run``)."""
     from rich.console import Console
     from rich.table import Table
 
