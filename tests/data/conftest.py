@@ -1,11 +1,19 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fault_server import FaultServer
+from tiny_vlm import build_tiny_llava
 
 from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy
 
@@ -57,3 +65,47 @@ def images(tmp_path: Path) -> dict[str, Path]:
     paths["green"].write_bytes(png_bytes((0, 255, 0)))
     paths["red_copy"].write_bytes(png_bytes((255, 0, 0)))
     return paths
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``transformers serve`` (a real, maintained OpenAI-compatible server) on loopback, CPU, offline, pinned to a
+    tiny LLaVA built here. Yields ``(base_url, model name)``."""
+    model_dir = build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the CLI otherwise asks PyPI for a newer version at start
+        "HF_HOME": str(tmp_path_factory.mktemp("hf-home")),
+    }
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir)]
+    command += ["--device", "cpu", "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "w") as log_file:
+        server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"transformers serve not up after 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", str(model_dir)
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

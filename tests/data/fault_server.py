@@ -73,6 +73,7 @@ class FaultServer:
     faults: dict[str, list[str]] = field(default_factory=dict)
     default_faults: list[str] = field(default_factory=list)
     honour_n: bool = True
+    keep_bodies: bool = True
     answer: Callable[[str, str, list[str], int | None, int], str] = expected_answer
 
     def __post_init__(self) -> None:
@@ -173,7 +174,7 @@ class FaultServer:
         self.attempts[prompt] += 1
         script = self.faults.get(prompt, self.default_faults)
         fault = script[attempt] if attempt < len(script) else "ok"
-        self.received.append(Received(time.monotonic(), prompt, request, fault, headers))
+        self.received.append(Received(time.monotonic(), prompt, request if self.keep_bodies else {}, fault, headers))
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -237,3 +238,27 @@ class FaultServer:
                 "usage": usage,
             }
         ).encode()
+
+
+def main() -> None:
+    """``python fault_server.py --latency 0.05``: serve in this process, print the port, run until stdin closes
+    (so a benchmark can keep the server off its own GIL)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FaultServer(latency=args.latency, keep_bodies=False).start()
+    print(server.port, flush=True)
+    for line in sys.stdin:
+        if line.strip() == "stats":
+            print(json.dumps({"completions": server.completions, "peak_in_flight": server.peak_in_flight}), flush=True)
+        elif line.strip() == "reset":
+            server.reset_counts()
+            print("{}", flush=True)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -84,12 +84,9 @@ class ResponseCache:
             (key, index, model, sample.text, sample.finish_reason, time.time()),
         )
 
-    def put_request(self, key: str, model: str, payload: dict[str, Any]) -> None:
-        """Remember what ``key`` stands for (written once per key, before its first sample)."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO requests VALUES (?, ?, ?)",
-            (key, model, json.dumps(payload, sort_keys=True, ensure_ascii=False)),
-        )
+    def put_request(self, key: str, model: str, blob: str) -> None:
+        """Remember what ``key`` stands for: its canonical JSON (written once per key, before its first sample)."""
+        self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
 
     def request_payload(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchone()

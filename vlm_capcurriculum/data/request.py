@@ -233,15 +233,24 @@ class SamplingParams:
         }
 
 
-def request_key(model: str, request: ChatRequest, params: SamplingParams) -> str:
-    """The cache key of a request: SHA-256 of the canonical JSON of ``(version, model, messages with image
-    hashes, temperature, top_p, max_tokens, seed, extra)``. ``n`` is left out: sample ``i`` of a request is
-    stored under ``(key, i)``, so asking for 8 samples after 5 were cached generates only 3."""
+def key_blob(model: str, request: ChatRequest, params: SamplingParams) -> str:
+    """The canonical JSON a cache key hashes (also stored beside the answers, to inspect an entry)."""
     payload = {
         "v": CACHE_KEY_VERSION,
         "model": model,
         "messages": request.key_payload(),
         "params": params.key_payload(),
     }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def blob_key(blob: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def request_key(model: str, request: ChatRequest, params: SamplingParams) -> str:
+    """The cache key of a request: SHA-256 of the canonical JSON (sorted keys, no spaces) of ``{"v": 1,
+    "model", "messages" (text parts, and images as the SHA-256 of their bytes), "params": {temperature, top_p,
+    max_tokens, seed, extra}}``. ``n`` is left out: sample ``i`` of a request is stored under ``(key, i)``, so
+    asking for 8 samples after 5 were cached generates only 3."""
+    return blob_key(key_blob(model, request, params))

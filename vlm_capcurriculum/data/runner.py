@@ -19,7 +19,7 @@ from typing import Any
 
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample
-from vlm_capcurriculum.data.request import CACHE_KEY_VERSION, ChatRequest, SamplingParams, request_key
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams, blob_key, key_blob
 
 
 @dataclass(frozen=True)
@@ -78,26 +78,33 @@ class Runner:
         params = params or SamplingParams()
         counters = self.counters_for(backend)
         counters.requests += 1
-        key = request_key(backend.cache_model, request, params)
+        blob = key_blob(backend.cache_model, request, params)
+        key = blob_key(blob)
         entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._complete(backend, counters, key, request, params)
+                return await self._complete(backend, counters, key, blob, request, params)
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
 
     async def _complete(
-        self, backend: Backend, counters: ModelCounters, key: str, request: ChatRequest, params: SamplingParams
+        self,
+        backend: Backend,
+        counters: ModelCounters,
+        key: str,
+        blob: str,
+        request: ChatRequest,
+        params: SamplingParams,
     ) -> Completion:
         have = self.cache.get(key, params.n) if self.cache is not None else {}
         from_cache = len(have)
         counters.cached_samples += from_cache
         missing = [i for i in range(params.n) if i not in have]
         if missing and self.cache is not None:
-            self.cache.put_request(key, backend.cache_model, self._payload(backend, request, params))
+            self.cache.put_request(key, backend.cache_model, blob)
         while missing:
             seed = None if params.seed is None else params.seed + missing[0]
             try:
@@ -115,15 +122,6 @@ class Runner:
             counters.generated_samples += min(len(samples), len(missing))
             missing = missing[len(samples) :]
         return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
-
-    @staticmethod
-    def _payload(backend: Backend, request: ChatRequest, params: SamplingParams) -> dict[str, Any]:
-        return {
-            "v": CACHE_KEY_VERSION,
-            "model": backend.cache_model,
-            "messages": request.key_payload(),
-            "params": params.key_payload(),
-        }
 
     async def map(
         self,
