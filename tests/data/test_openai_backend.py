@@ -201,3 +201,22 @@ def test_api_key_comes_from_the_environment(start_server, monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     map_requests(OpenAIBackend(server.base_url, "m1"), [ChatRequest.user("q2")], progress=False)
     assert "authorization" not in server.received[-1].headers
+
+
+def test_a_server_failing_everything_with_5xx_stops_the_run(start_server, backend_for) -> None:
+    server = start_server(default_faults=["500"] * 100)
+    backend = backend_for(server, max_concurrency=1)
+    with pytest.raises(ModelAccessError, match="first 5 requests all failed, last with http_500"):
+        map_requests(backend, [ChatRequest.user(f"q{i}") for i in range(50)], progress=False)
+    # Retries release their slot while backing off, so other requests start meanwhile; the run still stops
+    # long before every request has used its whole budget.
+    assert len(server.received) < 50 * FAST_RETRY.max_attempts
+
+
+def test_an_unreadable_image_fails_its_request_only(start_server, backend_for, tmp_path) -> None:
+    server = start_server()
+    results = map_requests(
+        backend_for(server), [ChatRequest.user("a", [tmp_path / "gone.png"]), ChatRequest.user("b")], progress=False
+    )
+    assert isinstance(results[0], RequestFailed) and results[0].reason == "bad_input"
+    assert "gone.png" in results[0].message and results[1].text.startswith("m1|b")

@@ -199,7 +199,7 @@ async def arun_job(
     else:
         writers["failures"].abort()
         failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    result.outputs = {name: str(writer.path) for name, writer in writers.items()}
+    result.outputs = {name: str(writer.path) for name, writer in writers.items() if name != "failures" or result.failed}
     result.models = RunSummary.models_of(runner)
     result.wall_s = time.monotonic() - started
     if summary is not None:

@@ -18,16 +18,19 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import logging
 import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 
 from vlm_capcurriculum.data.client import BackendStats, ModelAccessError, RequestFailed, RetryPolicy, Sample
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # Statuses that say "this server (or this key) cannot serve us at all": stop the run, do not fail 15K rows.
@@ -219,29 +222,32 @@ class OpenAIBackend:
                     transient += 1
                     exhausted = transient >= self.retry.max_attempts
                 if exhausted:
-                    self._fail(err.reason)
                     if err.reason in ("connection", "timeout") and not self._reachable:
+                        self.stats.failures[err.reason] += 1
                         raise ModelAccessError(f"{self.url} never answered: {err.message}") from None
-                    raise RequestFailed(err.reason, err.message, attempts=transient + malformed) from None
+                    self._fail(RequestFailed(err.reason, err.message, attempts=transient + malformed))
                 self.stats.retries[err.reason] += 1
+                logger.debug("%s: retry %d after %s", self.model, transient + malformed, err.message)
                 await asyncio.sleep(self.retry.delay(transient + malformed, self._rng, err.retry_after))
                 continue
             except RequestFailed as err:
-                self._fail(err.reason)
-                if not self._answered and self._failure_streak >= _FATAL_STREAK:
-                    raise ModelAccessError(
-                        f"{self.url}: the first {self._failure_streak} requests all failed, last with {err}"
-                    ) from None
-                raise
+                self._fail(err)
             self._answered = True
             self._failure_streak = 0
             self.stats.responses += 1
             self.stats.samples += len(samples)
             return samples
 
-    def _fail(self, reason: str) -> None:
-        self.stats.failures[reason] += 1
+    def _fail(self, err: RequestFailed) -> NoReturn:
+        """Count a request given up on and raise it, or stop the run when nothing has ever succeeded."""
+        self.stats.failures[err.reason] += 1
         self._failure_streak += 1
+        if not self._answered and self._failure_streak >= _FATAL_STREAK:
+            raise ModelAccessError(
+                f"{self.url}: the first {self._failure_streak} requests all failed, last with {err}"
+            ) from None
+        logger.warning("%s: request failed after %d attempt(s): %s", self.model, err.attempts, err)
+        raise err from None
 
     async def _attempt(self, encode: Callable[[], bytes]) -> list[Sample]:
         session, semaphore = self._ensure_session()

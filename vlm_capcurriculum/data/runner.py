@@ -19,7 +19,7 @@ from typing import Any
 
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample
-from vlm_capcurriculum.data.request import ChatRequest, SamplingParams, blob_key, key_blob
+from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,8 @@ class Runner:
                     return await self.complete(backend, request, params)
                 except RequestFailed as err:
                     return err
+                except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
+                    return RequestFailed("bad_input", str(err))
                 finally:
                     bar.advance()
 
