@@ -19,6 +19,7 @@ from typing import Any
 
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample
+from vlm_capcurriculum.data.progress import ProgressBar
 from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
 
 
@@ -136,8 +137,6 @@ class Runner:
         :class:`RequestFailed` in place (like ``asyncio.gather(return_exceptions=True)``). ``progress`` is a
         bar description, or ``False``; at most ``window`` requests are pending at once (memory stays bounded
         however long the list)."""
-        from vlm_capcurriculum.data.progress import ProgressBar
-
         desc = progress if isinstance(progress, str) else backend.model
         bar = ProgressBar(len(requests), self, desc=desc, enabled=bool(progress))
         slots = asyncio.Semaphore(window)
