@@ -10,7 +10,8 @@ restart after a crash costs).
 
 The server is ``tests/data/fault_server.py`` run in its own process (so it does not share the client's GIL).
 
-    python benchmarks/data_pipeline.py [--latency 0.05] [--concurrency 1 4 16 64 256] [--seconds 3]
+    python benchmarks/data_pipeline.py [--latency 0.05] [--concurrency 1 4 16 64 256] [--seconds 2]
+    python benchmarks/data_pipeline.py --compare-clients     # why the backend uses aiohttp, not httpx
 """
 
 from __future__ import annotations
@@ -115,6 +116,40 @@ async def bare_client(url: str, payloads: list[bytes], concurrency: int) -> floa
         return len(payloads) / (time.perf_counter() - started)
 
 
+async def bare_httpx(url: str, payloads: list[bytes], concurrency: int) -> float:
+    """The same plain loop on ``httpx`` (the client this backend does not use: see openai_backend.py)."""
+    import httpx
+
+    slots = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def one(payload: bytes) -> None:
+            async with slots:
+                response = await client.post(url, content=payload, headers={"content-type": "application/json"})
+                json.loads(response.content)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(p) for p in payloads))
+        return len(payloads) / (time.perf_counter() - started)
+
+
+def compare_clients(server: ServerProcess, latency: float, levels: list[int], seconds: float) -> None:
+    url = f"{server.base_url}/chat/completions"
+    print(f"\nbare clients, text-only bodies, server latency {latency * 1000:.0f} ms\n")
+    print("| concurrency | ideal req/s | httpx req/s | aiohttp req/s | aiohttp / httpx |")
+    print("|---:|---:|---:|---:|---:|")
+    for concurrency in levels:
+        count = min(3000, max(20, math.ceil(concurrency / latency * seconds)))
+        payloads = [
+            json.dumps({"model": "bench", "messages": [{"role": "user", "content": f"q{i}"}]}).encode()
+            for i in range(count)
+        ]
+        slow = asyncio.run(bare_httpx(url, payloads, concurrency))
+        fast = asyncio.run(bare_client(url, payloads, concurrency))
+        print(f"| {concurrency} | {concurrency / latency:.0f} | {slow:.0f} | {fast:.0f} | {fast / slow:.1f} |")
+
+
 def make_process(backend: OpenAIBackend):
     async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any]:
         image_only = ChatRequest.user("<image>" + row["question"], [ImageInput(row["image"])])
@@ -132,9 +167,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="target duration of each uncached run")
     parser.add_argument("--image-kb", type=int, default=100, help="size of each (noise PNG) image")
     parser.add_argument("--max-rows", type=int, default=2000)
+    parser.add_argument("--compare-clients", action="store_true", help="only compare bare httpx and aiohttp loops")
     args = parser.parse_args()
 
     server = ServerProcess(args.latency)
+    if args.compare_clients:
+        try:
+            compare_clients(server, args.latency, args.concurrency, args.seconds)
+        finally:
+            server.close()
+        return
     results = []
     try:
         for concurrency in args.concurrency:
