@@ -7,10 +7,10 @@ reason for the summary); the ``openai`` client has its own retry loop and respon
 switched off and worked around. ``httpx`` would do, but its connection pool (httpcore 1.0.9) rescans every pooled
 connection several times per request: ``python benchmarks/data_pipeline.py --compare-clients`` (loopback, 50 ms
 latency) measured 91 req/s for ``httpx`` at 64 concurrent requests and 81 at 256, against 968 and 1761 for
-``aiohttp`` (equal up to 16); a filter run against vLLM at 64-256 concurrent requests would be bound by the client. Reading the body
-separately from the headers tells a truncated body (headers arrived, body cut off) from a connection failure.
-Concurrency is one semaphore around each attempt (released while backing off, so a slow retry never idles a
-slot) and a connector limit of the same size.
+``aiohttp`` (equal up to 16); a filter run against vLLM at 64-256 concurrent requests would be bound by the
+client. Reading the body separately from the headers tells a truncated body (headers arrived, body cut off) from
+a connection failure. Concurrency is one semaphore around each attempt (released while backing off, so a slow
+retry never idles a slot) and a connector limit of the same size.
 """
 
 from __future__ import annotations
