@@ -94,6 +94,26 @@ def test_batch_of_images_with_different_sizes(family: str, conversation: list[di
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_mixed_batch_of_image_and_text_only_prompts(family: str, conversation: list[dict], image: Image.Image) -> None:
+    """TRL passes `None` for a prompt without images; the merged baseline mixes such prompts with image ones."""
+    model, processor = build_tiny(family)
+    with_image = processor.apply_chat_template(conversation, add_generation_prompt=True)
+    text_only = processor.apply_chat_template([{"role": "user", "content": "1+1?"}], add_generation_prompt=True)
+    for images in ([[image], None], [[image], []], [image, None]):
+        inputs = processor(
+            text=[with_image, text_only], images=images, return_tensors="pt", padding=True, padding_side="left"
+        )
+        counts = (inputs["input_ids"] == processor.image_token_id).sum(dim=1).tolist()
+        assert counts == [IMAGE_TOKENS[family], 0]
+    with torch.no_grad():
+        assert torch.isfinite(model(**inputs).logits).all()
+    text_batch = processor(text=[text_only, text_only], images=[None, None], return_tensors="pt")
+    assert "pixel_values" not in text_batch
+    with pytest.raises(ValueError):  # a placeholder without an image is still an error
+        processor(text=[with_image, text_only], images=[None, None], return_tensors="pt")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_forward_backward_and_generate_with_images(family: str, conversation: list[dict], image: Image.Image) -> None:
     model, processor = build_tiny(family)
     inputs = encode(processor, conversation, [image])

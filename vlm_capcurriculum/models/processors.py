@@ -11,6 +11,11 @@ Reloading: ``ProcessorMixin.save_pretrained`` writes ``"processor_class": "<our 
 for their model configs, so ``import vlm_capcurriculum.models`` before ``AutoProcessor.from_pretrained(dir)`` is all
 a reload needs: no ``auto_map``, no copied code, no ``trust_remote_code``. A side effect: on this interpreter a
 checkpoint of these families whose files name no processor class at all also gets the image-only processor.
+
+Batches that mix image and text-only prompts (the merged baseline pools perception and visual-reasoning questions,
+which have images, with text-reasoning ones, which do not) reach the processor as ``images=[[img], None, ...]``:
+TRL's ``GRPOTrainer`` marks a prompt without images with ``None``, and the stock processors reject it. These
+processors read ``None`` as "no image for this prompt", the same as an empty list.
 """
 
 from __future__ import annotations
@@ -27,26 +32,46 @@ from transformers import (
     Qwen3VLProcessor,
 )
 
+
+def _drop_missing_images(images: Any) -> Any:
+    """``None`` entries of a batched ``images`` list mean "this prompt has no image"; ``None`` if none is left."""
+    if not isinstance(images, (list, tuple)):
+        return images
+    nested = any(isinstance(entry, (list, tuple)) for entry in images)
+    if nested:
+        kept = [[] if entry is None else entry for entry in images]
+        return kept if any(len(entry) for entry in kept) else None
+    kept = [entry for entry in images if entry is not None]
+    return kept or None
+
+
+class _MixedBatchImages:
+    """Mixin accepting ``None`` for prompts without images in a batched ``images`` argument."""
+
+    def __call__(self, images: Any = None, text: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(_drop_missing_images(images), text, *args, **kwargs)  # type: ignore[misc]
+
+
 # ProcessorMixin.get_attributes() reads the sub-processors from the *signature* of __init__, so each subclass must
 # spell out its arguments without `video_processor`; the parent then receives video_processor=None and, finding no
 # `video_processor` attribute, skips every video path.
 
 
-class Qwen2_5_VLImageOnlyProcessor(Qwen2_5_VLProcessor):
+class Qwen2_5_VLImageOnlyProcessor(_MixedBatchImages, Qwen2_5_VLProcessor):
     """``Qwen2_5_VLProcessor`` without a video processor (no torchvision needed)."""
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
 
-class Qwen3VLImageOnlyProcessor(Qwen3VLProcessor):
+class Qwen3VLImageOnlyProcessor(_MixedBatchImages, Qwen3VLProcessor):
     """``Qwen3VLProcessor`` without a video processor (no torchvision needed)."""
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
 
-class InternVLImageOnlyProcessor(InternVLProcessor):
+class InternVLImageOnlyProcessor(_MixedBatchImages, InternVLProcessor):
     """``InternVLProcessor`` without a video processor (no torchvision needed)."""
 
     def __init__(
