@@ -9,8 +9,10 @@ Reloading: ``ProcessorMixin.save_pretrained`` writes ``"processor_class": "<our 
 ``processor_config.json``; ``AutoProcessor.from_pretrained`` resolves that name through the classes registered with
 ``AutoProcessor.register``. :func:`register_processors` (run when this module is imported) registers the three classes
 for their model configs, so ``import vlm_capcurriculum.models`` before ``AutoProcessor.from_pretrained(dir)`` is all
-a reload needs: no ``auto_map``, no copied code, no ``trust_remote_code``. A side effect: on this interpreter a
-checkpoint of these families whose files name no processor class at all also gets the image-only processor.
+a reload needs: no ``auto_map``, no copied code, no ``trust_remote_code``. Without it, ``AutoProcessor`` cannot
+resolve the name and silently returns the bare tokenizer, which TRL then treats as a text-only model. A side
+effect of registering: on this interpreter, a checkpoint of these families whose files name no processor class at
+all also gets the image-only processor.
 
 Batches that mix image and text-only prompts (the merged baseline pools perception and visual-reasoning questions,
 which have images, with text-reasoning ones, which do not) reach the processor as ``images=[[img], None, ...]``:
