@@ -95,6 +95,8 @@ def build_tiny_vl_model(seed: int = 0) -> Any:
             "num_attention_heads": 4,
             "num_key_value_heads": 2,
             "max_position_embeddings": 512,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
             "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]},
         },
         vision_config={
@@ -115,6 +117,7 @@ def build_tiny_vl_model(seed: int = 0) -> Any:
         vision_end_token_id=4,
         bos_token_id=0,
         eos_token_id=2,
+        architectures=["Qwen2_5_VLForConditionalGeneration"],  # as in any saved checkpoint (verl's HF export reads it)
     )
     torch.manual_seed(seed)
     return Qwen2_5_VLForConditionalGeneration(config)
