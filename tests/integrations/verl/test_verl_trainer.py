@@ -32,7 +32,8 @@ HERE = Path(__file__).parent
 
 class WorkerlessTrainer(CapCurriculumTrainer):
     """The real trainer minus GPU/Ray work: prompts are recorded instead of sent to rollout, one step's PPO
-    pipeline is a recorded no-op, and TransferQueue metric reads are skipped."""
+    pipeline keeps verl's hook order (``on_sample_begin``, sample, ``on_sample_end``, then the training stages) with
+    the sample and the training stages recorded as events, and TransferQueue metric reads are skipped."""
 
     def attach(self, events: list[tuple[Any, ...]], processor: Any) -> None:
         self.events = events
@@ -40,7 +41,7 @@ class WorkerlessTrainer(CapCurriculumTrainer):
         self.tokenizer, self.processor = processor.tokenizer, processor
         self._init_dataloader()
         self._init_dump_executor()
-        self.actor_rollout_wg = RecordingWorkerGroup()
+        self.actor_rollout_wg = RecordingWorkerGroup(events=events)
         self.checkpoint_manager = RecordingCheckpointManager(events)
 
     def _submit_batch_to_rollout(self, batch: Any) -> int:
@@ -50,6 +51,9 @@ class WorkerlessTrainer(CapCurriculumTrainer):
         return len(ids)
 
     def _step_once(self, metrics: dict, timing_raw: dict, sample_batch_size: int) -> KVBatchMeta:
+        self.on_sample_begin()
+        self.events.append(("sample", self.global_steps))
+        self.on_sample_end()
         self.events.append(("update", self.global_steps))
         metrics["actor/pg_loss"] = 0.0
         keys = self.rollout_ids[self.global_steps]
@@ -176,9 +180,13 @@ def test_fit_drives_stages_in_verls_hook_order(verl_config: Any, stage_files: di
 
     # the dataloader served the plan's order (reversed within each stage), one batch per step
     assert trainer.rollout_ids == _expected_ids()
-    # hook order per step: begin -> rollout/update -> end (after the update) ; train_begin once at step 1
+    # driver calls: train_begin once at step 1, then per step begin -> end (end sees the step's update metrics)
     assert driver.calls[0] == ("train_begin", 1)
     assert driver.calls[1:4] == [("step_begin", 1), ("step_end", 1, True), ("step_begin", 2)]
+    # a stage starts after the step's rollout, with the replicas asleep, and before its update
+    step4 = events[events.index(("rollout", 4)) : events.index(("update", 4)) + 1]
+    assert step4[:3] == [("rollout", 4), ("sample", 4), ("sleep_replicas",)]
+    assert ("worker", "cc_set_vision_trainable") in step4 and step4[-1] == ("update", 4)
 
     calls = trainer.actor_rollout_wg.calls
     names = [name for name, _, _ in calls]
@@ -252,5 +260,6 @@ def test_freeze_vision_tower_flag_is_honoured(verl_config: Any, stage_files: dic
     trainer.attach(events, tiny_processor)
     trainer._load_checkpoint()
     trainer.on_init_end()
-    assert events == [("update_weights", 0)]  # verl's sync trainer pushes weights first
+    # verl's sync trainer pushes the weights first; the freeze is a cheap flag on the workers
+    assert events == [("update_weights", 0), ("worker", "cc_set_vision_trainable")]
     assert trainer.actor_rollout_wg.calls[0][:2] == ("cc_set_vision_trainable", (False,))

@@ -99,7 +99,7 @@ class RecordingWorkerGroup:
     that the real worker class does not expose to the driver (so the driver cannot call something that does not
     exist)."""
 
-    def __init__(self, worker_cls: type | None = None) -> None:
+    def __init__(self, worker_cls: type | None = None, events: list[tuple[Any, ...]] | None = None) -> None:
         from verl.single_controller.base.decorator import MAGIC_ATTR
 
         from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
@@ -107,6 +107,7 @@ class RecordingWorkerGroup:
         cls = worker_cls or CapCurriculumActorRolloutRefWorker
         self.registered = {name for name in dir(cls) if hasattr(getattr(cls, name, None), MAGIC_ATTR)}
         self.calls: list[tuple[str, tuple, dict]] = []
+        self.events = events if events is not None else []
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self.registered:
@@ -114,6 +115,7 @@ class RecordingWorkerGroup:
 
         def call(*args: Any, **kwargs: Any) -> list[Any]:
             self.calls.append((name, args, kwargs))
+            self.events.append(("worker", name))
             return [self._result(name, args)]
 
         return call

@@ -16,8 +16,9 @@ computes the tower's gradients: freezing saves no compute here.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,22 +172,50 @@ def _is_distributed() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
+@contextlib.contextmanager
+def _on_collective_device(module: nn.Module) -> Iterator[None]:
+    """Keep ``module`` on the process group's device while its shards are gathered or broadcast.
+
+    NCCL cannot move CPU tensors: a module whose parameters live on CPU (FSDP2 ``CPUOffloadPolicy``, which verl
+    uses for the reference model) is moved to the GPU for the collective and back afterwards, each buffer to where
+    it was (verl keeps buffers of CPU-offloaded modules on the GPU; ``fsdp2_load_full_state_dict`` does the same)."""
+    if not _is_distributed():
+        yield
+        return
+    target = torch.distributed.distributed_c10d._get_pg_default_device()
+    param_device = next(module.parameters()).device
+    if param_device == target:
+        yield
+        return
+    buffer_devices = {name: buf.device for name, buf in module.named_buffers()}
+    module.to(target)
+    try:
+        yield
+    finally:
+        module.to(param_device)
+        for name, buf in module.named_buffers():
+            if buf.device != buffer_devices.get(name, buf.device):
+                buf.data = buf.data.to(buffer_devices[name])
+
+
 def _full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """The unsharded state dict on CPU (on rank 0 only when distributed)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    with _on_collective_device(module):
+        return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def _load_full_state_dict(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     distributed = _is_distributed() and torch.distributed.get_world_size() > 1
-    set_model_state_dict(
-        module,
-        state_dict,
-        options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=distributed, strict=True),
-    )
+    with _on_collective_device(module):
+        set_model_state_dict(
+            module,
+            state_dict,
+            options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=distributed, strict=True),
+        )
 
 
 def copy_weights(source: nn.Module, target: nn.Module) -> int:

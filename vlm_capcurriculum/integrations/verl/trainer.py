@@ -3,15 +3,28 @@
 Selected with ``trainer.v1.trainer_mode=capcurriculum`` (``TaskRunnerV1.run`` calls ``get_trainer_cls`` on it).
 verl's ``PPOTrainer.fit`` (``verl/trainer/ppo/v1/trainer_base.py``) runs, per global step ``N`` (1-based)::
 
-    on_step_begin()                 -> stage_driver.on_step_begin(N)        stage boundary: apply overrides
-    step(metrics, timing_raw)       -> super().step(...)                    rollout, reward, ref, update
+    on_step_begin()
+    step(metrics, timing_raw)
+      prepare_step()                submit the step's prompts (train_batch_size rows of the dataloader) to rollout
+      _step_once()
+        on_sample_begin()
+        replay_buffer.sample()      wait for the rollouts and rewards
+        on_sample_end()             PPOTrainerSync: rollout replicas sleep (GPU memory free)
+                                    -> stage_driver.on_step_begin(N)        stage start: apply overrides
+        old log-probs, ref log-probs, advantages, actor update
                                     -> stage_driver.on_step_end(N, metrics) stage end: checkpoint, request val
-    _save_checkpoint()              (if trainer.save_freq says so: global_step_N/{actor,data.pt})
-    on_step_end()                   -> PPOTrainerSync: weights -> rollout; then requested validation
+    _save_checkpoint()              if trainer.save_freq says so: global_step_N/{actor,data.pt}
+    on_step_end()                   PPOTrainerSync: weights -> rollout replicas; then the requested validation
     validation (trainer.test_freq), _compute_metrics, logger.log(metrics, step=N)
 
-and ``on_train_begin`` once before the loop (``global_steps`` already points at the first step to run, so after
-a resume from ``global_step_K`` it is ``K + 1``): the driver re-applies the current stage's state there.
+``on_train_begin`` runs once before the loop, with ``global_steps`` already at the first step to run (``K + 1``
+after a resume from ``global_step_K``); the driver's ``on_train_begin`` is deferred to that first step's
+``on_sample_end`` so that it can re-apply the current stage's state with the replicas asleep.
+
+Why stage starts are applied after the rollout: every override verl can apply (capabilities.py) acts on training
+(loss, optimizer, vision-tower gradients, reference model), and all of that happens after ``on_sample_end``; the
+rollout of step ``N`` uses the policy after step ``N - 1`` either way. Generation settings (temperature, n) cannot
+change mid-run in verl 0.9.1.
 
 The private verl surface this module relies on is listed in ``docs/integrations/verl.md``.
 """
@@ -47,10 +60,12 @@ class StageDriver(Protocol):
     """What the trainer calls; the curriculum core's stage controller provides it (see ``build_stage_driver``)."""
 
     def on_train_begin(self, global_step: int) -> None:
-        """Before the first step to run (``global_step``); after a resume, re-apply the current stage's state."""
+        """Once, at the first step to run (``global_step``, after its rollout, before ``on_step_begin``); after a
+        resume, re-apply the current stage's state."""
 
     def on_step_begin(self, global_step: int) -> None:
-        """Before rollout of ``global_step``: apply a new stage's overrides when it starts here."""
+        """Before the training work of ``global_step`` (after its rollout): apply a new stage's overrides when it
+        starts here."""
 
     def on_step_end(self, global_step: int, metrics: Mapping[str, Any]) -> Mapping[str, float]:
         """After the actor update of ``global_step`` (``metrics`` holds the step's metrics so far); stage-end
@@ -131,11 +146,14 @@ class CapCurriculumTrainer(PPOTrainerSync):
 
     def on_train_begin(self) -> None:
         super().on_train_begin()
-        self.stage_driver.on_train_begin(self.global_steps)
+        self._driver_train_begin_pending = True
 
-    def on_step_begin(self) -> None:
-        super().on_step_begin()
+    def on_sample_end(self) -> None:
+        super().on_sample_end()  # PPOTrainerSync: rollout replicas sleep
         with marked_timer("curriculum", self.timing_raw):
+            if getattr(self, "_driver_train_begin_pending", False):
+                self._driver_train_begin_pending = False
+                self.stage_driver.on_train_begin(self.global_steps)
             self.stage_driver.on_step_begin(self.global_steps)
 
     def step(self, metrics: dict, timing_raw: dict) -> Any:
