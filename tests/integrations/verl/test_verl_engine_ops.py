@@ -255,3 +255,8 @@ def test_fsdp2_two_ranks_freeze_refresh_and_hf_export(tmp_path: Path) -> None:
     assert set(reference) <= set(exported_weights)
     for name, tensor in reference.items():
         assert torch.equal(exported_weights[name].to(torch.bfloat16), tensor), name
+
+
+def test_missing_reference_snapshot_is_an_error(tiny_vl_model: Any, tmp_path: Path) -> None:
+    with pytest.raises(EngineOperationError, match="no saved weights at"):
+        engine_ops.load_weights(tiny_vl_model, tmp_path / "absent.pt")

@@ -62,7 +62,7 @@ class ScriptedStageDriver:
             engine.reset_optimizer()
         if overrides.get("refresh_reference"):
             if resumed:
-                engine.restore_reference(engine._curriculum_dir(f"reference_{self.current['name']}.pt"))
+                engine.restore_reference(self.current["name"])
             else:
                 engine.refresh_reference(self.current["name"])
 

@@ -96,16 +96,23 @@ class VerlEngine:
     def reset_optimizer(self) -> None:
         self._worker_group().cc_reset_optimizer()
 
+    def reference_snapshot_path(self, tag: str) -> str:
+        return self._curriculum_dir(f"reference_{tag}.pt")
+
     def refresh_reference(self, tag: str) -> str:
-        """Make the KL reference the current policy; its weights are also saved (returned path) so that
-        :meth:`restore_reference` can rebuild it after a resume (verl never checkpoints the reference)."""
-        path = self._curriculum_dir(f"reference_{tag}.pt")
+        """Make the KL reference the current policy. Its weights are also saved (returned path) so that
+        :meth:`restore_reference` can rebuild it after a resume: verl never checkpoints the reference model, it
+        rebuilds it from ``actor_rollout_ref.model.path`` at start."""
+        path = self.reference_snapshot_path(tag)
         self._worker_group().cc_refresh_reference(path)
         self.reference_path = path
         return path
 
-    def restore_reference(self, path: str) -> None:
-        self._worker_group().cc_load_reference(path)
+    def restore_reference(self, tag: str) -> None:
+        """After a resume inside a stage that refreshed the reference: load the snapshot saved by
+        :meth:`refresh_reference` with the same ``tag``."""
+        path = self.reference_snapshot_path(tag)
+        self._worker_group().cc_load_reference(path)  # rank 0 reads it; an error if it is missing
         self.reference_path = path
 
     def save_checkpoint(self, tag: str) -> str:

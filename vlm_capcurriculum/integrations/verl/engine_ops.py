@@ -243,9 +243,12 @@ def save_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
 
 def load_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
     """Load weights written by :func:`save_weights` (rank 0 reads, the others receive by broadcast)."""
-    if not os.path.exists(path):
-        raise EngineOperationError(f"no saved weights at {os.fspath(path)}")
     rank0 = not _is_distributed() or torch.distributed.get_rank() == 0
+    found = [os.path.exists(path) if rank0 else None]
+    if _is_distributed():
+        torch.distributed.broadcast_object_list(found, src=0)  # every rank raises together, none waits forever
+    if not found[0]:
+        raise EngineOperationError(f"no saved weights at {os.fspath(path)} (on rank 0)")
     state_dict = torch.load(path, map_location="cpu", weights_only=True) if rank0 else {}
     _load_full_state_dict(module, state_dict)
 
