@@ -263,3 +263,27 @@ def test_freeze_vision_tower_flag_is_honoured(verl_config: Any, stage_files: dic
     # verl's sync trainer pushes the weights first; the freeze is a cheap flag on the workers
     assert events == [("update_weights", 0), ("worker", "cc_set_vision_trainable")]
     assert trainer.actor_rollout_wg.calls[0][:2] == ("cc_set_vision_trainable", (False,))
+
+
+def test_worker_methods_bind_through_verls_colocated_worker_class() -> None:
+    """verl wraps the role's class in ``create_colocated_worker_cls`` (no Ray needed to build it) and binds every
+    ``@register`` method as ``<role>_<method>``; ``RayWorkerGroup.spawn`` then strips the prefix for the group."""
+    import ray
+    from verl.single_controller.ray import RayClassWithInitArgs, create_colocated_worker_cls
+
+    remote = ray.remote(CapCurriculumActorRolloutRefWorker)
+    colocated = create_colocated_worker_cls(
+        {"actor_rollout_ref": RayClassWithInitArgs(cls=remote, config=None, role="actor_rollout_ref")}
+    )
+    bound = set(dir(colocated.cls.__ray_actor_class__))
+    ours = {name for name in RecordingWorkerGroup().registered if name.startswith("cc_")}
+    assert ours == {
+        "cc_set_vision_trainable",
+        "cc_set_lr",
+        "cc_set_max_grad_norm",
+        "cc_reset_optimizer",
+        "cc_refresh_reference",
+        "cc_load_reference",
+        "cc_save_hf_model",
+    }
+    assert {f"actor_rollout_ref_{name}" for name in [*ours, "set_loss_fn", "update_actor"]} <= bound
