@@ -21,9 +21,11 @@ from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl_doubles import RecordingCheckpointManager, RecordingWorkerGroup
 
+import vlm_capcurriculum.integrations.verl.trainer as trainer_module
 from vlm_capcurriculum.integrations.verl.trainer import (
     CapCurriculumTrainer,
     CurriculumConfigError,
+    reward_extra_metrics,
 )
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
 
@@ -80,9 +82,21 @@ class RecordingTracking:
 
 
 class _TransferQueue:
+    """Stands where TransferQueue would be: the rollout of each sample stored the reward's extra info."""
+
     @staticmethod
     def kv_clear(keys: list, partition_id: str) -> None:
         return None
+
+    @staticmethod
+    def kv_batch_get(keys: list, partition_id: str, select_fields: list) -> dict:
+        assert select_fields == ["extra_fields"]
+        fields = []
+        for key in keys:  # sample ids as keys (see WorkerlessTrainer._step_once)
+            capability = key.rsplit("-", 1)[0]
+            info = {"score": 1.0, "accuracy": 1.0 if capability == "perception" else 0.0, f"accuracy/{capability}": 0.5}
+            fields.append({"reward_extra_info": info, "num_turns": 2})
+        return {"extra_fields": fields}
 
 
 STAGES = [
@@ -132,7 +146,11 @@ def _run(config: Any, processor: Any) -> tuple[WorkerlessTrainer, list[tuple[Any
     trainer.attach(events, processor)
     trainer._load_checkpoint()
     trainer.on_init_end()
-    with patch.object(trainer_base, "Tracking", RecordingTracking), patch.object(trainer_base, "tq", _TransferQueue):
+    with (
+        patch.object(trainer_base, "Tracking", RecordingTracking),
+        patch.object(trainer_base, "tq", _TransferQueue),
+        patch.object(trainer_module, "tq", _TransferQueue),
+    ):
         trainer.fit(agent_loop_manager=None)
     return trainer, events
 
@@ -217,6 +235,10 @@ def test_fit_drives_stages_in_verls_hook_order(verl_config: Any, stage_files: di
     assert [logged[step]["curriculum/stage"] for step in range(1, 8)] == [0, 0, 0, 1, 1, 2, 2]
     assert logged[4]["curriculum/vision_trainable"] == 0.0 and logged[6]["curriculum/vision_trainable"] == 1.0
     assert logged[5]["curriculum/kl_coef"] == 0.05
+    # the reward's extra info, per step (verl's v1 trainer logs it only for validation)
+    assert logged[1]["reward/accuracy"] == 1.0 and logged[1]["reward/accuracy/perception"] == 0.5
+    assert logged[4]["reward/accuracy"] == 0.0 and "reward/accuracy/perception" not in logged[4]
+    assert driver.calls[1:3] == [("step_begin", 1), ("step_end", 1, True)]
     # the driver's config copy follows what the workers were told
     assert trainer.config.actor_rollout_ref.actor.kl_loss_coef == 0.05
     assert trainer.config.actor_rollout_ref.actor.optim.clip_grad == 0.5
@@ -287,3 +309,18 @@ def test_worker_methods_bind_through_verls_colocated_worker_class() -> None:
         "cc_save_hf_model",
     }
     assert {f"actor_rollout_ref_{name}" for name in [*ours, "set_loss_fn", "update_actor"]} <= bound
+
+
+def test_reward_extra_metrics_average_each_key_over_the_samples_that_have_it() -> None:
+    fields = [
+        {"reward_extra_info": {"accuracy": 1.0, "accuracy/perception": 1.0, "format": 1, "pred": "A"}},
+        {"reward_extra_info": {"accuracy": 0.0, "accuracy/text_reasoning": 0.0, "format": 0, "ok": True}},
+        {"num_turns": 2},
+        None,
+    ]
+    assert reward_extra_metrics(fields) == {
+        "reward/accuracy": 0.5,
+        "reward/accuracy/perception": 1.0,
+        "reward/accuracy/text_reasoning": 0.0,
+        "reward/format": 0.5,
+    }

@@ -12,6 +12,7 @@ verl's ``PPOTrainer.fit`` (``verl/trainer/ppo/v1/trainer_base.py``) runs, per gl
         on_sample_end()             PPOTrainerSync: rollout replicas sleep (GPU memory free)
                                     -> stage_driver.on_step_begin(N)        stage start: apply overrides
         old log-probs, ref log-probs, advantages, actor update
+                                    -> metrics += reward/<key> (the reward's extra info, per step)
                                     -> stage_driver.on_step_end(N, metrics) stage end: checkpoint, request val
     _save_checkpoint()              if trainer.save_freq says so: global_step_N/{actor,data.pt}
     on_step_end()                   PPOTrainerSync: weights -> rollout replicas; then the requested validation
@@ -32,10 +33,13 @@ The private verl surface this module relies on is listed in ``docs/integrations/
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+import numbers
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import ray
+import transfer_queue as tq
 from omegaconf import DictConfig
 from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import register_trainer
@@ -70,6 +74,26 @@ class StageDriver(Protocol):
     def on_step_end(self, global_step: int, metrics: Mapping[str, Any]) -> Mapping[str, float]:
         """After the actor update of ``global_step`` (``metrics`` holds the step's metrics so far); stage-end
         actions; returns metrics to log (e.g. ``curriculum/stage``)."""
+
+
+def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
+    """``reward/<key>`` = mean of each numeric key the reward returned, over the samples that returned it.
+
+    verl 0.9.1's v1 trainer logs reward extra info only for validation; EasyR1 logs it every step and the paper's
+    per-capability accuracies come from it (a key such as ``accuracy/perception`` appears only on that capability's
+    samples, hence the mean over the samples that have it)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for field in extra_fields:
+        info = field.get("reward_extra_info") if isinstance(field, Mapping) else None
+        if not isinstance(info, Mapping):
+            continue
+        for key, value in info.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                continue
+            sums[key] = sums.get(key, 0.0) + float(value)
+            counts[key] = counts.get(key, 0) + 1
+    return {f"reward/{key}": sums[key] / counts[key] for key in sorted(sums)}
 
 
 class CurriculumConfigError(ValueError):
@@ -158,11 +182,22 @@ class CapCurriculumTrainer(PPOTrainerSync):
 
     def step(self, metrics: dict, timing_raw: dict) -> Any:
         batch = super().step(metrics, timing_raw)
+        metrics.update(self._reward_metrics(batch))
         with marked_timer("curriculum", timing_raw):
             driver_metrics = dict(self.stage_driver.on_step_end(self.global_steps, metrics))
         metrics.update(self.curriculum_engine.state_metrics())
         metrics.update(driver_metrics)
         return batch
+
+    def _reward_metrics(self, batch: Any) -> dict[str, float]:
+        """Read the step's reward extra info from TransferQueue (as verl's ``_compute_metrics`` reads
+        ``extra_fields``), before ``fit`` clears the batch."""
+        keys = [key for key, tag in zip(batch.keys, batch.tags, strict=True) if not tag.get("is_padding", False)]
+        if not keys:
+            return {}
+        data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+        fields = data["extra_fields"]
+        return reward_extra_metrics(fields.tolist() if hasattr(fields, "tolist") else fields)
 
     def on_step_end(self) -> None:
         super().on_step_end()  # PPOTrainerSync: weights -> rollout replicas (validation needs them)
