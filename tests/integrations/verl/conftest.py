@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("verl")
-
 HERE = Path(__file__).parent
 STAGE_DRIVERS = HERE / "verl_doubles.py"
 

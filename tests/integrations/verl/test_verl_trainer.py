@@ -275,6 +275,18 @@ def test_resume_from_data_pt_continues_the_same_rows(
     assert "cc_reset_optimizer" not in names
 
 
+def test_freeze_vision_tower_flag_is_checked_at_plan_time(verl_config: Any, stage_files: dict, tmp_path: Path):
+    config = _config(
+        verl_config,
+        stage_files,
+        tmp_path,
+        "actor_rollout_ref.actor.freeze_vision_tower=true",
+        "actor_rollout_ref.actor.strategy=fsdp",
+    )
+    with pytest.raises(ValueError, match=r"freeze_vision_tower=true: vision_tower: not supported.*use_orig_params"):
+        CapCurriculumTrainer(config)
+
+
 def test_freeze_vision_tower_flag_is_honoured(verl_config: Any, stage_files: dict, tmp_path: Path, tiny_processor):
     config = _config(verl_config, stage_files, tmp_path, "actor_rollout_ref.actor.freeze_vision_tower=true")
     trainer = WorkerlessTrainer(config)

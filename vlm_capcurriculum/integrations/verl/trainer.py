@@ -131,6 +131,10 @@ class CapCurriculumTrainer(PPOTrainerSync):
             )
         super().__init__(config)
         self.curriculum_engine = VerlEngine(self)
+        if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
+            self.curriculum_engine.check_overrides(
+                {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true"
+            )
         # Plan-time: the driver factory checks every stage's overrides before any worker is spawned.
         self.stage_driver = build_stage_driver(config, self.curriculum_engine)
 
