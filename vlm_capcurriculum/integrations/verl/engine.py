@@ -10,7 +10,6 @@ and anything logged from it agree with the workers.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,8 +22,6 @@ from .loss import LOSS_OVERRIDE_FIELDS, build_actor_loss_fn
 
 if TYPE_CHECKING:
     from .trainer import CapCurriculumTrainer
-
-logger = logging.getLogger(__name__)
 
 #: Where, under ``trainer.default_local_dir``, stage checkpoints and reference snapshots go.
 CURRICULUM_DIR = "curriculum"

@@ -32,7 +32,6 @@ The private verl surface this module relies on is listed in ``docs/integrations/
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -51,8 +50,6 @@ from verl.workers.engine_workers import ActorRolloutRefWorker
 from .engine import VerlEngine
 from .plugin import TRAINER_MODE
 from .worker import CapCurriculumActorRolloutRefWorker
-
-logger = logging.getLogger(__name__)
 
 #: verl's base trainer branches on ``trainer_mode == "sync"`` (replay buffer class, gen_batch_size, TransferQueue
 #: checkpointing, in-flight prompt re-issue); ours must take every synchronous branch.
