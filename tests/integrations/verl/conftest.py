@@ -1,0 +1,234 @@
+"""Fixtures for the verl integration tests: a tiny Qwen2.5-VL-style processor and model, sample records with real
+PNG images, verl parquet files, and our Hydra config composed against verl's.
+
+The processor and model are deliberately minimal and local to these tests (a byte-level BPE trained on a few
+sentences, Qwen2-VL's PIL image processor, a 2-layer Qwen2.5-VL); the project's shared tiny models live in
+``vlm_capcurriculum/models`` (another branch). No torchvision on the CI machines, so the processor has no video
+processor (FRAMEWORK-NOTES.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+STAGE_DRIVERS = HERE / "verl_doubles.py"
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen-style chat layout, written for these tests: images become <|vision_start|><|image_pad|><|vision_end|>.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor -%}{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_processor() -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
+    from transformers.processing_utils import ProcessorMixin
+
+    from vlm_capcurriculum.integrations.verl.writer import PAPER_INSTRUCTION
+
+    class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
+        """Qwen2.5-VL's processor without the video processor (it needs torchvision)."""
+
+        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any):
+            self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
+            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+            ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=500, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(
+        ["What colour is the square? How many circles? Compute 12 + 30. A B C D red blue", PAPER_INSTRUCTION],
+        trainer,
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE
+    )
+    image_processor = Qwen2VLImageProcessor(
+        min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2, temporal_patch_size=2
+    )
+    return ImageOnlyQwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_processor() -> Any:
+    return build_tiny_processor()
+
+
+def build_tiny_vl_model(seed: int = 0) -> Any:
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": 512,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]},
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 4,
+            "out_hidden_size": 32,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "fullatt_block_indexes": [1],
+            "window_size": 56,
+        },
+        image_token_id=5,
+        video_token_id=6,
+        vision_start_token_id=3,
+        vision_end_token_id=4,
+        bos_token_id=0,
+        eos_token_id=2,
+        architectures=["Qwen2_5_VLForConditionalGeneration"],  # as in any saved checkpoint (verl's HF export reads it)
+    )
+    torch.manual_seed(seed)
+    return Qwen2_5_VLForConditionalGeneration(config)
+
+
+@pytest.fixture
+def tiny_vl_model() -> Any:
+    return build_tiny_vl_model()
+
+
+def _png(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).rectangle((5, 5, 25, 20), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_records(image_root: Path, capability: str, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` records of one capability in our schema (perception: MCQ on an image; text_reasoning: math
+    without image; visual_reasoning: a number about an image)."""
+    colours = ["red", "blue", "green", "yellow"]
+    records = []
+    for i in range(start, start + count):
+        if capability == "text_reasoning":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": f"Compute {i} + 30.",
+                    "images": [],
+                    "answer": str(i + 30),
+                    "answer_type": "math",
+                    "pass_rate": 0.5,
+                    "source": "synthetic",
+                }
+            )
+            continue
+        image = f"{capability}/{i}.png"
+        _png(image_root / image, colours[i % 4])
+        if capability == "perception":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "<image>What colour is the square?\nA. red\nB. blue\nC. green\nD. yellow",
+                    "images": [image],
+                    "answer": "ABCD"[i % 4],
+                    "answer_type": "choice",
+                    "choices": {"A": "red", "B": "blue", "C": "green", "D": "yellow"},
+                    "pass_rate": (i % 5) / 4,
+                    "source": "docci-synthetic",
+                }
+            )
+        else:
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "How many squares are in the image <image>?",
+                    "images": [image],
+                    "answer": "1",
+                    "answer_type": "number",
+                    "source": "synthetic",
+                }
+            )
+    return records
+
+
+@pytest.fixture
+def stage_files(tmp_path: Path) -> dict[str, Path]:
+    """One verl parquet file per paper stage (perception 6 rows, text_reasoning 4, visual_reasoning 4) and a
+    validation file."""
+    from vlm_capcurriculum.integrations.verl.writer import write_verl_parquet
+
+    image_root = tmp_path / "images"
+    sizes = {"perception": 6, "text_reasoning": 4, "visual_reasoning": 4}
+    files = {}
+    for capability, count in sizes.items():
+        files[capability] = tmp_path / f"{capability}.parquet"
+        write_verl_parquet(make_records(image_root, capability, count), files[capability], image_root=image_root)
+    val = make_records(image_root, "perception", 2, start=100) + make_records(image_root, "text_reasoning", 2, 100)
+    files["val"] = tmp_path / "val.parquet"
+    write_verl_parquet(val, files["val"], image_root=image_root)
+    return files
+
+
+#: What every launch must set for verl's own validation to pass on a 1-GPU layout (as in verl's example scripts).
+BASE_OVERRIDES = [
+    "actor_rollout_ref.model.path=/nonexistent/tiny-model",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.rollout.name=vllm",
+    "data.train_batch_size=2",
+    "data.dataloader_num_workers=0",
+    "trainer.n_gpus_per_node=1",
+    "trainer.nnodes=1",
+    "trainer.logger=[console]",
+    f"curriculum.driver.path={STAGE_DRIVERS}",
+    "curriculum.driver.name=recording_driver",
+]
+
+
+def compose_config(overrides: list[str] | None = None) -> Any:
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="vlm_capcurriculum.integrations.verl.config", version_base=None):
+        return compose("capcurriculum_trainer", overrides=BASE_OVERRIDES + list(overrides or []))
+
+
+@pytest.fixture
+def verl_config() -> Callable[..., Any]:
+    return compose_config
