@@ -258,3 +258,14 @@ def gather_full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     if not on_accelerator and dist.is_initialized() and dist.get_rank() != 0:
         return {}  # without cpu_offload every rank receives the full copy; keep the contract of rank 0 only
     return state
+
+
+def load_full_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load full weights given on rank 0 (an empty dict elsewhere) into an FSDP module; collective.
+
+    Used on resume to rebuild a reference that a stage refreshed: EasyR1 checkpoints only the actor, so the
+    reference comes back as the base model unless we reload the stage-start weights (the previous stage's
+    exported model directory).
+    """
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=True)
+    set_model_state_dict(model, state_dict, options=options)

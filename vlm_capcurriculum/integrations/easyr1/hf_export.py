@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 import transformers
+from packaging.version import Version
 from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel
 
 WEIGHT_FILES = (
@@ -49,6 +50,19 @@ def model_class_for(config: PretrainedConfig) -> type[PreTrainedModel]:
     return model_class
 
 
+def _dtype_argument(dtype: torch.dtype | str) -> dict[str, torch.dtype | str]:
+    # transformers renamed `torch_dtype` to `dtype` in 4.56; EasyR1 accepts transformers >= 4.54.
+    new_name = Version(Version(transformers.__version__).base_version) >= Version("4.56")
+    return {"dtype": dtype} if new_name else {"torch_dtype": dtype}
+
+
+def read_hf_weights(model_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """All weights of a model directory (tied ones included), as the model class names them."""
+    config = transformers.AutoConfig.from_pretrained(model_dir)
+    model = model_class_for(config).from_pretrained(model_dir, device_map="cpu", **_dtype_argument("auto"))
+    return dict(model.state_dict())
+
+
 def _cast(state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     return {key: value.to(dtype) if torch.is_floating_point(value) else value for key, value in state_dict.items()}
 
@@ -57,16 +71,19 @@ def build_model(config: PretrainedConfig, state_dict: Mapping[str, torch.Tensor]
     """Instantiate the model on the meta device and adopt ``state_dict``; every weight must be provided."""
     model_class = model_class_for(config)
     with torch.device("meta"):
-        model = model_class._from_config(config, torch_dtype=dtype)
+        model = model_class._from_config(config, **_dtype_argument(dtype))
     result = model.load_state_dict(_cast(state_dict, dtype), strict=False, assign=True)
     if result.unexpected_keys:
         raise ValueError(
             f"{len(result.unexpected_keys)} weights do not belong to {model_class.__name__}: "
             f"{sorted(result.unexpected_keys)[:10]}"
         )
-    model.tie_weights()
-    still_missing = [name for name, param in model.named_parameters() if param.is_meta]
-    still_missing += [key for key in result.missing_keys if key not in dict(model.named_parameters())]
+    model.tie_weights()  # a tied output layer may be absent from the state dict
+    params = dict(model.named_parameters(remove_duplicate=False))
+    buffers = dict(model.named_buffers(remove_duplicate=False))
+    # every parameter, and every persistent buffer the state dict should have had, must now hold data
+    expected = set(params) | (set(result.missing_keys) & set(buffers))
+    still_missing = sorted(name for name in expected if {**buffers, **params}[name].is_meta)
     if still_missing:
         raise ValueError(f"{len(still_missing)} weights of {model_class.__name__} are missing: {still_missing[:10]}")
     return model

@@ -179,6 +179,15 @@ LIVE_KNOB_CHECK: dict[str, str] = {
 }
 
 
+#: torch internals the engine operations rely on (not EasyR1's, but just as unpromised; checked by the lane tests).
+TORCH_INTERNALS: dict[str, str] = {
+    "LRScheduler._last_lr": "what get_last_lr() returns; engine_ops.set_base_lr updates it with base_lrs",
+    "FlatParameter (torch.distributed.fsdp._flat_param)": "recognised by class name to refuse use_orig_params=False",
+    "FlatParamHandle._writeback_orig_params": "writes a None .grad of an original parameter back as zeros",
+    "checkpoint.state_dict._init_optim_state": "fills an empty optimizer with a zero-grad step on save/load",
+}
+
+
 def easyr1_location() -> Path | None:
     """The directory of the installed ``verl`` package, without importing it."""
     spec = importlib.util.find_spec("verl")
@@ -229,12 +238,17 @@ def resolve(key: str) -> Any:
     """Import one entry of :data:`API` and return it (the module when ``attribute`` is None)."""
     entry = API[key]
     require_easyr1()
-    if entry.module.startswith("verl.trainer.config") or entry.module.startswith("verl.workers.rollout"):
-        from .vllm_free import allow_config_import_without_vllm
+    from .vllm_free import VLLMUnavailableError, allow_config_import_without_vllm
 
-        allow_config_import_without_vllm()
+    if entry.module not in NEEDS_VLLM:
+        allow_config_import_without_vllm()  # no-op where vLLM is installed
     try:
         module = importlib.import_module(entry.module)
+    except VLLMUnavailableError as error:
+        raise EasyR1APIError(
+            f"`{entry.module}` imports vLLM at import time and vLLM is not installed: {entry.why}. "
+            "Install vLLM (GPU machines) to use it."
+        ) from error
     except ModuleNotFoundError as error:
         missing = (error.name or "").split(".")[0]
         if missing == "vllm":

@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 import torch.distributed as dist
 
 from . import engine_ops
-from .hf_export import DTYPES, write_hf_model_dir
+from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
 from .private_api import resolve, worker_attribute
 
 Worker = resolve("Worker")
@@ -113,6 +112,21 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_load_reference(self, path: str) -> bool:
+        """Load the reference from a model directory (rank 0 reads it and broadcasts).
+
+        On resume inside a stage that refreshed its reference: EasyR1 checkpoints only the actor, so the
+        reference restarts as the base model; the stage-start weights are the previous stage's export.
+        """
+        self._curriculum_actor_only()
+        if not worker_attribute(self, "_has_ref") or worker_attribute(self, "_is_lora"):
+            raise RuntimeError("this run has no separate reference model to load")
+        state_dict = read_hf_weights(path) if dist.get_rank() == 0 else {}
+        with self._curriculum_params_loaded(reference=True):
+            engine_ops.load_full_weights(worker_attribute(self, "ref_fsdp_module"), state_dict)
+        return True
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_save_hf_model(self, path: str, dtype: str = "bfloat16", overwrite: bool = False) -> str | None:
         """Write the actor's merged weights + processor as a Hugging Face model directory (rank 0 writes).
 
@@ -155,5 +169,4 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
             "vision_trainable": True if gate is None else gate.trainable,
             **{name: getattr(actor_config, name) for name in engine_ops.LIVE_ACTOR_KNOBS},
             "optimizer_states": len(worker_attribute(self, "optimizer").state),
-            "cuda": torch.cuda.is_available(),
         }
