@@ -37,6 +37,12 @@ import lane_placeholders  # noqa: E402
 lane_placeholders.install("qwen_vl_utils")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # One-process FSDP (the in-process tests) is NO_SHARD by design; the sharded cases run in several processes.
+    config.addinivalue_line("filterwarnings", "ignore:FSDP is switching to use `NO_SHARD`:UserWarning")
+    config.addinivalue_line("filterwarnings", "ignore:When using ``NO_SHARD`` for ``ShardingStrategy``:UserWarning")
+
+
 @pytest.fixture(scope="session")
 def easyr1_src() -> Path:
     return Path(os.environ["EASYR1_SRC"]).absolute()

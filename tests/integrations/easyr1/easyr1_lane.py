@@ -250,7 +250,7 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
     from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
     from vlm_capcurriculum.integrations.easyr1 import engine_ops
-    from vlm_capcurriculum.integrations.easyr1.hf_export import write_hf_model_dir
+    from vlm_capcurriculum.integrations.easyr1.hf_export import read_hf_weights, write_hf_model_dir
     from vlm_capcurriculum.integrations.easyr1.merge import merge_actor_checkpoint
 
     out = Path(out_dir)
@@ -276,6 +276,10 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
             dtype=torch.float32,
         )
     dist.barrier()
+    # resume inside a stage that refreshed its reference: reload the stage-start export into the reference
+    reference = wrap_fsdp(build_model(config, seed=9).to(torch.bfloat16).requires_grad_(False), use_orig_params=False)
+    engine_ops.load_full_weights(reference, read_hf_weights(out / "stage_export") if rank == 0 else {})
+    reference_weights = full_state(reference)
     manager = FSDPCheckpointManager(
         model=fsdp_module, optimizer=optimizer, lr_scheduler=scheduler, processing_class=tokenizer
     )
@@ -292,6 +296,7 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
         "text_changed": all(not torch.equal(before[key], after[key]) for key in before if key not in tower),
         "exported_equals_full": _same({key: exported[key] for key in after}, after),
         "merged_equals_full": _same({key: reloaded[key] for key in after}, after),
+        "reference_loaded": _same(reference_weights, {key: value.to(torch.bfloat16) for key, value in after.items()}),
     }
     torch.save(results, out / "results.pt")
 

@@ -8,9 +8,10 @@
 #   vllm         (GPU only; it also pins its own CUDA torch)
 #   flash-attn   (builds against CUDA; EasyR1 imports it only inside try/except)
 #   liger-kernel (needs triton/GPU; EasyR1 @ b44b311 never imports it)
-# plus two fixes for EasyR1 @ b44b311: omegaconf<2.4 (2.4 rejects its `logger: Tuple[str] = ("console", "wandb")`,
-# so even `verl.trainer.main` fails) and einops (imported by verl/workers/actor/dp_actor.py, missing from its
-# requirements); then EasyR1 itself from EASYR1_SRC, this package (`pip install -e`, no extras) and pytest.
+# plus fixes for EasyR1 @ b44b311: omegaconf<2.4 (2.4 rejects its `logger: Tuple[str] = ("console", "wandb")`,
+# so even `verl.trainer.main` fails), einops (imported by verl/workers/actor/dp_actor.py) and msgspec (imported by
+# verl/utils/vllm_utils.py), both missing from its requirements because vLLM brings them; then EasyR1 itself from
+# EASYR1_SRC, this package (`pip install -e`, no extras) and pytest.
 # EasyR1's requirements do not pin torch, so torch 2.13 does not conflict with them (on GPU machines vLLM's
 # own torch pin decides).
 set -euo pipefail
@@ -47,7 +48,7 @@ pip install torch==2.13.0
 requirements=$(mktemp)
 trap 'rm -f "$requirements"' EXIT
 grep -v -E '^[[:space:]]*(vllm|flash[-_]attn|liger[-_]kernel)([[:space:]<>=!~;[]|$)' "$EASYR1_SRC/requirements.txt" >"$requirements"
-pip install -r "$requirements" "omegaconf>=2.3,<2.4" einops pytest
+pip install -r "$requirements" "omegaconf>=2.3,<2.4" einops msgspec pytest
 pip install --no-deps --force-reinstall "$EASYR1_SRC"
 pip install -e "$REPO"
 

@@ -106,9 +106,17 @@ def test_driver_calls_on_an_actor_worker(model_config, tokenizer, batch, tmp_pat
     assert written and has_weights(written)
     saved = Qwen2_5_VLForConditionalGeneration.from_pretrained(written).state_dict()
     reference = lane.full_state(worker.ref_fsdp_module)
-    actor = lane.full_state(worker.fsdp_module)
-    assert all(torch.equal(saved[key], value) for key, value in actor.items())
-    assert all(torch.equal(reference[key], value.to(torch.bfloat16)) for key, value in actor.items())
+    stage_start = lane.full_state(worker.fsdp_module)
+    assert all(torch.equal(saved[key], value) for key, value in stage_start.items())
+    assert all(torch.equal(reference[key], value.to(torch.bfloat16)) for key, value in stage_start.items())
+
+    # resume later in the stage: the reference comes back from the stage-start export, not from the actor
+    worker.curriculum_set_vision_trainable(True)
+    lane.train_step(worker.actor, worker.lr_scheduler, batch)
+    assert worker.curriculum_refresh_reference()  # now the reference is the moved actor...
+    assert worker.curriculum_load_reference(written)  # ...and back to the stage start
+    reference = lane.full_state(worker.ref_fsdp_module)
+    assert all(torch.equal(reference[key], value.to(torch.bfloat16)) for key, value in stage_start.items())
 
 
 @pytest.mark.usefixtures("process_group")
