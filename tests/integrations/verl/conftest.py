@@ -1,12 +1,145 @@
-"""A real tokenizer for verl's reward manager: a byte-level BPE built in code (no model hub needed).
+"""Fixtures for the verl integration tests: a tiny Qwen2.5-VL-style processor and model, sample records with real
+PNG images, verl parquet files, and our Hydra config composed against verl's.
 
-Byte-level BPE decodes every string it encoded exactly, as Qwen's tokenizer does, so responses reach the reward
-function unchanged after verl's ``tokenizer.decode``.
+The processor and model are the project's tiny offline Qwen2.5-VL (``vlm_capcurriculum.models``). The reward
+tests use a byte-level BPE tokenizer built in code (``byte_bpe_tokenizer_dir``): it decodes every string it encoded
+exactly, as Qwen's tokenizer does, so responses reach the reward function unchanged after verl's ``decode``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from vlm_capcurriculum.models import build_tiny, build_tiny_processor
+
+HERE = Path(__file__).parent
+STAGE_DRIVERS = HERE / "verl_doubles.py"
+
+
+@pytest.fixture(scope="session")
+def tiny_processor() -> Any:
+    """The project's tiny Qwen2.5-VL processor (importable classes, so ``datasets`` workers can pickle it)."""
+    return build_tiny_processor("qwen2_5_vl")
+
+
+@pytest.fixture
+def tiny_vl_model() -> Any:
+    return build_tiny("qwen2_5_vl", seed=0)[0]
+
+
+def _png(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).rectangle((5, 5, 25, 20), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_records(image_root: Path, capability: str, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` records of one capability in our schema (perception: MCQ on an image; text_reasoning: math
+    without image; visual_reasoning: a number about an image)."""
+    colours = ["red", "blue", "green", "yellow"]
+    records = []
+    for i in range(start, start + count):
+        if capability == "text_reasoning":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": f"Compute {i} + 30.",
+                    "images": [],
+                    "answer": str(i + 30),
+                    "answer_type": "math",
+                    "pass_rate": 0.5,
+                    "source": "synthetic",
+                }
+            )
+            continue
+        image = f"{capability}/{i}.png"
+        _png(image_root / image, colours[i % 4])
+        if capability == "perception":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "<image>What colour is the square?\nA. red\nB. blue\nC. green\nD. yellow",
+                    "images": [image],
+                    "answer": "ABCD"[i % 4],
+                    "answer_type": "choice",
+                    "choices": {"A": "red", "B": "blue", "C": "green", "D": "yellow"},
+                    "pass_rate": (i % 5) / 4,
+                    "source": "docci-synthetic",
+                }
+            )
+        else:
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "How many squares are in the image <image>?",
+                    "images": [image],
+                    "answer": "1",
+                    "answer_type": "number",
+                    "source": "synthetic",
+                }
+            )
+    return records
+
+
+@pytest.fixture
+def stage_files(tmp_path: Path) -> dict[str, Path]:
+    """One verl parquet file per paper stage (perception 6 rows, text_reasoning 4, visual_reasoning 4) and a
+    validation file."""
+    from vlm_capcurriculum.integrations.verl.writer import write_verl_parquet
+
+    image_root = tmp_path / "images"
+    sizes = {"perception": 6, "text_reasoning": 4, "visual_reasoning": 4}
+    files = {}
+    for capability, count in sizes.items():
+        files[capability] = tmp_path / f"{capability}.parquet"
+        write_verl_parquet(make_records(image_root, capability, count), files[capability], image_root=image_root)
+    val = make_records(image_root, "perception", 2, start=100) + make_records(image_root, "text_reasoning", 2, 100)
+    files["val"] = tmp_path / "val.parquet"
+    write_verl_parquet(val, files["val"], image_root=image_root)
+    return files
+
+
+#: What every launch must set for verl's own validation to pass on a 1-GPU layout (as in verl's example scripts).
+BASE_OVERRIDES = [
+    "actor_rollout_ref.model.path=/nonexistent/tiny-model",
+    "actor_rollout_ref.actor.ppo_mini_batch_size=2",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=1",
+    "actor_rollout_ref.rollout.name=vllm",
+    "data.train_batch_size=2",
+    "data.dataloader_num_workers=0",
+    "trainer.n_gpus_per_node=1",
+    "trainer.nnodes=1",
+    "trainer.logger=[console]",
+    f"curriculum.driver.path={STAGE_DRIVERS}",
+    "curriculum.driver.name=recording_driver",
+]
+
+
+def compose_config(overrides: list[str] | None = None) -> Any:
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="vlm_capcurriculum.integrations.verl.config", version_base=None):
+        return compose("capcurriculum_trainer", overrides=BASE_OVERRIDES + list(overrides or []))
+
+
+@pytest.fixture
+def verl_config() -> Callable[..., Any]:
+    return compose_config
+
+
+# ---------------------------------------------------------------- reward tests: a real tokenizer
 
 CORPUS = [
     "<think> Let me look at the image and count. </think> The answer is \\boxed{3}.",

@@ -1,0 +1,232 @@
+"""Throughput of a filter-shaped map job against a loopback server with a fixed per-request latency.
+
+Each row makes the ``filter`` pipeline's two requests per model (the question with the image only, and with the
+caption only), through the whole stack: ``run_job`` -> ``Runner`` (cache lookups and writes) ->
+``OpenAIBackend`` (HTTP, retries, concurrency) -> ordered atomic output. With latency L and concurrency C, no
+client can exceed C / L requests per second; the table reports the fraction of that ideal reached. The baseline,
+measured in the same run, is a bare ``aiohttp`` loop posting the same bodies pre-encoded (no cache, no job, no
+image reading): what this machine allows. The last column is the same job re-run entirely from the cache (what a
+restart after a crash costs).
+
+The server is ``tests/data/fault_server.py`` run in its own process (so it does not share the client's GIL).
+
+    python benchmarks/data_pipeline.py [--latency 0.05] [--concurrency 1 4 16 64 256] [--seconds 2]
+    python benchmarks/data_pipeline.py --compare-clients     # why the backend uses aiohttp, not httpx
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import math
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vlm_capcurriculum.data import ChatRequest, ImageInput, OpenAIBackend, Runner, run_job  # noqa: E402
+
+
+class ServerProcess:
+    def __init__(self, latency: float) -> None:
+        script = REPO / "tests" / "data" / "fault_server.py"
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), "--latency", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.base_url = f"http://127.0.0.1:{int(self.process.stdout.readline())}/v1"
+
+    def command(self, line: str) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def noise_png(kilobytes: int, seed: int) -> bytes:
+    from PIL import Image
+
+    side = max(8, int(math.sqrt(kilobytes * 1024 / 3)))
+    rng = random.Random(seed)
+    image = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def filter_rows(count: int, image_dir: Path, image_kb: int, distinct_images: int = 16) -> list[dict[str, Any]]:
+    paths = []
+    for i in range(distinct_images):
+        path = image_dir / f"img{i}.png"
+        path.write_bytes(noise_png(image_kb, i))
+        paths.append(path)
+    return [
+        {
+            "id": f"q{i}",
+            "question": f"Question {i}: which object is left of the red cup? A. a B. b C. c D. d",
+            "caption": f"Caption {i}: a red cup stands right of a blue box on a wooden table. " * 4,
+            "image": str(paths[i % distinct_images]),
+        }
+        for i in range(count)
+    ]
+
+
+def bodies(rows: list[dict[str, Any]]) -> list[bytes]:
+    out = []
+    for row in rows:
+        for request in (
+            ChatRequest.user("<image>" + row["question"], [ImageInput(row["image"])]),
+            ChatRequest.user(f"{row['caption']}\n{row['question']}"),
+        ):
+            body = {"model": "bench", "messages": request.to_openai(), "temperature": 0.0, "max_tokens": 1024}
+            out.append(json.dumps(body).encode())
+    return out
+
+
+async def bare_client(url: str, payloads: list[bytes], concurrency: int) -> float:
+    """Requests per second of the plainest client: a semaphore, a session, post and parse."""
+    import aiohttp
+
+    slots = asyncio.Semaphore(concurrency)
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def one(payload: bytes) -> None:
+            async with slots, session.post(url, data=payload, headers=headers) as response:
+                json.loads(await response.read())
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(p) for p in payloads))
+        return len(payloads) / (time.perf_counter() - started)
+
+
+async def bare_httpx(url: str, payloads: list[bytes], concurrency: int) -> float:
+    """The same plain loop on ``httpx`` (the client this backend does not use: see openai_backend.py)."""
+    import httpx
+
+    slots = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def one(payload: bytes) -> None:
+            async with slots:
+                response = await client.post(url, content=payload, headers={"content-type": "application/json"})
+                json.loads(response.content)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(p) for p in payloads))
+        return len(payloads) / (time.perf_counter() - started)
+
+
+def compare_clients(server: ServerProcess, latency: float, levels: list[int], seconds: float) -> None:
+    url = f"{server.base_url}/chat/completions"
+    print(f"\nbare clients, text-only bodies, server latency {latency * 1000:.0f} ms\n")
+    print("| concurrency | ideal req/s | httpx req/s | aiohttp req/s | aiohttp / httpx |")
+    print("|---:|---:|---:|---:|---:|")
+    for concurrency in levels:
+        count = min(3000, max(20, math.ceil(concurrency / latency * seconds)))
+        payloads = [
+            json.dumps({"model": "bench", "messages": [{"role": "user", "content": f"q{i}"}]}).encode()
+            for i in range(count)
+        ]
+        slow = asyncio.run(bare_httpx(url, payloads, concurrency))
+        fast = asyncio.run(bare_client(url, payloads, concurrency))
+        print(f"| {concurrency} | {concurrency / latency:.0f} | {slow:.0f} | {fast:.0f} | {fast / slow:.1f} |")
+
+
+def make_process(backend: OpenAIBackend):
+    async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any]:
+        image_only = ChatRequest.user("<image>" + row["question"], [ImageInput(row["image"])])
+        caption_only = ChatRequest.user(f"{row['caption']}\n{row['question']}")
+        seen, read = await asyncio.gather(runner.complete(backend, image_only), runner.complete(backend, caption_only))
+        return {"id": row["id"], "image_answer": seen.text, "caption_answer": read.text}
+
+    return process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.05, help="server latency per request, seconds")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64, 256])
+    parser.add_argument("--seconds", type=float, default=2.0, help="target duration of each uncached run")
+    parser.add_argument("--image-kb", type=int, default=100, help="size of each (noise PNG) image")
+    parser.add_argument("--max-rows", type=int, default=2000)
+    parser.add_argument("--compare-clients", action="store_true", help="only compare bare httpx and aiohttp loops")
+    args = parser.parse_args()
+
+    server = ServerProcess(args.latency)
+    if args.compare_clients:
+        try:
+            compare_clients(server, args.latency, args.concurrency, args.seconds)
+        finally:
+            server.close()
+        return
+    results = []
+    try:
+        for concurrency in args.concurrency:
+            ideal = concurrency / args.latency
+            rows_count = min(args.max_rows, max(20, math.ceil(ideal * args.seconds / 2)))
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                rows = filter_rows(rows_count, work, args.image_kb)
+                bare = asyncio.run(bare_client(f"{server.base_url}/chat/completions", bodies(rows), concurrency))
+                server.command("reset")
+                backend = OpenAIBackend(server.base_url, "bench", max_concurrency=concurrency)
+                options = {"cache": work / "cache.sqlite", "progress": False, "print_summary": False}
+                started = time.perf_counter()
+                summary = run_job(rows, make_process(backend), work / "out.jsonl", **options)
+                rate = 2 * rows_count / (time.perf_counter() - started)
+                stats = server.command("stats")
+                assert summary.ok and stats["completions"] == 2 * rows_count, (summary.failed, stats)
+                replay_backend = OpenAIBackend(server.base_url, "bench", max_concurrency=concurrency)
+                started = time.perf_counter()
+                run_job(rows, make_process(replay_backend), work / "out.jsonl", **options)
+                replay_wall = time.perf_counter() - started
+                assert replay_backend.stats.attempts == 0
+            peak = stats["peak_in_flight"]
+            results.append((concurrency, 2 * rows_count, ideal, bare, rate, peak, rows_count / replay_wall))
+            print(f"concurrency {concurrency}: {rate:.0f} req/s (bare client {bare:.0f})", file=sys.stderr)
+    finally:
+        server.close()
+
+    print(
+        f"\nfilter-shaped job (2 requests/row: image-only + caption-only), server latency {args.latency * 1000:.0f} ms, "
+        f"{args.image_kb} KB images, sqlite cache on\n"
+    )
+    header = (
+        "concurrency",
+        "requests",
+        "ideal req/s",
+        "bare aiohttp req/s (of ideal)",
+        "job req/s (of ideal)",
+        "job / bare",
+        "server peak in-flight",
+        "cached re-run rows/s",
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---:" for _ in header) + "|")
+    for c, n, ideal, bare, rate, peak, replay in results:
+        print(
+            f"| {c} | {n} | {ideal:.0f} | {bare:.0f} ({bare / ideal:.0%}) | {rate:.0f} ({rate / ideal:.0%}) "
+            f"| {rate / bare:.2f} | {peak} | {replay:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fault_server import FaultServer
+from tiny_vlm import build_tiny_llava
+
+from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy
+
+# Retries in tests: real backoff logic, millisecond delays.
+FAST_RETRY = RetryPolicy(max_attempts=4, malformed_attempts=3, base_delay=0.005, max_delay=0.02)
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., FaultServer]]:
+    """A factory: ``start_server(latency=..., faults=...)`` starts a server, stopped at teardown."""
+    servers: list[FaultServer] = []
+
+    def start(**options: object) -> FaultServer:
+        server = FaultServer(**options).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def backend_for() -> Callable[..., OpenAIBackend]:
+    def make(server: FaultServer, model: str = "m1", **options: object) -> OpenAIBackend:
+        options.setdefault("retry", FAST_RETRY)
+        options.setdefault("timeout", 5.0)
+        return OpenAIBackend(server.base_url, model, **options)  # type: ignore[arg-type]
+
+    return make
+
+
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (8, 6)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, Path]:
+    """Three small PNGs on disk: red, green, and a copy of red under another name."""
+    root = tmp_path / "images"
+    root.mkdir()
+    paths = {"red": root / "red.png", "green": root / "green.png", "red_copy": root / "sub" / "again.png"}
+    paths["red_copy"].parent.mkdir()
+    paths["red"].write_bytes(png_bytes((255, 0, 0)))
+    paths["green"].write_bytes(png_bytes((0, 255, 0)))
+    paths["red_copy"].write_bytes(png_bytes((255, 0, 0)))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``transformers serve`` (a real, maintained OpenAI-compatible server) on loopback, CPU, offline, pinned to a
+    tiny LLaVA built here. Yields ``(base_url, model name)``."""
+    model_dir = build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the CLI otherwise asks PyPI for a newer version at start
+        "HF_HOME": str(tmp_path_factory.mktemp("hf-home")),
+    }
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir)]
+    command += ["--device", "cpu", "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "w") as log_file:
+        server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"transformers serve not up after 180 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", str(model_dir)
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

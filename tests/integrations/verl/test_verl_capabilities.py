@@ -1,0 +1,103 @@
+"""The capability list and the plan-time check, on configs composed from verl's own YAML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("verl")
+
+from vlm_capcurriculum.integrations.verl.capabilities import (
+    OVERRIDES,
+    UnsupportedOverrideError,
+    check_overrides,
+    verl_capabilities,
+)
+
+UNSUPPORTED_MID_RUN = {"rollout_temperature", "rollout_n", "reward"}
+
+
+def _supported(config: Any) -> set[str]:
+    return {name for name, cap in verl_capabilities(config).items() if cap.supported}
+
+
+def test_our_defaults_support_every_engine_operation(verl_config: Any) -> None:
+    caps = verl_capabilities(verl_config())
+    assert set(caps) == set(OVERRIDES)
+    assert _supported(verl_config()) == set(OVERRIDES) - UNSUPPORTED_MID_RUN
+    assert "agent-loop workers" in caps["rollout_temperature"].detail
+
+
+def test_fsdp1_flat_parameters_cannot_freeze_the_tower(verl_config: Any) -> None:
+    config = verl_config(["actor_rollout_ref.actor.strategy=fsdp"])
+    cap = verl_capabilities(config)["vision_tower"]
+    assert not cap.supported and "use_orig_params=true" in cap.detail
+    assert verl_capabilities(
+        verl_config(
+            ["actor_rollout_ref.actor.strategy=fsdp", "actor_rollout_ref.actor.fsdp_config.use_orig_params=true"]
+        )
+    )["vision_tower"].supported
+
+
+def test_kl_and_reference_need_a_reference_model(verl_config: Any) -> None:
+    config = verl_config(["actor_rollout_ref.actor.use_kl_loss=false"])
+    caps = verl_capabilities(config)
+    assert not caps["kl_coef"].supported and "cannot be switched on later" in caps["kl_coef"].detail
+    assert not caps["refresh_reference"].supported
+    lora = verl_capabilities(verl_config(["actor_rollout_ref.model.lora_rank=8"]))
+    assert lora["kl_coef"].supported and not lora["refresh_reference"].supported
+
+
+def test_no_validation_files_no_validation(verl_config: Any) -> None:
+    assert not verl_capabilities(verl_config(["data.val_files=null"]))["validate"].supported
+
+
+def test_check_accepts_a_paper_like_stage(verl_config: Any) -> None:
+    check_overrides(
+        verl_config(),
+        {
+            "vision_tower": "frozen",
+            "lr": 3.0e-7,
+            "kl_coef": 0.05,
+            "clip_ratio_low": 0.15,
+            "clip_ratio_high": 0.15,
+            "max_grad_norm": 0.5,
+            "reset_optimizer": False,
+            "refresh_reference": True,
+            "save_checkpoint": True,
+            "validate": True,
+            "rollout_temperature": 1.0,  # the configured value: not a change
+            "rollout_n": 5,
+            "reward": {},
+        },
+        where="stage 'text_reasoning'",
+    )
+
+
+def test_check_reports_every_problem_at_once(verl_config: Any) -> None:
+    config = verl_config(["actor_rollout_ref.actor.use_kl_loss=false"])
+    with pytest.raises(UnsupportedOverrideError) as error:
+        check_overrides(
+            config,
+            {
+                "vision_tower": "sometimes",
+                "lr": -1,
+                "kl_coef": 0.1,
+                "rollout_n": 8,
+                "reward": {"format_weight": 0.2},
+                "warmup": 3,
+            },
+            where="stage 'perception'",
+        )
+    message = str(error.value)
+    assert message.startswith("stage 'perception': ")
+    for expected in (
+        "vision_tower='sometimes': must be 'trainable' or 'frozen'",
+        "lr=-1: must be a positive number",
+        "kl_coef: not supported by verl here",
+        "rollout_n=8: cannot change mid-run (configured 5)",
+        "reward: not supported by verl here",
+        "warmup: unknown override",
+    ):
+        assert expected in message

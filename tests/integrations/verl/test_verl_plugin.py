@@ -1,0 +1,120 @@
+"""The ``verl.plugins`` entry point, checked the way verl uses it: ``import verl`` in a fresh interpreter.
+
+Entry points exist only for an installed distribution (CI installs the project with ``pip install -e .[verl,...]``);
+where the project is not installed the fresh-process tests are skipped, and where it is installed without our
+entry point they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("verl")
+
+ROOT = Path(__file__).resolve().parents[3]
+ENTRY_POINT = "vlm_capcurriculum.integrations.verl.plugin"
+
+
+def test_pyproject_declares_the_entry_point() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["verl.plugins"] == {"capcurriculum": ENTRY_POINT}
+
+
+def _require_installed_entry_point() -> None:
+    try:
+        distribution = importlib.metadata.distribution("vlm-capcurriculum")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("vlm-capcurriculum is not installed here (pip install -e .[verl]); entry points need it")
+    ours = [ep for ep in distribution.entry_points if ep.group == "verl.plugins"]
+    assert [(ep.name, ep.value) for ep in ours] == [("capcurriculum", ENTRY_POINT)], "reinstall: entry point stale"
+
+
+def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+
+
+def test_import_verl_loads_the_plugin_and_the_mode_resolves() -> None:
+    _require_installed_entry_point()
+    result = _fresh_python(
+        """
+        import sys
+        import verl
+
+        assert "vlm_capcurriculum.integrations.verl.plugin" in sys.modules, "plugin not loaded by import verl"
+        # import-light: the trainer (and verl's trainer base) load only when the trainer code is imported
+        assert "vlm_capcurriculum.integrations.verl.trainer" not in sys.modules
+
+        from verl.trainer.ppo.v1 import get_trainer_cls  # what TaskRunnerV1.run imports
+
+        cls = get_trainer_cls("capcurriculum")
+        print(f"{cls.__module__}.{cls.__qualname__}")
+        print(get_trainer_cls("sync").__qualname__)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "vlm_capcurriculum.integrations.verl.trainer.CapCurriculumTrainer",
+        "PPOTrainerSync",
+    ]
+
+
+def test_a_broken_trainer_import_is_loud_and_only_breaks_our_mode() -> None:
+    _require_installed_entry_point()
+    result = _fresh_python(
+        """
+        import sys
+
+        sys.modules["vlm_capcurriculum.integrations.verl.trainer"] = None  # make its import fail
+        import verl
+        from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
+
+        assert get_trainer_cls("sync").__qualname__ == "PPOTrainerSync"  # other modes unaffected
+        try:
+            get_trainer_cls("capcurriculum")(None)
+        except RuntimeError as error:
+            print("RAISED:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    # logged at ERROR with the traceback as soon as verl's trainer base is imported ...
+    assert "ERROR" in result.stderr
+    assert "trainer mode 'capcurriculum' could not be registered" in result.stderr
+    assert "Traceback (most recent call last)" in result.stderr
+    # ... and selecting the mode raises with the cause
+    assert "RAISED: vlm-capcurriculum's verl trainer mode 'capcurriculum' failed to import" in result.stdout
+    assert "import of vlm_capcurriculum.integrations.verl.trainer halted" in result.stdout
+
+
+def test_plugin_module_is_standard_library_only() -> None:
+    """It runs inside ``import verl`` in every Ray process: it must not import torch, verl or ray itself."""
+    result = _fresh_python(
+        """
+        import importlib, importlib.abc, sys
+
+        class Blocker(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "verl", "ray", "transformers", "omegaconf"):
+                    raise ImportError(f"plugin imported {name}")
+                return None
+
+        sys.meta_path.insert(0, Blocker())
+        import vlm_capcurriculum.integrations.verl.plugin as plugin
+        assert any(type(f).__name__ == "_RegisterAfterTrainerBase" for f in sys.meta_path)
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -1,0 +1,121 @@
+"""Every shipped recipe composes and plans against the sample data, with the paper's values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vlm_capcurriculum.config import load_config
+from vlm_capcurriculum.curriculum import Mode, Order, SpecError, parse_curriculum, plan_curriculum
+
+REPO = Path(__file__).resolve().parents[2]
+CURRICULA = sorted(path.stem for path in (REPO / "recipes" / "curriculum").glob("*.yaml"))
+MODELS = sorted(path.stem for path in (REPO / "recipes" / "model").glob("*.yaml"))
+PAPER_EPOCHS = {"perception": 16, "text_reasoning": 15, "visual_reasoning": 15}  # paper Sec. 4.1
+EXPECTED_STAGES = {
+    "staged": ["perception", "text_reasoning", "visual_reasoning"],
+    "capability_x_difficulty": ["perception", "text_reasoning", "visual_reasoning"],
+    "order_213": ["text_reasoning", "perception", "visual_reasoning"],
+    "order_321": ["visual_reasoning", "text_reasoning", "perception"],
+    "stage3_only": ["visual_reasoning"],
+    "stage1_stage3": ["perception", "visual_reasoning"],
+    "stage2_stage3": ["text_reasoning", "visual_reasoning"],
+}
+
+
+def compose(*overrides: str):
+    return load_config(REPO / "recipes" / "config.yaml", list(overrides))
+
+
+def test_the_expected_curricula_ship() -> None:
+    assert set(CURRICULA) == set(EXPECTED_STAGES) | {"merged", "difficulty", "stitched_replay"}
+    assert set(MODELS) == {"qwen2_5_vl_7b", "qwen3_vl_8b", "internvl3_8b", "internvl3_5_8b"}
+
+
+@pytest.mark.parametrize("curriculum", CURRICULA)
+def test_every_curriculum_plans_on_the_samples(repo_root: Path, curriculum: str) -> None:
+    config = compose(f"curriculum={curriculum}")
+    spec = parse_curriculum(config.curriculum)
+    data, plan = plan_curriculum(spec)
+    assert len(data.records) == plan.dataset_size > 0
+    assert plan.total_steps > 0 and plan.batch_size == 8  # the samples data group scales the batch down
+    for stage in spec.stages:
+        if stage.epochs is not None:
+            assert stage.epochs == PAPER_EPOCHS[stage.name], stage.name
+    if curriculum in EXPECTED_STAGES:
+        assert spec.mode is Mode.staged
+        assert [stage.name for stage in plan.stages] == EXPECTED_STAGES[curriculum]
+        assert all(stage.state.refresh_reference and stage.state.reset_optimizer for stage in plan.stages)
+        paper_vision = {"perception": "trainable", "text_reasoning": "frozen", "visual_reasoning": "trainable"}
+        assert {stage.name: stage.state.vision_tower.value for stage in plan.stages} == {
+            stage.name: paper_vision[stage.name] for stage in plan.stages
+        }
+        assert {s.order for s in plan.stages} == {Order.easy_to_hard if "difficulty" in curriculum else Order.shuffle}
+
+
+def test_paper_batch_size_in_the_curricula(repo_root: Path) -> None:
+    for curriculum in CURRICULA:
+        config = compose(f"curriculum={curriculum}", "~data")  # without the samples' batch of 8
+        assert config.curriculum.batch_size == 512, curriculum
+
+
+def test_merged_trains_the_staged_total_with_the_backbones_vision_tower(repo_root: Path) -> None:
+    staged = plan_curriculum(parse_curriculum(compose().curriculum))[1]
+    for model, tower in (("qwen3_vl_8b", "frozen"), ("qwen2_5_vl_7b", "frozen"), ("internvl3_8b", "trainable")):
+        merged = plan_curriculum(parse_curriculum(compose("curriculum=merged", f"model={model}").curriculum))[1]
+        assert merged.total_steps == staged.total_steps == 16 * 4 + 15 * 4 + 15 * 4
+        assert [s.name for s in merged.stages] == ["merged"]
+        assert merged.stages[0].state.vision_tower.value == tower, model
+    difficulty = plan_curriculum(parse_curriculum(compose("curriculum=difficulty").curriculum))[1]
+    assert difficulty.total_steps == staged.total_steps and difficulty.stages[0].order is Order.easy_to_hard
+
+
+def test_stitched_replay_replays_all_stages_every_pass(repo_root: Path) -> None:
+    spec = parse_curriculum(compose("curriculum=stitched_replay").curriculum)
+    plan = plan_curriculum(spec)[1]
+    assert spec.epochs == 15 and len(plan.stages) == 45
+    assert [s.name for s in plan.stages[:4]] == ["perception", "text_reasoning", "visual_reasoning", "perception"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_composes_with_the_paper_knobs(repo_root: Path, model: str) -> None:
+    config = compose(f"model={model}")
+    assert config.model.name == model
+    assert config.train.max_prompt_length == (4096 if model.startswith("internvl") else 2048)
+    assert config.train.rollout_n == 5 and config.train.max_response_length == 2048
+    spec = parse_curriculum(config.curriculum)
+    text = spec.stage_state(spec.stages[1])
+    if model == "internvl3_8b":  # reference internvl3_8b/stage2_text_reasoning.sh
+        assert (text.lr, text.kl_coef, text.clip_ratio_low, text.clip_ratio_high, text.max_grad_norm) == (
+            3e-7,
+            5e-2,
+            0.15,
+            0.15,
+            0.5,
+        )
+    else:
+        assert text.lr is None and text.kl_coef is None
+
+
+def test_paper_data_names_the_missing_environment_variable(repo_root: Path, monkeypatch) -> None:
+    for name in (
+        "VLMCC_STAGE1_TRAIN",
+        "VLMCC_STAGE1_IMAGE_DIR",
+        "VLMCC_STAGE2_TRAIN",
+        "VLMCC_STAGE3_TRAIN",
+        "VLMCC_STAGE3_IMAGE_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SpecError, match="environment variable VLMCC_STAGE1_TRAIN is not set"):
+        parse_curriculum(compose("data=paper").curriculum)
+    samples = repo_root / "data_recipes" / "samples"
+    monkeypatch.setenv("VLMCC_STAGE1_TRAIN", str(samples / "perception.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE1_IMAGE_DIR", str(samples))
+    monkeypatch.setenv("VLMCC_STAGE2_TRAIN", str(samples / "text_reasoning.jsonl"))
+    with pytest.raises(SpecError, match="environment variable VLMCC_STAGE3_TRAIN is not set"):
+        parse_curriculum(compose("data=paper").curriculum)
+    monkeypatch.setenv("VLMCC_STAGE3_TRAIN", str(samples / "visual_reasoning.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE3_IMAGE_DIR", str(samples))
+    spec = parse_curriculum(compose("data=paper", "curriculum.batch_size=8").curriculum)
+    assert plan_curriculum(spec)[1].total_steps == 184

@@ -1,0 +1,121 @@
+"""``vlmcc plan``: validate a recipe's data and curriculum and show what the run will do, before a GPU is spent.
+
+vlmcc plan --config recipes/config.yaml curriculum=merged curriculum.batch_size=8
+vlmcc plan --config my_curriculum.yaml --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="validate data and curriculum, print the plan",
+        description="Compose a config (Hydra recipe or plain YAML with a curriculum: block), validate every "
+        "stage's data and print the plan: per stage its samples, epochs, steps, step range and overrides.",
+    )
+    parser.add_argument("--config", required=True, help="config file (.yaml)")
+    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--lenient", action="store_true", help="skip bad rows (reported) instead of failing")
+    parser.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.config import ConfigError, load_config
+    from vlm_capcurriculum.curriculum import PlanError, SpecError, parse_curriculum, plan_curriculum
+    from vlm_capcurriculum.schema import DataFileError, RecordValidationError
+
+    try:
+        config = load_config(args.config, args.overrides)
+        spec = parse_curriculum(config.get("curriculum"))
+        data, plan = plan_curriculum(spec, strict=not args.lenient, check_images=not args.no_check_images)
+    except ConfigError as err:
+        raise CLIError(str(err)) from None
+    except SpecError as err:
+        raise CLIError(f"{args.config}: {err}") from None
+    except RecordValidationError as err:
+        raise CLIError(f"{err.one_line()} (--lenient skips bad rows)") from None
+    except (DataFileError, PlanError) as err:
+        raise CLIError(f"{args.config}: {err}") from None
+
+    if args.json:
+        out = plan.to_json()
+        out["data"] = [
+            {"name": stage.stage.name, "files": [str(f) for f in stage.files], "rows_read": stage.report.rows_read,
+             "rows_kept": stage.report.rows_kept, "skipped": stage.report.skipped_by_reason(),
+             "notes": dict(stage.report.notes)}
+            for stage in data.stages
+        ]  # fmt: skip
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print_plan(plan, data)
+    return 0
+
+
+def print_plan(plan: Any, data: Any) -> None:
+    """The plan table, totals, per-stage data reports and notes (also printed by backends' ``--dry-run``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from vlm_capcurriculum.curriculum.schedule import epochs_text
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # piped or captured output: do not squeeze the table into 80 columns
+    table = Table(title=f"curriculum plan: {plan.mode.value}, batch {plan.batch_size}, seed {plan.seed}")
+    for column, justify in (
+        ("#", "right"),
+        ("stage", "left"),
+        ("capability", "left"),
+        ("samples", "right"),
+        ("epochs", "right"),
+        ("steps", "right"),
+        ("step range", "right"),
+        ("order", "left"),
+        ("overrides", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for stage in plan.stages:
+        name = stage.name if stage.replay_pass is None else f"{stage.name} (pass {stage.replay_pass})"
+        overrides = _describe(stage.state)
+        table.add_row(
+            str(stage.position + 1),
+            name,
+            stage.capability,
+            str(stage.num_samples),
+            epochs_text(stage.epochs),
+            str(stage.steps),
+            f"{stage.start_step}-{stage.end_step}",
+            stage.order.value,
+            overrides,
+        )
+    table.add_section()
+    table.add_row("", "total", "", str(plan.dataset_size), "", str(plan.total_steps), f"1-{plan.total_steps}", "", "")
+    console.print(table)
+    console.print("steps count from 1 (the frameworks' global_step); ranges are inclusive")
+    for stage in data.stages:
+        console.print(f"data {stage.stage.name}: {stage.report.summary()}", highlight=False)
+    for note in plan.notes:
+        console.print(f"note: {note}", highlight=False)
+
+
+def _describe(state: Any) -> str:
+    """Knobs as key=value, then the actions that are on: ``lr=3e-07 | start: reset_optimizer | end: validate``."""
+    from vlm_capcurriculum.curriculum.overrides import END_ACTIONS, START_ACTIONS
+
+    parts = [" ".join(f"{key}={value}" for key, value in state.knobs().items())]
+    for label, actions in (("start", START_ACTIONS), ("end", END_ACTIONS)):
+        on = [action for action in actions if state.flag(action)]
+        if on:
+            parts.append(f"{label}: " + ", ".join(on))
+    return " | ".join(part for part in parts if part) or "-"

@@ -1,0 +1,40 @@
+"""``vlmcc train``: compose a recipe and run it on the backend it selects.
+
+vlmcc train --config recipes/config.yaml backend=trl model=tiny_qwen3_vl
+vlmcc train --config recipes/config.yaml backend=easyr1 data=paper --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="run a recipe on its backend (backend=easyr1|verl|trl)",
+        description="Compose a recipe (model x curriculum x data x backend) and run every stage in one "
+        "training run on the selected backend.",
+    )
+    parser.add_argument("--config", default="recipes/config.yaml", help="recipe file (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build the backend's real config and data pipeline, print the plan, train nothing",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.config import ConfigError, load_config
+    from vlm_capcurriculum.launch import LaunchError, run_recipe
+
+    try:
+        config = load_config(args.config, args.overrides)
+        return run_recipe(config, dry_run=args.dry_run)
+    except (ConfigError, LaunchError) as err:
+        raise CLIError(str(err)) from None

@@ -1,0 +1,67 @@
+"""Load a run config: a Hydra recipe (defaults list and config groups) or a plain YAML, plus overrides.
+
+``load_config("recipes/config.yaml", ["curriculum=merged", "curriculum.batch_size=8", "+x=y"])`` composes the
+file with Hydra's compose API, the file's directory being the config directory, so a recipe's config groups
+(``curriculum/``, ``model/``, ``data/``, ``backend/``) resolve next to it and a plain YAML with only a
+``curriculum:`` block works as well. Interpolations stay lazy (``${oc.env:...}`` is read when used);
+:func:`vlm_capcurriculum.curriculum.parse_curriculum` resolves the curriculum block and names a missing
+environment variable by the key that needs it. Every backend launcher loads its config through here.
+
+Relative data paths inside the config are resolved against the current directory when data is loaded (as
+EasyR1 and verl do), not against the config file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+CONFIG_SUFFIXES = (".yaml",)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be composed (missing file or group option, bad override, YAML error)."""
+
+
+@contextmanager
+def _hydra_config_dir(config_dir: Path) -> Iterator[None]:
+    """Hydra's ``initialize_config_dir``, also when called inside a running Hydra app (whose state is restored)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    outer = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            yield
+    finally:
+        GlobalHydra.instance().hydra = outer
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).split("Config search path:")[0]  # Hydra appends its search path; not the user's concern
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(error).__name__
+
+
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose the config file at ``path`` with Hydra-style ``overrides``; raises :class:`ConfigError`."""
+    import yaml
+    from hydra import compose
+    from hydra.errors import HydraException
+
+    config_path = Path(path).expanduser().absolute()
+    if not config_path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    if config_path.suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(f"{path}: a config file must end in .yaml (Hydra finds configs by that suffix)")
+    try:
+        with _hydra_config_dir(config_path.parent):
+            return compose(config_name=config_path.stem, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError) as err:
+        raise ConfigError(f"{path}: {_one_line(err)}") from err

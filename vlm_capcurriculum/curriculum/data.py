@@ -1,0 +1,202 @@
+"""Load the records of every stage into the global index space, and plan on them.
+
+``train_files`` entries are paths or globs (``*``, ``?``, ``[...]``, ``**``); relative ones are resolved against
+``base_dir`` (default: the current directory, as EasyR1 and verl resolve ``data.train_files``). A glob matching
+nothing or a missing file is an error naming the spec key. Globs expand in sorted order, so the global index
+space does not depend on the file system's listing order.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from vlm_capcurriculum.curriculum.plan import Plan, PlanError
+from vlm_capcurriculum.curriculum.schedule import StageData, build_plan
+from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, StageSpec
+from vlm_capcurriculum.schema import (
+    DataFileError,
+    PlaceholderPolicy,
+    ReadReport,
+    RecordValidationError,
+    RowLocation,
+    SampleRecord,
+    read_records,
+)
+
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class StageRecords:
+    """One spec stage's validated records and where they sit in the global index space."""
+
+    stage: StageSpec
+    files: tuple[Path, ...]
+    image_root: Path | None  # None: each file's own directory
+    records: tuple[SampleRecord, ...]
+    locations: tuple[RowLocation, ...]
+    report: ReadReport
+    offset: int
+
+    def image_paths(self, local_index: int) -> tuple[Path, ...]:
+        """Absolute paths of a record's images."""
+        root = self.image_root if self.image_root is not None else self.locations[local_index].path.parent
+        return tuple((root / image).absolute() for image in self.records[local_index].images)
+
+
+@dataclass(frozen=True)
+class CurriculumData:
+    """Every stage's records, concatenated in stage declaration order: the global index space."""
+
+    stages: tuple[StageRecords, ...]
+
+    @cached_property
+    def records(self) -> tuple[SampleRecord, ...]:
+        """The dataset every backend builds; plan indices point into it."""
+        return tuple(record for stage in self.stages for record in stage.records)
+
+    def __len__(self) -> int:
+        return sum(len(stage.records) for stage in self.stages)
+
+    def locate(self, index: int) -> tuple[StageRecords, int]:
+        """The stage holding global ``index`` and the index inside it."""
+        for stage in self.stages:
+            if stage.offset <= index < stage.offset + len(stage.records):
+                return stage, index - stage.offset
+        raise IndexError(f"index {index} outside the dataset of {len(self)} records")
+
+    def image_paths(self, index: int) -> tuple[Path, ...]:
+        """Absolute image paths of the record at global ``index``."""
+        stage, local = self.locate(index)
+        return stage.image_paths(local)
+
+    def stage_data(self) -> list[StageData]:
+        return [
+            StageData(len(stage.records), tuple(record.pass_rate for record in stage.records)) for stage in self.stages
+        ]
+
+    def report(self) -> ReadReport:
+        total = ReadReport()
+        for stage in self.stages:
+            total.merge(stage.report)
+        return total
+
+
+def expand_train_files(stage: StageSpec, *, base_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The files of a stage: globs expanded (sorted), relative paths resolved against ``base_dir``."""
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    files: list[Path] = []
+    for position, entry in enumerate(stage.train_files):
+        key = f"curriculum.stages[{stage.index}].train_files[{position}]"
+        pattern = Path(os.path.expanduser(entry))
+        pattern = pattern if pattern.is_absolute() else base / pattern
+        if _GLOB_CHARS & set(entry):
+            matches = sorted(Path(match) for match in glob.glob(str(pattern), recursive=True) if Path(match).is_file())
+            if not matches:
+                raise DataFileError(f"{key}: {entry!r} matches no file (looked in {pattern.parent})")
+            files += matches
+        else:
+            if not pattern.is_file():
+                raise DataFileError(f"{key}: {entry!r}: no such file ({pattern})")
+            files.append(pattern)
+    return files
+
+
+def load_curriculum_data(
+    spec: CurriculumSpec,
+    *,
+    strict: bool = True,
+    base_dir: str | os.PathLike[str] | None = None,
+    check_images: bool = True,
+    placeholders: PlaceholderPolicy = "prepend",
+) -> CurriculumData:
+    """Read and validate every stage's files. Strict mode raises one :class:`RecordValidationError` holding the
+    issues of *all* stages; lenient mode keeps the good rows (see each stage's ``report``).
+
+    Raises :class:`PlanError` when a difficulty order meets records without ``pass_rate``, naming them.
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    stages: list[StageRecords] = []
+    offset = 0
+    for stage in spec.stages:
+        files = expand_train_files(stage, base_dir=base)
+        image_root = None
+        if stage.image_root is not None:
+            image_root = Path(os.path.expanduser(stage.image_root))
+            image_root = image_root if image_root.is_absolute() else base / image_root
+            if not image_root.is_dir():
+                raise DataFileError(
+                    f"curriculum.stages[{stage.index}].image_root: {stage.image_root!r}: no such directory ({image_root})"
+                )
+        result = read_records(
+            files,
+            image_root=image_root,
+            capability=stage.capability,
+            strict=False,
+            check_images=check_images,
+            placeholders=placeholders,
+        )
+        stages.append(
+            StageRecords(
+                stage=stage,
+                files=tuple(files),
+                image_root=image_root,
+                records=tuple(result.records),
+                locations=tuple(result.locations),
+                report=result.report,
+                offset=offset,
+            )
+        )
+        offset += len(result.records)
+    data = CurriculumData(tuple(stages))
+    issues = [issue for stage in stages for issue in stage.report.issues]
+    if strict and issues:
+        raise RecordValidationError(issues, data.report())
+    _check_pass_rates(spec, data)
+    return data
+
+
+def _check_pass_rates(spec: CurriculumSpec, data: CurriculumData) -> None:
+    for stage_records in data.stages:
+        stage = stage_records.stage
+        order: Order = spec.order if spec.mode is Mode.merged else stage.order
+        if not order.needs_pass_rate:
+            continue
+        missing = [
+            loc
+            for rec, loc in zip(stage_records.records, stage_records.locations, strict=True)
+            if rec.pass_rate is None
+        ]
+        if missing:
+            where = ", ".join(str(loc) for loc in missing[:3]) + (" ..." if len(missing) > 3 else "")
+            owner = "curriculum.order" if spec.mode is Mode.merged else f"stage {stage.name!r}"
+            raise PlanError(
+                f"{owner}: order {order.value} needs pass_rate on every record; {len(missing)} of "
+                f"{len(stage_records.records)} records of stage {stage.name!r} have none ({where})"
+            )
+
+
+def plan_curriculum(
+    spec: CurriculumSpec,
+    *,
+    strict: bool = True,
+    base_dir: str | os.PathLike[str] | None = None,
+    check_images: bool = True,
+) -> tuple[CurriculumData, Plan]:
+    """Load the data of ``spec`` and build its plan: what ``vlmcc plan`` and every backend's launcher do."""
+    data = load_curriculum_data(spec, strict=strict, base_dir=base_dir, check_images=check_images)
+    return data, build_plan(spec, data.stage_data())
+
+
+__all__: Sequence[str] = [
+    "CurriculumData",
+    "StageRecords",
+    "expand_train_files",
+    "load_curriculum_data",
+    "plan_curriculum",
+]

@@ -1,0 +1,184 @@
+"""The engine protocol: what a framework integration implements so the stage controller can drive it.
+
+One method per operation. Setters take the stage's value or ``None``, and ``None`` always means *the engine's
+configured base value* (what the run was launched with): an engine remembers its base values when it is built.
+An engine declares what it can do in :attr:`CurriculumEngine.supported_operations`; a plan that needs anything
+else fails :func:`validate_plan_for_engine` before training starts, instead of being silently ignored.
+
+Contract for implementers:
+
+* setters are idempotent and may be called again with the same value (after a resume, at every stage start);
+* ``set_vision_tower_trainable(False)`` must stop the vision tower's updates *including* weight decay;
+* ``reset_optimizer()`` clears the optimizer state (moments) and restarts the LR schedule's warm-up;
+* ``refresh_reference()`` makes the KL reference a copy of the current policy; if the framework's checkpoints do
+  not include the reference weights, the engine must save them itself so a resumed run keeps the same reference;
+* ``save_stage_checkpoint`` and ``validate`` run after the stage's last step has been applied;
+* methods of unsupported operations are never called (:class:`EngineBase` gives raising defaults).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from vlm_capcurriculum.curriculum.plan import Plan, PlannedStage
+
+
+class Operation(str, Enum):
+    """An engine operation; the value is the override field (or fields) that need it."""
+
+    vision_tower = "vision_tower"
+    lr = "lr"
+    kl_coef = "kl_coef"
+    clip_ratio = "clip_ratio"
+    max_grad_norm = "max_grad_norm"
+    rollout_temperature = "rollout_temperature"
+    rollout_n = "rollout_n"
+    reward = "reward"
+    reset_optimizer = "reset_optimizer"
+    refresh_reference = "refresh_reference"
+    save_checkpoint = "save_checkpoint"
+    validate = "validate"
+
+
+# override field -> the operation that honours it
+OPERATION_OF_FIELD: dict[str, Operation] = {
+    "vision_tower": Operation.vision_tower,
+    "lr": Operation.lr,
+    "kl_coef": Operation.kl_coef,
+    "clip_ratio_low": Operation.clip_ratio,
+    "clip_ratio_high": Operation.clip_ratio,
+    "max_grad_norm": Operation.max_grad_norm,
+    "rollout_temperature": Operation.rollout_temperature,
+    "rollout_n": Operation.rollout_n,
+    "reward": Operation.reward,
+    "reset_optimizer": Operation.reset_optimizer,
+    "refresh_reference": Operation.refresh_reference,
+    "save_checkpoint": Operation.save_checkpoint,
+    "validate": Operation.validate,
+}
+
+
+@runtime_checkable
+class CurriculumEngine(Protocol):
+    """What an integration implements. See the module docstring for the contract."""
+
+    @property
+    def supported_operations(self) -> frozenset[Operation]: ...
+
+    def set_vision_tower_trainable(self, trainable: bool | None) -> None: ...
+
+    def set_lr(self, lr: float | None) -> None: ...
+
+    def set_kl_coef(self, kl_coef: float | None) -> None: ...
+
+    def set_clip_ratio(self, low: float | None, high: float | None) -> None: ...
+
+    def set_max_grad_norm(self, max_grad_norm: float | None) -> None: ...
+
+    def set_rollout_temperature(self, temperature: float | None) -> None: ...
+
+    def set_rollout_n(self, n: int | None) -> None: ...
+
+    def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        """The reward's keyword arguments on top of the configured ones (``{}`` = the configured ones)."""
+        ...
+
+    def reset_optimizer(self) -> None: ...
+
+    def refresh_reference(self) -> None: ...
+
+    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None: ...
+
+    def validate(self, stage: PlannedStage, step: int) -> None: ...
+
+
+class EngineBase:
+    """Optional base: every operation raises until overridden. Set ``supported_operations`` to what you override."""
+
+    supported_operations: frozenset[Operation] = frozenset()
+
+    def _unsupported(self, operation: Operation) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not support {operation.value}")
+
+    def set_vision_tower_trainable(self, trainable: bool | None) -> None:
+        self._unsupported(Operation.vision_tower)
+
+    def set_lr(self, lr: float | None) -> None:
+        self._unsupported(Operation.lr)
+
+    def set_kl_coef(self, kl_coef: float | None) -> None:
+        self._unsupported(Operation.kl_coef)
+
+    def set_clip_ratio(self, low: float | None, high: float | None) -> None:
+        self._unsupported(Operation.clip_ratio)
+
+    def set_max_grad_norm(self, max_grad_norm: float | None) -> None:
+        self._unsupported(Operation.max_grad_norm)
+
+    def set_rollout_temperature(self, temperature: float | None) -> None:
+        self._unsupported(Operation.rollout_temperature)
+
+    def set_rollout_n(self, n: int | None) -> None:
+        self._unsupported(Operation.rollout_n)
+
+    def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        self._unsupported(Operation.reward)
+
+    def reset_optimizer(self) -> None:
+        self._unsupported(Operation.reset_optimizer)
+
+    def refresh_reference(self) -> None:
+        self._unsupported(Operation.refresh_reference)
+
+    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
+        self._unsupported(Operation.save_checkpoint)
+
+    def validate(self, stage: PlannedStage, step: int) -> None:
+        self._unsupported(Operation.validate)
+
+
+class UnsupportedOverrideError(ValueError):
+    """The plan needs operations the engine does not support. ``problems`` lists each (stage, field) at fault."""
+
+    def __init__(self, problems: list[str], engine_name: str) -> None:
+        self.problems = problems
+        super().__init__(
+            f"the {engine_name} engine cannot honour {len(problems)} override(s): "
+            + "; ".join(problems)
+            + " (remove them from the recipe or use a backend that supports them)"
+        )
+
+
+def required_operations(plan: Plan) -> frozenset[Operation]:
+    """The operations some planned stage needs (a knob set, or an action switched on)."""
+    needed: set[Operation] = set()
+    for stage in plan.stages:
+        for name, value in stage.state.set_fields().items():
+            if value is False:
+                continue  # an action switched off needs nothing
+            needed.add(OPERATION_OF_FIELD[name])
+    return frozenset(needed)
+
+
+def validate_plan_for_engine(
+    plan: Plan, supported: Collection[Operation] | CurriculumEngine, *, engine_name: str = "backend"
+) -> None:
+    """Raise :class:`UnsupportedOverrideError` naming every stage and override the engine cannot honour."""
+    if not isinstance(supported, Collection):
+        engine_name = type(supported).__name__ if engine_name == "backend" else engine_name
+        supported = supported.supported_operations
+    allowed = frozenset(Operation(op) for op in supported)
+    problems: dict[tuple[str, str], str] = {}  # stitched_replay repeats stages: report each once
+    for stage in plan.stages:
+        for name, value in stage.state.set_fields().items():
+            if value is False or OPERATION_OF_FIELD[name] in allowed:
+                continue
+            problems.setdefault(
+                (stage.name, name),
+                f"stage {stage.name!r} (from step {stage.start_step}) sets {name}={value!r}",
+            )
+    if problems:
+        raise UnsupportedOverrideError(list(problems.values()), engine_name)

@@ -1,0 +1,108 @@
+"""The on-disk answer cache: every generated sample, keyed by request, kept across runs.
+
+SQLite in WAL mode: each sample is its own committed transaction, appended to the write-ahead log before
+``put`` returns, so a process killed at any instant (SIGKILL included) leaves every earlier answer readable and
+at most the one being written missing. ``synchronous=NORMAL`` skips the fsync per commit: an fsync guards against
+power loss (the last answers could be lost, never corrupted), not process death. Several processes may share one cache file
+(``busy_timeout``); the first writer of a ``(key, index)`` wins, so concurrent runs never disagree.
+
+Layout: ``samples(key, idx, model, text, finish_reason, created)`` with primary key ``(key, idx)``, and
+``requests(key, model, payload)`` holding the key's JSON payload (messages with image hashes, sampling params)
+so an entry can be inspected without re-deriving it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.data.client import Sample
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    key TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    finish_reason TEXT,
+    created REAL NOT NULL,
+    PRIMARY KEY (key, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    payload TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class CacheError(RuntimeError):
+    """The cache file cannot be used (another tool's database, a newer schema)."""
+
+
+class ResponseCache:
+    """A sample store keyed by :func:`~vlm_capcurriculum.data.request.request_key` and sample index."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, one transaction per statement.
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise CacheError(f"{self.path}: not a usable answer cache ({err})") from err
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise CacheError(f"{self.path}: cache schema {row[0]}, this version reads {SCHEMA_VERSION}")
+
+    def get(self, key: str, n: int) -> dict[int, Sample]:
+        """The cached samples ``0..n-1`` of ``key`` (possibly fewer, possibly none)."""
+        rows = self._db.execute(
+            "SELECT idx, text, finish_reason FROM samples WHERE key = ? AND idx < ?", (key, n)
+        ).fetchall()
+        return {idx: Sample(text, finish_reason) for idx, text, finish_reason in rows}
+
+    def put(self, key: str, index: int, sample: Sample, *, model: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+            (key, index, model, sample.text, sample.finish_reason, time.time()),
+        )
+
+    def put_request(self, key: str, model: str, blob: str) -> None:
+        """Remember what ``key`` stands for: its canonical JSON (written once per key, before its first sample)."""
+        self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
+
+    def request_payload(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def count(self, model: str | None = None) -> int:
+        """Number of cached samples (of one model, or all)."""
+        if model is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM samples WHERE model = ?", (model,)).fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

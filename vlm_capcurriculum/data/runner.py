@@ -1,0 +1,196 @@
+"""Cached model calls: the one place that decides what is asked of a backend and what comes from disk.
+
+:meth:`Runner.complete` is what pipeline code awaits. For a request wanting ``n`` samples it reads samples
+``0..n-1`` from the cache, asks the backend only for the missing ones, and stores each answer as soon as it
+arrives. Samples are exchangeable draws keyed by index: when a seed is set, the request that produces sample
+``i`` first is sent with seed ``seed + i``, so a server that ignores ``n`` (``transformers serve``) still gets
+distinct, reproducible seeds, and a server that honours ``n`` gets one request with ``seed``. Identical requests
+in flight at once are made once (the second waits and reads the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlm_capcurriculum.data.cache import ResponseCache
+from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample
+from vlm_capcurriculum.data.progress import ProgressBar
+from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The ``n`` samples of one request, in index order."""
+
+    samples: tuple[Sample, ...]
+    cached: int = 0
+    """How many of the samples came from the cache."""
+
+    @property
+    def text(self) -> str:
+        """The first sample's text (the answer, for ``n == 1``)."""
+        return self.samples[0].text
+
+    @property
+    def texts(self) -> list[str]:
+        return [sample.text for sample in self.samples]
+
+
+@dataclass
+class ModelCounters:
+    """What the runner did for one backend (sample counts; the backend's own stats count HTTP attempts)."""
+
+    requests: int = 0
+    cached_samples: int = 0
+    generated_samples: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+
+class Runner:
+    """Answers requests from the cache or a backend, and counts what it did per backend.
+
+    One runner serves any number of backends (e.g. one per filter model) within one event loop; call
+    :meth:`aclose` (or use ``async with``) at the end to close the backends' connections."""
+
+    def __init__(self, cache: ResponseCache | str | os.PathLike[str] | None = None) -> None:
+        self._owns_cache = not (isinstance(cache, ResponseCache) or cache is None)
+        self.cache = ResponseCache(cache) if self._owns_cache else cache  # type: ignore[arg-type]
+        self.backends: dict[int, Backend] = {}
+        self.counters: dict[int, ModelCounters] = {}
+        self._locks: dict[str, list[Any]] = {}
+
+    def counters_for(self, backend: Backend) -> ModelCounters:
+        if id(backend) not in self.backends:
+            self.backends[id(backend)] = backend
+            self.counters[id(backend)] = ModelCounters()
+        return self.counters[id(backend)]
+
+    async def complete(
+        self, backend: Backend, request: ChatRequest, params: SamplingParams | None = None
+    ) -> Completion:
+        """The ``params.n`` samples of ``request`` from ``backend``. Raises
+        :class:`~vlm_capcurriculum.data.client.RequestFailed` when the backend gives up on it (samples that did
+        arrive stay cached) and :class:`~vlm_capcurriculum.data.request.InputError` for an unreadable image."""
+        params = params or SamplingParams()
+        counters = self.counters_for(backend)
+        counters.requests += 1
+        blob = key_blob(backend.cache_model, request, params)
+        key = blob_key(blob)
+        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self._complete(backend, counters, key, blob, request, params)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
+
+    async def _complete(
+        self,
+        backend: Backend,
+        counters: ModelCounters,
+        key: str,
+        blob: str,
+        request: ChatRequest,
+        params: SamplingParams,
+    ) -> Completion:
+        have = self.cache.get(key, params.n) if self.cache is not None else {}
+        from_cache = len(have)
+        counters.cached_samples += from_cache
+        missing = [i for i in range(params.n) if i not in have]
+        if missing and self.cache is not None:
+            self.cache.put_request(key, backend.cache_model, blob)
+        while missing:
+            seed = None if params.seed is None else params.seed + missing[0]
+            try:
+                samples = await backend.generate(request, params, len(missing), seed)
+            except RequestFailed as err:
+                counters.failed[err.reason] += 1
+                raise
+            if not samples:
+                counters.failed["no_samples"] += 1
+                raise RequestFailed("no_samples", f"{backend.model} returned no samples")
+            for index, sample in zip(missing, samples, strict=False):  # extra samples are ignored
+                have[index] = sample
+                if self.cache is not None:
+                    self.cache.put(key, index, sample, model=backend.cache_model)
+            counters.generated_samples += min(len(samples), len(missing))
+            missing = missing[len(samples) :]
+        return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
+
+    async def map(
+        self,
+        backend: Backend,
+        requests: Sequence[ChatRequest],
+        params: SamplingParams | None = None,
+        *,
+        progress: bool | str = True,
+        window: int = 1024,
+    ) -> list[Completion | RequestFailed]:
+        """Every request's completion, in order; a request the backend gave up on is its
+        :class:`RequestFailed` in place (like ``asyncio.gather(return_exceptions=True)``). ``progress`` is a
+        bar description, or ``False``; at most ``window`` requests are pending at once (memory stays bounded
+        however long the list)."""
+        desc = progress if isinstance(progress, str) else backend.model
+        bar = ProgressBar(len(requests), self, desc=desc, enabled=bool(progress))
+        slots = asyncio.Semaphore(window)
+
+        async def one(request: ChatRequest) -> Completion | RequestFailed:
+            async with slots:
+                try:
+                    return await self.complete(backend, request, params)
+                except RequestFailed as err:
+                    return err
+                except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
+                    return RequestFailed("bad_input", str(err))
+                finally:
+                    bar.advance()
+
+        tasks = [asyncio.ensure_future(one(request)) for request in requests]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # ModelAccessError (or an interrupt): stop the rest now
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            bar.close()
+
+    async def aclose(self) -> None:
+        """Close every backend this runner used (their connection pools belong to the current event loop), and
+        the cache if the runner opened it."""
+        for backend in self.backends.values():
+            await backend.aclose()
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    async def __aenter__(self) -> Runner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def map_requests(
+    backend: Backend,
+    requests: Sequence[ChatRequest],
+    params: SamplingParams | None = None,
+    *,
+    cache: ResponseCache | str | os.PathLike[str] | None = None,
+    progress: bool | str = True,
+) -> list[Completion | RequestFailed]:
+    """:meth:`Runner.map` from synchronous code: the answers in order, cached in ``cache``."""
+
+    async def main() -> list[Completion | RequestFailed]:
+        async with Runner(cache) as runner:
+            return await runner.map(backend, requests, params, progress=progress)
+
+    return asyncio.run(main())

@@ -1,0 +1,107 @@
+"""vLLM's offline engine behind the :class:`~vlm_capcurriculum.data.client.Backend` interface (optional).
+
+For a GPU box without a server: requests that arrive while the engine is busy are gathered into one
+``LLM.chat`` call (vLLM schedules a batch far better than it serves one prompt at a time), run in a worker
+thread so the event loop keeps feeding the cache and the output. ``vllm`` is imported only when the engine is
+first needed. Images travel as the same base64 data URLs as over HTTP; ``LLM.chat`` parses OpenAI-format
+messages itself.
+
+UNVERIFIED: vLLM cannot be installed in the development environment (no GPU, no wheel for its torch pin), so
+this module has never run against a real engine; it is written against ``vllm.LLM.chat(messages: list of
+conversations, sampling_params: list, use_tqdm=...)`` and ``RequestOutput.outputs[i].text/.finish_reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from vlm_capcurriculum.data.client import BackendStats, RequestFailed, Sample
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+
+
+@dataclass
+class _Pending:
+    messages: list[dict[str, Any]]
+    params: Any
+    future: asyncio.Future[list[Sample]]
+
+
+class VLLMBackend:
+    """``vllm.LLM(model, **engine_kwargs)``, batching up to ``max_batch`` concurrent requests per call.
+    ``extra`` sampling fields are passed to ``vllm.SamplingParams``."""
+
+    def __init__(
+        self, model: str, *, max_batch: int = 512, cache_model: str | None = None, **engine_kwargs: Any
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.model = model
+        self.cache_model = cache_model or model
+        self.max_batch = max_batch
+        self.stats = BackendStats()
+        self._engine_kwargs = engine_kwargs
+        self._llm: Any = None
+        self._queue: list[_Pending] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    def _engine(self) -> Any:
+        if self._llm is None:
+            try:
+                import vllm
+            except ImportError as err:
+                raise ImportError("VLLMBackend needs the `vllm` package (pip install vllm on a GPU machine)") from err
+            self._llm = vllm.LLM(model=self.model, **self._engine_kwargs)
+        return self._llm
+
+    def _sampling_params(self, params: SamplingParams, n: int, seed: int | None) -> Any:
+        import vllm
+
+        return vllm.SamplingParams(
+            n=n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
+            seed=seed,
+            **dict(params.extra),
+        )
+
+    async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
+        messages = request.to_openai()  # InputError for an unreadable image reaches the job runner
+        future: asyncio.Future[list[Sample]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(messages, self._sampling_params(params, n, seed), future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            await asyncio.sleep(0)  # let every request created in this tick join the batch
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            self.stats.started()
+            try:
+                outputs = await asyncio.to_thread(
+                    self._engine().chat, [p.messages for p in batch], [p.params for p in batch], use_tqdm=False
+                )
+            except Exception as err:  # one bad prompt fails the call: report it on every request of the batch
+                self.stats.failures["engine_error"] += len(batch)
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(RequestFailed("engine_error", f"{type(err).__name__}: {err}"))
+                continue
+            finally:
+                self.stats.finished()
+            self.stats.responses += 1
+            for pending, output in zip(batch, outputs, strict=True):
+                samples = [Sample(c.text, getattr(c, "finish_reason", None)) for c in output.outputs]
+                self.stats.samples += len(samples)
+                self.stats.prompt_tokens += len(getattr(output, "prompt_token_ids", None) or ())
+                self.stats.completion_tokens += sum(len(getattr(c, "token_ids", ()) or ()) for c in output.outputs)
+                if not pending.future.done():
+                    pending.future.set_result(samples)
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None

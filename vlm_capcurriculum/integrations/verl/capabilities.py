@@ -1,0 +1,190 @@
+"""Which curriculum stage overrides verl 0.9.1 can apply mid-run, decided from the config before any GPU work.
+
+The curriculum core names the overrides a stage may carry (ARCHITECTURE.md, issue 3); each integration says which
+it honours. Anything verl cannot do is an error when the plan is checked (:func:`check_overrides`), never a silent
+no-op at the stage boundary. The reasons below are facts about verl 0.9.1's v1 trainer and engine workers; the
+design note ``docs/integrations/verl.md`` explains them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig
+
+#: Every override name a curriculum stage may carry (the core's vocabulary).
+OVERRIDES: tuple[str, ...] = (
+    "vision_tower",
+    "lr",
+    "kl_coef",
+    "clip_ratio_low",
+    "clip_ratio_high",
+    "max_grad_norm",
+    "rollout_temperature",
+    "rollout_n",
+    "reward",
+    "reset_optimizer",
+    "refresh_reference",
+    "save_checkpoint",
+    "validate",
+)
+
+#: Strategies whose engine (``verl.workers.engine.fsdp.FSDPEngine``) our worker operations know.
+FSDP_STRATEGIES = ("fsdp", "fsdp2")
+
+
+@dataclass(frozen=True)
+class Capability:
+    """Whether an override is supported with this config, and how (or why not, and what to change)."""
+
+    name: str
+    supported: bool
+    detail: str
+
+
+class UnsupportedOverrideError(ValueError):
+    """A stage asks for something verl cannot do with this config; the message lists every problem."""
+
+
+def _uses_lora(config: DictConfig) -> bool:
+    model = config.actor_rollout_ref.model
+    lora_rank = model.get("lora", {}).get("rank", 0) or 0
+    if lora_rank <= 0:
+        lora_rank = model.get("lora_rank", 0) or 0
+    return lora_rank > 0 or model.get("lora_adapter_path") is not None
+
+
+def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
+    """The capability list for this composed verl config (``actor_rollout_ref``, ``data``, ``algorithm``...)."""
+    actor = config.actor_rollout_ref.actor
+    strategy = actor.get("strategy")
+    fsdp = strategy in FSDP_STRATEGIES
+    not_fsdp = f"actor strategy {strategy!r}: the worker operations support only {', '.join(FSDP_STRATEGIES)}"
+    use_orig_params = bool(actor.get("fsdp_config", {}).get("use_orig_params", False))
+    has_reference = bool(actor.get("use_kl_loss", False) or config.algorithm.get("use_kl_in_reward", False))
+    lora = _uses_lora(config)
+    val_files = config.data.get("val_files")
+    caps: list[Capability] = []
+
+    def add(name: str, supported: bool, detail: str) -> None:
+        caps.append(Capability(name, supported, detail))
+
+    if not fsdp:
+        add("vision_tower", False, not_fsdp)
+    elif strategy == "fsdp" and not use_orig_params:
+        add(
+            "vision_tower",
+            False,
+            "FSDP1 flat parameters mix vision and language weights: set actor_rollout_ref.actor.strategy=fsdp2 "
+            "or actor_rollout_ref.actor.fsdp_config.use_orig_params=true",
+        )
+    else:
+        add("vision_tower", True, "worker drops vision-tower gradients before clip and optimizer step")
+    add("lr", fsdp, "worker sets LambdaLR base_lrs (checkpointed)" if fsdp else not_fsdp)
+    if actor.get("use_kl_loss", False):
+        add("kl_coef", True, "driver rebinds the actor loss (set_loss_fn) with a new kl_loss_coef")
+    else:
+        add(
+            "kl_coef",
+            False,
+            "no reference model is built when actor_rollout_ref.actor.use_kl_loss=false, so KL cannot be switched "
+            "on later: set use_kl_loss=true (kl_loss_coef may be 0 in stages without KL)",
+        )
+    for name in ("clip_ratio_low", "clip_ratio_high"):
+        add(name, True, "driver rebinds the actor loss (set_loss_fn)")
+    add("max_grad_norm", fsdp, "worker sets optimizer_config.clip_grad (read every step)" if fsdp else not_fsdp)
+    add("reset_optimizer", fsdp, "worker clears the optimizer state" if fsdp else not_fsdp)
+    if not fsdp:
+        add("refresh_reference", False, not_fsdp)
+    elif not has_reference:
+        add("refresh_reference", False, "no reference model: set actor_rollout_ref.actor.use_kl_loss=true")
+    elif lora:
+        add(
+            "refresh_reference",
+            False,
+            "with LoRA verl's reference is the base model without the adapter inside the actor; it cannot be "
+            "replaced by the current policy",
+        )
+    else:
+        add("refresh_reference", True, "worker copies actor weights into the reference model (and saves them)")
+    add(
+        "save_checkpoint",
+        fsdp,
+        "driver saves a resumable checkpoint, worker exports huggingface/ weights" if fsdp else not_fsdp,
+    )
+    add(
+        "validate",
+        bool(val_files),
+        "driver runs verl's validation after the step's weight sync" if val_files else "data.val_files is not set",
+    )
+    add(
+        "rollout_temperature",
+        False,
+        "agent-loop workers keep their own copy of actor_rollout_ref.rollout (sampling params) and the trainer "
+        "scales log-probs by the same value; it cannot change mid-run (a stage may repeat the configured value)",
+    )
+    add(
+        "rollout_n",
+        False,
+        "rollout.n sizes mini-batches, batch balancing and advantage groups from a config fixed at start; it cannot "
+        "change mid-run (a stage may repeat the configured value)",
+    )
+    add(
+        "reward",
+        False,
+        "reward workers are long-lived Ray actors with reward.custom_reward_function.reward_kwargs bound at start",
+    )
+    return {cap.name: cap for cap in caps}
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _value_problem(name: str, value: Any, config: DictConfig) -> str | None:
+    """Why ``value`` is not a valid value for override ``name`` (None if it is)."""
+    rollout = config.actor_rollout_ref.rollout
+    if name == "vision_tower":
+        return None if value in ("trainable", "frozen") else "must be 'trainable' or 'frozen'"
+    if name in ("lr", "clip_ratio_low", "clip_ratio_high", "max_grad_norm"):
+        return None if _is_positive_number(value) else "must be a positive number"
+    if name == "kl_coef":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        return None if ok else "must be a number >= 0"
+    if name in ("reset_optimizer", "refresh_reference", "save_checkpoint", "validate"):
+        return None if isinstance(value, bool) else "must be true or false"
+    if name == "rollout_temperature" and value != rollout.temperature:
+        return f"cannot change mid-run (configured {rollout.temperature})"
+    if name == "rollout_n" and value != rollout.n:
+        return f"cannot change mid-run (configured {rollout.n})"
+    return None
+
+
+def _asks_for_action(name: str, value: Any) -> bool:
+    """False for values that request nothing (a false flag, an empty reward block, a repeated fixed value)."""
+    if name in ("reset_optimizer", "refresh_reference", "save_checkpoint", "validate"):
+        return value is True
+    if name == "reward":
+        return bool(value)
+    return name not in ("rollout_temperature", "rollout_n")
+
+
+def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: str) -> None:
+    """Raise :class:`UnsupportedOverrideError` naming every override in ``overrides`` (at ``where``, e.g.
+    ``"stage 'perception'"``) that is unknown, invalid, or unsupported by this verl config."""
+    caps = verl_capabilities(config)
+    problems = []
+    for name, value in overrides.items():
+        if name not in caps:
+            problems.append(f"{name}: unknown override (known: {', '.join(OVERRIDES)})")
+            continue
+        problem = _value_problem(name, value, config)
+        if problem is not None:
+            problems.append(f"{name}={value!r}: {problem}")
+        elif _asks_for_action(name, value) and not caps[name].supported:
+            problems.append(f"{name}: not supported by verl here: {caps[name].detail}")
+    if problems:
+        raise UnsupportedOverrideError(f"{where}: " + "; ".join(problems))

@@ -1,0 +1,105 @@
+"""The curriculum dataset for verl 0.9.1 (``data.custom_cls``): verl's ``RLHFDataset`` in the plan's order.
+
+verl 0.9 dropped its curriculum sampler hook, and the v1 trainer builds ``StatefulDataLoader(dataset,
+sampler=SequentialSampler | RandomSampler, drop_last=True)`` itself. So the order lives in the dataset: the
+training dataset is the concatenation of ``data.train_files`` re-indexed by the plan (``dataframe.select(order)``,
+which may repeat rows: stage epochs are expanded in the order). With ``data.shuffle=false`` the sampler is
+sequential, the synchronous trainer fetches exactly ``data.train_batch_size`` rows per step, and the dataloader
+state verl saves in ``global_step_N/data.pt`` is the number of rows consumed: a resumed run continues at the same
+row of the same stage. With ``trainer.total_epochs=1`` the run is exactly the plan (``len(order) //
+train_batch_size`` steps).
+
+The order comes from a provider, ``data.curriculum.order.{path,name}`` (loaded like every verl custom object),
+called as ``provider(curriculum_config, files=[...], rows_per_file=[...]) -> Sequence[int]`` with indices into the
+concatenated files. The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
+
+Rows must not disappear between writing and the plan: ``max_samples`` and ``filter_overlong_prompts`` would drop
+rows the plan indexes, so they are refused here with the count instead of silently shifting every later index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import datasets
+import pyarrow.parquet as pq
+from omegaconf import DictConfig, ListConfig
+from verl.utils.dataset.rl_dataset import RLHFDataset
+from verl.utils.import_utils import load_extern_object
+
+logger = logging.getLogger(__name__)
+
+
+class CurriculumDataError(ValueError):
+    """The training files and the curriculum order do not fit together."""
+
+
+def _as_list(files: Any) -> list[str]:
+    if isinstance(files, (list, tuple, ListConfig)):
+        return [str(f) for f in files]
+    return [str(files)]
+
+
+def count_rows(path: str) -> int:
+    """Rows in a parquet (from its footer) or JSON/JSONL file, as ``RLHFDataset`` reads it."""
+    if path.endswith(".parquet"):
+        return pq.ParquetFile(path).metadata.num_rows
+    return len(datasets.load_dataset("json", data_files=path)["train"])
+
+
+class CurriculumRLDataset(RLHFDataset):
+    """``RLHFDataset`` whose training rows follow the curriculum plan (see the module docstring)."""
+
+    def __init__(
+        self,
+        data_files: str | list[str],
+        tokenizer: Any,
+        config: DictConfig,
+        processor: Any = None,
+        max_samples: int = -1,
+    ) -> None:
+        self.is_train = _as_list(data_files) == _as_list(config.get("train_files"))
+        self.order: list[int] | None = None
+        super().__init__(data_files, tokenizer, config, processor, max_samples)
+
+    def _order_provider(self) -> tuple[Any, Any] | None:
+        curriculum = self.config.get("curriculum")
+        provider = curriculum.get("order") if curriculum is not None else None
+        if provider is None or not provider.get("path"):
+            return None
+        return load_extern_object(provider.path, provider.name), curriculum
+
+    def _read_files_and_tokenize(self) -> None:
+        """verl's loading (read, concatenate, max_samples, length filter), then the plan's order for training."""
+        super()._read_files_and_tokenize()
+        provider = self._order_provider() if self.is_train else None
+        if provider is None:
+            if self.is_train:
+                logger.warning("data.curriculum.order is not set: training rows keep the files' order")
+            return
+        order_fn, curriculum = provider
+        files = list(self.data_files)
+        rows_per_file = [count_rows(path) for path in files]
+        total = sum(rows_per_file)
+        if len(self.dataframe) != total:
+            raise CurriculumDataError(
+                f"{total - len(self.dataframe)} of {total} training rows were dropped while loading "
+                f"(data.train_max_samples / data.filter_overlong_prompts); the curriculum order indexes the files as "
+                "written: filter when writing the files instead"
+            )
+        order = [
+            int(i) for i in order_fn(curriculum, files=list(self.original_data_files), rows_per_file=rows_per_file)
+        ]
+        bad = [i for i in order if not 0 <= i < total]
+        if bad:
+            raise CurriculumDataError(f"the curriculum order has {len(bad)} indices outside 0..{total - 1}: {bad[:5]}")
+        if not order:
+            raise CurriculumDataError("the curriculum order is empty")
+        self.order = order
+        self.dataframe = self.dataframe.select(order)
+
+    def positions(self) -> Sequence[int] | None:
+        """Row of the concatenated files at each position of the training order (None for validation)."""
+        return self.order

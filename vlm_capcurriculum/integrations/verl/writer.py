@@ -1,0 +1,208 @@
+"""Write sample records (our interchange format, ARCHITECTURE.md) as the parquet files verl's ``RLHFDataset`` reads.
+
+One row per record, with the columns verl 0.9.1 uses (``verl/utils/dataset/rl_dataset.py`` and the reward loop):
+
+* ``prompt``: the chat, ``[{"role": "user", "content": "<image>What ... <instruction>"}]``. ``RLHFDataset``
+  splits the content on ``<image>`` and puts the record's images there, in order, so the placeholders stay in the
+  text and their count must equal the number of images.
+* ``images``: by default the image files' bytes, ``[{"bytes": ..., "path": "<relative path>"}]`` (what
+  ``datasets.Image`` stores; ``RLHFDataset`` opens ``bytes`` with PIL), so the file is self-contained on every
+  Ray node; or, with ``embed_images=False``, absolute path strings (every node must see the same files).
+* ``data_source``: the capability, so verl's validation metrics (``val-core/<data_source>/...``) come per
+  capability without extra code; ``ability``: the capability as well.
+* ``reward_model``: ``{"style": "rule", "ground_truth": AnswerSpec(...).to_ground_truth()}``: the reward sees the
+  answer type, the choices and the capability through the ground truth alone.
+* ``extra_info``: ``index`` (row in this file), ``id``, ``capability``, ``answer_type``, ``choices`` (a list of
+  ``{"letter", "text"}``), ``source``, ``pass_rate`` (null if unknown) and ``question`` (the problem text).
+
+Bad records are reported by position and id with every problem found; ``on_error="skip"`` writes the good ones and
+returns what was skipped, ``"raise"`` (default) writes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from vlm_capcurriculum.rewards.spec import AnswerSpec, AnswerSpecError
+
+#: The paper's format instruction, appended to every problem (source: UCSC-VLAA/VLM-CapCurriculum
+#: ``training/format_prompts/math.jinja``, ``{{ content | trim }} You FIRST think ...``; its ``<thinking>`` in the
+#: example is as in the original).
+PAPER_INSTRUCTION = (
+    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. "
+    "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in "
+    "\\boxed{}. i.e. <thinking> reasoning here </thinking> \\boxed{final answer here}"
+)
+
+IMAGE_PLACEHOLDER = "<image>"
+REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")
+
+_EXTRA_INFO = pa.struct(
+    [
+        ("index", pa.int64()),
+        ("id", pa.string()),
+        ("capability", pa.string()),
+        ("answer_type", pa.string()),
+        ("choices", pa.list_(pa.struct([("letter", pa.string()), ("text", pa.string())]))),
+        ("source", pa.string()),
+        ("pass_rate", pa.float64()),
+        ("question", pa.string()),
+    ]
+)
+
+
+def verl_schema(embed_images: bool = True) -> pa.Schema:
+    """The parquet schema :func:`write_verl_parquet` writes."""
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())]) if embed_images else pa.string()
+    return pa.schema(
+        [
+            ("data_source", pa.string()),
+            ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("images", pa.list_(image)),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+            ("extra_info", _EXTRA_INFO),
+        ]
+    )
+
+
+class VerlDataError(ValueError):
+    """Records that cannot be written; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{len(problems)} bad record(s):\n  {shown}{more}")
+
+
+@dataclass
+class WriteReport:
+    """What a write did: rows written and, for ``on_error="skip"``, each skipped record with its problems."""
+
+    path: Path
+    written: int
+    skipped: list[str] = field(default_factory=list)
+
+
+def _problems(record: Mapping[str, Any], image_root: Path) -> list[str]:
+    problems = [f"missing field {name!r}" for name in REQUIRED_FIELDS if record.get(name) in (None, "")]
+    problem = record.get("problem")
+    images = record.get("images") or []
+    if not isinstance(images, list) or not all(isinstance(path, str) for path in images):
+        problems.append("'images' must be a list of paths")
+        images = []
+    if isinstance(problem, str) and problem.count(IMAGE_PLACEHOLDER) != len(images):
+        problems.append(
+            f"{problem.count(IMAGE_PLACEHOLDER)} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)"
+        )
+    for path in images:
+        if not (image_root / path).is_file():
+            problems.append(f"image not found: {image_root / path}")
+    pass_rate = record.get("pass_rate")
+    if pass_rate is not None and not (
+        isinstance(pass_rate, (int, float)) and not isinstance(pass_rate, bool) and 0 <= pass_rate <= 1
+    ):
+        problems.append(f"pass_rate {pass_rate!r} is not a number in 0..1")
+    choices = record.get("choices") or {}
+    if not isinstance(choices, Mapping):
+        problems.append("'choices' must map letters to texts")
+    elif not problems:
+        try:
+            _spec(record)
+        except AnswerSpecError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _spec(record: Mapping[str, Any]) -> AnswerSpec:
+    answer = record["answer"]
+    return AnswerSpec(
+        answer=answer if isinstance(answer, str) else str(answer),
+        type=record["answer_type"],
+        choices=dict(record.get("choices") or {}),
+        capability=record["capability"],
+    )
+
+
+def _image_cell(path: str, image_root: Path, embed: bool) -> Any:
+    full = image_root / path
+    if embed:
+        return {"bytes": full.read_bytes(), "path": path}
+    return os.fspath(full.resolve())
+
+
+def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, instruction: str | None) -> dict:
+    spec = _spec(record)
+    problem = record["problem"]
+    content = f"{problem.strip()} {instruction}" if instruction else problem
+    pass_rate = record.get("pass_rate")
+    return {
+        "data_source": spec.capability,
+        "prompt": [{"role": "user", "content": content}],
+        "images": [_image_cell(path, image_root, embed) for path in record.get("images") or []],
+        "ability": spec.capability,
+        "reward_model": {"style": "rule", "ground_truth": spec.to_ground_truth()},
+        "extra_info": {
+            "index": index,
+            "id": str(record["id"]),
+            "capability": spec.capability,
+            "answer_type": spec.type,
+            "choices": [{"letter": letter, "text": text} for letter, text in sorted(spec.choices.items())],
+            "source": None if record.get("source") is None else str(record["source"]),
+            "pass_rate": None if pass_rate is None or math.isnan(pass_rate) else float(pass_rate),
+            "question": problem,
+        },
+    }
+
+
+def write_verl_parquet(
+    records: Iterable[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    image_root: str | os.PathLike[str] = ".",
+    embed_images: bool = True,
+    instruction: str | None = PAPER_INSTRUCTION,
+    on_error: Literal["raise", "skip"] = "raise",
+    origin: str = "records",
+) -> WriteReport:
+    """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
+
+    ``instruction`` is appended to each problem after a space (``None`` writes the problem as is); ``origin``
+    names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
+    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    root = Path(image_root)
+    rows: list[dict] = []
+    bad: list[str] = []
+    seen: dict[str, int] = {}
+    for position, record in enumerate(records):
+        problems = _problems(record, root)
+        record_id = record.get("id")
+        if record_id is not None and str(record_id) in seen:
+            problems.append(f"duplicate id (first at record {seen[str(record_id)]})")
+        if problems:
+            bad.append(f"{origin} record {position} (id={record_id!r}): " + "; ".join(problems))
+            continue
+        seen[str(record_id)] = position
+        rows.append(_row(record, len(rows), root, embed_images, instruction))
+    if bad and on_error == "raise":
+        raise VerlDataError(bad)
+    if not rows:
+        raise VerlDataError(bad or [f"{origin}: no records to write"])
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=verl_schema(embed_images))
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, target)
+    return WriteReport(path=target, written=len(rows), skipped=bad)

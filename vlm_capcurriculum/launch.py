@@ -1,0 +1,56 @@
+"""Run a composed recipe on the backend it selects.
+
+A recipe names its backend through the ``backend`` config group (``recipes/backend/<name>.yaml``), whose
+``backend.launcher`` is an import path ``"package.module:function"``. The launcher owns everything
+framework-specific; this module only finds it, so adding a backend never touches the others (and a recipe can
+point at a launcher outside this package). A launcher has the signature of :class:`Launcher`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from omegaconf import DictConfig
+
+
+class LaunchError(ValueError):
+    """The recipe selects no backend, or a launcher that cannot be imported."""
+
+
+class Launcher(Protocol):
+    def __call__(self, config: DictConfig, *, dry_run: bool) -> int:
+        """Train the recipe (or, with ``dry_run``, build the real backend config and data pipeline, print the
+        plan and stop before any model is loaded). Returns the process exit status."""
+        ...
+
+
+def resolve_launcher(config: DictConfig) -> Launcher:
+    """Import the launcher named by ``config.backend.launcher``."""
+    backend = config.get("backend")
+    if not backend or not backend.get("launcher"):
+        raise LaunchError(
+            "the config selects no backend: add backend=<name> (a file in recipes/backend/) or a "
+            "backend.launcher: 'package.module:function' key"
+        )
+    target = str(backend.launcher)
+    module_name, _, function_name = target.partition(":")
+    if not module_name or not function_name:
+        raise LaunchError(f"backend.launcher {target!r} must look like 'package.module:function'")
+    name = backend.get("name", module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise LaunchError(
+            f"backend {name!r}: cannot import {module_name} ({err}); is the backend's framework installed? "
+            "(see the README: pip install -e '.[verl]' / '.[trl]', EasyR1 from its repository)"
+        ) from err
+    launcher = getattr(module, function_name, None)
+    if not callable(launcher):
+        raise LaunchError(f"backend {name!r}: {module_name} has no function {function_name!r}")
+    return launcher
+
+
+def run_recipe(config: DictConfig, *, dry_run: bool = False) -> int:
+    """Hand the composed recipe to its backend's launcher."""
+    return int(resolve_launcher(config)(config, dry_run=dry_run) or 0)

@@ -1,0 +1,103 @@
+"""The families' processors without a video processor, reloadable through ``AutoProcessor``.
+
+The stock ``Qwen2_5_VLProcessor``, ``Qwen3VLProcessor`` and ``InternVLProcessor`` each require a video processor,
+and every video processor in transformers 5 needs torchvision, which cannot be installed on CPU-only machines like
+ours. The curriculum only trains on images, so these subclasses drop the ``video_processor`` argument and keep all
+image and text behaviour of their parent (token expansion, ``mm_token_type_ids``, chat templates).
+
+Reloading: ``ProcessorMixin.save_pretrained`` writes ``"processor_class": "<our class name>"`` to
+``processor_config.json``; ``AutoProcessor.from_pretrained`` resolves that name through the classes registered with
+``AutoProcessor.register``. :func:`register_processors` (run when this module is imported) registers the three classes
+for their model configs, so ``import vlm_capcurriculum.models`` before ``AutoProcessor.from_pretrained(dir)`` is all
+a reload needs: no ``auto_map``, no copied code, no ``trust_remote_code``. Without it, ``AutoProcessor`` cannot
+resolve the name and silently returns the bare tokenizer, which TRL then treats as a text-only model. A side
+effect of registering: on this interpreter, a checkpoint of these families whose files name no processor class at
+all also gets the image-only processor.
+
+Batches that mix image and text-only prompts (the merged baseline pools perception and visual-reasoning questions,
+which have images, with text-reasoning ones, which do not) reach the processor as ``images=[[img], None, ...]``:
+TRL's ``GRPOTrainer`` marks a prompt without images with ``None``, and the stock processors reject it. These
+processors read ``None`` as "no image for this prompt", the same as an empty list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import (
+    AutoProcessor,
+    InternVLConfig,
+    InternVLProcessor,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLProcessor,
+    Qwen3VLConfig,
+    Qwen3VLProcessor,
+)
+
+
+def _drop_missing_images(images: Any) -> Any:
+    """``None`` entries of a batched ``images`` list mean "this prompt has no image"; ``None`` if none is left."""
+    if not isinstance(images, (list, tuple)):
+        return images
+    nested = any(isinstance(entry, (list, tuple)) for entry in images)
+    if nested:
+        kept = [[] if entry is None else entry for entry in images]
+        return kept if any(len(entry) for entry in kept) else None
+    kept = [entry for entry in images if entry is not None]
+    return kept or None
+
+
+class _MixedBatchImages:
+    """Mixin accepting ``None`` for prompts without images in a batched ``images`` argument."""
+
+    def __call__(self, images: Any = None, text: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(_drop_missing_images(images), text, *args, **kwargs)  # type: ignore[misc]
+
+
+# ProcessorMixin.get_attributes() reads the sub-processors from the *signature* of __init__, so each subclass must
+# spell out its arguments without `video_processor`; the parent then receives video_processor=None and, finding no
+# `video_processor` attribute, skips every video path.
+
+
+class Qwen2_5_VLImageOnlyProcessor(_MixedBatchImages, Qwen2_5_VLProcessor):
+    """``Qwen2_5_VLProcessor`` without a video processor (no torchvision needed)."""
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+class Qwen3VLImageOnlyProcessor(_MixedBatchImages, Qwen3VLProcessor):
+    """``Qwen3VLProcessor`` without a video processor (no torchvision needed)."""
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+class InternVLImageOnlyProcessor(_MixedBatchImages, InternVLProcessor):
+    """``InternVLProcessor`` without a video processor (no torchvision needed)."""
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        image_seq_length: int = 256,
+        chat_template: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(image_processor, tokenizer, None, image_seq_length, chat_template=chat_template, **kwargs)
+
+
+IMAGE_ONLY_PROCESSORS: dict[type, type] = {
+    Qwen2_5_VLConfig: Qwen2_5_VLImageOnlyProcessor,
+    Qwen3VLConfig: Qwen3VLImageOnlyProcessor,
+    InternVLConfig: InternVLImageOnlyProcessor,
+}
+
+
+def register_processors() -> None:
+    """Make ``AutoProcessor`` able to resolve the image-only processors by name (idempotent)."""
+    for config_class, processor_class in IMAGE_ONLY_PROCESSORS.items():
+        AutoProcessor.register(config_class, processor_class, exist_ok=True)
+
+
+register_processors()

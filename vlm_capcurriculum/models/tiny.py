@@ -1,0 +1,373 @@
+"""Tiny, randomly initialised but architecturally real VLMs with working processors, built offline.
+
+Every test of the training stack and the CPU quick start runs on these. Each family keeps the real checkpoint's
+model class, sub-module layout and architectural switches (grouped-query attention, M-RoPE sections, Qwen2.5-VL's
+windowed plus full attention blocks, Qwen3-VL's deepstack and learned position embeddings, InternViT's biased QKV,
+layer scale and pixel-shuffle projector, Qwen3's QK norm, untied LM head), its tokenizer class, chat format, image
+processor and processor; only the sizes shrink: LM hidden 64 with 2 layers, vision depth 2, a ~1k BPE vocabulary
+and images of at most 16 visual tokens, so a forward and backward pass on one image prompt takes milliseconds.
+
+Real 7B/8B checkpoints the tiny configs follow (values from their ``config.json``):
+
+* ``qwen2_5_vl``: Qwen/Qwen2.5-VL-7B-Instruct (text 3584 x 28 layers, 28 heads / 4 KV, M-RoPE [16, 24, 24] of a
+  128 head dim, theta 1e6; ViT 1280 x 32, patch 14, merge 2, window 112 with full attention at blocks 7/15/23/31).
+* ``qwen3_vl``: Qwen/Qwen3-VL-8B-Instruct (text 4096 x 36, 32 heads / 8 KV, head dim 128, interleaved M-RoPE
+  [24, 20, 20], theta 5e6; ViT 1152 x 27, patch 16, 2304 learned positions, deepstack at blocks 8/16/24).
+* ``internvl3``: OpenGVLab/InternVL3-8B-hf (InternViT-300M: 1024 x 24, patch 14 on 448 tiles, biased QKV, no QK norm,
+  LayerNorm, layer scale 0.1; pixel-shuffle 0.5 -> 256 tokens per tile; Qwen2.5-7B LM).
+* ``internvl3_5``: OpenGVLab/InternVL3_5-8B-HF (same InternViT-300M and projector; Qwen3-8B LM with QK norm).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    GenerationConfig,
+    GotOcr2ImageProcessorPil,
+    InternVLConfig,
+    InternVLForConditionalGeneration,
+    PretrainedConfig,
+    PreTrainedModel,
+    ProcessorMixin,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2VLImageProcessorPil,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
+
+from .processors import (
+    InternVLImageOnlyProcessor,
+    Qwen2_5_VLImageOnlyProcessor,
+    Qwen3VLImageOnlyProcessor,
+    register_processors,
+)
+from .tokenizer import (
+    INTERNVL_EXTRA_TOKENS,
+    INTERNVL_NAMED_TOKENS,
+    QWEN3_EXTRA_TOKENS,
+    QWEN_CONTROL_TOKENS,
+    TokenizerSpec,
+    build_tokenizer,
+    token_ids,
+)
+
+FAMILIES: tuple[str, ...] = ("qwen2_5_vl", "qwen3_vl", "internvl3", "internvl3_5")
+
+# Shared LM sizes. 4 query heads over 2 KV heads keeps grouped-query attention; head dim 16.
+TEXT_HIDDEN = 64
+TEXT_LAYERS = 2
+TEXT_HEADS = 4
+TEXT_KV_HEADS = 2
+TEXT_INTERMEDIATE = 128
+VISION_HIDDEN = 32
+VISION_DEPTH = 2
+VISION_HEADS = 2
+VISION_INTERMEDIATE = 64
+# Qwen pads its embedding matrix beyond the tokenizer (152064 rows for 151665 tokens); we pad to a multiple of this.
+VOCAB_MULTIPLE = 64
+
+# InternVL tiles: 56 px with 14 px patches -> 4 x 4 patches, pixel shuffle 0.5 -> 4 image tokens per tile.
+INTERNVL_TILE = 56
+INTERNVL_PATCH = 14
+INTERNVL_MAX_TILES = 4
+INTERNVL_TOKENS_PER_TILE = (INTERNVL_TILE // INTERNVL_PATCH) ** 2 // 4
+
+
+def _chat_template(name: str) -> str:
+    return resources.files(__package__).joinpath("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
+
+
+def _padded_vocab(n_tokens: int) -> int:
+    return math.ceil(n_tokens / VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+
+
+def _text_kwargs(tokenizer: Any) -> dict[str, Any]:
+    """LM settings shared by the four families; token ids come from the trained tokenizer."""
+    pad_id, eos_id = token_ids(tokenizer, ["<|endoftext|>", "<|im_end|>"])
+    return {
+        "vocab_size": _padded_vocab(len(tokenizer)),
+        "hidden_size": TEXT_HIDDEN,
+        "intermediate_size": TEXT_INTERMEDIATE,
+        "num_hidden_layers": TEXT_LAYERS,
+        "num_attention_heads": TEXT_HEADS,
+        "num_key_value_heads": TEXT_KV_HEADS,
+        "max_position_embeddings": 4096,
+        "rms_norm_eps": 1e-6,
+        "bos_token_id": pad_id,
+        "eos_token_id": eos_id,
+        "pad_token_id": pad_id,
+    }
+
+
+def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
+    image_id, video_id, start_id, end_id = token_ids(
+        tokenizer, ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+    )
+    text = _text_kwargs(tokenizer) | {
+        "hidden_act": "silu",
+        # M-RoPE (temporal, height, width) sections over head_dim / 2 = 8, in the 7B's 16:24:24 proportion.
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
+    }
+    vision = {
+        "depth": VISION_DEPTH,
+        "hidden_size": VISION_HIDDEN,
+        "intermediate_size": VISION_INTERMEDIATE,
+        "num_heads": VISION_HEADS,
+        "hidden_act": "silu",
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        # Window of 56 px = 2 x 2 merged tokens; block 0 attends within windows, block 1 (like 7/15/23/31) globally.
+        "window_size": 56,
+        "fullatt_block_indexes": [1],
+        "tokens_per_second": 2,
+        "out_hidden_size": TEXT_HIDDEN,
+    }
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_id,
+        video_token_id=video_id,
+        vision_start_token_id=start_id,
+        vision_end_token_id=end_id,
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
+    image_id, video_id, start_id, end_id = token_ids(
+        tokenizer, ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+    )
+    text = _text_kwargs(tokenizer) | {
+        "head_dim": TEXT_HIDDEN // TEXT_HEADS,
+        "hidden_act": "silu",
+        "attention_bias": False,
+        # Interleaved M-RoPE over head_dim / 2 = 8, in the 8B's 24:20:20 proportion.
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 5_000_000.0,
+            "mrope_section": [4, 2, 2],
+            "mrope_interleaved": True,
+        },
+    }
+    vision = {
+        "depth": VISION_DEPTH,
+        "hidden_size": VISION_HIDDEN,
+        "intermediate_size": VISION_INTERMEDIATE,
+        "num_heads": VISION_HEADS,
+        "hidden_act": "gelu_pytorch_tanh",
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "num_position_embeddings": 64,  # an 8 x 8 learned grid, bilinearly interpolated like the real 48 x 48
+        "deepstack_visual_indexes": [0],  # block 0's features are injected into LM layer 0, as 8/16/24 -> 0/1/2
+        "out_hidden_size": TEXT_HIDDEN,
+    }
+    return Qwen3VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_id,
+        video_token_id=video_id,
+        vision_start_token_id=start_id,
+        vision_end_token_id=end_id,
+        tie_word_embeddings=False,
+    )
+
+
+def _internvl_config(tokenizer: Any, lm_type: str) -> PretrainedConfig:
+    (image_id,) = token_ids(tokenizer, ["<IMG_CONTEXT>"])
+    text = _text_kwargs(tokenizer) | {"model_type": lm_type, "hidden_act": "silu", "rope_theta": 1_000_000.0}
+    if lm_type == "qwen3":
+        text["head_dim"] = TEXT_HIDDEN // TEXT_HEADS
+    vision = {
+        "hidden_size": VISION_HIDDEN,
+        "num_hidden_layers": VISION_DEPTH,
+        "num_attention_heads": VISION_HEADS,
+        "intermediate_size": VISION_INTERMEDIATE,
+        "hidden_act": "gelu",
+        "attention_bias": True,
+        "use_qk_norm": False,
+        "norm_type": "layer_norm",
+        "layer_norm_eps": 1e-6,
+        "layer_scale_init_value": 0.1,
+        "image_size": [INTERNVL_TILE, INTERNVL_TILE],
+        "patch_size": [INTERNVL_PATCH, INTERNVL_PATCH],
+        "use_absolute_position_embeddings": True,
+        "use_mean_pooling": True,
+    }
+    return InternVLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_id,
+        image_seq_length=INTERNVL_TOKENS_PER_TILE,
+        downsample_ratio=0.5,
+        projector_hidden_act="gelu",
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen2_5_vl_image_processor() -> Qwen2VLImageProcessorPil:
+    # 56 x 56 .. 112 x 112 px with patch 14 and merge 2 -> 4 to 16 image tokens (real: 3136 .. 12845056 px).
+    # `size` is passed whole: Qwen2VLImageProcessorPil mutates its class-level default when given min/max_pixels.
+    return Qwen2VLImageProcessorPil(
+        size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
+        patch_size=14,
+        temporal_patch_size=2,
+        merge_size=2,
+    )
+
+
+def _qwen3_vl_image_processor() -> Qwen2VLImageProcessorPil:
+    # Qwen3-VL reuses the Qwen2-VL image processor with patch 16 and mean/std 0.5; 64 .. 128 px -> 4 to 16 tokens.
+    return Qwen2VLImageProcessorPil(
+        size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128},
+        patch_size=16,
+        temporal_patch_size=2,
+        merge_size=2,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+
+
+def _internvl_image_processor() -> GotOcr2ImageProcessorPil:
+    # The InternVL-hf checkpoints use GotOcr2's dynamic tiling (448 px tiles, up to 12 plus a thumbnail) with
+    # ImageNet statistics; tiny: 56 px tiles, up to 4. InternVLProcessor turns on crop_to_patches itself.
+    return GotOcr2ImageProcessorPil(
+        size={"height": INTERNVL_TILE, "width": INTERNVL_TILE},
+        crop_to_patches=True,
+        min_patches=1,
+        max_patches=INTERNVL_MAX_TILES,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """How to build one family: tokenizer, config, image processor, processor and model classes."""
+
+    tokenizer: TokenizerSpec
+    config: Callable[[Any], PretrainedConfig]
+    image_processor: Callable[[], Any]
+    processor_class: type[ProcessorMixin]
+    model_class: type[PreTrainedModel]
+    processor_kwargs: dict[str, Any]
+
+
+def _spec(family: str) -> FamilySpec:
+    qwen2_5_tokens = TokenizerSpec(QWEN_CONTROL_TOKENS, {}, _chat_template("qwen2_5_vl"))
+    qwen3_tokens = TokenizerSpec(QWEN_CONTROL_TOKENS + QWEN3_EXTRA_TOKENS, {}, _chat_template("qwen3_vl"))
+    internvl_template = _chat_template("internvl")
+    specs = {
+        "qwen2_5_vl": FamilySpec(
+            qwen2_5_tokens,
+            _qwen2_5_vl_config,
+            _qwen2_5_vl_image_processor,
+            Qwen2_5_VLImageOnlyProcessor,
+            Qwen2_5_VLForConditionalGeneration,
+            {},
+        ),
+        "qwen3_vl": FamilySpec(
+            qwen3_tokens,
+            _qwen3_vl_config,
+            _qwen3_vl_image_processor,
+            Qwen3VLImageOnlyProcessor,
+            Qwen3VLForConditionalGeneration,
+            {},
+        ),
+        "internvl3": FamilySpec(
+            TokenizerSpec(QWEN_CONTROL_TOKENS + INTERNVL_EXTRA_TOKENS, INTERNVL_NAMED_TOKENS, internvl_template),
+            lambda tok: _internvl_config(tok, "qwen2"),
+            _internvl_image_processor,
+            InternVLImageOnlyProcessor,
+            InternVLForConditionalGeneration,
+            {"image_seq_length": INTERNVL_TOKENS_PER_TILE},
+        ),
+        "internvl3_5": FamilySpec(
+            TokenizerSpec(
+                QWEN_CONTROL_TOKENS + QWEN3_EXTRA_TOKENS + INTERNVL_EXTRA_TOKENS,
+                INTERNVL_NAMED_TOKENS,
+                internvl_template,
+            ),
+            lambda tok: _internvl_config(tok, "qwen3"),
+            _internvl_image_processor,
+            InternVLImageOnlyProcessor,
+            InternVLForConditionalGeneration,
+            {"image_seq_length": INTERNVL_TOKENS_PER_TILE},
+        ),
+    }
+    if family not in specs:
+        raise ValueError(f"unknown tiny model family {family!r}; expected one of {', '.join(FAMILIES)}")
+    return specs[family]
+
+
+def build_tiny_processor(family: str) -> ProcessorMixin:
+    """The family's processor (trained tokenizer, chat template, small image processor), without a video processor."""
+    spec = _spec(family)
+    tokenizer = build_tokenizer(spec.tokenizer)
+    return spec.processor_class(
+        image_processor=spec.image_processor(),
+        tokenizer=tokenizer,
+        chat_template=spec.tokenizer.chat_template,
+        **spec.processor_kwargs,
+    )
+
+
+def tiny_config(family: str) -> PretrainedConfig:
+    """The tiny model config of a family (token ids from the family's tokenizer)."""
+    spec = _spec(family)
+    return spec.config(build_tokenizer(spec.tokenizer))
+
+
+def build_tiny(family: str, *, seed: int = 0) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """A randomly initialised tiny model of ``family`` and its processor; same ``seed``, same weights.
+
+    The model is float32 on CPU in eval mode, with a generation config that stops at ``<|im_end|>`` or
+    ``<|endoftext|>`` like the instruct checkpoints. The global torch RNG is left untouched.
+    """
+    spec = _spec(family)
+    processor = build_tiny_processor(family)
+    config = spec.config(processor.tokenizer)
+    # a hub checkpoint's config names its class; framework code reads it (e.g. verl's HF export)
+    config.architectures = [spec.model_class.__name__]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = spec.model_class(config)
+    text = config.get_text_config()
+    model.generation_config = GenerationConfig(
+        bos_token_id=text.bos_token_id,
+        eos_token_id=[text.eos_token_id, text.pad_token_id],
+        pad_token_id=text.pad_token_id,
+    )
+    model.eval()
+    return model, processor
+
+
+def save_tiny(family: str, path: str | Path, *, seed: int = 0) -> Path:
+    """Build a tiny model and save model and processor to ``path`` (loadable with :func:`load_tiny`)."""
+    path = Path(path)
+    model, processor = build_tiny(family, seed=seed)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+def load_tiny(path: str | Path) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Reload a saved tiny (or any supported) model with the Auto classes, offline and without remote code."""
+    register_processors()
+    model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
+    processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+    model.eval()
+    return model, processor

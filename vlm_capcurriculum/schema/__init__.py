@@ -1,0 +1,45 @@
+"""Sample records: the typed interchange format, its validating readers and its writers.
+
+>>> from vlm_capcurriculum.schema import read_records
+>>> result = read_records("perception.jsonl", capability="perception", strict=False)  # doctest: +SKIP
+>>> result.report.summary()  # doctest: +SKIP
+'kept 36 of 38 rows; skipped 2 (image_not_found 2)'
+"""
+
+from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.issues import (
+    DataFileError,
+    ReadReport,
+    RecordIssue,
+    RecordValidationError,
+    RowLocation,
+)
+from vlm_capcurriculum.schema.readers import SUPPORTED_SUFFIXES, ReadResult, iter_rows, read_records
+from vlm_capcurriculum.schema.record import (
+    CORE_FIELDS,
+    IMAGE_PLACEHOLDER,
+    PAPER_CAPABILITIES,
+    RecordError,
+    SampleRecord,
+)
+from vlm_capcurriculum.schema.writers import write_records
+
+__all__ = [
+    "CORE_FIELDS",
+    "IMAGE_PLACEHOLDER",
+    "PAPER_CAPABILITIES",
+    "SUPPORTED_SUFFIXES",
+    "DataFileError",
+    "PlaceholderPolicy",
+    "ReadReport",
+    "ReadResult",
+    "RecordError",
+    "RecordIssue",
+    "RecordValidationError",
+    "RowLocation",
+    "SampleRecord",
+    "iter_rows",
+    "read_records",
+    "record_from_row",
+    "write_records",
+]

@@ -1,0 +1,150 @@
+"""The sample record: one question of one capability, the interchange format of every backend.
+
+A record is what a reader produces after validation, so code that holds a :class:`SampleRecord` can rely on
+its invariants: a non-empty problem whose ``<image>`` placeholders match ``images`` one to one, a non-empty
+answer, a known answer type, choices consistent with the answer and ``pass_rate`` in ``[0, 1]`` when present.
+The ground truth handed to a reward is built from the record by :class:`~vlm_capcurriculum.rewards.spec.AnswerSpec`,
+so dataset writers and rewards agree by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerType
+
+IMAGE_PLACEHOLDER = "<image>"
+
+# The capabilities of the paper's curriculum, in the paper's order. Names are data, not code: a recipe may
+# define other capabilities; these are only the defaults recipes use.
+PAPER_CAPABILITIES: tuple[str, ...] = ("perception", "text_reasoning", "visual_reasoning")
+
+# Column names of the record itself; everything else a file carries travels in ``extra``.
+CORE_FIELDS: tuple[str, ...] = (
+    "id",
+    "capability",
+    "problem",
+    "images",
+    "answer",
+    "answer_type",
+    "choices",
+    "pass_rate",
+    "source",
+)
+
+_LETTER = re.compile(r"[A-J]")
+
+
+class RecordError(ValueError):
+    """A record whose fields contradict each other; ``field`` names the offending one."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One training question.
+
+    ``images`` are paths relative to the stage's image root (or absolute); ``choices`` maps option letters to
+    their texts for ``choice`` answers; ``pass_rate`` is the base model's pass@K rate (difficulty, higher is
+    easier); ``extra`` carries any further columns (``caption``, ``predictions``, ...) unchanged.
+    """
+
+    id: str
+    capability: str
+    problem: str
+    answer: str
+    answer_type: AnswerType = "math"
+    images: tuple[str, ...] = ()
+    choices: Mapping[str, str] = field(default_factory=dict)
+    pass_rate: float | None = None
+    source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # normalise containers so a record built from lists compares equal to one read from a file
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "choices", dict(self.choices))
+        object.__setattr__(self, "extra", dict(self.extra))
+        if isinstance(self.answer, str):
+            object.__setattr__(self, "answer", self.answer.strip())
+        for name in ("id", "capability", "problem", "answer"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise RecordError(name, f"must be a non-empty string, got {value!r}")
+        if self.answer_type not in ANSWER_TYPES:
+            raise RecordError(
+                "answer_type", f"unknown answer type {self.answer_type!r}; expected one of {', '.join(ANSWER_TYPES)}"
+            )
+        for image in self.images:
+            if not isinstance(image, str) or not image:
+                raise RecordError("images", f"image paths must be non-empty strings, got {image!r}")
+        placeholders = self.problem.count(IMAGE_PLACEHOLDER)
+        if placeholders != len(self.images):
+            raise RecordError(
+                "problem",
+                f"has {placeholders} {IMAGE_PLACEHOLDER} placeholder(s) for {len(self.images)} image(s)",
+            )
+        for letter, text in self.choices.items():
+            if not (isinstance(letter, str) and _LETTER.fullmatch(letter) and isinstance(text, str)):
+                raise RecordError("choices", f"choices must map letters A-J to strings, got {letter!r}: {text!r}")
+        if self.answer_type == "choice":
+            if not _LETTER.fullmatch(self.answer.strip()):
+                raise RecordError("answer", f"a choice answer must be one letter A-J, got {self.answer!r}")
+            if self.choices and self.answer.strip() not in self.choices:
+                raise RecordError("answer", f"choice {self.answer!r} is not among the choices {sorted(self.choices)}")
+        elif self.choices:
+            raise RecordError(
+                "choices", f"choices are only meaningful for answer_type 'choice', not {self.answer_type!r}"
+            )
+        if self.pass_rate is not None:
+            if isinstance(self.pass_rate, bool) or not isinstance(self.pass_rate, (int, float)):
+                raise RecordError("pass_rate", f"must be a number in [0, 1], got {self.pass_rate!r}")
+            if math.isnan(self.pass_rate) or not 0.0 <= self.pass_rate <= 1.0:
+                raise RecordError("pass_rate", f"must be in [0, 1], got {self.pass_rate!r}")
+            object.__setattr__(self, "pass_rate", float(self.pass_rate))
+        overlap = set(self.extra) & set(CORE_FIELDS)
+        if overlap:
+            raise RecordError("extra", f"extra columns may not reuse record field names: {sorted(overlap)}")
+
+    def answer_spec(self) -> AnswerSpec:
+        """The ground truth as a reward sees it (answer, type, choices and capability)."""
+        return AnswerSpec(
+            answer=self.answer, type=self.answer_type, choices=dict(self.choices), capability=self.capability
+        )
+
+    def ground_truth(self) -> str:
+        """The ground-truth string a framework passes to the reward (see :meth:`AnswerSpec.to_ground_truth`)."""
+        return self.answer_spec().to_ground_truth()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Our own row format: the record fields in a fixed order, then the extra columns."""
+        row: dict[str, Any] = {
+            "id": self.id,
+            "capability": self.capability,
+            "problem": self.problem,
+            "images": list(self.images),
+            "answer": self.answer,
+            "answer_type": self.answer_type,
+            "choices": dict(self.choices),
+            "pass_rate": self.pass_rate,
+            "source": self.source,
+        }
+        row.update(self.extra)
+        return row
+
+
+def image_placeholder_count(problem: str) -> int:
+    return problem.count(IMAGE_PLACEHOLDER)
+
+
+def with_leading_placeholders(problem: str, images: Sequence[str]) -> str:
+    """``problem`` with one ``<image>`` per image prepended, the layout of the paper's perception prompts
+    (``"<image>{question}"`` in the reference ``format_for_training.py``)."""
+    return IMAGE_PLACEHOLDER * len(images) + problem
