@@ -150,11 +150,22 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
     return results
 
 
-def _breakdown_keys(spec: AnswerSpec) -> list[str]:
-    keys = [f"accuracy_{spec.type}"]
+def type_key(answer_type: str) -> str:
+    """The per-answer-type accuracy key: ``accuracy_<type>``."""
+    return f"accuracy_{answer_type}"
+
+
+def capability_key(capability: str) -> str:
+    """The per-capability accuracy key: ``accuracy_<capability>`` (``accuracy_capability_<capability>`` when the
+    capability is named like an answer type, so the two never collide)."""
+    return ("accuracy_capability_" if capability in ANSWER_TYPES else "accuracy_") + capability
+
+
+def breakdown_keys(spec: AnswerSpec) -> list[str]:
+    """The accuracy keys a sample of ``spec`` reports besides ``accuracy``: its type's and its capability's."""
+    keys = [type_key(spec.type)]
     if spec.capability:
-        prefix = "accuracy_capability_" if spec.capability in ANSWER_TYPES else "accuracy_"
-        keys.append(prefix + spec.capability)
+        keys.append(capability_key(spec.capability))
     return keys
 
 
@@ -200,7 +211,7 @@ def score_batch(
             "format": format_value,
         }
         if breakdown and spec is not None:
-            for key in _breakdown_keys(spec):
+            for key in breakdown_keys(spec):
                 result[key] = accuracy
         scores.append(result)
     return scores

@@ -23,6 +23,18 @@ from verl.experimental.reward_loop.reward_loop import RewardLoopWorker  # noqa: 
 from verl.trainer.ppo.metric_utils import process_validation_metrics  # noqa: E402
 
 from vlm_capcurriculum.integrations.verl.reward import RESULT_KEYS, compute_score  # noqa: E402
+from vlm_capcurriculum.integrations.verl.trainer import reward_extra_metrics  # noqa: E402
+
+BREAKDOWN_KEYS = (
+    "accuracy_choice",
+    "accuracy_math",
+    "accuracy_number",
+    "accuracy_yesno",
+    "accuracy_text",
+    "accuracy_perception",
+    "accuracy_text_reasoning",
+    "accuracy_visual_reasoning",
+)
 
 PROMPT = "<|im_start|>user\nHow many apples?<|im_end|>\n<|im_start|>assistant\n"
 OPTIONS = {
@@ -108,8 +120,8 @@ def test_through_verl_reward_loop(byte_bpe_tokenizer_dir, byte_bpe_tokenizer) ->
     keys = list(infos[0])
     stacked = {key: np.array([info[key] for info in infos]) for key in keys}
 
-    assert tuple(keys) == RESULT_KEYS
-    assert all(tuple(info) == RESULT_KEYS for info in infos)
+    assert tuple(keys) == RESULT_KEYS + BREAKDOWN_KEYS
+    assert all(tuple(info) == tuple(keys) for info in infos)  # the same keys on every sample
     expected = [sample[4] for sample in SAMPLES]
     assert stacked["acc"].tolist() == expected
     formats = [1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
@@ -128,6 +140,16 @@ def test_through_verl_reward_loop(byte_bpe_tokenizer_dir, byte_bpe_tokenizer) ->
     assert metrics["perception"]["acc"]["mean@1"] == pytest.approx(2 / 3)
     assert metrics["text_reasoning"]["acc"]["mean@1"] == 1.0
     assert "pred" not in metrics["perception"]  # strings are skipped by verl's reduction
+    # Breakdown keys: None where they do not apply, dropped by verl's reduction and by our trainer's metrics.
+    assert stacked["accuracy_choice"].tolist() == [None, 1.0, 0.0, None, None, None, None]
+    assert stacked["accuracy_perception"].tolist() == [None, 1.0, None, None, None, None, None]
+    assert metrics["perception"]["accuracy_choice"]["mean@1"] == 0.5
+    assert "accuracy_choice" not in metrics["text_reasoning"]
+    logged = reward_extra_metrics([{"reward_extra_info": info} for info in infos])
+    assert logged["reward/accuracy_choice"] == 0.5
+    assert logged["reward/accuracy_number"] == 0.5  # "three" right, "4 weeks" against "4 days" wrong
+    assert logged["reward/accuracy_text_reasoning"] == 1.0
+    assert "reward/accuracy_visual_reasoning" not in logged
 
 
 def test_extra_info_overrides_and_bad_specs() -> None:
@@ -136,7 +158,46 @@ def test_extra_info_overrides_and_bad_specs() -> None:
         compute_score("x", response, "B", {"answer_type": "choice", "choices": {"A": "red", "B": "blue"}})["acc"] == 1.0
     )
     assert compute_score("x", response, "B", {})["acc"] == 0.0  # a bare letter without options: letters only
-    bad = compute_score("x", response, "E", {"answer_type": "choice", "choices": {"A": "red", "B": "blue"}})
+    writer_style = {
+        "answer_type": "choice",
+        "choices": [{"letter": "A", "text": "red"}, {"letter": "B", "text": "blue"}],
+    }
+    assert compute_score("x", response, "B", writer_style)["acc"] == 1.0
+    bad = compute_score(
+        "x", response, "E", {"answer_type": "choice", "choices": {"A": "red", "B": "blue"}}, breakdown=False
+    )
     assert bad == {"score": 0.0, "acc": 0.0, "overall": 0.0, "accuracy": 0.0, "format": 0.0, "pred": ""}
+    custom = compute_score("x", response, "B", {**writer_style, "capability": "charts"}, capabilities=["charts"])
+    assert custom["accuracy_charts"] == 1.0 and "accuracy_perception" not in custom
     assert compute_score("x", "<think>r</think> \\boxed{7}", 7)["acc"] == 1.0  # a numeric ground truth column
     assert compute_score("x", "\\boxed{7}", "7", None, reward_router_address=None)["acc"] == 1.0
+
+
+def test_scores_rows_written_by_our_verl_writer(stage_files) -> None:
+    """The handshake with ``integrations/verl/writer.py``: its ``reward_model.ground_truth`` and ``extra_info`` (read
+    back from parquet, options as a list of ``{"letter", "text"}``) grade the right answer 1 and a wrong one 0."""
+    import pyarrow.parquet as pq
+
+    from vlm_capcurriculum.rewards import AnswerSpec
+
+    rows = []
+    for stage in ("perception", "text_reasoning"):
+        rows += pq.read_table(stage_files[stage]).to_pylist()
+    for row in rows:
+        ground_truth = row["reward_model"]["ground_truth"]
+        spec = AnswerSpec.parse(ground_truth)
+        right = compute_score(
+            row["data_source"], f"<think>r</think> \\boxed{{{spec.answer}}}", ground_truth, row["extra_info"]
+        )
+        wrong = compute_score(row["data_source"], "<think>r</think> \\boxed{Z}", ground_truth, row["extra_info"])
+        assert (right["acc"], wrong["acc"]) == (1.0, 0.0), row["extra_info"]
+        assert right[f"accuracy_{row['data_source']}"] == 1.0
+        if spec.type == "choice":
+            options = {option["letter"]: option["text"] for option in row["extra_info"]["choices"]}
+            by_text = compute_score(
+                row["data_source"],
+                f"<think>r</think> \\boxed{{{options[spec.answer]}}}",
+                ground_truth,
+                row["extra_info"],
+            )
+            assert by_text["acc"] == 1.0
