@@ -24,7 +24,9 @@ What it does, in one run:
    the options).
 3. Builds the rollout batch: ``--prompts`` cases (512) x ``--rollouts`` responses each (5), the paper's rollout
    batch of 2,560; rollouts of one prompt differ in their reasoning text and share the final answer. Our reward
-   scores the whole batch with ``score_batch`` (wall time, caches cleared); the baselines' batch time is the sum of
+   scores the whole batch with ``score_batch`` (wall time; caches cleared and guard workers restarted first, so
+   nothing is remembered from step 2; within the batch, identical answers to one prompt are decided once, as in
+   training); the baselines' batch time is the sum of
    their per-call times (they have no batch path), with hung calls counted at the limit (a lower bound: in a
    trainer they would not return at all).
 
@@ -202,7 +204,7 @@ class BaselineRunner:
 def grade_ours(cases: list[Case], timeout_s: float) -> Graded:
     from vlm_capcurriculum.rewards import score
 
-    _clear_our_caches()
+    _clear_our_caches(restart_guard=True)
     graded = Graded()
     for case in cases:
         started = time.perf_counter()
@@ -224,11 +226,19 @@ def grade_baseline(name: str, cases: list[Case], runner: BaselineRunner) -> Grad
     return graded
 
 
-def _clear_our_caches() -> None:
-    from vlm_capcurriculum.rewards import scoring
+def _clear_our_caches(restart_guard: bool = False) -> None:
+    """Forget everything our reward remembers between batches (verdicts, parses); with ``restart_guard`` also start
+    fresh guard workers (their parser caches are cold), warmed up by one answer before any timing."""
+    from vlm_capcurriculum.rewards import latex, mathvalue, score, scoring, shutdown_pool
 
     scoring._symbolic_cache.clear()
     scoring._spec_from_string.cache_clear()
+    latex._clean_cached.cache_clear()
+    mathvalue.parse_value.cache_clear()
+    if restart_guard:
+        shutdown_pool()
+        score("<think>warm</think>\\boxed{x \\in [0, 1]}", "0 \\le x \\le 1")
+        _clear_our_caches()
 
 
 def rollout_batch(cases: list[Case], prompts: int, rollouts: int, seed: int) -> list[tuple[int, str]]:
@@ -248,7 +258,7 @@ def rollout_batch(cases: list[Case], prompts: int, rollouts: int, seed: int) -> 
 def time_our_batch(cases: list[Case], batch: list[tuple[int, str]], timeout_s: float) -> float:
     from vlm_capcurriculum.rewards import score_batch
 
-    _clear_our_caches()
+    _clear_our_caches(restart_guard=True)
     started = time.perf_counter()
     score_batch(
         [response for _, response in batch], [cases[index].ground_truth for index, _ in batch], timeout_s=timeout_s
@@ -344,8 +354,8 @@ def print_tables(
     console.print(speed)
     console.print(
         "Latency: per response, each distinct case timed once (ours: score(), one call each, in-process with its "
-        "guard workers warm; baselines: inside their process). Throughput: ours = score_batch wall time on the "
-        f"batch (caches cleared); baselines = sum of their calls, a hung call counted at {args.baseline_timeout:g} s. "
+        "guard workers started; baselines: inside their process). Throughput: ours = score_batch wall time on the "
+        f"batch (all caches cleared, fresh guard workers); baselines = sum of their calls, a hung call counted at {args.baseline_timeout:g} s. "
         f"Our per-answer hard limit: {args.timeout:g} s."
     )
     return summary

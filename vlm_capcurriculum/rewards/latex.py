@@ -9,6 +9,7 @@ caller (:data:`vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS`); every regex 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _UNICODE = {
     "\u2212": "-",  # minus sign
@@ -66,7 +67,20 @@ _LEADING_SIGN = re.compile(r"^(?:\\approx|\\sim|\\simeq|=)\s*(?=[^=\s])")
 
 def clean(text: str) -> str:
     """The canonical spelling of an answer (see the module docstring); idempotent: the rules are applied until
-    nothing changes (one rule's output can be another's input: ``\\{$\\}`` is an empty set once ``$`` is gone)."""
+    nothing changes (one rule's output can be another's input: ``\\{$\\}`` is an empty set once ``$`` is gone).
+    Short texts (answers) are cached: the rollouts of one prompt repeat them."""
+    return _clean_cached(text) if len(text) <= _CACHED_CHARS else _clean(text)
+
+
+_CACHED_CHARS = 2_000
+
+
+@lru_cache(maxsize=16_384)
+def _clean_cached(text: str) -> str:
+    return _clean(text)
+
+
+def _clean(text: str) -> str:
     for _ in range(8):
         cleaned = _clean_once(text)
         if cleaned == text:

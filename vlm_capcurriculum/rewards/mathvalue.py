@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
 from vlm_capcurriculum.rewards.quantity import Quantity, parse_quantity, quantities_equal
@@ -141,8 +142,10 @@ def _encloses(text: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=16_384)
 def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
-    """Parse a cleaned answer into a value tree, or None when any part is outside the exact grammar.
+    """Parse a cleaned answer into a value tree, or None when any part is outside the exact grammar. Trees are
+    immutable, so parses are cached (a gold answer is parsed once for all its rollouts).
 
     ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
     return _ValueParser(strip_labels).value(text, 0)

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from vlm_capcurriculum.rewards.bounds import MAX_RESPONSE_CHARS
+from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
 from vlm_capcurriculum.rewards.extract import Extraction, extract, find_boxes, strip_wrappers
 from vlm_capcurriculum.rewards.fold import fold
 from vlm_capcurriculum.rewards.format import format_score
@@ -102,6 +102,8 @@ def candidates(found: Extraction | None, spec: AnswerSpec) -> list[str]:
 
 
 def _exact(answer: str, spec: AnswerSpec) -> bool | None:
+    if len(answer) > MAX_ANSWER_CHARS:  # too long to be parsed: only the gold string itself counts
+        return answer.strip() == spec.answer.strip()
     try:
         return EXACT_VERIFIERS[spec.type](answer, spec)
     except Exception:  # a verifier bug must not reach the trainer; it is logged and counted
@@ -110,16 +112,24 @@ def _exact(answer: str, spec: AnswerSpec) -> bool | None:
         return False
 
 
+def _spec_key(spec: AnswerSpec) -> tuple:
+    return (spec.type, spec.answer, tuple(sorted(spec.choices.items())))
+
+
 def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | None], timeout_s: float) -> list[bool]:
     """For each item, whether any of its candidate answers is equivalent to its spec's gold answer."""
     results = [False] * len(specs)
     waiting: dict[tuple[str, str], list[int]] = {}
+    exact: dict[tuple, bool | None] = {}  # rollouts of one prompt often give the same answer: decide it once
     for index, (answers, spec) in enumerate(zip(answer_lists, specs, strict=True)):
         if spec is None:
             continue
         undecided = []
         for answer in answers:
-            verdict = _exact(answer, spec)
+            key = (answer, _spec_key(spec))
+            if key not in exact:
+                exact[key] = _exact(answer, spec)
+            verdict = exact[key]
             if verdict:
                 results[index] = True
                 break
