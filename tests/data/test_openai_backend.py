@@ -112,7 +112,10 @@ def test_other_4xx_is_a_clear_error_without_retry(start_server, backend_for, sta
 def test_auth_and_not_found_stop_the_run(start_server, backend_for, status) -> None:
     server = start_server(default_faults=[status])
     with pytest.raises(ModelAccessError, match=f"HTTP {status} from .*injected {status}"):
-        map_requests(backend_for(server), [ChatRequest.user(f"q{i}") for i in range(20)], progress=False)
+        # 4 slots: the requests already in flight when the first 401 arrives are answered, the rest never sent
+        map_requests(
+            backend_for(server, max_concurrency=4), [ChatRequest.user(f"q{i}") for i in range(20)], progress=False
+        )
     assert len(server.received) < 20
 
 

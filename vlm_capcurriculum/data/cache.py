@@ -1,10 +1,13 @@
 """The on-disk answer cache: every generated sample, keyed by request, kept across runs.
 
-SQLite in WAL mode: each sample is its own committed transaction, appended to the write-ahead log before
-``put`` returns, so a process killed at any instant (SIGKILL included) leaves every earlier answer readable and
-at most the one being written missing. ``synchronous=NORMAL`` skips the fsync per commit: an fsync guards against
-power loss (the last answers could be lost, never corrupted), not process death. Several processes may share one cache file
-(``busy_timeout``); the first writer of a ``(key, index)`` wins, so concurrent runs never disagree.
+SQLite in WAL mode. Answers are written in transactions of one or more answers (:meth:`ResponseCache.store_many`;
+the :class:`~vlm_capcurriculum.data.runner.Runner` groups the answers that arrive in one event-loop turn, because a
+commit costs far more than an insert), appended to the write-ahead log before the call returns, so a process
+killed at any instant (SIGKILL included) leaves every committed answer readable and at most the answers of the
+current turn missing: those are asked again on the next run. ``synchronous=NORMAL`` skips the fsync per commit:
+an fsync guards against power loss (the last answers could be lost, never corrupted), not process death. Several
+processes may share one cache file (``busy_timeout``); the first writer of a ``(key, index)`` wins, so concurrent
+runs never disagree.
 
 Layout: ``samples(key, idx, model, text, finish_reason, created)`` with primary key ``(key, idx)``, and
 ``requests(key, model, payload)`` holding the key's JSON payload (messages with image hashes, sampling params)
@@ -13,10 +16,12 @@ so an entry can be inspected without re-deriving it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +88,28 @@ class ResponseCache:
             "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
             (key, index, model, sample.text, sample.finish_reason, time.time()),
         )
+
+    def store_many(self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]) -> None:
+        """Store ``(key, model, key blob, [(index, sample), ...])`` entries in one transaction: each key's JSON
+        payload (written once per key) and its samples."""
+        now = time.time()
+        with self._transaction():
+            for key, model, blob, samples in entries:
+                self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
+                    [(key, index, model, s.text, s.finish_reason, now) for index, s in samples],
+                )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def put_request(self, key: str, model: str, blob: str) -> None:
         """Remember what ``key`` stands for: its canonical JSON (written once per key, before its first sample)."""

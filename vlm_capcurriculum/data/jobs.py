@@ -191,6 +191,7 @@ async def arun_job(
             fatal.cancel()
 
     bar.close()
+    runner.flush()  # every answer the output was made from is in the cache before the output exists
     writers["output"].commit()
     if "rejects" in writers:
         writers["rejects"].commit()

@@ -11,6 +11,11 @@ latency) measured 91 req/s for ``httpx`` at 64 concurrent requests and 81 at 256
 client. Reading the body separately from the headers tells a truncated body (headers arrived, body cut off) from
 a connection failure. Concurrency is one semaphore around each attempt (released while backing off, so a slow
 retry never idles a slot) and a connector limit of the same size.
+
+Proxies: ``HTTP(S)_PROXY`` / ``NO_PROXY`` are honoured (as curl and the ``openai`` client do), but resolved once per
+backend, not per request: aiohttp's ``trust_env=True`` looks up the environment's proxy and ``~/.netrc`` in a worker
+thread on *every* request, two thread hand-offs that cost more than the rest of the client at 64+ concurrent
+requests (``benchmarks/data_pipeline.py``). ``.netrc`` credentials are not used (the API key is a bearer token).
 """
 
 from __future__ import annotations
@@ -22,13 +27,16 @@ import logging
 import os
 import random
 import time
+import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from vlm_capcurriculum.data.client import BackendStats, ModelAccessError, RequestFailed, RetryPolicy, Sample
-from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+from vlm_capcurriculum.data.request import ChatRequest, ImageInput, SamplingParams
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,16 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``, lower case too) names for
+    ``url``, or ``None``."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or (parts.hostname and urllib.request.proxy_bypass(parts.hostname)):
+        return None
+    return proxy
 
 
 def error_text(raw: bytes, limit: int = 500) -> str:
@@ -112,6 +130,28 @@ def parse_completion(raw: bytes) -> tuple[list[Sample], dict[str, Any]]:
     return [sample for _, sample in samples], usage
 
 
+def encode_body(build: Callable[..., dict[str, Any]], request: ChatRequest, *args: Any) -> bytes:
+    """``json.dumps(build(request, *args, image_url=...))`` as UTF-8, with each image's base64 data URL spliced in
+    after encoding. A data URL needs no JSON escaping, but ``json.dumps`` would still scan every byte of it: about
+    0.85 ms for a 100 KB image, more than the rest of the request's client-side work."""
+    token = uuid.uuid4().hex
+    images: list[ImageInput] = []
+
+    def placeholder(image: ImageInput) -> str:
+        images.append(image)
+        return f"{token}:{len(images) - 1}"
+
+    encoded = json.dumps(build(request, *args, image_url=placeholder), ensure_ascii=False).encode("utf-8")
+    if not images:
+        return encoded
+    head, *tails = encoded.split(f'"{token}:'.encode("ascii"))
+    parts = [head]
+    for tail in tails:
+        index, rest = tail.split(b'"', 1)
+        parts += [b'"', images[int(index)].data_url().encode("ascii"), b'"', rest]
+    return b"".join(parts)
+
+
 class OpenAIBackend:
     """A chat-completions endpoint. ``base_url`` is the API root as clients spell it (``http://host:8000/v1``).
 
@@ -157,6 +197,8 @@ class OpenAIBackend:
         if key:
             self._headers["authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
+        self._fatal: ModelAccessError | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._reachable = False
         self._answered = False
@@ -173,8 +215,8 @@ class OpenAIBackend:
                 # The whole-attempt deadline is asyncio.wait_for(timeout) in _attempt; only connecting has its own.
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
                 headers=self._headers,
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as curl and the openai client honour them
             )
+            self._proxy = env_proxy(self.url)
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._session, self._semaphore
 
@@ -184,10 +226,17 @@ class OpenAIBackend:
         self._session = None
         self._semaphore = None
 
-    def request_body(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
+    def request_body(
+        self,
+        request: ChatRequest,
+        params: SamplingParams,
+        n: int,
+        seed: int | None,
+        image_url: Callable[[ImageInput], str] | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": request.to_openai(),
+            "messages": request.to_openai(image_url),
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
@@ -200,14 +249,21 @@ class OpenAIBackend:
         return body
 
     async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
+        try:
+            return await self._generate(request, params, n, seed)
+        except ModelAccessError as err:
+            # Remembered, so requests already waiting for a slot stop without being sent.
+            self._fatal = self._fatal or err
+            raise
+
+    async def _generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
         # Encoded on the first attempt, once a slot is free: images are read and base64-encoded only for the
         # requests actually in flight, not for every queued one.
         payload: list[bytes] = []
 
         def encode() -> bytes:
             if not payload:
-                body = self.request_body(request, params, n, seed)
-                payload.append(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+                payload.append(encode_body(self.request_body, request, params, n, seed))
             return payload[0]
 
         transient = malformed = 0
@@ -252,6 +308,8 @@ class OpenAIBackend:
     async def _attempt(self, encode: Callable[[], bytes]) -> list[Sample]:
         session, semaphore = self._ensure_session()
         async with semaphore:
+            if self._fatal is not None:
+                raise ModelAccessError(str(self._fatal))
             payload = encode()
             self.stats.started()
             try:
@@ -263,7 +321,7 @@ class OpenAIBackend:
 
     async def _post(self, session: aiohttp.ClientSession, payload: bytes) -> list[Sample]:
         try:
-            async with session.post(self.url, data=payload) as response:
+            async with session.post(self.url, data=payload, proxy=self._proxy) as response:
                 self._reachable = True
                 status = response.status
                 try:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,9 +178,11 @@ class ChatRequest:
             for m in self.messages
         ]
 
-    def to_openai(self) -> list[dict[str, Any]]:
-        """The messages in the OpenAI chat format, images inlined as base64 data URLs. A text-only turn is
-        sent as a plain string, which every server (and every chat template) accepts."""
+    def to_openai(self, image_url: Callable[[ImageInput], str] | None = None) -> list[dict[str, Any]]:
+        """The messages in the OpenAI chat format, images inlined as base64 data URLs (or as ``image_url(image)``
+        when given). A text-only turn is sent as a plain string, which every server (and every chat template)
+        accepts."""
+        image_url = image_url or ImageInput.data_url
         out: list[dict[str, Any]] = []
         for m in self.messages:
             if all(isinstance(p, str) for p in m.content):
@@ -189,7 +191,7 @@ class ChatRequest:
             content = [
                 {"type": "text", "text": p}
                 if isinstance(p, str)
-                else {"type": "image_url", "image_url": {"url": p.data_url()}}
+                else {"type": "image_url", "image_url": {"url": image_url(p)}}
                 for p in m.content
             ]
             out.append({"role": m.role, "content": content})

@@ -6,6 +6,12 @@ arrives. Samples are exchangeable draws keyed by index: when a seed is set, the 
 ``i`` first is sent with seed ``seed + i``, so a server that ignores ``n`` (``transformers serve``) still gets
 distinct, reproducible seeds, and a server that honours ``n`` gets one request with ``seed``. Identical requests
 in flight at once are made once (the second waits and reads the cache).
+
+Answers are written to the cache in groups: every answer that arrives during one turn of the event loop is
+committed in one transaction at the start of the next turn (:meth:`Runner.flush`, also run by
+:meth:`Runner.aclose` and before a job publishes its output). One SQLite commit per answer cost a sixth of the
+client's CPU at 64 concurrent requests; grouping keeps the guarantee that a killed run loses only the answers of
+the turn it was killed in.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ class Runner:
         self.backends: dict[int, Backend] = {}
         self.counters: dict[int, ModelCounters] = {}
         self._locks: dict[str, list[Any]] = {}
+        # answers not yet committed: key -> (model, blob, {index: sample}), flushed at the next loop turn
+        self._unwritten: dict[str, tuple[str, str, dict[int, Sample]]] = {}
+        self._flush_handle: asyncio.Handle | None = None
 
     def counters_for(self, backend: Backend) -> ModelCounters:
         if id(backend) not in self.backends:
@@ -101,11 +110,11 @@ class Runner:
         params: SamplingParams,
     ) -> Completion:
         have = self.cache.get(key, params.n) if self.cache is not None else {}
+        if key in self._unwritten:
+            have.update((i, sample) for i, sample in self._unwritten[key][2].items() if i < params.n)
         from_cache = len(have)
         counters.cached_samples += from_cache
         missing = [i for i in range(params.n) if i not in have]
-        if missing and self.cache is not None:
-            self.cache.put_request(key, backend.cache_model, blob)
         while missing:
             seed = None if params.seed is None else params.seed + missing[0]
             try:
@@ -116,13 +125,29 @@ class Runner:
             if not samples:
                 counters.failed["no_samples"] += 1
                 raise RequestFailed("no_samples", f"{backend.model} returned no samples")
-            for index, sample in zip(missing, samples, strict=False):  # extra samples are ignored
-                have[index] = sample
-                if self.cache is not None:
-                    self.cache.put(key, index, sample, model=backend.cache_model)
+            arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
+            have.update(arrived)
+            if self.cache is not None:
+                self._write_soon(key, backend.cache_model, blob, arrived)
             counters.generated_samples += min(len(samples), len(missing))
             missing = missing[len(samples) :]
         return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
+
+    def _write_soon(self, key: str, model: str, blob: str, samples: list[tuple[int, Sample]]) -> None:
+        self._unwritten.setdefault(key, (model, blob, {}))[2].update(samples)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Commit every answer received so far (one transaction)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._unwritten or self.cache is None:
+            return
+        entries = [(key, model, blob, list(samples.items())) for key, (model, blob, samples) in self._unwritten.items()]
+        self.cache.store_many(entries)
+        self._unwritten.clear()
 
     async def map(
         self,
@@ -165,7 +190,8 @@ class Runner:
 
     async def aclose(self) -> None:
         """Close every backend this runner used (their connection pools belong to the current event loop), and
-        the cache if the runner opened it."""
+        the cache if the runner opened it (after committing the answers not yet written)."""
+        self.flush()
         for backend in self.backends.values():
             await backend.aclose()
         if self._owns_cache and self.cache is not None:
