@@ -223,3 +223,20 @@ def test_an_unreadable_image_fails_its_request_only(start_server, backend_for, t
     )
     assert isinstance(results[0], RequestFailed) and results[0].reason == "bad_input"
     assert "gone.png" in results[0].message and results[1].text.startswith("m1|b")
+
+
+def test_environment_proxy_is_used_and_no_proxy_bypasses_it(start_server, backend_for, monkeypatch) -> None:
+    proxy = start_server()  # answers whatever it is sent, so it can stand in for a forward proxy
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.setenv("NO_PROXY", "bypassed.invalid")
+    monkeypatch.delenv("no_proxy", raising=False)
+    # A host that does not resolve: only the proxy can answer for it.
+    backend = OpenAIBackend("http://model-host.invalid:8000/v1", "m1", retry=FAST_RETRY, timeout=5.0)
+    [answer] = map_requests(backend, [ChatRequest.user("via proxy")], progress=False)
+    assert answer.text == expected_answer("m1", "via proxy", [], None, 0)
+    assert proxy.received[0].headers["host"] == "model-host.invalid:8000"
+    bypassed = OpenAIBackend("http://bypassed.invalid/v1", "m1", retry=FAST_RETRY, connect_timeout=1.0)
+    with pytest.raises(ModelAccessError, match="never answered"):
+        map_requests(bypassed, [ChatRequest.user("direct")], progress=False)
+    assert len(proxy.received) == 1

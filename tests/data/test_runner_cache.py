@@ -151,3 +151,22 @@ def test_cache_survives_sigkill_during_writes(tmp_path) -> None:
         # Committed entries are contiguous: 0..count-1 all present and intact.
         for i in (0, count // 2, count - 1):
             assert cache.get(f"key{i}", 1)[0].text.endswith(str(i))
+
+
+def test_answers_are_committed_at_the_next_loop_turn_and_visible_before(start_server, backend_for, tmp_path) -> None:
+    server = start_server()
+
+    async def main() -> None:
+        async with Runner(tmp_path / "answers.sqlite") as runner:
+            backend = backend_for(server)
+            first = await runner.complete(backend, ChatRequest.user("q"))
+            assert runner.cache.count() == 0  # grouped with whatever else arrives in this turn
+            again = await runner.complete(backend, ChatRequest.user("q"))
+            assert again.text == first.text and again.cached == 1 and server.completions == 1
+            await asyncio.sleep(0)
+            assert runner.cache.count() == 1
+            await asyncio.gather(*(runner.complete(backend, ChatRequest.user(f"q{i}")) for i in range(20)))
+        with ResponseCache(tmp_path / "answers.sqlite") as cache:  # closing the runner committed the rest
+            assert cache.count() == 21
+
+    asyncio.run(main())
