@@ -9,13 +9,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fault_server import FaultServer
-from tiny_vlm import build_tiny_llava
 
 from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
 
 # Retries in tests: real backoff logic, millisecond delays.
 FAST_RETRY = RetryPolicy(max_attempts=4, malformed_attempts=3, base_delay=0.005, max_delay=0.02)
@@ -67,23 +70,58 @@ def images(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
+# The models one `transformers serve` process serves (not pinned: the request's model names the checkpoint
+# directory): two tiny Qwen2.5-VL with different weights stand in for the paper's filter models (Qwen2.5-VL-7B
+# and -32B), a tiny Qwen3-VL for the pass@K policy (Qwen3-VL-8B).
+TINY_SERVED: dict[str, tuple[str, int]] = {
+    "filter_a": ("qwen2_5_vl", 0),
+    "filter_b": ("qwen2_5_vl", 1),
+    "policy": ("qwen3_vl", 0),
+}
+
+
+@dataclass(frozen=True)
+class Served:
+    base_url: str
+    models: dict[str, str]
+    """role (a key of ``TINY_SERVED``) -> the model name to request (its checkpoint directory)."""
+
+
+def save_served_tiny(family: str, seed: int, directory: Path) -> Path:
+    from transformers import GenerationConfig
+
+    from vlm_capcurriculum.models import save_tiny
+
+    save_tiny(family, directory, seed=seed)
+    # do_sample so a request's temperature > 0 samples (`transformers serve` turns sampling off itself for
+    # temperature 0); the instruct checkpoints ship sampling defaults the same way.
+    generation = GenerationConfig.from_pretrained(directory)
+    generation.do_sample = True
+    generation.max_new_tokens = 16
+    generation.save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
-def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """``transformers serve`` (a real, maintained OpenAI-compatible server) on loopback, CPU, offline, pinned to a
-    tiny LLaVA built here. Yields ``(base_url, model name)``."""
-    model_dir = build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``transformers serve`` (a real, maintained OpenAI-compatible server) on loopback, CPU, offline, serving the
+    tiny Qwen2.5-VL and Qwen3-VL checkpoints of :data:`TINY_SERVED` (through ``serve_tiny.py``, which registers
+    our image-only processors first)."""
+    root = tmp_path_factory.mktemp("tiny-served")
+    models = {role: str(save_served_tiny(family, seed, root / role)) for role, (family, seed) in TINY_SERVED.items()}
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "HF_HUB_DISABLE_UPDATE_CHECK": "1",  # the CLI otherwise asks PyPI for a newer version at start
+        "HF_HUB_DISABLE_UPDATE_CHECK": "1",
         "HF_HOME": str(tmp_path_factory.mktemp("hf-home")),
     }
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model_dir)]
+    command = [sys.executable, str(HERE / "serve_tiny.py")]
     command += ["--device", "cpu", "--dtype", "float32", "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "w") as log_file:
         server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -101,7 +139,7 @@ def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
             if time.monotonic() > deadline:
                 raise RuntimeError(f"transformers serve not up after 180 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", str(model_dir)
+        yield Served(f"http://127.0.0.1:{port}/v1", models)
     finally:
         server.terminate()
         try:
@@ -109,3 +147,9 @@ def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tiny_server: Served) -> tuple[str, str]:
+    """``(base_url, model)`` of the served tiny Qwen2.5-VL."""
+    return tiny_server.base_url, tiny_server.models["filter_a"]

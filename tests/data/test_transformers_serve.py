@@ -1,4 +1,4 @@
-"""The OpenAI-compatible backend against a real maintained server: ``transformers serve`` with a tiny LLaVA on CPU.
+"""The OpenAI-compatible backend against a real maintained server: ``transformers serve`` with a tiny Qwen2.5-VL on CPU.
 
 What this proves beyond the fault server: our request body (base64 data-URL images, sampling fields) is what a
 real server's validation and processor accept, its response parses, and the cache sits correctly in front of it.
@@ -7,6 +7,7 @@ real server's validation and processor accept, its response parses, and the cach
 from __future__ import annotations
 
 import pytest
+from conftest import FAST_RETRY
 
 from vlm_capcurriculum.data import ChatRequest, ModelAccessError, OpenAIBackend, SamplingParams, map_requests
 
@@ -28,9 +29,9 @@ def test_images_reach_the_model_and_answers_parse(transformers_server, images) -
     )
     assert isinstance(plain.text, str) and isinstance(seen.text, str)
     assert plain.samples[0].finish_reason in ("stop", "length")
-    # The server's processor expanded the image into vision tokens: the prompt grew by the 2x2 patch grid
-    # (4 tokens) minus the one <image> placeholder they replace, or more.
-    assert with_image.stats.prompt_tokens >= text_only.stats.prompt_tokens + 3
+    # The server's processor expanded the image into vision tokens: Qwen2.5-VL resizes the 8x6 picture up to its
+    # minimum of 56x56 pixels, 4x4 patches of 14 merged 2x2 into 4 tokens, between <|vision_start|> and <|vision_end|>.
+    assert with_image.stats.prompt_tokens >= text_only.stats.prompt_tokens + 6
     assert 0 < with_image.stats.completion_tokens <= GREEDY.max_tokens
 
 
@@ -65,8 +66,10 @@ def test_n_samples_from_a_server_that_ignores_n(transformers_server) -> None:
     assert again.texts == first.texts  # seeded: reproducible
 
 
-def test_a_model_the_server_does_not_serve_is_a_clear_error(transformers_server) -> None:
+def test_a_model_the_server_cannot_load_stops_the_run(transformers_server) -> None:
+    # Unpinned, the server tries to load whatever the request names and answers 500 when it cannot; every request
+    # failing from the start means a misconfiguration, so the run stops instead of failing row after row.
     url, _ = transformers_server
-    wrong = OpenAIBackend(url, "not-the-served-model", max_concurrency=1, timeout=60.0)
-    with pytest.raises(ModelAccessError, match=r"HTTP 400 .*Server is pinned to"):
+    wrong = OpenAIBackend(url, "not-a-served-model", max_concurrency=1, timeout=60.0, retry=FAST_RETRY)
+    with pytest.raises(ModelAccessError, match=r"the first 5 requests all failed, last with http_500"):
         map_requests(wrong, [ChatRequest.user(f"q{i}") for i in range(8)], progress=False)
