@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # module name (under vlm_capcurriculum.cli) for each sub-command, in --help order
-COMMANDS: dict[str, str] = {"plan": "plan", "train": "train"}
+COMMANDS: dict[str, str] = {"plan": "plan", "train": "train", "data": "data"}
 
 
 class CLIError(Exception):

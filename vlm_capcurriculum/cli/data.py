@@ -1,0 +1,382 @@
+"""``vlmcc data``: the data recipes (perception MCQ synthesis, perception filter, pass@K difficulty, converters,
+caption SFT) as resumable jobs against any OpenAI-compatible server.
+
+vlmcc data generate --captions docci_descriptions.jsonlines --source docci --base-url URL --model NAME --output mcq.jsonl
+vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
+vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
+vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
+vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
+
+Every model answer is cached (``OUTPUT.cache.sqlite`` unless ``--cache``): a killed run started again with the same
+command redoes only the missing work, and adding a ``--model`` to a filter run asks only the new model. Exit status:
+0 when every row was processed (rejects are results), 3 when some rows failed (listed in
+``OUTPUT.failures.jsonl``; run again to retry them), 2 for a usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+
+ROWS_FAILED = 3
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "data",
+        help="build stage datasets: generate, filter, passk, convert, caption-sft",
+        description=__doc__.split("\n\n")[0],
+    )
+    pipelines = parser.add_subparsers(dest="pipeline", metavar="PIPELINE")
+    parser.set_defaults(handler=lambda args: _help(parser))
+
+    generate = pipelines.add_parser("generate", help="captions -> perception MCQs (one per caption)")
+    generate.add_argument("--captions", required=True, help="caption file (JSON lines or parquet)")
+    generate.add_argument("--source", required=True, choices=("docci", "pixmo"))
+    _image_options(generate, required=False)
+    generate.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
+    generate.add_argument("--prompt", help="prompt template with {caption} (default: the packaged one)")
+    generate.add_argument("--shuffle-options", action="store_true", help="reorder each question's options (seeded)")
+    _model_options(generate, multi=False)
+    _sampling_options(generate, temperature=0.0, top_p=1.0, max_tokens=512)
+    _job_options(generate)
+    generate.set_defaults(handler=run_generate)
+
+    filt = pipelines.add_parser(
+        "filter", help="keep MCQs every model gets wrong from the image, right from the caption"
+    )
+    filt.add_argument("--input", required=True, help="MCQ records (from generate) with a caption column")
+    _image_options(filt, required=True)
+    filt.add_argument("--image-prompt", help="template for the image-only condition ({problem})")
+    filt.add_argument("--caption-prompt", help="template for the caption-only condition ({caption}, {problem})")
+    filt.add_argument(
+        "--count-unanswered-as-wrong",
+        action="store_true",
+        help="an image answer naming no option counts as wrong (default: neither right nor wrong, not kept)",
+    )
+    _model_options(filt, multi=True)
+    _sampling_options(filt, temperature=0.0, top_p=1.0, max_tokens=16)
+    _job_options(filt)
+    filt.set_defaults(handler=run_filter)
+
+    passk = pipelines.add_parser("passk", help="pass rate of K sampled answers per question")
+    passk.add_argument("--input", required=True, help="sample records (any capability)")
+    _image_options(passk, required=False)
+    passk.add_argument("-k", type=int, default=16, help="samples per question (default: %(default)s, the paper's)")
+    passk.add_argument("--capability", help="capability of rows that carry none")
+    passk.add_argument("--prompt", help="template with {problem} (default: the paper's training prompt)")
+    passk.add_argument("--system", help="system message")
+    passk.add_argument("--no-predictions", action="store_true", help="do not write predictions and correctness")
+    passk.add_argument("--keep-responses", action="store_true", help="also write the K raw responses")
+    _model_options(passk, multi=False)
+    _sampling_options(passk, temperature=0.7, top_p=0.9, max_tokens=1024)
+    _job_options(passk)
+    passk.set_defaults(handler=run_passk)
+
+    from vlm_capcurriculum.data.convert import SOURCES
+
+    convert = pipelines.add_parser("convert", help="a source dataset -> sample records")
+    convert.add_argument("source", choices=sorted(SOURCES), help="dataset format")
+    convert.add_argument("--input", required=True, action="append", help="input file (repeatable)")
+    convert.add_argument("--output", required=True, help="records file (.jsonl or .parquet)")
+    convert.add_argument("--image-root", help="folder the image paths are relative to (default: the output's)")
+    convert.add_argument("--image-dir", help="where embedded images are written (default: IMAGE_ROOT/images/SOURCE)")
+    convert.add_argument("--capability", help="capability of the records (default: the source's)")
+    convert.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
+    convert.add_argument("--limit", type=int, help="convert at most this many rows")
+    convert.add_argument("--strict", action="store_true", help=f"exit {ROWS_FAILED} when any row was skipped")
+    convert.set_defaults(handler=run_convert)
+
+    sft = pipelines.add_parser("caption-sft", help="captions -> caption-SFT chat JSONL (TRL or LLaMA-Factory)")
+    sft.add_argument("--captions", required=True, help="caption file (JSON lines or parquet)")
+    sft.add_argument("--source", required=True, choices=("docci", "pixmo"))
+    sft.add_argument("--output", required=True)
+    sft.add_argument("--format", default="trl", choices=("trl", "llamafactory"))
+    _image_options(sft, required=False)
+    sft.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
+    sft.add_argument("--instruction", help="the user turn (default: the packaged 'describe the image in detail')")
+    sft.add_argument("--absolute-images", action="store_true", help="write absolute image paths")
+    sft.add_argument("--limit", type=int, help="use at most this many captions")
+    sft.set_defaults(handler=run_caption_sft)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _image_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--image-root", required=required, help="folder the image paths are relative to")
+
+
+def _model_options(parser: argparse.ArgumentParser, *, multi: bool) -> None:
+    group = parser.add_argument_group("model access")
+    group.add_argument(
+        "--model",
+        required=True,
+        action="append" if multi else "store",
+        help="served model name" + (" (repeat for several filter models)" if multi else ""),
+    )
+    group.add_argument(
+        "--base-url",
+        action="append",
+        help="OpenAI-compatible API root, e.g. http://localhost:8000/v1"
+        + (" (once for all models, or once per --model, in order)" if multi else ""),
+    )
+    group.add_argument("--engine", default="openai", choices=("openai", "vllm"), help="vllm: offline engine, no server")
+    group.add_argument("--api-key-env", help="environment variable holding the API key (default: OPENAI_API_KEY)")
+    group.add_argument("--concurrency", type=int, default=16, help="requests in flight per model (default: 16)")
+    group.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default: 600)")
+    group.add_argument("--max-attempts", type=int, default=8, help="tries per request on 429/5xx/timeouts")
+    group.add_argument("--retry-delay", type=float, default=1.0, help="first backoff delay in seconds")
+
+
+def _sampling_options(parser: argparse.ArgumentParser, *, temperature: float, top_p: float, max_tokens: int) -> None:
+    group = parser.add_argument_group("sampling (defaults: the paper's)")
+    group.add_argument("--temperature", type=float, default=temperature, help="default: %(default)s")
+    group.add_argument("--top-p", type=float, default=top_p, help="default: %(default)s")
+    group.add_argument("--max-tokens", type=int, default=max_tokens, help="default: %(default)s")
+    group.add_argument("--seed", type=int, help="sampling seed (sample i uses seed + i where a server ignores n)")
+
+
+def _job_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("job")
+    group.add_argument("--output", required=True, help="output records (JSON lines)")
+    group.add_argument("--cache", help="answer cache (default: OUTPUT.cache.sqlite)")
+    group.add_argument("--rejects", help="rejected rows with their reason (default: OUTPUT.rejects.jsonl)")
+    group.add_argument("--summary", help="run summary JSON (default: OUTPUT.summary.json)")
+    group.add_argument("--limit", type=int, help="process at most this many input rows")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _beside(output: str, suffix: str) -> Path:
+    return Path(output).with_suffix(suffix)
+
+
+def _backends(args: argparse.Namespace) -> list[Any]:
+    from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy, VLLMBackend
+
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if len(set(models)) != len(models):
+        raise CLIError(f"--model given twice: {', '.join(models)}")
+    if args.engine == "vllm":
+        if args.base_url:
+            raise CLIError("--base-url has no meaning with --engine vllm")
+        return [VLLMBackend(model) for model in models]
+    urls = args.base_url or []
+    if not urls:
+        raise CLIError("--base-url is required (or --engine vllm)")
+    if len(urls) == 1:
+        urls = urls * len(models)
+    if len(urls) != len(models):
+        raise CLIError(
+            f"give --base-url once, or once per --model ({len(models)}), not {len(args.base_url or [])} times"
+        )
+    if args.concurrency < 1 or args.max_attempts < 1 or args.timeout <= 0 or args.retry_delay < 0:
+        raise CLIError("--concurrency and --max-attempts must be >= 1, --timeout > 0, --retry-delay >= 0")
+    retry = RetryPolicy(
+        max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
+    )
+    from vlm_capcurriculum.data import ModelAccessError
+
+    try:
+        return [
+            OpenAIBackend(
+                url,
+                model,
+                api_key_env=args.api_key_env,
+                max_concurrency=args.concurrency,
+                timeout=args.timeout,
+                retry=retry,
+            )
+            for url, model in zip(urls, models, strict=True)
+        ]
+    except ModelAccessError as err:
+        raise CLIError(str(err)) from None
+
+
+def _sampling(args: argparse.Namespace, n: int = 1) -> Any:
+    from vlm_capcurriculum.data import SamplingParams
+
+    try:
+        return SamplingParams(
+            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
+def _template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+
+    return PromptTemplate.load(path, default, required=required)
+
+
+def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, desc: str) -> Any:
+    from vlm_capcurriculum.data import run_job
+
+    if args.limit is not None:
+        rows = rows[: max(args.limit, 0)]
+    return run_job(
+        rows,
+        process,
+        args.output,
+        cache=args.cache or _beside(args.output, ".cache.sqlite"),
+        rejects=args.rejects or _beside(args.output, ".rejects.jsonl"),
+        summary=args.summary or _beside(args.output, ".summary.json"),
+        progress=not args.no_progress,
+        desc=desc,
+    )
+
+
+def _finish(summary: Any) -> int:
+    if summary.ok:
+        return 0
+    failed = sum(summary.failed.values())
+    print(
+        f"vlmcc data: {failed} row(s) failed ({', '.join(f'{r} {c}' for r, c in summary.failed.items())}); "
+        f"see {summary.outputs.get('failures')} and run the same command again to retry them",
+        file=sys.stderr,
+    )
+    return ROWS_FAILED
+
+
+def _guarded(run: Any) -> Any:
+    """Turn the library's input and access errors into one-line CLI errors."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from vlm_capcurriculum.data import CacheError, InputError, ModelAccessError
+        from vlm_capcurriculum.schema import DataFileError
+
+        try:
+            return int(run(args))
+        except (InputError, ModelAccessError, CacheError, DataFileError) as err:
+            raise CLIError(str(err)) from None
+
+    return wrapper
+
+
+@_guarded
+def run_generate(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.captions import read_captions
+    from vlm_capcurriculum.data.generate import generate_rows, make_generate
+
+    [backend] = _backends(args)
+    prompt = _template(args.prompt, "perception_mcq.txt", ("caption",))
+    try:
+        items = read_captions(
+            args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
+        )
+        rows = generate_rows(items)
+    except ValueError as err:
+        if type(err) is not ValueError:
+            raise
+        raise CLIError(str(err)) from None
+    process = make_generate(backend, prompt=prompt, sampling=_sampling(args), shuffle_options=args.shuffle_options)
+    return _finish(_run(args, rows, process, "generate"))
+
+
+@_guarded
+def run_filter(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.filter import FilterReport, make_filter
+    from vlm_capcurriculum.data.inputs import record_rows
+
+    backends = _backends(args)
+    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",))
+    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem"))
+    rows = record_rows(args.input, image_root=args.image_root, capability="perception")
+    report = FilterReport.empty([b.model for b in backends], unanswered_is_wrong=args.count_unanswered_as_wrong)
+    process = make_filter(
+        backends,
+        report,
+        image_root=args.image_root,
+        image_prompt=image_prompt,
+        caption_prompt=caption_prompt,
+        sampling=_sampling(args),
+    )
+    summary = _run(args, rows, process, "filter")
+    report_path = _beside(args.output, ".report.json")
+    report.write(report_path)
+    report.render()
+    print(f"filter report: {report_path}", file=sys.stderr)
+    return _finish(summary)
+
+
+@_guarded
+def run_passk(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.inputs import record_rows
+    from vlm_capcurriculum.data.passk import make_passk
+
+    if args.k < 1:
+        raise CLIError(f"-k must be >= 1, got {args.k}")
+    [backend] = _backends(args)
+    prompt = _template(args.prompt, "reasoning_format.txt", ("problem",))
+    root = args.image_root or str(Path(args.input).parent)
+    rows = record_rows(args.input, image_root=root, capability=args.capability)
+    process = make_passk(
+        backend,
+        image_root=root,
+        sampling=_sampling(args, n=args.k),
+        prompt=prompt,
+        system=args.system,
+        keep_predictions=not args.no_predictions,
+        keep_responses=args.keep_responses,
+    )
+    summary = _run(args, rows, process, f"pass@{args.k}")
+    return _finish(summary)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.convert import convert
+    from vlm_capcurriculum.schema import DataFileError
+
+    try:
+        summary = convert(
+            args.source,
+            args.input,
+            args.output,
+            image_root=args.image_root,
+            image_dir=args.image_dir,
+            capability=args.capability,
+            check_images=not args.no_check_images,
+            limit=args.limit,
+        )
+    except (ValueError, DataFileError) as err:
+        raise CLIError(str(err)) from None
+    print(
+        f"{args.source}: {summary.line()}; records: {args.output}; bad rows: {summary.outputs['issues']}",
+        file=sys.stderr,
+    )
+    return ROWS_FAILED if args.strict and summary.skipped else 0
+
+
+def run_caption_sft(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.caption_sft import write_caption_sft
+    from vlm_capcurriculum.data.captions import read_captions
+    from vlm_capcurriculum.schema import DataFileError
+
+    try:
+        items = read_captions(
+            args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
+        )
+        summary = write_caption_sft(
+            items,
+            args.output,
+            fmt=args.format,
+            instruction=args.instruction,
+            image_root=args.image_root,
+            absolute_images=args.absolute_images,
+        )
+    except (ValueError, DataFileError) as err:
+        raise CLIError(str(err)) from None
+    skipped = sum(summary.bad.values())
+    print(
+        f"caption-sft: wrote {summary.written} rows to {args.output}"
+        + (f"; skipped {skipped} (see {summary.outputs['issues']})" if skipped else ""),
+        file=sys.stderr,
+    )
+    return 0

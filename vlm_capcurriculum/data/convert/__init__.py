@@ -1,0 +1,168 @@
+"""Readers that turn the paper's source datasets into sample records (our schema).
+
+``convert(source, inputs, output)`` reads every row, maps it to our columns with the source's reader, validates it
+with the schema's own row checker (``schema.record_from_row``: placeholders match images, images exist, answer
+types and options agree), writes the good records (JSONL or parquet, atomically) and every bad row to
+``OUTPUT.issues.jsonl`` by file, line (or row) and field. Nothing is dropped without a line in that file and a
+count in the summary.
+
+================  ==================  ===========================================================================
+source            capability          reads
+================  ==================  ===========================================================================
+``orz``           text_reasoning      ORZ-Math-13k JSON (:mod:`.orz`)
+``clevr_math``    visual_reasoning    CLEVR-Math (:mod:`.clevr_math`)
+``geoqa170k``     visual_reasoning    Geo170K ``qa_tuning`` (:mod:`.geoqa`)
+``math_puma``     visual_reasoning    Math-PUMA (:mod:`.math_puma`)
+``docvqa``        visual_reasoning    DocVQA (:mod:`.docvqa`)
+``arxivqa``       visual_reasoning    ArxivQA (:mod:`.arxivqa`)
+``capcurriculum`` from the file name  the paper's released stage files (:mod:`.released`)
+================  ==================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.data.convert import arxivqa, clevr_math, docvqa, geoqa, math_puma, orz, released
+from vlm_capcurriculum.data.convert.base import ImageSink, Source
+from vlm_capcurriculum.data.io import AtomicJsonlWriter
+from vlm_capcurriculum.schema import RecordIssue, RowLocation, SampleRecord, iter_rows, record_from_row, write_records
+
+SOURCES: dict[str, Source] = {
+    module.SOURCE.name: module.SOURCE for module in (orz, clevr_math, geoqa, math_puma, docvqa, arxivqa, released)
+}
+
+
+@dataclass
+class ConvertSummary:
+    rows_read: int = 0
+    written: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Bad rows by the reason of their first problem."""
+    notes: Counter[str] = field(default_factory=Counter)
+    """Normalisations of kept rows (e.g. ``prepended_image_placeholder``)."""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        text = f"wrote {self.written} of {self.rows_read} rows"
+        if self.skipped:
+            text += "; skipped " + ", ".join(f"{reason} {count}" for reason, count in self.skipped.most_common())
+        return text
+
+
+def convert(
+    source: str,
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    image_root: str | os.PathLike[str] | None = None,
+    image_dir: str | os.PathLike[str] | None = None,
+    capability: str | None = None,
+    check_images: bool = True,
+    limit: int | None = None,
+    issues: str | os.PathLike[str] | None = None,
+) -> ConvertSummary:
+    """Convert ``inputs`` of ``source`` into records at ``output`` (``.jsonl`` or ``.parquet``).
+
+    ``image_root``: what the records' image paths are relative to (the dataset's image folder for sources that
+    name their images; default the output's folder). ``image_dir``: where embedded image bytes are written (default
+    ``IMAGE_ROOT/images/SOURCE``). ``capability`` overrides the source's. Raises ``ValueError`` for an unknown
+    source or an output suffix that cannot be written, :class:`~vlm_capcurriculum.schema.DataFileError` for an
+    unreadable input file."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    spec = SOURCES[source]
+    output = Path(output)
+    if output.suffix.lower() not in (".jsonl", ".ndjson", ".parquet"):
+        raise ValueError(f"{output}: write .jsonl or .parquet")
+    paths = [Path(inputs)] if isinstance(inputs, (str, os.PathLike)) else [Path(p) for p in inputs]
+    root = Path(image_root) if image_root is not None else output.parent
+    sink = ImageSink(
+        root.absolute(), Path(image_dir).absolute() if image_dir else (root / "images" / source).absolute()
+    )
+    summary = ConvertSummary()
+    records: list[SampleRecord] = []
+    seen: dict[str, RowLocation] = {}
+    issues_path = Path(issues) if issues is not None else output.with_suffix(".issues.jsonl")
+    with AtomicJsonlWriter(issues_path) as bad:
+
+        def report(found: list[RecordIssue]) -> None:
+            for issue in found:
+                bad.write(
+                    {
+                        "location": str(issue.location),
+                        "field": issue.field,
+                        "reason": issue.reason,
+                        "message": issue.message,
+                    }
+                )
+            summary.skipped[found[0].reason] += 1
+
+        for path in paths:
+            stage = (
+                capability
+                or spec.capability
+                or (released.capability_from_name(path) if source == "capcurriculum" else None)
+            )
+            if not stage:
+                raise ValueError(f"{path}: cannot tell the capability from the file name; give one")
+            for location, row in (spec.rows or iter_rows)(path):
+                if limit is not None and summary.rows_read >= limit:
+                    break
+                summary.rows_read += 1
+                if not isinstance(row, (dict, list)):
+                    report([RecordIssue(location, "<row>", "invalid_json", "not valid JSON or not an object")])
+                    continue
+                converted: Any = spec.convert_row(location, row, sink)
+                if isinstance(converted, list):
+                    report([RecordIssue(location, f, _reason(m), m) for f, m in converted] or [_unknown(location)])
+                    continue
+                notes: Counter[str] = Counter()
+                outcome = record_from_row(
+                    converted,
+                    location,
+                    image_root=root,
+                    default_capability=stage,
+                    check_images=check_images,
+                    notes=notes,
+                )
+                if isinstance(outcome, list):
+                    report(outcome)
+                    continue
+                if outcome.id in seen:
+                    report(
+                        [
+                            RecordIssue(
+                                location, "id", "duplicate_id", f"id {outcome.id!r} already used at {seen[outcome.id]}"
+                            )
+                        ]
+                    )
+                    continue
+                seen[outcome.id] = location
+                records.append(outcome)
+                summary.notes.update(notes)
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    summary.written = write_records(records, partial)
+    partial.replace(output)
+    summary.outputs = {"output": str(output), "issues": str(issues_path)}
+    return summary
+
+
+def _reason(message: str) -> Any:
+    if message.startswith("missing") or message.startswith("no "):
+        return "missing_field"
+    if "not found" in message:
+        return "image_not_found"
+    return "bad_type"
+
+
+def _unknown(location: RowLocation) -> RecordIssue:
+    return RecordIssue(location, "<row>", "bad_type", "cannot be converted")
+
+
+__all__ = ["SOURCES", "ConvertSummary", "convert"]

@@ -1,0 +1,41 @@
+"""CLEVR-Math (``dali-does/clevr-math``): arithmetic word problems over CLEVR scenes, answers are integers.
+
+Format (the dataset's loader features, also in parquet copies such as ``ohjoonhee/CLEVR-Math-Test``): ``template``
+(e.g. ``subtraction``), ``id``, ``question``, ``image`` (a ``datasets.Image``: in parquet ``{"bytes", "path"}``,
+in a JSON export a path relative to the CLEVR image folder) and ``label`` (the integer answer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlm_capcurriculum.data.convert.base import Converted, ImageSink, Problems, Source, image_path, text_field
+from vlm_capcurriculum.schema import RowLocation
+
+
+def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+    problems: Problems = []
+    if not isinstance(row, dict):
+        return [("<row>", "not an object")]
+    question = text_field(row, "question", problems)
+    rid = text_field(row, "id", problems)
+    label = row.get("label")
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)
+    if not isinstance(label, int) or isinstance(label, bool):
+        problems.append(("label", f"must be the integer answer, got {label!r:.60}"))
+    image = image_path(row.get("image"), sink, "image", problems)
+    if problems:
+        return problems
+    return {
+        "id": f"clevr_math:{rid}",
+        "problem": f"<image>{question}",
+        "images": [image],
+        "answer": str(label),
+        "answer_type": "number",
+        "source": "clevr_math",
+        **({"template": row["template"]} if isinstance(row.get("template"), str) else {}),
+    }
+
+
+SOURCE = Source("clevr_math", "visual_reasoning", convert_row, "CLEVR-Math rows (template, id, question, image, label)")

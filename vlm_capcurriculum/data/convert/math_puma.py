@@ -1,0 +1,52 @@
+"""Math-PUMA (``Math-PUMA/Math-PUMA_Data_Stage2`` / ``Stage3``): multimodal maths problems with worked solutions.
+
+Format (columns read by the authors' training code, ``train/qwen2/dataset.py`` in ``wwzhuang01/Math-PUMA``):
+``image_url`` (a local image path; empty for text-only rows), ``instruction`` (the problem), ``output`` (the
+solution); the paired stage-2 data repeats them as ``image_url_2``/``instruction_2``/``output_2`` (the same
+problem in another modality), which is not converted. NOT CONFIRMED: where a solution states its final answer; it
+is taken from the solution's ``\\boxed{}`` (or "the answer is ...") by the rewards' extractor, and a row without
+one is reported rather than guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlm_capcurriculum.data.convert.base import (
+    Converted,
+    ImageSink,
+    Problems,
+    Source,
+    image_path,
+    leading_image,
+    row_index,
+    text_field,
+)
+from vlm_capcurriculum.rewards import extract_answer
+from vlm_capcurriculum.schema import RowLocation
+
+
+def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+    problems: Problems = []
+    if not isinstance(row, dict):
+        return [("<row>", "not an object")]
+    instruction = text_field(row, "instruction", problems)
+    output = text_field(row, "output", problems)
+    raw_image = row.get("image_url")
+    image = image_path(raw_image, sink, "image_url", problems) if raw_image not in (None, "") else None
+    if problems or instruction is None or output is None:
+        return problems
+    answer = extract_answer(output, "math")
+    if not answer:
+        return [("output", "the solution states no final answer (no \\boxed{} or 'the answer is')")]
+    return {
+        "id": f"math_puma:{row_index(location)}",
+        "problem": leading_image(instruction.strip()) if image else instruction.strip(),
+        "images": [image] if image else [],
+        "answer": answer,
+        "answer_type": "math",
+        "source": "math_puma",
+    }
+
+
+SOURCE = Source("math_puma", "visual_reasoning", convert_row, "Math-PUMA rows (image_url, instruction, output)")

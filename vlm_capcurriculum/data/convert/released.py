@@ -1,0 +1,36 @@
+"""The paper's released stage datasets (``UCSC-VLAA/VLM-CapCurriculum-{Perception,TextReasoning,VisualReasoning}-Data``).
+
+Their columns (``index``, ``problem``, ``images``, ``answer``, ``source``, and from pass@K ``predictions``,
+``correctness``, ``pass_rate``) are already read by the schema's row checker (``schema/columns.py``: ids from
+``index`` and the file stem, a letter answer is ``choice``, images without placeholders get leading ones); this
+converter only adds the capability, from ``--capability`` or the file name (``perception...``,
+``text...``/``textual...``, ``visual...``), and writes our format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.data.convert.base import Converted, ImageSink, Source
+from vlm_capcurriculum.schema import RowLocation
+
+_CAPABILITY_BY_NAME = (("perception", "perception"), ("text", "text_reasoning"), ("visual", "visual_reasoning"))
+
+
+def capability_from_name(path: Path) -> str | None:
+    """The stage capability a released file's name implies, or None."""
+    name = path.name.lower()
+    for marker, capability in _CAPABILITY_BY_NAME:
+        if marker in name:
+            return capability
+    return None
+
+
+def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+    if not isinstance(row, dict):
+        return [("<row>", "not an object")]
+    return dict(row)
+
+
+SOURCE = Source("capcurriculum", "", convert_row, "the paper's released stage files (index, problem, images, answer)")

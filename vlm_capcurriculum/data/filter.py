@@ -1,0 +1,235 @@
+"""Perception-sensitive filtering (the paper's Stage-1 filter): keep a question only if every filter model answers
+it wrongly from the image alone and rightly from the caption alone.
+
+For each question and each model, two requests, both with the options: the image-only one (the problem with its
+image, ``prompts/filter_image.txt``) and the caption-only one (the caption instead of the image,
+``prompts/filter_caption.txt``). Answers are graded by the rewards' ``choice`` verifier against the record's
+answer and option texts (``B``, ``(B)``, ``B. red`` and ``red`` all name option B). A question is kept iff, for
+**all** models, the image answer is wrong and the caption answer is right: a failure of perception, not of
+knowledge or reasoning (paper Sec. 3; reference ``data_pipeline/filter_perception.py``, with Qwen2.5-VL-7B and
+-32B and the intersection of their verdicts).
+
+"Wrong" means the answer names another option. An answer that names no option at all (empty, cut off, two
+letters) is *unanswered*: as in the reference, where an unextractable letter is neither right nor wrong, such a
+question is not kept, because nothing shows the model misperceived (``count_unanswered_as_wrong`` changes that).
+Paper decoding: greedy, a few tokens (the reference allows 8; we allow 16 so "B. red" fits).
+
+Rows not kept are rejects with the first reason that applies (``image_right`` if any model saw it,
+``image_unanswered``, else ``caption_wrong``) and every model's answers; :class:`FilterReport` counts, per model,
+both accuracies, the kept fraction and the 2x3 confusion of the two conditions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.data.client import Backend
+from vlm_capcurriculum.data.inputs import BAD_INPUT, bad_row_of
+from vlm_capcurriculum.data.jobs import Process, Reject
+from vlm_capcurriculum.data.prompting import PromptTemplate
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+from vlm_capcurriculum.data.runner import Runner
+from vlm_capcurriculum.rewards import AnswerSpec, verify
+from vlm_capcurriculum.rewards.verifiers import parse_choice
+from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER, SampleRecord
+
+#: Greedy and short (reference filter_perception.py: temperature 0, max_tokens 8; 16 here so "B. red" fits).
+FILTER_SAMPLING = SamplingParams(temperature=0.0, max_tokens=16)
+CAPTION_COLUMN = "caption"
+IMAGE_STATES = ("right", "wrong", "unanswered")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One model on one question: what it answered in each condition and how that grades."""
+
+    image_answer: str
+    caption_answer: str
+    image: str
+    """``right``, ``wrong`` (names another option) or ``unanswered`` (names none)."""
+    caption_right: bool
+
+    def keeps(self, unanswered_is_wrong: bool = False) -> bool:
+        image_wrong = self.image == "wrong" or (unanswered_is_wrong and self.image == "unanswered")
+        return image_wrong and self.caption_right
+
+
+def grade(answer: str, spec: AnswerSpec) -> str:
+    if verify(answer, spec):
+        return "right"
+    return "wrong" if parse_choice(answer, spec.choices) is not None else "unanswered"
+
+
+def image_only_text(record: SampleRecord, template: PromptTemplate) -> str:
+    return template.fill(problem=record.problem)
+
+
+def caption_only_text(record: SampleRecord, caption: str, template: PromptTemplate) -> str:
+    problem = record.problem.replace(IMAGE_PLACEHOLDER, "").strip()
+    return template.fill(caption=caption, problem=problem)
+
+
+@dataclass
+class ModelReport:
+    model: str
+    rows: int = 0
+    image_right: int = 0
+    caption_right: int = 0
+    kept: int = 0
+    confusion: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {state: {"caption_right": 0, "caption_wrong": 0} for state in IMAGE_STATES}
+    )
+
+    def add(self, verdict: Verdict, unanswered_is_wrong: bool) -> None:
+        self.rows += 1
+        self.image_right += verdict.image == "right"
+        self.caption_right += verdict.caption_right
+        self.kept += verdict.keeps(unanswered_is_wrong)
+        self.confusion[verdict.image]["caption_right" if verdict.caption_right else "caption_wrong"] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = (lambda n: n / self.rows) if self.rows else (lambda n: None)
+        return {
+            **asdict(self),
+            "image_accuracy": rate(self.image_right),
+            "caption_accuracy": rate(self.caption_right),
+            "kept_fraction": rate(self.kept),
+        }
+
+
+@dataclass
+class FilterReport:
+    """What the filter decided: per model, and for the intersection (``kept``)."""
+
+    models: list[ModelReport]
+    graded: int = 0
+    """Questions every model answered in both conditions (failed and bad rows are not graded)."""
+    kept: int = 0
+    unanswered_is_wrong: bool = False
+
+    @classmethod
+    def empty(cls, models: Sequence[str], unanswered_is_wrong: bool = False) -> FilterReport:
+        return cls([ModelReport(m) for m in models], unanswered_is_wrong=unanswered_is_wrong)
+
+    def add(self, verdicts: Sequence[Verdict]) -> bool:
+        for report, verdict in zip(self.models, verdicts, strict=True):
+            report.add(verdict, self.unanswered_is_wrong)
+        keep = all(v.keeps(self.unanswered_is_wrong) for v in verdicts)
+        self.graded += 1
+        self.kept += keep
+        return keep
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "graded": self.graded,
+            "kept": self.kept,
+            "kept_fraction": self.kept / self.graded if self.graded else None,
+            "unanswered_is_wrong": self.unanswered_is_wrong,
+            "models": [m.as_dict() for m in self.models],
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        Path(path).write_text(json.dumps(self.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+    def render(self, file: Any = None) -> None:
+        import sys
+
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(file=file or sys.stderr, width=200)
+        table = Table(title=f"filter: kept {self.kept} of {self.graded} graded questions", title_justify="left")
+        columns = (
+            "model",
+            "image acc",
+            "caption acc",
+            "kept alone",
+            *(f"image {s}: caption ok/n" for s in IMAGE_STATES),
+        )
+        for name in columns:
+            table.add_column(name, justify="left" if name == "model" else "right", overflow="fold")
+
+        def pct(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1%}"
+
+        for m in self.models:
+            d = m.as_dict()
+            cells = [
+                f"{c['caption_right']}/{c['caption_right'] + c['caption_wrong']} cap ok"
+                for c in (m.confusion[s] for s in IMAGE_STATES)
+            ]
+            table.add_row(
+                m.model, pct(d["image_accuracy"]), pct(d["caption_accuracy"]), pct(d["kept_fraction"]), *cells
+            )
+        console.print(table)
+
+
+def make_filter(
+    backends: Sequence[Backend],
+    report: FilterReport,
+    *,
+    image_root: str | os.PathLike[str],
+    image_prompt: PromptTemplate | None = None,
+    caption_prompt: PromptTemplate | None = None,
+    sampling: SamplingParams = FILTER_SAMPLING,
+    keep_answers: bool = True,
+) -> Process:
+    """The job ``process`` of the filter (rows from :func:`~vlm_capcurriculum.data.inputs.record_rows`); each
+    graded row is added to ``report``."""
+    image_template = image_prompt or PromptTemplate.packaged("filter_image.txt", required=("problem",))
+    caption_template = caption_prompt or PromptTemplate.packaged("filter_caption.txt", required=("caption", "problem"))
+    root = Path(image_root)
+
+    async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any] | Reject:
+        bad = bad_row_of(row)
+        if bad is not None:
+            return bad.reject()
+        record: SampleRecord = row["record"]
+        caption = record.extra.get(CAPTION_COLUMN)
+        problems = []
+        if record.answer_type != "choice" or not record.choices:
+            problems.append({"field": "choices", "message": "the filter needs a multiple-choice question with options"})
+        if not isinstance(caption, str) or not caption.strip():
+            problems.append({"field": CAPTION_COLUMN, "message": "missing: the caption-only condition needs it"})
+        if problems or not isinstance(caption, str):
+            return Reject(BAD_INPUT, {"id": record.id, "problems": problems})
+        images = [root / image for image in record.images]
+        seen = ChatRequest.user(image_only_text(record, image_template), images)
+        read = ChatRequest.user(caption_only_text(record, caption, caption_template))
+        answers = await asyncio.gather(
+            *(runner.complete(b, request, sampling) for b in backends for request in (seen, read))
+        )
+        spec = record.answer_spec()
+        verdicts = []
+        for i in range(len(backends)):
+            image_answer, caption_answer = answers[2 * i].text, answers[2 * i + 1].text
+            verdicts.append(
+                Verdict(image_answer, caption_answer, grade(image_answer, spec), grade(caption_answer, spec) == "right")
+            )
+        keep = report.add(verdicts)
+        detail = {
+            b.model: {
+                "image": v.image_answer,
+                "caption": v.caption_answer,
+                "image_state": v.image,
+                "caption_right": v.caption_right,
+            }
+            for b, v in zip(backends, verdicts, strict=True)
+        }
+        if keep:
+            return {**record.to_dict(), **({"filter": detail} if keep_answers else {})}
+        if any(v.image == "right" for v in verdicts):
+            reason = "image_right"
+        elif any(v.image == "unanswered" for v in verdicts) and not report.unanswered_is_wrong:
+            reason = "image_unanswered"
+        else:
+            reason = "caption_wrong"
+        return Reject(reason, {"id": record.id, "filter": detail})
+
+    return process
