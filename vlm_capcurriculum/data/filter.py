@@ -161,7 +161,7 @@ class FilterReport:
         for m in self.models:
             d = m.as_dict()
             cells = [
-                f"{c['caption_right']}/{c['caption_right'] + c['caption_wrong']} cap ok"
+                f"{c['caption_right']}/{c['caption_right'] + c['caption_wrong']}"
                 for c in (m.confusion[s] for s in IMAGE_STATES)
             ]
             table.add_row(
