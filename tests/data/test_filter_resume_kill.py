@@ -31,7 +31,7 @@ def scripted(model: str, text: str, images: list[str], seed: int | None, index: 
 def command(url: str, mcq: Path, images: Path, out: Path) -> list[str]:
     args = [sys.executable, "-m", "vlm_capcurriculum", "data", "filter", "--input", str(mcq), "--image-root"]
     args += [str(images), "--base-url", url, "--model", "a", "--model", "b", "--output", str(out)]
-    return args + ["--concurrency", str(CONCURRENCY), "--no-progress"]
+    return [*args, "--concurrency", str(CONCURRENCY), "--no-progress"]
 
 
 def test_sigkilled_filter_resumes_to_the_uninterrupted_output(start_server, tmp_path) -> None:
