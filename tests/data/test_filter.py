@@ -71,7 +71,12 @@ def test_filter_keeps_the_intersection_and_reports_each_model(start_server, tmp_
     assert run_filter(tmp_path, mcq, images, [server.base_url]) == 0
     assert [r["id"] for r in read_jsonl(tmp_path / "kept.jsonl")] == ["train_00000", "train_00004"]
     kept = read_jsonl(tmp_path / "kept.jsonl")[1]
-    assert kept["filter"]["a"] == {"image": "(B) a vase", "caption": "a mug", "image_state": "wrong", "caption_right": True}
+    assert kept["filter"]["a"] == {
+        "image": "(B) a vase",
+        "caption": "a mug",
+        "image_state": "wrong",
+        "caption_right": True,
+    }
     assert kept["caption"].startswith("Photo 4") and kept["answer"] == "A"  # the record itself, unchanged
     rejects = {r["id"]: r["reject_reason"] for r in read_jsonl(tmp_path / "kept.rejects.jsonl")}
     assert rejects == {"train_00001": "image_right", "train_00002": "caption_wrong", "train_00003": "image_unanswered"}
@@ -110,11 +115,24 @@ def test_one_server_per_model_faults_and_a_bad_row(start_server, tmp_path) -> No
     # Model a's server fails its first answers in every way; model b's server times out once on question 0.
     server_a = start_server(answer=scripted, faults={prompt: ["503", "malformed", "reset", "429:0", "slow:3"]})
     server_b = start_server(answer=scripted, faults={prompt: ["slow:3"]})
-    assert run_filter(tmp_path, mcq, images, [server_a.base_url, server_b.base_url], "--timeout", "1", "--max-attempts", "6") == 0
+    assert (
+        run_filter(
+            tmp_path, mcq, images, [server_a.base_url, server_b.base_url], "--timeout", "1", "--max-attempts", "6"
+        )
+        == 0
+    )
     assert [r["id"] for r in read_jsonl(tmp_path / "kept.jsonl")] == ["train_00000", "train_00004"]
-    assert {r.body["model"] for r in server_a.received} == {"a"} and {r.body["model"] for r in server_b.received} == {"b"}
+    assert {r.body["model"] for r in server_a.received} == {"a"} and {r.body["model"] for r in server_b.received} == {
+        "b"
+    }
     summary = json.loads((tmp_path / "kept.summary.json").read_text())
-    assert summary["models"][0]["retries"] == {"http_503": 1, "malformed": 1, "connection": 1, "http_429": 1, "timeout": 1}
+    assert summary["models"][0]["retries"] == {
+        "http_503": 1,
+        "malformed": 1,
+        "connection": 1,
+        "http_429": 1,
+        "timeout": 1,
+    }
     assert summary["models"][1]["retries"] == {"timeout": 1}
     bad = [r for r in read_jsonl(tmp_path / "kept.rejects.jsonl") if r["reject_reason"] == "bad_input"]
     assert [b["id"] for b in bad] == ["no-caption", "bad-input@" + str(mcq) + ":7"]

@@ -10,7 +10,11 @@ from pipeline_helpers import cli, docci_corpus, mcq_json, read_jsonl, write_json
 from vlm_capcurriculum.data.generate import MalformedMCQ, parse_mcq, shuffled
 from vlm_capcurriculum.schema import read_records
 
-GOOD = {"question": "Which is left?", "options": {"A": "a mug", "B": "a vase", "C": "a lamp", "D": "a book"}, "answer": "C"}
+GOOD = {
+    "question": "Which is left?",
+    "options": {"A": "a mug", "B": "a vase", "C": "a lamp", "D": "a book"},
+    "answer": "C",
+}
 
 
 @pytest.mark.parametrize(
@@ -53,15 +57,20 @@ def test_parse_names_what_is_wrong(text: str, reason: str) -> None:
 def test_shuffled_options_keep_the_true_one_and_are_reproducible() -> None:
     mcq = parse_mcq(json.dumps(GOOD))
     moved = [shuffled(mcq, f"id{i}") for i in range(12)]
-    assert all(m.options[m.answer] == "a lamp" and sorted(m.options.values()) == sorted(mcq.options.values()) for m in moved)
+    assert all(
+        m.options[m.answer] == "a lamp" and sorted(m.options.values()) == sorted(mcq.options.values()) for m in moved
+    )
     assert len({m.answer for m in moved}) > 1 and shuffled(mcq, "id3") == moved[3]
 
 
 def test_generate_end_to_end_with_faults_and_bad_rows(start_server, tmp_path, capsys) -> None:
     captions, images = docci_corpus(tmp_path, 6)
     lines = captions.read_text().splitlines()
-    lines += ['{"example_id": "train_99999", "split": "train"}', "not json", json.dumps(
-        {"example_id": "train_77777", "image_file": "missing.jpg", "description": "gone"})]
+    lines += [
+        '{"example_id": "train_99999", "split": "train"}',
+        "not json",
+        json.dumps({"example_id": "train_77777", "image_file": "missing.jpg", "description": "gone"}),
+    ]
     captions.write_text("\n".join(lines) + "\n")
 
     def answer(model: str, text: str, images: list[str], seed: int | None, index: int) -> str:
@@ -98,7 +107,10 @@ def test_generate_end_to_end_with_faults_and_bad_rows(start_server, tmp_path, ca
     ]  # fmt: skip
     assert rejects[0]["generation"] == "no idea" and rejects[0]["location"].endswith(":3")
     bad = rejects[2:]
-    assert bad[0]["location"].endswith(":7") and {p["field"] for p in bad[0]["problems"]} == {"image_file", "description"}
+    assert bad[0]["location"].endswith(":7") and {p["field"] for p in bad[0]["problems"]} == {
+        "image_file",
+        "description",
+    }
     assert bad[1]["problems"] == [{"field": "<row>", "message": "not a JSON object"}]
     assert bad[2]["problems"][0]["field"] == "image_file" and "not found" in bad[2]["problems"][0]["message"]
     summary = json.loads((tmp_path / "mcq.summary.json").read_text())

@@ -124,8 +124,15 @@ def write_caption_sft(
     summary.outputs = {"output": str(output), "issues": str(issues_path)}
     if fmt == "llamafactory":
         info = output.with_name("dataset_info.json")
-        info.write_text(
-            json.dumps(llamafactory_dataset_info(output.stem, output.name), indent=2) + "\n", encoding="utf-8"
-        )
+        entries: dict[str, Any] = {}
+        if info.exists():  # LLaMA-Factory keeps every dataset in one file: add ours, keep the others
+            try:
+                entries = json.loads(info.read_text(encoding="utf-8"))
+            except ValueError as err:
+                raise ValueError(f"{info}: not valid JSON ({err}); fix or remove it") from None
+            if not isinstance(entries, dict):
+                raise ValueError(f"{info}: expected a JSON object of datasets")
+        entries.update(llamafactory_dataset_info(output.stem, output.name))
+        info.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         summary.outputs["dataset_info"] = str(info)
     return summary

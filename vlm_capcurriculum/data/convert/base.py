@@ -40,8 +40,8 @@ class ImageSink:
     root: Path
     folder: Path
 
-    def store(self, data: bytes, hint: str | None = None) -> str:
-        mime = sniff_mime(data, hint)
+    def store(self, data: bytes) -> str:
+        mime = sniff_mime(data)  # by content only: bytes that are no known image are a bad row
         name = hashlib.sha256(data).hexdigest()[:24] + _EXTENSION.get(mime, ".img")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
@@ -60,7 +60,7 @@ def image_path(value: Any, sink: ImageSink, field: str, problems: Problems) -> s
         data = value.get("bytes")
         if isinstance(data, (bytes, bytearray)) and data:
             try:
-                return sink.store(bytes(data), value.get("path"))
+                return sink.store(bytes(data))
             except InputError as err:
                 problems.append((field, str(err)))
                 return None
