@@ -1,14 +1,15 @@
-"""Throughput of a filter-shaped map job against a loopback server with a fixed per-request latency.
+"""Throughput of ``vlmcc data filter`` against a loopback server with a fixed per-request latency.
 
-Each row makes the ``filter`` pipeline's two requests per model (the question with the image only, and with the
-caption only), through the whole stack: ``run_job`` -> ``Runner`` (cache lookups and writes) ->
-``OpenAIBackend`` (HTTP, retries, concurrency) -> ordered atomic output. With latency L and concurrency C, no
-client can exceed C / L requests per second; the table reports the fraction of that ideal reached. The baseline,
-measured in the same run, is a bare ``aiohttp`` loop posting the same bodies pre-encoded (no cache, no job, no
-image reading): what this machine allows. The last column is the same job re-run entirely from the cache (what a
-restart after a crash costs).
+The job is the real filter pipeline (:func:`vlm_capcurriculum.data.filter.make_filter` over records read with
+``record_rows``): per question, the image-only and the caption-only request through the whole stack, ``run_job``
+-> ``Runner`` (cache lookups and writes) -> ``OpenAIBackend`` (HTTP, retries, concurrency) -> grading -> ordered
+atomic output. With latency L and concurrency C, no client can exceed C / L requests per second; the table
+reports the fraction of that ideal reached. The baseline, measured in the same run, is a bare ``aiohttp`` loop
+posting the same bodies pre-encoded (no cache, no job, no image reading): what this machine allows. The last
+column is the same job re-run entirely from the cache (what a restart after a crash costs).
 
-The server is ``tests/data/fault_server.py`` run in its own process (so it does not share the client's GIL).
+The server is ``tests/data/fault_server.py`` run in its own process (so it does not share the client's GIL),
+answering every request with the letter ``B`` (a wrong option: every question is graded and rejected).
 
     python benchmarks/data_pipeline.py [--latency 0.05] [--concurrency 1 4 16 64 256] [--seconds 2]
     python benchmarks/data_pipeline.py --compare-clients     # why the backend uses aiohttp, not httpx
@@ -32,14 +33,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vlm_capcurriculum.data import ChatRequest, ImageInput, OpenAIBackend, Runner, run_job  # noqa: E402
+from vlm_capcurriculum.data import ChatRequest, ImageInput, OpenAIBackend, run_job  # noqa: E402
 
 
 class ServerProcess:
     def __init__(self, latency: float) -> None:
         script = REPO / "tests" / "data" / "fault_server.py"
         self.process = subprocess.Popen(
-            [sys.executable, str(script), "--latency", str(latency)],
+            # a filter model's answer: one letter (the echoing default would make grading measure prompt length)
+            [sys.executable, str(script), "--latency", str(latency), "--answer", "B"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -70,31 +72,48 @@ def noise_png(kilobytes: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def filter_rows(count: int, image_dir: Path, image_kb: int, distinct_images: int = 16) -> list[dict[str, Any]]:
-    paths = []
+OPTIONS = {"A": "a", "B": "b", "C": "c", "D": "d"}
+
+
+def filter_records(count: int, image_dir: Path, image_kb: int, distinct_images: int = 16) -> Path:
+    """``count`` perception MCQ records (our schema, with captions) on disk, over ``distinct_images`` noise PNGs."""
+    names = []
     for i in range(distinct_images):
-        path = image_dir / f"img{i}.png"
-        path.write_bytes(noise_png(image_kb, i))
-        paths.append(path)
-    return [
-        {
-            "id": f"q{i}",
-            "question": f"Question {i}: which object is left of the red cup? A. a B. b C. c D. d",
-            "caption": f"Caption {i}: a red cup stands right of a blue box on a wooden table. " * 4,
-            "image": str(paths[i % distinct_images]),
-        }
-        for i in range(count)
-    ]
+        (image_dir / f"img{i}.png").write_bytes(noise_png(image_kb, i))
+        names.append(f"img{i}.png")
+    path = image_dir / "mcq.jsonl"
+    with path.open("w") as handle:
+        for i in range(count):
+            record = {
+                "id": f"q{i}",
+                "capability": "perception",
+                "problem": f"<image>Question {i}: which object is left of the red cup?\nOptions:\n"
+                + "\n".join(f"{k}. {v}" for k, v in OPTIONS.items()),
+                "images": [names[i % distinct_images]],
+                "answer": "A",
+                "choices": OPTIONS,
+                "caption": f"Caption {i}: a red cup stands right of a blue box on a wooden table. " * 4,
+            }
+            handle.write(json.dumps(record) + "\n")
+    return path
 
 
-def bodies(rows: list[dict[str, Any]]) -> list[bytes]:
+def bodies(records: Path, image_root: Path) -> list[bytes]:
+    """The filter's own request bodies (same prompts, same images), encoded up front."""
+    from vlm_capcurriculum.data.filter import caption_only_text, image_only_text
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+    from vlm_capcurriculum.schema import read_records
+
+    image_prompt = PromptTemplate.packaged("filter_image.txt")
+    caption_prompt = PromptTemplate.packaged("filter_caption.txt")
     out = []
-    for row in rows:
+    for record in read_records(records, image_root=image_root).records:
+        images = [ImageInput(image_root / name) for name in record.images]
         for request in (
-            ChatRequest.user("<image>" + row["question"], [ImageInput(row["image"])]),
-            ChatRequest.user(f"{row['caption']}\n{row['question']}"),
+            ChatRequest.user(image_only_text(record, image_prompt), images),
+            ChatRequest.user(caption_only_text(record, record.extra["caption"], caption_prompt)),
         ):
-            body = {"model": "bench", "messages": request.to_openai(), "temperature": 0.0, "max_tokens": 1024}
+            body = {"model": "bench", "messages": request.to_openai(), "temperature": 0.0, "max_tokens": 16}
             out.append(json.dumps(body).encode())
     return out
 
@@ -150,14 +169,16 @@ def compare_clients(server: ServerProcess, latency: float, levels: list[int], se
         print(f"| {concurrency} | {concurrency / latency:.0f} | {slow:.0f} | {fast:.0f} | {fast / slow:.1f} |")
 
 
-def make_process(backend: OpenAIBackend):
-    async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any]:
-        image_only = ChatRequest.user("<image>" + row["question"], [ImageInput(row["image"])])
-        caption_only = ChatRequest.user(f"{row['caption']}\n{row['question']}")
-        seen, read = await asyncio.gather(runner.complete(backend, image_only), runner.complete(backend, caption_only))
-        return {"id": row["id"], "image_answer": seen.text, "caption_answer": read.text}
+def run_filter(records: Path, image_root: Path, work: Path, base_url: str, concurrency: int) -> tuple[Any, Any]:
+    from vlm_capcurriculum.data.filter import FilterReport, make_filter
+    from vlm_capcurriculum.data.inputs import record_rows
 
-    return process
+    backend = OpenAIBackend(base_url, "bench", max_concurrency=concurrency)
+    report = FilterReport.empty(["bench"])
+    rows = record_rows(records, image_root=image_root)
+    process = make_filter([backend], report, image_root=image_root)
+    options = {"cache": work / "cache.sqlite", "progress": False, "print_summary": False}
+    return run_job(rows, process, work / "kept.jsonl", **options), backend
 
 
 def main() -> None:
@@ -184,19 +205,19 @@ def main() -> None:
             rows_count = min(args.max_rows, max(20, math.ceil(ideal * args.seconds / 2)))
             with tempfile.TemporaryDirectory() as tmp:
                 work = Path(tmp)
-                rows = filter_rows(rows_count, work, args.image_kb)
-                bare = asyncio.run(bare_client(f"{server.base_url}/chat/completions", bodies(rows), concurrency))
+                records = filter_records(rows_count, work, args.image_kb)
+                bare = asyncio.run(
+                    bare_client(f"{server.base_url}/chat/completions", bodies(records, work), concurrency)
+                )
                 server.command("reset")
-                backend = OpenAIBackend(server.base_url, "bench", max_concurrency=concurrency)
-                options = {"cache": work / "cache.sqlite", "progress": False, "print_summary": False}
                 started = time.perf_counter()
-                summary = run_job(rows, make_process(backend), work / "out.jsonl", **options)
+                summary, _ = run_filter(records, work, work, server.base_url, concurrency)
                 rate = 2 * rows_count / (time.perf_counter() - started)
                 stats = server.command("stats")
                 assert summary.ok and stats["completions"] == 2 * rows_count, (summary.failed, stats)
-                replay_backend = OpenAIBackend(server.base_url, "bench", max_concurrency=concurrency)
+                assert summary.rejected["caption_wrong"] == rows_count  # every row graded ("B" is wrong)
                 started = time.perf_counter()
-                run_job(rows, make_process(replay_backend), work / "out.jsonl", **options)
+                _, replay_backend = run_filter(records, work, work, server.base_url, concurrency)
                 replay_wall = time.perf_counter() - started
                 assert replay_backend.stats.attempts == 0
             peak = stats["peak_in_flight"]
@@ -206,7 +227,7 @@ def main() -> None:
         server.close()
 
     print(
-        f"\nfilter-shaped job (2 requests/row: image-only + caption-only), server latency {args.latency * 1000:.0f} ms, "
+        f"\nvlmcc data filter (1 model, 2 requests/row: image-only + caption-only), server latency {args.latency * 1000:.0f} ms, "
         f"{args.image_kb} KB images, sqlite cache on\n"
     )
     header = (

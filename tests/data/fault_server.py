@@ -248,8 +248,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--answer", help="answer every request with this text (default: the echoing answer)")
     args = parser.parse_args()
-    server = FaultServer(latency=args.latency, keep_bodies=False).start()
+    options = {} if args.answer is None else {"answer": lambda *_: args.answer}
+    server = FaultServer(latency=args.latency, keep_bodies=False, **options).start()
     print(server.port, flush=True)
     for line in sys.stdin:
         if line.strip() == "stats":
