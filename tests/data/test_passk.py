@@ -47,11 +47,16 @@ def answer(model: str, text: str, images: list[str], seed: int | None, index: in
 
 def test_pass_rates_for_every_capability(start_server, tmp_path) -> None:
     stage, images = corpus(tmp_path)
-    server = start_server(answer=answer)
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+
+    text_prompt = PromptTemplate.packaged("reasoning_format.txt").fill(problem="What is 2 + 2?")
+    server = start_server(answer=answer, faults={text_prompt: ["502", "truncated", "slow:3"]})
     out = tmp_path / "scored.jsonl"
     args = ["passk", "--input", str(stage), "--image-root", str(images), "--base-url", server.base_url]
-    args += ["--model", "policy", "-k", "4", "--seed", "7", "--output", str(out)]
-    assert cli(*args) == 0
+    args += ["--model", "policy", "-k", "4", "--seed", "7", "--output", str(out), "--retry-delay", "0.01"]
+    assert cli(*args, "--timeout", "1") == 0
+    retries = json.loads((tmp_path / "scored.summary.json").read_text())["models"][0]["retries"]
+    assert retries == {"http_502": 1, "truncated": 1, "timeout": 1}
     rows = {row["id"]: row for row in read_jsonl(out)}
     assert list(rows) == ["t1", "v1", "p1"]
     # seeds 7..10: t1 right on even samples, v1 right on sample 7 only, p1 wrong on sample 8
@@ -60,9 +65,9 @@ def test_pass_rates_for_every_capability(start_server, tmp_path) -> None:
     assert rows["p1"]["predictions"] == ["A. red", "blue", "A. red", "A. red"]
     assert "responses" not in rows["t1"]
     # text-only rows are sent as text, image rows with their image, each in the paper's training prompt
-    bodies = {json.dumps(r.body["messages"])[:60]: r.body for r in server.received}
-    assert len(server.received) == 3 and all(b["n"] == 4 and b["seed"] == 7 for b in bodies.values())
-    text_body = next(b for b in bodies.values() if "2 + 2" in json.dumps(b))
+    answered = [r.body for r in server.received if r.outcome == "ok"]
+    assert len(answered) == 3 and all(b["n"] == 4 and b["seed"] == 7 for b in answered)
+    text_body = next(b for b in answered if "2 + 2" in json.dumps(b))
     assert isinstance(text_body["messages"][0]["content"], str)
     assert text_body["messages"][0]["content"].startswith("What is 2 + 2? You FIRST think about the reasoning")
     assert (text_body["temperature"], text_body["top_p"], text_body["max_tokens"]) == (0.7, 0.9, 1024)

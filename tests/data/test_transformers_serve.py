@@ -7,9 +7,15 @@ real server's validation and processor accept, its response parses, and the cach
 from __future__ import annotations
 
 import pytest
-from conftest import FAST_RETRY
 
-from vlm_capcurriculum.data import ChatRequest, ModelAccessError, OpenAIBackend, SamplingParams, map_requests
+from vlm_capcurriculum.data import (
+    ChatRequest,
+    ModelAccessError,
+    OpenAIBackend,
+    RetryPolicy,
+    SamplingParams,
+    map_requests,
+)
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=6)
 
@@ -70,6 +76,8 @@ def test_a_model_the_server_cannot_load_stops_the_run(transformers_server) -> No
     # Unpinned, the server tries to load whatever the request names and answers 500 when it cannot; every request
     # failing from the start means a misconfiguration, so the run stops instead of failing row after row.
     url, _ = transformers_server
-    wrong = OpenAIBackend(url, "not-a-served-model", max_concurrency=1, timeout=60.0, retry=FAST_RETRY)
+    wrong = OpenAIBackend(
+        url, "not-a-served-model", max_concurrency=1, timeout=60.0, retry=RetryPolicy(max_attempts=2, base_delay=0.01)
+    )
     with pytest.raises(ModelAccessError, match=r"the first 5 requests all failed, last with http_500"):
         map_requests(wrong, [ChatRequest.user(f"q{i}") for i in range(8)], progress=False)

@@ -12,6 +12,11 @@ A pipeline step is a few lines on top of this::
 
 Every answer is cached by (model, messages with image hashes, sampling params, sample index); a killed run
 re-run with the same command replays finished rows from the cache and writes the output once, atomically.
+
+The pipelines built on it (``vlmcc data ...``, ``data_recipes/README.md``): :mod:`.generate` (captions ->
+perception MCQs, corpora in :mod:`.captions`), :mod:`.filter` (image-wrong and caption-right for every model),
+:mod:`.passk` (pass rate of K samples), :mod:`.convert` (source datasets -> records), :mod:`.caption_sft`; their
+inputs and bad rows in :mod:`.inputs`, prompt templates in :mod:`.prompting` (defaults in ``prompts/``).
 """
 
 from vlm_capcurriculum.data.cache import CacheError, ResponseCache
