@@ -77,6 +77,7 @@ def test_pass_rates_for_every_capability(start_server, tmp_path) -> None:
     assert [r.pass_rate for r in read_records(out, image_root=images).records] == [0.5, 0.25, 0.75]
 
     # K=6 later: only two more samples per question are generated (one request each, seeded 7 + 4)
+    server.faults = {}
     server.reset_counts()
     assert cli(*[a if a != "4" else "6" for a in args], "--keep-responses") == 0
     assert [(r.body["n"], r.body["seed"]) for r in server.received] == [(2, 11)] * 3
