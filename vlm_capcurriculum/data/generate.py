@@ -26,7 +26,7 @@ from typing import Any
 
 from vlm_capcurriculum.data.captions import Caption
 from vlm_capcurriculum.data.client import Backend
-from vlm_capcurriculum.data.inputs import BadRow
+from vlm_capcurriculum.data.inputs import BadRow, job_id
 from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
@@ -161,8 +161,6 @@ def mcq_record(caption: Caption, mcq: MCQ, generator: str) -> dict[str, Any]:
 def generate_rows(items: Iterable[Caption | BadRow]) -> list[dict[str, Any]]:
     """Job rows (``{"id", "caption"}`` or ``{"id", "bad"}``) in input order; ids made unique where a corpus
     repeats one (a second ``x`` becomes ``x#2``), so one duplicate does not stop the run."""
-    from vlm_capcurriculum.data.inputs import job_id
-
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for item in items:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,13 +46,13 @@ def job_id(location: RowLocation) -> str:
     return f"bad-input@{location}"
 
 
-def location_order(paths: Sequence[Path]) -> Any:
+def location_order(paths: Sequence[Path]) -> Callable[[RowLocation], tuple[int, int]]:
+    """A sort key putting locations in input order: by file (as listed), then line or row."""
     index = {str(path): i for i, path in enumerate(paths)}
 
     def key(location: RowLocation) -> tuple[int, int]:
-        return index.get(str(location.path), len(index)), (
-            location.line if location.line is not None else location.row
-        ) or 0
+        position = location.line if location.line is not None else location.row
+        return index.get(str(location.path), len(index)), position or 0
 
     return key
 
