@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-STAGE_DRIVERS = HERE / "verl_doubles.py"
+ROOT = HERE.parents[2]
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -217,8 +217,6 @@ BASE_OVERRIDES = [
     "trainer.n_gpus_per_node=1",
     "trainer.nnodes=1",
     "trainer.logger=[console]",
-    f"curriculum.driver.path={STAGE_DRIVERS}",
-    "curriculum.driver.name=recording_driver",
 ]
 
 
@@ -232,3 +230,44 @@ def compose_config(overrides: list[str] | None = None) -> Any:
 @pytest.fixture
 def verl_config() -> Callable[..., Any]:
     return compose_config
+
+
+#: Recipe overrides for CPU tests of the sample recipe: one GPU's layout, no dataloader workers, no validation before
+#: training, one epoch per stage (4 steps each with the samples' batch of 8: 12 steps over three stages), verl's own
+#: checkpoints every 3 steps.
+SAMPLE_RECIPE_OVERRIDES = [
+    "data=samples",
+    "backend=verl",
+    "curriculum.stages.0.epochs=1",
+    "curriculum.stages.1.epochs=1",
+    "curriculum.stages.2.epochs=1",
+    "backend.overrides.trainer.n_gpus_per_node=1",
+    "backend.overrides.trainer.val_before_train=false",
+    "backend.overrides.trainer.save_freq=3",
+    "+backend.overrides.data.dataloader_num_workers=0",
+]
+
+
+def prepare_sample_run(output_dir: Path, *overrides: str) -> Any:
+    """``vlmcc train --config recipes/config.yaml data=samples backend=verl`` up to (not including) starting verl:
+    the launcher's parquet files, curriculum config and composed, validated verl config, in ``output_dir``. Run from
+    the repository root (the recipe's data paths are relative to it)."""
+    from vlm_capcurriculum.config import load_config
+    from vlm_capcurriculum.integrations.verl.launch import prepare_run
+
+    recipe = load_config(
+        ROOT / "recipes" / "config.yaml",
+        [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={output_dir}", *overrides],
+    )
+    return prepare_run(recipe)
+
+
+@pytest.fixture
+def sample_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``sample_run(*recipe_overrides)``: a prepared verl run of the sample recipe in ``tmp_path/run``."""
+    monkeypatch.chdir(ROOT)
+
+    def prepare(*overrides: str, output_dir: Path | None = None) -> Any:
+        return prepare_sample_run(output_dir or tmp_path / "run", *overrides)
+
+    return prepare

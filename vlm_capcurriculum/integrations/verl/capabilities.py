@@ -15,22 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from vlm_capcurriculum.curriculum import END_ACTIONS, KNOBS, START_ACTIONS, Operation
+
 #: Every override name a curriculum stage may carry (the core's vocabulary).
-OVERRIDES: tuple[str, ...] = (
-    "vision_tower",
-    "lr",
-    "kl_coef",
-    "clip_ratio_low",
-    "clip_ratio_high",
-    "max_grad_norm",
-    "rollout_temperature",
-    "rollout_n",
-    "reward",
-    "reset_optimizer",
-    "refresh_reference",
-    "save_checkpoint",
-    "validate",
-)
+OVERRIDES: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
 
 #: Strategies whose engine (``verl.workers.engine.fsdp.FSDPEngine``) our worker operations know.
 FSDP_STRATEGIES = ("fsdp", "fsdp2")
@@ -188,3 +176,31 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: 
             problems.append(f"{name}: not supported by verl here: {caps[name].detail}")
     if problems:
         raise UnsupportedOverrideError(f"{where}: " + "; ".join(problems))
+
+
+#: The core's engine operations and the overrides (capabilities above) each one needs.
+_OVERRIDES_OF_OPERATION: dict[Operation, tuple[str, ...]] = {
+    Operation.vision_tower: ("vision_tower",),
+    Operation.lr: ("lr",),
+    Operation.kl_coef: ("kl_coef",),
+    Operation.clip_ratio: ("clip_ratio_low", "clip_ratio_high"),
+    Operation.max_grad_norm: ("max_grad_norm",),
+    Operation.rollout_temperature: ("rollout_temperature",),
+    Operation.rollout_n: ("rollout_n",),
+    Operation.reward: ("reward",),
+    Operation.reset_optimizer: ("reset_optimizer",),
+    Operation.refresh_reference: ("refresh_reference",),
+    Operation.save_checkpoint: ("save_checkpoint",),
+    Operation.validate: ("validate",),
+}
+
+
+def supported_operations(config: DictConfig) -> frozenset[Operation]:
+    """The curriculum core's operations this verl config supports (``CurriculumEngine.supported_operations``).
+
+    Exactly the supported capabilities: a stage that sets ``rollout_temperature``, ``rollout_n`` or ``reward`` at
+    all (even to the configured value) fails the core's plan check, since verl cannot change them mid-run."""
+    caps = verl_capabilities(config)
+    return frozenset(
+        operation for operation, names in _OVERRIDES_OF_OPERATION.items() if all(caps[name].supported for name in names)
+    )

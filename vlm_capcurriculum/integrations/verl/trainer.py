@@ -48,6 +48,7 @@ from verl.utils.import_utils import load_extern_object
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
 from .engine import VerlEngine
+from .planning import CurriculumConfigError
 from .plugin import TRAINER_MODE
 from .worker import CapCurriculumActorRolloutRefWorker
 
@@ -91,10 +92,6 @@ def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
             sums[key] = sums.get(key, 0.0) + float(value)
             counts[key] = counts.get(key, 0) + 1
     return {f"reward/{key}": sums[key] / counts[key] for key in sorted(sums)}
-
-
-class CurriculumConfigError(ValueError):
-    """The ``curriculum`` block or the verl config cannot run the curriculum."""
 
 
 def build_stage_driver(config: DictConfig, engine: VerlEngine) -> StageDriver:
