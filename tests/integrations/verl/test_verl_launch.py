@@ -17,8 +17,8 @@ import yaml
 
 pytest.importorskip("verl")
 
-from conftest import ROOT, SAMPLE_RECIPE_OVERRIDES
 from omegaconf import OmegaConf
+from verl_samples import ROOT, SAMPLE_RECIPE_OVERRIDES
 
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.curriculum import parse_curriculum, plan_curriculum
