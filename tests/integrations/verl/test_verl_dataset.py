@@ -155,3 +155,22 @@ def test_stateful_dataloader_resumes_at_the_same_row(sample_run: Any, tiny_proce
     resumed = loader()
     resumed.load_state_dict(state)
     assert consumed + [_ids(batch) for batch in resumed] == uninterrupted
+
+
+def test_paper_pixel_bounds_reach_the_processor(tiny_processor: Any, verl_config: Any) -> None:
+    """``data.mm_processor_kwargs`` (our config: the paper's 262144..4194304 pixels) is what verl's agent loop passes
+    to the processor with every prompt's images; the Qwen image processor honours both bounds."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour?"}]}]
+    text = tiny_processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    patch = tiny_processor.image_processor.patch_size
+
+    def pixels(size: tuple[int, int], kwargs: dict) -> int:
+        inputs = build_multimodal_processor_inputs(
+            tiny_processor, text=[text], images=[Image.new("RGB", size)], mm_processor_kwargs=kwargs
+        )
+        return int(inputs["image_grid_thw"][0].prod()) * patch * patch
+
+    paper = dict(verl_config().data.mm_processor_kwargs)
+    assert paper == {"min_pixels": 262144, "max_pixels": 4194304}
+    assert pixels((40, 30), {}) < 262144 <= pixels((40, 30), paper)  # small images are scaled up to the minimum
+    assert pixels((200, 200), {"min_pixels": 3136, "max_pixels": 3136}) == 3136  # and large ones down to the maximum
