@@ -84,7 +84,22 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
     for name in ("clip_ratio_low", "clip_ratio_high"):
         add(name, True, "driver rebinds the actor loss (set_loss_fn)")
     add("max_grad_norm", fsdp, "worker sets optimizer_config.clip_grad (read every step)" if fsdp else not_fsdp)
-    add("reset_optimizer", fsdp, "worker clears the optimizer state" if fsdp else not_fsdp)
+    optim = actor.get("optim", {})
+    warmup = (optim.get("lr_warmup_steps") or 0) > 0 or (optim.get("lr_warmup_steps_ratio") or 0) > 0
+    if not fsdp:
+        add("reset_optimizer", False, not_fsdp)
+    elif warmup:
+        # The curriculum core's contract: a reset restarts the LR warm-up, as a new chained run would. verl builds one
+        # schedule for the whole run (warm-up steps = ratio x all steps) inside the engine; it is not restarted.
+        add(
+            "reset_optimizer",
+            False,
+            "with an LR warm-up (actor_rollout_ref.actor.optim.lr_warmup_steps / lr_warmup_steps_ratio) a reset must "
+            "restart the warm-up, and verl's schedule is one warm-up over the whole run: set the warm-up to 0 (the "
+            "paper's Qwen setting) or switch reset_optimizer off",
+        )
+    else:
+        add("reset_optimizer", True, "worker clears the optimizer state (Adam moments and step counts)")
     if not fsdp:
         add("refresh_reference", False, not_fsdp)
     elif not has_reference:
