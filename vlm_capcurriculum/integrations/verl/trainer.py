@@ -59,7 +59,8 @@ BEHAVES_AS = "sync"
 
 @runtime_checkable
 class StageDriver(Protocol):
-    """What the trainer calls; the curriculum core's stage controller provides it (see ``build_stage_driver``)."""
+    """What the trainer calls; by default :class:`~.driver.CurriculumStageDriver`, the core's stage controller
+    (see ``build_stage_driver``)."""
 
     def on_train_begin(self, global_step: int) -> None:
         """Once, at the first step to run (``global_step``, after its rollout, before ``on_step_begin``); after a
