@@ -7,7 +7,6 @@
 #
 #   bash recipes/verl/qwen2_5vl_7b_merged.sh --dry-run                 # write the parquet, check, print the plan
 #   bash recipes/verl/qwen2_5vl_7b_merged.sh                           # train
-#   bash recipes/verl/qwen2_5vl_7b_merged.sh backend.overrides.trainer.logger=[console,wandb] --dry-run
-# (`--dry-run` after the overrides: vlmcc's argument parser stops reading overrides at the first option.)
+#   bash recipes/verl/qwen2_5vl_7b_merged.sh --dry-run backend.overrides.trainer.logger=[console,wandb]
 set -euo pipefail
 exec vlmcc train --config "$(dirname "$0")/../config.yaml" model=qwen2_5_vl_7b curriculum=merged data=paper backend=verl "$@"

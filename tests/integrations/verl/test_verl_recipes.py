@@ -99,7 +99,7 @@ def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     out = tmp_path / "run"
     result = subprocess.run(
-        ["bash", str(script), *SMALL_BATCH, f"backend.output_dir={out}", "--dry-run"],
+        ["bash", str(script), "--dry-run", *SMALL_BATCH, f"backend.output_dir={out}"],
         capture_output=True,
         text=True,
         env=env,

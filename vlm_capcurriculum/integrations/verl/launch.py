@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecError, parse_curriculum, plan_curriculum
 from vlm_capcurriculum.launch import LaunchError
@@ -194,7 +195,6 @@ def compose_verl_config(config_dir: Path, overrides: Sequence[str]) -> DictConfi
     """verl's config as ``main_ppo`` composes it with ``--config-dir config_dir`` and ``overrides``."""
     from hydra import compose
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     search_path = [*packaged_search_path(), f"file://{config_dir}"]
     search = f"hydra.searchpath={override_value(search_path)}"
@@ -219,7 +219,10 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
         validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     except (AssertionError, ValueError, TypeError) as error:
         raise LaunchError(f"verl's config validation: {error}") from error
-    resolved = OmegaConf.to_container(config, resolve=True)  # every interpolation resolves (as TaskRunnerV1 does)
+    try:
+        resolved = OmegaConf.to_container(config, resolve=True)  # every interpolation resolves (TaskRunnerV1 does)
+    except OmegaConfBaseException as error:
+        raise LaunchError(f"verl's config does not resolve: {' '.join(str(error).split())}") from error
     check_run_shape(plan, config)
     check_plan(plan, config)
     files = [str(path) for path in resolved["data"]["train_files"]]
