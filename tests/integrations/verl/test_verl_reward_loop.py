@@ -1,10 +1,11 @@
-"""Our reward inside verl's reward loop, under a local Ray: ``RewardLoopManager`` starts its ``RewardLoopWorker``
-actors from the composed config (``reward.custom_reward_function`` = ``pkg://...verl.reward``, ``compute_score``,
-with ``reward_kwargs``), and each worker scores the launcher's real sample rows the two ways verl calls it:
+"""Our reward inside verl's reward loop, and its extra info through TransferQueue into our per-step metrics, under a
+local Ray. ``RewardLoopManager`` starts its ``RewardLoopWorker`` actors from the composed config
+(``reward.custom_reward_function`` = ``pkg://...verl.reward``, ``compute_score``, with ``reward_kwargs``), and each
+worker scores the launcher's real sample rows the two ways verl calls it:
 
 * training (streaming): one ``compute_score.remote`` per sample, as ``AgentLoopWorker._compute_score`` does; the
-  result's ``reward_extra_info`` is what lands in TransferQueue's ``extra_fields``, which our trainer averages into
-  ``reward/<key>``;
+  agent loop stores the result's ``reward_extra_info`` in the sample's ``extra_fields`` in TransferQueue
+  (``AgentLoopWorkerTQ._agent_loop_postprocess``), where ``CapCurriculumTrainer`` reads it into ``reward/<key>``;
 * ``RewardLoopManager.compute_rm_score`` (the colocated path): verl takes the extra-info keys from the first sample
   and indexes every other sample with them, so every sample must return the same keys.
 
@@ -27,12 +28,13 @@ import torch
 from omegaconf import open_dict
 from tensordict import TensorDict
 from verl import DataProto
+from transfer_queue import KVBatchMeta
 from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 from verl.utils.dataset.rl_dataset import collate_fn
 from verl_samples import ROOT
 
 from vlm_capcurriculum.integrations.verl.dataset import CurriculumRLDataset
-from vlm_capcurriculum.integrations.verl.trainer import reward_extra_metrics
+from vlm_capcurriculum.integrations.verl.trainer import CapCurriculumTrainer, reward_extra_metrics
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,9 @@ def local_ray() -> Any:
     if ray.is_initialized():
         pytest.skip("a Ray instance is already running in this process")
     # Ray's workers get the repository on their path (where the project is not installed) and no GPU.
+    # Logical CPUs: every Ray actor (reward workers, TransferQueue's controller and storage) reserves one to start.
     ray.init(
-        num_cpus=2,
+        num_cpus=8,
         num_gpus=0,
         include_dashboard=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}},
@@ -134,3 +137,31 @@ def test_our_reward_in_verls_reward_loop(sample_run: Any, tiny_processor: Any, t
     assert scored.meta_info["reward_extra_keys"] == list(RESULT_KEYS)
     assert all(len(scored.non_tensor_batch[key]) == 3 for key in RESULT_KEYS)
     assert scored.batch["rm_scores"].sum(dim=1).tolist() == pytest.approx(scores)
+
+    # the streaming path's extra info, stored in TransferQueue as the agent loop stores it, read by our trainer
+    _through_transfer_queue(config, infos, scores)
+
+
+def _through_transfer_queue(config: Any, infos: list[dict], scores: list[float]) -> None:
+    import transfer_queue as tq
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    with open_dict(config):
+        config.transfer_queue.enable = True  # what TaskRunnerV1.run sets before tq.init
+        config.transfer_queue.backend.SimpleStorage.num_data_storage_units = 1
+    tq.init(config.transfer_queue)
+    try:
+        keys = [f"uid{i}_0_0" for i in range(len(infos))]  # {uid}_{session}_{index}, as the agent loop names them
+        fields = [
+            {"extra_fields": {"reward_extra_info": info, "num_turns": 2}, "input_ids": torch.tensor([1, 2, 3])}
+            for info in infos
+        ]
+        tags = [{"status": "success"} for _ in keys]
+        tq.kv_batch_put(keys=keys, partition_id="train", fields=list_of_dict_to_tensordict(fields), tags=tags)
+        trainer = CapCurriculumTrainer(config)
+        padded = KVBatchMeta(partition_id="train", keys=[*keys, "pad"], tags=[*tags, {"is_padding": True}])
+        metrics = trainer._reward_metrics(padded)  # what step() logs for the batch (padding rows left out)
+    finally:
+        tq.close()
+    assert metrics["reward/score"] == pytest.approx(sum(scores) / 3)
+    assert metrics["reward/accuracy"] == pytest.approx(1 / 3) and "reward/pred" not in metrics
