@@ -27,8 +27,8 @@ import ray
 import torch
 from omegaconf import open_dict
 from tensordict import TensorDict
-from verl import DataProto
 from transfer_queue import KVBatchMeta
+from verl import DataProto
 from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 from verl.utils.dataset.rl_dataset import collate_fn
 from verl_samples import ROOT
