@@ -43,7 +43,7 @@ from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecEr
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import SUPPORTED_SUFFIXES, DataFileError, RecordValidationError, read_records
 
-from .capabilities import UnsupportedOverrideError
+from .capabilities import UnsupportedOverrideError, check_overrides
 from .hydra_args import (
     OverrideValueError,
     escape_interpolations,
@@ -225,6 +225,8 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
         raise LaunchError(f"verl's config does not resolve: {' '.join(str(error).split())}") from error
     check_run_shape(plan, config)
     check_plan(plan, config)
+    if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):  # honoured by our trainer mode
+        check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
     files = [str(path) for path in resolved["data"]["train_files"]]
     order = training_order(config.curriculum, files, [pq.ParquetFile(path).metadata.num_rows for path in files])
     if tuple(order) != plan.indices:
