@@ -129,6 +129,8 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
         (["data.val_files=[hiyouga/geometry3k@test]"], r"data.val_files\[0\]: 'hiyouga/geometry3k@test'"),
         # the curriculum itself
         (["curriculum.batch_size=64"], r"stage 'perception'.*36 samples.*batch"),
+        # the reward function must load as verl's reward workers load it
+        (["+backend.overrides.reward.custom_reward_function.name=no_such_function"], r"no_such_function does not load"),
     ],
 )
 def test_problems_are_one_line_launch_errors(

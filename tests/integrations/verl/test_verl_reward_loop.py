@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 pytest.importorskip("verl")
-pytest.importorskip("vlm_capcurriculum.integrations.verl.reward")
 
 import numpy as np
 import ray
@@ -34,6 +33,7 @@ from verl.utils.dataset.rl_dataset import collate_fn
 from verl_samples import ROOT
 
 from vlm_capcurriculum.integrations.verl.dataset import CurriculumRLDataset
+from vlm_capcurriculum.integrations.verl.reward import RESULT_KEYS
 from vlm_capcurriculum.integrations.verl.trainer import CapCurriculumTrainer, reward_extra_metrics
 
 
@@ -99,8 +99,6 @@ def _data_proto(batch: dict[str, Any], responses: list[str], tokenizer: Any) -> 
 
 
 def test_our_reward_in_verls_reward_loop(sample_run: Any, tiny_processor: Any, tmp_path: Path, local_ray: Any):
-    from vlm_capcurriculum.integrations.verl.reward import RESULT_KEYS
-
     run = sample_run()
     tokenizer_dir = tmp_path / "tokenizer"
     tiny_processor.tokenizer.save_pretrained(tokenizer_dir)
@@ -121,7 +119,12 @@ def test_our_reward_in_verls_reward_loop(sample_run: Any, tiny_processor: Any, t
     # training: one sample per call, as the agent loop streams them
     results = ray.get([manager.reward_loop_workers[i % 2].compute_score.remote(data[i : i + 1]) for i in range(3)])
     infos = [result["reward_extra_info"] for result in results]
-    assert [tuple(info) for info in infos] == [RESULT_KEYS] * 3  # the same keys for every sample
+    keys = list(infos[0])
+    assert keys[: len(RESULT_KEYS)] == list(RESULT_KEYS)
+    assert [list(info) for info in infos] == [keys] * 3  # the same keys for every sample
+    # per-capability accuracy: a value on the samples of that capability, None on the others
+    assert [info["accuracy_perception"] for info in infos] == [1.0, None, None]
+    assert [info["accuracy_text_reasoning"] for info in infos] == [None, 0.0, None]
     scores = [result["reward_score"] for result in results]
     assert scores[0] == pytest.approx(1.0)  # right answer, right format: 0.9 + 0.1
     assert scores[1] == pytest.approx(0.1)  # wrong answer, right format
@@ -131,11 +134,12 @@ def test_our_reward_in_verls_reward_loop(sample_run: Any, tiny_processor: Any, t
     metrics = reward_extra_metrics([{"reward_extra_info": info, "num_turns": 2} for info in infos])
     assert metrics["reward/score"] == pytest.approx(sum(scores) / 3) and "reward/pred" not in metrics
     assert metrics["reward/format"] == pytest.approx(2 / 3)
+    assert metrics["reward/accuracy_perception"] == 1.0 and metrics["reward/accuracy_visual_reasoning"] == 0.0
 
     # the colocated path stacks every key of every sample (KeyError on a key missing from any sample)
     scored = manager.compute_rm_score(data)
-    assert scored.meta_info["reward_extra_keys"] == list(RESULT_KEYS)
-    assert all(len(scored.non_tensor_batch[key]) == 3 for key in RESULT_KEYS)
+    assert scored.meta_info["reward_extra_keys"] == keys
+    assert all(len(scored.non_tensor_batch[key]) == 3 for key in keys)
     assert scored.batch["rm_scores"].sum(dim=1).tolist() == pytest.approx(scores)
 
     # the streaming path's extra info, stored in TransferQueue as the agent loop stores it, read by our trainer
@@ -165,3 +169,4 @@ def _through_transfer_queue(config: Any, infos: list[dict], scores: list[float])
         tq.close()
     assert metrics["reward/score"] == pytest.approx(sum(scores) / 3)
     assert metrics["reward/accuracy"] == pytest.approx(1 / 3) and "reward/pred" not in metrics
+    assert metrics["reward/accuracy_perception"] == 1.0 and metrics["reward/accuracy_text_reasoning"] == 0.0

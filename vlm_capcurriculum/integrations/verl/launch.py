@@ -227,10 +227,28 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     check_plan(plan, config)
     if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):  # honoured by our trainer mode
         check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
+    _check_reward_function(config)
     files = [str(path) for path in resolved["data"]["train_files"]]
     order = training_order(config.curriculum, files, [pq.ParquetFile(path).metadata.num_rows for path in files])
     if tuple(order) != plan.indices:
         raise LaunchError("the training order planned inside verl differs from the launcher's plan (please report)")
+
+
+def _check_reward_function(config: DictConfig) -> None:
+    """The reward function loads as verl's reward workers will load it (``load_extern_object``)."""
+    from verl.utils.import_utils import load_extern_object
+
+    reward = config.reward.custom_reward_function
+    if not reward.get("path"):
+        return  # verl's default reward by data_source
+    try:
+        function = load_extern_object(reward.path, reward.name)
+    except Exception as error:
+        raise LaunchError(
+            f"reward.custom_reward_function {reward.path}:{reward.name} does not load: {error}"
+        ) from error
+    if not callable(function):
+        raise LaunchError(f"reward.custom_reward_function {reward.path}:{reward.name} is not callable")
 
 
 def prepare_run(recipe: DictConfig) -> VerlRun:
