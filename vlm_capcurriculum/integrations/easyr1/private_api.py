@@ -68,6 +68,19 @@ API: dict[str, PrivateAPI] = {
     ),
     "RLHFDataset": PrivateAPI("verl.utils.dataset", "RLHFDataset", "EasyR1's dataset, reused unchanged"),
     "collate_fn": PrivateAPI("verl.utils.dataset", "collate_fn", "EasyR1's collate function, reused unchanged"),
+    "get_tokenizer": PrivateAPI(
+        "verl.utils.tokenizer", "get_tokenizer", "the tokenizer as verl.trainer.main.Runner loads it"
+    ),
+    "get_processor": PrivateAPI(
+        "verl.utils.tokenizer", "get_processor", "the processor as verl.trainer.main.Runner loads it"
+    ),
+    # --- reward (reward.py) ------------------------------------------------------------------------------
+    "AutoRewardManager": PrivateAPI(
+        "verl.workers.reward",
+        "AutoRewardManager",
+        "EasyR1's reward manager (a Ray actor in the runner); we subclass it to switch reward kwargs per stage. "
+        "Relies on `self.reward_fn` being `functools.partial(fn, **reward_function_kwargs)`",
+    ),
     # --- workers (worker_mixin.py, worker.py) ------------------------------------------------------------
     "Worker": PrivateAPI(
         "verl.single_controller.base",
@@ -113,6 +126,16 @@ API: dict[str, PrivateAPI] = {
         "verl.trainer.ray_trainer",
         "RayPPOTrainer",
         "the trainer we subclass; overridden/used: TRAINER_ATTRIBUTES",
+    ),
+    "Role": PrivateAPI("verl.trainer.ray_trainer", "Role", "worker roles of role_worker_mapping"),
+    "ResourcePoolManager": PrivateAPI(
+        "verl.trainer.ray_trainer", "ResourcePoolManager", "the GPU pool spec our runner builds as EasyR1's does"
+    ),
+    "RayWorkerGroup": PrivateAPI("verl.single_controller.ray", "RayWorkerGroup", "EasyR1's worker group class"),
+    "MAGIC_ATTR": PrivateAPI(
+        "verl.single_controller.base.decorator",
+        "MAGIC_ATTR",
+        "the attribute `register` sets on driver-callable worker methods (tests check our calls against it)",
     ),
     "FixedKLController": PrivateAPI(
         "verl.trainer.core_algos",
