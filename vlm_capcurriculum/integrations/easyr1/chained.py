@@ -38,7 +38,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
 from vlm_capcurriculum.curriculum.data import expand_train_files
 
-from .prepare import StageLayout
+from .layout import StageLayout
 
 #: Stage knob -> EasyR1 config key of a fresh run.
 NATIVE_KEYS: dict[str, str] = {

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 
 from .hf_export import has_weights
-from .prepare import StageLayout, supported_operations
+from .layout import StageLayout
+from .prepare import supported_operations
 
 if TYPE_CHECKING:
     from .trainer import CurriculumRayPPOTrainer

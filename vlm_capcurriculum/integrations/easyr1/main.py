@@ -68,7 +68,8 @@ def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
     from .config import ConfigError
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
-    from .prepare import StageLayout, apply_plan, check_config, check_plan
+    from .layout import StageLayout
+    from .prepare import apply_plan, check_config, check_plan
     from .records import write_train_file, write_val_file
 
     config = run.config
@@ -173,7 +174,8 @@ def dry_run_chained(run: Any) -> int:
     from vlm_capcurriculum.cli.plan import print_plan
 
     from .chained import stage_command
-    from .prepare import StageLayout, check_config, check_plan
+    from .layout import StageLayout
+    from .prepare import check_config, check_plan
 
     notes = check_config(run)
     data, plan = load_data(run)
@@ -193,7 +195,8 @@ def dry_run_chained(run: Any) -> int:
 def train(run: Any) -> int:
     if run.execution == "chained":
         from .chained import run_chain
-        from .prepare import StageLayout, check_config, check_plan
+        from .layout import StageLayout
+        from .prepare import check_config, check_plan
 
         for note in check_config(run):
             print(f"note: {note}")

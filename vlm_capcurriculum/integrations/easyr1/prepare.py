@@ -6,7 +6,6 @@ fails before any GPU time is spent. It needs EasyR1's config object but imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from vlm_capcurriculum.curriculum import (
@@ -159,39 +158,3 @@ def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
     elif mode is VisionMode.per_stage:
         enable_runtime_vision_toggle(config)
     return mode
-
-
-@dataclass(frozen=True)
-class StageLayout:
-    """Where a run writes its curriculum files, under ``trainer.save_checkpoint_path``."""
-
-    root: str
-
-    @property
-    def curriculum_dir(self) -> str:
-        return f"{self.root}/curriculum"
-
-    @property
-    def train_file(self) -> str:
-        return f"{self.curriculum_dir}/train.jsonl"
-
-    @property
-    def val_file(self) -> str:
-        return f"{self.curriculum_dir}/val.jsonl"
-
-    @property
-    def plan_file(self) -> str:
-        return f"{self.curriculum_dir}/plan.json"
-
-    def stage_dir(self, position: int, name: str) -> str:
-        """``stages/<NN>-<name>``: one per planned stage; EasyR1's checkpoint rotation only removes
-        ``global_step_*`` folders, so these survive ``trainer.save_limit``."""
-        return f"{self.root}/stages/{position + 1:02d}-{name}"
-
-    def stage_model(self, position: int, name: str) -> str:
-        """The Hugging Face model directory after the stage (``from_pretrained`` and vLLM load it)."""
-        return f"{self.stage_dir(position, name)}/hf"
-
-    def reference_snapshot(self, position: int, name: str) -> str:
-        """The KL reference of a stage that refreshed it, when the previous stage left no model directory."""
-        return f"{self.curriculum_dir}/reference/{position + 1:02d}-{name}"
