@@ -387,3 +387,75 @@ def hybrid_shard_scenario(rank: int, world_size: int, out_dir: str) -> None:
         {"mesh": mesh_names, "merged_equals_full": _same({key: reloaded[key] for key in full}, full)},
         out / "results.pt",
     )
+
+
+# --- run configurations over the sample data ----------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "data_recipes" / "samples"
+
+
+def sample_stages() -> list[dict[str, Any]]:
+    """The paper's three stages over data_recipes/samples (36 rows each), with short epochs: 8 + 4 + 4 steps of 8."""
+    return [
+        {"name": "perception", "train_files": [str(SAMPLES / "perception.jsonl")], "epochs": 2,
+         "overrides": {"vision_tower": "trainable"}},
+        {"name": "text_reasoning", "train_files": [str(SAMPLES / "text_reasoning.jsonl")], "epochs": 1,
+         "overrides": {"vision_tower": "frozen"}},
+        {"name": "visual_reasoning", "train_files": [str(SAMPLES / "visual_reasoning.jsonl")], "epochs": 1,
+         "overrides": {"vision_tower": "trainable"}},
+    ]  # fmt: skip
+
+
+def sample_run_config(model_dir: Path, save_dir: Path, reward_function: str, **sections: Any) -> dict[str, Any]:
+    """An entry-point config (EasyR1 keys + curriculum) for the tiny model on the samples; ``sections`` are merged
+    one level deep (``trainer={"save_freq": 5}`` updates the trainer section)."""
+    config: dict[str, Any] = {
+        "data": {
+            "max_prompt_length": 1024,
+            "max_response_length": 32,
+            "min_pixels": 3136,  # the 72x72 sample images stay as they are (no 512x512 upscale)
+            "max_pixels": 12544,
+            "filter_overlong_prompts_workers": 1,
+            "val_files": str(SAMPLES / "visual_reasoning.jsonl"),
+            "format_prompt": "recipes/prompts/think_boxed.jinja",
+        },
+        "algorithm": {"use_kl_loss": True, "kl_penalty": "low_var_kl", "kl_coef": 0.01},
+        "worker": {
+            "actor": {
+                "global_batch_size": 8,
+                "micro_batch_size_per_device_for_experience": 8,
+                "model": {"model_path": str(model_dir)},
+            },
+            "rollout": {"n": 2, "val_override_config": {"temperature": 0.6, "n": 1}},
+            "reward": {"reward_function": reward_function},
+        },
+        "trainer": {
+            "save_checkpoint_path": str(save_dir),
+            "n_gpus_per_node": 2,
+            "logger": ["file"],
+            "val_freq": -1,
+            "save_freq": -1,
+        },
+        "curriculum": {
+            "mode": "staged",
+            "batch_size": 8,
+            "overrides": {
+                "reset_optimizer": True,
+                "refresh_reference": True,
+                "save_checkpoint": True,
+                "validate": True,
+            },
+            "stages": sample_stages(),
+        },
+    }
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+def write_yaml(config: dict[str, Any], path: Path) -> Path:
+    from omegaconf import OmegaConf
+
+    OmegaConf.save(OmegaConf.create(config), path)
+    return path
