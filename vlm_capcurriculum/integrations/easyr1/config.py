@@ -38,7 +38,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class CurriculumPPOConfig(PPOConfig):  # type: ignore[misc, valid-type]
-    """EasyR1's ``PPOConfig`` with a ``curriculum`` block (opaque until the core spec lands)."""
+    """EasyR1's ``PPOConfig`` with a ``curriculum`` block (a mapping here; ``load_run_config`` validates it)."""
 
     curriculum: dict[str, Any] = field(default_factory=dict)
 

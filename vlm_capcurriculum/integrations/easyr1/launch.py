@@ -49,7 +49,7 @@ def easyr1_node(config: DictConfig) -> dict[str, Any]:
         raise LaunchError(
             f"backend 'easyr1': model family {family!r} ({OmegaConf.select(config, 'model.name')}) is not supported: "
             f"EasyR1 trains {', '.join(SUPPORTED_FAMILIES)} vision-language models (and text models), not InternVL "
-            "(hiyouga/EasyR1 issues #150, #484); use backend=trl for InternVL"
+            "(hiyouga/EasyR1 issues #150, #484); use backend=trl for InternVL (TRL's GRPOTrainer handles InternVL3/3.5)"
         )
     try:
         parse_curriculum(config.get("curriculum"))  # errors name the recipe key (and a missing env variable)
