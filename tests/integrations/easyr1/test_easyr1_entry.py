@@ -163,11 +163,14 @@ def test_resuming_checkpoints_of_another_plan_is_refused(write_config, tmp_path)
     config_file = write_config()
     prepare(load_run_config([f"config={config_file}"]))
     (tmp_path / "run" / "checkpoint_tracker.json").write_text(json.dumps({"last_global_step": 3}))
-    same = prepare(load_run_config([f"config={config_file}"]))
-    check_resume_target(same)  # same plan: fine
-    other = prepare(load_run_config([f"config={config_file}", "curriculum.seed=2"]))
+    same = prepare(load_run_config([f"config={config_file}"]))  # same plan: fine
+    plan_file = Path(same.layout.plan_file)
     with pytest.raises(ConfigError, match="holds checkpoints of another plan"):
-        check_resume_target(other)
+        prepare(load_run_config([f"config={config_file}", "curriculum.seed=2"]))
+    assert json.loads(plan_file.read_text())["fingerprint"] == same.plan.fingerprint  # kept for the right plan
+    check_resume_target(same)
+    fresh = load_run_config([f"config={config_file}", "curriculum.seed=2", "trainer.find_last_checkpoint=false"])
+    assert prepare(fresh).plan.fingerprint != same.plan.fingerprint  # starting over is allowed
 
 
 def test_dry_run_builds_easyr1_config_and_loaders_without_ray(write_config, capsys):

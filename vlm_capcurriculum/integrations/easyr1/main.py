@@ -98,8 +98,10 @@ def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     config.data.train_files = layout.train_file
     plan_file = Path(layout.plan_file)
     previous = json.loads(plan_file.read_text(encoding="utf-8")).get("fingerprint") if plan_file.is_file() else None
+    prepared = PreparedRun(run, data, plan, layout, vision.value, dropped, notes, tokenizer, processor, previous)
+    check_resume_target(prepared)  # before plan.json is replaced: it is what identifies the checkpoints' plan
     plan_file.write_text(json.dumps(_plan_record(plan, data), indent=2) + "\n", encoding="utf-8")
-    return PreparedRun(run, data, plan, layout, vision.value, dropped, notes, tokenizer, processor, previous)
+    return prepared
 
 
 def _plan_record(plan: Plan, data: CurriculumData) -> dict[str, Any]:
@@ -206,7 +208,6 @@ def train(run: Any) -> int:
         print(f"[curriculum] chain finished: final model {final}")
         return 0
     prepared = prepare(run)
-    check_resume_target(prepared)
     print_summary(prepared, header=f"training: {run.source}")
     from .runner import train as train_on_ray  # imports Ray and EasyR1's trainer (vLLM): training machines only
 
