@@ -3,7 +3,7 @@
 One subprocess runs every scenario (it needs the vLLM placeholder and a local Ray for the reward actors):
 ``full`` trains 16 steps (perception 1-8, text reasoning 9-12 with lr 5e-7 and KL 0.05, visual reasoning 13-16
 with reward kwargs format_weight=0.5); ``mid_stage`` is stopped at step 11 and resumed from global_step_10;
-``boundary`` is stopped at step 9 while exporting stage 1 and resumed from global_step_8.
+``boundary`` (trainer.val_freq=4) is stopped at step 9 while exporting stage 1 and resumed from global_step_8.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def results(tmp_path_factory, easyr1_src):  # type: ignore[no-untyped-def]
     model_dir = lane.save_model_dir(root / "model", processor=True)
     reward = f"{easyr1_src}/examples/reward_function/math.py:compute_score"
 
-    def config(name: str, save_freq: int) -> str:
+    def config(name: str, save_freq: int, val_freq: int = -1) -> str:
         run = lane.sample_run_config(model_dir, root / name, reward)
-        run["trainer"].update(save_freq=save_freq)
+        run["trainer"].update(save_freq=save_freq, val_freq=val_freq)
         run["curriculum"]["stages"][1]["overrides"].update(TEXT_STAGE)
         run["curriculum"]["stages"][2]["overrides"]["reward"] = {"format_weight": 0.5}
         return str(lane.write_yaml(run, root / f"{name}.yaml"))
@@ -39,8 +39,8 @@ def results(tmp_path_factory, easyr1_src):  # type: ignore[no-untyped-def]
         {"name": "full", "config": config("full", 5)},
         {"name": "mid_stage_first", "config": config("mid_stage", 5), "interrupt": [11, "update_actor"]},
         {"name": "mid_stage_resumed", "config": config("mid_stage", 5)},
-        {"name": "boundary_first", "config": config("boundary", 4), "interrupt": [9, "curriculum_save_hf_model"]},
-        {"name": "boundary_resumed", "config": config("boundary", 4)},
+        {"name": "boundary_first", "config": config("boundary", 4, 4), "interrupt": [9, "curriculum_save_hf_model"]},
+        {"name": "boundary_resumed", "config": config("boundary", 4, 4)},
     ]
     output = root / "results.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
@@ -90,7 +90,7 @@ def test_per_stage_reward_metrics_and_the_stage_reward_switch(results):
     for step, entry in steps.items():
         stage = ("perception", "text_reasoning", "visual_reasoning")[entry["curriculum"]["stage"]]
         reward = entry["reward"]
-        assert entry["curriculum"][stage]["reward_overall"] == reward["overall"], step
+        assert entry["curriculum"]["reward"][stage]["overall"] == reward["overall"], step
         weight = 0.5 if step >= 13 else 0.1  # EasyR1's reward actor got format_weight=0.5 for the last stage
         assert reward["overall"] == pytest.approx((1 - weight) * reward["accuracy"] + weight * reward["format"]), step
     assert 0 < steps[1]["reward"]["format"] < 1  # the scripted responses mix formats: the metric is not constant
@@ -199,6 +199,11 @@ def test_resume_at_a_stage_boundary_writes_the_missing_stage_model(results):
     ]
     assert resumed["stage_json"]["01-perception"]["global_step"] == 8
     assert len(resumed["stage_models"]) == 3
+    # val_freq=4: EasyR1 validates steps 12 and 16 itself, so the stage ends add no second validation
+    validations = [entry["step"] for entry in resumed["log"] if "reward_score" in entry.get("val", {})]
+    assert validations == [8, 12, 16]  # 8: EasyR1's validation before the resumed training
+    assert not [entry for entry in resumed["log"] if "validated_stage" in entry.get("curriculum", {})]
+    assert [call[0] for call in _calls(resumed, 13)].count("generate_sequences") == 1
     assert resumed["step_samples"] == {s: b for s, b in resumed["plan_batches"].items() if int(s) >= 9}
 
 

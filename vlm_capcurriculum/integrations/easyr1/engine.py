@@ -167,9 +167,11 @@ class EasyR1Engine(EngineBase):
     def validate(self, stage: PlannedStage, step: int) -> None:
         """EasyR1's validation of the weights after ``step``, logged at that step.
 
-        After the plan's last step ``RayPPOTrainer.fit`` validates by itself, so this does nothing then.
+        Nothing happens when EasyR1 validated that step itself: after the plan's last step (``fit`` always does), or
+        when ``trainer.val_freq`` divides the step.
         """
-        if step == self.plan.total_steps:
+        val_freq = self.trainer.config.trainer.val_freq
+        if step == self.plan.total_steps or (val_freq > 0 and step % val_freq == 0):
             return
         metrics = self.trainer._validate()
         self.trainer.logger.log(data={**metrics, "curriculum/validated_stage": stage.position}, step=step)

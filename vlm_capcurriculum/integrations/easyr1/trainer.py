@@ -19,7 +19,7 @@ override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_AT
 
 ``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
 ``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
-``curriculum/<stage>/reward_overall`` etc., one series per stage.
+``curriculum/reward/<stage>/overall`` etc., one series per stage.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class StageMetricsLogger:
             for key in STAGE_REWARD_KEYS:
                 value = data.get(f"reward/{key}")
                 if value is not None:
-                    data = {**data, f"curriculum/{stage.name}/reward_{key}": value}
+                    data = {**data, f"curriculum/reward/{stage.name}/{key}": value}
         self._tracker.log(data=data, step=step)
 
     def __getattr__(self, name: str) -> Any:
