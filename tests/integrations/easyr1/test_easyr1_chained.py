@@ -72,7 +72,7 @@ class StageRuns:
 def chain(tmp_path, easyr1_src, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(lane.REPO)
     base = lane.save_model_dir(tmp_path / "base")
-    reward = f"{easyr1_src}/examples/reward_function/math.py:compute_score"
+    reward = lane.lane_reward(easyr1_src)
     config = lane.sample_run_config(base, tmp_path / "run", reward)
     config["curriculum"]["execution"] = "chained"
     config["curriculum"]["stages"][1]["overrides"]["lr"] = 3e-7

@@ -24,8 +24,8 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def reward(easyr1_src) -> str:
-    return f"{easyr1_src}/examples/reward_function/math.py:compute_score"
+def reward(easyr1_src) -> str | None:
+    return lane.lane_reward(easyr1_src)
 
 
 @pytest.fixture
@@ -206,7 +206,7 @@ def test_the_recipe_dry_run_goes_through_easyr1(model_dir, reward, monkeypatch, 
         "--config",
         str(REPO / "recipes" / "config.yaml"),
         f"model.path={model_dir}",
-        f"backend.easyr1.worker.reward.reward_function={reward}",
+        *([f"backend.easyr1.worker.reward.reward_function={reward}"] if reward else []),  # else the recipe's: ours
         "backend.easyr1.data.min_pixels=3136",
         "backend.easyr1.data.max_pixels=12544",
         "+backend.easyr1.data.filter_overlong_prompts_workers=1",  # a key the group does not list: +

@@ -26,7 +26,7 @@ DATA_CALLS = {"generate_sequences", "compute_log_probs", "compute_ref_log_probs"
 def results(tmp_path_factory, easyr1_src):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("trainer")
     model_dir = lane.save_model_dir(root / "model", processor=True)
-    reward = f"{easyr1_src}/examples/reward_function/math.py:compute_score"
+    reward = lane.lane_reward(easyr1_src)
 
     def config(name: str, save_freq: int, val_freq: int = -1) -> str:
         run = lane.sample_run_config(model_dir, root / name, reward)
