@@ -407,9 +407,12 @@ def sample_stages() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def sample_run_config(model_dir: Path, save_dir: Path, reward_function: str | None, **sections: Any) -> dict[str, Any]:
+def sample_run_config(
+    model_dir: Path, save_dir: Path, reward_function: str | None = None, **sections: Any
+) -> dict[str, Any]:
     """An entry-point config (EasyR1 keys + curriculum) for the tiny model on the samples; ``sections`` are merged
-    one level deep (``trainer={"save_freq": 5}`` updates the trainer section)."""
+    one level deep (``trainer={"save_freq": 5}`` updates the trainer section). ``reward_function`` None: the entry
+    point's default, our reward_fns/capcurriculum.py."""
     config: dict[str, Any] = {
         "data": {
             "max_prompt_length": 1024,
@@ -459,11 +462,3 @@ def write_yaml(config: dict[str, Any], path: Path) -> Path:
 
     OmegaConf.save(OmegaConf.create(config), path)
     return path
-
-
-def lane_reward(easyr1_src: Path) -> str | None:
-    """The reward the lane's runs use: ours (None = the entry point's default, reward_fns/capcurriculum.py) once the
-    rewards are on the branch, else EasyR1's example reward (same batch interface and ``format_weight`` kwarg)."""
-    if (REPO / "reward_fns" / "capcurriculum.py").is_file():
-        return None
-    return f"{easyr1_src}/examples/reward_function/math.py:compute_score"

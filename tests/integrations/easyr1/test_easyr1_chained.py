@@ -69,11 +69,10 @@ class StageRuns:
 
 
 @pytest.fixture
-def chain(tmp_path, easyr1_src, monkeypatch):  # type: ignore[no-untyped-def]
+def chain(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(lane.REPO)
     base = lane.save_model_dir(tmp_path / "base")
-    reward = lane.lane_reward(easyr1_src)
-    config = lane.sample_run_config(base, tmp_path / "run", reward)
+    config = lane.sample_run_config(base, tmp_path / "run")
     config["curriculum"]["execution"] = "chained"
     config["curriculum"]["stages"][1]["overrides"]["lr"] = 3e-7
     run = load_run_config([f"config={lane.write_yaml(config, tmp_path / 'run.yaml')}"])

@@ -24,16 +24,11 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def reward(easyr1_src) -> str | None:
-    return lane.lane_reward(easyr1_src)
-
-
-@pytest.fixture
-def write_config(tmp_path, model_dir, reward, monkeypatch):  # type: ignore[no-untyped-def]
+def write_config(tmp_path, model_dir, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(REPO)
 
     def write(name: str = "run", stages=None, **sections) -> str:  # stages: {index: {key: value}} merged into stages
-        config = lane.sample_run_config(model_dir, tmp_path / name, reward, **sections)
+        config = lane.sample_run_config(model_dir, tmp_path / name, **sections)
         for index, changes in (stages or {}).items():
             stage = config["curriculum"]["stages"][index]
             overrides = changes.pop("overrides", {})
@@ -72,16 +67,13 @@ def test_our_reward_is_the_default_and_repository_files_are_found_from_anywhere(
     monkeypatch.chdir(tmp_path)  # the config names recipes/prompts/think_boxed.jinja relative to the repository
     run = load_run_config([f"config={config_file}"])
     assert run.config.data.format_prompt == str(REPO / "recipes" / "prompts" / "think_boxed.jinja")
-    reward_file = REPO / "reward_fns" / "capcurriculum.py"
-    if reward_file.is_file():
-        default = load_run_config([f"config={config_file}", "worker.reward.reward_function=null"])
-        assert (default.config.worker.reward.reward_function, default.config.worker.reward.reward_function_name) == (
-            str(reward_file),
-            "compute_score",
-        )
-    else:
-        with pytest.raises(ConfigError, match=r"reward_fns/capcurriculum\.py is neither a file here"):
-            load_run_config([f"config={config_file}", "worker.reward.reward_function=null"])
+    reward = run.config.worker.reward  # the config leaves it unset: ours, found in the repository
+    assert (reward.reward_function, reward.reward_function_name) == (
+        str(REPO / "reward_fns" / "capcurriculum.py"),
+        "compute_score",
+    )
+    with pytest.raises(ConfigError, match=r"nowhere\.py is neither a file here"):
+        load_run_config([f"config={config_file}", "worker.reward.reward_function=nowhere.py:score"])
 
 
 @pytest.mark.parametrize(
@@ -197,7 +189,7 @@ def test_chained_dry_run_lists_the_stage_runs(write_config, tmp_path, capsys):
         assert f"stage {index}: " in out and f"{tmp_path}/run/stages/0{index}-{name}/hf" in out
 
 
-def test_the_recipe_dry_run_goes_through_easyr1(model_dir, reward, monkeypatch, capsys, tmp_path):
+def test_the_recipe_dry_run_goes_through_easyr1(model_dir, monkeypatch, capsys, tmp_path):
     """`vlmcc train --config recipes/config.yaml --dry-run` (default backend: EasyR1) on the samples."""
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("VLMCC_OUTPUT_DIR", str(tmp_path))
@@ -206,7 +198,6 @@ def test_the_recipe_dry_run_goes_through_easyr1(model_dir, reward, monkeypatch, 
         "--config",
         str(REPO / "recipes" / "config.yaml"),
         f"model.path={model_dir}",
-        *([f"backend.easyr1.worker.reward.reward_function={reward}"] if reward else []),  # else the recipe's: ours
         "backend.easyr1.data.min_pixels=3136",
         "backend.easyr1.data.max_pixels=12544",
         "+backend.easyr1.data.filter_overlong_prompts_workers=1",  # a key the group does not list: +
@@ -216,6 +207,7 @@ def test_the_recipe_dry_run_goes_through_easyr1(model_dir, reward, monkeypatch, 
     assert vlmcc(argv) == 0
     out = capsys.readouterr().out
     # the paper's stage epochs 16/15/15 over 36 samples per stage, 8 per step: 64 + 60 + 60 steps
+    assert f"reward {REPO / 'reward_fns' / 'capcurriculum.py'}:compute_score" in out  # the recipe's, from the repo
     assert "trainer.max_steps=184" in out and "worker.rollout.n=5" in out and "vision tower: per_stage" in out
     assert "│ 1 │ perception" in out and "1-64" in out and "65-124" in out and "125-184" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing where the real run would

@@ -23,13 +23,12 @@ DATA_CALLS = {"generate_sequences", "compute_log_probs", "compute_ref_log_probs"
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, easyr1_src):  # type: ignore[no-untyped-def]
+def results(tmp_path_factory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("trainer")
     model_dir = lane.save_model_dir(root / "model", processor=True)
-    reward = lane.lane_reward(easyr1_src)
 
     def config(name: str, save_freq: int, val_freq: int = -1) -> str:
-        run = lane.sample_run_config(model_dir, root / name, reward)
+        run = lane.sample_run_config(model_dir, root / name)  # our reward (the default), in EasyR1's reward actors
         run["trainer"].update(save_freq=save_freq, val_freq=val_freq)
         run["curriculum"]["stages"][1]["overrides"].update(TEXT_STAGE)
         run["curriculum"]["stages"][2]["overrides"]["reward"] = {"format_weight": 0.5}
@@ -94,6 +93,11 @@ def test_per_stage_reward_metrics_and_the_stage_reward_switch(results):
         weight = 0.5 if step >= 13 else 0.1  # EasyR1's reward actor got format_weight=0.5 for the last stage
         assert reward["overall"] == pytest.approx((1 - weight) * reward["accuracy"] + weight * reward["format"]), step
     assert 0 < steps[1]["reward"]["format"] < 1  # the scripted responses mix formats: the metric is not constant
+    for step, capability in ((1, "perception"), (9, "text_reasoning"), (13, "visual_reasoning")):
+        # our reward's per-capability key, averaged by EasyR1's reward manager over the samples that have it
+        assert {key for key in steps[step]["reward"] if key.startswith("accuracy_") and "_reasoning" in key
+                or key == "accuracy_perception"} == {f"accuracy_{capability}"}, step  # fmt: skip
+        assert steps[step]["reward"][f"accuracy_{capability}"] == steps[step]["reward"]["accuracy"]
     assert full["reward_kwargs"] == {"format_weight": 0.5}
     assert full["val_reward_kwargs"] == {}  # validation keeps the configured reward
 
