@@ -43,11 +43,14 @@ def test_answer_region(response: str, region: str) -> None:
     assert answer_region(response) == region
 
 
-def test_box_in_reasoning_never_counts() -> None:
+def test_box_in_reasoning_counts_only_when_nothing_follows_the_reasoning() -> None:
     assert extract_answer(r"<think>maybe \boxed{3}</think> so \boxed{4}") == "4"
-    assert extract_answer(r"<think>so \boxed{3}</think> the answer is 3") == "3"
-    assert extract_answer(r"<think>so \boxed{3}") is None  # unfinished reasoning has no answer
-    assert extract_answer(r"<think>so \boxed{3}</think>") is None
+    assert extract_answer(r"<think>so \boxed{3}</think> the answer is 5") == "5"
+    assert extract_answer(r"<think>so \boxed{3}") is None  # unfinished (truncated) reasoning has no answer
+    assert extract_answer(r"<think>\boxed{2} then \boxed{3}</think>  ") == "3"  # boxed, closed, stopped
+    found = extract(r"<think>a</think><think>so \boxed{3}</think>")
+    assert found is not None and (found.answer, found.source) == ("3", "boxed_in_reasoning")
+    assert extract_answer(r"<think>so \boxed{3}</think> no idea") is None  # text after it: that is the answer
 
 
 def test_last_box_wins_and_all_boxes_are_kept() -> None:

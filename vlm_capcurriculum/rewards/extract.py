@@ -1,9 +1,11 @@
 """Finding the final answer in a model response.
 
-The paper's output format is ``<think> reasoning </think> \\boxed{answer}``. The answer is looked for only in the
+The paper's output format is ``<think> reasoning </think> \\boxed{answer}``. The answer is looked for in the
 *answer region*: the response with its reasoning removed, so a guess boxed half-way through the thinking never
 counts when the final answer says otherwise, and a response whose thinking never closed (truncated at the length
-limit) has no answer at all.
+limit) has no answer at all. One exception: when a *closed* reasoning block is followed by nothing, its last box
+is the response's final answer (the model boxed it, then closed the block and stopped). The paper's reward
+(MathRuler on the last box anywhere) credits it too; the format score still does not.
 
 Fallback chain (first hit wins), documented because it decides what earns reward:
 
@@ -222,12 +224,26 @@ def _last_sentence(region: str) -> str:
     return pieces[-1].strip() if pieces else tail
 
 
+def final_reasoning_boxes(response: str) -> list[str]:
+    """The boxes of the last closed ``<think>`` block when nothing but whitespace follows it, else ``[]``."""
+    closes = list(_THINK_CLOSE.finditer(response))
+    if not closes or answer_region(response).strip():
+        return []
+    close = closes[-1]
+    opens = [match for match in _THINK_OPEN.finditer(response, 0, close.start())]
+    start = opens[-1].end() if opens else 0
+    return find_boxes(response[start : close.start()])
+
+
 def extract(response: str, answer_type: str = "math") -> Extraction | None:
     """Run the fallback chain on ``response`` for an answer of ``answer_type``; None when there is no answer."""
     region = answer_region(response)
     boxes = find_boxes(region)
     if boxes:
         return Extraction(boxes[-1], "boxed", tuple(boxes))
+    if not region.strip():
+        boxes = final_reasoning_boxes(response)
+        return Extraction(boxes[-1], "boxed_in_reasoning", tuple(boxes)) if boxes else None
     tail = phrase_tail(region)
     if tail is not None:
         if answer_type in SHORT_TYPES:
