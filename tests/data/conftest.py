@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -13,15 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from data_helpers import FAST_RETRY, png_bytes
 from fault_server import FaultServer
 
-from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy
+from vlm_capcurriculum.data import OpenAIBackend
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
-
-# Retries in tests: real backoff logic, millisecond delays.
-FAST_RETRY = RetryPolicy(max_attempts=4, malformed_attempts=3, base_delay=0.005, max_delay=0.02)
 
 
 @pytest.fixture
@@ -47,14 +44,6 @@ def backend_for() -> Callable[..., OpenAIBackend]:
         return OpenAIBackend(server.base_url, model, **options)  # type: ignore[arg-type]
 
     return make
-
-
-def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (8, 6)) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RETRY
+from data_helpers import FAST_RETRY
 from fault_server import expected_answer
 
 from vlm_capcurriculum.data import ChatRequest, InputError, Reject, run_job

@@ -10,7 +10,7 @@ import socket
 import time
 
 import pytest
-from conftest import FAST_RETRY
+from data_helpers import FAST_RETRY
 from fault_server import expected_answer
 
 from vlm_capcurriculum.data import (

@@ -4,7 +4,7 @@ import base64
 import hashlib
 
 import pytest
-from conftest import png_bytes
+from data_helpers import png_bytes
 
 from vlm_capcurriculum.data import ChatRequest, ImageInput, InputError, SamplingParams, request_key
 from vlm_capcurriculum.data.request import sniff_mime

@@ -2,8 +2,8 @@
 PNG images, verl parquet files, and our Hydra config composed against verl's.
 
 The processor and model are the project's tiny offline Qwen2.5-VL (``vlm_capcurriculum.models``). The reward
-tests use a byte-level BPE tokenizer built in code (``byte_bpe_tokenizer_dir``): it decodes every string it encoded
-exactly, as Qwen's tokenizer does, so responses reach the reward function unchanged after verl's ``decode``.
+tests use its byte-level BPE tokenizer (``byte_bpe_tokenizer_dir``): it decodes every string it encoded exactly, as
+Qwen's tokenizer does, so responses reach the reward function unchanged after verl's ``decode``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verl_samples import ROOT, prepare_sample_run
+from verl_samples import ROOT, make_records, prepare_sample_run
 
 from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
@@ -29,66 +29,6 @@ def tiny_processor() -> Any:
 @pytest.fixture
 def tiny_vl_model() -> Any:
     return build_tiny("qwen2_5_vl", seed=0)[0]
-
-
-def _png(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> None:
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", size, "white")
-    ImageDraw.Draw(image).rectangle((5, 5, 25, 20), fill=colour)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-
-
-def make_records(image_root: Path, capability: str, count: int, start: int = 0) -> list[dict[str, Any]]:
-    """``count`` records of one capability in our schema (perception: MCQ on an image; text_reasoning: math
-    without image; visual_reasoning: a number about an image)."""
-    colours = ["red", "blue", "green", "yellow"]
-    records = []
-    for i in range(start, start + count):
-        if capability == "text_reasoning":
-            records.append(
-                {
-                    "id": f"{capability}-{i}",
-                    "capability": capability,
-                    "problem": f"Compute {i} + 30.",
-                    "images": [],
-                    "answer": str(i + 30),
-                    "answer_type": "math",
-                    "pass_rate": 0.5,
-                    "source": "synthetic",
-                }
-            )
-            continue
-        image = f"{capability}/{i}.png"
-        _png(image_root / image, colours[i % 4])
-        if capability == "perception":
-            records.append(
-                {
-                    "id": f"{capability}-{i}",
-                    "capability": capability,
-                    "problem": "<image>What colour is the square?\nA. red\nB. blue\nC. green\nD. yellow",
-                    "images": [image],
-                    "answer": "ABCD"[i % 4],
-                    "answer_type": "choice",
-                    "choices": {"A": "red", "B": "blue", "C": "green", "D": "yellow"},
-                    "pass_rate": (i % 5) / 4,
-                    "source": "docci-synthetic",
-                }
-            )
-        else:
-            records.append(
-                {
-                    "id": f"{capability}-{i}",
-                    "capability": capability,
-                    "problem": "How many squares are in the image <image>?",
-                    "images": [image],
-                    "answer": "1",
-                    "answer_type": "number",
-                    "source": "synthetic",
-                }
-            )
-    return records
 
 
 @pytest.fixture
@@ -150,32 +90,13 @@ def sample_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
 
 # ---------------------------------------------------------------- reward tests: a real tokenizer
 
-CORPUS = [
-    "<think> Let me look at the image and count. </think> The answer is \\boxed{3}.",
-    "\\frac{1}{2} \\sqrt{12} x^2 + 2x + 1 = 0 (1, 2) [0, 1) \\{1, 2\\} 90^\\circ 25\\%",
-    "Option B: a blue umbrella. Yes, there is a dog. The car is red.",
-    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-]
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
 
 @pytest.fixture(scope="session")
 def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
-    """Directory of a saved ``PreTrainedTokenizerFast`` (byte-level BPE, 512 tokens), loadable by verl's
-    ``hf_tokenizer``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator(CORPUS * 20, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    directory = tmp_path_factory.mktemp("byte_bpe_tokenizer")
-    fast.save_pretrained(directory)
+    """Directory of the tiny Qwen2.5-VL tokenizer (byte-level BPE: it decodes every string it encoded), loadable
+    by verl's ``hf_tokenizer``."""
+    directory = tmp_path_factory.mktemp("tiny_tokenizer")
+    build_tiny_processor("qwen2_5_vl").tokenizer.save_pretrained(directory)
     return str(directory)
 
 

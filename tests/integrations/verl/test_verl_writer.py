@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_records
+from verl_samples import make_records
 
 from vlm_capcurriculum.integrations.verl.writer import (
     PAPER_INSTRUCTION,

@@ -36,3 +36,63 @@ def prepare_sample_run(output_dir: Path, *overrides: str) -> Any:
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={output_dir}", *overrides],
     )
     return prepare_run(recipe)
+
+
+def _png(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> None:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).rectangle((5, 5, 25, 20), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_records(image_root: Path, capability: str, count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` records of one capability in our schema (perception: MCQ on an image; text_reasoning: math
+    without image; visual_reasoning: a number about an image)."""
+    colours = ["red", "blue", "green", "yellow"]
+    records = []
+    for i in range(start, start + count):
+        if capability == "text_reasoning":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": f"Compute {i} + 30.",
+                    "images": [],
+                    "answer": str(i + 30),
+                    "answer_type": "math",
+                    "pass_rate": 0.5,
+                    "source": "synthetic",
+                }
+            )
+            continue
+        image = f"{capability}/{i}.png"
+        _png(image_root / image, colours[i % 4])
+        if capability == "perception":
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "<image>What colour is the square?\nA. red\nB. blue\nC. green\nD. yellow",
+                    "images": [image],
+                    "answer": "ABCD"[i % 4],
+                    "answer_type": "choice",
+                    "choices": {"A": "red", "B": "blue", "C": "green", "D": "yellow"},
+                    "pass_rate": (i % 5) / 4,
+                    "source": "docci-synthetic",
+                }
+            )
+        else:
+            records.append(
+                {
+                    "id": f"{capability}-{i}",
+                    "capability": capability,
+                    "problem": "How many squares are in the image <image>?",
+                    "images": [image],
+                    "answer": "1",
+                    "answer_type": "number",
+                    "source": "synthetic",
+                }
+            )
+    return records
