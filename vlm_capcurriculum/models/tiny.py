@@ -340,6 +340,8 @@ def build_tiny(family: str, *, seed: int = 0) -> tuple[PreTrainedModel, Processo
     spec = _spec(family)
     processor = build_tiny_processor(family)
     config = spec.config(processor.tokenizer)
+    # a hub checkpoint's config names its class; framework code reads it (e.g. verl's HF export)
+    config.architectures = [spec.model_class.__name__]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.model_class(config)

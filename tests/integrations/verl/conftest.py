@@ -1,10 +1,7 @@
 """Fixtures for the verl integration tests: a tiny Qwen2.5-VL-style processor and model, sample records with real
 PNG images, verl parquet files, and our Hydra config composed against verl's.
 
-The processor and model are deliberately minimal and local to these tests (a byte-level BPE trained on a few
-sentences, Qwen2-VL's PIL image processor, a 2-layer Qwen2.5-VL); the project's shared tiny models live in
-``vlm_capcurriculum/models`` (another branch). No torchvision on the CI machines, so the processor has no video
-processor (FRAMEWORK-NOTES.md).
+The processor and model are the project's tiny offline Qwen2.5-VL (``vlm_capcurriculum.models``).
 """
 
 from __future__ import annotations
@@ -15,115 +12,21 @@ from typing import Any
 
 import pytest
 
+from vlm_capcurriculum.models import build_tiny, build_tiny_processor
+
 HERE = Path(__file__).parent
 STAGE_DRIVERS = HERE / "verl_doubles.py"
-
-SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-
-# Qwen-style chat layout, written for these tests: images become <|vision_start|><|image_pad|><|vision_end|>.
-CHAT_TEMPLATE = (
-    "{%- for message in messages -%}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
-    "{% endfor -%}{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def build_tiny_processor() -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
-    from transformers.processing_utils import ProcessorMixin
-
-    from vlm_capcurriculum.integrations.verl.writer import PAPER_INSTRUCTION
-
-    class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
-        """Qwen2.5-VL's processor without the video processor (it needs torchvision)."""
-
-        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kw: Any):
-            self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"
-            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
-            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
-            ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=500, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator(
-        ["What colour is the square? How many circles? Compute 12 + 30. A B C D red blue", PAPER_INSTRUCTION],
-        trainer,
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE
-    )
-    image_processor = Qwen2VLImageProcessor(
-        min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2, temporal_patch_size=2
-    )
-    return ImageOnlyQwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
-    )
 
 
 @pytest.fixture(scope="session")
 def tiny_processor() -> Any:
-    return build_tiny_processor()
-
-
-def build_tiny_vl_model(seed: int = 0) -> Any:
-    import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": 512,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 512,
-            "bos_token_id": 0,
-            "eos_token_id": 2,
-            "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]},
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 4,
-            "out_hidden_size": 32,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "fullatt_block_indexes": [1],
-            "window_size": 56,
-        },
-        image_token_id=5,
-        video_token_id=6,
-        vision_start_token_id=3,
-        vision_end_token_id=4,
-        bos_token_id=0,
-        eos_token_id=2,
-        architectures=["Qwen2_5_VLForConditionalGeneration"],  # as in any saved checkpoint (verl's HF export reads it)
-    )
-    torch.manual_seed(seed)
-    return Qwen2_5_VLForConditionalGeneration(config)
+    """The project's tiny Qwen2.5-VL processor (importable classes, so ``datasets`` workers can pickle it)."""
+    return build_tiny_processor("qwen2_5_vl")
 
 
 @pytest.fixture
 def tiny_vl_model() -> Any:
-    return build_tiny_vl_model()
+    return build_tiny("qwen2_5_vl", seed=0)[0]
 
 
 def _png(path: Path, colour: str, size: tuple[int, int] = (40, 30)) -> None:

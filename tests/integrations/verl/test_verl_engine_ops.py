@@ -22,6 +22,7 @@ from verl_doubles import make_engine, vl_inputs
 from vlm_capcurriculum.integrations.verl import engine_ops
 from vlm_capcurriculum.integrations.verl.engine_ops import EngineOperationError
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
+from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
 HERE = Path(__file__).parent
 
@@ -119,10 +120,8 @@ def test_reset_optimizer_forgets_moments(tiny_vl_model: Any, tiny_processor: Any
 
 def test_worker_methods_on_verl_engines(tiny_vl_model: Any, tiny_processor: Any, tmp_path: Path) -> None:
     """The ``cc_*`` methods of our worker class, called as the worker group would, on verl engine objects."""
-    from conftest import build_tiny_vl_model
-
     actor = make_engine(tiny_vl_model)
-    reference = make_engine(build_tiny_vl_model(seed=1).to(torch.bfloat16))
+    reference = make_engine(build_tiny("qwen2_5_vl", seed=1)[0].to(torch.bfloat16))
     worker = object.__new__(CapCurriculumActorRolloutRefWorker)
     worker.role = "actor_rollout_ref"
     worker.actor, worker.ref = SimpleNamespace(engine=actor), SimpleNamespace(engine=reference)
@@ -141,7 +140,7 @@ def test_worker_methods_on_verl_engines(tiny_vl_model: Any, tiny_processor: Any,
         tiny_vl_model.state_dict().items(), reference.module.state_dict().items(), strict=True
     ):
         assert torch.equal(a.to(torch.bfloat16), r), name
-    fresh = make_engine(build_tiny_vl_model(seed=2))
+    fresh = make_engine(build_tiny("qwen2_5_vl", seed=2)[0])
     worker.ref = SimpleNamespace(engine=fresh)
     worker.cc_load_reference(str(saved))
     assert all(
@@ -166,7 +165,6 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from conftest import build_tiny_processor, build_tiny_vl_model
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
         from verl.trainer.config.config import CheckpointConfig
@@ -183,12 +181,12 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
             fully_shard(model, mesh=mesh)
             return model
 
-        processor = build_tiny_processor()
-        actor_model = shard(build_tiny_vl_model(seed=0))
+        processor = build_tiny_processor("qwen2_5_vl")
+        actor_model = shard(build_tiny("qwen2_5_vl", seed=0)[0])
         actor = make_engine(actor_model)
         # verl's FSDP2 branch of optimizer_step moves the norm to get_device_id() (CUDA): step without clipping
         actor.optimizer_step = actor.optimizer.step
-        reference = make_engine(shard(build_tiny_vl_model(seed=1).to(torch.bfloat16)))
+        reference = make_engine(shard(build_tiny("qwen2_5_vl", seed=1)[0].to(torch.bfloat16)))
         actor.checkpoint_manager = FSDPCheckpointManager(
             model=actor_model,
             optimizer=actor.optimizer,

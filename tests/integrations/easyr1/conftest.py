@@ -1,0 +1,72 @@
+"""The opt-in EasyR1 lane: these tests run only in the environment made by ``run_lane.sh EASYR1_SRC``.
+
+Everywhere else (CI has volcengine verl installed as ``verl`` and transformers 5) the whole folder is skipped
+here, before any test module imports torch, transformers or ``verl``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vlm_capcurriculum.integrations.easyr1.private_api import easyr1_location, is_easyr1_installed
+
+
+def _skip_reason() -> str | None:
+    source = os.environ.get("EASYR1_SRC")
+    if not source:
+        return "EasyR1 lane only: EASYR1_SRC is not set (run: tests/integrations/easyr1/run_lane.sh EASYR1_SRC)"
+    if not is_easyr1_installed():
+        location = easyr1_location()
+        found = "no `verl` package" if location is None else f"`verl` at {location} is not EasyR1"
+        return f"EasyR1 lane only: EASYR1_SRC={source} but {found} (run tests/integrations/easyr1/run_lane.sh)"
+    return None
+
+
+_REASON = _skip_reason()
+if _REASON:
+    pytest.skip(_REASON, allow_module_level=True)
+
+import easyr1_lane  # noqa: E402  (after the lane gate: imports torch and transformers)
+import lane_placeholders  # noqa: E402
+
+# qwen_vl_utils imports torchvision, which the CPU lane cannot install; vLLM is *not* stubbed here (tests that
+# need it run in a subprocess) so that in-process tests see the real "no vLLM" situation.
+lane_placeholders.install("qwen_vl_utils")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One-process FSDP (the in-process tests) is NO_SHARD by design; the sharded cases run in several processes.
+    config.addinivalue_line("filterwarnings", "ignore:FSDP is switching to use `NO_SHARD`:UserWarning")
+    config.addinivalue_line("filterwarnings", "ignore:When using ``NO_SHARD`` for ``ShardingStrategy``:UserWarning")
+
+
+@pytest.fixture(scope="session")
+def easyr1_src() -> Path:
+    return Path(os.environ["EASYR1_SRC"]).absolute()
+
+
+@pytest.fixture(scope="session")
+def process_group() -> None:
+    """A one-process gloo group for the whole session (FSDP and EasyR1's checkpoint manager need one)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        easyr1_lane.init_process_group(0, 1, easyr1_lane.free_port())
+
+
+@pytest.fixture(scope="session")
+def tokenizer():  # type: ignore[no-untyped-def]
+    return easyr1_lane.build_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def model_config(tokenizer):  # type: ignore[no-untyped-def]
+    return easyr1_lane.build_config(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def batch(model_config):  # type: ignore[no-untyped-def]
+    return easyr1_lane.image_inputs(model_config)

@@ -1,0 +1,172 @@
+"""Engine operations as driver-callable methods on EasyR1's FSDP worker.
+
+``CurriculumWorkerMixin`` is meant to sit *first* among the bases of the worker class
+(``class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker)``, see worker.py). The order matters:
+``verl.single_controller.ray.base.create_colocated_worker_cls`` builds its ``WorkerDict`` actor as a subclass
+of ``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` with no arguments. For a direct
+subclass of ``FSDPWorker`` that base is ``FSDPWorker``, whose ``__init__`` needs ``config`` and ``role``; for our
+class it is this mixin, which is a plain ``Worker`` (no required arguments), exactly what EasyR1's own
+``FSDPWorker`` yields (``FSDPWorker.__base__ is Worker``).
+
+Every method is ``@register(dispatch_mode=Dispatch.ONE_TO_ALL)``: the driver calls
+``actor_rollout_ref_wg.curriculum_<op>(...)`` and every rank runs it (the list of per-rank results comes back).
+Methods that touch weights bring offloaded parameters back first and offload them again after, as
+``FSDPWorker.save_checkpoint`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch.distributed as dist
+
+from . import engine_ops
+from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
+from .private_api import resolve, worker_attribute
+
+Worker = resolve("Worker")
+register = resolve("register")
+Dispatch = resolve("Dispatch")
+
+
+class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
+    """Stage-boundary operations for the actor (and its reference) of an EasyR1 ``FSDPWorker``."""
+
+    def _curriculum_actor_only(self) -> None:
+        if not worker_attribute(self, "_has_actor"):
+            raise RuntimeError("curriculum engine operations run on the actor worker group (actor_rollout_ref)")
+
+    @contextmanager
+    def _curriculum_params_loaded(self, *, reference: bool = False) -> Iterator[None]:
+        load, offload = resolve("load_fsdp_model"), resolve("offload_fsdp_model")
+        offloaded = []
+        if worker_attribute(self, "_use_param_offload"):
+            offloaded.append(worker_attribute(self, "fsdp_module"))
+        if reference and worker_attribute(self, "_use_ref_param_offload"):
+            offloaded.append(worker_attribute(self, "ref_fsdp_module"))
+        for module in offloaded:
+            load(module)
+        try:
+            yield
+        finally:
+            for module in offloaded:
+                offload(module)
+
+    def _curriculum_vision_gate(self) -> engine_ops.VisionTowerGate:
+        gate = getattr(self, "_curriculum_gate", None)
+        if gate is None:
+            gate = engine_ops.VisionTowerGate(
+                worker_attribute(self, "fsdp_module"), worker_attribute(self, "optimizer")
+            )
+            self._curriculum_gate = gate
+        return gate
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_set_vision_trainable(self, trainable: bool) -> bool:
+        """Let the vision tower train, or stop all its updates (gradient, weight decay, Adam moments)."""
+        self._curriculum_actor_only()
+        self._curriculum_vision_gate().set_trainable(bool(trainable))
+        return bool(trainable)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_set_lr(self, lr: float) -> list[float]:
+        """Set the peak learning rate (the scheduler's ``base_lrs``); returns the rates now in effect."""
+        self._curriculum_actor_only()
+        return engine_ops.set_base_lr(worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), lr)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_set_actor_knobs(self, knobs: dict[str, float]) -> dict[str, float]:
+        """Set kl_coef / clip_ratio_low / clip_ratio_high / clip_ratio_dual / max_grad_norm on the live actor config.
+
+        When KL is applied in the reward (``algorithm.use_kl_loss=false``) the coefficient that matters is the
+        driver's ``RayPPOTrainer.kl_ctrl.kl_coef``: the trainer sets that one.
+        """
+        self._curriculum_actor_only()
+        return engine_ops.set_actor_knobs(worker_attribute(self, "actor").config, knobs)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_reset_optimizer(self) -> int:
+        """Drop the optimizer's moments and step counts; returns how many parameter states were dropped."""
+        self._curriculum_actor_only()
+        dropped = engine_ops.reset_optimizer_state(worker_attribute(self, "optimizer"))
+        gate = getattr(self, "_curriculum_gate", None)
+        if gate is not None and not gate.trainable:
+            gate.fill_missing_state()  # a frozen tower still needs state for FSDP to save the optimizer
+        return dropped
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_refresh_reference(self) -> bool:
+        """Make the KL reference a copy of the current actor."""
+        self._curriculum_actor_only()
+        if not worker_attribute(self, "_has_ref"):
+            raise RuntimeError("this run has no reference model (algorithm.disable_kl=true): nothing to refresh")
+        if worker_attribute(self, "_is_lora"):
+            raise RuntimeError(
+                "with LoRA the reference is the actor with adapters disabled; refreshing it would mean merging "
+                "the adapters into the base weights, which is not supported"
+            )
+        with self._curriculum_params_loaded(reference=True):
+            engine_ops.copy_weights(worker_attribute(self, "fsdp_module"), worker_attribute(self, "ref_fsdp_module"))
+        return True
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_load_reference(self, path: str) -> bool:
+        """Load the reference from a model directory (rank 0 reads it and broadcasts).
+
+        On resume inside a stage that refreshed its reference: EasyR1 checkpoints only the actor, so the
+        reference restarts as the base model; the stage-start weights are the previous stage's export.
+        """
+        self._curriculum_actor_only()
+        if not worker_attribute(self, "_has_ref") or worker_attribute(self, "_is_lora"):
+            raise RuntimeError("this run has no separate reference model to load")
+        state_dict = read_hf_weights(path) if dist.get_rank() == 0 else {}
+        with self._curriculum_params_loaded(reference=True):
+            engine_ops.load_full_weights(worker_attribute(self, "ref_fsdp_module"), state_dict)
+        return True
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_save_hf_model(self, path: str, dtype: str = "bfloat16", overwrite: bool = False) -> str | None:
+        """Write the actor's merged weights + processor as a Hugging Face model directory (rank 0 writes).
+
+        Keep ``path`` outside ``trainer.save_checkpoint_path/global_step_*``: EasyR1 deletes those folders when
+        it rotates checkpoints (``remove_obsolete_ckpt``).
+        """
+        self._curriculum_actor_only()
+        fsdp_module = worker_attribute(self, "fsdp_module")
+        with self._curriculum_params_loaded():
+            state_dict = engine_ops.gather_full_state_dict(fsdp_module)
+        written = None
+        if dist.get_rank() == 0:
+            model = engine_ops.unwrap(fsdp_module)
+            processing = worker_attribute(self, "processor") or worker_attribute(self, "tokenizer")
+            written = str(
+                write_hf_model_dir(
+                    path,
+                    state_dict,
+                    model.config,
+                    processing_class=processing,
+                    generation_config=getattr(model, "generation_config", None),
+                    dtype=DTYPES[dtype],
+                    overwrite=overwrite,
+                )
+            )
+        del state_dict
+        dist.barrier()
+        return written
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_engine_state(self) -> dict[str, Any]:
+        """The knobs as the worker sees them now (for metrics and for checking a resumed run)."""
+        self._curriculum_actor_only()
+        actor_config = worker_attribute(self, "actor").config
+        scheduler = worker_attribute(self, "lr_scheduler")
+        gate = getattr(self, "_curriculum_gate", None)
+        return {
+            "lr": scheduler.get_last_lr()[0],
+            "base_lr": scheduler.base_lrs[0],
+            "vision_trainable": True if gate is None else gate.trainable,
+            **{name: getattr(actor_config, name) for name in engine_ops.LIVE_ACTOR_KNOBS},
+            "optimizer_states": len(worker_attribute(self, "optimizer").state),
+        }
