@@ -16,7 +16,7 @@ that encode the curriculum's batch layout are *derived* here and may not be set 
 ``lr_scheduler_type``, ``warmup_*`` constant lr, per-stage warm-up of ``train.lr_warmup_ratio`` (our scheduler)
 ``save_strategy``, ``save_steps``   a checkpoint every ``backend.save_every`` curriculum steps and at every stage end
 ``reward_weights``                  ``[1 - train.reward.format_weight, format_weight]`` (accuracy, format)
-``use_cpu``, ``bf16``               ``backend.device`` / ``backend.dtype`` (auto: bf16 on a GPU, fp32 on a CPU)
+``use_cpu``, ``bf16``               ``backend.device`` (auto: a GPU if there is one; bf16 autocast on it)
 ``beta``                            ``train.kl_coef``, or 0 when ``train.use_kl_loss`` is false
 ==================================  ========================================================================
 
@@ -100,8 +100,13 @@ def _container(node: Any) -> dict[str, Any]:
     return dict(OmegaConf.to_container(node, resolve=True)) if node is not None else {}  # type: ignore[arg-type]
 
 
-def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str]:
-    """(use_cpu, dtype) for ``backend.device`` / ``backend.dtype`` (``auto``: a GPU if there is one, bf16 on it)."""
+def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str, bool]:
+    """(use_cpu, weight dtype, bf16 autocast) for ``backend.device`` / ``backend.dtype``.
+
+    ``auto``: a GPU if torch sees one; on it bf16 autocast and bfloat16 weights (``float32`` weights keep small
+    updates exact, at twice the memory: see the README's single-GPU notes); on a CPU float32 and no autocast (CPU
+    autocast to bf16 is several times slower).
+    """
     import torch
 
     if device not in ("auto", "cpu", "cuda"):
@@ -109,11 +114,12 @@ def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str]:
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     if not use_cpu and not torch.cuda.is_available():
         raise TRLConfigError("backend.device: cuda asked for, but torch sees no GPU")
+    bf16 = not use_cpu and torch.cuda.is_bf16_supported()
     if dtype == "auto":
-        dtype = "float32" if use_cpu else "bfloat16"
+        dtype = "bfloat16" if bf16 else "float32"
     if dtype not in ("float32", "bfloat16"):
         raise TRLConfigError(f"backend.dtype: expected auto, float32 or bfloat16, got {dtype!r}")
-    return use_cpu, dtype
+    return use_cpu, dtype, bf16
 
 
 def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
@@ -166,7 +172,7 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         num_iterations=num_iterations,
     )
     save_every = int(backend.get("save_every", 0) or 0)
-    use_cpu, dtype = _device_and_dtype(str(backend.get("device", "auto")), str(backend.get("dtype", "auto")))
+    use_cpu, dtype, bf16 = _device_and_dtype(str(backend.get("device", "auto")), str(backend.get("dtype", "auto")))
     reward_kwargs = _container(train.get("reward"))
     format_weight = float(reward_kwargs.get("format_weight", 0.1))
     output_dir = Path(str(backend.output_dir)).expanduser().absolute()
@@ -183,7 +189,7 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         save_steps=save_every * per_step if save_every > 0 else plan.total_steps * per_step,
         reward_weights=reward_weights(format_weight),
         use_cpu=use_cpu,
-        bf16=dtype == "bfloat16",
+        bf16=bf16,
         shuffle_dataset=False,
     )
     val = _container(backend.get("validation"))
