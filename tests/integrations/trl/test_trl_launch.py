@@ -79,6 +79,7 @@ def test_dry_run_prints_the_plan_and_loads_nothing(capsys: pytest.CaptureFixture
         ("+curriculum.overrides.rollout_n=8", "sets rollout_n=8"),
         ("train.kl_penalty=kl", "train.kl_penalty"),
         ("data.val_files=[]", "data.val_files is empty"),
+        ("+train.reward.format_wieght=0.2", "train.reward: unknown reward setting 'format_wieght'"),
         ("backend.device=gpu", "backend.device"),
     ],
 )

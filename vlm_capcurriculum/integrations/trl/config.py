@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vlm_capcurriculum.curriculum import Plan
 
-from .rewards import reward_weights
+from .rewards import REWARD_SETTINGS, reward_weights, unknown_reward_settings
 from .sampler import updates_per_step
 
 DERIVED_KEYS = frozenset(
@@ -174,6 +174,15 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
     save_every = int(backend.get("save_every", 0) or 0)
     use_cpu, dtype, bf16 = _device_and_dtype(str(backend.get("device", "auto")), str(backend.get("dtype", "auto")))
     reward_kwargs = _container(train.get("reward"))
+    layers = [("train.reward", reward_kwargs)] + [
+        (f"stage {stage.name!r} reward override", dict(stage.state.reward or {})) for stage in plan.stages
+    ]
+    for where, settings in layers:
+        unknown = unknown_reward_settings(settings)
+        if unknown:
+            raise TRLConfigError(
+                f"{where}: unknown reward setting {unknown[0]!r} (the rewards take {sorted(REWARD_SETTINGS)})"
+            )
     format_weight = float(reward_kwargs.get("format_weight", 0.1))
     output_dir = Path(str(backend.output_dir)).expanduser().absolute()
     grpo = GRPOConfig(

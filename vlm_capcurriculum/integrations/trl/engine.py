@@ -42,7 +42,7 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.models import vision_tower
 
-from .rewards import reward_weights
+from .rewards import reward_weights, unknown_reward_settings
 from .weights import copy_weights, load_weights_strict
 
 if TYPE_CHECKING:
@@ -176,6 +176,9 @@ class TRLEngine(EngineBase):
 
     def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         merged = {**self.base.reward_kwargs, **kwargs}
+        unknown = unknown_reward_settings(merged)
+        if unknown:
+            raise ValueError(f"unknown reward setting {unknown[0]!r}")
         format_weight = merged.pop("format_weight", None)
         trainer = self.trainer
         accuracy_index, format_index = trainer.reward_index("accuracy_reward"), trainer.reward_index("format_reward")

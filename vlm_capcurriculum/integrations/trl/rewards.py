@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vlm_capcurriculum.rewards import (
@@ -38,6 +38,14 @@ from vlm_capcurriculum.rewards import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: What ``train.reward`` and a stage's ``reward`` override may set for these functions.
+REWARD_SETTINGS = frozenset({"format_weight", "timeout_s"})
+
+
+def unknown_reward_settings(settings: Mapping[str, Any]) -> list[str]:
+    """Keys of ``settings`` the rewards do not take (a typo would otherwise be ignored silently)."""
+    return sorted(set(settings) - REWARD_SETTINGS)
 
 
 def reward_weights(format_weight: float = PAPER_FORMAT_WEIGHT) -> list[float]:

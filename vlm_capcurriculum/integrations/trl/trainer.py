@@ -99,11 +99,11 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     """``GRPOTrainer`` over the global index space of a curriculum ``plan``; see the module docstring.
 
     ``train_dataset`` is :func:`~.dataset.build_dataset` of ``data.records`` (row ``i`` = global index ``i``);
-    ``val_dataset`` (same columns) feeds the ``validate`` stage action, generated with the training generation kwargs
-    updated by ``val_generation_kwargs`` (the paper's ``val_temperature``/``val_top_p``). ``reward_kwargs`` are the base reward settings
-    (``train.reward``: ``format_weight`` and any keyword of ``accuracy_reward``); ``lr_warmup_ratio`` is EasyR1's, per
-    stage. ``args.max_steps`` must be ``plan.total_steps * updates_per_step`` and ``args.lr_scheduler_type``
-    ``"constant"`` (:func:`~.config.build_grpo_config` sets both).
+    ``val_dataset`` (same columns) feeds the ``validate`` stage action, generated with the training generation
+    kwargs updated by ``val_generation_kwargs`` (the paper's ``val_temperature``/``val_top_p``). ``reward_kwargs``
+    are the base reward settings (``train.reward``: ``format_weight``, ``timeout_s``); ``lr_warmup_ratio`` is
+    EasyR1's, per stage. ``args.max_steps`` must be ``plan.total_steps * updates_per_step`` and
+    ``args.lr_scheduler_type`` ``"constant"`` without warm-up (:func:`~.config.build_settings` sets them).
     """
 
     def __init__(
@@ -126,10 +126,11 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             raise ValueError(
                 f"train_dataset has {len(train_dataset)} rows, the plan's global index space {plan.dataset_size}"
             )
-        if args.lr_scheduler_type not in ("constant", "constant_with_warmup"):
+        if args.lr_scheduler_type not in ("constant", "constant_with_warmup") or args.warmup_steps:
             raise ValueError(
-                f"lr_scheduler_type {args.lr_scheduler_type!r}: the curriculum trainer uses a constant lr with a "
-                "per-stage warm-up (lr_warmup_ratio); set lr_scheduler_type='constant'"
+                f"lr_scheduler_type {args.lr_scheduler_type!r}, warmup_steps {args.warmup_steps}: the curriculum "
+                "trainer uses a constant lr with a per-stage warm-up (lr_warmup_ratio); set lr_scheduler_type="
+                "'constant' and no warmup_steps"
             )
         # GRPOTrainer requires left padding ("The padding side must be set to 'left'"): it left-pads the prompt ids
         # itself but takes mm_token_type_ids from a processor call, and right padding shifts those against the ids
