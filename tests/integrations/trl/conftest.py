@@ -12,6 +12,7 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+from PIL import Image
 from trl_helpers import WARM_START_STEPS, small_plan
 
 
@@ -19,6 +20,11 @@ from trl_helpers import WARM_START_STEPS, small_plan
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture
+def image() -> Image.Image:
+    return Image.new("RGB", (90, 70), (200, 40, 90))
 
 
 @pytest.fixture(scope="session")

@@ -60,3 +60,20 @@ def test_three_stages_train_every_family(family: str, tiny_base, tmp_path: Path)
     assert moved(stages[0], stages[1], owned=True) == set(), "the frozen tower moved in stage 2"
     assert moved(stages[0], stages[1], owned=False), "the language model did not train in stage 2"
     assert moved(stages[1], stages[2], owned=True), "the tower did not train in stage 3"
+
+
+def test_merged_baseline_mixes_image_and_text_prompts_with_a_frozen_tower(tiny_base, tmp_path: Path) -> None:
+    """The merged baseline pools all stages: generation batches mix image and text-only prompts; the Qwen recipes
+    freeze the vision tower for the whole run (merged_baseline.sh: freeze_vision_tower=true)."""
+    data, plan = small_plan(steps=(1, 1, 1), mode="merged", overrides={"vision_tower": "frozen"})
+    assert [stage.name for stage in plan.stages] == ["merged"] and plan.total_steps == 3
+    mixed = [{data.records[i].capability for i in plan.batch(step)} for step in (1, 2, 3)]
+    assert any(len(capabilities) > 1 for capabilities in mixed)
+    trainer = make_trainer("qwen3_vl", tiny_base("qwen3_vl"), tmp_path / "run", data, plan)
+    tower = vision_tower(trainer.model)
+    before = {name: param.detach().clone() for name, param in tower.named_parameters()}
+    trainer.train()
+    assert all(torch.equal(param, before[name]) for name, param in tower.named_parameters())
+    (entry,) = json.loads((tmp_path / "run" / "curriculum_summary.json").read_text())["stages"]
+    assert entry["name"] == "merged" and entry["complete"] and entry["checkpoint"]
+    assert set(entry["accuracy_by_capability"]) == set().union(*mixed)
