@@ -81,6 +81,7 @@ def test_dry_run_prints_the_plan_and_loads_nothing(capsys: pytest.CaptureFixture
         ("data.val_files=[]", "data.val_files is empty"),
         ("+train.reward.format_wieght=0.2", "train.reward: unknown reward setting 'format_wieght'"),
         ("backend.device=gpu", "backend.device"),
+        ("backend.model_path=tiny://qwen9", "unknown tiny family 'qwen9'"),
     ],
 )
 def test_recipe_errors_are_one_line(override: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,7 @@ from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
 
 from .config import TRLConfigError, TRLSettings, build_settings
+from .tiny import TinyModelError, tiny_family
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def prepare(
         data, plan = plan_curriculum(spec)
         validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)
+        tiny_family(settings.model_path)  # an unknown tiny family fails here, not after the data is loaded
         validation = None
         if any(stage.state.flag("validate") for stage in plan.stages):
             files = _val_files(config)
@@ -100,6 +102,7 @@ def prepare(
         RecordValidationError,
         UnsupportedOverrideError,
         TRLConfigError,
+        TinyModelError,
     ) as err:
         raise LaunchError(f"backend trl: {_one_line(err)}") from err
     return data, plan, settings, validation
@@ -129,7 +132,7 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
 
     from vlm_capcurriculum.models import register_processors
 
-    from .tiny import prepare_tiny_model, tiny_family
+    from .tiny import prepare_tiny_model
 
     path = settings.model_path
     family = tiny_family(path)
@@ -160,11 +163,16 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         print(line)
     if dry_run:
         return 0
+    from .trainer import CurriculumStateError
+
     checkpoint = _resume_checkpoint(settings)
-    trainer = build_trainer(data, plan, settings, validation)
-    if checkpoint:
-        print(f"TRL: resuming from {checkpoint}")
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer = build_trainer(data, plan, settings, validation)
+        if checkpoint:
+            print(f"TRL: resuming from {checkpoint}")
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except (CurriculumStateError, TinyModelError) as err:
+        raise LaunchError(f"backend trl: {_one_line(err)}") from err
     from .history import print_stage_table
 
     print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))

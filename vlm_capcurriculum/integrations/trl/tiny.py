@@ -28,6 +28,11 @@ from .dataset import record_row
 
 logger = logging.getLogger(__name__)
 
+
+class TinyModelError(ValueError):
+    """A ``tiny://`` path that names no family, or an output directory holding a differently built tiny model."""
+
+
 TINY_SCHEME = "tiny://"
 BASE_MODEL_DIR = "base_model"
 _READY = "vlmcc_tiny.json"
@@ -39,7 +44,9 @@ def tiny_family(path: str) -> str | None:
         return None
     family = path[len(TINY_SCHEME) :].strip("/")
     if family not in FAMILIES:
-        raise ValueError(f"model.path {path!r}: unknown tiny family {family!r}; expected one of {', '.join(FAMILIES)}")
+        raise TinyModelError(
+            f"model.path {path!r}: unknown tiny family {family!r}; expected one of {', '.join(FAMILIES)}"
+        )
     return family
 
 
@@ -118,7 +125,7 @@ def prepare_tiny_model(
     ready = path / _READY
     if ready.is_file():
         if json.loads(ready.read_text()) != recipe:
-            raise ValueError(
+            raise TinyModelError(
                 f"{path} holds a tiny model built differently ({ready.read_text().strip()}; asked: {recipe}): "
                 "use a fresh output directory"
             )
@@ -126,7 +133,7 @@ def prepare_tiny_model(
     save_tiny(family, path, seed=seed)
     if warm_start_steps > 0:
         if image_paths is None or not records:
-            raise ValueError("the format warm-start needs the training records")
+            raise TinyModelError("the format warm-start needs the training records")
         model, processor = load_tiny(path)
         losses = format_warm_start(model, processor, records, image_paths, steps=warm_start_steps, seed=seed)
         logger.info(
