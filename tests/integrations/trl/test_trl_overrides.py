@@ -92,7 +92,12 @@ class Probe(TrainerCallback):
 def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> None:
     data, plan = small_plan(
         steps=(2, 3, 2),
-        stage_overrides=({"vision_tower": "trainable"}, STAGE2, {"vision_tower": "trainable"}),
+        # stage 1 saves no checkpoint: the refresh at stage 2 must save the reference weights itself
+        stage_overrides=(
+            {"vision_tower": "trainable", "save_checkpoint": False},
+            STAGE2,
+            {"vision_tower": "trainable"},
+        ),
     )
     trainer = make_trainer(
         FAMILY,
@@ -123,7 +128,8 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
         refresh()
         policy = trainer.accelerator.unwrap_model(trainer.model).state_dict()
         reference = trainer.accelerator.unwrap_model(trainer.ref_model).state_dict()
-        events["refresh"].append((trainer.curriculum_step, all(torch.equal(policy[n], reference[n]) for n in policy)))
+        same = all(torch.equal(policy[n], reference[n]) for n in policy)
+        events["refresh"].append((trainer.curriculum_step, same, Path(engine.reference_source).relative_to(tmp_path)))
 
     engine.reset_optimizer, engine.refresh_reference = probed_reset, probed_refresh
     probe = Probe(trainer)
@@ -136,8 +142,13 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
 
     # reset_optimizer at stages 2 and 3 (not at step 1): state emptied, warm-up restarted at the scheduler's step.
     assert events["reset"] == [(3, 0, 4, 2), (6, 0, 10, 1)]
-    # refresh_reference: the reference is the policy at that moment (stage 2 built it first: kl_coef 0 -> 0.05).
-    assert events["refresh"] == [(3, True), (6, True)]
+    # refresh_reference: the reference is the policy at that moment (stage 2 built it first: kl_coef 0 -> 0.05), and
+    # its weights are on disk for a resume: saved for it, or the previous stage's checkpoint.
+    assert events["refresh"] == [
+        (3, True, Path("run/reference/after-step-2")),
+        (6, True, Path("run/stages/02-text_reasoning")),
+    ]
+    assert (tmp_path / "run/reference/after-step-2/model.safetensors").is_file()
 
     for stage, records_of_stage in by_stage.items():
         knobs = STAGE2 if stage == 2 else {}

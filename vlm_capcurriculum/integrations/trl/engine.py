@@ -207,8 +207,10 @@ class TRLEngine(EngineBase):
     def refresh_reference(self) -> None:
         trainer = self.trainer
         step = trainer.curriculum_step
+        # A refresh runs at a stage start, so the previous stage ended at step - 1: its checkpoint (if it saved one)
+        # holds exactly the weights the reference becomes; otherwise they are saved here.
         source = trainer.history.checkpoints.get(trainer.plan.stage_at(step - 1).position)
-        if source is None or trainer.plan.stage_at(step - 1).end_step != step - 1:
+        if source is None:
             source = str(self._save_reference(step - 1))
         self.reference_source = source
         if trainer.ref_model is not None:
