@@ -9,8 +9,10 @@
 # Arguments are Hydra-style overrides of recipes/config.yaml. Re-running with the same OUTPUT_DIR resumes from
 # the newest checkpoint there (backend.resume=auto); use a new OUTPUT_DIR to start over.
 set -euo pipefail
-output_dir=$(realpath -m "${OUTPUT_DIR:-$(dirname "$0")/../outputs/quickstart_cpu}")
-cd "$(dirname "$0")/.."            # the sample data paths are relative to the repository root
+repo=$(cd "$(dirname "$0")/.." && pwd)
+output_dir="${OUTPUT_DIR:-$repo/outputs/quickstart_cpu}"
+case "$output_dir" in /*) ;; *) output_dir="$PWD/$output_dir" ;; esac   # relative to where you ran it
+cd "$repo"                         # the sample data paths are relative to the repository root
 export OUTPUT_DIR="$output_dir"
 export HF_HUB_OFFLINE=1            # tiny models are built locally; nothing is downloaded
 # Tiny models run thousands of small ops: one thread each is fastest (more threads contend, badly on a busy machine).
