@@ -1,7 +1,9 @@
 """Fixtures for the verl integration tests: a tiny Qwen2.5-VL-style processor and model, sample records with real
 PNG images, verl parquet files, and our Hydra config composed against verl's.
 
-The processor and model are the project's tiny offline Qwen2.5-VL (``vlm_capcurriculum.models``).
+The processor and model are the project's tiny offline Qwen2.5-VL (``vlm_capcurriculum.models``). The reward
+tests use a byte-level BPE tokenizer built in code (``byte_bpe_tokenizer_dir``): it decodes every string it encoded
+exactly, as Qwen's tokenizer does, so responses reach the reward function unchanged after verl's ``decode``.
 """
 
 from __future__ import annotations
@@ -135,3 +137,41 @@ def compose_config(overrides: list[str] | None = None) -> Any:
 @pytest.fixture
 def verl_config() -> Callable[..., Any]:
     return compose_config
+
+
+# ---------------------------------------------------------------- reward tests: a real tokenizer
+
+CORPUS = [
+    "<think> Let me look at the image and count. </think> The answer is \\boxed{3}.",
+    "\\frac{1}{2} \\sqrt{12} x^2 + 2x + 1 = 0 (1, 2) [0, 1) \\{1, 2\\} 90^\\circ 25\\%",
+    "Option B: a blue umbrella. Yes, there is a dog. The car is red.",
+    "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+
+@pytest.fixture(scope="session")
+def byte_bpe_tokenizer_dir(tmp_path_factory) -> str:
+    """Directory of a saved ``PreTrainedTokenizerFast`` (byte-level BPE, 512 tokens), loadable by verl's
+    ``hf_tokenizer``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512, special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(CORPUS * 20, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    directory = tmp_path_factory.mktemp("byte_bpe_tokenizer")
+    fast.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def byte_bpe_tokenizer(byte_bpe_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(byte_bpe_tokenizer_dir)

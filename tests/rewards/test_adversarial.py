@@ -1,0 +1,82 @@
+"""Hostile answers: each finishes well inside the per-answer limit, scores 0, and never raises."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from vlm_capcurriculum.rewards import score, score_batch
+
+
+def qwen(final: str) -> str:
+    """A response in the paper's format, as Qwen2.5-VL writes it."""
+    return f"<think>\nLet me work through this step by step.\n</think>\n\n{final}"
+
+
+LIMIT_S = 2.0
+
+ADVERSARIAL = {
+    "python power tower": (qwen("\\boxed{9**9**9**9}"), "1"),
+    "latex power tower": (qwen("\\boxed{9^{9^{9^{9}}}}"), "1"),
+    "tower of twos": (qwen("\\boxed{2^{2^{2^{2^{2^{2}}}}}}"), "1"),
+    "huge power": (qwen("\\boxed{10^{10^{10}}}"), "1"),
+    "tiny power": (qwen("\\boxed{10^{-10^{10}}}"), "0"),
+    "factorial": (qwen("\\boxed{1000000!}"), "1"),
+    "factorial of a power": (qwen("\\boxed{(10^{6})!}"), "1"),
+    "binomial": (qwen("\\boxed{\\binom{100000}{50000}}"), "1"),
+    "huge sum": (qwen("\\boxed{\\sum_{k=1}^{10^{12}} k}"), "1"),
+    "huge product": (qwen("\\boxed{\\prod_{k=1}^{10^{7}} k}"), "1"),
+    "exponent literal": (qwen("\\boxed{1e999999999}"), "1"),
+    "5000-digit numeral": (qwen("\\boxed{" + "9" * 5000 + "}"), "9"),
+    "5000-deep parentheses": (qwen("\\boxed{" + "(" * 5000 + "1" + ")" * 5000 + "}"), "2"),
+    "5000-deep braces": (qwen("\\boxed{" + "{" * 5000 + "1" + "}" * 5000 + "}"), "2"),
+    "1000-deep fractions": (qwen("\\boxed{" + "\\frac{1}{" * 1000 + "2" + "}" * 1000 + "}"), "1"),
+    "1 MB response": (qwen("x" * 1_000_000 + "\\boxed{1}"), "1"),
+    "1 MB reasoning": ("<think>" + "a" * 1_000_000 + "</think>\\boxed{1}", "1"),
+    "100k boxes": (qwen("\\boxed{1}" * 100_000), "2"),
+    "100k unclosed boxes": (qwen("\\boxed{" * 100_000), "1"),
+    "100k dollar signs": (qwen("$" * 100_000), "1"),
+    "50k opening tags": ("<think>" * 50_000, "1"),
+    "code injection": (qwen("\\boxed{__import__('os').system('touch /tmp/vlmcc-pwned')}"), "0"),
+    "eval": (qwen("\\boxed{eval('1+1')}"), "2"),
+    "lambda": (qwen("\\boxed{(lambda: 2)()}"), "2"),
+    "symbolic tower": (qwen("\\boxed{x^{x^{x^{x^{x}}}}}"), "1"),
+    "huge expansion": (qwen("\\boxed{(x+1)^{1000}}"), "x^{1000}"),
+    "division by zero": (qwen("\\boxed{\\frac{1}{0}}"), "1"),
+    "5000-term sum": (qwen("\\boxed{" + "1+" * 5000 + "1}"), "1"),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_scores_zero_under_the_limit(name: str) -> None:
+    response, gold = ADVERSARIAL[name]
+    score(qwen("\\boxed{x \\in [0, 1]}"), "0 \\le x \\le 1")  # the guard's workers are up: time the answer alone
+    started = time.monotonic()
+    result = score(response, gold, timeout_s=LIMIT_S)
+    elapsed = time.monotonic() - started
+    assert result["accuracy"] == 0.0
+    assert set(result) == {"overall", "accuracy", "format"}
+    assert elapsed < LIMIT_S + 1.0, f"{name} took {elapsed:.2f}s"
+
+
+def test_code_is_never_run(tmp_path) -> None:
+    marker = tmp_path / "ran"
+    payloads = [
+        f"__import__('pathlib').Path('{marker}').touch()",
+        f"open('{marker}', 'w')",
+        f"exec(\"open('{marker}', 'w')\")",
+    ]
+    score_batch([qwen(f"\\boxed{{{payload}}}") for payload in payloads], ["0"] * len(payloads))
+    assert not marker.exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_batch_of_hostile_answers_finishes() -> None:
+    responses = [response for response, _ in ADVERSARIAL.values()]
+    golds = [gold for _, gold in ADVERSARIAL.values()]
+    started = time.monotonic()
+    results = score_batch(responses, golds, timeout_s=LIMIT_S)
+    assert [result["accuracy"] for result in results] == [0.0] * len(results)
+    assert time.monotonic() - started < 60

@@ -1,0 +1,141 @@
+"""verl (>= 0.9.1) reward entry point: ``reward.custom_reward_function.path=pkg://vlm_capcurriculum.integrations.verl.reward``.
+
+verl's reward loop (``verl.experimental.reward_loop``, manager ``naive``) calls
+``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)`` once per sample, from an
+executor thread of a long-lived reward worker, with ``reward.custom_reward_function.reward_kwargs`` merged in
+(set them with ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``). The guard's worker
+processes are shared by those threads and outlive the calls.
+
+The answer spec comes from ``ground_truth`` (a plain answer or our JSON encoding, see
+:class:`vlm_capcurriculum.rewards.AnswerSpec`) and, when present, ``extra_info["answer_type"]``,
+``extra_info["choices"]`` (letter -> option text, or our verl writer's list of ``{"letter", "text"}``) and
+``extra_info["capability"]``, which override it.
+
+Key scheme (chosen so that both frameworks accept it): verl stacks every key of every sample into one array per
+key (``RewardLoopManager.compute_rm_score`` and the agent loop take the key list from the first sample), so every
+sample returns the *same keys*: ``score`` (= ``overall``, the reward), ``acc`` (= ``accuracy``; verl's validation
+reports ``acc`` as its core metric, per ``data_source``), ``overall``, ``accuracy``, ``format``, ``pred`` (the
+extracted answer, a string: verl skips strings when averaging and uses ``pred`` for majority voting), and with
+``breakdown`` (default) ``accuracy_<type>`` for all five answer types and ``accuracy_<capability>`` for each of
+``capabilities`` (default: the paper's three stages). A breakdown key that does not concern the sample is ``None``:
+verl's ``process_validation_metrics`` drops ``None`` before averaging, and our trainer's ``reward/<key>`` metrics
+average numeric values only, so each breakdown key is the accuracy over the samples it concerns, the same number
+EasyR1 logs (``reward_fns/capcurriculum.py`` adds the keys only to the samples they concern, because EasyR1
+averages each key over the samples that have it and cannot average ``None``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vlm_capcurriculum.rewards import (
+    ANSWER_TYPES,
+    DEFAULT_TIMEOUT_S,
+    PAPER_FORMAT_WEIGHT,
+    AnswerSpec,
+    AnswerSpecError,
+    extract_answer,
+    score,
+    to_spec,
+)
+from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
+from vlm_capcurriculum.rewards.scoring import capability_key, type_key
+
+logger = logging.getLogger(__name__)
+
+#: Keys of every result, in order, before the breakdown keys (see the module docstring).
+RESULT_KEYS = ("score", "acc", "overall", "accuracy", "format", "pred")
+#: The paper's capabilities, one per stage (perception -> text reasoning -> visual reasoning).
+PAPER_CAPABILITIES = ("perception", "text_reasoning", "visual_reasoning")
+#: Keyword arguments verl itself may pass (reward-model routing); accepted and unused.
+_FRAMEWORK_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+_warned_kwargs: set[str] = set()
+
+
+def _spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> AnswerSpec | None:
+    """The answer spec of one sample: the ground truth, with ``extra_info``'s type/choices/capability on top."""
+    spec = to_spec(ground_truth if isinstance(ground_truth, (str, Mapping, AnswerSpec)) else str(ground_truth))
+    if spec is None or not extra_info:
+        return spec
+    changes: dict[str, Any] = {}
+    if extra_info.get("answer_type"):
+        changes["type"] = str(extra_info["answer_type"])
+    present = _choices(extra_info.get("choices"))
+    if present:
+        changes["choices"] = present
+    if extra_info.get("capability"):
+        changes["capability"] = str(extra_info["capability"])
+    if not changes:
+        return spec
+    try:
+        return dataclasses.replace(spec, **changes)
+    except AnswerSpecError as error:
+        logger.warning("invalid answer spec in extra_info %r scores 0: %s", dict(extra_info), error)
+        return None
+
+
+def _choices(choices: Any) -> dict[str, str]:
+    """Options from ``extra_info``: a mapping letter -> text (a parquet struct gives every row every letter of the
+    column, absent ones as None), or a list of ``{"letter", "text"}`` (our verl writer's column)."""
+    if isinstance(choices, Mapping):
+        return {str(letter): str(text) for letter, text in choices.items() if text is not None}
+    if choices is None or isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
+        return {}
+    present = {}
+    for option in choices:
+        if isinstance(option, Mapping) and option.get("letter") is not None and option.get("text") is not None:
+            present[str(option["letter"])] = str(option["text"])
+    return present
+
+
+def compute_score(
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    *,
+    format_weight: float = PAPER_FORMAT_WEIGHT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    workers: int = 1,
+    breakdown: bool = True,
+    capabilities: Sequence[str] = PAPER_CAPABILITIES,
+    **kwargs: Any,
+) -> dict[str, float | str | None]:
+    """Score one response for verl; returns the keys of :data:`RESULT_KEYS` (``score`` is the reward).
+
+    ``format_weight`` defaults to the paper's 0.1; ``timeout_s`` is the hard limit per answer; ``workers`` is the
+    number of guard processes of this reward worker (plus one warm spare). It defaults to 1 because verl already
+    runs ``reward.num_workers`` (8) reward workers side by side. ``breakdown`` adds the per-type and
+    per-capability keys of ``capabilities`` (the same on every sample; ``None`` where they do not apply).
+    """
+    unknown = set(kwargs) - _FRAMEWORK_KWARGS - _warned_kwargs
+    if unknown:
+        _warned_kwargs.update(unknown)
+        logger.warning("vlm-capcurriculum reward ignores unknown keyword arguments %s", sorted(unknown))
+    configure_pool(workers)
+    prestart_pool()  # no-op once started; importing this module starts nothing (plugins import it everywhere)
+    spec = _spec(ground_truth, extra_info)
+    if spec is None:
+        result = {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
+        pred = None
+    else:
+        result = score(solution_str, spec, format_weight=format_weight, timeout_s=timeout_s)
+        pred = extract_answer(solution_str, spec.type) if isinstance(solution_str, str) else None
+    scores: dict[str, float | str | None] = {
+        "score": result["overall"],
+        "acc": result["accuracy"],
+        "overall": result["overall"],
+        "accuracy": result["accuracy"],
+        "format": result["format"],
+        "pred": (pred or "")[:1000],
+    }
+    if breakdown:
+        for answer_type in ANSWER_TYPES:
+            scores[type_key(answer_type)] = result["accuracy"] if spec and spec.type == answer_type else None
+        for capability in capabilities:
+            concerned = spec is not None and spec.capability == capability
+            scores[capability_key(str(capability))] = result["accuracy"] if concerned else None
+    return scores

@@ -1,0 +1,551 @@
+"""A small, bounded LaTeX expression parser and a numeric equivalence test: the fast path for roots, pi, powers,
+trigonometry and polynomials in a few variables.
+
+Why not sympy here: parsing LaTeX with Math-Verify's ANTLR grammar costs tens of milliseconds per answer and
+simplification can run away; this parser is a single pass over at most
+:data:`~vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS` characters, nests at most :data:`MAX_DEPTH` levels, and
+evaluates in floating-point complex arithmetic, where an enormous number is an ``OverflowError`` or ``inf`` at once
+(``2^{10^{10}}`` and ``1000000!`` cost microseconds). Nothing is ever evaluated as code.
+
+Equivalence (:func:`compare`) is probabilistic identity testing: both sides are evaluated at a few fixed
+pseudo-random points (the same value for the same variable on both sides); equal at every point to 1e-9 relative
+is equal, clearly different (above 1e-6) at any point is different, anything else is undecided and goes to the
+symbolic path. Constants (no variables) are exact to float precision. Relations compare as proportional
+(``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1`` is ``x < 1``, by a positive factor).
+
+Deliberately outside this grammar (the symbolic path decides): multi-letter names (``xy``, ``cm``: a product or a
+unit?), ``\\sin 2x`` (``sin(2x)`` or ``sin(2)x``?), chained inequalities, sums, integrals, limits, sets.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vlm_capcurriculum.rewards.bounds import MAX_DIGITS
+
+#: Deepest nesting of brackets and operators the parser follows.
+MAX_DEPTH = 60
+
+_GREEK = frozenset(
+    [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "varepsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "vartheta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "rho",
+        "sigma",
+        "tau",
+        "upsilon",
+        "phi",
+        "varphi",
+        "chi",
+        "psi",
+        "omega",
+        "Gamma",
+        "Delta",
+        "Theta",
+        "Lambda",
+        "Xi",
+        "Sigma",
+        "Upsilon",
+        "Phi",
+        "Psi",
+        "Omega",
+    ]
+)
+_FUNCTIONS = frozenset(
+    ["sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp"]
+)  # fmt: skip
+_BARE_FUNCTIONS = _FUNCTIONS | {"sqrt"}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d*)?|\.\d+)|\\(?P<cmd>[A-Za-z]+)|(?P<word>[A-Za-z]+)|(?P<sym>[-+*/^_()\[\]{}|!=,']))"
+)
+
+
+class Unsupported(Exception):
+    """The text is outside this grammar; the symbolic path decides."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # num, cmd, word, sym, end
+    text: str
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    position = 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise Unsupported(f"unexpected character at {position}")
+        kind = match.lastgroup
+        assert kind is not None
+        value = match.group(kind)
+        if kind == "word":
+            if len(value) > 1 and value not in _BARE_FUNCTIONS and value != "pi":
+                raise Unsupported("multi-letter name")  # a product, a unit or a word: not ours to guess
+            if len(value) > 1:
+                kind = "cmd"
+        tokens.append(Token(kind, value))
+        position = match.end()
+    tokens.append(Token("end", ""))
+    return tokens
+
+
+# AST: tuples. ("num", float|complex) ("var", name) ("neg", a) ("add", a, b) ("sub", a, b) ("mul", a, b)
+# ("div", a, b) ("pow", a, b) ("fn", name, a) ("root", n, a) ("fact", a) ("abs", a) ("log", base, a)
+Node = tuple
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = tokenize(text)
+        self.position = 0
+        self.depth = 0
+
+    def peek(self, offset: int = 0) -> Token:
+        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+
+    def take(self) -> Token:
+        token = self.tokens[self.position]
+        self.position += 1
+        return token
+
+    def expect(self, text: str) -> None:
+        token = self.take()
+        if token.text != text or token.kind not in ("sym",):
+            raise Unsupported(f"expected {text!r}")
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Unsupported("nested too deep")
+
+    def parse(self) -> Node:
+        node = self.expression()
+        if self.peek().kind != "end":
+            raise Unsupported("trailing input")
+        return node
+
+    def expression(self) -> Node:
+        self.enter()
+        node = self.term()
+        while self.peek().kind == "sym" and self.peek().text in "+-":
+            operator = self.take().text
+            right = self.term()
+            node = ("add", node, right) if operator == "+" else ("sub", node, right)
+        self.depth -= 1
+        return node
+
+    def term(self) -> Node:
+        node = self.signed()
+        while True:
+            token = self.peek()
+            if token.kind == "sym" and token.text in "*/":
+                self.take()
+                right = self.signed()
+                if token.text == "/" and self.starts_primary(self.peek()):
+                    raise Unsupported("ambiguous division")  # 1/2x: (1/2)x or 1/(2x)?
+                node = ("mul", node, right) if token.text == "*" else ("div", node, right)
+            elif token.kind == "cmd" and token.text in ("cdot", "times", "div"):
+                self.take()
+                right = self.signed()
+                node = ("div", node, right) if token.text == "div" else ("mul", node, right)
+            elif self.starts_primary(token):
+                node = ("mul", node, self.power())
+            else:
+                return node
+
+    def starts_primary(self, token: Token) -> bool:
+        if token.kind in ("num", "word"):
+            return True
+        if token.kind == "sym":
+            return token.text in "({["
+        if token.kind == "cmd":
+            return token.text not in ("cdot", "times", "div")
+        return False
+
+    def signed(self) -> Node:
+        token = self.peek()
+        if token.kind == "sym" and token.text in "+-":
+            self.take()
+            self.enter()
+            operand = self.signed()
+            self.depth -= 1
+            return ("neg", operand) if token.text == "-" else operand
+        return self.power()
+
+    def power(self) -> Node:
+        node = self.postfix(self.primary())
+        if self.peek().kind == "sym" and self.peek().text == "^":
+            self.take()
+            exponent = self.script()
+            node = ("pow", node, exponent)
+            if self.peek().kind == "sym" and self.peek().text == "^":
+                raise Unsupported("double superscript")
+            node = self.postfix(node)
+        return node
+
+    def postfix(self, node: Node) -> Node:
+        while self.peek().kind == "sym" and self.peek().text == "!":
+            self.take()
+            node = ("fact", node)
+        return node
+
+    def script(self) -> Node:
+        """A superscript or an argument in TeX's sense: a braced group or one token."""
+        token = self.peek()
+        if token.kind == "sym" and token.text == "{":
+            return self.group("{", "}")
+        if token.kind == "num":
+            self.take()
+            digits = token.text
+            if len(digits) > 1:  # x^23 is x^{2}3 in TeX: keep the first digit, give back the rest
+                self.tokens.insert(self.position, Token("num", digits[1:]))
+                digits = digits[0]
+            return ("num", _number(digits))
+        if token.kind == "sym" and token.text in "+-":
+            raise Unsupported("signed bare superscript")
+        return self.primary()
+
+    def group(self, left: str, right: str) -> Node:
+        self.expect(left)
+        self.enter()
+        node = self.expression()
+        self.depth -= 1
+        self.expect(right)
+        return node
+
+    def primary(self) -> Node:
+        token = self.peek()
+        if token.kind == "num":
+            self.take()
+            return ("num", _number(token.text))
+        if token.kind == "word":
+            self.take()
+            return self.variable(token.text)
+        if token.kind == "sym":
+            if token.text == "(":
+                return self.group("(", ")")
+            if token.text == "{":
+                return self.group("{", "}")
+            if token.text == "[":
+                return self.group("[", "]")
+            if token.text == "|":
+                self.take()
+                self.enter()
+                inner = self.expression()
+                self.depth -= 1
+                self.expect("|")
+                return ("abs", inner)
+            raise Unsupported(f"unexpected {token.text!r}")
+        if token.kind == "cmd":
+            return self.command()
+        raise Unsupported("unexpected end")
+
+    def variable(self, name: str) -> Node:
+        while self.peek().kind == "sym" and self.peek().text == "'":
+            self.take()
+            name += "'"
+        if self.peek().kind == "sym" and self.peek().text == "_":
+            self.take()
+            token = self.take()
+            if token.kind == "sym" and token.text == "{":
+                parts = []
+                while not (self.peek().kind == "sym" and self.peek().text == "}"):
+                    part = self.take()
+                    if part.kind not in ("num", "word") or len(parts) > 8:
+                        raise Unsupported("complex subscript")
+                    parts.append(part.text)
+                self.take()
+                name += "_" + "".join(parts)
+            elif token.kind in ("num", "word"):
+                name += "_" + token.text[0]
+                if len(token.text) > 1:
+                    self.tokens.insert(self.position, Token(token.kind, token.text[1:]))
+            else:
+                raise Unsupported("bad subscript")
+        if name == "e":
+            return ("num", complex(math.e))
+        return ("var", name)
+
+    def command(self) -> Node:
+        name = self.take().text
+        if name == "pi":
+            return ("num", complex(math.pi))
+        if name in _GREEK:
+            return self.variable("\\" + name)
+        if name == "frac":
+            numerator = self.script()
+            denominator = self.script()
+            return ("div", numerator, denominator)
+        if name == "sqrt":
+            if self.peek().kind == "sym" and self.peek().text == "[":
+                index = self.group("[", "]")
+                return ("root", index, self.script())
+            return ("root", ("num", complex(2)), self.script())
+        if name in _FUNCTIONS:
+            return self.function(name)
+        raise Unsupported(f"command \\{name}")
+
+    def function(self, name: str) -> Node:
+        base: Node | None = None
+        if name == "log" and self.peek().kind == "sym" and self.peek().text == "_":
+            self.take()
+            base = self.script()
+        exponent: Node | None = None
+        if self.peek().kind == "sym" and self.peek().text == "^":
+            self.take()
+            exponent = self.script()  # \sin^2 x is (\sin x)^2
+        token = self.peek()
+        if token.kind == "sym" and token.text in "({":
+            argument = self.group(token.text, ")" if token.text == "(" else "}")
+        else:
+            argument = self.postfix(self.primary())
+            if self.starts_primary(self.peek()) or (self.peek().kind == "sym" and self.peek().text == "^"):
+                raise Unsupported("ambiguous function argument")  # \sin 2x: sin(2x) or sin(2)x?
+        node: Node = ("log", base, argument) if base is not None else ("fn", name, argument)
+        if exponent is not None:
+            node = ("pow", node, exponent)
+        return node
+
+
+def _number(text: str) -> complex:
+    if len(text) > MAX_DIGITS:
+        raise Unsupported("numeral too long")
+    return complex(float(Fraction(text)))
+
+
+_RELATION = re.compile(r"\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z])|<=|>=|!=|=|<|>")
+_RELATION_NAMES = {
+    "\\le": "<=",
+    "\\leq": "<=",
+    "\\ge": ">=",
+    "\\geq": ">=",
+    "\\lt": "<",
+    "\\gt": ">",
+    "\\ne": "!=",
+    "\\neq": "!=",
+}
+_FLIPPED = {"<": ">", "<=": ">="}
+
+
+def parse_expression(text: str) -> Node:
+    """Parse a cleaned LaTeX expression, or one relation ``lhs op rhs`` (op: = < > <= >= !=, also as ``\\le``
+    etc.), into an AST; raises :class:`Unsupported` outside the grammar (chains like ``0 < x < 1`` included)."""
+    relations = [match for match in _RELATION.finditer(text) if _depth_at(text, match.start()) == 0]
+    if not relations:
+        return _Parser(text).parse()
+    if len(relations) > 1:
+        raise Unsupported("chained relation")
+    match = relations[0]
+    operator = _RELATION_NAMES.get(match.group(), match.group())
+    left, right = _Parser(text[: match.start()]).parse(), _Parser(text[match.end() :]).parse()
+    if operator in _FLIPPED:  # a < b is b > a: one orientation per relation
+        operator, left, right = _FLIPPED[operator], right, left
+    return ("rel", operator, left, right)
+
+
+def _depth_at(text: str, position: int) -> int:
+    depth = 0
+    for char in text[:position]:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+    return depth
+
+
+def variables(node: Node) -> set[str]:
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item[0] == "var":
+            found.add(item[1])
+        else:
+            stack.extend(child for child in item[1:] if isinstance(child, tuple))
+    return found
+
+
+_FUNCTION_VALUES = {
+    "sin": cmath.sin,
+    "cos": cmath.cos,
+    "tan": cmath.tan,
+    "sec": lambda z: 1 / cmath.cos(z),
+    "csc": lambda z: 1 / cmath.sin(z),
+    "cot": lambda z: 1 / cmath.tan(z),
+    "arcsin": cmath.asin,
+    "arccos": cmath.acos,
+    "arctan": cmath.atan,
+    "sinh": cmath.sinh,
+    "cosh": cmath.cosh,
+    "tanh": cmath.tanh,
+    "ln": cmath.log,
+    "log": cmath.log,
+    "exp": cmath.exp,
+}
+
+
+def evaluate(node: Node, point: dict[str, complex]) -> complex:
+    """The value of ``node`` at ``point``; raises ArithmeticError/ValueError where it is undefined or huge."""
+    kind = node[0]
+    if kind == "num":
+        return node[1]
+    if kind == "var":
+        return point[node[1]]
+    if kind == "neg":
+        return -evaluate(node[1], point)
+    if kind == "fact":
+        value = evaluate(node[1], point)
+        if abs(value.imag) > 1e-12 or value.real < 0 or value.real > 170 or value.real != int(value.real):
+            raise ValueError("factorial outside small non-negative integers")
+        return complex(math.factorial(int(value.real)))
+    if kind == "abs":
+        return complex(abs(evaluate(node[1], point)))
+    if kind == "fn":
+        return _finite(_FUNCTION_VALUES[node[1]](evaluate(node[2], point)))
+    if kind == "log":
+        return _finite(cmath.log(evaluate(node[2], point)) / cmath.log(evaluate(node[1], point)))
+    left = evaluate(node[1], point)
+    right = evaluate(node[2], point)
+    if kind == "add":
+        result = left + right
+    elif kind == "sub":
+        result = left - right
+    elif kind == "mul":
+        result = left * right
+    elif kind == "div":
+        result = left / right
+    elif kind == "pow":
+        result = _power(left, right)
+    elif kind == "root":
+        result = _root(right, left)
+    else:  # a relation is compared by compare(), never evaluated
+        raise ValueError(f"cannot evaluate {kind}")
+    return _finite(result)
+
+
+def _finite(value: complex) -> complex:
+    if not cmath.isfinite(value):
+        raise OverflowError("not finite")
+    return value
+
+
+def _power(base: complex, exponent: complex) -> complex:
+    if abs(exponent) > 1e6 and abs(base) not in (0.0, 1.0):
+        raise OverflowError("exponent too large")
+    if base.imag == 0 and exponent.imag == 0 and (base.real >= 0 or exponent.real == int(exponent.real)):
+        return complex(math.pow(base.real, exponent.real))  # stay real: (-2)^3 is -8, not -8+1e-15i
+    return base**exponent
+
+
+def _root(radicand: complex, index: complex) -> complex:
+    """Principal root, except that an odd root of a negative real is the real root (``\\sqrt[3]{-8}`` is -2)."""
+    if radicand.imag == 0 and index.imag == 0 and index.real == int(index.real) and int(index.real) % 2 == 1:
+        magnitude = abs(radicand.real) ** (1 / index.real)
+        return complex(math.copysign(magnitude, radicand.real))
+    if index == 0:
+        raise ZeroDivisionError("zeroth root")
+    return _power(radicand, 1 / index)
+
+
+#: Fixed pseudo-random values: the same on both sides and on every run (no flaky rewards).
+_POINT_VALUES = (0.7312, 1.4189, 2.2653, 0.3871, 1.9047, 2.6631, 1.1583, 0.5527)
+
+
+def _points(names: set[str], count: int = 4) -> list[dict[str, complex]]:
+    ordered = sorted(names)
+    points = []
+    for offset in range(count):
+        point = {}
+        for index, name in enumerate(ordered):
+            point[name] = complex(_POINT_VALUES[(index * 3 + offset * 5) % len(_POINT_VALUES)] + 0.05 * index)
+        points.append(point)
+    return points
+
+
+def _close(a: complex, b: complex, tolerance: float) -> bool:
+    return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
+
+
+def compare(pred: Node, gold: Node) -> bool | None:
+    """Numeric identity test (see the module docstring): True, False, or None when undecided."""
+    if pred[0] == "rel" or gold[0] == "rel":
+        if pred[0] != "rel" or gold[0] != "rel" or pred[1] != gold[1]:
+            return False  # an equation is not a number; x >= 5 is not x > 5
+        return _compare_relations(pred, gold)
+    names = variables(pred) | variables(gold)
+    if len(names) > 6:
+        return None
+    equal_points = 0
+    for point in _points(names):
+        try:
+            p, g = evaluate(pred, point), evaluate(gold, point)
+        except (ArithmeticError, ValueError, KeyError):
+            continue
+        if _close(p, g, 1e-9):
+            equal_points += 1
+        elif not _close(p, g, 1e-6):
+            return False
+        else:
+            return None
+        if not names:
+            break  # a constant needs one evaluation
+    if equal_points == 0 or (names and equal_points < 2):
+        return None
+    return True
+
+
+def _compare_relations(pred: Node, gold: Node) -> bool | None:
+    """Same relation when ``lhs - rhs`` of one is a constant multiple of the other's (a positive one for
+    inequalities, whose direction it must keep)."""
+    names = variables(pred) | variables(gold)
+    if len(names) > 6:
+        return None
+    ratio: complex | None = None
+    agreeing = 0
+    for point in _points(names):
+        try:
+            p = evaluate(pred[2], point) - evaluate(pred[3], point)
+            g = evaluate(gold[2], point) - evaluate(gold[3], point)
+        except (ArithmeticError, ValueError, KeyError):
+            continue
+        if abs(p) < 1e-12 and abs(g) < 1e-12:
+            agreeing += 1
+            continue
+        if abs(p) < 1e-12 or abs(g) < 1e-12:
+            return False if _far_from_zero(p, g) else None
+        current = p / g
+        if ratio is None:
+            ratio = current
+        elif not _close(current, ratio, 1e-9):
+            return False if not _close(current, ratio, 1e-6) else None
+        agreeing += 1
+    if agreeing < 2 and names:
+        return None
+    if ratio is not None and pred[1] in (">", ">=") and not (abs(ratio.imag) < 1e-12 and ratio.real > 0):
+        return False
+    return True if agreeing else None
+
+
+def _far_from_zero(p: complex, g: complex) -> bool:
+    return max(abs(p), abs(g)) > 1e-6

@@ -1,0 +1,95 @@
+"""The guard's worker process: reads tasks as JSON lines on stdin, answers on a private copy of stdout.
+
+Started by :class:`vlm_capcurriculum.rewards.guard.GuardPool` as ``python -m vlm_capcurriculum.rewards.guard_worker``
+(a fresh interpreter, not a fork, so it works from daemonic processes, Ray actors and threads alike). Messages:
+
+* worker -> parent, once: ``["ready"]`` after imports are warm;
+* parent -> worker: ``[task_id, task_name, [args...]]``; task names index :data:`TASKS`, never code;
+* worker -> parent: ``[task_id, status, value]`` with status ``ok``, ``rejected`` (the answer is too large to
+  evaluate) or ``error``.
+
+The worker limits itself so that even an orphan cannot run away: address space (``VLMCC_GUARD_MEMORY_MB``), CPU
+seconds per task (``VLMCC_GUARD_TASK_CPU_S``, SIGXCPU ends it), death with its parent where the kernel supports it,
+and exit on end of input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vlm_capcurriculum.rewards import symbolic
+
+
+def _hang(seconds: float) -> bool:
+    """A runaway task for the guard's own checks: spins the CPU (holding the GIL, like a big-integer power)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    return True
+
+
+TASKS: dict[str, Callable[..., Any]] = {"equivalent": symbolic.equivalent, "ping": lambda: True, "hang": _hang}
+
+
+def _limit_self() -> None:
+    try:
+        import resource
+    except ImportError:  # not POSIX: the parent's kill is the only limit
+        return
+    memory_mb = int(os.environ.get("VLMCC_GUARD_MEMORY_MB", "4096"))
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if sys.platform.startswith("linux") and os.environ.get("VLMCC_GUARD_PDEATHSIG") == "1":
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def _cpu_cap_next_task() -> None:
+    """Let the next task use at most VLMCC_GUARD_TASK_CPU_S more CPU seconds (the kernel enforces it)."""
+    try:
+        import resource
+    except ImportError:
+        return
+    cap = float(os.environ.get("VLMCC_GUARD_TASK_CPU_S", "60"))
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(used.ru_utime + used.ru_stime + cap) + 1
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+
+
+def main() -> None:
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
+    _limit_self()
+    symbolic.warm_up()
+    protocol.write('["ready"]\n')
+    for line in sys.stdin:
+        try:
+            task_id, name, args = json.loads(line)
+        except (ValueError, TypeError):
+            continue
+        _cpu_cap_next_task()
+        try:
+            reply = [task_id, "ok", TASKS[name](*args)]
+        except symbolic.TooLarge:
+            reply = [task_id, "rejected", False]
+        except (Exception, RecursionError, MemoryError) as error:
+            reply = [task_id, "error", type(error).__name__]
+        protocol.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""Exact structure of a maths answer: numbers, lists, sets, tuples, intervals, unions, matrices, ratios, words.
+
+:func:`parse_value` turns a cleaned answer into a small tree whose leaves are :class:`Quantity` (numbers with
+units and percent, compared exactly) or :class:`Expr` (roots, pi, powers, polynomials, single relations, compared
+numerically by :mod:`vlm_capcurriculum.rewards.expr`), or None when any part is outside this grammar (chained
+inequalities, sums, integrals...). :func:`values_equal` compares two trees: True, False, or None when only the
+symbolic path can tell. Both are pure Python over bounded input: this is the fast path that settles most answers
+without sympy.
+
+Decisions, each applied to both sides alike:
+
+* a bare list (``1, 2``), a list joined by "and"/"or", a set (``\\{1, 2\\}``, or ``{1, 2}`` with grouping braces)
+  and the two roots of ``a \\pm b`` are unordered collections; tuples and intervals keep order and brackets;
+  the parts of a union are unordered;
+* a label in front of a value is dropped (``x = 3``, ``(p, q) = (3, 2)``, ``AB = 4``, ``x \\in [0, 1)``), and when
+  every element on both sides carries a label the elements are matched by label (``a_3 = 2, a_{37} = 19``);
+  a label is a name (letters, subscripts, a function of a name, ``|AB|``, a ratio or fraction of names), never an
+  expression: ``a + 3z = 0`` is an equation and goes to the symbolic path;
+* a semicolon separates tuples when its groups are labelled lists (``p=5,q=2; p=7,q=2``), else it is a comma;
+* a comma followed by exactly three digits and no space joins thousands at the top level (``7,425,000``);
+  inside brackets it separates elements.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from vlm_capcurriculum.rewards import expr
+from vlm_capcurriculum.rewards.quantity import Quantity, parse_quantity, quantities_equal
+
+
+@dataclass(frozen=True)
+class Items:
+    """An unordered collection; ``labels`` holds each element's label or None."""
+
+    items: tuple[Value, ...]
+    labels: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Seq:
+    """A tuple or interval: ordered elements between brackets."""
+
+    left: str
+    right: str
+    items: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Union:
+    parts: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[tuple[Value, ...], ...]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    parts: tuple[Quantity, ...]
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An expression in the grammar of :mod:`vlm_capcurriculum.rewards.expr` (compared numerically)."""
+
+    node: tuple
+
+
+@dataclass(frozen=True)
+class Words:
+    """A text answer ("odd", "Evelyn", "no solution"), compared case-folded."""
+
+    text: str
+
+
+Value = Quantity | Expr | Items | Seq | Union | Matrix | Ratio | Words
+
+_NAME = r"(?:\\?[A-Za-z]+'*(?:_\{?[A-Za-z0-9,]+\}?)?(?:\^\{?[A-Za-z0-9*]+\}?)?(?:\([A-Za-z, ]+\))?|\|[A-Za-z]+\|)"
+_LABEL = re.compile(
+    rf"^\s*((?:{_NAME}(?:\s*[:/]\s*{_NAME})*|\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\)|\\frac\{{[A-Za-z]+\}}\{{[A-Za-z]+\}}))"
+    rf"\s*(?:=|\\in(?![A-Za-z]))\s*(?P<value>.+)$"
+)
+_WORD_SEPARATOR = re.compile(r"\s*(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])\s*")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'\- ]*[A-Za-z]")
+_VOWEL = re.compile(r"[aeiouyAEIOUY]")
+_MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
+_THOUSANDS_PIECE = re.compile(r"\d{3}(?:\.\d+)?(?![\d])")
+_PM = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
+_MAX_DEPTH = 50
+
+
+def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
+    """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
+    pieces: list[tuple[str, str]] = []
+    depth = 0
+    start = 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char in separators and depth == 0:
+            pieces.append((text[start:i], char))
+            start = i + 1
+    pieces.append((text[start:], ""))
+    return pieces
+
+
+def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Re-join ``7,425,000`` that a top-level comma split apart (comma, no space, exactly three digits)."""
+    merged: list[tuple[str, str]] = []
+    for piece, separator in pieces:
+        if (
+            merged
+            and merged[-1][1] == ","
+            and _THOUSANDS_PIECE.match(piece)
+            and re.search(r"(?:^|[^\d.,])[+-]?\d{1,3}(?:,\d{3})*$", merged[-1][0].strip() or "x")
+            and not merged[-1][0].endswith(" ")
+        ):
+            previous = merged.pop()[0]
+            merged.append((previous + "," + piece, separator))
+        else:
+            merged.append((piece, separator))
+    return merged
+
+
+def _encloses(text: str) -> bool:
+    """Whether the bracket opening ``text`` closes at its last character (any of ``([{`` / ``)]}``)."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False
+
+
+@lru_cache(maxsize=16_384)
+def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
+    """Parse a cleaned answer into a value tree, or None when any part is outside the exact grammar. Trees are
+    immutable, so parses are cached (a gold answer is parsed once for all its rollouts).
+
+    ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
+    return _ValueParser(strip_labels).value(text, 0)
+
+
+class _ValueParser:
+    def __init__(self, strip_labels: bool) -> None:
+        self.strip_labels = strip_labels
+
+    def value(self, text: str, depth: int) -> Value | None:
+        if depth > _MAX_DEPTH:
+            return None
+        text = text.strip()
+        if not text:
+            return None
+        pieces = split_top_level(text)
+        if depth == 0:
+            pieces = _merge_thousands(pieces)
+        if not _WORDS.fullmatch(text):  # "1, 2 and 3", "(7,11) or (11,7)"; but "black and white" is one answer
+            pieces = [
+                (part, separator)
+                for piece, separator in pieces
+                for part in _WORD_SEPARATOR.split(piece)
+                if part.strip()
+            ]
+        if len(pieces) > 1:
+            if any(separator == ";" for _, separator in pieces) and "," in text:
+                groups = [piece for piece, _ in split_top_level(text, ";")]
+                if all(_LABEL.match(part) for group in groups for part, _ in split_top_level(group, ",")):
+                    pieces = [(f"({group})", ";") for group in groups]
+            return self.items([piece for piece, _ in pieces if piece.strip()], depth)
+        return self.item(text, depth)
+
+    def items(self, pieces: list[str], depth: int) -> Value | None:
+        values: list[Value] = []
+        labels: list[str | None] = []
+        for piece in pieces:
+            label, rest = self.split_label(piece)
+            value = self.item(rest, depth + 1)
+            if value is None:
+                return None
+            if isinstance(value, Items) and not any(value.labels):
+                values.extend(value.items)  # the two roots of a \pm inside a list
+                labels.extend([None] * len(value.items))
+            else:
+                values.append(value)
+                labels.append(label)
+        if len(values) == 1:
+            return values[0]
+        return Items(tuple(values), tuple(labels))
+
+    def split_label(self, text: str) -> tuple[str | None, str]:
+        if not self.strip_labels:
+            return None, text.strip()
+        match = _LABEL.match(text)
+        if not match:
+            return None, text.strip()
+        value = match.group("value")
+        if "=" in value:
+            return None, text.strip()  # a chain or an equation, not a labelled value
+        label = re.sub(r"[\s{}]", "", match.group(1))
+        return label, value.strip()
+
+    def item(self, text: str, depth: int) -> Value | None:
+        if depth > _MAX_DEPTH:
+            return None
+        _, text = self.split_label(text)
+        if not text:
+            return None
+        if _PM.search(text):
+            return self.plus_minus(text)
+        parts = re.split(r"\\cup(?![A-Za-z])", text)
+        if len(parts) > 1:
+            values = [self.item(part, depth + 1) for part in parts]
+            if any(value is None for value in values):
+                return None
+            return Union(tuple(values))  # type: ignore[arg-type]
+        if text == "\\emptyset":
+            return Items((), ())
+        if text.startswith("\\{") and text.endswith("\\}"):
+            return self.collection(text[2:-2], depth)
+        if text[0] == "{" and _encloses(text):
+            return self.collection(text[1:-1], depth)
+        if text[0] in "([" and text[-1] in ")]" and _encloses(text):
+            return self.sequence(text, depth)
+        matrix = _MATRIX.match(text)
+        if matrix:
+            return self.matrix(matrix.group(2), depth)
+        if ":" in text:
+            pieces = [piece for piece, _ in split_top_level(text, ":")]
+            quantities = [parse_quantity(piece) for piece in pieces]
+            if len(pieces) > 1 and all(quantities):
+                return Ratio(tuple(quantities))  # type: ignore[arg-type]
+            return None
+        return self.leaf(text)
+
+    def leaf(self, text: str) -> Value | None:
+        quantity = parse_quantity(text)
+        if quantity is not None:
+            return quantity
+        if _WORDS.fullmatch(text) and (" " in text or (len(text) >= 3 and _VOWEL.search(text) and not text.isupper())):
+            return Words(re.sub(r"\s+", " ", text.lower()))
+        try:
+            return Expr(expr.parse_expression(text))
+        except (expr.Unsupported, ValueError, ZeroDivisionError, OverflowError):
+            return None
+
+    def collection(self, inner: str, depth: int) -> Value | None:
+        pieces = [piece for piece, _ in split_top_level(inner) if piece.strip()]
+        if not pieces:
+            return Items((), ())
+        value = self.items(pieces, depth + 1)
+        if value is None or isinstance(value, Items):
+            return value
+        return Items((value,), (None,))
+
+    def sequence(self, text: str, depth: int) -> Value | None:
+        inner = text[1:-1].strip()
+        matrix = _MATRIX.match(inner)
+        if matrix:
+            return self.matrix(matrix.group(2), depth)
+        pieces = [piece for piece, _ in split_top_level(inner)]
+        values = [self.item(piece, depth + 1) for piece in pieces]
+        if any(value is None for value in values):
+            return None
+        if len(values) == 1:
+            return values[0]
+        return Seq(text[0], text[-1], tuple(values))  # type: ignore[arg-type]
+
+    def matrix(self, body: str, depth: int) -> Value | None:
+        rows = []
+        for row in re.split(r"\\\\", body):
+            if not row.strip():
+                continue
+            cells = [self.item(cell, depth + 1) for cell in row.split("&")]
+            if any(cell is None for cell in cells):
+                return None
+            rows.append(tuple(cells))
+        if not rows or len({len(row) for row in rows}) != 1:
+            return None
+        return Matrix(tuple(rows))  # type: ignore[arg-type]
+
+    def plus_minus(self, text: str) -> Value | None:
+        """``a \\pm b`` is the two values a + b and a - b (``\\pm b`` is b and -b)."""
+        pieces = _PM.split(text)
+        if len(pieces) != 2:
+            return None
+        base_text, offset_text = pieces[0].strip(), pieces[1].strip()
+        offset = _as_node(self.leaf(offset_text))
+        base = _as_node(self.leaf(base_text)) if base_text else ("num", complex(0))
+        if offset is None or base is None:
+            return None
+        return Items((Expr(("add", base, offset)), Expr(("sub", base, offset))), (None, None))
+
+
+_UNSET = object()
+
+
+def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
+    """``60^\\circ`` against ``\\frac{\\pi}{3}``: an angle in degrees equals an expression that is the same number of
+    degrees or the same angle in radians. Returns ``_UNSET`` when the pair is not a degree/expression pair."""
+    angle, other = (pred, gold) if isinstance(pred, Quantity) else (gold, pred)
+    if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Expr)) or angle.value is None:
+        return _UNSET
+    if angle.percent:
+        return None
+    degrees = float(angle.value)
+    verdicts = [
+        expr.compare(other.node, ("num", complex(degrees))),
+        expr.compare(other.node, ("num", complex(degrees * math.pi / 180))),
+    ]
+    if True in verdicts:
+        return True
+    return None if None in verdicts else False
+
+
+def _is_relation(value: Value) -> bool:
+    return isinstance(value, Expr) and value.node[0] == "rel"
+
+
+def _as_node(value: Value | None) -> tuple | None:
+    """The expression node of a plain number or expression (None for units, percents, words...)."""
+    if isinstance(value, Expr):
+        return value.node
+    if isinstance(value, Quantity) and value.value is not None and not value.unit and not value.percent:
+        return ("num", complex(float(value.value)))
+    return None
+
+
+Verdict = bool | None
+
+
+def _all(verdicts: list[Verdict]) -> Verdict:
+    if any(verdict is False for verdict in verdicts):
+        return False
+    if any(verdict is None for verdict in verdicts):
+        return None
+    return True
+
+
+def values_equal(pred: Value, gold: Value) -> Verdict:
+    """Equality of two parsed answers under the rules in the module docstring: True, False, or None when only
+    the symbolic path can tell (numeric comparison undecided)."""
+    if isinstance(pred, Items) and len(pred.items) == 1:
+        pred = pred.items[0]
+    if isinstance(gold, Items) and len(gold.items) == 1:
+        gold = gold.items[0]
+    if isinstance(pred, Quantity) and isinstance(gold, Quantity):
+        return quantities_equal(pred, gold)
+    if isinstance(pred, (Expr, Quantity)) and isinstance(gold, (Expr, Quantity)):
+        degrees = _degrees_against_expression(pred, gold)
+        if degrees is not _UNSET:
+            return degrees
+        pred_node, gold_node = _as_node(pred), _as_node(gold)
+        if pred_node is None or gold_node is None:
+            return None
+        return expr.compare(pred_node, gold_node)
+    if _is_relation(pred) or _is_relation(gold):
+        return None  # x > 5 against (5, \infty): set against relation is the symbolic path's call
+    ordered = _labelled_as_tuple(pred, gold)
+    if ordered is not None:
+        return ordered
+    if isinstance(pred, Items) != isinstance(gold, Items):  # {a, a} is a
+        pred = pred if isinstance(pred, Items) else Items((pred,), (None,))
+        gold = gold if isinstance(gold, Items) else Items((gold,), (None,))
+    if type(pred) is not type(gold):
+        return False
+    if isinstance(pred, Items) and isinstance(gold, Items):
+        if _same_labels(pred, gold):
+            by_label = dict(zip(pred.labels, pred.items, strict=True))
+            pairs = zip(gold.labels, gold.items, strict=True)
+            return _all([values_equal(by_label[label], item) for label, item in pairs])
+        return _same_set(pred.items, gold.items)
+    if isinstance(pred, Seq) and isinstance(gold, Seq):
+        if pred.left != gold.left or pred.right != gold.right or len(pred.items) != len(gold.items):
+            return False
+        return _all([values_equal(p, g) for p, g in zip(pred.items, gold.items, strict=True)])
+    if isinstance(pred, Union) and isinstance(gold, Union):
+        return _same_set(pred.parts, gold.parts)
+    if isinstance(pred, Matrix) and isinstance(gold, Matrix):
+        if len(pred.rows) != len(gold.rows) or len(pred.rows[0]) != len(gold.rows[0]):
+            return False
+        return _all(
+            [
+                values_equal(p, g)
+                for pr, gr in zip(pred.rows, gold.rows, strict=True)
+                for p, g in zip(pr, gr, strict=True)
+            ]
+        )
+    if isinstance(pred, Ratio) and isinstance(gold, Ratio):
+        return len(pred.parts) == len(gold.parts) and all(
+            quantities_equal(p, g) for p, g in zip(pred.parts, gold.parts, strict=True)
+        )
+    if isinstance(pred, Words) and isinstance(gold, Words):
+        return pred.text == gold.text
+    return False
+
+
+def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
+    """``x = 2, y = 3`` against ``(2, 3)``: values that all carry labels read in order as a tuple. None when the
+    pair is not of that shape."""
+    items, sequence = (pred, gold) if isinstance(pred, Items) else (gold, pred)
+    if not (isinstance(items, Items) and isinstance(sequence, Seq)) or not all(items.labels):
+        return None
+    if (sequence.left, sequence.right) != ("(", ")") or len(sequence.items) != len(items.items):
+        return False
+    return _all([values_equal(p, g) for p, g in zip(items.items, sequence.items, strict=True)])
+
+
+def _same_labels(pred: Items, gold: Items) -> bool:
+    """Whether both sides label every element, with the same distinct labels (then elements pair by label)."""
+    return (
+        all(pred.labels)
+        and all(gold.labels)
+        and set(pred.labels) == set(gold.labels)
+        and len(set(gold.labels)) == len(gold.labels) == len(pred.labels)
+    )
+
+
+def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
+    """Whether every element of ``items`` equals some element of ``others``."""
+    verdicts = []
+    for item in items:
+        found: Verdict = False
+        for other in others:
+            verdict = values_equal(other, item)
+            if verdict:
+                found = True
+                break
+            if verdict is None:
+                found = None
+        verdicts.append(found)
+    return _all(verdicts)
+
+
+def _same_set(pred: tuple[Value, ...], gold: tuple[Value, ...]) -> Verdict:
+    """Set equality: every element of each side equals some element of the other (a repeated solution does not
+    make a list of solutions wrong)."""
+    return _all([_covered(gold, pred), _covered(pred, gold)])

@@ -1,0 +1,228 @@
+"""Numbers with an optional percent sign and unit, parsed exactly and without evaluating anything.
+
+``parse_quantity`` reads integers (thousands separators included), decimals, scientific notation
+(``1.5e3``, ``1.5 \\times 10^{3}``), integer powers (``2^{10}``), fractions (``3/4``, ``\\frac{3}{4}``,
+``\\frac34``), mixed numbers (``2\\frac{1}{2}``), repeating decimals (``0.\\overline{3}``), infinity, number words ("twenty-one"), scale words ("3 million"), a percent sign and a unit, into a
+:class:`Quantity` holding a :class:`fractions.Fraction`. Numerals and exponents are bounded
+(:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
+left to the symbolic path.
+
+Comparison (:func:`quantities_equal`): exact, except that a side written with a decimal point is compared after
+rounding both to 6 decimal places (Math-Verify's ``float_rounding``, so ``1/3`` equals ``0.333333``). A percent on
+one side only matches the bare number either way (``28\\%`` = ``28`` = ``0.28``): graders and datasets write both.
+Units follow :mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vlm_capcurriculum.rewards.bounds import MAX_DIGITS, MAX_EXPONENT_DIGITS
+from vlm_capcurriculum.rewards.units import canonical_unit, conversion
+
+_NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d.,])|\d+)(?:\.\d*)?|\.\d+"
+_SIGNED = rf"[+-]?\s*(?:{_NUM})"
+_BRACED = rf"\{{\s*({_SIGNED})\s*\}}"
+_EXPONENT = r"(?:\s*[eE]\s*([+-]?\d+)|\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*(?:\{\s*([+-]?\d+)\s*\}|([+-]?\d)))"
+_HEAD = re.compile(
+    rf"(?P<sign>[+-]?)\s*(?:"
+    rf"\\frac\s*(?:{_BRACED}|(\d))\s*(?:{_BRACED}|(\d))"  # \frac{a}{b}, \frac34, \frac{1}4
+    rf"|(?P<num>{_NUM})(?:{_EXPONENT}|\s*/\s*(?P<den>{_NUM})|\s*\^\s*(?:\{{\s*(?P<pow>\d+)\s*\}}|(?P<pow1>\d)))?"
+    rf"|(?P<inf>\\infty|infinity|inf)(?![A-Za-z])"
+    rf")"
+)
+_PERCENT = re.compile(r"^(?:%|percent(?:age)?|per\s*cent|pct)(?![A-Za-z])\s*", re.IGNORECASE)
+_SCALE = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_SCALE_RE = re.compile(r"^(thousand|million|billion|trillion)s?(?![A-Za-z])\s*", re.IGNORECASE)
+
+_ONES = {
+    "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "a dozen": 12, "dozen": 12,
+    "single": 1, "once": 1, "twice": 2, "a couple": 2, "a pair": 2, "no": 0,
+}  # fmt: skip
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_WORDS_RE = re.compile(
+    r"^(?P<tens>"
+    + "|".join(_TENS)
+    + r")(?:[\s-]+(?P<unit>"
+    + "|".join(k for k, v in _ONES.items() if 0 < v < 10 and " " not in k)
+    + r"))?"
+    r"|^(?P<ones>" + "|".join(sorted((k for k in _ONES if k != "no"), key=len, reverse=True)) + r")",
+    re.IGNORECASE,
+)
+_HUNDRED = re.compile(r"^(?:(?P<count>a|one|two|three|four|five|six|seven|eight|nine)\s+)?hundred(?![A-Za-z])", re.I)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A parsed number. ``value`` is exact (None for infinity, whose sign is ``infinite``); ``unit`` is canonical
+    (``""`` for none); ``decimal`` records a decimal point (compared after rounding); ``percent`` a percent sign."""
+
+    value: Fraction | None
+    unit: str = ""
+    percent: bool = False
+    decimal: bool = False
+    infinite: int = 0
+
+
+def _numeral(text: str) -> Fraction | None:
+    digits = text.replace(",", "").replace(" ", "")
+    if len(digits) > MAX_DIGITS:
+        return None
+    if digits.endswith("."):
+        digits = digits[:-1]
+    return Fraction(digits) if digits else None
+
+
+def parse_number_head(text: str) -> tuple[Quantity, str] | None:
+    """Parse the number at the start of ``text``; returns it (unit not yet read) and the rest of the text."""
+    match = _HEAD.match(text)
+    if not match:
+        return _parse_words_head(text)
+    sign = -1 if match.group("sign") == "-" else 1
+    groups = match.groups()
+    decimal = False
+    if match.group("inf"):
+        return Quantity(None, infinite=sign), text[match.end() :]
+    if match.group("num") is None:  # \frac
+        numerator = groups[1] if groups[1] is not None else groups[2]
+        denominator = groups[3] if groups[3] is not None else groups[4]
+        num, den = _numeral(_squash(numerator)), _numeral(_squash(denominator))
+        if num is None or den is None or den == 0:
+            return None
+        value = num / den
+        decimal = "." in numerator or "." in denominator
+    else:
+        raw = match.group("num")
+        value = _numeral(raw)
+        if value is None:
+            return None
+        decimal = "." in raw
+        exponent = next((g for g in groups[6:9] if g is not None), None)
+        if exponent is not None:
+            if len(exponent.lstrip("+-")) > 3 or abs(int(exponent)) > MAX_EXPONENT_DIGITS:
+                return None
+            value *= Fraction(10) ** int(exponent)
+        elif match.group("den") is not None:
+            den = _numeral(match.group("den"))
+            if den is None or den == 0:
+                return None
+            value /= den
+            decimal = decimal or "." in match.group("den")
+        else:
+            power = match.group("pow") or match.group("pow1")
+            if power is not None:
+                if len(power) > 4 or int(power) * max(1, len(raw)) > MAX_EXPONENT_DIGITS or decimal:
+                    return None
+                value = value ** int(power)
+    rest = text[match.end() :]
+    return Quantity(sign * value, decimal=decimal), rest
+
+
+def _squash(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def _parse_words_head(text: str) -> tuple[Quantity, str] | None:
+    """ "twenty-one", "a dozen", "three hundred", "no" (only as a count: "no apples")."""
+    lowered = text.lower()
+    hundred = _HUNDRED.match(lowered)
+    if hundred:
+        count = hundred.group("count")
+        factor = 1 if count in (None, "a", "one") else _ONES[count]
+        return Quantity(Fraction(100 * factor)), text[hundred.end() :]
+    match = _WORDS_RE.match(lowered)
+    if not match or (match.end() < len(lowered) and lowered[match.end()].isalpha()):
+        return None
+    if match.group("tens"):
+        value = _TENS[match.group("tens")] + (_ONES[match.group("unit")] if match.group("unit") else 0)
+    else:
+        value = _ONES[match.group("ones")]
+    return Quantity(Fraction(value)), text[match.end() :]
+
+
+_MIXED = re.compile(
+    r"([+-]?)\s*(\d{1,6})\s*(?:\\frac\s*\{\s*(\d{1,6})\s*\}\s*\{\s*(\d{1,6})\s*\}|\s(\d{1,6})\s*/\s*(\d{1,6}))"
+)
+
+
+def _mixed_number(text: str) -> tuple[Quantity, str] | None:
+    """``2\\frac{1}{2}`` and ``2 1/2`` are mixed numbers (5/2) when the fraction is proper, as people write them."""
+    match = _MIXED.match(text)
+    if not match:
+        return None
+    sign, whole = match.group(1), int(match.group(2))
+    numerator = int(match.group(3) or match.group(5))
+    denominator = int(match.group(4) or match.group(6))
+    if not 0 < numerator < denominator:
+        return None
+    value = whole + Fraction(numerator, denominator)
+    return Quantity(-value if sign == "-" else value), text[match.end() :]
+
+
+_REPEATING = re.compile(r"([+-]?)\s*(\d{0,30})\.(\d{0,30})\s*\\overline\s*\{\s*(\d{1,30})\s*\}")
+
+
+def _repeating_decimal(text: str) -> tuple[Quantity, str] | None:
+    """``0.\\overline{3}`` is 1/3 and ``0.1\\overline{6}`` is 1/6, exactly."""
+    match = _REPEATING.match(text)
+    if not match:
+        return None
+    sign, whole, fixed, repeating = match.groups()
+    scale = 10 ** len(fixed)
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), scale)
+    value += Fraction(int(repeating), scale * (10 ** len(repeating) - 1))
+    return Quantity(-value if sign == "-" else value), text[match.end() :]
+
+
+def parse_quantity(text: str) -> Quantity | None:
+    """Parse a whole string as one number with optional scale word, percent and unit; None if it is anything else.
+
+    ``text`` should be cleaned (:func:`vlm_capcurriculum.rewards.latex.clean`) first.
+    """
+    text = text.strip()
+    head = _repeating_decimal(text) or _mixed_number(text) or parse_number_head(text)
+    if head is None:
+        return None
+    quantity, rest = head
+    rest = rest.strip()
+    scale = _SCALE_RE.match(rest)
+    if scale and quantity.value is not None:
+        quantity = Quantity(quantity.value * _SCALE[scale.group(1).lower()], decimal=False)
+        rest = rest[scale.end() :]
+    percent = _PERCENT.match(rest)
+    if percent:
+        rest = rest[percent.end() :]
+    unit = canonical_unit(rest)
+    if unit is None:
+        return None
+    return Quantity(quantity.value, unit, bool(percent), quantity.decimal, quantity.infinite)
+
+
+def _close(a: Fraction, b: Fraction, rounded: bool) -> bool:
+    if a == b:
+        return True
+    return rounded and round(a, 6) == round(b, 6)
+
+
+def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
+    """Equality under the rules in the module docstring."""
+    if pred.unit and gold.unit and pred.unit != gold.unit:
+        pred_conversion, gold_conversion = conversion(pred.unit), conversion(gold.unit)
+        if pred_conversion is None or gold_conversion is None or pred_conversion[0] != gold_conversion[0]:
+            return False
+        if pred.value is None or gold.value is None or pred.percent != gold.percent:
+            return False
+        return _close(pred.value * pred_conversion[1], gold.value * gold_conversion[1], pred.decimal or gold.decimal)
+    if pred.infinite or gold.infinite:
+        return pred.infinite == gold.infinite
+    assert pred.value is not None and gold.value is not None
+    rounded = pred.decimal or gold.decimal
+    if pred.percent == gold.percent:
+        return _close(pred.value, gold.value, rounded)
+    percent, bare = (pred, gold) if pred.percent else (gold, pred)
+    assert percent.value is not None and bare.value is not None
+    return _close(percent.value, bare.value, rounded) or _close(percent.value / 100, bare.value, rounded)

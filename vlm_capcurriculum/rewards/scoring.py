@@ -1,0 +1,278 @@
+"""The reward: accuracy of the final answer plus the paper's format bonus, for one response or a batch.
+
+``overall = (1 - format_weight) * accuracy + format_weight * format`` with ``format_weight = 0.1`` (the paper's
+0.9/0.1 split, ``training/reward_functions/math.py``). Accuracy is 1 when the extracted answer
+(:mod:`~vlm_capcurriculum.rewards.extract`) is equivalent to the ground truth under the verifier of its answer type
+(:mod:`~vlm_capcurriculum.rewards.verifiers`); answers the exact rules cannot settle go, all at once, to the
+guarded worker pool (:mod:`~vlm_capcurriculum.rewards.guard`), where each has a hard wall-clock limit. A batch
+deduplicates identical (answer, gold) pairs (five rollouts often agree) and remembers symbolic verdicts across
+batches.
+
+These functions never raise on what a model writes or on a malformed ground truth (that scores 0, is logged once
+and counted in ``guard_stats()["invalid_ground_truth"]``); only programming errors (batch lengths that differ, a
+format weight outside [0, 1]) raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from vlm_capcurriculum.rewards.extract import Extraction, extract, find_boxes, strip_wrappers
+from vlm_capcurriculum.rewards.fold import fold
+from vlm_capcurriculum.rewards.format import format_score
+from vlm_capcurriculum.rewards.guard import DEFAULT_TIMEOUT_S, count, get_pool
+from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.rewards.verifiers import EXACT_VERIFIERS, parse_choice, parse_number, parse_yesno
+
+logger = logging.getLogger(__name__)
+
+GroundTruth = str | Mapping[str, Any] | AnswerSpec
+
+#: The paper's format weight (overall = 0.9 * accuracy + 0.1 * format).
+PAPER_FORMAT_WEIGHT = 0.1
+
+_SYMBOLIC_CACHE_SIZE = 16_384
+_symbolic_cache: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_symbolic_cache_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8_192)
+def _spec_from_string(ground_truth: str) -> AnswerSpec | None:
+    try:
+        return AnswerSpec.parse(ground_truth)
+    except AnswerSpecError as error:
+        logger.warning("invalid ground truth %r scores 0: %s", ground_truth[:200], error)
+        return None
+
+
+def to_spec(ground_truth: GroundTruth) -> AnswerSpec | None:
+    """The answer spec of a ground truth in any accepted encoding, or None (logged, counted) when malformed."""
+    if isinstance(ground_truth, str):
+        spec = _spec_from_string(ground_truth)
+    else:
+        try:
+            spec = AnswerSpec.parse(ground_truth)
+        except AnswerSpecError as error:
+            logger.warning("invalid ground truth %r scores 0: %s", ground_truth, error)
+            spec = None
+    if spec is None:
+        count("invalid_ground_truth")
+    return spec
+
+
+def _agreement_key(answer: str, answer_type: str) -> object:
+    """What a short answer says, for checking that several boxes say the same thing."""
+    if answer_type == "choice":
+        return parse_choice(answer)
+    if answer_type == "yesno":
+        return parse_yesno(answer)
+    if answer_type == "number":
+        number = parse_number(answer)
+        return number.value if number is not None else fold(answer)
+    return fold(answer)
+
+
+def candidates(found: Extraction | None, spec: AnswerSpec) -> list[str]:
+    """The answer strings to grade for one extraction.
+
+    Maths: the last box, then all boxes of the answer region joined (``\\boxed{1}, \\boxed{2}`` answers
+    ``1, 2``). Short types: the last box, but nothing when the boxes disagree: an answer naming two options (or
+    saying both yes and no) names none.
+    """
+    if found is None:
+        return []
+    if len(found.boxes) < 2:
+        return [found.answer]
+    if spec.type == "math":
+        joined = ", ".join(found.boxes)
+        return [found.answer, joined] if joined != found.answer else [found.answer]
+    if spec.type == "choice":
+        keys = {_agreement_key(box, "choice") for box in found.boxes}
+        if len(keys) > 1:
+            return []
+    elif len({_agreement_key(box, spec.type) for box in found.boxes}) > 1:
+        return []
+    return [found.answer]
+
+
+def _exact(answer: str, spec: AnswerSpec) -> bool | None:
+    if len(answer) > MAX_ANSWER_CHARS:  # too long to be parsed: only the gold string itself counts
+        return answer.strip() == spec.answer.strip()
+    try:
+        return EXACT_VERIFIERS[spec.type](answer, spec)
+    except Exception:  # a verifier bug must not reach the trainer; it is logged and counted
+        logger.exception("verifier %s failed on an answer; it scores 0", spec.type)
+        count("errors")
+        return False
+
+
+def _spec_key(spec: AnswerSpec) -> tuple:
+    return (spec.type, spec.answer, tuple(sorted(spec.choices.items())))
+
+
+def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | None], timeout_s: float) -> list[bool]:
+    """For each item, whether any of its candidate answers is equivalent to its spec's gold answer."""
+    results = [False] * len(specs)
+    waiting: dict[tuple[str, str], list[int]] = {}
+    exact: dict[tuple, bool | None] = {}  # rollouts of one prompt often give the same answer: decide it once
+    for index, (answers, spec) in enumerate(zip(answer_lists, specs, strict=True)):
+        if spec is None:
+            continue
+        undecided = []
+        for answer in answers:
+            key = (answer, _spec_key(spec))
+            if key not in exact:
+                exact[key] = _exact(answer, spec)
+            verdict = exact[key]
+            if verdict:
+                results[index] = True
+                break
+            if verdict is None:
+                undecided.append(answer)
+        else:
+            for answer in undecided:
+                key = (answer, spec.answer)
+                with _symbolic_cache_lock:
+                    cached = _symbolic_cache.get(key)
+                if cached is not None:
+                    results[index] = results[index] or cached
+                else:
+                    waiting.setdefault(key, []).append(index)
+    if waiting:
+        keys = list(waiting)
+        outcomes = get_pool().run([("equivalent", key) for key in keys], timeout_s)
+        for key, outcome in zip(keys, outcomes, strict=True):
+            verdict = outcome.status == "ok" and outcome.value is True
+            if outcome.status in ("ok", "rejected"):
+                with _symbolic_cache_lock:
+                    _symbolic_cache[key] = verdict
+                    if len(_symbolic_cache) > _SYMBOLIC_CACHE_SIZE:
+                        _symbolic_cache.popitem(last=False)
+            if verdict:
+                for index in waiting[key]:
+                    results[index] = True
+    return results
+
+
+def type_key(answer_type: str) -> str:
+    """The per-answer-type accuracy key: ``accuracy_<type>``."""
+    return f"accuracy_{answer_type}"
+
+
+def capability_key(capability: str) -> str:
+    """The per-capability accuracy key: ``accuracy_<capability>`` (``accuracy_capability_<capability>`` when the
+    capability is named like an answer type, so the two never collide)."""
+    return ("accuracy_capability_" if capability in ANSWER_TYPES else "accuracy_") + capability
+
+
+def breakdown_keys(spec: AnswerSpec) -> list[str]:
+    """The accuracy keys a sample of ``spec`` reports besides ``accuracy``: its type's and its capability's."""
+    keys = [type_key(spec.type)]
+    if spec.capability:
+        keys.append(capability_key(spec.capability))
+    return keys
+
+
+def score_batch(
+    responses: Sequence[str],
+    ground_truths: Sequence[GroundTruth],
+    *,
+    format_weight: float = PAPER_FORMAT_WEIGHT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    breakdown: bool = False,
+) -> list[dict[str, float]]:
+    """Score many responses at once: the fast path for a rollout batch (symbolic work runs in parallel workers).
+
+    Every dict has ``overall``, ``accuracy`` and ``format``; with ``breakdown=True`` it also has
+    ``accuracy_<answer type>`` and ``accuracy_<capability>`` (``accuracy_capability_<name>`` if the capability is
+    named like an answer type) for this sample only, which is what EasyR1 wants (it averages each key over the
+    samples that have it) and what verl cannot take (it needs the same keys on every sample).
+    """
+    if len(responses) != len(ground_truths):
+        raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
+    if not 0.0 <= format_weight <= 1.0:
+        raise ValueError(f"format_weight must be in [0, 1], got {format_weight}")
+    specs = [to_spec(ground_truth) for ground_truth in ground_truths]
+    formats: list[float] = []
+    answer_lists: list[list[str]] = []
+    for response, spec in zip(responses, specs, strict=True):
+        response = response if isinstance(response, str) else ""
+        formats.append(format_score(response))
+        if spec is None:
+            answer_lists.append([])
+        elif len(response) > MAX_RESPONSE_CHARS:
+            count("oversize")
+            answer_lists.append([])
+        else:
+            answer_lists.append(candidates(extract(response, spec.type), spec))
+    accuracies = grade(answer_lists, specs, timeout_s)
+    scores = []
+    for spec, correct, format_value in zip(specs, accuracies, formats, strict=True):
+        accuracy = 1.0 if correct else 0.0
+        result = {
+            "overall": (1.0 - format_weight) * accuracy + format_weight * format_value,
+            "accuracy": accuracy,
+            "format": format_value,
+        }
+        if breakdown and spec is not None:
+            for key in breakdown_keys(spec):
+                result[key] = accuracy
+        scores.append(result)
+    return scores
+
+
+def score(
+    response: str,
+    ground_truth: GroundTruth,
+    *,
+    format_weight: float = PAPER_FORMAT_WEIGHT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    breakdown: bool = False,
+) -> dict[str, float]:
+    """Score one response against its ground truth (see :func:`score_batch`)."""
+    return score_batch(
+        [response], [ground_truth], format_weight=format_weight, timeout_s=timeout_s, breakdown=breakdown
+    )[0]
+
+
+def _bare_candidates(answer: str, spec: AnswerSpec) -> list[str]:
+    boxes = find_boxes(answer)
+    if boxes:
+        return candidates(Extraction(boxes[-1], "boxed", tuple(boxes)), spec)
+    stripped = strip_wrappers(answer)
+    return [stripped] if stripped else []
+
+
+def verify_batch(
+    answers: Sequence[str], ground_truths: Sequence[GroundTruth], *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> list[bool]:
+    """Grade bare final answers (no reasoning, no extraction chain; a box in an answer is unwrapped)."""
+    if len(answers) != len(ground_truths):
+        raise ValueError(f"{len(answers)} answers but {len(ground_truths)} ground truths")
+    specs = [to_spec(ground_truth) for ground_truth in ground_truths]
+    answer_lists = [
+        _bare_candidates(answer, spec)
+        if spec is not None and isinstance(answer, str) and len(answer) <= MAX_RESPONSE_CHARS
+        else []
+        for answer, spec in zip(answers, specs, strict=True)
+    ]
+    return grade(answer_lists, specs, timeout_s)
+
+
+def verify(answer: str, ground_truth: GroundTruth, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """Whether a bare final answer (``"B"``, ``"(B) blue"``, ``"\\frac{1}{2}"``) is equivalent to the ground truth.
+
+    Data pipelines grade filter-model answers with this; use :func:`verify_response` for a full response.
+    """
+    return verify_batch([answer], [ground_truth], timeout_s=timeout_s)[0]
+
+
+def verify_response(response: str, ground_truth: GroundTruth, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """Whether a full response's extracted final answer is equivalent to the ground truth (accuracy only)."""
+    return score(response, ground_truth, timeout_s=timeout_s)["accuracy"] == 1.0

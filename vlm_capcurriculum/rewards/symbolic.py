@@ -1,0 +1,205 @@
+"""Symbolic equivalence for the answers the exact rules cannot settle (roots, pi, variables, relations, equations).
+
+This runs only inside a guard worker process (:mod:`vlm_capcurriculum.rewards.guard`), under its hard wall-clock
+limit. Parsing is LaTeX-only: Math-Verify's ``LatexExtractionConfig`` goes through ``latex2sympy2_extended`` (an
+ANTLR grammar that builds sympy objects directly); Math-Verify's ``ExprExtractionConfig`` is never used because it
+runs ``sympy.parse_expr``, which calls ``eval`` on the text. Before anything is simplified, the parsed trees are
+checked for numbers too large to compute (exponent towers, ``10^{10^{10}}``, ``1000000!``, huge binomials) and
+rejected: sympy would otherwise try to build them and hold the CPU (and the GIL) for minutes.
+
+Comparison is Math-Verify's ``verify`` (numeric within 6 decimal places, symbolic simplification, sets,
+intervals, relations, matrices), with set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is
+``x \\in [-2, 7]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+
+#: Parsed trees whose value could exceed 10**MAX_LOG10 are not simplified.
+MAX_LOG10 = 2_000
+#: Trees with more nodes than this are not simplified (a 1000-character answer has far fewer).
+MAX_NODES = 5_000
+#: Sums and products over more terms than this are not evaluated (sympy may expand them term by term).
+MAX_TERMS = 10_000
+
+# Python's power operator (latex2sympy would reject it anyway), giant numerals, and binomials or factorials of big
+# numerals, which latex2sympy evaluates while parsing.
+_STRING_SCREEN = re.compile(r"\*\*|\d{2000,}|\\binom\s*\{?\s*\d{5,}|\d{5,}\s*\)?\s*!")
+#: Answers nested deeper than this are not parsed (the parser recurses per level).
+MAX_NESTING = 100
+
+
+class TooLarge(Exception):
+    """An answer whose evaluation would not finish: scored 0 without being simplified."""
+
+
+def _quiet_math_verify() -> None:
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+
+
+def parse_latex(text: str) -> list:
+    """Parse one answer with Math-Verify's LaTeX path only (never ``parse_expr``)."""
+    from math_verify import LatexExtractionConfig, parse
+
+    if _STRING_SCREEN.search(text):
+        raise TooLarge("python power operator or giant numeral")
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise TooLarge("nested too deep")
+    return parse(f"\\boxed{{{text}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
+
+
+def check_size(expr: object) -> None:
+    """Raise :class:`TooLarge` when ``expr`` (a sympy object, unevaluated) could denote a number beyond
+    10**MAX_LOG10, or is too big a tree. Magnitudes are estimated in floating point and log space, never by
+    computing the number."""
+    import sympy
+
+    stack = [expr]
+    nodes = 0
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise TooLarge("expression too large")
+        if isinstance(node, (sympy.Pow, sympy.factorial, sympy.factorial2, sympy.binomial, sympy.Integer)) and (
+            _log10(node) > MAX_LOG10
+        ):
+            raise TooLarge("number too large")
+        if isinstance(node, (sympy.Sum, sympy.Product)) and _span(node) > MAX_TERMS:
+            raise TooLarge("sum or product over too many terms")
+        args = tuple(node) if isinstance(node, sympy.MatrixBase) else getattr(node, "args", ())
+        stack.extend(arg for arg in args if isinstance(arg, (sympy.Basic, sympy.MatrixBase)))
+
+
+def _span(node: object) -> float:
+    """How many terms a Sum/Product runs over (inf when a limit is not a moderate constant)."""
+    total = 1.0
+    for limits in node.limits:  # type: ignore[attr-defined]
+        if len(limits) != 3:
+            return math.inf
+        low, high = _value(limits[1]), _value(limits[2])
+        if low is None or high is None or limits[1].free_symbols or limits[2].free_symbols:
+            continue  # symbolic limits (n): sympy returns a closed form or leaves it unevaluated
+        total *= max(0.0, high - low + 1)
+    return total
+
+
+def _value(node: object) -> float | None:
+    """The approximate float value of a constant subtree when it is moderate (below 1e300 in size), else None.
+    Symbols and functions other than powers count as 1: only constant towers can explode."""
+    import sympy
+
+    try:
+        if isinstance(node, sympy.Number):
+            return float(node)
+        if isinstance(node, sympy.Add):
+            values = [_value(arg) for arg in node.args]
+            return None if None in values else float(sum(values))  # type: ignore[arg-type]
+        if isinstance(node, sympy.Mul):
+            product, has_zero = 1.0, False
+            for arg in node.args:
+                value = _value(arg)
+                if value is None:
+                    return None
+                has_zero = has_zero or value == 0
+                product *= value
+            return product if math.isfinite(product) and (product != 0 or has_zero) else None
+        if isinstance(node, sympy.Pow):
+            base, exponent = _value(node.base), _value(node.exp)
+            if base is None or exponent is None:
+                return None
+            result = abs(base) ** exponent if base != 0 or exponent >= 0 else math.inf
+            if not math.isfinite(result) or (result == 0 and base != 0):
+                return None  # overflow, or underflow: 10^{-10^{10}} is as hard to write exactly as 10^{10^{10}}
+            return result
+        if isinstance(node, (sympy.factorial, sympy.factorial2)):
+            n = _value(node.args[0])
+            return None if n is None or n > 170 else math.gamma(max(n, 0) + 1)
+    except (OverflowError, ValueError, ZeroDivisionError, TypeError):
+        return None
+    return 1.0
+
+
+def _log10(node: object) -> float:
+    """An estimate of the number of decimal digits needed to write a subtree's value exactly (|log10| of its
+    size, either way: 10^{-10^{10}} needs as many as 10^{10^{10}}); finite for any size of number, inf when
+    unbounded."""
+    import sympy
+
+    value = _value(node)
+    if value is not None and not isinstance(node, sympy.Rational):
+        return abs(math.log10(abs(value))) if value else 0.0
+    if isinstance(node, sympy.Integer):
+        return math.log10(abs(int(node))) if node else 0.0
+    if isinstance(node, sympy.Rational):
+        return max(math.log10(abs(node.p)) if node.p else 0.0, math.log10(node.q))
+    if isinstance(node, sympy.Add):
+        return max(_log10(arg) for arg in node.args) + math.log10(len(node.args))
+    if isinstance(node, sympy.Mul):
+        return sum(_log10(arg) for arg in node.args)
+    if isinstance(node, sympy.Pow):
+        exponent = _value(node.exp)
+        base = _log10(node.base)
+        if exponent is None:
+            return 0.0 if base < 1e-12 else math.inf
+        return abs(exponent) * base
+    if isinstance(node, (sympy.factorial, sympy.factorial2)):
+        n = _value(node.args[0])
+        return math.inf if n is None else math.lgamma(max(n, 0) + 1) / math.log(10)
+    if isinstance(node, sympy.binomial):
+        n = _value(node.args[0])
+        return math.inf if n is None else abs(n) * math.log10(2)
+    return max((_log10(arg) for arg in getattr(node, "args", ())), default=0.0)
+
+
+def equivalent(pred: str, gold: str) -> bool:
+    """Whether ``pred`` and ``gold`` denote the same mathematical object. Raises :class:`TooLarge` for answers
+    whose evaluation would not finish; any other failure to parse or compare is False."""
+    from math_verify import verify
+
+    _quiet_math_verify()
+    try:
+        gold_parsed = parse_latex(gold)
+        pred_parsed = parse_latex(pred)
+    except TooLarge:
+        raise
+    except (Exception, RecursionError):
+        return False
+    if not gold_parsed or not pred_parsed:
+        return False
+    for parsed in (*gold_parsed, *pred_parsed):
+        if not isinstance(parsed, str):
+            check_size(parsed)
+    try:
+        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True))
+    except (Exception, RecursionError):
+        return False
+
+
+_WARM_UP = (
+    ("\\frac{1}{2}", "0.5"),
+    ("x \\in [-2, 7]", "-2 \\le x \\le 7"),
+    ("(0, 1) \\cup \\{3\\}", "\\{1, 2\\}"),
+    ("\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}"),
+    ("\\sum_{k=0}^{n} k", "\\frac{n(n+1)}{2}"),
+    ("y = 2x + 1", "2x - y + 1 = 0"),
+)
+
+
+def warm_up() -> None:
+    """Import and exercise the parser on a few shapes of answer, so that a fresh worker's first real answers are not
+    slowed by imports and by the ANTLR parser building its lookahead tables."""
+    _quiet_math_verify()
+    for pred, gold in _WARM_UP:
+        equivalent(pred, gold)

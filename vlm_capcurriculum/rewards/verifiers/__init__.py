@@ -1,0 +1,42 @@
+"""One verifier per answer type. Each parses an answer separately from deciding equality (Math-Verify's split),
+so pipelines can reuse the parsers (``parse_choice``, ``parse_yesno``, ``parse_number``).
+
+``EXACT_VERIFIERS[type](answer, spec)`` returns True/False, or None when only the symbolic path can decide
+(``math``, and ``number`` answers written as maths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vlm_capcurriculum.rewards.spec import AnswerSpec
+from vlm_capcurriculum.rewards.verifiers.choice import parse_choice, verify_choice
+from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
+from vlm_capcurriculum.rewards.verifiers.number import parse_number, verify_number
+from vlm_capcurriculum.rewards.verifiers.text import verify_text
+from vlm_capcurriculum.rewards.verifiers.yesno import parse_yesno, verify_yesno
+
+
+def _math(answer: str, spec: AnswerSpec) -> bool | None:
+    return verify_math_exact(answer, spec.answer)
+
+
+EXACT_VERIFIERS: dict[str, Callable[[str, AnswerSpec], bool | None]] = {
+    "choice": verify_choice,
+    "math": _math,
+    "number": verify_number,
+    "yesno": verify_yesno,
+    "text": verify_text,
+}
+
+__all__ = [
+    "EXACT_VERIFIERS",
+    "parse_choice",
+    "parse_number",
+    "parse_yesno",
+    "verify_choice",
+    "verify_math_exact",
+    "verify_number",
+    "verify_text",
+    "verify_yesno",
+]

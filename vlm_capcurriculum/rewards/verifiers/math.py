@@ -1,0 +1,43 @@
+"""Maths answers: exact rules first, symbolic comparison only when they cannot decide.
+
+:func:`verify_math_exact` settles an answer in-process when it can: equal after LaTeX clean-up
+(:mod:`vlm_capcurriculum.rewards.latex`), or both sides inside the exact grammar of
+:mod:`vlm_capcurriculum.rewards.mathvalue` (numbers, units, percent, lists, sets, tuples, intervals, matrices...).
+It returns None for everything else (roots, pi, variables, relations, equations), which the scorer sends to
+:func:`vlm_capcurriculum.rewards.symbolic.equivalent` in a guarded worker process.
+"""
+
+from __future__ import annotations
+
+from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS
+from vlm_capcurriculum.rewards.latex import clean
+from vlm_capcurriculum.rewards.mathvalue import Expr, parse_value, values_equal
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def verify_math_exact(answer: str, gold: str) -> bool | None:
+    """True/False when the exact rules decide, None when the symbolic path must."""
+    if len(answer) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
+        return _squash(answer) == _squash(gold)  # too long to parse: only an identical answer counts
+    pred_clean, gold_clean = clean(answer), clean(gold)
+    if not pred_clean:
+        return False
+    if _squash(pred_clean) == _squash(gold_clean):
+        return True
+    gold_value = parse_value(gold_clean)
+    pred_value = parse_value(pred_clean)
+    if _is_equation(gold_value) or _is_equation(pred_value):
+        # An equation (2x + 4y - 3 = 0) is compared with the whole other equation, label side included
+        # (y = -x/2 + 3/4), not with its right-hand side.
+        gold_value = parse_value(gold_clean, strip_labels=False)
+        pred_value = parse_value(pred_clean, strip_labels=False)
+    if gold_value is None or pred_value is None:
+        return None
+    return values_equal(pred_value, gold_value)
+
+
+def _is_equation(value: object) -> bool:
+    return isinstance(value, Expr) and value.node[0] == "rel"

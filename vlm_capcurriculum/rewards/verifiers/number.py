@@ -1,0 +1,67 @@
+"""Counts and other short numeric answers ("3", "three", "3 apples", "There are three apples.").
+
+A whole answer that is one number (digits, words, fractions, decimals, with an optional unit or noun) is that
+number. In a sentence, the answer is its number only if every number in it has the same value ("There are three
+apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). Units follow the maths rule: both
+sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from vlm_capcurriculum.rewards.fold import markup_free
+from vlm_capcurriculum.rewards.latex import clean
+from vlm_capcurriculum.rewards.quantity import Quantity, parse_number_head, parse_quantity, quantities_equal
+from vlm_capcurriculum.rewards.spec import AnswerSpec
+from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
+
+_MATHS = re.compile(r"\\[A-Za-z]+|[\^+*=]|\d\s*/\s*\d")
+_NUMBER_START = re.compile(
+    r"(?<![\w.])(?=[+-]?\d|\.\d|(?:zero|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
+    r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty"
+    r"|ninety|a dozen|dozen|a hundred|hundred|single|twice|once)(?![A-Za-z]))",
+    re.IGNORECASE,
+)
+
+
+# "There are no dogs": a count of zero ("no more than 3" is not).
+_NO_COUNT = re.compile(r"\bno\s+(?!more\b|less\b|fewer\b|longer\b|doubt\b)[A-Za-z]", re.IGNORECASE)
+
+
+def parse_number(answer: str) -> Quantity | None:
+    """The one number ``answer`` gives, or None (see the module docstring)."""
+    text = clean(answer)
+    whole = parse_quantity(text)
+    if whole is not None:
+        return whole
+    values: list[Quantity] = []
+    prose = markup_free(answer)
+    for match in _NUMBER_START.finditer(prose):
+        head = parse_number_head(prose[match.start() :])
+        if head is not None and head[0].value is not None:
+            values.append(head[0])
+    if _NO_COUNT.search(prose):
+        values.append(Quantity(Fraction(0)))
+    distinct = {quantity.value for quantity in values}
+    if len(distinct) != 1:
+        return None
+    value: Fraction | None = distinct.pop()
+    return Quantity(value, decimal=any(quantity.decimal for quantity in values))
+
+
+def looks_like_maths(answer: str) -> bool:
+    """Whether an answer is written as maths (then the maths verifier, symbolic path included, decides)."""
+    return bool(_MATHS.search(answer))
+
+
+def verify_number(answer: str, spec: AnswerSpec) -> bool | None:
+    """True/False when decided here; None when the answer is maths the exact rules cannot settle."""
+    gold = parse_quantity(clean(spec.answer))
+    pred = parse_number(answer)
+    if gold is not None and pred is not None:
+        return quantities_equal(pred, gold)
+    if gold is None or looks_like_maths(answer):
+        return verify_math_exact(answer, spec.answer)
+    return False

@@ -1,0 +1,43 @@
+"""Yes/no questions: whether an answer says yes or no.
+
+The first word decides when it is a yes/no word ("Yes, there is a dog." is yes, "No." is no, "True"/"False" and
+"correct"/"incorrect" count); otherwise the answer must contain "yes"/"true" or "no"/"false" words of one kind
+only ("There is no dog." is no). An answer offering both ("yes or no", "yes/no") says neither.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vlm_capcurriculum.rewards.fold import fold_words
+from vlm_capcurriculum.rewards.spec import AnswerSpec
+
+_YES_FIRST = frozenset({"yes", "y", "yeah", "yep", "yup", "true", "correct", "right", "affirmative", "是", "对"})
+_NO_FIRST = frozenset({"no", "n", "nope", "false", "incorrect", "wrong", "negative", "否", "不是", "不"})
+_YES_ANYWHERE = frozenset({"yes", "true"})
+_NO_ANYWHERE = frozenset({"no", "false"})
+_HEDGE = re.compile(r"^\W*(yes|no|true|false)\s*(?:/|or|and)\s*(yes|no|true|false)\b", re.IGNORECASE)
+
+
+def parse_yesno(answer: str) -> bool | None:
+    """True for yes, False for no, None when the answer says neither or both."""
+    if _HEDGE.match(answer.strip()):
+        return None
+    words = fold_words(answer, drop_articles=False)
+    if not words:
+        return None
+    if words[0] in _YES_FIRST:
+        return True
+    if words[0] in _NO_FIRST:
+        return False
+    said_yes = any(word in _YES_ANYWHERE for word in words)
+    said_no = any(word in _NO_ANYWHERE for word in words)
+    if said_yes != said_no:
+        return said_yes
+    return None
+
+
+def verify_yesno(answer: str, spec: AnswerSpec) -> bool:
+    """Whether ``answer`` says what the gold yes/no answer says (a gold that is neither matches nothing)."""
+    gold = parse_yesno(spec.answer)
+    return gold is not None and parse_yesno(answer) == gold
