@@ -32,6 +32,7 @@ def run_child(family: str, base: Path, output: Path, kill_after: int = 0) -> sub
     if kill_after:
         command += ["--kill-after", str(kill_after)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env["OMP_NUM_THREADS"] = "1"  # as the tests' own process (conftest): fastest for tiny models
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
