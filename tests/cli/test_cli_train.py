@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         )
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "probe_launcher", raising=False)  # each test's probe writes to its own tmp_path
     return tmp_path
 
 
@@ -37,6 +39,16 @@ def test_dispatches_to_the_backend_launcher(recipe: Path) -> None:
     status = main(["train", "--config", str(recipe / "config.yaml"), "backend=probe", "train.lr=2e-6", "--dry-run"])
     assert status == 3
     assert (recipe / "received.txt").read_text() == "2e-06 True"
+
+
+def test_overrides_may_follow_options(recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Launch scripts append the user's arguments: ``script.sh --dry-run train.lr=3e-6`` must keep the override."""
+    status = main(["train", "--config", str(recipe / "config.yaml"), "--dry-run", "backend=probe", "train.lr=3e-6"])
+    assert status == 3
+    assert (recipe / "received.txt").read_text() == "3e-06 True"
+    with pytest.raises(SystemExit):
+        main(["train", "--config", str(recipe / "config.yaml"), "backend=probe", "--no-such-option"])
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
 def test_no_backend_is_a_one_line_error(recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -93,7 +93,7 @@ def test_close_stops_every_worker() -> None:
 
 
 # A chained inequality against a set: only the symbolic path (a guard worker) can decide it.
-SYMBOLIC = ("<think>r</think> \\boxed{-2 \\le x \\le 7}", "x \\in [-2,7]")
+SYMBOLIC = ("<think>r</think> \\boxed{\\sum_{k=1}^{n} k}", "\\frac{n(n+1)}{2}")  # exact rules cannot decide it
 
 
 def _score_in_child(queue) -> None:

@@ -364,6 +364,19 @@ def parse_expression(text: str) -> Node:
     return ("rel", operator, left, right)
 
 
+def split_relations(text: str) -> tuple[list[str], list[str]]:
+    """The top-level relation operators of ``text`` (normalised: ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``) and
+    the pieces between them: ``-2 \\le x < 7`` gives ``(["-2 ", " x ", " 7"], ["<=", "<"])``."""
+    relations = [match for match in _RELATION.finditer(text) if _depth_at(text, match.start()) == 0]
+    pieces, operators, start = [], [], 0
+    for match in relations:
+        pieces.append(text[start : match.start()])
+        operators.append(_RELATION_NAMES.get(match.group(), match.group()))
+        start = match.end()
+    pieces.append(text[start:])
+    return pieces, operators
+
+
 def _depth_at(text: str, position: int) -> int:
     depth = 0
     for char in text[:position]:

@@ -18,7 +18,10 @@ Decisions, each applied to both sides alike:
   expression: ``a + 3z = 0`` is an equation and goes to the symbolic path;
 * a semicolon separates tuples when its groups are labelled lists (``p=5,q=2; p=7,q=2``), else it is a comma;
 * a comma followed by exactly three digits and no space joins thousands at the top level (``7,425,000``);
-  inside brackets it separates elements.
+  inside brackets it separates elements;
+* an inequality in one name with constant bounds is the interval it describes: ``-2 \\le x \\le 7`` is
+  ``[-2, 7]`` and ``x > 5`` is ``(5, \\infty)`` when compared with an interval or union (``x < 1`` or ``x > 2``
+  is a union); the name itself is a label and is dropped like one.
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\en
 _THOUSANDS_PIECE = re.compile(r"\d{3}(?:\.\d+)?(?![\d])")
 _PM = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
 _MAX_DEPTH = 50
+_CHAIN_NAME = re.compile(_NAME)
+_ASCENDING, _DESCENDING = frozenset({"<", "<="}), frozenset({">", ">="})
+_INFINITY = {1: Quantity(None, "", False, False, 1), -1: Quantity(None, "", False, False, -1)}
 
 
 def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
@@ -246,6 +252,9 @@ class _ValueParser:
         quantity = parse_quantity(text)
         if quantity is not None:
             return quantity
+        chain = self.inequality_chain(text)
+        if chain is not None:
+            return chain
         if _WORDS.fullmatch(text) and (" " in text or (len(text) >= 3 and _VOWEL.search(text) and not text.isupper())):
             return Words(re.sub(r"\s+", " ", text.lower()))
         try:
@@ -288,6 +297,24 @@ class _ValueParser:
             return None
         return Matrix(tuple(rows))  # type: ignore[arg-type]
 
+    def inequality_chain(self, text: str) -> Seq | None:
+        """``a < x \\le b`` (or ``b > x \\ge a``) with a name in the middle and constant bounds, as an interval."""
+        pieces, operators = expr.split_relations(text)
+        if len(operators) != 2 or not _CHAIN_NAME.fullmatch(pieces[1].strip()):
+            return None
+        if set(operators) <= _ASCENDING:
+            (low, high), (low_op, high_op) = (pieces[0], pieces[2]), operators
+        elif set(operators) <= _DESCENDING:
+            (low, high), (low_op, high_op) = (pieces[2], pieces[0]), operators[::-1]
+        else:
+            return None
+        bounds = [self.leaf(bound.strip()) for bound in (low, high)]
+        if any(bound is None or _is_relation(bound) or not _constant(bound) for bound in bounds):
+            return None
+        left = "(" if low_op in ("<", ">") else "["
+        right = ")" if high_op in ("<", ">") else "]"
+        return Seq(left, right, tuple(bounds))  # type: ignore[arg-type]
+
     def plus_minus(self, text: str) -> Value | None:
         """``a \\pm b`` is the two values a + b and a - b (``\\pm b`` is b and -b)."""
         pieces = _PM.split(text)
@@ -324,6 +351,46 @@ def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
 
 def _is_relation(value: Value) -> bool:
     return isinstance(value, Expr) and value.node[0] == "rel"
+
+
+def _constant(value: Value) -> bool:
+    return not isinstance(value, Expr) or not expr.variables(value.node)
+
+
+def _relation_interval(value: Value) -> Seq | None:
+    """``x > 5`` as ``(5, \\infty)``, ``5 \\ge x`` as ``(-\\infty, 5]``: a relation between one name and a constant
+    (relations are stored as ``>``/``>=``), else None."""
+    if not _is_relation(value):
+        return None
+    _, operator, left, right = value.node  # type: ignore[union-attr]
+    closed = operator == ">="
+    if operator not in (">", ">="):
+        return None
+    if left[0] == "var" and not expr.variables(right):  # x > c
+        return Seq("[" if closed else "(", ")", (Expr(right), _INFINITY[1]))
+    if right[0] == "var" and not expr.variables(left):  # c > x
+        return Seq("(", "]" if closed else ")", (_INFINITY[-1], Expr(left)))
+    return None
+
+
+def _as_intervals(value: Value) -> Value | None:
+    """A relation, or a list of relations joined by "or", as the interval or union it describes (None if not)."""
+    if isinstance(value, Items) and value.items and all(_is_relation(item) for item in value.items):
+        parts = [_relation_interval(item) for item in value.items]
+        return None if any(part is None for part in parts) else Union(tuple(parts))  # type: ignore[arg-type]
+    return _relation_interval(value)
+
+
+def _relations_against_intervals(pred: Value, gold: Value) -> Verdict | object:
+    """Compare a relation (or relations joined by "or") with an interval or union by the set it describes;
+    ``_UNSET`` when the pair is not of that shape."""
+    pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
+    if (pred_set is None) == (gold_set is None):
+        return _UNSET  # neither side (or both sides) made of relations: not this rule's pair
+    pred, gold = pred_set or pred, gold_set or gold
+    if not all(isinstance(side, (Seq, Union)) for side in (pred, gold)):
+        return _UNSET
+    return values_equal(pred, gold)
 
 
 def _as_node(value: Value | None) -> tuple | None:
@@ -363,8 +430,11 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
         if pred_node is None or gold_node is None:
             return None
         return expr.compare(pred_node, gold_node)
+    as_sets = _relations_against_intervals(pred, gold)
+    if as_sets is not _UNSET:
+        return as_sets  # type: ignore[return-value]
     if _is_relation(pred) or _is_relation(gold):
-        return None  # x > 5 against (5, \infty): set against relation is the symbolic path's call
+        return None  # a relation against anything else: the symbolic path's call
     ordered = _labelled_as_tuple(pred, gold)
     if ordered is not None:
         return ordered

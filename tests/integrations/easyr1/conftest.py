@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # One-process FSDP (the in-process tests) is NO_SHARD by design; the sharded cases run in several processes.
     config.addinivalue_line("filterwarnings", "ignore:FSDP is switching to use `NO_SHARD`:UserWarning")
     config.addinivalue_line("filterwarnings", "ignore:When using ``NO_SHARD`` for ``ShardingStrategy``:UserWarning")
+    # EasyR1 hard-codes 8 loader workers (create_dataloader); the lane keeps that on its 2 cores on purpose.
+    config.addinivalue_line("filterwarnings", "ignore:This DataLoader will create 8 worker processes:UserWarning")
+    config.addinivalue_line("filterwarnings", "ignore:'set_vital' is deprecated:UserWarning")
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,11 @@ wrapping on CPU (gloo), and multi-process runs.
 
 The tiny model is built here rather than by ``vlm_capcurriculum.models`` because the lane pins EasyR1's
 ``transformers<5`` while the package's builder targets transformers 5. Without torchvision (no CPU wheel for
-torch 2.13 on PyPI), transformers 4.57 cannot build a Qwen2.5-VL *processor* (its video processor needs
-torchvision), so the processing class saved with the model is the tokenizer; the image processor is not
-exercised here.
+torch 2.13 on PyPI), transformers 4.57 cannot build the stock Qwen2.5-VL *processor* (its video processor needs
+torchvision): :class:`ImageOnlyQwen2_5_VLProcessor` is the stock processor without a video processor, written
+for 4.57 (where ``ProcessorMixin`` takes its sub-processors from the ``attributes`` class list), with the slow
+(PIL/numpy) ``Qwen2VLImageProcessor``. :func:`save_model_dir` saves it with the model, registered with
+``AutoProcessor`` so that EasyR1's ``get_processor`` loads it from the directory.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
+from transformers import Qwen2_5_VLProcessor
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -33,6 +36,14 @@ SPECIAL_TOKENS = (
 )
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# The same template with image parts (a processor's chat template receives content lists).
+CHAT_TEMPLATE_WITH_IMAGES = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 IMAGE_GRID = (1, 4, 4)  # t, h, w in patches: 16 patches, merged 2x2 into 4 image tokens
@@ -55,6 +66,39 @@ def build_tokenizer() -> Any:
         unk_token=None,
         bos_token=None,
         chat_template=CHAT_TEMPLATE,
+    )
+
+
+class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
+    """``Qwen2_5_VLProcessor`` (transformers 4.57) without a video processor: no torchvision needed.
+
+    ``ProcessorMixin.__init__`` zips its positional arguments with ``attributes``, so the ``None`` the parent passes
+    for the video processor is dropped, and ``save_pretrained``/``from_pretrained`` handle only the image processor
+    and the tokenizer. Images and text behave exactly as in the parent (videos raise).
+    """
+
+    attributes = ["image_processor", "tokenizer"]  # noqa: RUF012 (ProcessorMixin's class-level list)
+    image_processor_class = "Qwen2VLImageProcessor"
+
+    def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+def register_processor() -> None:
+    """Let ``AutoProcessor.from_pretrained`` (EasyR1's ``get_processor``) resolve the class saved in a model dir."""
+    from transformers import AutoProcessor, Qwen2_5_VLConfig
+
+    AutoProcessor.register(Qwen2_5_VLConfig, ImageOnlyQwen2_5_VLProcessor, exist_ok=True)
+
+
+def build_processor(tokenizer: Any) -> Any:
+    """A real Qwen2.5-VL processor over the tiny tokenizer (14-pixel patches, 2x2 merge, as the real model)."""
+    from transformers import Qwen2VLImageProcessor
+
+    return ImageOnlyQwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=28 * 28 * 64),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE_WITH_IMAGES,
     )
 
 
@@ -101,12 +145,15 @@ def build_model(config: Any, seed: int = 0) -> Any:
     return Qwen2_5_VLForConditionalGeneration(config).float().eval()
 
 
-def save_model_dir(path: Path, seed: int = 0) -> Path:
-    """A complete tiny model directory (weights, config, tokenizer)."""
+def save_model_dir(path: Path, seed: int = 0, *, processor: bool = False) -> Path:
+    """A complete tiny model directory (weights, config, tokenizer; with ``processor``, the image-only processor)."""
     tokenizer = build_tokenizer()
     model = build_model(build_config(tokenizer), seed)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    if processor:
+        register_processor()
+        build_processor(tokenizer).save_pretrained(path)
     return path
 
 
@@ -340,3 +387,78 @@ def hybrid_shard_scenario(rank: int, world_size: int, out_dir: str) -> None:
         {"mesh": mesh_names, "merged_equals_full": _same({key: reloaded[key] for key in full}, full)},
         out / "results.pt",
     )
+
+
+# --- run configurations over the sample data ----------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = REPO / "data_recipes" / "samples"
+
+
+def sample_stages() -> list[dict[str, Any]]:
+    """The paper's three stages over data_recipes/samples (36 rows each), with short epochs: 8 + 4 + 4 steps of 8."""
+    return [
+        {"name": "perception", "train_files": [str(SAMPLES / "perception.jsonl")], "epochs": 2,
+         "overrides": {"vision_tower": "trainable"}},
+        {"name": "text_reasoning", "train_files": [str(SAMPLES / "text_reasoning.jsonl")], "epochs": 1,
+         "overrides": {"vision_tower": "frozen"}},
+        {"name": "visual_reasoning", "train_files": [str(SAMPLES / "visual_reasoning.jsonl")], "epochs": 1,
+         "overrides": {"vision_tower": "trainable"}},
+    ]  # fmt: skip
+
+
+def sample_run_config(
+    model_dir: Path, save_dir: Path, reward_function: str | None = None, **sections: Any
+) -> dict[str, Any]:
+    """An entry-point config (EasyR1 keys + curriculum) for the tiny model on the samples; ``sections`` are merged
+    one level deep (``trainer={"save_freq": 5}`` updates the trainer section). ``reward_function`` None: the entry
+    point's default, our reward_fns/capcurriculum.py."""
+    config: dict[str, Any] = {
+        "data": {
+            "max_prompt_length": 1024,
+            "max_response_length": 32,
+            "min_pixels": 3136,  # the 72x72 sample images stay as they are (no 512x512 upscale)
+            "max_pixels": 12544,
+            "filter_overlong_prompts_workers": 1,
+            "val_files": str(SAMPLES / "visual_reasoning.jsonl"),
+            "format_prompt": "recipes/prompts/think_boxed.jinja",
+        },
+        "algorithm": {"use_kl_loss": True, "kl_penalty": "low_var_kl", "kl_coef": 0.01},
+        "worker": {
+            "actor": {
+                "global_batch_size": 8,
+                "micro_batch_size_per_device_for_experience": 8,
+                "model": {"model_path": str(model_dir)},
+            },
+            "rollout": {"n": 2, "val_override_config": {"temperature": 0.6, "n": 1}},
+            "reward": {"reward_function": reward_function},
+        },
+        "trainer": {
+            "save_checkpoint_path": str(save_dir),
+            "n_gpus_per_node": 2,
+            "logger": ["file"],
+            "val_freq": -1,
+            "save_freq": -1,
+        },
+        "curriculum": {
+            "mode": "staged",
+            "batch_size": 8,
+            "overrides": {
+                "reset_optimizer": True,
+                "refresh_reference": True,
+                "save_checkpoint": True,
+                "validate": True,
+            },
+            "stages": sample_stages(),
+        },
+    }
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+def write_yaml(config: dict[str, Any], path: Path) -> Path:
+    from omegaconf import OmegaConf
+
+    OmegaConf.save(OmegaConf.create(config), path)
+    return path

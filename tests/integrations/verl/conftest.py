@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from verl_samples import ROOT, prepare_sample_run
 
 from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
 HERE = Path(__file__).parent
-STAGE_DRIVERS = HERE / "verl_doubles.py"
 
 
 @pytest.fixture(scope="session")
@@ -122,8 +122,6 @@ BASE_OVERRIDES = [
     "trainer.n_gpus_per_node=1",
     "trainer.nnodes=1",
     "trainer.logger=[console]",
-    f"curriculum.driver.path={STAGE_DRIVERS}",
-    "curriculum.driver.name=recording_driver",
 ]
 
 
@@ -137,6 +135,17 @@ def compose_config(overrides: list[str] | None = None) -> Any:
 @pytest.fixture
 def verl_config() -> Callable[..., Any]:
     return compose_config
+
+
+@pytest.fixture
+def sample_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``sample_run(*recipe_overrides)``: a prepared verl run of the sample recipe in ``tmp_path/run``."""
+    monkeypatch.chdir(ROOT)
+
+    def prepare(*overrides: str, output_dir: Path | None = None) -> Any:
+        return prepare_sample_run(output_dir or tmp_path / "run", *overrides)
+
+    return prepare
 
 
 # ---------------------------------------------------------------- reward tests: a real tokenizer

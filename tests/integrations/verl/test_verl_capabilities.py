@@ -101,3 +101,16 @@ def test_check_reports_every_problem_at_once(verl_config: Any) -> None:
         "warmup: unknown override",
     ):
         assert expected in message
+
+
+def test_reset_optimizer_needs_no_warmup(verl_config: Any) -> None:
+    """The core's reset restarts the LR warm-up; verl's one schedule per run cannot, so a warm-up makes it an error."""
+    assert verl_capabilities(verl_config(["actor_rollout_ref.actor.optim.lr_warmup_steps_ratio=0.0"]))[
+        "reset_optimizer"
+    ].supported
+    for override in (
+        "actor_rollout_ref.actor.optim.lr_warmup_steps_ratio=0.05",
+        "actor_rollout_ref.actor.optim.lr_warmup_steps=10",
+    ):
+        capability = verl_capabilities(verl_config([override]))["reset_optimizer"]
+        assert not capability.supported and "restart the warm-up" in capability.detail

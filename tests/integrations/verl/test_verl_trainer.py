@@ -1,8 +1,13 @@
-"""The ``capcurriculum`` trainer mode on CPU: verl's real v1 trainer (constructor, dataloader, ``fit`` loop,
-checkpoint save/resume of ``data.pt``) built without workers, as in verl's
-``tests/trainer/ppo/v1/test_trainer_base_on_cpu.py``. Only what needs GPUs or Ray is replaced: the actor worker
-group (a recorder that accepts only methods the real worker registers), the rollout weight sync, prompt submission
-to the agent loop, the PPO update of one step, and TransferQueue metric reads.
+"""The ``capcurriculum`` trainer mode on CPU, driven by the REAL stage controller over the real plan of the sample
+recipe (``recipes/config.yaml data=samples backend=verl``, prepared by the launcher): verl's real v1 trainer
+(constructor, dataloader over the launcher's parquet files, ``fit`` loop, checkpoint save/resume of ``data.pt``)
+built without workers, as in verl's ``tests/trainer/ppo/v1/test_trainer_base_on_cpu.py``. Only what needs GPUs or
+Ray is replaced: the actor worker group (a recorder that accepts only methods the real worker registers), the
+rollout weight sync, prompt submission to the agent loop, the PPO update of one step, and TransferQueue reads.
+
+The sample recipe with one epoch per stage: batch 8, stages perception (steps 1-4), text_reasoning (5-8),
+visual_reasoning (9-12); every stage action on (reset_optimizer and refresh_reference at stage starts,
+save_checkpoint and validate at stage ends); verl saves its own checkpoints every 3 steps.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import pytest
 pytest.importorskip("verl")
 
 import verl.trainer.ppo.v1.trainer_base as trainer_base
+from omegaconf import open_dict
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer
 from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl_doubles import RecordingCheckpointManager, RecordingWorkerGroup
 
 import vlm_capcurriculum.integrations.verl.trainer as trainer_module
+from vlm_capcurriculum.integrations.verl.capabilities import UnsupportedOverrideError
+from vlm_capcurriculum.integrations.verl.driver import CurriculumStageDriver, reference_tag_to_restore
 from vlm_capcurriculum.integrations.verl.trainer import (
     CapCurriculumTrainer,
     CurriculumConfigError,
@@ -29,13 +37,16 @@ from vlm_capcurriculum.integrations.verl.trainer import (
 )
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
 
-HERE = Path(__file__).parent
+VERL_CALLS = {"save_checkpoint", "load_checkpoint"}
+STAGE_STEPS = {1: range(1, 5), 2: range(5, 9), 3: range(9, 13)}
+#: The reward's score per capability in the TransferQueue stand-in (every sample of a capability scores the same).
+SCORES = {"perception": 0.75, "text_reasoning": 0.5, "visual_reasoning": 0.25}
 
 
 class WorkerlessTrainer(CapCurriculumTrainer):
     """The real trainer minus GPU/Ray work: prompts are recorded instead of sent to rollout, one step's PPO
     pipeline keeps verl's hook order (``on_sample_begin``, sample, ``on_sample_end``, then the training stages) with
-    the sample and the training stages recorded as events, and TransferQueue metric reads are skipped."""
+    the sample and the training stages recorded as events, and TransferQueue reads come from a stand-in."""
 
     def attach(self, events: list[tuple[Any, ...]], processor: Any) -> None:
         self.events = events
@@ -66,7 +77,7 @@ class WorkerlessTrainer(CapCurriculumTrainer):
 
     def _validate(self) -> dict[str, float]:
         self.events.append(("validate", self.global_steps))
-        return {"val-core/perception/reward/mean@1": 0.25}
+        return {"val-core/visual_reasoning/acc/mean@1": 0.25}
 
 
 class RecordingTracking:
@@ -82,7 +93,7 @@ class RecordingTracking:
 
 
 class _TransferQueue:
-    """Stands where TransferQueue would be: the rollout of each sample stored the reward's extra info."""
+    """Stands where TransferQueue would be: each sample's stored reward extra info, with our reward's keys."""
 
     @staticmethod
     def kv_clear(keys: list, partition_id: str) -> None:
@@ -93,51 +104,10 @@ class _TransferQueue:
         assert select_fields == ["extra_fields"]
         fields = []
         for key in keys:  # sample ids as keys (see WorkerlessTrainer._step_once)
-            capability = key.rsplit("-", 1)[0]
-            info = {"score": 1.0, "accuracy": 1.0 if capability == "perception" else 0.0, f"accuracy/{capability}": 0.5}
+            score = SCORES[key.rsplit("-", 1)[0]]
+            info = {"score": score, "acc": 1.0, "overall": score, "accuracy": 1.0, "format": 1.0, "pred": "A"}
             fields.append({"reward_extra_info": info, "num_turns": 2})
         return {"extra_fields": fields}
-
-
-STAGES = [
-    # perception: 6 rows x 1 epoch / batch 2 = steps 1-3
-    "{name: perception, file_index: 0, rows: 6, epochs: 1, overrides: {vision_tower: trainable, lr: 1.0e-6},"
-    " at_end: {save_checkpoint: true}}",
-    # text reasoning: steps 4-5, tower frozen (paper), KL and clip changed, reference refreshed, validate at end
-    "{name: text_reasoning, file_index: 1, rows: 4, epochs: 1, overrides: {vision_tower: frozen, lr: 3.0e-7,"
-    " kl_coef: 0.05, clip_ratio_low: 0.15, clip_ratio_high: 0.15, max_grad_norm: 0.5, reset_optimizer: true,"
-    " refresh_reference: true}, at_end: {validate: true}}",
-    # visual reasoning: steps 6-7
-    "{name: visual_reasoning, file_index: 2, rows: 4, epochs: 1, overrides: {vision_tower: trainable}}",
-]
-
-
-def _config(verl_config: Any, stage_files: dict[str, Path], tmp_path: Path, *extra: str) -> Any:
-    return verl_config(
-        [
-            f"data.train_files=[{stage_files['perception']},{stage_files['text_reasoning']},"
-            f"{stage_files['visual_reasoning']}]",
-            f"data.val_files=[{stage_files['val']}]",
-            f"curriculum.order.path={HERE / 'verl_doubles.py'}",
-            "curriculum.order.name=reversed_stage_order",
-            "+curriculum.batch_size=2",
-            f"+curriculum.stages=[{','.join(STAGES)}]",
-            f"trainer.default_local_dir={tmp_path / 'ckpt'}",
-            "trainer.val_before_train=false",
-            "trainer.test_freq=-1",
-            "trainer.save_freq=2",
-            "trainer.resume_mode=auto",
-            *extra,
-        ]
-    )
-
-
-def _expected_ids() -> dict[int, list[str]]:
-    perception = [f"perception-{i}" for i in range(5, -1, -1)]
-    text = [f"text_reasoning-{i}" for i in range(3, -1, -1)]
-    visual = [f"visual_reasoning-{i}" for i in range(3, -1, -1)]
-    rows = perception + text + visual
-    return {step: rows[2 * (step - 1) : 2 * step] for step in range(1, 8)}
 
 
 def _run(config: Any, processor: Any) -> tuple[WorkerlessTrainer, list[tuple[Any, ...]]]:
@@ -155,140 +125,186 @@ def _run(config: Any, processor: Any) -> tuple[WorkerlessTrainer, list[tuple[Any
     return trainer, events
 
 
-def test_trainer_mode_is_registered_and_takes_verls_sync_paths(verl_config: Any, stage_files: dict, tmp_path: Path):
+def _between(events: list, start: tuple, end: tuple) -> list:
+    return events[events.index(start) : events.index(end) + 1]
+
+
+def _worker_calls(events: list) -> list[str]:
+    """The curriculum's calls on the worker group (not verl's own save_checkpoint/load_checkpoint)."""
+    return [event[1] for event in events if event[0] == "worker" and event[1] not in VERL_CALLS]
+
+
+def test_trainer_mode_is_registered_and_takes_verls_sync_paths(sample_run: Any) -> None:
+    run = sample_run()
     assert get_trainer_cls("capcurriculum") is CapCurriculumTrainer
-    trainer = CapCurriculumTrainer(_config(verl_config, stage_files, tmp_path))
+    trainer = CapCurriculumTrainer(run.config)
     assert trainer.selected_trainer_mode == "capcurriculum"
     assert trainer.trainer_mode == "sync"  # verl's base branches on this name
     assert type(trainer.replay_buffer) is ReplayBuffer
     assert trainer.parameter_sync_step == 1
+    # the default driver factory built the core's controller-backed driver over the launcher's plan
+    assert isinstance(trainer.stage_driver, CurriculumStageDriver)
+    assert trainer.stage_driver.plan.indices == run.plan.indices
 
 
-def test_worker_class_replaces_verls_actor_worker(verl_config: Any, stage_files: dict, tmp_path: Path):
+def test_worker_class_replaces_verls_actor_worker(sample_run: Any) -> None:
     from verl.trainer.ppo.utils import Role
 
-    trainer = CapCurriculumTrainer(_config(verl_config, stage_files, tmp_path))
+    trainer = CapCurriculumTrainer(sample_run().config)
     trainer._init_resource_pool_mgr()
     # use_kl_loss=true with the hybrid engine: verl maps the fused actor+rollout+ref role
     worker = trainer.role_worker_mapping[Role.ActorRolloutRef]
     assert worker.__ray_actor_class__ is CapCurriculumActorRolloutRefWorker
 
 
-def test_missing_driver_and_async_layout_are_config_errors(verl_config: Any, stage_files: dict, tmp_path: Path):
-    config = _config(verl_config, stage_files, tmp_path, "curriculum.driver.path=null")
+def test_missing_driver_and_async_layout_are_config_errors(sample_run: Any) -> None:
+    config = sample_run().config
+    with open_dict(config):
+        config.curriculum.driver.path = None
     with pytest.raises(CurriculumConfigError, match=r"curriculum\.driver\.path"):
         CapCurriculumTrainer(config)
-    config = _config(verl_config, stage_files, tmp_path, "actor_rollout_ref.hybrid_engine=false")
+    config = sample_run().config
+    config.actor_rollout_ref.hybrid_engine = False
     with pytest.raises(CurriculumConfigError, match="hybrid_engine"):
         CapCurriculumTrainer(config)
 
 
-def test_unsupported_stage_override_fails_before_any_worker(verl_config: Any, stage_files: dict, tmp_path: Path):
-    stages = "[{name: s, file_index: 0, rows: 6, epochs: 1, overrides: {rollout_temperature: 0.7, kl_coef: 0.1}}]"
-    config = _config(
-        verl_config, stage_files, tmp_path, f"curriculum.stages={stages}", "actor_rollout_ref.actor.use_kl_loss=false"
-    )
-    with pytest.raises(ValueError, match=r"stage 's': rollout_temperature=0.7: cannot change.*kl_coef: not supported"):
+def test_plan_is_checked_against_the_verl_config_before_any_worker(sample_run: Any) -> None:
+    config = sample_run().config
+    config.actor_rollout_ref.actor.use_kl_loss = False  # no reference model: refresh_reference cannot work
+    with pytest.raises(UnsupportedOverrideError, match=r"stage 'text_reasoning' \(steps 5-8\): refresh_reference"):
+        CapCurriculumTrainer(config)
+    config = sample_run().config
+    config.data.train_batch_size = 16
+    with pytest.raises(CurriculumConfigError, match=r"data.train_batch_size=16 but curriculum.batch_size=8"):
         CapCurriculumTrainer(config)
 
 
-def test_fit_drives_stages_in_verls_hook_order(verl_config: Any, stage_files: dict, tmp_path: Path, tiny_processor):
-    trainer, events = _run(_config(verl_config, stage_files, tmp_path), tiny_processor)
+def test_fit_drives_the_real_stage_controller_in_verls_hook_order(sample_run: Any, tiny_processor: Any) -> None:
+    run = sample_run()
+    trainer, events = _run(run.config, tiny_processor)
     driver = trainer.stage_driver
+    ids = [record.id for record in run.data.records]
 
-    # the dataloader served the plan's order (reversed within each stage), one batch per step
-    assert trainer.rollout_ids == _expected_ids()
-    # driver calls: train_begin once at step 1, then per step begin -> end (end sees the step's update metrics)
-    assert driver.calls[0] == ("train_begin", 1)
-    assert driver.calls[1:4] == [("step_begin", 1), ("step_end", 1, True), ("step_begin", 2)]
-    # a stage starts after the step's rollout, with the replicas asleep, and before its update
-    step4 = events[events.index(("rollout", 4)) : events.index(("update", 4)) + 1]
-    assert step4[:3] == [("rollout", 4), ("sample", 4), ("sleep_replicas",)]
-    assert ("worker", "cc_set_vision_trainable") in step4 and step4[-1] == ("update", 4)
+    # the dataloader served the plan's exact order, one batch per step, and the plan's stages
+    assert trainer.rollout_ids == {step: [ids[i] for i in run.plan.batch(step)] for step in range(1, 13)}
+    for stage, steps in STAGE_STEPS.items():
+        capability = run.plan.stages[stage - 1].capability
+        assert all(sample.startswith(capability) for step in steps for sample in trainer.rollout_ids[step])
+    assert driver.controller.finished
+
+    # step 1: the first stage's state (tower trainable); its start actions are skipped (fresh optimizer/reference)
+    assert _worker_calls(_between(events, ("rollout", 1), ("update", 1))) == ["cc_set_vision_trainable"]
+    # a stage starts after the step's rollout, with the replicas asleep, before its update; state, then actions
+    step5 = _between(events, ("rollout", 5), ("update", 5))
+    assert step5[:3] == [("rollout", 5), ("sample", 5), ("sleep_replicas",)]
+    assert _worker_calls(step5) == ["cc_set_vision_trainable", "cc_reset_optimizer", "cc_refresh_reference"]
+    assert _worker_calls(_between(events, ("rollout", 9), ("update", 9))) == _worker_calls(step5)
+    # nothing inside a stage
+    assert _worker_calls(_between(events, ("rollout", 6), ("update", 8))) == []
 
     calls = trainer.actor_rollout_wg.calls
-    names = [name for name, _, _ in calls]
-    # stage 1 start (step 1): tower trainable, lr; stage 2 start (step 4); stage 3 start (step 6)
-    assert names[:2] == ["cc_set_vision_trainable", "cc_set_lr"]
-    stage2 = names.index("cc_set_lr", 2)
-    assert names[stage2 - 1 : stage2 + 5] == [
-        "cc_set_vision_trainable",
-        "cc_set_lr",
-        "set_loss_fn",
-        "cc_set_max_grad_norm",
-        "cc_reset_optimizer",
-        "cc_refresh_reference",
+    by_name: dict[str, list] = {}
+    for name, args, _ in calls:
+        by_name.setdefault(name, []).append(args)
+    assert by_name["cc_set_vision_trainable"] == [(True,), (False,), (True,)]  # the paper's per-stage tower
+    assert [Path(args[0]).name for args in by_name["cc_refresh_reference"]] == [
+        "reference_02_text_reasoning.pt",
+        "reference_03_visual_reasoning.pt",
     ]
-    assert calls[stage2 - 1][1] == (False,) and calls[stage2][1] == (3.0e-7,)
-    loss_fn = calls[stage2 + 1][1][0]
-    assert loss_fn.keywords["config"].kl_loss_coef == 0.05 and loss_fn.keywords["config"].clip_ratio_high == 0.15
-    assert calls[stage2 + 4][1][0].endswith("curriculum/reference_text_reasoning.pt")
+    # stage ends (steps 4, 8, 12): a resumable checkpoint where verl would not save one (it saves at 3, 6, 9, 12),
+    # then the HF export; validation after that step's weight sync
+    assert [(Path(args[0]).name, args[1]) for args in by_name["cc_save_hf_model"]] == [
+        ("01_perception", 4),
+        ("02_text_reasoning", 8),
+        ("03_visual_reasoning", 12),
+    ]
+    checkpoints = sorted(int(p.name.split("_")[-1]) for p in (run.output_dir / "checkpoints").glob("global_step_*"))
+    assert checkpoints == [3, 4, 6, 8, 9, 12]
+    for step in (4, 8, 12):
+        assert events[events.index(("validate", step)) - 1] == ("update_weights", step)
+    assert [event for event in events if event[0] == "validate"] == [("validate", 4), ("validate", 8), ("validate", 12)]
 
-    # stage 1 end (step 3): resumable checkpoint (verl saves at 2, 4, 6, 7 only) then HF export
-    hf_save = names.index("cc_save_hf_model")
-    assert names[hf_save - 1] == "save_checkpoint" and calls[hf_save][1][1] == 3
-    assert (tmp_path / "ckpt" / "global_step_3" / "data.pt").exists()
-    # stage 2 end (step 5): validation after that step's weight sync, metrics logged at step 5
-    assert events[events.index(("validate", 5)) - 1] == ("update_weights", 5)
     logged = dict(RecordingTracking.logged)
-    assert logged[5]["val-core/perception/reward/mean@1"] == 0.25
-    assert [logged[step]["curriculum/stage"] for step in range(1, 8)] == [0, 0, 0, 1, 1, 2, 2]
-    assert logged[4]["curriculum/vision_trainable"] == 0.0 and logged[6]["curriculum/vision_trainable"] == 1.0
-    assert logged[5]["curriculum/kl_coef"] == 0.05
-    # the reward's extra info, per step (verl's v1 trainer logs it only for validation)
-    assert logged[1]["reward/accuracy"] == 1.0 and logged[1]["reward/accuracy/perception"] == 0.5
-    assert logged[4]["reward/accuracy"] == 0.0 and "reward/accuracy/perception" not in logged[4]
-    assert driver.calls[1:3] == [("step_begin", 1), ("step_end", 1, True)]
-    # the driver's config copy follows what the workers were told
-    assert trainer.config.actor_rollout_ref.actor.kl_loss_coef == 0.05
-    assert trainer.config.actor_rollout_ref.actor.optim.clip_grad == 0.5
+    assert [logged[step]["curriculum/stage"] for step in range(1, 13)] == [1] * 4 + [2] * 4 + [3] * 4
+    assert [logged[step]["curriculum/stage_step"] for step in range(1, 13)] == [1, 2, 3, 4] * 3
+    assert [logged[step]["curriculum/vision_trainable"] for step in (4, 5, 9)] == [1.0, 0.0, 1.0]
+    assert logged[8]["val-core/visual_reasoning/acc/mean@1"] == 0.25
+    # per-step reward extra info (verl's v1 trainer logs it only for validation) and per-stage reward curves
+    assert logged[1]["reward/score"] == 0.75 and logged[5]["reward/score"] == 0.5
+    assert "reward/pred" not in logged[1]  # strings are not averaged
+    assert logged[6]["stage/text_reasoning/reward/score"] == 0.5
+    assert logged[12]["stage/visual_reasoning/reward_mean/score"] == 0.25
+    assert not any(key.startswith("stage/perception/") for key in logged[5])
 
 
-def test_resume_from_data_pt_continues_the_same_rows(
-    verl_config: Any, stage_files: dict, tmp_path: Path, tiny_processor
-):
-    config = _config(verl_config, stage_files, tmp_path)
-    first, _ = _run(config, tiny_processor)
-    assert (tmp_path / "ckpt" / "global_step_4" / "data.pt").exists()
+def test_merged_baseline_freezes_the_tower_once(sample_run: Any, tiny_processor: Any) -> None:
+    run = sample_run("curriculum=merged")
+    assert [(stage.name, stage.steps) for stage in run.plan.stages] == [("merged", 12)]
+    trainer, events = _run(run.config, tiny_processor)
+    names = [name for name in trainer.actor_rollout_wg.names() if name.startswith("cc_")]
+    assert names == ["cc_set_vision_trainable", "cc_save_hf_model"]  # frozen at step 1; stage-end export
+    assert trainer.actor_rollout_wg.calls[0][1] == (False,)
+    assert [event for event in events if event[0] == "validate"] == [("validate", 12)]
 
-    resumed_config = _config(
-        verl_config,
-        stage_files,
-        tmp_path,
-        "trainer.resume_mode=resume_path",
-        f"trainer.resume_from_path={tmp_path / 'ckpt' / 'global_step_4'}",
-    )
-    second, _ = _run(resumed_config, tiny_processor)
-    assert sorted(second.rollout_ids) == [5, 6, 7]
-    assert {step: second.rollout_ids[step] for step in (5, 6, 7)} == {s: first.rollout_ids[s] for s in (5, 6, 7)}
-    # the driver re-applied stage 2's state (it started at step 4) before step 5, without one-shot actions
-    assert second.stage_driver.calls[0] == ("train_begin", 5)
+
+@pytest.mark.parametrize(
+    ("resume_at", "restored", "first_calls", "trainable"),
+    [
+        # inside stage 2 (verl's own checkpoint at step 6): stage 2's reference snapshot, stage 2's frozen tower
+        (6, "reference_02_text_reasoning.pt", ["cc_load_reference", "cc_set_vision_trainable"], False),
+        # at the end of stage 2 (its stage-end checkpoint): stage 3 starts normally, nothing to restore
+        (8, None, ["cc_set_vision_trainable", "cc_reset_optimizer", "cc_refresh_reference"], True),
+    ],
+)
+def test_resume_reapplies_the_stage_and_continues_the_same_rows(
+    sample_run: Any, tiny_processor: Any, resume_at: int, restored: str | None, first_calls: list[str], trainable: bool
+) -> None:
+    first, _ = _run(sample_run().config, tiny_processor)
+    checkpoint = Path(first.config.trainer.default_local_dir) / f"global_step_{resume_at}"
+    assert (checkpoint / "data.pt").exists()
+
+    config = sample_run().config  # the same recipe again: the launcher rewrites identical files
+    config.trainer.resume_mode = "resume_path"
+    config.trainer.resume_from_path = str(checkpoint)
+    second, events = _run(config, tiny_processor)
+    assert sorted(second.rollout_ids) == list(range(resume_at + 1, 13))
+    assert {s: second.rollout_ids[s] for s in second.rollout_ids} == {
+        s: first.rollout_ids[s] for s in second.rollout_ids
+    }
+    assert second.stage_driver.controller.finished
+
     names = second.actor_rollout_wg.names()
     assert names[0] == "load_checkpoint"
-    assert names[1:6] == [
-        "cc_set_vision_trainable",
-        "cc_set_lr",
-        "set_loss_fn",
-        "cc_set_max_grad_norm",
-        "cc_load_reference",
-    ]
-    assert "cc_reset_optimizer" not in names
+    step = resume_at + 1
+    assert _worker_calls(_between(events, ("rollout", step), ("update", step))) == first_calls
+    if restored is not None:
+        assert Path(second.actor_rollout_wg.calls[1][1][0]).name == restored
+    assert second.actor_rollout_wg.calls[names.index("cc_set_vision_trainable")][1] == (trainable,)
+    # one-shot actions of steps before the checkpoint are not replayed: only stage 3's start resets and refreshes
+    assert names.count("cc_reset_optimizer") == names.count("cc_refresh_reference") == 1
+    validations = [event for event in events if event[0] == "validate"]
+    assert validations == [("validate", step) for step in (8, 12) if step > resume_at]
 
 
-def test_freeze_vision_tower_flag_is_checked_at_plan_time(verl_config: Any, stage_files: dict, tmp_path: Path):
-    config = _config(
-        verl_config,
-        stage_files,
-        tmp_path,
-        "actor_rollout_ref.actor.freeze_vision_tower=true",
-        "actor_rollout_ref.actor.strategy=fsdp",
+def test_reference_to_restore_follows_the_last_refresh(sample_run: Any) -> None:
+    plan = sample_run().plan
+    assert [reference_tag_to_restore(plan, done) for done in range(13)] == (
+        [None] * 5 + ["02_text_reasoning"] * 3 + [None] + ["03_visual_reasoning"] * 3 + [None]
     )
+
+
+def test_freeze_vision_tower_flag_is_checked_at_plan_time(sample_run: Any) -> None:
+    config = sample_run().config
+    config.actor_rollout_ref.actor.freeze_vision_tower = True
+    config.actor_rollout_ref.actor.strategy = "fsdp"
     with pytest.raises(ValueError, match=r"freeze_vision_tower=true: vision_tower: not supported.*use_orig_params"):
         CapCurriculumTrainer(config)
 
 
-def test_freeze_vision_tower_flag_is_honoured(verl_config: Any, stage_files: dict, tmp_path: Path, tiny_processor):
-    config = _config(verl_config, stage_files, tmp_path, "actor_rollout_ref.actor.freeze_vision_tower=true")
+def test_freeze_vision_tower_flag_is_honoured(sample_run: Any, tiny_processor: Any) -> None:
+    config = sample_run().config
+    config.actor_rollout_ref.actor.freeze_vision_tower = True
     trainer = WorkerlessTrainer(config)
     events: list[tuple[Any, ...]] = []
     trainer.attach(events, tiny_processor)

@@ -1,97 +1,10 @@
-"""Test stand-ins for what the curriculum core will provide through ``curriculum.driver`` and ``curriculum.order``.
-
-The curriculum block read here is a test format: ``curriculum.stages`` = ``[{name, file_index, epochs, overrides,
-at_end}]``. The driver applies a stage's ``overrides`` when the stage starts and its ``at_end`` actions
-(``save_checkpoint``, ``validate``) after its last update, through the real :class:`VerlEngine`; it is loaded by
-file path through verl's ``load_extern_object``, exactly as the real factories will be.
-"""
+"""Stand-ins for what needs GPUs or Ray in the verl tests: the actor worker group (a recorder that accepts only the
+methods the real worker class exposes to the driver), the rollout weight sync, and a real ``FSDPEngine`` object
+assembled around a CPU model without its CUDA-only constructor."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
-
-
-def _stages(curriculum: Any) -> list[dict[str, Any]]:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(curriculum.stages, resolve=True)
-
-
-def reversed_stage_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
-    """Each stage's file, ``epochs`` times, rows in reverse (so the plan's order differs from the files')."""
-    offsets = [sum(rows_per_file[:i]) for i in range(len(rows_per_file))]
-    order: list[int] = []
-    for stage in _stages(curriculum):
-        first, rows = offsets[stage["file_index"]], rows_per_file[stage["file_index"]]
-        for _ in range(stage["epochs"]):
-            order.extend(range(first + rows - 1, first - 1, -1))
-    return order
-
-
-class ScriptedStageDriver:
-    """Knows each stage's step range (batch size ``curriculum.batch_size``) and records every call."""
-
-    def __init__(self, curriculum: Any, engine: Any) -> None:
-        self.engine = engine
-        self.calls: list[tuple[Any, ...]] = []
-        self.stages = _stages(curriculum)
-        batch_size = curriculum.batch_size
-        step = 1
-        for index, stage in enumerate(self.stages):
-            engine.check_overrides(stage.get("overrides", {}), where=f"stage {stage['name']!r}")
-            rows = stage["rows"] * stage["epochs"]
-            stage["index"], stage["first"], stage["last"] = index, step, step + rows // batch_size - 1
-            step = stage["last"] + 1
-
-    def stage_at(self, step: int) -> dict[str, Any]:
-        return next(stage for stage in self.stages if stage["first"] <= step <= stage["last"])
-
-    def _apply(self, overrides: Mapping[str, Any], *, resumed: bool) -> None:
-        engine = self.engine
-        if "vision_tower" in overrides:
-            engine.set_vision_trainable(overrides["vision_tower"] == "trainable")
-        if "lr" in overrides:
-            engine.set_lr(overrides["lr"])
-        loss = {k: overrides[k] for k in ("kl_coef", "clip_ratio_low", "clip_ratio_high") if k in overrides}
-        if loss:
-            engine.set_loss(**loss)
-        if "max_grad_norm" in overrides:
-            engine.set_max_grad_norm(overrides["max_grad_norm"])
-        if overrides.get("reset_optimizer") and not resumed:
-            engine.reset_optimizer()
-        if overrides.get("refresh_reference"):
-            if resumed:
-                engine.restore_reference(self.current["name"])
-            else:
-                engine.refresh_reference(self.current["name"])
-
-    def on_train_begin(self, global_step: int) -> None:
-        self.calls.append(("train_begin", global_step))
-        self.current = self.stage_at(global_step)
-        if global_step > self.current["first"]:  # resumed inside the stage: re-apply its state
-            self._apply(self.current.get("overrides", {}), resumed=True)
-
-    def on_step_begin(self, global_step: int) -> None:
-        self.calls.append(("step_begin", global_step))
-        self.current = self.stage_at(global_step)
-        if global_step == self.current["first"]:
-            self._apply(self.current.get("overrides", {}), resumed=False)
-
-    def on_step_end(self, global_step: int, metrics: Mapping[str, Any]) -> Mapping[str, float]:
-        self.calls.append(("step_end", global_step, "actor/pg_loss" in metrics))
-        stage = self.stage_at(global_step)
-        if global_step == stage["last"]:
-            at_end = stage.get("at_end", {})
-            if at_end.get("save_checkpoint"):
-                self.engine.save_checkpoint(stage["name"])
-            if at_end.get("validate"):
-                self.engine.validate()
-        return {"curriculum/stage": float(stage["index"]), "curriculum/stage_step": float(global_step - stage["first"])}
-
-
-def recording_driver(curriculum: Any, engine: Any) -> ScriptedStageDriver:
-    return ScriptedStageDriver(curriculum, engine)
 
 
 class RecordingWorkerGroup:

@@ -110,8 +110,13 @@ EQUIVALENT = [
     ("5 \\geq x", "x \\leq 5"),
     ("-x > -1", "x < 1"),
     ("x \\neq 3", "x != 3"),
-    ("x \\in [-2,7]", "-2 \\le x \\le 7"),  # symbolic path: a set against a chain of inequalities
+    ("x \\in [-2,7]", "-2 \\le x \\le 7"),  # a set against a chain of inequalities
     ("(0,1)", "0<f(x)<1"),
+    ("7 \\ge x \\ge -2", "[-2, 7]"),
+    ("x > 5", "(5, \\infty)"),
+    ("x \\le 5", "(-\\infty, 5]"),
+    ("x<3 \\text{ or } x>5", "(-\\infty,3)\\cup(5,\\infty)"),
+    ("x > \\sqrt{2}", "(\\sqrt{2}, \\infty)"),
     # words
     ("\\text{Evelyn}", "Evelyn"),
     ("Even", "\\text{even}"),
@@ -122,6 +127,10 @@ DIFFERENT = [
     ("4 weeks", "4 days"),  # the trap: units both given and different
     ("30 \\text{ days}", "4 \\text{ weeks}"),
     ("4\\text{ m}", "4\\text{ cm}"),
+    ("x \\ge 5", "(5, \\infty)"),  # the bound's bracket counts
+    ("-2 < x \\le 7", "[-2, 7]"),
+    ("x < 3 \\text{ or } x > 5", "(-\\infty,3]\\cup(5,\\infty)"),
+    ("x > 5", "5"),
     ("5", "6"),
     ("0.333", "\\frac{1}{3}"),  # not equal to 6 places
     ("\\frac{4}{3}", "\\frac{3}{4}"),
@@ -181,6 +190,8 @@ def test_different(answer: str, gold: str) -> None:
         ("\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{7}"),
         ("y=-\\frac{1}{2}x+\\frac{3}{4}", "2x+4y-3=0"),
         ("-x > -1", "x < 1"),
+        ("-2 \\le x \\le 7", "x \\in [-2,7]"),  # inequality answers against intervals
+        ("x > 5", "(5, \\infty)"),
     ],
 )
 def test_common_answers_never_need_the_symbolic_path(answer: str, gold: str) -> None:
@@ -189,7 +200,7 @@ def test_common_answers_never_need_the_symbolic_path(answer: str, gold: str) -> 
 
 
 def test_undecided_goes_symbolic() -> None:
-    assert verify_math_exact("-2 \\le x \\le 7", "x \\in [-2,7]") is None  # chained inequality
+    assert verify_math_exact("x > y", "(5, \\infty)") is None  # a relation between two names
     assert verify_math_exact("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}") is None
 
 

@@ -6,19 +6,26 @@ line has ``config=FILE``, pop it and merge the YAML file; merge the remaining ``
 :class:`CurriculumPPOConfig`, so every EasyR1 config file and override works unchanged and unknown keys still
 fail. Errors say whether the file or the command line was at fault and name the key.
 
-The ``curriculum`` block is kept opaque (a mapping) until the curriculum core's spec dataclass replaces it.
-Importing this module imports EasyR1's config (without vLLM where vLLM is absent: see vllm_free.py).
+The ``curriculum`` field stays a plain mapping in the dataclass (EasyR1's ``to_dict``/logging see it as such);
+:func:`load_run_config` validates it with the curriculum core (``parse_curriculum``) before anything else, so
+its errors name the key (``curriculum.stages[1].epochs``). One key is ours rather than the core's:
+``curriculum.execution`` (``single``: all stages in one EasyR1 run, the default; ``chained``: one EasyR1 run per
+stage, see chained.py). Importing this module imports EasyR1's config (without vLLM where vLLM is absent: see
+vllm_free.py).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
+
+from vlm_capcurriculum.curriculum.spec import CurriculumSpec
 
 from .private_api import resolve
 
@@ -31,7 +38,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class CurriculumPPOConfig(PPOConfig):  # type: ignore[misc, valid-type]
-    """EasyR1's ``PPOConfig`` with a ``curriculum`` block (opaque until the core spec lands)."""
+    """EasyR1's ``PPOConfig`` with a ``curriculum`` block (a mapping here; ``load_run_config`` validates it)."""
 
     curriculum: dict[str, Any] = field(default_factory=dict)
 
@@ -59,7 +66,7 @@ def _describe(error: OmegaConfBaseException) -> str:
     return f"`{key}`: {message}" if key else message
 
 
-def _schema() -> Any:
+def schema_node() -> Any:
     try:
         return OmegaConf.structured(CurriculumPPOConfig())
     except OmegaConfBaseException as error:
@@ -73,13 +80,15 @@ def _schema() -> Any:
         ) from error
 
 
-def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
-    """Build the config from ``config=FILE.yaml`` and ``key=value`` arguments (as ``verl.trainer.main``)."""
+def compose(argv: Sequence[str]) -> tuple[DictConfig, frozenset[str]]:
+    """The merged (schema + file + command line) config node before ``to_object``, and the dotted keys the file
+    or the command line set explicitly (to tell a user's value from EasyR1's default)."""
     try:
         cli = OmegaConf.from_cli(list(argv))
     except OmegaConfBaseException as error:
         raise ConfigError(f"command line: cannot parse overrides {list(argv)}: {error}") from error
-    config = _schema()
+    config = schema_node()
+    explicit: set[str] = set()
     if "config" in cli:
         path = Path(str(cli.pop("config")))
         if not path.is_file():
@@ -88,16 +97,36 @@ def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
             file_config = OmegaConf.load(path)
         except Exception as error:  # YAML syntax errors come from yaml, not OmegaConf
             raise ConfigError(f"{path}: cannot parse YAML: {error}") from error
+        explicit |= dotted_keys(file_config)
         try:
             config = OmegaConf.merge(config, file_config)
         except OmegaConfBaseException as error:
             raise ConfigError(f"{path}: {_describe(error)}") from error
+    explicit |= dotted_keys(cli)
     try:
         config = OmegaConf.merge(config, cli)
     except OmegaConfBaseException as error:
         raise ConfigError(f"command line: {_describe(error)}") from error
+    return config, frozenset(explicit)
+
+
+def dotted_keys(node: Any) -> set[str]:
+    """Every key path of a config node (interpolations left unresolved), e.g. ``{"data.seed", "data"}``."""
+
+    def walk(value: Any, prefix: str) -> set[str]:
+        keys: set[str] = set()
+        if isinstance(value, dict):
+            for key, child in value.items():
+                keys |= {f"{prefix}{key}"} | walk(child, f"{prefix}{key}.")
+        return keys
+
+    return walk(OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node, "")
+
+
+def to_config(node: DictConfig) -> CurriculumPPOConfig:
+    """``OmegaConf.to_object`` + ``deep_post_init`` (as ``verl.trainer.main``), with paths checked."""
     try:
-        result: CurriculumPPOConfig = OmegaConf.to_object(config)  # type: ignore[assignment]
+        result: CurriculumPPOConfig = OmegaConf.to_object(node)  # type: ignore[assignment]
     except OmegaConfBaseException as error:
         raise ConfigError(_describe(error)) from error
     requested = {path: _get(result, path) for path in _PATH_FIELDS}
@@ -108,8 +137,85 @@ def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
     return result
 
 
+def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
+    """Build the config from ``config=FILE.yaml`` and ``key=value`` arguments (as ``verl.trainer.main``)."""
+    node, _ = compose(argv)
+    return to_config(node)
+
+
+EXECUTIONS = ("single", "chained")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run: EasyR1's config, the curriculum spec, and how to execute it.
+
+    ``node`` is the merged config before ``to_object`` (chained mode writes each stage's config from it: EasyR1's
+    ``post_init`` rewrites some fields in ways that do not survive a second pass). ``explicit`` holds the dotted
+    keys the user set.
+    """
+
+    config: CurriculumPPOConfig
+    spec: CurriculumSpec
+    execution: str
+    node: DictConfig
+    explicit: frozenset[str]
+    source: str
+
+
+def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str) -> RunConfig:
+    """Validate the curriculum block of ``node`` with the core, then build EasyR1's config."""
+    from vlm_capcurriculum.curriculum import SpecError, parse_curriculum
+
+    block = node.get("curriculum")
+    if not block:
+        raise ConfigError(
+            f"{source}: `curriculum`: missing; this entry point trains a capability curriculum: add a curriculum: "
+            "block (recipes/README.md) or run EasyR1's own `python -m verl.trainer.main` for a plain run"
+        )
+    if not isinstance(block, DictConfig):
+        raise ConfigError(f"{source}: `curriculum`: must be a mapping, got {block!r}")
+    execution = str(block.get("execution", "single"))
+    if execution not in EXECUTIONS:
+        raise ConfigError(f"{source}: `curriculum.execution`: {execution!r}; expected one of {', '.join(EXECUTIONS)}")
+    _resolve_repo_files(node, source)
+    core = copy.deepcopy(node)  # the core's spec does not know `execution`; interpolations still see the whole config
+    with open_dict(core):
+        core.curriculum.pop("execution", None)
+    try:
+        spec = parse_curriculum(core.curriculum)
+    except SpecError as error:
+        raise ConfigError(f"{source}: {error}") from None
+    return RunConfig(to_config(node), spec, execution, node, explicit, source)
+
+
+def _resolve_repo_files(node: DictConfig, source: str) -> None:
+    """Our reward by default; the reward and prompt files found from any directory (paths.py)."""
+    from .paths import default_reward_function, resolve_function_path, resolve_repo_file
+
+    try:
+        reward = node.worker.reward.reward_function
+        node.worker.reward.reward_function = (
+            default_reward_function()
+            if reward is None
+            else resolve_function_path(str(reward), what="worker.reward.reward_function")
+        )
+        if node.data.format_prompt is not None:
+            node.data.format_prompt = resolve_repo_file(str(node.data.format_prompt), what="data.format_prompt")
+    except FileNotFoundError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_run_config(argv: Sequence[str]) -> RunConfig:
+    """The entry point's config: EasyR1's config plus a validated ``curriculum:`` block."""
+    node, explicit = compose(argv)
+    config_files = [arg.split("=", 1)[1] for arg in argv if arg.startswith("config=")]
+    source = config_files[-1] if config_files else "command line"
+    return run_config_from_node(node, explicit, source)
+
+
 def curriculum_block(config: CurriculumPPOConfig) -> dict[str, Any]:
-    """The raw ``curriculum`` mapping (to be replaced by the core's spec type)."""
+    """The raw ``curriculum`` mapping as EasyR1's config holds it (``execution`` included)."""
     return dict(config.curriculum)
 
 

@@ -68,6 +68,19 @@ API: dict[str, PrivateAPI] = {
     ),
     "RLHFDataset": PrivateAPI("verl.utils.dataset", "RLHFDataset", "EasyR1's dataset, reused unchanged"),
     "collate_fn": PrivateAPI("verl.utils.dataset", "collate_fn", "EasyR1's collate function, reused unchanged"),
+    "get_tokenizer": PrivateAPI(
+        "verl.utils.tokenizer", "get_tokenizer", "the tokenizer as verl.trainer.main.Runner loads it"
+    ),
+    "get_processor": PrivateAPI(
+        "verl.utils.tokenizer", "get_processor", "the processor as verl.trainer.main.Runner loads it"
+    ),
+    # --- reward (reward.py) ------------------------------------------------------------------------------
+    "AutoRewardManager": PrivateAPI(
+        "verl.workers.reward",
+        "AutoRewardManager",
+        "EasyR1's reward manager (a Ray actor in the runner); we subclass it to switch reward kwargs per stage. "
+        "Relies on `self.reward_fn` being `functools.partial(fn, **reward_function_kwargs)`",
+    ),
     # --- workers (worker_mixin.py, worker.py) ------------------------------------------------------------
     "Worker": PrivateAPI(
         "verl.single_controller.base",
@@ -114,6 +127,16 @@ API: dict[str, PrivateAPI] = {
         "RayPPOTrainer",
         "the trainer we subclass; overridden/used: TRAINER_ATTRIBUTES",
     ),
+    "Role": PrivateAPI("verl.trainer.ray_trainer", "Role", "worker roles of role_worker_mapping"),
+    "ResourcePoolManager": PrivateAPI(
+        "verl.trainer.ray_trainer", "ResourcePoolManager", "the GPU pool spec our runner builds as EasyR1's does"
+    ),
+    "RayWorkerGroup": PrivateAPI("verl.single_controller.ray", "RayWorkerGroup", "EasyR1's worker group class"),
+    "MAGIC_ATTR": PrivateAPI(
+        "verl.single_controller.base.decorator",
+        "MAGIC_ATTR",
+        "the attribute `register` sets on driver-callable worker methods (tests check our calls against it)",
+    ),
     "FixedKLController": PrivateAPI(
         "verl.trainer.core_algos",
         "FixedKLController",
@@ -156,15 +179,22 @@ WORKER_ATTRIBUTES: dict[str, str] = {
     "_use_ref_param_offload": "reference params live on CPU between calls",
 }
 
-#: RayPPOTrainer members the trainer subclass overrides or reads (verified at b44b311).
+#: RayPPOTrainer members the trainer subclass and the engine override or use (verified at b44b311).
 TRAINER_ATTRIBUTES: dict[str, str] = {
-    "_make_batch_data": "per-step batch construction (pulls `next(self.data_iterator)`); override point per step",
-    "_load_checkpoint": "resume: loads workers, then `dataloader.pt` into train_dataloader; override point",
-    "_save_checkpoint": "writes global_step_N/{actor,dataloader.pt} and checkpoint_tracker.json",
-    "_validate": "prepare_rollout_engine -> generate -> release_rollout_engine",
-    "fit": "the training loop (no hooks)",
+    "_make_batch_data": "overridden: per-step batch (pulls `next(self.data_iterator)`); the step is known, nothing of "
+    "it has run yet, the rollout engine is loaded",
+    "_load_checkpoint": "overridden: resume (actor, optimizer, scheduler, RNG, then `dataloader.pt`)",
+    "fit": "overridden (wrapped): the training loop, no hooks; we close the last step after it returns",
+    "_save_checkpoint": "writes global_step_N/{actor,dataloader.pt} and checkpoint_tracker.json (not changed)",
+    "_validate": "called for stage-end validation; loads and releases the rollout engine itself",
+    "logger": "assigned in fit() (`Tracker`); our property wraps it to add per-stage reward copies",
+    "global_step": "the step in progress (incremented before `_make_batch_data`)",
+    "training_steps": "set in __init__ from trainer.max_steps: must equal the plan's total steps",
+    "train_dataloader": "its `.sampler` is our CurriculumSampler (repositioned after a resume)",
+    "actor_rollout_ref_wg": "the worker group: prepare/release_rollout_engine and our curriculum_* methods",
     "kl_ctrl": "driver KL controller; `.kl_coef` used by apply_kl_penalty when algorithm.use_kl_loss is False",
-    "training_steps": "set in __init__ from trainer.max_steps or len(dataloader) * total_epochs",
+    "reward_fn": "the training reward actor (our CurriculumRewardManager; stage reward kwargs)",
+    "val_reward_fn": "the validation reward actor (keeps the configured kwargs)",
 }
 
 #: Actor-config fields that DataParallelPPOActor reads on every micro-batch (not cached at init).

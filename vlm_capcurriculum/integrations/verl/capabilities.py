@@ -15,22 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from vlm_capcurriculum.curriculum import END_ACTIONS, KNOBS, START_ACTIONS, Operation
+
 #: Every override name a curriculum stage may carry (the core's vocabulary).
-OVERRIDES: tuple[str, ...] = (
-    "vision_tower",
-    "lr",
-    "kl_coef",
-    "clip_ratio_low",
-    "clip_ratio_high",
-    "max_grad_norm",
-    "rollout_temperature",
-    "rollout_n",
-    "reward",
-    "reset_optimizer",
-    "refresh_reference",
-    "save_checkpoint",
-    "validate",
-)
+OVERRIDES: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
 
 #: Strategies whose engine (``verl.workers.engine.fsdp.FSDPEngine``) our worker operations know.
 FSDP_STRATEGIES = ("fsdp", "fsdp2")
@@ -96,7 +84,22 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
     for name in ("clip_ratio_low", "clip_ratio_high"):
         add(name, True, "driver rebinds the actor loss (set_loss_fn)")
     add("max_grad_norm", fsdp, "worker sets optimizer_config.clip_grad (read every step)" if fsdp else not_fsdp)
-    add("reset_optimizer", fsdp, "worker clears the optimizer state" if fsdp else not_fsdp)
+    optim = actor.get("optim", {})
+    warmup = (optim.get("lr_warmup_steps") or 0) > 0 or (optim.get("lr_warmup_steps_ratio") or 0) > 0
+    if not fsdp:
+        add("reset_optimizer", False, not_fsdp)
+    elif warmup:
+        # The curriculum core's contract: a reset restarts the LR warm-up, as a new chained run would. verl builds one
+        # schedule for the whole run (warm-up steps = ratio x all steps) inside the engine; it is not restarted.
+        add(
+            "reset_optimizer",
+            False,
+            "with an LR warm-up (actor_rollout_ref.actor.optim.lr_warmup_steps / lr_warmup_steps_ratio) a reset must "
+            "restart the warm-up, and verl's schedule is one warm-up over the whole run: set the warm-up to 0 (the "
+            "paper's Qwen setting) or switch reset_optimizer off",
+        )
+    else:
+        add("reset_optimizer", True, "worker clears the optimizer state (Adam moments and step counts)")
     if not fsdp:
         add("refresh_reference", False, not_fsdp)
     elif not has_reference:
@@ -188,3 +191,31 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: 
             problems.append(f"{name}: not supported by verl here: {caps[name].detail}")
     if problems:
         raise UnsupportedOverrideError(f"{where}: " + "; ".join(problems))
+
+
+#: The core's engine operations and the overrides (capabilities above) each one needs.
+_OVERRIDES_OF_OPERATION: dict[Operation, tuple[str, ...]] = {
+    Operation.vision_tower: ("vision_tower",),
+    Operation.lr: ("lr",),
+    Operation.kl_coef: ("kl_coef",),
+    Operation.clip_ratio: ("clip_ratio_low", "clip_ratio_high"),
+    Operation.max_grad_norm: ("max_grad_norm",),
+    Operation.rollout_temperature: ("rollout_temperature",),
+    Operation.rollout_n: ("rollout_n",),
+    Operation.reward: ("reward",),
+    Operation.reset_optimizer: ("reset_optimizer",),
+    Operation.refresh_reference: ("refresh_reference",),
+    Operation.save_checkpoint: ("save_checkpoint",),
+    Operation.validate: ("validate",),
+}
+
+
+def supported_operations(config: DictConfig) -> frozenset[Operation]:
+    """The curriculum core's operations this verl config supports (``CurriculumEngine.supported_operations``).
+
+    Exactly the supported capabilities: a stage that sets ``rollout_temperature``, ``rollout_n`` or ``reward`` at
+    all (even to the configured value) fails the core's plan check, since verl cannot change them mid-run."""
+    caps = verl_capabilities(config)
+    return frozenset(
+        operation for operation, names in _OVERRIDES_OF_OPERATION.items() if all(caps[name].supported for name in names)
+    )

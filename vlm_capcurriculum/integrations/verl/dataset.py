@@ -9,9 +9,11 @@ state verl saves in ``global_step_N/data.pt`` is the number of rows consumed: a 
 row of the same stage. With ``trainer.total_epochs=1`` the run is exactly the plan (``len(order) //
 train_batch_size`` steps).
 
-The order comes from a provider, ``data.curriculum.order.{path,name}`` (loaded like every verl custom object),
-called as ``provider(curriculum_config, files=[...], rows_per_file=[...]) -> Sequence[int]`` with indices into the
-concatenated files. The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
+The order comes from a provider, ``data.curriculum.order_provider.{path,name}`` (loaded like every verl custom
+object; by default :func:`~vlm_capcurriculum.integrations.verl.planning.training_order`, the curriculum plan's
+order), called as ``provider(curriculum_config, files=[...], rows_per_file=[...]) -> Sequence[int]`` with indices
+into the concatenated files (local copies, in ``data.train_files`` order). The order must fill whole batches of
+``data.train_batch_size`` (the loader drops a partial last batch). The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
 
 Rows must not disappear between writing and the plan: ``max_samples`` and ``filter_overlong_prompts`` would drop
 rows the plan indexes, so they are refused here with the count instead of silently shifting every later index.
@@ -66,7 +68,7 @@ class CurriculumRLDataset(RLHFDataset):
 
     def _order_provider(self) -> tuple[Any, Any] | None:
         curriculum = self.config.get("curriculum")
-        provider = curriculum.get("order") if curriculum is not None else None
+        provider = curriculum.get("order_provider") if curriculum is not None else None
         if provider is None or not provider.get("path"):
             return None
         return load_extern_object(provider.path, provider.name), curriculum
@@ -77,7 +79,7 @@ class CurriculumRLDataset(RLHFDataset):
         provider = self._order_provider() if self.is_train else None
         if provider is None:
             if self.is_train:
-                logger.warning("data.curriculum.order is not set: training rows keep the files' order")
+                logger.warning("data.curriculum.order_provider is not set: training rows keep the files' order")
             return
         order_fn, curriculum = provider
         files = list(self.data_files)
@@ -89,14 +91,18 @@ class CurriculumRLDataset(RLHFDataset):
                 f"(data.train_max_samples / data.filter_overlong_prompts); the curriculum order indexes the files as "
                 "written: filter when writing the files instead"
             )
-        order = [
-            int(i) for i in order_fn(curriculum, files=list(self.original_data_files), rows_per_file=rows_per_file)
-        ]
+        order = [int(i) for i in order_fn(curriculum, files=files, rows_per_file=rows_per_file)]
         bad = [i for i in order if not 0 <= i < total]
         if bad:
             raise CurriculumDataError(f"the curriculum order has {len(bad)} indices outside 0..{total - 1}: {bad[:5]}")
         if not order:
             raise CurriculumDataError("the curriculum order is empty")
+        batch_size = self.config.get("train_batch_size")
+        if batch_size and len(order) % batch_size:
+            raise CurriculumDataError(
+                f"the curriculum order holds {len(order)} rows, not a multiple of data.train_batch_size={batch_size}: "
+                "the data loader would drop the last partial batch"
+            )
         self.order = order
         self.dataframe = self.dataframe.select(order)
 

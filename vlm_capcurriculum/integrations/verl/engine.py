@@ -1,7 +1,7 @@
 """The driver side of the stage-transition operations for verl 0.9.1: one method per operation.
 
-The stage driver (the core's stage controller, once wired) calls these on the trainer's process (the
-``TaskRunnerV1`` Ray actor). Each either talks to the actor worker group (``trainer.actor_rollout_wg``: methods of
+The stage driver (:mod:`.driver`: the core's stage controller through ``VerlCurriculumEngine``) calls these on the
+trainer's process (the ``TaskRunnerV1`` Ray actor). Each either talks to the actor worker group (``trainer.actor_rollout_wg``: methods of
 :class:`~vlm_capcurriculum.integrations.verl.worker.CapCurriculumActorRolloutRefWorker` and verl's own
 ``set_loss_fn``) or uses the trainer itself (checkpoint, validation). The driver's copy of the config is kept in
 step with what the workers were told, so verl code that reads it on the driver (``_update_actor`` and friends)

@@ -48,6 +48,7 @@ from verl.utils.import_utils import load_extern_object
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
 from .engine import VerlEngine
+from .planning import CurriculumConfigError
 from .plugin import TRAINER_MODE
 from .worker import CapCurriculumActorRolloutRefWorker
 
@@ -58,7 +59,8 @@ BEHAVES_AS = "sync"
 
 @runtime_checkable
 class StageDriver(Protocol):
-    """What the trainer calls; the curriculum core's stage controller provides it (see ``build_stage_driver``)."""
+    """What the trainer calls; by default :class:`~.driver.CurriculumStageDriver`, the core's stage controller
+    (see ``build_stage_driver``)."""
 
     def on_train_begin(self, global_step: int) -> None:
         """Once, at the first step to run (``global_step``, after its rollout, before ``on_step_begin``); after a
@@ -91,10 +93,6 @@ def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
             sums[key] = sums.get(key, 0.0) + float(value)
             counts[key] = counts.get(key, 0) + 1
     return {f"reward/{key}": sums[key] / counts[key] for key in sorted(sums)}
-
-
-class CurriculumConfigError(ValueError):
-    """The ``curriculum`` block or the verl config cannot run the curriculum."""
 
 
 def build_stage_driver(config: DictConfig, engine: VerlEngine) -> StageDriver:

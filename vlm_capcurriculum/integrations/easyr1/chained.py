@@ -1,0 +1,167 @@
+"""``curriculum.execution=chained``: every stage is its own EasyR1 run, as the paper trained (fresh optimizer, LR
+schedule and KL reference per stage), with the FSDP shards merged into a Hugging Face model between stages.
+
+For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
+``config.yaml``: the parent's configuration with
+
+* a one-stage curriculum (the stage as the spec validated it: same name, seed and order, so its sample order is
+  the one the stage has in the one-run plan; paths made absolute);
+* the stage's knobs as EasyR1's own start-up settings: ``vision_tower`` -> ``worker.actor.model.freeze_vision_tower``
+  (EasyR1's freeze, exactly the reference scripts), ``lr`` -> ``worker.actor.optim.lr``, ``kl_coef`` ->
+  ``algorithm.kl_coef``, clip ratios, ``max_grad_norm``, ``rollout_temperature`` -> ``worker.rollout.temperature``,
+  ``rollout_n`` -> ``worker.rollout.n`` and ``reward`` -> ``worker.reward.reward_function_kwargs``. The start
+  actions are what a fresh run does anyway; ``save_checkpoint`` is what the merge does and EasyR1 validates at
+  the end of every run;
+* ``worker.actor.model.model_path`` = the previous stage's merged model, ``trainer.save_checkpoint_path`` =
+  ``stages/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
+
+Each stage runs in a fresh process (``python -m vlm_capcurriculum.integrations.easyr1 config=...``): vLLM and Ray
+release GPU memory reliably only at process exit. Then ``merge.next_stage_model`` turns the last
+``global_step_N/actor`` into ``stages/<NN>-<name>/hf``. Re-running the chain skips stages whose ``hf/`` holds
+weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
+
+The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
+from vlm_capcurriculum.curriculum.data import expand_train_files
+
+from .layout import StageLayout
+
+#: Stage knob -> EasyR1 config key of a fresh run.
+NATIVE_KEYS: dict[str, str] = {
+    "lr": "worker.actor.optim.lr",
+    "kl_coef": "algorithm.kl_coef",
+    "clip_ratio_low": "worker.actor.clip_ratio_low",
+    "clip_ratio_high": "worker.actor.clip_ratio_high",
+    "max_grad_norm": "worker.actor.max_grad_norm",
+    "rollout_temperature": "worker.rollout.temperature",
+    "rollout_n": "worker.rollout.n",
+}
+
+
+class ChainError(RuntimeError):
+    """A stage run of the chain failed or left no checkpoint to hand on."""
+
+
+def _absolute(path: str, base: Path) -> str:
+    expanded = Path(os.path.expanduser(path))
+    return str(expanded if expanded.is_absolute() else (base / expanded).absolute())
+
+
+def stage_block(spec: CurriculumSpec, stage: StageSpec, base_dir: Path) -> dict[str, Any]:
+    """The one-stage ``curriculum:`` block of a chained stage run."""
+    files = [str(path) for path in expand_train_files(stage, base_dir=base_dir)]
+    entry: dict[str, Any] = {
+        "name": stage.name,
+        "capability": stage.capability,
+        "train_files": files,
+        "order": stage.order.value,
+    }
+    if stage.image_root is not None:
+        entry["image_root"] = _absolute(stage.image_root, base_dir)
+    entry["epochs" if stage.epochs is not None else "steps"] = stage.epochs if stage.epochs is not None else stage.steps
+    return {
+        "mode": "staged",
+        "batch_size": spec.batch_size,
+        "seed": spec.seed,
+        "order": spec.order.value,
+        "execution": "single",
+        "stages": [entry],
+    }
+
+
+def stage_node(
+    node: DictConfig,
+    spec: CurriculumSpec,
+    stage: PlannedStage,
+    *,
+    model_path: str,
+    layout: StageLayout,
+    base_dir: Path | None = None,
+) -> DictConfig:
+    """The EasyR1 config (with its one-stage curriculum) of ``stage`` in a chain, resolved and self-contained."""
+    if stage.stage_index is None:
+        raise ChainError(f"stage {stage.name!r} is not a stage of the spec (chained runs need mode staged)")
+    base = base_dir or Path.cwd()
+    out = copy.deepcopy(node)
+    state = stage.state
+    with open_dict(out):
+        out.curriculum = stage_block(spec, spec.stages[stage.stage_index], base)
+        out.worker.actor.model.model_path = model_path
+        out.worker.actor.model.tokenizer_path = None  # EasyR1 then takes the model path's tokenizer
+        out.trainer.save_checkpoint_path = f"{layout.stage_dir(stage.position, stage.name)}/easyr1"
+        out.trainer.load_checkpoint_path = None
+        out.trainer.max_steps = None  # the stage run sets it from its own plan
+        out.data.rollout_batch_size = spec.batch_size
+        out.trainer.experiment_name = f"{node.trainer.experiment_name}-{stage.position + 1:02d}-{stage.name}"
+        if state.vision_tower is not None:
+            out.worker.actor.model.freeze_vision_tower = state.vision_tower is VisionTower.frozen
+        for knob, key in NATIVE_KEYS.items():
+            value = getattr(state, knob)
+            if value is not None:
+                OmegaConf.update(out, key, value, merge=False)
+        if state.reward is not None:
+            kwargs = OmegaConf.to_container(out.worker.reward.reward_function_kwargs, resolve=True) or {}
+            out.worker.reward.reward_function_kwargs = {**kwargs, **dict(state.reward)}  # type: ignore[dict-item]
+    OmegaConf.resolve(out)
+    return out
+
+
+def stage_command(config_file: str | os.PathLike[str]) -> list[str]:
+    return [sys.executable, "-m", "vlm_capcurriculum.integrations.easyr1", f"config={config_file}"]
+
+
+def run_chain(
+    node: DictConfig,
+    spec: CurriculumSpec,
+    plan: Plan,
+    layout: StageLayout,
+    *,
+    run_stage: Callable[[Sequence[str]], int] | None = None,
+) -> str:
+    """Run every stage in turn; returns the final model directory."""
+    from .hf_export import has_weights
+    from .merge import next_stage_model
+    from .private_api import resolve
+
+    find_latest_ckpt = resolve("find_latest_ckpt")
+    runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
+    model_path = str(node.worker.actor.model.model_path)
+    for stage in plan.stages:
+        hf_dir = layout.stage_model(stage.position, stage.name)
+        if has_weights(hf_dir):
+            print(f"[curriculum] chain: stage {stage.name!r} is done ({hf_dir})")
+            model_path = hf_dir
+            continue
+        stage_dir = Path(layout.stage_dir(stage.position, stage.name))
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        config_file = stage_dir / "config.yaml"
+        OmegaConf.save(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
+        print(f"[curriculum] chain: stage {stage.position + 1}/{len(plan.stages)} {stage.name!r} from {model_path}")
+        status = runner(stage_command(config_file))
+        if status != 0:
+            raise ChainError(f"stage {stage.name!r}: its EasyR1 run exited with status {status} (config {config_file})")
+        checkpoint, info = find_latest_ckpt(str(stage_dir / "easyr1"))
+        if checkpoint is None or info is None:
+            raise ChainError(f"stage {stage.name!r}: no EasyR1 checkpoint in {stage_dir / 'easyr1'}")
+        if int(info["last_global_step"]) != stage.steps:
+            raise ChainError(
+                f"stage {stage.name!r}: its run stopped at step {info['last_global_step']} of {stage.steps}; "
+                "re-run the chain to resume it"
+            )
+        model_path = str(next_stage_model(checkpoint, hf_dir))
+        print(f"[curriculum] chain: stage {stage.name!r} merged into {model_path}")
+    return model_path

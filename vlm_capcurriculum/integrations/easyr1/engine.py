@@ -1,0 +1,225 @@
+"""The curriculum engine for EasyR1: the core's engine protocol on a running ``CurriculumRayPPOTrainer``.
+
+Each operation is a driver call to the actor worker group (``trainer.actor_rollout_ref_wg``, methods of
+:class:`~vlm_capcurriculum.integrations.easyr1.worker_mixin.CurriculumWorkerMixin`, ``ONE_TO_ALL``: one result
+per rank, checked to agree), or driver-side state (the KL controller, the reward actor, validation). Setters take
+``None`` as "the value the run was configured with" (the core's contract); the base values are read from the
+config when the engine is built.
+
+Stage model directories and reference snapshots go under ``trainer.save_checkpoint_path`` (:class:`StageLayout`):
+``stages/<NN>-<name>/hf`` after a stage with ``save_checkpoint``, ``curriculum/reference/<NN>-<name>`` for a stage
+that refreshed its reference when the stage before it left no model directory. EasyR1 checkpoints only the actor,
+so :meth:`restore_after_resume` reloads the reference from there when a run resumes inside such a stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+
+from .hf_export import has_weights
+from .layout import StageLayout
+from .prepare import supported_operations
+
+if TYPE_CHECKING:
+    from .trainer import CurriculumRayPPOTrainer
+
+
+class EngineError(RuntimeError):
+    """A stage operation failed or the ranks disagree about its result."""
+
+
+class EasyR1Engine(EngineBase):
+    """Stage operations on a :class:`CurriculumRayPPOTrainer` (after ``init_workers``)."""
+
+    def __init__(
+        self,
+        trainer: CurriculumRayPPOTrainer,
+        *,
+        set_reward_kwargs: Callable[[Mapping[str, Any]], Any] | None = None,
+    ) -> None:
+        config = trainer.config
+        actor = config.worker.actor
+        self.trainer = trainer
+        self.plan = trainer.plan
+        self.layout = StageLayout(config.trainer.save_checkpoint_path)
+        self.supported_operations = supported_operations(config)
+        if set_reward_kwargs is None:
+            self.supported_operations -= {Operation.reward}
+        self._set_reward_kwargs = set_reward_kwargs
+        self._easyr1_frozen = bool(actor.model.freeze_vision_tower)
+        self._use_kl_loss = bool(config.algorithm.use_kl_loss)
+        self.base: dict[str, Any] = {
+            "vision_trainable": not self._easyr1_frozen,
+            "lr": float(actor.optim.lr),
+            "kl_coef": float(config.algorithm.kl_coef),
+            "clip_ratio_low": float(actor.clip_ratio_low),
+            "clip_ratio_high": float(actor.clip_ratio_high),
+            "max_grad_norm": float(actor.max_grad_norm),
+        }
+        # what the workers hold now (a fresh process starts from the configured values)
+        self.current: dict[str, Any] = {**self.base, "reward_kwargs": {}}
+
+    # ------------------------------------------------------------------------------------------- helpers
+    @property
+    def _group(self) -> Any:
+        group = getattr(self.trainer, "actor_rollout_ref_wg", None)
+        if group is None:
+            raise EngineError("the actor worker group does not exist yet (call trainer.init_workers() first)")
+        return group
+
+    @staticmethod
+    def _agreed(results: Any, what: str) -> Any:
+        results = list(results)
+        if not results or any(result != results[0] for result in results[1:]):
+            raise EngineError(f"{what}: the ranks disagree: {results}")
+        return results[0]
+
+    def _stage(self) -> PlannedStage:
+        return self.plan.stage_at(self.trainer.global_step)
+
+    # ------------------------------------------------------------------------------------------- knobs
+    def set_vision_tower_trainable(self, trainable: bool | None) -> None:
+        value = self.base["vision_trainable"] if trainable is None else bool(trainable)
+        if value == self.current["vision_trainable"]:
+            return
+        if self._easyr1_frozen:
+            raise EngineError(
+                "worker.actor.model.freeze_vision_tower=true removed the vision tower from the optimizer at start; "
+                "it cannot be made trainable (the launcher only sets it when every stage freezes the tower)"
+            )
+        self._agreed(self._group.curriculum_set_vision_trainable(value), "vision tower")
+        self.current["vision_trainable"] = value
+
+    def set_lr(self, lr: float | None) -> None:
+        value = self.base["lr"] if lr is None else float(lr)
+        self._agreed(self._group.curriculum_set_lr(value), "learning rate")
+        self.current["lr"] = value
+
+    def _set_knobs(self, **knobs: float) -> None:
+        self._agreed(self._group.curriculum_set_actor_knobs(knobs), "actor knobs")  # each rank returns the old values
+        self.current.update(knobs)
+
+    def set_kl_coef(self, kl_coef: float | None) -> None:
+        value = self.base["kl_coef"] if kl_coef is None else float(kl_coef)
+        self._set_knobs(kl_coef=value)  # used by the KL loss (algorithm.use_kl_loss=true, the paper's setting)
+        if not self._use_kl_loss:
+            self.trainer.kl_ctrl.kl_coef = value  # KL in the reward: RayPPOTrainer's FixedKLController
+
+    def set_clip_ratio(self, low: float | None, high: float | None) -> None:
+        self._set_knobs(
+            clip_ratio_low=self.base["clip_ratio_low"] if low is None else float(low),
+            clip_ratio_high=self.base["clip_ratio_high"] if high is None else float(high),
+        )
+
+    def set_max_grad_norm(self, max_grad_norm: float | None) -> None:
+        self._set_knobs(max_grad_norm=self.base["max_grad_norm"] if max_grad_norm is None else float(max_grad_norm))
+
+    def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        if self._set_reward_kwargs is None:
+            self._unsupported(Operation.reward)
+        self._set_reward_kwargs(dict(kwargs))
+        self.current["reward_kwargs"] = dict(kwargs)
+
+    # ------------------------------------------------------------------------------------------- actions
+    def reset_optimizer(self) -> None:
+        """Forget Adam moments and step counts. The LR schedule keeps its position: a warm-up configured with
+        ``worker.actor.optim.lr_warmup_ratio`` happens once per run (the recipes use none, as the reference
+        config); the chained execution gives every stage its own schedule."""
+        self._group.curriculum_reset_optimizer()
+
+    def reference_dir(self, stage: PlannedStage) -> str:
+        """Where the reference of ``stage`` (which refreshed it at its start) lives on disk."""
+        previous = self.plan.stages[stage.position - 1] if stage.position > 0 else None
+        if previous is not None and previous.state.flag("save_checkpoint"):
+            return self.layout.stage_model(previous.position, previous.name)
+        return self.layout.reference_snapshot(stage.position, stage.name)
+
+    def refresh_reference(self) -> None:
+        """The reference becomes the current actor; its weights are kept on disk for a resume inside the stage."""
+        stage = self._stage()
+        self._agreed(self._group.curriculum_refresh_reference(), "reference refresh")
+        path = self.reference_dir(stage)
+        if not has_weights(path):  # the previous stage's model directory is written just before (end actions)
+            self._group.curriculum_save_hf_model(path, overwrite=True)
+
+    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
+        """A Hugging Face model directory of the weights after ``step``, plus ``stage.json`` describing it."""
+        path = self.layout.stage_model(stage.position, stage.name)
+        written = [result for result in self._group.curriculum_save_hf_model(path, overwrite=True) if result]
+        if len(written) != 1:
+            raise EngineError(f"stage checkpoint {path}: expected one writer rank, got {written}")
+        info = {
+            "stage": stage.name,
+            "capability": stage.capability,
+            "position": stage.position,
+            "global_step": step,
+            "plan_fingerprint": self.plan.fingerprint,
+            "model": path,
+        }
+        with open(os.path.join(os.path.dirname(path), "stage.json"), "w", encoding="utf-8") as handle:
+            json.dump(info, handle, indent=2)
+
+    def validate(self, stage: PlannedStage, step: int) -> None:
+        """EasyR1's validation of the weights after ``step``, logged at that step.
+
+        Nothing happens when EasyR1 validated that step itself: after the plan's last step (``fit`` always does), or
+        when ``trainer.val_freq`` divides the step.
+        """
+        val_freq = self.trainer.config.trainer.val_freq
+        if step == self.plan.total_steps or (val_freq > 0 and step % val_freq == 0):
+            return
+        metrics = self.trainer._validate()
+        self.trainer.logger.log(data={**metrics, "curriculum/validated_stage": stage.position}, step=step)
+
+    # ------------------------------------------------------------------------------------------- resume
+    def restore_after_resume(self, completed_steps: int) -> list[str]:
+        """Bring what EasyR1's checkpoint lacks back after a resume at ``completed_steps``; returns what was done.
+
+        * The KL reference: EasyR1 rebuilds it from the base model. If the next step lies inside a stage (past its
+          first step) that refreshed the reference, it is reloaded from that stage's reference directory.
+        * A stage-end model directory: the stage-end actions run at the start of the next step, so a run stopped
+          right after saving ``global_step_N`` (N = a stage's last step) has not written it yet: write it now
+          (the loaded weights are exactly those after step N). A stage-end validation is not replayed.
+        """
+        done: list[str] = []
+        plan = self.plan
+        if completed_steps <= 0 or completed_steps >= plan.total_steps + 1:
+            return done
+        finished = plan.stage_at(completed_steps)
+        finished_model = self.layout.stage_model(finished.position, finished.name)
+        if (
+            completed_steps == finished.end_step
+            and finished.state.flag("save_checkpoint")
+            and not has_weights(finished_model)
+        ):
+            self.save_stage_checkpoint(finished, completed_steps)
+            done.append(f"wrote the missing model directory of stage {finished.name!r}")
+        if completed_steps == plan.total_steps:
+            return done
+        upcoming = plan.stage_at(completed_steps + 1)
+        if upcoming.state.flag("refresh_reference") and upcoming.start_step <= completed_steps:
+            path = self.reference_dir(upcoming)
+            if not has_weights(path):
+                raise EngineError(
+                    f"cannot restore the KL reference of stage {upcoming.name!r} (refreshed at step "
+                    f"{upcoming.start_step}): {path} has no weights"
+                )
+            self._agreed(self._group.curriculum_load_reference(path), "reference reload")
+            done.append(f"reloaded the KL reference of stage {upcoming.name!r} from {path}")
+        return done
+
+    def state_metrics(self) -> dict[str, float]:
+        """What the engine has applied, for the step's log."""
+        return {
+            "curriculum/vision_trainable": float(self.current["vision_trainable"]),
+            "curriculum/lr": self.current["lr"],
+            "curriculum/kl_coef": self.current["kl_coef"],
+            "curriculum/clip_ratio_low": self.current["clip_ratio_low"],
+            "curriculum/clip_ratio_high": self.current["clip_ratio_high"],
+            "curriculum/max_grad_norm": self.current["max_grad_norm"],
+        }

@@ -1,0 +1,251 @@
+"""The EasyR1 entry point: ``python -m vlm_capcurriculum.integrations.easyr1 config=FILE.yaml key=value ... [--dry-run]``.
+
+The arguments are exactly ``python -m verl.trainer.main``'s (EasyR1's whole config, strict keys) plus our
+``curriculum:`` block. :func:`prepare` does the driver-side work before Ray starts: validate the curriculum and the
+config, read every stage's data, write the global index space as one EasyR1 data file, apply EasyR1's
+overlong-prompt filter, build the plan and check that EasyR1 can honour it, and set ``trainer.max_steps`` and the
+vision-tower handling from it. Then ``--dry-run`` builds the real loaders and prints the plan; a run trains it in
+one EasyR1 run (runner.py) or, with ``curriculum.execution=chained``, one run per stage (chained.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_plan, load_curriculum_data
+from vlm_capcurriculum.schema import DataFileError, RecordValidationError
+
+PROGRAM = "python -m vlm_capcurriculum.integrations.easyr1"
+
+
+class EntryPointError(RuntimeError):
+    """A one-line user error (printed without a traceback)."""
+
+
+@dataclass
+class PreparedRun:
+    run: Any  # config.RunConfig
+    data: CurriculumData
+    plan: Plan
+    layout: Any  # prepare.StageLayout
+    vision: str
+    dropped_overlong: int
+    notes: list[str]
+    tokenizer: Any = None
+    processor: Any = None
+    previous_fingerprint: str | None = None  # of the plan.json a previous launch left in the same directory
+
+
+def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
+    from .config import ConfigError
+
+    try:
+        return build_plan(run.spec, data.stage_data())
+    except PlanError as error:
+        raise ConfigError(f"{run.source}: {error}") from None
+
+
+def load_data(run: Any) -> tuple[CurriculumData, Plan]:
+    """Every stage's records (strict: a bad row is an error naming file, line and field) and their plan."""
+    from .config import ConfigError
+
+    try:
+        data = load_curriculum_data(run.spec)
+    except RecordValidationError as error:
+        raise ConfigError(f"{run.source}: {error.one_line()}") from None
+    except (DataFileError, PlanError) as error:
+        raise ConfigError(f"{run.source}: {error}") from None
+    return data, _plan_or_error(run, data)
+
+
+def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
+    """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
+    from .config import ConfigError
+    from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
+    from .layout import StageLayout
+    from .prepare import apply_plan, check_config, check_plan
+    from .records import write_train_file, write_val_file
+
+    config = run.config
+    notes = check_config(run)
+    data, plan = load_data(run)
+    check_plan(run, plan)  # before the tokenizer is loaded and the prompts are measured: fail fast
+    layout = StageLayout(root or config.trainer.save_checkpoint_path)
+    tokenizer, processor = load_tokenizer_and_processor(config)
+    use_our_columns(config)
+    write_train_file(data, layout.train_file)
+    data, dropped = drop_overlong_prompts(config, tokenizer, processor, data, layout.train_file)
+    if dropped:
+        plan = _plan_or_error(run, data)
+        check_plan(run, plan)
+        notes.append(
+            f"EasyR1's overlong-prompt filter (data.filter_overlong_prompts, > {config.data.max_prompt_length} "
+            f"tokens) removed {dropped} training prompts; the plan is built without them (per-stage counts below)"
+        )
+    vision = apply_plan(run, plan)
+    try:
+        val_file, _ = write_val_file([str(config.data.val_files)], layout.val_file)
+    except (DataFileError, RecordValidationError) as error:
+        detail = error.one_line() if isinstance(error, RecordValidationError) else str(error)
+        raise ConfigError(f"{run.source}: data.val_files: {detail}") from None
+    config.data.val_files = val_file
+    config.data.train_files = layout.train_file
+    plan_file = Path(layout.plan_file)
+    previous = json.loads(plan_file.read_text(encoding="utf-8")).get("fingerprint") if plan_file.is_file() else None
+    prepared = PreparedRun(run, data, plan, layout, vision.value, dropped, notes, tokenizer, processor, previous)
+    check_resume_target(prepared)  # before plan.json is replaced: it is what identifies the checkpoints' plan
+    plan_file.write_text(json.dumps(_plan_record(plan, data), indent=2) + "\n", encoding="utf-8")
+    return prepared
+
+
+def _plan_record(plan: Plan, data: CurriculumData) -> dict[str, Any]:
+    out = plan.to_json()
+    out["data"] = [
+        {"name": stage.stage.name, "files": [str(path) for path in stage.files], "report": stage.report.summary()}
+        for stage in data.stages
+    ]
+    return out
+
+
+def check_resume_target(prepared: PreparedRun) -> None:
+    """Refuse to resume checkpoints of another plan (before Ray starts; the sampler would refuse them later)."""
+    from .config import ConfigError
+    from .private_api import resolve
+
+    config = prepared.run.config
+    tracker = Path(prepared.layout.root) / resolve("CHECKPOINT_TRACKER")
+    resuming = config.trainer.load_checkpoint_path is not None or (
+        config.trainer.find_last_checkpoint and tracker.is_file()
+    )
+    old = prepared.previous_fingerprint
+    if resuming and old is not None and old != prepared.plan.fingerprint:
+        raise ConfigError(
+            f"{prepared.layout.root} holds checkpoints of another plan (fingerprint {old}, now "
+            f"{prepared.plan.fingerprint}): the data, the curriculum or its seed changed. Use another "
+            "trainer.save_checkpoint_path, or trainer.find_last_checkpoint=false to start over"
+        )
+
+
+def print_summary(prepared: PreparedRun, *, header: str) -> None:
+    from vlm_capcurriculum.cli.plan import print_plan
+
+    config = prepared.run.config
+    print(header)
+    print_plan(prepared.plan, prepared.data)
+    print(
+        f"EasyR1: trainer.max_steps={config.trainer.max_steps}, data.rollout_batch_size="
+        f"{config.data.rollout_batch_size}, worker.rollout.n={config.worker.rollout.n}, "
+        f"worker.actor.global_batch_size={config.worker.actor.global_batch_size}, vision tower: {prepared.vision} "
+        f"(freeze_vision_tower={config.worker.actor.model.freeze_vision_tower}, "
+        f"use_orig_params={config.worker.actor.fsdp.use_orig_params})"
+    )
+    print(f"EasyR1: data.train_files={config.data.train_files}, data.val_files={config.data.val_files}")
+    print(f"EasyR1: reward {config.worker.reward.reward_function}:{config.worker.reward.reward_function_name}")
+    for note in prepared.notes:
+        print(f"note: {note}")
+
+
+def dry_run(run: Any) -> int:
+    """Build the real EasyR1 config and loaders, draw step 1's batch, print the plan; no Ray, no model weights."""
+    from .data import train_dataloader, val_dataloader
+
+    with tempfile.TemporaryDirectory(prefix="vlmcc-easyr1-dry-run-") as root:
+        prepared = prepare(run, root=root)
+        config = prepared.run.config
+        loader = train_dataloader(
+            config, prepared.tokenizer, prepared.processor, prepared.plan, config.data.train_files
+        )
+        val_loader = val_dataloader(config, prepared.tokenizer, prepared.processor)
+        first = next(iter(loader))
+        print_summary(prepared, header=f"dry run: {run.source} (files in a temporary directory, removed on exit)")
+        print(
+            f"EasyR1: train loader {len(loader)} batches of {loader.batch_size} (= steps), step 1 trains global "
+            f"indices {list(first['curriculum_index'][:8])}{'...' if loader.batch_size > 8 else ''}; "
+            f"validation loader {len(val_loader.dataset)} prompts"
+        )
+    return 0
+
+
+def dry_run_chained(run: Any) -> int:
+    from vlm_capcurriculum.cli.plan import print_plan
+
+    from .chained import stage_command
+    from .layout import StageLayout
+    from .prepare import check_config, check_plan
+
+    notes = check_config(run)
+    data, plan = load_data(run)
+    check_plan(run, plan)
+    layout = StageLayout(run.config.trainer.save_checkpoint_path)
+    print(f"dry run: {run.source}, chained: one EasyR1 run per stage")
+    print_plan(plan, data)
+    for stage in plan.stages:
+        config_file = f"{layout.stage_dir(stage.position, stage.name)}/config.yaml"
+        print(f"stage {stage.position + 1}: {' '.join(stage_command(config_file))} -> "
+              f"{layout.stage_model(stage.position, stage.name)}")  # fmt: skip
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+def train(run: Any) -> int:
+    if run.execution == "chained":
+        from .chained import run_chain
+        from .layout import StageLayout
+        from .prepare import check_config, check_plan
+
+        for note in check_config(run):
+            print(f"note: {note}")
+        _, plan = load_data(run)
+        check_plan(run, plan)
+        final = run_chain(run.node, run.spec, plan, StageLayout(run.config.trainer.save_checkpoint_path))
+        print(f"[curriculum] chain finished: final model {final}")
+        return 0
+    prepared = prepare(run)
+    print_summary(prepared, header=f"training: {run.source}")
+    from .runner import train as train_on_ray  # imports Ray and EasyR1's trainer (vLLM): training machines only
+
+    train_on_ray(prepared.run.config, prepared.plan, prepared.run.config.data.train_files)
+    return 0
+
+
+def run_config(run: Any, *, dry_run_only: bool) -> int:
+    """Dry-run or train a loaded :class:`~vlm_capcurriculum.integrations.easyr1.config.RunConfig`."""
+    if dry_run_only:
+        return dry_run_chained(run) if run.execution == "chained" else dry_run(run)
+    return train(run)
+
+
+def require_easyr1_or_exit() -> None:
+    from .private_api import EasyR1APIError, require_easyr1
+
+    try:
+        require_easyr1()
+    except EasyR1APIError as error:
+        raise EntryPointError(str(error)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(arg in ("-h", "--help") for arg in args):
+        print(__doc__)
+        return 0
+    dry = "--dry-run" in args
+    args = [arg for arg in args if arg != "--dry-run"]
+    try:
+        require_easyr1_or_exit()
+        from .config import ConfigError, load_run_config
+
+        try:
+            return run_config(load_run_config(args), dry_run_only=dry)
+        except ConfigError as error:
+            raise EntryPointError(str(error)) from None
+    except EntryPointError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2

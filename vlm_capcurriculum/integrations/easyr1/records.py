@@ -1,0 +1,154 @@
+"""The curriculum's global index space as ONE EasyR1 data file, and the validation data next to it.
+
+EasyR1 reads training data through ``RLHFDataset`` (``verl/utils/dataset.py``): a JSON-lines/parquet file whose
+``data.prompt_key`` column is the prompt (split on ``<image>`` into image and text parts), ``data.answer_key`` the
+ground truth handed to the reward, and ``data.image_key`` the image paths (joined to ``data.image_dir``; an
+absolute path survives that join unchanged). Every other column passes through to the batch.
+
+We write the records of all stages in global index order (``CurriculumData.records``), so row ``i`` of the file is
+global index ``i`` and the curriculum sampler's indices need no translation. Columns:
+
+* ``problem``: the record's problem, ``<image>`` placeholders included;
+* ``answer``: ``record.ground_truth()``, the :class:`~vlm_capcurriculum.rewards.spec.AnswerSpec` encoding our reward
+  decodes (a plain letter or number, or a JSON object with type, choices and capability);
+* ``images``: absolute image paths (only when some record has images: a text-only model has no processor);
+* ``capability`` and ``curriculum_index`` (the global index), which reach the trainer's batch so that it can
+  check that every step trains exactly the planned samples.
+
+This module imports nothing from EasyR1 (CI tests it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.curriculum import CurriculumData
+from vlm_capcurriculum.schema import DataFileError, ReadReport, read_records
+
+PROMPT_KEY = "problem"
+ANSWER_KEY = "answer"
+IMAGE_KEY = "images"
+CAPABILITY_KEY = "capability"
+INDEX_KEY = "curriculum_index"
+
+#: The note counted in a stage's read report for each record EasyR1's overlong-prompt filter removed.
+OVERLONG_NOTE = "dropped_overlong_prompt"
+
+
+def has_images(data: CurriculumData) -> bool:
+    return any(record.images for record in data.records)
+
+
+def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
+    """One EasyR1 row per record of the global index space, in index order."""
+    with_images = has_images(data)
+    rows = []
+    for index, record in enumerate(data.records):
+        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
+        if with_images:
+            row[IMAGE_KEY] = [str(path) for path in data.image_paths(index)]
+        row[CAPABILITY_KEY] = record.capability
+        row[INDEX_KEY] = index
+        rows.append(row)
+    return rows
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``rows`` as JSON lines, atomically (a concurrent reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with staging.open("w", encoding="utf-8", newline="\n") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    staging.replace(path)
+    return path
+
+
+def write_train_file(data: CurriculumData, path: str | os.PathLike[str]) -> Path:
+    return write_jsonl(train_rows(data), path)
+
+
+def without_records(data: CurriculumData, dropped: Iterable[int], note: str = OVERLONG_NOTE) -> CurriculumData:
+    """``data`` minus the records at the global indices ``dropped``; each stage's report counts them under ``note``.
+
+    The global index space is recomputed (offsets shift), so a plan must be built on the result.
+    """
+    gone = set(dropped)
+    if not gone:
+        return data
+    if min(gone) < 0 or max(gone) >= len(data):
+        raise IndexError(f"indices to drop must lie in 0..{len(data) - 1}")
+    stages = []
+    offset = 0
+    for stage in data.stages:
+        keep = [i for i in range(len(stage.records)) if stage.offset + i not in gone]
+        removed = len(stage.records) - len(keep)
+        report = stage.report
+        if removed:
+            report = ReadReport(
+                rows_read=report.rows_read,
+                rows_kept=report.rows_kept - removed,
+                issues=list(report.issues),
+                notes=Counter(report.notes),
+            )
+            report.notes[note] += removed
+        stages.append(
+            dataclasses.replace(
+                stage,
+                records=tuple(stage.records[i] for i in keep),
+                locations=tuple(stage.locations[i] for i in keep),
+                report=report,
+                offset=offset,
+            )
+        )
+        offset += len(keep)
+    return CurriculumData(tuple(stages))
+
+
+def is_local_data_file(entry: str) -> bool:
+    """A validation entry we read ourselves: an existing file (``name@split`` hub ids and folders go to EasyR1)."""
+    return Path(os.path.expanduser(entry)).is_file()
+
+
+def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tuple[str, ReadReport | None]:
+    """The ``data.val_files`` value for EasyR1, and the read report when we converted the files.
+
+    Local files (any format our reader takes: our JSONL/parquet, the paper's released files) are read with the
+    same validation as training data and written in EasyR1 columns to ``path``, so validation questions reach the
+    reward in the same ground-truth encoding. One entry that is not a local file (``hiyouga/geometry3k@test``, a
+    dataset folder) is handed to EasyR1 unchanged. Mixing the two, or several non-local entries, is an error:
+    EasyR1 reads one source.
+    """
+    entries = [str(entry) for entry in entries if str(entry).strip()]
+    if not entries:
+        raise DataFileError("data.val_files: empty; EasyR1 validates on a data set (a file or `name@split`)")
+    local = [entry for entry in entries if is_local_data_file(entry)]
+    if not local:
+        if len(entries) > 1:
+            raise DataFileError(
+                f"data.val_files: {entries}: EasyR1 reads one validation source; give one `name@split` or local files"
+            )
+        return entries[0], None
+    if len(local) != len(entries):
+        remote = [entry for entry in entries if entry not in local]
+        raise DataFileError(
+            f"data.val_files: {remote} are not local files; EasyR1 reads one validation source, so either give "
+            "local files only (we convert them) or one `name@split`"
+        )
+    result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
+    rows = []
+    with_images = any(record.images for record in result.records)
+    for record, location in zip(result.records, result.locations, strict=True):
+        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
+        if with_images:
+            row[IMAGE_KEY] = [str((location.path.parent / image).absolute()) for image in record.images]
+        row[CAPABILITY_KEY] = record.capability
+        rows.append(row)
+    return str(write_jsonl(rows, path)), result.report

@@ -1,0 +1,90 @@
+"""The training side of the entry point: Ray, EasyR1's workers and reward actors, our loader and trainer.
+
+Our own runner (EasyR1's ``verl.trainer.main.Runner`` is not reused: it hard-codes ``FSDPWorker``,
+``create_dataloader`` and ``RayPPOTrainer``). It builds the same pieces from EasyR1's public classes: the
+tokenizer/processor (``get_tokenizer``/``get_processor``), ``RayWorkerGroup`` over one GPU pool, the reward
+manager as two Ray actors (train and validation), then the loader over the prepared data file with the curriculum
+sampler and :class:`~vlm_capcurriculum.integrations.easyr1.trainer.CurriculumRayPPOTrainer` with
+:class:`~vlm_capcurriculum.integrations.easyr1.worker.CurriculumFSDPWorker` for **both** roles
+(``create_colocated_worker_cls`` requires every class of a pool to share ``__ray_actor_class__.__base__``).
+
+Importing this module imports Ray and EasyR1's trainer, hence vLLM: training machines only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ray
+
+from vlm_capcurriculum.curriculum import Plan
+
+from .data import load_tokenizer_and_processor, train_dataloader, val_dataloader
+from .private_api import resolve
+from .reward import CurriculumRewardManager
+from .trainer import CurriculumRayPPOTrainer
+from .worker import CurriculumFSDPWorker
+
+#: The environment ``verl.trainer.main.main`` gives its Ray workers (EasyR1 @ b44b311).
+RAY_ENV_VARS = {
+    "TOKENIZERS_PARALLELISM": "true",
+    "NCCL_DEBUG": "WARN",
+    "VLLM_LOGGING_LEVEL": "WARN",
+    "TORCH_NCCL_AVOID_RECORD_STREAMS": "1",
+    "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:False",
+    "CUDA_DEVICE_MAX_CONNECTIONS": "1",
+    "VLLM_ALLREDUCE_USE_SYMM_MEM": "0",
+}
+
+
+def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOTrainer:
+    """Everything ``verl.trainer.main.Runner.run`` builds, with our worker, loader, reward actor and trainer."""
+    role, pool_manager_cls = resolve("Role"), resolve("ResourcePoolManager")
+    tokenizer, processor = load_tokenizer_and_processor(config)
+    worker = ray.remote(CurriculumFSDPWorker)
+    pool = "global_pool"
+    resource_pool_manager = pool_manager_cls(
+        resource_pool_spec={pool: [config.trainer.n_gpus_per_node] * config.trainer.nnodes},
+        mapping={role.ActorRolloutRef: pool, role.Critic: pool},
+    )
+    reward_actor = ray.remote(CurriculumRewardManager).options(num_cpus=config.worker.reward.num_cpus)
+    reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
+    val_reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
+
+    def set_reward_kwargs(kwargs: dict[str, Any]) -> Any:
+        return ray.get(reward_fn.set_reward_kwargs.remote(kwargs))
+
+    return CurriculumRayPPOTrainer(
+        config=config,
+        tokenizer=tokenizer,
+        processor=processor,
+        train_dataloader=train_dataloader(config, tokenizer, processor, plan, train_file),
+        val_dataloader=val_dataloader(config, tokenizer, processor),
+        role_worker_mapping={role.ActorRolloutRef: worker, role.Critic: worker},
+        resource_pool_manager=resource_pool_manager,
+        ray_worker_group_cls=resolve("RayWorkerGroup"),
+        reward_fn=reward_fn,
+        val_reward_fn=val_reward_fn,
+        plan=plan,
+        set_reward_kwargs=set_reward_kwargs,
+    )
+
+
+@ray.remote(num_cpus=1)  # as EasyR1's Runner: keep the driver off the head node's GPU slots
+class CurriculumRunner:
+    def run(self, config: Any, plan: Plan, train_file: str) -> None:
+        print(json.dumps(config.to_dict(), indent=2))
+        trainer = build_trainer(config, plan, train_file)
+        trainer.init_workers()
+        trainer.fit()
+
+
+def train(config: Any, plan: Plan, train_file: str) -> None:
+    """Start Ray (unless already running) and train the plan."""
+    if not ray.is_initialized():
+        ray.init(runtime_env={"env_vars": RAY_ENV_VARS})
+    runner = CurriculumRunner.remote()
+    ray.get(runner.run.remote(config, plan, train_file))
+    if config.trainer.ray_timeline is not None:
+        ray.timeline(filename=config.trainer.ray_timeline)

@@ -1,0 +1,157 @@
+"""``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller.
+
+``RayPPOTrainer.fit`` has no hooks. Per step it does ``global_step += 1``, ``prepare_rollout_engine()``,
+``_make_batch_data(metrics)``, ``release_rollout_engine()``, reward, log-probs, advantages, ``update_actor``,
+then ``_validate``/``_save_checkpoint`` when their frequencies hit, and logs ``metrics`` at ``global_step``. We
+override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_ATTRIBUTES``):
+
+* ``_make_batch_data``: the step is known and nothing of it has run yet. At a stage boundary (and at the first
+  step a process runs) we release the rollout engine (the sharding manager asserts load/offload alternate, and
+  ``_validate`` loads it itself), let the controller finish the previous step (stage-end actions: model
+  directory, validation) and begin this one (the stage's knobs, then ``reset_optimizer``/``refresh_reference``),
+  and load the engine again. Every boundary operation thus happens before the step's update, never between an
+  update and EasyR1's checkpoint save. The step's ``metrics`` get ``curriculum/stage`` and friends, and the batch
+  is checked to hold exactly the plan's samples of this step.
+* ``_load_checkpoint``: after EasyR1 restored the actor, optimizer, scheduler and ``dataloader.pt``, the
+  controller starts at the restored step and the engine restores what EasyR1 does not checkpoint (the KL
+  reference of a stage that refreshed it). The sampler is also positioned from the step, so a checkpoint
+  without ``dataloader.pt`` still resumes on the right samples.
+
+``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
+``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
+``curriculum/reward/<stage>/overall`` etc., one series per stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
+
+from .config import ConfigError
+from .engine import EasyR1Engine
+from .private_api import resolve
+from .records import INDEX_KEY
+
+RayPPOTrainer = resolve("RayPPOTrainer")
+
+#: Reward metrics copied per stage (EasyR1 logs the reward function's keys as ``reward/<key>``).
+STAGE_REWARD_KEYS = ("overall", "accuracy", "format")
+
+
+class DataOutOfStepError(RuntimeError):
+    """A step's batch does not hold the plan's samples of that step."""
+
+
+class StageMetricsLogger:
+    """EasyR1's ``Tracker`` plus per-stage copies of the step's reward means."""
+
+    def __init__(self, tracker: Any, plan: Plan) -> None:
+        self._tracker = tracker
+        self._plan = plan
+
+    def log(self, data: dict[str, Any], step: int) -> None:
+        if 1 <= step <= self._plan.total_steps:
+            stage = self._plan.stage_at(step)
+            for key in STAGE_REWARD_KEYS:
+                value = data.get(f"reward/{key}")
+                if value is not None:
+                    data = {**data, f"curriculum/reward/{stage.name}/{key}": value}
+        self._tracker.log(data=data, step=step)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
+
+
+class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
+    """EasyR1's trainer whose steps follow a curriculum plan. Extra keyword arguments: ``plan`` (required) and
+    ``set_reward_kwargs`` (a callable that changes the training reward's kwargs; None: stage reward overrides are
+    unsupported)."""
+
+    def __init__(self, *args: Any, plan: Plan, set_reward_kwargs: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        if self.training_steps != plan.total_steps:
+            raise ConfigError(
+                f"EasyR1 would train {self.training_steps} steps but the plan has {plan.total_steps}: set "
+                "trainer.max_steps from the plan (prepare.apply_plan) before building the trainer"
+            )
+        if len(self.train_dataloader) != plan.total_steps:
+            raise ConfigError(
+                f"the training loader yields {len(self.train_dataloader)} batches for a plan of {plan.total_steps} "
+                "steps: build it with data.train_dataloader (the curriculum sampler)"
+            )
+        self.curriculum_engine = EasyR1Engine(self, set_reward_kwargs=set_reward_kwargs)
+        self.controller: StageController | None = None
+        self._open_step: int | None = None
+        self._curriculum_logger: StageMetricsLogger | None = None
+
+    # EasyR1's fit() assigns `self.logger = Tracker(...)`; we keep the Tracker behind a per-stage wrapper.
+    @property
+    def logger(self) -> StageMetricsLogger | None:
+        return self._curriculum_logger
+
+    @logger.setter
+    def logger(self, tracker: Any) -> None:
+        self._curriculum_logger = StageMetricsLogger(tracker, self.plan)
+
+    def _load_checkpoint(self) -> None:
+        super()._load_checkpoint()
+        completed = self.global_step
+        if completed > self.plan.total_steps:
+            raise ConfigError(
+                f"the checkpoint holds {completed} steps but the plan has {self.plan.total_steps}: it belongs to "
+                "another run (trainer.save_checkpoint_path) or the data changed"
+            )
+        # Equal to what dataloader.pt restores (checked on every batch); decisive when the checkpoint lacks it.
+        position = CurriculumSampler(self.plan, completed_steps=completed).state_dict()
+        self.train_dataloader.sampler.load_state_dict(position)
+        self.controller = StageController(self.plan, self.curriculum_engine, completed_steps=completed)
+        for line in self.curriculum_engine.restore_after_resume(completed):
+            print(f"[curriculum] resume at step {completed}: {line}")
+
+    def _make_batch_data(self, metrics: dict[str, Any]) -> Any:
+        if self.controller is None:
+            raise RuntimeError("_load_checkpoint() must run first (RayPPOTrainer.fit calls it before the loop)")
+        step = self.global_step
+        stage = self.plan.stage_at(step)
+        transition = self.controller.current_stage is None or step == stage.start_step
+        group = self.actor_rollout_ref_wg
+        if transition:
+            group.release_rollout_engine()
+        if self._open_step is not None:
+            self.controller.after_step(self._open_step)
+        self.controller.before_step(step)
+        self._open_step = step
+        if transition:
+            group.prepare_rollout_engine()
+            print(f"[curriculum] step {step}: stage {stage.position + 1}/{len(self.plan.stages)} {stage.name!r}")
+        metrics.update(
+            {
+                "curriculum/stage": stage.position,
+                "curriculum/stage_step": step - stage.start_step + 1,
+                **self.curriculum_engine.state_metrics(),
+            }
+        )
+        batch = super()._make_batch_data(metrics)
+        self._check_batch(batch, step)
+        return batch
+
+    def _check_batch(self, batch: Any, step: int) -> None:
+        indices = batch.non_tensor_batch.get(INDEX_KEY)
+        if indices is None:
+            raise DataOutOfStepError(f"the batch has no {INDEX_KEY!r} column: build the loader with data.py")
+        repeat = self.config.worker.rollout.n
+        got = [int(index) for index in indices[::repeat]]
+        expected = list(self.plan.batch(step))
+        if got != expected:
+            raise DataOutOfStepError(
+                f"step {step} received samples {got[:8]}... but the plan trains {expected[:8]}...: the data "
+                "loader is out of step with the plan (a dataloader.pt of another run?)"
+            )
+
+    def fit(self) -> None:
+        super().fit()
+        if self._open_step is not None and self.controller is not None:
+            step, self._open_step = self._open_step, None
+            self.controller.after_step(step)  # the last stage's end actions (EasyR1 validated already)

@@ -1,0 +1,141 @@
+"""Hydra command-line overrides from plain values: how a recipe's ``backend.overrides`` reach verl's config.
+
+verl users configure runs with Hydra overrides (``data.train_batch_size=512``); the recipe's verl backend group
+(``recipes/backend/verl.yaml``) lists the same keys as a mapping, interpolating the backend-neutral ``train.*``
+values. :func:`overrides_from_mapping` turns that mapping back into override strings, so that composing the run
+goes through Hydra exactly as verl's own command line does: an unknown key is Hydra's error ("Could not override
+'x'. To append to your config use +x"), and keys verl's config does not declare are added with a leading ``+``,
+as on verl's command line.
+
+Values are written in Hydra's override grammar (``null``, ``true``, numbers, strings, ``[...]``, ``{...}``); a
+string is left bare only when Hydra reads it back as that same string (``vllm``, ``/data/x.parquet``), otherwise
+quoted, so paths with spaces, commas or quotes and strings such as ``"1.0"`` or ``"null"`` survive, and a literal
+``${`` is escaped so that OmegaConf does not read it as an interpolation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+#: Runs of backslashes that Hydra reads as escapes inside a quoted string: before a quote or at the end.
+_ESCAPED_BACKSLASHES = re.compile(r"(\\+)(?='|$)")
+_KEY = re.compile(r"^\+{0,2}[A-Za-z_][\w\-]*(\.[\w\-]+)*$")
+
+
+class OverrideValueError(ValueError):
+    """A value (or key) that has no Hydra override spelling."""
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _reads_back_unquoted(text: str) -> bool:
+    """Whether Hydra reads ``key=<text>`` as exactly the string ``text`` (no number, bool, null, list, ...)."""
+    if not text or "${" in text or not re.fullmatch(r"[\w./:@+\-]+", text):
+        return False
+    try:
+        value = _parser().parse_override(f"key={text}").value()
+    except Exception:
+        return False
+    return isinstance(value, str) and value == text
+
+
+def _string(text: str) -> str:
+    return text if _reads_back_unquoted(text) else _quote(text)
+
+
+def _quote(text: str) -> str:
+    text = _ESCAPED_BACKSLASHES.sub(lambda match: match.group(1) * 2, text)
+    text = text.replace("'", "\\'").replace("${", "\\${")
+    return f"'{text}'"
+
+
+def override_value(value: Any) -> str:
+    """``value`` in Hydra's override grammar (what follows ``key=``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, Mapping):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][\w\-]*", key):
+                raise OverrideValueError(f"dictionary key {key!r} cannot be written as a Hydra override")
+            items.append(f"{key}:{override_value(item)}")
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, Sequence):
+        return "[" + ",".join(override_value(item) for item in value) + "]"
+    raise OverrideValueError(f"{type(value).__name__} value {value!r} cannot be written as a Hydra override")
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            key = str(key)
+            if prefix and key.startswith("+"):
+                raise OverrideValueError(f"{prefix}.{key}: a '+' may only start a top-level key")
+            _flatten(f"{prefix}.{key}" if prefix else key, item, out)
+    else:
+        out[prefix] = value
+
+
+def flatten_overrides(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The leaves of ``mapping`` by override key (see :func:`overrides_from_mapping`)."""
+    leaves: dict[str, Any] = {}
+    for key, value in mapping.items():
+        key = str(key)
+        plus = key[: len(key) - len(key.lstrip("+"))]
+        flat: dict[str, Any] = {}
+        _flatten(key[len(plus) :], value, flat)
+        for path, leaf in flat.items():
+            name = plus + path
+            if not _KEY.match(name):
+                raise OverrideValueError(f"{name!r} is not a Hydra override key")
+            if name in leaves:
+                raise OverrideValueError(f"{name!r} is given twice")
+            leaves[name] = leaf
+    return leaves
+
+
+def format_overrides(leaves: Mapping[str, Any]) -> list[str]:
+    """``key=value`` strings for already flat ``leaves``."""
+    return [f"{name}={override_value(value)}" for name, value in leaves.items()]
+
+
+def escape_interpolations(value: Any) -> Any:
+    """``value`` with every ``${`` in its strings escaped, for writing literal values into a Hydra/OmegaConf YAML."""
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, Mapping):
+        return {key: escape_interpolations(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escape_interpolations(item) for item in value]
+    return value
+
+
+def overrides_from_mapping(mapping: Mapping[str, Any]) -> list[str]:
+    """``key=value`` override strings for every leaf of ``mapping``.
+
+    Keys may be dotted (``data.train_batch_size``) or nested mappings (``data: {train_batch_size: ...}``); both
+    give the same override. A top-level key starting with ``+`` (or ``++``) keeps that prefix on every leaf below
+    it: ``+reward.custom_reward_function.reward_kwargs: {format_weight: 0.1}`` becomes
+    ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``. An empty mapping is a leaf (``{}``)."""
+    return format_overrides(flatten_overrides(mapping))

@@ -1,0 +1,337 @@
+"""``vlmcc train --config recipes/config.yaml backend=verl``: run a recipe on upstream verl (>= 0.9.1).
+
+:func:`launch` (the ``backend.launcher`` of ``recipes/backend/verl.yaml``) turns the composed recipe into a verl
+run, in the run's output directory (``backend.output_dir``; default ``outputs/verl/<model>_<mode>_<plan id>``):
+
+1. plans the curriculum with the core (``parse_curriculum``, ``plan_curriculum``: every record validated);
+2. writes each stage's records as verl parquet (``data/train_NN_<stage>.parquet``, :func:`write_verl_parquet`) and
+   the validation files (``data/val_NN_<name>.parquet``);
+3. writes ``config/curriculum/run.yaml``: the curriculum spec with absolute paths and the files' list, a Hydra
+   config group option of our packaged config (so ``curriculum=run`` selects it, here and on verl's own command
+   line);
+4. composes verl's config through our packaged ``capcurriculum_trainer`` (which extends verl's ``ppo_trainer``)
+   with the recipe's ``backend.overrides`` (verl's native keys, interpolating ``train.*``) as Hydra overrides;
+5. checks it: verl's own ``validate_config`` (what ``main_ppo`` runs), the run shape against the plan, every
+   stage's overrides against what verl can apply, and the training order the dataset will use against the plan;
+6. prints the plan and the equivalent ``python -m verl.trainer.main_ppo`` command (also written to ``verl.sh``);
+7. unless ``dry_run``: starts verl's ``run_ppo`` with the config (Ray, GPUs).
+
+Nothing before step 7 starts Ray or needs a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecError, parse_curriculum, plan_curriculum
+from vlm_capcurriculum.launch import LaunchError
+from vlm_capcurriculum.schema import SUPPORTED_SUFFIXES, DataFileError, RecordValidationError, read_records
+
+from .capabilities import UnsupportedOverrideError, check_overrides
+from .hydra_args import (
+    OverrideValueError,
+    escape_interpolations,
+    flatten_overrides,
+    format_overrides,
+    override_value,
+)
+from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
+from .writer import VerlDataError, write_verl_parquet
+
+CONFIG_MODULE = "vlm_capcurriculum.integrations.verl.config"
+CONFIG_NAME = "capcurriculum_trainer"
+#: The option of the ``curriculum`` config group the launcher writes (``<output_dir>/config/curriculum/run.yaml``).
+CURRICULUM_OPTION = "run"
+
+_USER_ERRORS = (
+    SpecError,
+    PlanError,
+    DataFileError,
+    RecordValidationError,
+    VerlDataError,
+    CurriculumConfigError,
+    UnsupportedOverrideError,
+    OverrideValueError,
+)
+
+
+@dataclass(frozen=True)
+class VerlRun:
+    """Everything a verl run of a recipe is made of, prepared and checked (see the module docstring)."""
+
+    output_dir: Path
+    data: CurriculumData
+    plan: Plan
+    train_files: tuple[Path, ...]
+    val_files: tuple[Path, ...]
+    config_dir: Path
+    overrides: tuple[str, ...]
+    config: DictConfig
+
+    def command(self) -> list[str]:
+        """verl's own command line for this run (extra verl overrides can be appended)."""
+        return [
+            "python",
+            "-m",
+            "verl.trainer.main_ppo",
+            "--config-path",
+            f"pkg://{CONFIG_MODULE}",
+            "--config-name",
+            CONFIG_NAME,
+            "--config-dir",
+            str(self.config_dir),
+            *self.overrides,
+        ]
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "stage"
+
+
+def plan_id(plan: Plan) -> str:
+    """A short digest of the plan (stages, overrides, exact order): the default run directory's suffix, so that
+    the same recipe resumes into the same directory and a different curriculum does not."""
+    text = json.dumps(plan.to_json(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _output_dir(recipe: DictConfig, plan: Plan) -> Path:
+    configured = recipe.backend.get("output_dir")
+    if configured:
+        return Path(os.path.expanduser(str(configured))).absolute()
+    model = OmegaConf.select(recipe, "model.name", default="model")
+    return Path("outputs", "verl", f"{model}_{plan.mode.value}_{plan_id(plan)}").absolute()
+
+
+def write_stage_files(data: CurriculumData, directory: Path, *, embed_images: bool) -> list[Path]:
+    """One parquet file per curriculum stage, in stage order: together the plan's global index space."""
+    files = []
+    for position, stage in enumerate(data.stages):
+        rows = [
+            {**record.to_dict(), "images": [str(path) for path in stage.image_paths(index)]}
+            for index, record in enumerate(stage.records)
+        ]
+        path = directory / f"train_{position + 1:02d}_{_safe_name(stage.stage.name)}.parquet"
+        write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"stage {stage.stage.name!r}")
+        files.append(path)
+    return files
+
+
+def write_val_files(val_files: Sequence[str], directory: Path, *, embed_images: bool) -> list[Path]:
+    """Validation files in our record format (JSONL, JSON or parquet rows) as verl parquet."""
+    written = []
+    for position, entry in enumerate(val_files):
+        source = Path(os.path.expanduser(str(entry)))
+        if not source.is_file() or not str(source).endswith(SUPPORTED_SUFFIXES):
+            raise LaunchError(
+                f"data.val_files[{position}]: {entry!r} is not a local data file ({', '.join(SUPPORTED_SUFFIXES)}); "
+                "verl reads local files: point data.val_files (for data=paper: VLMCC_STAGE3_VAL) at one"
+            )
+        result = read_records(source, strict=True)
+        rows = [
+            {**record.to_dict(), "images": [str(location.path.parent.absolute() / image) for image in record.images]}
+            for record, location in zip(result.records, result.locations, strict=True)
+        ]
+        path = directory / f"val_{position + 1:02d}_{_safe_name(source.stem)}.parquet"
+        write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"data.val_files[{position}]")
+        written.append(path)
+    return written
+
+
+def write_curriculum_option(
+    directory: Path, curriculum: dict[str, Any], train_files: Sequence[Path], val_files: Sequence[Path], note: str
+) -> Path:
+    """``<directory>/curriculum/run.yaml``: the curriculum spec and the files that hold its records, as a Hydra
+    config group option (``--config-dir <directory> curriculum=run``)."""
+    content = {
+        "curriculum": curriculum,
+        "data": {"train_files": [str(path) for path in train_files], "val_files": [str(path) for path in val_files]},
+    }
+    path = directory / "curriculum" / f"{CURRICULUM_OPTION}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# @package _global_\n# {note}\n"
+    path.write_text(header + yaml.safe_dump(escape_interpolations(content), sort_keys=False, allow_unicode=True))
+    return path
+
+
+@contextmanager
+def _hydra_context() -> Iterator[None]:
+    """Hydra's ``initialize_config_module`` for our config, also inside a running Hydra app (state restored)."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    outer = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base=None):
+            yield
+    finally:
+        GlobalHydra.instance().hydra = outer
+
+
+def packaged_search_path() -> list[str]:
+    """The ``hydra.searchpath`` of our packaged config (verl's config package)."""
+    text = resources.files(CONFIG_MODULE).joinpath(f"{CONFIG_NAME}.yaml").read_text()
+    return list(yaml.safe_load(text)["hydra"]["searchpath"])
+
+
+def compose_verl_config(config_dir: Path, overrides: Sequence[str]) -> DictConfig:
+    """verl's config as ``main_ppo`` composes it with ``--config-dir config_dir`` and ``overrides``."""
+    from hydra import compose
+    from hydra.errors import HydraException
+
+    search_path = [*packaged_search_path(), f"file://{config_dir}"]
+    search = f"hydra.searchpath={override_value(search_path)}"
+    try:
+        with _hydra_context():
+            return compose(CONFIG_NAME, overrides=[search, *overrides])
+    except (HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split("Config search path:")[0].split())
+        raise LaunchError(f"composing verl's config: {message} (check backend.overrides)") from error
+
+
+def check_verl_config(config: DictConfig, plan: Plan) -> None:
+    """verl's own validation (as ``main_ppo`` runs it), then ours: run shape, stage overrides, training order."""
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+    from verl.utils.device import auto_set_device
+
+    from .driver import check_plan
+
+    auto_set_device(config)
+    try:
+        validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    except (AssertionError, ValueError, TypeError) as error:
+        raise LaunchError(f"verl's config validation: {error}") from error
+    try:
+        resolved = OmegaConf.to_container(config, resolve=True)  # every interpolation resolves (TaskRunnerV1 does)
+    except OmegaConfBaseException as error:
+        raise LaunchError(f"verl's config does not resolve: {' '.join(str(error).split())}") from error
+    check_run_shape(plan, config)
+    check_plan(plan, config)
+    if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):  # honoured by our trainer mode
+        check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
+    _check_reward_function(config)
+    files = [str(path) for path in resolved["data"]["train_files"]]
+    order = training_order(config.curriculum, files, [pq.ParquetFile(path).metadata.num_rows for path in files])
+    if tuple(order) != plan.indices:
+        raise LaunchError("the training order planned inside verl differs from the launcher's plan (please report)")
+
+
+def _check_reward_function(config: DictConfig) -> None:
+    """The reward function loads as verl's reward workers will load it (``load_extern_object``)."""
+    from verl.utils.import_utils import load_extern_object
+
+    reward = config.reward.custom_reward_function
+    if not reward.get("path"):
+        return  # verl's default reward by data_source
+    try:
+        function = load_extern_object(reward.path, reward.name)
+    except Exception as error:
+        raise LaunchError(
+            f"reward.custom_reward_function {reward.path}:{reward.name} does not load: {error}"
+        ) from error
+    if not callable(function):
+        raise LaunchError(f"reward.custom_reward_function {reward.path}:{reward.name} is not callable")
+
+
+def prepare_run(recipe: DictConfig) -> VerlRun:
+    """Steps 1-5 of the module docstring; raises ``LaunchError`` (one line) for anything the user can fix."""
+    try:
+        spec = parse_curriculum(recipe.get("curriculum"))
+        data, plan = plan_curriculum(spec)
+        output_dir = _output_dir(recipe, plan)
+        backend = recipe.backend
+        embed_images = bool(backend.get("embed_images", False))
+        train_files = write_stage_files(data, output_dir / "data", embed_images=embed_images)
+        val_entries = OmegaConf.select(recipe, "data.val_files", default=None) or []
+        if not val_entries:
+            raise LaunchError(
+                "data.val_files is empty: verl needs validation data (trainer.val_before_train and the curriculum's "
+                "validate action use it)"
+            )
+        val_files = write_val_files(list(val_entries), output_dir / "data", embed_images=embed_images)
+        curriculum = absolute_spec_paths(spec_block(recipe.curriculum))
+        config_dir = output_dir / "config"
+        write_curriculum_option(
+            config_dir,
+            curriculum,
+            train_files,
+            val_files,
+            note=f"written by `vlmcc train ... backend=verl` (plan {plan_id(plan)}, {plan.total_steps} steps)",
+        )
+        run_name = output_dir.name
+        leaves = {
+            "trainer.project_name": "vlm-capcurriculum",
+            "trainer.experiment_name": run_name,
+            "trainer.default_local_dir": str(output_dir / "checkpoints"),
+            **flatten_overrides(OmegaConf.to_container(backend.get("overrides") or {}, resolve=True)),
+        }
+        overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves))
+        config = compose_verl_config(config_dir, overrides)
+        check_verl_config(config, plan)
+    except _USER_ERRORS as error:
+        raise LaunchError(f"backend verl: {error}") from error
+    run = VerlRun(
+        output_dir=output_dir,
+        data=data,
+        plan=plan,
+        train_files=tuple(train_files),
+        val_files=tuple(val_files),
+        config_dir=config_dir,
+        overrides=overrides,
+        config=config,
+    )
+    script = output_dir / "verl.sh"
+    script.write_text(
+        "#!/usr/bin/env bash\n# verl's own command line for this run; append verl overrides as arguments.\n"
+        f'exec {shlex.join(run.command())} "$@"\n'
+    )
+    script.chmod(0o755)
+    return run
+
+
+def print_run(run: VerlRun) -> None:
+    from vlm_capcurriculum.cli.plan import print_plan
+
+    print_plan(run.plan, run.data)
+    print(f"verl run in {run.output_dir}")
+    for path in run.train_files + run.val_files:
+        print(f"  {path.relative_to(run.output_dir)}: {pq.ParquetFile(path).metadata.num_rows} rows")
+    print(f"  checkpoints: {run.config.trainer.default_local_dir}")
+    print(f"verl's own command for this run ({run.output_dir / 'verl.sh'}):")
+    print("  " + shlex.join(run.command()))
+    sys.stdout.flush()
+
+
+def run_verl(config: DictConfig) -> None:
+    """What ``verl.trainer.main_ppo.main`` does after composing and validating: Ray, then ``TaskRunnerV1``."""
+    from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
+
+    run_ppo(config, task_runner_class=TaskRunnerV1)
+
+
+def launch(config: DictConfig, *, dry_run: bool) -> int:
+    """The verl backend's launcher (``vlm_capcurriculum.launch.Launcher``)."""
+    run = prepare_run(config)
+    print_run(run)
+    if dry_run:
+        return 0
+    run_verl(run.config)
+    return 0

@@ -1,0 +1,186 @@
+"""The curriculum plan inside a verl run, and the training order it gives the dataset (``curriculum.order_provider``).
+
+verl's config carries the core's curriculum spec as its ``curriculum`` block (mode, batch_size, stages, overrides;
+``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the two
+factory references this integration adds (``driver``, ``order_provider``). Both the stage driver (in the
+trainer's constructor) and the curriculum dataset (in ``_init_dataloader``) plan from that block with the core's
+``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
+
+The dataset's rows are the training files verl was given (``data.train_files``), which must be the stages'
+records in stage order: the global index space of the plan. :func:`training_order` checks that row by row (count
+and record id) before handing over the plan's order, so files written from other data or in another order are an
+error naming the first row that differs, not a silently different curriculum.
+
+No verl import here: the launcher's dry run uses this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from omegaconf import DictConfig, OmegaConf
+
+from vlm_capcurriculum.curriculum import (
+    CurriculumData,
+    CurriculumSpec,
+    Plan,
+    expand_train_files,
+    parse_curriculum,
+    plan_curriculum,
+)
+
+#: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
+PLUGIN_KEYS: tuple[str, ...] = ("driver", "order_provider")
+
+
+class CurriculumConfigError(ValueError):
+    """The ``curriculum`` block or the verl config cannot run the curriculum."""
+
+
+def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The core's curriculum spec from verl's ``curriculum`` block: resolved, without :data:`PLUGIN_KEYS`."""
+    if curriculum is None:
+        block: Any = {}
+    elif isinstance(curriculum, DictConfig):
+        block = OmegaConf.to_container(curriculum, resolve=True)
+    else:
+        block = dict(curriculum)
+    block = {key: value for key, value in (block or {}).items() if key not in PLUGIN_KEYS}
+    if not block.get("stages"):
+        raise CurriculumConfigError(
+            "the verl config has no curriculum: select one with curriculum=<name> (a curriculum/<name>.yaml on "
+            "Hydra's search path, e.g. the one `vlmcc train ... backend=verl --dry-run` writes) or set "
+            "curriculum.stages and the other keys of vlm_capcurriculum's curriculum spec"
+        )
+    return block
+
+
+def curriculum_spec(curriculum: DictConfig | Mapping[str, Any] | None) -> CurriculumSpec:
+    return parse_curriculum(spec_block(curriculum))
+
+
+def _file_stamps(spec: CurriculumSpec) -> list[tuple[str, int, int]]:
+    stamps = []
+    for stage in spec.stages:
+        for path in expand_train_files(stage):
+            info = path.stat()
+            stamps.append((str(path), info.st_mtime_ns, info.st_size))
+    return stamps
+
+
+@lru_cache(maxsize=4)
+def _plan_cached(key: str) -> tuple[CurriculumData, Plan]:
+    block = json.loads(key)["spec"]
+    # Images were checked when the training files were written; the plan needs the records' order and pass rates.
+    return plan_curriculum(parse_curriculum(block), check_images=False)
+
+
+def load_plan(curriculum: DictConfig | Mapping[str, Any] | None) -> tuple[CurriculumData, Plan]:
+    """The curriculum's data and plan (relative paths against the current directory), cached per process while
+    the spec and its files are unchanged."""
+    block = spec_block(curriculum)
+    spec = parse_curriculum(block)
+    key = json.dumps({"spec": block, "cwd": os.getcwd(), "files": _file_stamps(spec)}, sort_keys=True, default=str)
+    return _plan_cached(key)
+
+
+def _row_ids(path: str) -> list[str]:
+    if not path.endswith(".parquet"):
+        raise CurriculumConfigError(
+            f"training file {path}: the curriculum dataset reads the parquet files written by "
+            "write_verl_parquet (vlmcc train ... backend=verl writes them)"
+        )
+    try:
+        column = pq.read_table(path, columns=["extra_info.id"]).column(0)
+    except (KeyError, ValueError) as error:
+        raise CurriculumConfigError(f"training file {path} has no extra_info.id column ({error})") from None
+    return [str(value) for value in column.to_pylist()]
+
+
+def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: Sequence[int]) -> None:
+    """The training files must hold the curriculum's records in the global index order; raise naming the first
+    row that differs."""
+    total = sum(rows_per_file)
+    if total != len(data):
+        counts = ", ".join(f"{stage.stage.name} {len(stage.records)}" for stage in data.stages)
+        raise CurriculumConfigError(
+            f"data.train_files hold {total} rows but the curriculum's stages hold {len(data)} records ({counts}): "
+            "the training files must be every stage's records, in stage order"
+        )
+    position = 0
+    for path, rows in zip(files, rows_per_file, strict=True):
+        ids = _row_ids(path)
+        for row, row_id in enumerate(ids[:rows]):
+            record_id = data.records[position].id
+            if row_id != record_id:
+                stage, local = data.locate(position)
+                raise CurriculumConfigError(
+                    f"{path} row {row} has id {row_id!r}, but record {position} of the curriculum (stage "
+                    f"{stage.stage.name!r}: {stage.locations[local]}) is {record_id!r}: the training files must be "
+                    "every stage's records, in stage order"
+                )
+            position += 1
+
+
+def training_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
+    """The order provider (``curriculum.order_provider``): the plan's exact index order, after checking that the
+    training files are the plan's global index space."""
+    data, plan = load_plan(curriculum)
+    check_rows_match(data, files, rows_per_file)
+    return list(plan.indices)
+
+
+def check_run_shape(plan: Plan, config: DictConfig) -> None:
+    """The verl settings that decide which rows each step trains must agree with the plan."""
+    data, trainer = config.data, config.trainer
+    problems = []
+    if data.train_batch_size != plan.batch_size:
+        problems.append(
+            f"data.train_batch_size={data.train_batch_size} but curriculum.batch_size={plan.batch_size} "
+            "(one step trains one batch of the plan)"
+        )
+    gen_batch_size = data.get("gen_batch_size")
+    if gen_batch_size and data.train_batch_size % gen_batch_size:
+        problems.append(f"data.gen_batch_size={gen_batch_size} does not divide data.train_batch_size")
+    if data.get("shuffle", False):
+        problems.append("data.shuffle=true would undo the curriculum order")
+    if trainer.total_epochs != 1:
+        problems.append(f"trainer.total_epochs={trainer.total_epochs}: the curriculum order already holds every epoch")
+    if trainer.get("total_training_steps") not in (None, plan.total_steps):
+        problems.append(
+            f"trainer.total_training_steps={trainer.total_training_steps} but the plan has {plan.total_steps} steps"
+        )
+    filter_groups = config.algorithm.get("filter_groups") or {}
+    if filter_groups.get("enable", False):
+        problems.append("algorithm.filter_groups (DAPO) draws extra prompts per step: stages would drift")
+    if trainer.get("v1", {}).get("sampler", {}).get("sync_refill_failed_groups", False):
+        problems.append("trainer.v1.sampler.sync_refill_failed_groups draws extra prompts per step")
+    if problems:
+        raise CurriculumConfigError("the verl config does not fit the curriculum plan: " + "; ".join(problems))
+
+
+def absolute_spec_paths(block: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """``block`` with every stage's ``train_files`` and ``image_root`` made absolute (against ``base``, default
+    the current directory), so the spec means the same in every process of a run."""
+    base = base or Path.cwd()
+
+    def absolute(path: str) -> str:
+        expanded = Path(os.path.expanduser(path))
+        return str(expanded if expanded.is_absolute() else base / expanded)
+
+    out = dict(block)
+    out["stages"] = [
+        {
+            **stage,
+            "train_files": [absolute(str(entry)) for entry in stage.get("train_files") or []],
+            **({"image_root": absolute(str(stage["image_root"]))} if stage.get("image_root") else {}),
+        }
+        for stage in block.get("stages") or []
+    ]
+    return out
