@@ -132,3 +132,20 @@ def test_quickstart_script_trains_all_stages(tmp_path: Path) -> None:
     for stage in summary["stages"]:
         assert (Path(stage["checkpoint"]) / "model.safetensors").is_file()
         assert (Path(stage["checkpoint"]) / "processor_config.json").is_file()
+
+
+def test_prompts_use_the_shared_format_prompt() -> None:
+    """The dataset's default template is the text of recipes/prompts/think_boxed.jinja (what EasyR1 is given)."""
+    from vlm_capcurriculum.integrations.trl.dataset import THINK_BOXED, prompt_blocks, render_prompt
+
+    assert (REPO / "recipes" / "prompts" / "think_boxed.jinja").read_text().strip() == THINK_BOXED
+    assert settings("backend.device=cpu")[0].format_prompt.strip() == THINK_BOXED
+    text = render_prompt("  <image>How many circles?  ")
+    assert text.startswith("<image>How many circles? You FIRST think") and text.endswith("\\boxed{final answer here}")
+    assert prompt_blocks("Compare <image> and <image>.") == [
+        {"type": "text", "text": "Compare "},
+        {"type": "image", "text": None},
+        {"type": "text", "text": " and "},
+        {"type": "image", "text": None},
+        {"type": "text", "text": "."},
+    ]

@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vlm_capcurriculum.curriculum import Plan
 
+from .dataset import THINK_BOXED
 from .rewards import REWARD_SETTINGS, reward_weights, unknown_reward_settings
 from .sampler import updates_per_step
 
@@ -80,6 +81,7 @@ class TRLSettings:
     val_max_samples: int | None
     val_generation_kwargs: dict[str, float]
     resume: str  # "auto" | "never" | a checkpoint path
+    format_prompt: str  # the Jinja template text
     tiny_seed: int
     tiny_warm_start_steps: int
 
@@ -215,9 +217,25 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         val_max_samples=None if max_samples is None else int(max_samples),
         val_generation_kwargs={"temperature": float(train.val_temperature), "top_p": float(train.val_top_p)},
         resume=str(backend.get("resume", "auto")),
+        format_prompt=read_format_prompt(str(backend.format_prompt)) if backend.get("format_prompt") else THINK_BOXED,
         tiny_seed=int(config.model.get("tiny_seed", 0) or 0),
         tiny_warm_start_steps=int(config.model.get("tiny_warm_start_steps", 0) or 0),
     )
+
+
+def read_format_prompt(path: str) -> str:
+    """The template at ``path``: as given (absolute or relative to the current directory), else relative to the
+    repository root next to the package (where ``recipes/prompts/`` lives in a clone), as the EasyR1 backend does."""
+    import vlm_capcurriculum
+
+    given = Path(path).expanduser()
+    candidates = (
+        [given] if given.is_absolute() else [given, Path(vlm_capcurriculum.__file__).resolve().parents[1] / given]
+    )
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    raise TRLConfigError(f"backend.format_prompt: {path} is not a file (looked in {', '.join(map(str, candidates))})")
 
 
 def _trl_version() -> str:

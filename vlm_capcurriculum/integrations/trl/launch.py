@@ -145,6 +145,7 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
                 warm_start_steps=settings.tiny_warm_start_steps,
                 records=data.records,
                 image_paths=data.image_paths,
+                template=settings.format_prompt,
             )
         )
     register_processors()
@@ -192,11 +193,11 @@ def build_trainer(
     from .trainer import CurriculumGRPOTrainer
 
     model, processor = _load_model(settings, data)
-    train_dataset = build_dataset(data.records, data.image_paths)
+    train_dataset = build_dataset(data.records, data.image_paths, template=settings.format_prompt)
     val_dataset = None
     if validation is not None:
         records, paths = validation
-        val_dataset = build_dataset(records, lambda i: paths[i])
+        val_dataset = build_dataset(records, lambda i: paths[i], template=settings.format_prompt)
     return CurriculumGRPOTrainer(
         model,
         plan=plan,

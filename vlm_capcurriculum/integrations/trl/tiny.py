@@ -24,7 +24,7 @@ import torch
 from vlm_capcurriculum.models import FAMILIES, load_tiny, save_tiny
 from vlm_capcurriculum.schema import SampleRecord
 
-from .dataset import record_row
+from .dataset import THINK_BOXED, record_row
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def format_warm_start(
     batch_size: int = 8,
     lr: float = 3e-3,
     seed: int = 0,
+    template: str = THINK_BOXED,
 ) -> list[float]:
     """Supervised steps on ``prompt -> <think> </think> \\boxed{answer}<eos>`` (loss on the answer only); returns
     the losses. Runs under its own RNG so the caller's random state is untouched."""
@@ -80,7 +81,7 @@ def format_warm_start(
         generator = torch.Generator().manual_seed(seed)
         for _ in range(steps):
             picks = torch.randint(len(records), (batch_size,), generator=generator).tolist()
-            rows = [record_row(i, records[i], image_paths(i)) for i in picks]
+            rows = [record_row(i, records[i], image_paths(i), template) for i in picks]
             images = [[Image.open(path).convert("RGB") for path in row["images"]] or None for row in rows]
             prompts = [
                 apply_chat_template(
@@ -116,6 +117,7 @@ def prepare_tiny_model(
     warm_start_steps: int = 0,
     records: Sequence[SampleRecord] = (),
     image_paths: Callable[[int], Sequence[Path]] | None = None,
+    template: str = THINK_BOXED,
 ) -> Path:
     """Build (or reuse) ``<output_dir>/base_model`` for a ``tiny://`` path; returns the directory."""
     import json
@@ -135,7 +137,9 @@ def prepare_tiny_model(
         if image_paths is None or not records:
             raise TinyModelError("the format warm-start needs the training records")
         model, processor = load_tiny(path)
-        losses = format_warm_start(model, processor, records, image_paths, steps=warm_start_steps, seed=seed)
+        losses = format_warm_start(
+            model, processor, records, image_paths, steps=warm_start_steps, seed=seed, template=template
+        )
         logger.info(
             "tiny %s format warm-start: loss %.3f -> %.3f in %d steps", family, losses[0], losses[-1], warm_start_steps
         )
