@@ -12,6 +12,7 @@ from vlm_capcurriculum.curriculum import Mode, Order, SpecError, parse_curriculu
 REPO = Path(__file__).resolve().parents[2]
 CURRICULA = sorted(path.stem for path in (REPO / "recipes" / "curriculum").glob("*.yaml"))
 MODELS = sorted(path.stem for path in (REPO / "recipes" / "model").glob("*.yaml"))
+PAPER_MODELS = [model for model in MODELS if not model.startswith("tiny_")]
 PAPER_EPOCHS = {"perception": 16, "text_reasoning": 15, "visual_reasoning": 15}  # paper Sec. 4.1
 EXPECTED_STAGES = {
     "staged": ["perception", "text_reasoning", "visual_reasoning"],
@@ -30,7 +31,8 @@ def compose(*overrides: str):
 
 def test_the_expected_curricula_ship() -> None:
     assert set(CURRICULA) == set(EXPECTED_STAGES) | {"merged", "difficulty", "stitched_replay"}
-    assert set(MODELS) == {"qwen2_5_vl_7b", "qwen3_vl_8b", "internvl3_8b", "internvl3_5_8b"}
+    tiny = {"tiny_qwen2_5_vl", "tiny_qwen3_vl", "tiny_internvl3", "tiny_internvl3_5"}  # CPU quick start (TRL)
+    assert set(MODELS) == {"qwen2_5_vl_7b", "qwen3_vl_8b", "internvl3_8b", "internvl3_5_8b"} | tiny
 
 
 @pytest.mark.parametrize("curriculum", CURRICULA)
@@ -78,7 +80,7 @@ def test_stitched_replay_replays_all_stages_every_pass(repo_root: Path) -> None:
     assert [s.name for s in plan.stages[:4]] == ["perception", "text_reasoning", "visual_reasoning", "perception"]
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", PAPER_MODELS)
 def test_every_model_composes_with_the_paper_knobs(repo_root: Path, model: str) -> None:
     config = compose(f"model={model}")
     assert config.model.name == model
@@ -96,6 +98,19 @@ def test_every_model_composes_with_the_paper_knobs(repo_root: Path, model: str) 
         )
     else:
         assert text.lr is None and text.kl_coef is None
+
+
+@pytest.mark.parametrize("model", sorted(set(MODELS) - set(PAPER_MODELS)))
+def test_tiny_models_mirror_their_backbone(repo_root: Path, model: str) -> None:
+    config = compose(f"model={model}")
+    family = model.removeprefix("tiny_")
+    assert config.model.path == f"tiny://{family}" and config.model.tiny_warm_start_steps > 0
+    backbone = {"qwen2_5_vl": "qwen2_5_vl_7b", "qwen3_vl": "qwen3_vl_8b", "internvl3": "internvl3_8b"}
+    real = compose(f"model={backbone.get(family, 'internvl3_5_8b')}")
+    assert (config.model.family, config.model.merged_vision_tower) == (
+        real.model.family,
+        real.model.merged_vision_tower,
+    )
 
 
 def test_paper_data_names_the_missing_environment_variable(repo_root: Path, monkeypatch) -> None:

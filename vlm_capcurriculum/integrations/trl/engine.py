@@ -1,0 +1,278 @@
+"""The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`.
+
+Each operation acts on the object TRL or transformers actually reads, at the time it reads it:
+
+* **vision tower**: ``requires_grad_`` on the family's tower (:func:`vlm_capcurriculum.models.vision_tower`). The
+  optimizer holds every parameter from the start (:meth:`CurriculumGRPOTrainer.create_optimizer`); a frozen parameter
+  has ``grad=None`` after ``zero_grad(set_to_none=True)``, and ``torch.optim.AdamW`` skips such parameters entirely:
+  no moment update and no weight decay, so the frozen tower stays bit-identical.
+* **lr**: the scheduler's ``base_lrs`` (what ``LambdaLR`` multiplies) and the current ``lr`` of every param group;
+  **reset_optimizer** clears the optimizer state (moments and step counts) and restarts the stage warm-up
+  (:class:`StageWarmup`).
+* **kl_coef**: ``trainer.beta`` (read in ``_generate_and_score_completions`` and ``_compute_loss``). Going from 0 to
+  non-zero builds the reference model from the current reference weights (the base model, or the last refreshed
+  policy) with TRL's fused LM head, as ``GRPOTrainer.__init__`` does.
+* **clip ratios**: ``trainer.epsilon_low`` / ``epsilon_high``; **max_grad_norm**: ``trainer.args.max_grad_norm``
+  (read at every optimizer step); **rollout temperature**: the generation config (and vLLM's, if used) and the
+  fused LM head's temperature of policy and reference, so log-probs are taken at the sampling temperature.
+* **reward**: ``format_weight`` sets TRL's ``reward_weights`` of ``[accuracy_reward, format_reward]``; any other
+  keyword argument goes to ``accuracy_reward``.
+* **refresh_reference**: copies the policy into the reference model and records where those weights are saved (the
+  previous stage's checkpoint when it was saved right before, else a dedicated directory), because TRL checkpoints
+  do not hold the reference; a resumed run reloads it from there.
+* **rollout_n** is not supported: TRL fixes the generation batch (and the data loader's batch size) at construction,
+  so a plan that changes it fails ``validate_plan_for_engine`` before training.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from trl.models import prepare_deepspeed, prepare_fsdp
+from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model
+
+from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+from vlm_capcurriculum.models import vision_tower
+
+from .rewards import reward_weights, unknown_reward_settings
+from .weights import copy_weights, load_weights_strict
+
+if TYPE_CHECKING:
+    from .trainer import CurriculumGRPOTrainer
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_OPERATIONS = frozenset(Operation) - {Operation.rollout_n}
+
+
+class StageWarmup:
+    """``LambdaLR`` factor: linear warm-up over ``warmup`` optimizer steps from ``start``, then constant.
+
+    A callable object rather than a lambda because ``LambdaLR.state_dict`` saves the ``__dict__`` of callable
+    objects: the restart point survives a resume inside the checkpoint's ``scheduler.pt``. The first stage warms up
+    from step 0; :meth:`restart` (``reset_optimizer``) starts the next stage's warm-up, as the reference code's
+    chained per-stage runs each warmed up (EasyR1 ``lr_warmup_ratio``, a fraction of the run's steps).
+    """
+
+    def __init__(self, warmup: int = 0, start: int = 0) -> None:
+        self.warmup = warmup
+        self.start = start
+
+    def restart(self, step: int, warmup: int) -> None:
+        self.start = step
+        self.warmup = warmup
+
+    def __call__(self, step: int) -> float:
+        if self.warmup <= 0:
+            return 1.0
+        return min(1.0, max(0.0, (step - self.start) / self.warmup))
+
+
+@dataclass(frozen=True)
+class BaseValues:
+    """What ``None`` means for each knob: the values the run was configured with."""
+
+    lr: float
+    kl_coef: float
+    clip_ratio_low: float
+    clip_ratio_high: float
+    max_grad_norm: float
+    rollout_temperature: float
+    reward_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    lr_warmup_ratio: float = 0.0
+
+
+class TRLEngine(EngineBase):
+    """The :class:`~vlm_capcurriculum.curriculum.CurriculumEngine` of a :class:`CurriculumGRPOTrainer`."""
+
+    supported_operations = SUPPORTED_OPERATIONS
+
+    def __init__(self, trainer: CurriculumGRPOTrainer, base: BaseValues) -> None:
+        self.trainer = trainer
+        self.base = base
+        self.reference_source: str | None = None  # None: the base model (TRL's reference)
+        self._head_temperature = trainer.temperature
+
+    # ------------------------------------------------------------------ knobs
+
+    @property
+    def policy(self) -> torch.nn.Module:
+        return self.trainer.accelerator.unwrap_model(self.trainer.model)
+
+    def set_vision_tower_trainable(self, trainable: bool | None) -> None:
+        vision_tower(self.policy).requires_grad_(True if trainable is None else trainable)
+
+    def set_lr(self, lr: float | None) -> None:
+        value = self.base.lr if lr is None else lr
+        scheduler = self.trainer.lr_scheduler
+        optimizer = self.trainer.optimizer
+        if scheduler is None or optimizer is None:
+            raise RuntimeError("set_lr before the optimizer and scheduler exist")
+        scheduler.base_lrs = [value] * len(optimizer.param_groups)
+        self._sync_group_lrs()
+
+    def _sync_group_lrs(self) -> None:
+        """Give every param group the lr the scheduler would set now (base lr x factor at its step)."""
+        scheduler = self.trainer.lr_scheduler
+        factors = [fn(scheduler.last_epoch) for fn in scheduler.lr_lambdas]
+        for group, base_lr, factor in zip(
+            self.trainer.optimizer.param_groups, scheduler.base_lrs, factors, strict=True
+        ):
+            group["initial_lr"] = base_lr
+            group["lr"] = base_lr * factor
+        scheduler._last_lr = [group["lr"] for group in self.trainer.optimizer.param_groups]
+
+    def set_kl_coef(self, kl_coef: float | None) -> None:
+        value = self.base.kl_coef if kl_coef is None else kl_coef
+        if value != 0.0 and self.trainer.ref_model is None:
+            self.trainer.ref_model = self._build_reference()
+        self.trainer.beta = value
+
+    def set_clip_ratio(self, low: float | None, high: float | None) -> None:
+        self.trainer.epsilon_low = self.base.clip_ratio_low if low is None else low
+        self.trainer.epsilon_high = self.base.clip_ratio_high if high is None else high
+
+    def set_max_grad_norm(self, max_grad_norm: float | None) -> None:
+        self.trainer.args.max_grad_norm = self.base.max_grad_norm if max_grad_norm is None else max_grad_norm
+
+    def set_rollout_temperature(self, temperature: float | None) -> None:
+        value = self.base.rollout_temperature if temperature is None else temperature
+        trainer = self.trainer
+        trainer.temperature = value
+        if trainer.use_vllm:
+            trainer.vllm_generation.temperature = value
+        else:
+            trainer.generation_config.temperature = value
+            trainer.generation_kwargs["temperature"] = value
+        if value != self._head_temperature:
+            # The fused head divides the logits by the temperature it was built with; a new head on top handles every
+            # fused call (the previous ones only see unfused calls, which they pass through).
+            add_fused_lm_head(
+                self._fused_target(self.policy),
+                temperature=value,
+                cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32,
+                outputs=("log_probs", "entropy"),
+            )
+            if trainer.ref_model is not None:
+                add_fused_lm_head(
+                    trainer.accelerator.unwrap_model(trainer.ref_model),
+                    temperature=value,
+                    cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32,
+                )
+            self._head_temperature = value
+
+    @staticmethod
+    def _fused_target(model: torch.nn.Module) -> torch.nn.Module:
+        get_base_model = getattr(model, "get_base_model", None)
+        return get_base_model() if callable(get_base_model) and hasattr(model, "peft_config") else model
+
+    def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
+        merged = {**self.base.reward_kwargs, **kwargs}
+        unknown = unknown_reward_settings(merged)
+        if unknown:
+            raise ValueError(f"unknown reward setting {unknown[0]!r}")
+        format_weight = merged.pop("format_weight", None)
+        trainer = self.trainer
+        accuracy_index, format_index = trainer.reward_index("accuracy_reward"), trainer.reward_index("format_reward")
+        if format_weight is not None:
+            weights = reward_weights(float(format_weight))
+            trainer.reward_weights[accuracy_index] = weights[0]
+            trainer.reward_weights[format_index] = weights[1]
+        current = trainer.reward_funcs[accuracy_index]
+        function = current.func if isinstance(current, functools.partial) else current
+        trainer.reward_funcs[accuracy_index] = functools.partial(function, **merged)
+
+    # ------------------------------------------------------------------ start actions
+
+    def reset_optimizer(self) -> None:
+        optimizer = getattr(self.trainer.optimizer, "optimizer", self.trainer.optimizer)  # accelerate's wrapper
+        optimizer.state.clear()
+        scheduler = self.trainer.lr_scheduler
+        stage = self.trainer.plan.stage_at(self.trainer.curriculum_step)
+        warmup = math.ceil(self.base.lr_warmup_ratio * stage.steps * self.trainer.updates_per_step)
+        for factor in scheduler.lr_lambdas:
+            if not isinstance(factor, StageWarmup):
+                raise TypeError(f"reset_optimizer needs the StageWarmup schedule, found {type(factor).__name__}")
+            factor.restart(scheduler.last_epoch, warmup)
+        self._sync_group_lrs()
+
+    def refresh_reference(self) -> None:
+        trainer = self.trainer
+        step = trainer.curriculum_step
+        # A refresh runs at a stage start, so the previous stage ended at step - 1: its checkpoint (if it saved one)
+        # holds exactly the weights the reference becomes; otherwise they are saved here.
+        source = trainer.history.checkpoints.get(trainer.plan.stage_at(step - 1).position)
+        if source is None:
+            source = str(self._save_reference(step - 1))
+        self.reference_source = source
+        if trainer.ref_model is not None:
+            copy_weights(self.policy, trainer.accelerator.unwrap_model(trainer.ref_model))
+        logger.info("KL reference refreshed to the policy after step %d (weights: %s)", step - 1, source)
+
+    def _save_reference(self, after_step: int) -> Path:
+        path = Path(self.trainer.args.output_dir) / "reference" / f"after-step-{after_step}"
+        if self.trainer.accelerator.is_main_process:
+            self.policy.save_pretrained(path)
+        self.trainer.accelerator.wait_for_everyone()
+        return path
+
+    def _build_reference(self) -> torch.nn.Module:
+        """A reference model like the one ``GRPOTrainer.__init__`` builds, from the current reference weights."""
+        trainer = self.trainer
+        policy = self.policy
+        source = self.reference_source or policy.config._name_or_path
+        if not source:
+            raise RuntimeError(
+                "kl_coef becomes non-zero but the policy was not loaded from a path, so there is no reference to load"
+            )
+        kwargs = dict(trainer.args.model_init_kwargs or {})
+        kwargs.setdefault("dtype", policy.dtype)
+        kwargs.setdefault("attn_implementation", policy.config._attn_implementation)
+        if trainer.args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED"):
+            kwargs["device_map"] = None
+        reference = create_model_from_path(source, **kwargs)
+        if trainer.args.disable_dropout:
+            disable_dropout_in_model(reference)
+        if trainer.args.cast_lm_head_to_fp32:
+            reference.lm_head.float()
+        add_fused_lm_head(
+            reference, temperature=trainer.temperature, cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32
+        )
+        if trainer.is_deepspeed_enabled:
+            return prepare_deepspeed(reference, trainer.accelerator)
+        if trainer.is_fsdp_enabled:
+            return prepare_fsdp(reference, trainer.accelerator)
+        return trainer.accelerator.prepare_model(reference, evaluation_mode=True)
+
+    def restore_reference(self, source: str | None) -> None:
+        """After a resume: the reference is again the weights at ``source`` (None: the base model)."""
+        self.reference_source = source
+        if source is not None and self.trainer.ref_model is not None:
+            load_weights_strict(self.trainer.accelerator.unwrap_model(self.trainer.ref_model), source)
+
+    # ------------------------------------------------------------------ end actions
+
+    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
+        trainer = self.trainer
+        path = Path(trainer.args.output_dir) / "stages" / f"{stage.position + 1:02d}-{stage.name}"
+        if trainer.accelerator.is_main_process:
+            self.policy.save_pretrained(path)
+            trainer.processing_class.save_pretrained(path)
+            info = {"stage": stage.to_json(), "position": stage.position, "step": step,
+                    "optimizer_step": trainer.state.global_step}  # fmt: skip
+            (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
+        trainer.accelerator.wait_for_everyone()
+        trainer.history.checkpoints[stage.position] = str(path)
+        logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)
+
+    def validate(self, stage: PlannedStage, step: int) -> None:
+        metrics = self.trainer.run_validation(stage, step)
+        self.trainer.history.validations[stage.position] = metrics

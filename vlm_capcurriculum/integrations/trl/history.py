@@ -1,0 +1,207 @@
+"""What each curriculum step and stage did: the record behind ``curriculum_summary.json``.
+
+The trainer appends one :class:`StepStats` per curriculum step (from the rewards it computed for that step's
+generation batch), and the engine records stage checkpoints and validation results. The history is saved in every
+TRL checkpoint (``curriculum_state.json``), so a resumed run's summary is the uninterrupted run's.
+
+Per stage, :meth:`CurriculumHistory.summary` reports the mean reward over the stage's first and last
+:func:`window` steps ("reward at start / end": one step is too noisy to compare stages, the first and last tenth
+are not), the mean accuracy overall and per capability, the mean completion length (tokens), the stage checkpoint
+and the validation metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.curriculum import Plan, PlannedStage
+
+SUMMARY_FILE = "curriculum_summary.json"
+
+
+def window(steps: int) -> int:
+    """Steps averaged for a stage's start and end reward: the first/last tenth, at least one."""
+    return max(1, math.ceil(steps / 10))
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    values = [value for value in values if value is not None and not math.isnan(value)]
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class StepStats:
+    """Means over one curriculum step's completions (``B x num_generations`` of them)."""
+
+    step: int
+    stage: int  # PlannedStage.position
+    reward: float
+    accuracy: float
+    format: float
+    completion_length: float
+    # capability -> [correct, completions]: exact per-capability means over any range of steps
+    accuracy_counts: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_samples(
+        cls,
+        step: int,
+        stage: int,
+        *,
+        rewards: Sequence[float],
+        accuracies: Sequence[float],
+        formats: Sequence[float],
+        lengths: Sequence[int],
+        capabilities: Sequence[str],
+    ) -> StepStats:
+        counts: dict[str, list[float]] = {}
+        for capability, accuracy in zip(capabilities, accuracies, strict=True):
+            if accuracy is None or math.isnan(accuracy):
+                continue
+            entry = counts.setdefault(capability, [0.0, 0.0])
+            entry[0] += accuracy
+            entry[1] += 1
+        return cls(
+            step=step,
+            stage=stage,
+            reward=_mean(rewards) or 0.0,
+            accuracy=_mean(accuracies) or 0.0,
+            format=_mean(formats) or 0.0,
+            completion_length=_mean(float(n) for n in lengths) or 0.0,
+            accuracy_counts=counts,
+        )
+
+
+@dataclass
+class CurriculumHistory:
+    """Per-step statistics, stage checkpoints and validation results of one run."""
+
+    steps: list[StepStats] = field(default_factory=list)
+    checkpoints: dict[int, str] = field(default_factory=dict)  # stage position -> stage checkpoint dir
+    validations: dict[int, dict[str, float]] = field(default_factory=dict)  # stage position -> metrics
+
+    def add_step(self, stats: StepStats) -> None:
+        if self.steps and stats.step != self.steps[-1].step + 1:
+            raise ValueError(f"step {stats.step} recorded after step {self.steps[-1].step}")
+        self.steps.append(stats)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steps": [asdict(stats) for stats in self.steps],
+            "checkpoints": {str(key): value for key, value in self.checkpoints.items()},
+            "validations": {str(key): value for key, value in self.validations.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CurriculumHistory:
+        return cls(
+            steps=[StepStats(**stats) for stats in data.get("steps", [])],
+            checkpoints={int(key): value for key, value in data.get("checkpoints", {}).items()},
+            validations={int(key): dict(value) for key, value in data.get("validations", {}).items()},
+        )
+
+    def truncate(self, completed_steps: int) -> None:
+        """Forget steps after ``completed_steps`` (a resume from an earlier checkpoint)."""
+        self.steps = [stats for stats in self.steps if stats.step <= completed_steps]
+
+    def stage_summary(self, stage: PlannedStage, updates_per_step: int) -> dict[str, Any] | None:
+        """One stage's entry of the summary, or None if none of its steps ran."""
+        stats = [entry for entry in self.steps if stage.contains(entry.step)]
+        if not stats:
+            return None
+        span = window(stage.steps)
+        counts: dict[str, list[float]] = {}
+        for entry in stats:
+            for capability, (correct, total) in entry.accuracy_counts.items():
+                bucket = counts.setdefault(capability, [0.0, 0.0])
+                bucket[0] += correct
+                bucket[1] += total
+        first, last = stats[0].step, stats[-1].step
+        return {
+            "stage": stage.position + 1,
+            "name": stage.name,
+            "capability": stage.capability,
+            "steps": len(stats),
+            "planned_steps": stage.steps,
+            "complete": last == stage.end_step and len(stats) == stage.steps,
+            "first_step": first,
+            "last_step": last,
+            "first_optimizer_step": (first - 1) * updates_per_step + 1,
+            "last_optimizer_step": last * updates_per_step,
+            "reward_window": span,
+            "reward_start": _mean(entry.reward for entry in stats[:span]),
+            "reward_end": _mean(entry.reward for entry in stats[-span:]),
+            "accuracy": _mean(entry.accuracy for entry in stats),
+            "accuracy_by_capability": {cap: correct / total for cap, (correct, total) in counts.items() if total},
+            "format": _mean(entry.format for entry in stats),
+            "mean_completion_length": _mean(entry.completion_length for entry in stats),
+            "checkpoint": self.checkpoints.get(stage.position),
+            "validation": self.validations.get(stage.position),
+        }
+
+    def summary(self, plan: Plan, updates_per_step: int) -> list[dict[str, Any]]:
+        """One entry per planned stage that trained at least one step, in plan order."""
+        entries = (self.stage_summary(stage, updates_per_step) for stage in plan.stages)
+        return [entry for entry in entries if entry is not None]
+
+
+def write_summary(path: str | os.PathLike[str], plan: Plan, history: CurriculumHistory, updates_per_step: int) -> Path:
+    """Write ``curriculum_summary.json`` atomically (a kill mid-write leaves the previous file)."""
+    path = Path(path)
+    payload = {
+        "mode": plan.mode.value,
+        "total_steps": plan.total_steps,
+        "completed_steps": history.steps[-1].step if history.steps else 0,
+        "updates_per_step": updates_per_step,
+        "plan_fingerprint": plan.fingerprint,
+        "stages": history.summary(plan, updates_per_step),
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=2) + "\n")
+    os.replace(temporary, path)
+    return path
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_stage_table(entries: Sequence[Mapping[str, Any]]) -> None:
+    """The per-stage summary as a table on the console (what the CPU quick start ends with)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    table = Table(title="curriculum stages")
+    columns = ["#", "stage", "steps", "step range", "reward start", "reward end", "accuracy", "format",
+               "length", "val accuracy", "checkpoint"]  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("stage", "checkpoint") else "right")
+    for entry in entries:
+        validation = entry.get("validation") or {}
+        table.add_row(
+            str(entry["stage"]),
+            entry["name"],
+            f"{entry['steps']}/{entry['planned_steps']}",
+            f"{entry['first_step']}-{entry['last_step']}",
+            _number(entry["reward_start"]),
+            _number(entry["reward_end"]),
+            _number(entry["accuracy"]),
+            _number(entry["format"]),
+            _number(entry["mean_completion_length"], 1),
+            _number(validation.get("val/accuracy")),
+            entry.get("checkpoint") or "-",
+        )
+    console.print(table)
+    console.print(
+        "reward start/end: mean reward over the first/last tenth of a stage's steps; length: mean completion tokens",
+        highlight=False,
+    )

@@ -1,0 +1,212 @@
+"""``vlmcc train ... backend=trl``: the whole curriculum in one TRL ``GRPOTrainer`` run (CPU or one GPU).
+
+``launch(config, dry_run=...)`` plans the curriculum, checks it against what the TRL engine supports, builds the
+real ``GRPOConfig`` (:mod:`.config`) and the validation data, prints the plan and how a step maps onto TRL, and with
+``dry_run`` stops there, before any model is loaded. Otherwise it prepares the model (``tiny://<family>`` builds a
+tiny one, :mod:`.tiny`), trains every stage, resuming from the newest complete checkpoint in the output directory
+when there is one (``backend.resume: auto``), and prints a per-stage table (also in
+``<output_dir>/curriculum_summary.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vlm_capcurriculum.curriculum import (
+    CurriculumData,
+    Plan,
+    PlanError,
+    SpecError,
+    UnsupportedOverrideError,
+    parse_curriculum,
+    plan_curriculum,
+    validate_plan_for_engine,
+)
+from vlm_capcurriculum.launch import LaunchError
+from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
+
+from .config import TRLConfigError, TRLSettings, build_settings
+from .tiny import TinyModelError, tiny_family
+
+logger = logging.getLogger(__name__)
+
+#: capability of validation rows that name none (e.g. the paper's Geometry3K validation file)
+VALIDATION_CAPABILITY = "validation"
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, RecordValidationError):
+        return error.one_line()
+    return " ".join(str(error).split())
+
+
+def load_validation(files: Sequence[str], *, max_samples: int | None) -> tuple[list[SampleRecord], list[list[Path]]]:
+    """Records and absolute image paths of ``data.val_files`` (bad rows are skipped and reported)."""
+    result = read_records(list(files), capability=VALIDATION_CAPABILITY, strict=False)
+    if result.report.issues:
+        logger.warning("validation data: %s", result.report.summary())
+    records, locations = result.records, result.locations
+    if max_samples is not None:
+        records, locations = records[:max_samples], locations[:max_samples]
+    if not records:
+        raise DataFileError(f"data.val_files {list(files)}: no usable validation rows ({result.report.summary()})")
+    paths = [
+        [(loc.path.parent / image).absolute() for image in rec.images]
+        for rec, loc in zip(records, locations, strict=True)
+    ]
+    return records, paths
+
+
+def _val_files(config: DictConfig) -> list[str]:
+    files = OmegaConf.select(config, "data.val_files", default=None)
+    if files is None:
+        return []
+    files = OmegaConf.to_container(files, resolve=True) if not isinstance(files, str) else [files]
+    return [str(path) for path in files]  # type: ignore[union-attr]
+
+
+def prepare(
+    config: DictConfig,
+) -> tuple[CurriculumData, Plan, TRLSettings, tuple[list[SampleRecord], list[list[Path]]] | None]:
+    """Everything up to loading the model; every recipe error becomes a one-line :class:`LaunchError`."""
+    from .engine import SUPPORTED_OPERATIONS
+
+    try:
+        spec = parse_curriculum(config.get("curriculum"))
+        data, plan = plan_curriculum(spec)
+        validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
+        settings = build_settings(config, plan)
+        tiny_family(settings.model_path)  # an unknown tiny family fails here, not after the data is loaded
+        validation = None
+        if any(stage.state.flag("validate") for stage in plan.stages):
+            files = _val_files(config)
+            if not files:
+                raise DataFileError(
+                    "the curriculum validates at stage ends (validate: true) but data.val_files is empty; set it or "
+                    "curriculum.overrides.validate=false"
+                )
+            missing = [path for path in files if not Path(path).is_file()]
+            if missing:
+                raise DataFileError(f"data.val_files: {missing[0]!r} is not a file (the TRL backend reads local files)")
+            validation = load_validation(files, max_samples=settings.val_max_samples)
+    except (
+        SpecError,
+        PlanError,
+        DataFileError,
+        RecordValidationError,
+        UnsupportedOverrideError,
+        TRLConfigError,
+        TinyModelError,
+    ) as err:
+        raise LaunchError(f"backend trl: {_one_line(err)}") from err
+    return data, plan, settings, validation
+
+
+def _resume_checkpoint(settings: TRLSettings) -> str | None:
+    from .trainer import last_complete_checkpoint
+
+    found = last_complete_checkpoint(settings.output_dir)
+    if settings.resume == "auto":
+        return str(found) if found else None
+    if settings.resume in ("never", "false", "False"):
+        if found is not None:
+            raise LaunchError(
+                f"backend trl: {settings.output_dir} already holds checkpoints ({found.name}); use another "
+                "OUTPUT_DIR / backend.output_dir, or backend.resume=auto to continue that run"
+            )
+        return None
+    if not Path(settings.resume).is_dir():
+        raise LaunchError(f"backend.resume: {settings.resume!r} is neither auto, never nor a checkpoint directory")
+    return settings.resume
+
+
+def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vlm_capcurriculum.models import register_processors
+
+    from .tiny import prepare_tiny_model
+
+    path = settings.model_path
+    family = tiny_family(path)
+    if family is not None:
+        path = str(
+            prepare_tiny_model(
+                family,
+                settings.output_dir,
+                seed=settings.tiny_seed,
+                warm_start_steps=settings.tiny_warm_start_steps,
+                records=data.records,
+                image_paths=data.image_paths,
+                template=settings.format_prompt,
+            )
+        )
+    register_processors()
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
+    processor = AutoProcessor.from_pretrained(path)
+    return model, processor
+
+
+def launch(config: DictConfig, *, dry_run: bool) -> int:
+    """The ``backend.launcher`` of ``recipes/backend/trl.yaml``."""
+    from vlm_capcurriculum.cli.plan import print_plan
+
+    data, plan, settings, validation = prepare(config)
+    print_plan(plan, data)
+    for line in settings.describe():
+        print(line)
+    if dry_run:
+        return 0
+    from .trainer import CurriculumStateError
+
+    checkpoint = _resume_checkpoint(settings)
+    try:
+        trainer = build_trainer(data, plan, settings, validation)
+        if checkpoint:
+            print(f"TRL: resuming from {checkpoint}")
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except (CurriculumStateError, TinyModelError) as err:
+        raise LaunchError(f"backend trl: {_one_line(err)}") from err
+    from .history import print_stage_table
+
+    print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))
+    print(f"TRL: per-stage summary in {settings.output_dir / 'curriculum_summary.json'}")
+    return 0
+
+
+def build_trainer(
+    data: CurriculumData,
+    plan: Plan,
+    settings: TRLSettings,
+    validation: tuple[list[SampleRecord], list[list[Path]]] | None,
+) -> Any:
+    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe."""
+    os.makedirs(settings.output_dir, exist_ok=True)
+    from .dataset import build_dataset
+    from .trainer import CurriculumGRPOTrainer
+
+    model, processor = _load_model(settings, data)
+    train_dataset = build_dataset(data.records, data.image_paths, template=settings.format_prompt)
+    val_dataset = None
+    if validation is not None:
+        records, paths = validation
+        val_dataset = build_dataset(records, lambda i: paths[i], template=settings.format_prompt)
+    return CurriculumGRPOTrainer(
+        model,
+        plan=plan,
+        args=settings.grpo,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        val_dataset=val_dataset,
+        reward_kwargs=settings.reward_kwargs,
+        lr_warmup_ratio=settings.lr_warmup_ratio,
+        val_batch_size=settings.val_batch_size,
+        val_generation_kwargs=settings.val_generation_kwargs,
+    )

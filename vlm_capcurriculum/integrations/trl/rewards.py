@@ -1,0 +1,148 @@
+"""The project's rewards as TRL reward functions.
+
+TRL calls every reward function with ``prompts``, ``completions`` (conversational: ``[[{"role": "assistant",
+"content": ...}], ...]``), ``completion_ids`` and every dataset column as a keyword argument (one value per
+completion), plus ``log_metric`` and ``trainer_state``; it weights the functions with ``GRPOConfig.reward_weights``
+and logs each one's mean as ``rewards/<function name>/mean``. The paper's reward is
+``overall = 0.9 * accuracy + 0.1 * format`` (``training/reward_functions/math.py``), so passing
+``[accuracy_reward, format_reward]`` with weights :func:`reward_weights` ``(0.1) == [0.9, 0.1]`` makes TRL's
+``reward`` the paper's ``overall`` while logging accuracy and format separately; a stage's ``reward.format_weight``
+override changes the weights.
+
+The answer spec of each completion is its ``ground_truth`` column (:meth:`SampleRecord.ground_truth`: a plain answer or
+our JSON encoding), with the ``answer_type`` and ``capability`` columns, when present, on top. Nothing here raises on
+model output or on a bad ground truth (that scores 0 and is logged by the rewards module).
+
+Use them in any ``GRPOTrainer``::
+
+    GRPOTrainer(..., reward_funcs=[accuracy_reward, format_reward],
+                args=GRPOConfig(..., reward_weights=reward_weights(0.1)))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from vlm_capcurriculum.rewards import (
+    DEFAULT_TIMEOUT_S,
+    PAPER_FORMAT_WEIGHT,
+    AnswerSpec,
+    AnswerSpecError,
+    format_score,
+    score_batch,
+    to_spec,
+)
+
+logger = logging.getLogger(__name__)
+
+#: What ``train.reward`` and a stage's ``reward`` override may set for these functions.
+REWARD_SETTINGS = frozenset({"format_weight", "timeout_s"})
+
+
+def unknown_reward_settings(settings: Mapping[str, Any]) -> list[str]:
+    """Keys of ``settings`` the rewards do not take (a typo would otherwise be ignored silently)."""
+    return sorted(set(settings) - REWARD_SETTINGS)
+
+
+def reward_weights(format_weight: float = PAPER_FORMAT_WEIGHT) -> list[float]:
+    """``GRPOConfig.reward_weights`` for ``[accuracy_reward, format_reward]``: ``[1 - w, w]``."""
+    if not 0.0 <= format_weight <= 1.0:
+        raise ValueError(f"format_weight must be in [0, 1], got {format_weight}")
+    return [1.0 - format_weight, format_weight]
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion, conversational (a list of messages) or plain."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence) and completion:
+        message = completion[-1]
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            return content
+        if isinstance(content, Sequence):  # content blocks
+            return "".join(block.get("text") or "" for block in content if isinstance(block, dict))
+    return ""
+
+
+def answer_spec(ground_truth: Any, answer_type: str | None = None, capability: str | None = None) -> AnswerSpec | None:
+    """The spec of one completion: the ground truth, with the dataset's type and capability columns on top."""
+    spec = to_spec(ground_truth if isinstance(ground_truth, str | AnswerSpec | dict) else str(ground_truth))
+    if spec is None:
+        return None
+    changes = {}
+    if answer_type and answer_type != spec.type:
+        changes["type"] = answer_type
+    if capability and capability != spec.capability:
+        changes["capability"] = capability
+    if not changes:
+        return spec
+    try:
+        return dataclasses.replace(spec, **changes)
+    except AnswerSpecError as error:
+        logger.warning(
+            "answer_type/capability columns %s contradict ground truth %r; scores 0: %s", changes, ground_truth, error
+        )
+        return None
+
+
+def _column(values: Sequence[Any] | None, n: int) -> list[Any]:
+    return list(values) if values is not None else [None] * n
+
+
+def accuracy_reward(
+    completions: Sequence[Any],
+    ground_truth: Sequence[Any],
+    answer_type: Sequence[str] | None = None,
+    capability: Sequence[str] | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    log_metric: Callable[[str, float], None] | None = None,
+    **_: Any,
+) -> list[float]:
+    """1.0 when the completion's final (boxed) answer is equivalent to the ground truth, else 0.0.
+
+    With a ``capability`` column and TRL's ``log_metric``, also logs ``accuracy/<capability>`` for each capability
+    in the batch.
+    """
+    n = len(completions)
+    types, capabilities = _column(answer_type, n), _column(capability, n)
+    specs = [answer_spec(gt, kind, cap) for gt, kind, cap in zip(ground_truth, types, capabilities, strict=True)]
+    texts = [completion_text(completion) for completion in completions]
+    scored = score_batch(
+        texts, [spec if spec is not None else "" for spec in specs], format_weight=0.0, timeout_s=timeout_s
+    )
+    accuracies = [result["accuracy"] if spec is not None else 0.0 for result, spec in zip(scored, specs, strict=True)]
+    if log_metric is not None and capability is not None:
+        by_capability: dict[str, list[float]] = defaultdict(list)
+        for cap, accuracy in zip(capabilities, accuracies, strict=True):
+            by_capability[str(cap)].append(accuracy)
+        for cap, values in sorted(by_capability.items()):
+            log_metric(f"accuracy/{cap}", sum(values) / len(values))
+    return accuracies
+
+
+def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
+    """1.0 when the completion follows ``<think> reasoning </think> ... \\boxed{answer}`` (the paper's format)."""
+    return [format_score(completion_text(completion)) for completion in completions]
+
+
+def overall_reward(
+    completions: Sequence[Any],
+    ground_truth: Sequence[Any],
+    answer_type: Sequence[str] | None = None,
+    capability: Sequence[str] | None = None,
+    *,
+    format_weight: float = PAPER_FORMAT_WEIGHT,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    **_: Any,
+) -> list[float]:
+    """The paper's single reward ``(1 - format_weight) * accuracy + format_weight * format``, for a trainer that
+    wants one function (accuracy and format are then not logged separately)."""
+    accuracies = accuracy_reward(completions, ground_truth, answer_type, capability, timeout_s=timeout_s)
+    formats = format_reward(completions)
+    return [(1.0 - format_weight) * acc + format_weight * fmt for acc, fmt in zip(accuracies, formats, strict=True)]

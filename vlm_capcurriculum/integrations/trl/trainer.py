@@ -1,0 +1,481 @@
+"""``CurriculumGRPOTrainer``: TRL's ``GRPOTrainer`` trained along a curriculum plan, stage transitions included.
+
+What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10, all overrides named here):
+
+* ``_get_train_sampler``: the plan's order in TRL's repeat layout (:mod:`.sampler`: one curriculum step = one
+  generation batch = ``updates_per_step`` optimizer steps);
+* ``_prepare_inputs``: before each new generation batch, checks that it is exactly ``plan.batch(step)`` and calls
+  ``StageController.before_step(step)`` (knobs, reset optimizer, refresh reference) *before* generation, so a stage's
+  temperature, KL coefficient and reward apply to its first rollouts; a ``TrainerCallback.on_step_end`` calls
+  ``after_step(step)`` after the step's last optimizer update (stage checkpoint, validation), then TRL's own logging
+  and checkpointing run;
+* ``_calculate_rewards``: records each step's reward, accuracy (per capability), format and completion lengths;
+* ``create_optimizer`` (every parameter in the optimizer, frozen or not) and ``create_scheduler`` (constant lr with a
+  per-stage warm-up, :class:`~.engine.StageWarmup`);
+* ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
+  (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
+  (:mod:`.weights`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
+
+A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
+the warm-up restart point), RNG states and fast-forwards the sampler; the controller restarts at the completed step
+and re-applies the stage's knobs; the reference weights come back from where the last refresh saved them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from datasets import Dataset
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import GenerationConfig, Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from trl import GRPOConfig, GRPOTrainer
+from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+from trl.models import unwrap_model_for_generation
+
+from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
+from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.rewards import score_batch
+
+from .engine import BaseValues, StageWarmup, TRLEngine
+from .history import SUMMARY_FILE, CurriculumHistory, StepStats, write_summary
+from .rewards import accuracy_reward, answer_spec, format_reward
+from .sampler import CurriculumRepeatSampler, updates_per_step
+from .weights import load_weights_strict
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "curriculum_state.json"
+STATE_VERSION = 1
+
+
+class CurriculumOrderError(RuntimeError):
+    """A generation batch that is not the plan's batch for its step (the sampler and the trainer disagree)."""
+
+
+class CurriculumStateError(RuntimeError):
+    """A checkpoint without (or with a foreign) curriculum state."""
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest ``checkpoint-N`` that holds both the Trainer's and our state (a kill mid-save leaves neither)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    found = []
+    for path in root.iterdir():
+        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", path.name)
+        if match and (path / "trainer_state.json").is_file() and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+class _CurriculumCallback(TrainerCallback):
+    """Ends curriculum steps: after the last optimizer update of a step (before TRL logs and saves)."""
+
+    def __init__(self, trainer: CurriculumGRPOTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        if self.trainer.finish_optimizer_step(state.global_step) and args.save_strategy != "no":
+            control.should_save = True  # a TRL checkpoint at every stage end: the latest safe resume point
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        self.trainer.write_summary()
+        return control
+
+
+class CurriculumGRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` over the global index space of a curriculum ``plan``; see the module docstring.
+
+    ``train_dataset`` is :func:`~.dataset.build_dataset` of ``data.records`` (row ``i`` = global index ``i``);
+    ``val_dataset`` (same columns) feeds the ``validate`` stage action, generated with the training generation
+    kwargs updated by ``val_generation_kwargs`` (the paper's ``val_temperature``/``val_top_p``). ``reward_kwargs``
+    are the base reward settings (``train.reward``: ``format_weight``, ``timeout_s``); ``lr_warmup_ratio`` is
+    EasyR1's, per stage. ``args.max_steps`` must be ``plan.total_steps * updates_per_step`` and
+    ``args.lr_scheduler_type`` ``"constant"`` without warm-up (:func:`~.config.build_settings` sets them).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        plan: Plan,
+        args: GRPOConfig,
+        train_dataset: Dataset,
+        processing_class: Any,
+        val_dataset: Dataset | None = None,
+        reward_kwargs: dict[str, Any] | None = None,
+        lr_warmup_ratio: float = 0.0,
+        val_batch_size: int = 16,
+        val_generation_kwargs: dict[str, Any] | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if len(train_dataset) != plan.dataset_size:
+            raise ValueError(
+                f"train_dataset has {len(train_dataset)} rows, the plan's global index space {plan.dataset_size}"
+            )
+        if args.lr_scheduler_type not in ("constant", "constant_with_warmup") or args.warmup_steps:
+            raise ValueError(
+                f"lr_scheduler_type {args.lr_scheduler_type!r}, warmup_steps {args.warmup_steps}: the curriculum "
+                "trainer uses a constant lr with a per-stage warm-up (lr_warmup_ratio); set lr_scheduler_type="
+                "'constant' and no warmup_steps"
+            )
+        # GRPOTrainer requires left padding ("The padding side must be set to 'left'"): it left-pads the prompt ids
+        # itself but takes mm_token_type_ids from a processor call, and right padding shifts those against the ids
+        # (Qwen3-VL's M-RoPE index then fails on batches of unequal prompt lengths).
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        tokenizer.padding_side = "left"
+        super().__init__(
+            model=model,
+            reward_funcs=[accuracy_reward, format_reward],
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            **kwargs,
+        )
+        self.plan = plan
+        self.updates_per_step = updates_per_step(
+            prompts_per_step=plan.batch_size,
+            num_generations=self.num_generations,
+            per_device_train_batch_size=args.per_device_train_batch_size,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            num_iterations=self.num_iterations,
+            world_size=args.world_size,
+        )
+        if args.generation_batch_size != plan.batch_size * self.num_generations:
+            raise ValueError(
+                f"generation_batch_size {args.generation_batch_size} must be the plan's batch x num_generations = "
+                f"{plan.batch_size * self.num_generations} (one generation batch per curriculum step)"
+            )
+        if args.max_steps != plan.total_steps * self.updates_per_step:
+            raise ValueError(
+                f"max_steps {args.max_steps} must be the plan's {plan.total_steps} steps x {self.updates_per_step} "
+                f"optimizer steps per curriculum step = {plan.total_steps * self.updates_per_step}"
+            )
+        if args.save_strategy == "steps" and args.save_steps % self.updates_per_step:
+            raise ValueError(
+                f"save_steps {args.save_steps} must be a multiple of the {self.updates_per_step} optimizer steps of a "
+                "curriculum step: a checkpoint inside a step cannot be resumed exactly"
+            )
+        self.val_dataset = val_dataset
+        self.val_batch_size = val_batch_size
+        self.val_generation_kwargs = dict(val_generation_kwargs or {})
+        self.lr_warmup_ratio = lr_warmup_ratio
+        base_reward = dict(reward_kwargs or {})
+        self.engine = TRLEngine(
+            self,
+            BaseValues(
+                lr=args.learning_rate,
+                kl_coef=args.beta,
+                clip_ratio_low=args.epsilon,
+                clip_ratio_high=args.epsilon_high if args.epsilon_high is not None else args.epsilon,
+                max_grad_norm=args.max_grad_norm,
+                rollout_temperature=args.temperature,
+                reward_kwargs=base_reward,
+                lr_warmup_ratio=lr_warmup_ratio,
+            ),
+        )
+        self.engine.set_reward_kwargs({})  # the base reward settings hold unless a stage overrides them
+        self.controller = StageController(plan, self.engine, engine_name="trl")
+        self.history = CurriculumHistory()
+        self.curriculum_step = 0  # the curriculum step in progress (or last begun)
+        self._step_stats: StepStats | None = None
+        self.add_callback(_CurriculumCallback(self))
+
+    # ------------------------------------------------------------------ data order
+
+    def _get_train_sampler(self, dataset: Dataset | None = None) -> CurriculumRepeatSampler:
+        return CurriculumRepeatSampler(
+            self.plan,
+            num_generations=self.num_generations,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+        )
+
+    def _prepare_inputs(self, generation_batch: Any) -> Any:
+        if self.model.training:
+            generate_every = self.args.steps_per_generation * self.num_iterations
+            if self._step % generate_every == 0 or self._buffered_inputs is None:
+                self._begin_curriculum_step(generation_batch)
+        return super()._prepare_inputs(generation_batch)
+
+    def _begin_curriculum_step(self, generation_batch: Sequence[dict[str, Any]]) -> None:
+        step = self.controller.next_step
+        expected = [index for index in self.plan.batch(step) for _ in range(self.num_generations)]
+        local = len(generation_batch)
+        start = self.accelerator.process_index * local
+        got = [row["index"] for row in generation_batch]
+        if got != expected[start : start + local]:
+            raise CurriculumOrderError(
+                f"curriculum step {step}: the generation batch holds rows {got[:8]}..., the plan expects "
+                f"{expected[start : start + 8]}... (sampler and trainer disagree; was the data or the plan changed?)"
+            )
+        self.curriculum_step = step
+        stage = self.controller.before_step(step)
+        self._step_stats = None
+        self._metrics["train"]["curriculum/stage"].append(float(stage.position + 1))
+        self._metrics["train"]["curriculum/step"].append(float(step))
+
+    def reward_index(self, name: str) -> int:
+        """Position of a reward function (by name) in ``reward_funcs`` / ``reward_weights``."""
+        return self.reward_func_names.index(name)
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # type: ignore[no-untyped-def]
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.model.training:
+            weights = self.reward_weights.to(rewards_per_func.device)
+            overall = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
+            capabilities = gather_object([row["capability"] for row in inputs])
+            lengths = gather_object([len(ids) for ids in completion_ids_list])
+            self._step_stats = StepStats.from_samples(
+                self.curriculum_step,
+                self.plan.stage_at(self.curriculum_step).position,
+                rewards=overall.tolist(),
+                accuracies=rewards_per_func[:, self.reward_index("accuracy_reward")].tolist(),
+                formats=rewards_per_func[:, self.reward_index("format_reward")].tolist(),
+                lengths=lengths,
+                capabilities=capabilities,
+            )
+        return rewards_per_func
+
+    def finish_optimizer_step(self, global_step: int) -> bool:
+        """Called after every optimizer step; ends the curriculum step after its last update. Returns whether a
+        stage ended."""
+        if global_step % self.updates_per_step:
+            return False
+        step = global_step // self.updates_per_step
+        if step != self.curriculum_step or self._step_stats is None:
+            raise CurriculumOrderError(
+                f"optimizer step {global_step} ends curriculum step {step}, but {self.curriculum_step} ran"
+            )
+        self.history.add_step(self._step_stats)
+        self.controller.after_step(step)
+        stage = self.plan.stage_at(step)
+        if step != stage.end_step:
+            return False
+        self._log_stage(stage)
+        return True
+
+    # ------------------------------------------------------------------ optimizer and schedule
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """Every parameter goes into the optimizer, including a tower frozen at that moment, so a stage can unfreeze it
+        later (the Trainer keeps only parameters that require grad when it builds the optimizer)."""
+        tower = vision_tower(self.accelerator.unwrap_model(self.model))
+        flags = [param.requires_grad for param in tower.parameters()]
+        tower.requires_grad_(True)
+        try:
+            return super().create_optimizer(model)
+        finally:
+            for param, flag in zip(tower.parameters(), flags, strict=True):
+                param.requires_grad_(flag)
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+        if self.lr_scheduler is None:
+            first = self.plan.stages[0]
+            warmup = math.ceil(self.lr_warmup_ratio * first.steps * self.updates_per_step)
+            self.lr_scheduler = LambdaLR(optimizer or self.optimizer, StageWarmup(warmup))
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    # ------------------------------------------------------------------ checkpoints and resume
+
+    def _save_checkpoint(self, model, trial):  # type: ignore[no-untyped-def]
+        # Written first: the Trainer writes trainer_state.json last, so a checkpoint that has it has ours too.
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        if self.args.should_save:
+            folder.mkdir(parents=True, exist_ok=True)
+            state = {
+                "version": STATE_VERSION,
+                "plan_fingerprint": self.plan.fingerprint,
+                "updates_per_step": self.updates_per_step,
+                "completed_steps": self.state.global_step // self.updates_per_step,
+                "reference_source": self.engine.reference_source,
+                "history": self.history.to_json(),
+            }
+            (folder / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+        super()._save_checkpoint(model, trial)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        """``Trainer.train``; ``resume_from_checkpoint=True`` picks :func:`last_complete_checkpoint`."""
+        checkpoint: str | None = None
+        if resume_from_checkpoint is True:
+            found = last_complete_checkpoint(self.args.output_dir)
+            if found is None:
+                raise CurriculumStateError(f"no complete checkpoint to resume from in {self.args.output_dir}")
+            checkpoint = str(found)
+        elif resume_from_checkpoint:
+            checkpoint = str(resume_from_checkpoint)
+        if checkpoint is not None:
+            self._restore_curriculum(Path(checkpoint))
+        return super().train(resume_from_checkpoint=checkpoint, **kwargs)
+
+    def _restore_curriculum(self, checkpoint: Path) -> None:
+        path = checkpoint / STATE_FILE
+        if not path.is_file():
+            raise CurriculumStateError(f"{checkpoint} has no {STATE_FILE}: not a checkpoint of a curriculum run")
+        state = json.loads(path.read_text())
+        if state.get("version") != STATE_VERSION:
+            raise CurriculumStateError(f"{path}: unknown state version {state.get('version')!r}")
+        if state["plan_fingerprint"] != self.plan.fingerprint or state["updates_per_step"] != self.updates_per_step:
+            raise CurriculumStateError(
+                f"{path}: the checkpoint belongs to another plan or batch layout (fingerprint "
+                f"{state['plan_fingerprint']}, {state['updates_per_step']} updates per step; this run: "
+                f"{self.plan.fingerprint}, {self.updates_per_step}): the data, the curriculum or the batch settings changed"
+            )
+        completed = int(state["completed_steps"])
+        trainer_state = json.loads((checkpoint / "trainer_state.json").read_text())
+        if trainer_state["global_step"] != completed * self.updates_per_step:
+            raise CurriculumStateError(
+                f"{checkpoint}: global_step {trainer_state['global_step']} is not {completed} curriculum steps"
+            )
+        self.controller = StageController(self.plan, self.engine, completed_steps=completed, engine_name="trl")
+        self.history = CurriculumHistory.from_json(state["history"])
+        self.history.truncate(completed)
+        self.curriculum_step = completed
+        self.engine.restore_reference(state.get("reference_source"))
+        logger.info("resuming the curriculum after step %d of %d from %s", completed, self.plan.total_steps, checkpoint)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        target = self.model if model is None else model
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled or hasattr(target, "peft_config"):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        load_weights_strict(self.accelerator.unwrap_model(target), resume_from_checkpoint)
+
+    # ------------------------------------------------------------------ metrics and validation
+
+    def _log_stage(self, stage: PlannedStage) -> None:
+        entry = self.history.stage_summary(stage, self.updates_per_step)
+        if entry is None:
+            return
+        logs = {
+            f"curriculum/{key}": value
+            for key, value in entry.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        for capability, accuracy in entry["accuracy_by_capability"].items():
+            logs[f"curriculum/accuracy/{capability}"] = accuracy
+        self.log_event(logs)
+        self.write_summary()
+
+    def log_event(self, logs: dict[str, float]) -> None:
+        """Log through the Trainer's loggers outside the step logging: TRL's running step metrics are not flushed,
+        and the step's own log (``control.should_log``, which ``on_log`` clears) still happens."""
+        should_log = self.control.should_log
+        Trainer.log(self, logs)
+        self.control.should_log = should_log
+
+    def write_summary(self) -> Path | None:
+        if not self.accelerator.is_main_process:
+            return None
+        return write_summary(Path(self.args.output_dir) / SUMMARY_FILE, self.plan, self.history, self.updates_per_step)
+
+    def run_validation(self, stage: PlannedStage, step: int) -> dict[str, float]:
+        """Generate one answer per validation question (``val_temperature``/``val_top_p`` from the generation
+        kwargs) and score it with the rewards; logged as ``val/*`` and returned. Uses its own RNG stream, so
+        training draws the same random numbers with or without validation."""
+        if self.val_dataset is None or len(self.val_dataset) == 0:
+            raise RuntimeError(
+                "the plan validates at stage ends but the trainer has no validation data (data.val_files)"
+            )
+        model = self.model
+        was_training = model.training
+        model.eval()
+        generation = self._validation_generation_config()
+        texts: list[str] = []
+        lengths: list[int] = []
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        try:
+            with (
+                torch.random.fork_rng(devices=devices),
+                unwrap_model_for_generation(
+                    self.model_wrapped,
+                    self.accelerator,
+                    gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                    gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+                ) as unwrapped,
+                torch.no_grad(),
+            ):
+                torch.manual_seed(self.args.seed + step)
+                for start in range(0, len(self.val_dataset), self.val_batch_size):
+                    rows = self.val_dataset[start : start + self.val_batch_size]
+                    batch_texts, batch_lengths = self._generate_validation(unwrapped, rows, generation)
+                    texts += batch_texts
+                    lengths += batch_lengths
+        finally:
+            if was_training:
+                model.train()
+        specs = [
+            answer_spec(gt, kind, cap)
+            for gt, kind, cap in zip(
+                self.val_dataset["ground_truth"],
+                self.val_dataset["answer_type"],
+                self.val_dataset["capability"],
+                strict=True,
+            )
+        ]
+        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
+        scores = score_batch(texts, [spec if spec is not None else "" for spec in specs], format_weight=format_weight)
+        metrics = {
+            "val/reward": sum(s["overall"] for s in scores) / len(scores),
+            "val/accuracy": sum(s["accuracy"] for s in scores) / len(scores),
+            "val/format": sum(s["format"] for s in scores) / len(scores),
+            "val/completion_length": sum(lengths) / len(lengths),
+            "val/samples": float(len(scores)),
+        }
+        by_capability: dict[str, list[float]] = {}
+        for capability, result in zip(self.val_dataset["capability"], scores, strict=True):
+            by_capability.setdefault(capability, []).append(result["accuracy"])
+        for capability, values in sorted(by_capability.items()):
+            metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
+        self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
+        logger.info("validation after stage %r (step %d): %s", stage.name, step, metrics)
+        return metrics
+
+    def _validation_generation_config(self) -> GenerationConfig:
+        kwargs = dict(self.generation_kwargs)
+        kwargs.update(self.val_generation_kwargs)
+        kwargs["do_sample"] = kwargs.get("temperature", 1.0) > 0
+        if not kwargs["do_sample"]:
+            kwargs.pop("temperature", None)
+            kwargs.pop("top_p", None)
+        return GenerationConfig(**kwargs, disable_compile=True)
+
+    def _generate_validation(
+        self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
+    ) -> tuple[list[str], list[int]]:
+        prompts = [
+            prepare_multimodal_messages(prompt, images=images or None)
+            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
+        ]
+        texts = [
+            apply_chat_template({"prompt": prompt}, self.processing_class, **self.chat_template_kwargs)["prompt"]
+            for prompt in prompts
+        ]
+        images = [list(images) if images else None for images in rows["images"]]
+        inputs = self.processing_class(
+            text=texts,
+            images=images if any(images) else None,
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+        ).to(self.accelerator.device)
+        output = model.generate(**inputs, generation_config=generation)
+        completion_ids = output[:, inputs["input_ids"].shape[1] :]
+        is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=completion_ids.device))
+        lengths = torch.where(is_eos.any(dim=1), is_eos.int().argmax(dim=1) + 1, completion_ids.shape[1])
+        decoded = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        return decoded, lengths.tolist()
