@@ -10,7 +10,7 @@
 #
 # Hyperparameters (recipes/config.yaml, recipes/backend/easyr1.yaml; reference UCSC-VLAA/VLM-CapCurriculum @ ccde3ff):
 # lr 1e-6, low-var-KL loss with coefficient 1e-2, group size 5, responses up to 2048 tokens, 512 prompts per step,
-# actor batch 128, format reward weight 0.1, the <think>...</think> \boxed{} prompt (recipes/prompts/).
+# actor batch 128, format reward weight 0.1, the <think>...</think> \boxed{} prompt (vlm_capcurriculum/prompts/).
 #
 # Usage: bash recipes/qwen3vl_8b_staged.sh [overrides...] [--dry-run]
 #   data:  VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR

@@ -48,8 +48,10 @@ def answer(model: str, text: str, images: list[str], seed: int | None, index: in
 def test_pass_rates_for_every_capability(start_server, tmp_path) -> None:
     stage, images = corpus(tmp_path)
     from vlm_capcurriculum.data.prompting import PromptTemplate
+    from vlm_capcurriculum.prompts import render_prompt
 
-    text_prompt = PromptTemplate.packaged("reasoning_format.txt").fill(problem="What is 2 + 2?")
+    text_prompt = PromptTemplate.training_format().fill(problem="What is 2 + 2?")
+    assert text_prompt == render_prompt("What is 2 + 2?")  # asked exactly as the trainer asks
     server = start_server(answer=answer, faults={text_prompt: ["502", "truncated", "slow:3"]})
     out = tmp_path / "scored.jsonl"
     args = ["passk", "--input", str(stage), "--image-root", str(images), "--base-url", server.base_url]

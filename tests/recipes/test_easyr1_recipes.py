@@ -16,8 +16,9 @@ import pytest
 from vlm_capcurriculum.cli import main
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.integrations.easyr1.launch import easyr1_node
-from vlm_capcurriculum.integrations.easyr1.paths import resolve_function_path, resolve_repo_file
+from vlm_capcurriculum.integrations.easyr1.paths import resolve_function_path
 from vlm_capcurriculum.launch import LaunchError
+from vlm_capcurriculum.prompts import THINK_BOXED, PromptNotFoundError, resolve_prompt
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_ENV = {
@@ -120,12 +121,15 @@ def test_without_easyr1_the_dry_run_fails_in_one_line(capsys: pytest.CaptureFixt
 
 def test_repository_files_resolve_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    prompt = Path(resolve_repo_file("recipes/prompts/think_boxed.jinja", what="data.format_prompt"))
-    assert prompt == REPO / "recipes" / "prompts" / "think_boxed.jinja"
+    prompt = resolve_prompt("think_boxed.jinja")  # recipes name the shipped prompt from any directory
+    assert prompt == THINK_BOXED
     text = prompt.read_text(encoding="utf-8")
-    # the paper's instruction, with the example in the same <think> tags the reward checks (see recipes/prompts/)
+    # the paper's instruction, with the example in the same <think> tags the reward checks (vlm_capcurriculum.prompts)
     assert "enclosed within <think> </think> tags" in text and "<think> reasoning here </think>" in text
     assert "<thinking>" not in text and text.startswith("{{ content | trim }}")
+    assert resolve_prompt("vlm_capcurriculum/prompts/think_boxed.jinja") == THINK_BOXED  # repository-relative
+    with pytest.raises(PromptNotFoundError, match=r"mine\.jinja: no such file"):
+        resolve_prompt("mine.jinja")
     (tmp_path / "mine.py").write_text("def f(x): return x\n")
     assert resolve_function_path("mine.py:f", what="reward") == f"{tmp_path / 'mine.py'}:f"
     with pytest.raises(FileNotFoundError, match=r"nowhere\.py is neither a file here"):

@@ -314,7 +314,7 @@ def run_passk(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise CLIError(f"-k must be >= 1, got {args.k}")
     [backend] = _backends(args)
-    prompt = _template(args.prompt, "reasoning_format.txt", ("problem",))
+    prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
     root = args.image_root or str(Path(args.input).parent)
     rows = record_rows(args.input, image_root=root, capability=args.capability)
     process = make_passk(

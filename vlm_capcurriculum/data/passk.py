@@ -3,7 +3,8 @@
 
 Every capability works the same way: text-only questions are sent as text, image questions with their images
 (``<image>`` placeholders mark where). Each question is asked in the training prompt (the problem followed by the
-paper's ``<think>``/``\\boxed{}`` instruction, ``prompts/reasoning_format.txt``) and each answer graded with
+paper's ``<think>``/``\\boxed{}`` format prompt, rendered as every backend renders it: :mod:`vlm_capcurriculum.prompts`)
+and each answer graded with
 :func:`~vlm_capcurriculum.rewards.score_batch` against the record's own ground truth (answer type, options), the
 same reward the trainer uses. The record comes back with ``pass_rate``; optionally ``predictions`` (the extracted
 final answers), ``correctness`` (one boolean each, the columns of the paper's released files) and ``responses``.
@@ -47,7 +48,7 @@ def make_passk(
     keep_responses: bool = False,
 ) -> Process:
     """The job ``process`` of pass@K (rows from :func:`~vlm_capcurriculum.data.inputs.record_rows`)."""
-    template = prompt or PromptTemplate.packaged("reasoning_format.txt", required=("problem",))
+    template = prompt or PromptTemplate.training_format()
     root = Path(image_root)
 
     async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any] | Reject:

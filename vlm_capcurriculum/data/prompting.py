@@ -30,6 +30,14 @@ class PromptTemplate:
         return cls(text, f"package:{name}").checked(required)
 
     @classmethod
+    def training_format(cls) -> PromptTemplate:
+        """The trainer's user turn (:func:`vlm_capcurriculum.prompts.render_prompt`) with a ``{problem}`` slot, so
+        that a pipeline asks a question exactly as training will."""
+        from vlm_capcurriculum.prompts import THINK_BOXED, render_prompt
+
+        return cls(render_prompt("{problem}"), str(THINK_BOXED))
+
+    @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, required: Sequence[str] = ()) -> PromptTemplate:
         try:
             text = Path(path).read_text(encoding="utf-8")

@@ -421,7 +421,7 @@ def sample_run_config(
             "max_pixels": 12544,
             "filter_overlong_prompts_workers": 1,
             "val_files": str(SAMPLES / "visual_reasoning.jsonl"),
-            "format_prompt": "recipes/prompts/think_boxed.jinja",
+            "format_prompt": "think_boxed.jinja",
         },
         "algorithm": {"use_kl_loss": True, "kl_penalty": "low_var_kl", "kl_coef": 0.01},
         "worker": {

@@ -13,6 +13,7 @@ from vlm_capcurriculum.curriculum import Mode, plan_curriculum
 from vlm_capcurriculum.integrations.easyr1.config import ConfigError, load_run_config
 from vlm_capcurriculum.integrations.easyr1.main import check_resume_target, main, prepare
 from vlm_capcurriculum.integrations.easyr1.prepare import check_config, check_plan
+from vlm_capcurriculum.prompts import THINK_BOXED
 
 REPO = lane.REPO
 
@@ -46,7 +47,7 @@ def test_easyr1_config_with_the_curriculum_spec(write_config, tmp_path):
     assert run.config.worker.rollout.n == 4
     assert run.config.worker.actor.kl_coef == run.config.algorithm.kl_coef  # EasyR1's post_init ran
     assert "worker.rollout.n" in run.explicit and "data.rollout_batch_size" not in run.explicit
-    assert run.config.data.format_prompt == str(REPO / "recipes" / "prompts" / "think_boxed.jinja")
+    assert run.config.data.format_prompt == str(THINK_BOXED)
     chained = load_run_config([f"config={write_config(stages={1: {'epochs': 2}})}", "curriculum.execution=chained"])
     assert chained.execution == "chained" and chained.spec == run.spec
 
@@ -64,9 +65,9 @@ def test_curriculum_errors_name_the_key(write_config):
 
 def test_our_reward_is_the_default_and_repository_files_are_found_from_anywhere(write_config, tmp_path, monkeypatch):
     config_file = write_config()
-    monkeypatch.chdir(tmp_path)  # the config names recipes/prompts/think_boxed.jinja relative to the repository
+    monkeypatch.chdir(tmp_path)  # the config names the shipped think_boxed.jinja, not a path under this directory
     run = load_run_config([f"config={config_file}"])
-    assert run.config.data.format_prompt == str(REPO / "recipes" / "prompts" / "think_boxed.jinja")
+    assert run.config.data.format_prompt == str(THINK_BOXED)
     reward = run.config.worker.reward  # the config leaves it unset: ours, found in the repository
     assert (reward.reward_function, reward.reward_function_name) == (
         str(REPO / "reward_fns" / "capcurriculum.py"),

@@ -135,11 +135,11 @@ def test_quickstart_script_trains_all_stages(tmp_path: Path) -> None:
 
 
 def test_prompts_use_the_shared_format_prompt() -> None:
-    """The dataset's default template is the text of recipes/prompts/think_boxed.jinja (what EasyR1 is given)."""
-    from vlm_capcurriculum.integrations.trl.dataset import THINK_BOXED, prompt_blocks, render_prompt
+    """The recipe's format prompt is the shipped think_boxed.jinja (what EasyR1 is given), rendered as EasyR1 does."""
+    from vlm_capcurriculum.integrations.trl.dataset import prompt_blocks
+    from vlm_capcurriculum.prompts import THINK_BOXED, render_prompt
 
-    assert (REPO / "recipes" / "prompts" / "think_boxed.jinja").read_text().strip() == THINK_BOXED
-    assert settings("backend.device=cpu")[0].format_prompt.strip() == THINK_BOXED
+    assert settings("backend.device=cpu")[0].format_prompt == THINK_BOXED.read_text(encoding="utf-8")
     text = render_prompt("  <image>How many circles?  ")
     assert text.startswith("<image>How many circles? You FIRST think") and text.endswith("\\boxed{final answer here}")
     assert prompt_blocks("Compare <image> and <image>.") == [

@@ -21,7 +21,7 @@ from verl.utils.tokenizer import build_multimodal_processor_inputs
 
 from vlm_capcurriculum.integrations.verl.dataset import CurriculumDataError, CurriculumRLDataset
 from vlm_capcurriculum.integrations.verl.planning import CurriculumConfigError
-from vlm_capcurriculum.integrations.verl.writer import PAPER_INSTRUCTION
+from vlm_capcurriculum.prompts import render_prompt
 
 
 def _data_config(verl_config: Any, stage_files: dict[str, Path], *extra: str) -> Any:
@@ -47,9 +47,8 @@ def test_verls_dataset_loads_images_and_renders_the_prompt(stage_files: dict, ti
     content = messages[0]["content"]
     assert [item["type"] for item in content] == ["image", "text"]  # <image> became the image, in place
     assert isinstance(content[0]["image"], Image.Image) and content[0]["image"].size == (40, 30)
-    assert content[1]["text"].startswith("What colour is the square?") and content[1]["text"].endswith(
-        PAPER_INSTRUCTION
-    )
+    instruction = render_prompt("").strip()  # the format prompt's text after the problem
+    assert content[1]["text"].startswith("What colour is the square?") and content[1]["text"].endswith(instruction)
 
     # what verl's agent loop does with raw_prompt: chat template, then the processor on the prompt's images.
     # (verl extracts them with qwen_vl_utils.process_vision_info, which imports torchvision: not installable here,

@@ -10,11 +10,11 @@ import pytest
 from verl_samples import make_records
 
 from vlm_capcurriculum.integrations.verl.writer import (
-    PAPER_INSTRUCTION,
     VerlDataError,
     verl_schema,
     write_verl_parquet,
 )
+from vlm_capcurriculum.prompts import render_prompt
 from vlm_capcurriculum.rewards.spec import AnswerSpec
 
 
@@ -30,7 +30,7 @@ def test_rows_carry_verls_columns(tmp_path: Path) -> None:
     first = rows[0]
     assert first["data_source"] == first["ability"] == "perception"
     assert first["prompt"] == [
-        {"role": "user", "content": records[0]["problem"].strip() + " " + PAPER_INSTRUCTION},
+        {"role": "user", "content": render_prompt(records[0]["problem"])},
     ]
     assert first["prompt"][0]["content"].startswith("<image>What colour")
     assert first["images"] == [{"bytes": (root / "perception/0.png").read_bytes(), "path": "perception/0.png"}]
@@ -66,7 +66,7 @@ def test_paths_instead_of_bytes(tmp_path: Path) -> None:
         tmp_path / "p.parquet",
         image_root=root,
         embed_images=False,
-        instruction=None,
+        format_prompt=None,
     )
     row = pq.read_table(tmp_path / "p.parquet").to_pylist()[0]
     assert row["images"] == [str((root / "visual_reasoning/0.png").resolve())]

@@ -191,7 +191,9 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
 
 def _resolve_repo_files(node: DictConfig, source: str) -> None:
     """Our reward by default; the reward and prompt files found from any directory (paths.py)."""
-    from .paths import default_reward_function, resolve_function_path, resolve_repo_file
+    from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
+
+    from .paths import default_reward_function, resolve_function_path
 
     try:
         reward = node.worker.reward.reward_function
@@ -201,7 +203,9 @@ def _resolve_repo_files(node: DictConfig, source: str) -> None:
             else resolve_function_path(str(reward), what="worker.reward.reward_function")
         )
         if node.data.format_prompt is not None:
-            node.data.format_prompt = resolve_repo_file(str(node.data.format_prompt), what="data.format_prompt")
+            node.data.format_prompt = str(resolve_prompt(str(node.data.format_prompt)))
+    except PromptNotFoundError as error:
+        raise ConfigError(f"{source}: data.format_prompt: {error}") from None
     except FileNotFoundError as error:
         raise ConfigError(f"{source}: {error}") from None
 

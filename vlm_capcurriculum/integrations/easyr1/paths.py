@@ -1,9 +1,10 @@
-"""Files EasyR1 loads by path (the reward function, the format prompt), found from any working directory.
+"""Files EasyR1 loads by path, found from any working directory: the reward function here (the format prompt
+through :func:`vlm_capcurriculum.prompts.resolve_prompt`).
 
-EasyR1 resolves ``worker.reward.reward_function`` and ``data.format_prompt`` against the current directory. Ours
-live in the repository next to the package (``reward_fns/capcurriculum.py``, ``recipes/prompts/*.jinja``), which is
-where an editable install (``pip install -e .``, the documented install) keeps them. :func:`resolve_repo_file`
-tries the path as given (absolute, or relative to the current directory), then relative to the repository root.
+EasyR1 resolves ``worker.reward.reward_function`` against the current directory. Ours lives in the repository next
+to the package (``reward_fns/capcurriculum.py``), which is where an editable install (``pip install -e .``, the
+documented install) keeps it. :func:`resolve_repo_file` tries the path as given (absolute, or relative to the
+current directory), then relative to the repository root.
 """
 
 from __future__ import annotations

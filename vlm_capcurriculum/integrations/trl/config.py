@@ -34,8 +34,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vlm_capcurriculum.curriculum import Plan
+from vlm_capcurriculum.prompts import THINK_BOXED, PromptNotFoundError, read_prompt
 
-from .dataset import THINK_BOXED
 from .rewards import REWARD_SETTINGS, reward_weights, unknown_reward_settings
 from .sampler import updates_per_step
 
@@ -217,25 +217,18 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         val_max_samples=None if max_samples is None else int(max_samples),
         val_generation_kwargs={"temperature": float(train.val_temperature), "top_p": float(train.val_top_p)},
         resume=str(backend.get("resume", "auto")),
-        format_prompt=read_format_prompt(str(backend.format_prompt)) if backend.get("format_prompt") else THINK_BOXED,
+        format_prompt=read_format_prompt(str(backend.get("format_prompt") or THINK_BOXED)),
         tiny_seed=int(config.model.get("tiny_seed", 0) or 0),
         tiny_warm_start_steps=int(config.model.get("tiny_warm_start_steps", 0) or 0),
     )
 
 
 def read_format_prompt(path: str) -> str:
-    """The template at ``path``: as given (absolute or relative to the current directory), else relative to the
-    repository root next to the package (where ``recipes/prompts/`` lives in a clone), as the EasyR1 backend does."""
-    import vlm_capcurriculum
-
-    given = Path(path).expanduser()
-    candidates = (
-        [given] if given.is_absolute() else [given, Path(vlm_capcurriculum.__file__).resolve().parents[1] / given]
-    )
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    raise TRLConfigError(f"backend.format_prompt: {path} is not a file (looked in {', '.join(map(str, candidates))})")
+    """The format prompt's template text (:func:`vlm_capcurriculum.prompts.resolve_prompt` finds the file)."""
+    try:
+        return read_prompt(path)
+    except PromptNotFoundError as err:
+        raise TRLConfigError(f"backend.format_prompt: {err}") from None
 
 
 def _trl_version() -> str:

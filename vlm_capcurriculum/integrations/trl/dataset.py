@@ -4,7 +4,7 @@ Row ``i`` is ``data.records[i]`` (the curriculum core's global index space), so 
 and no re-indexing can drift. Columns:
 
 * ``prompt``: one user turn in TRL's conversational format: the format prompt (a Jinja template with ``content`` =
-  the problem, ``recipes/prompts/think_boxed.jinja`` by default, as EasyR1's ``data.format_prompt``) rendered, then
+  the problem, :data:`vlm_capcurriculum.prompts.THINK_BOXED` by default, as EasyR1's ``data.format_prompt``) rendered, then
   split at its ``<image>`` placeholders into text blocks with an image block at each (the images stay where the
   data put them). TRL fills the image blocks from ``images``.
 * ``images``: the record's image files, decoded lazily by ``datasets.Image`` (``[]`` for text-only questions; TRL and
@@ -20,19 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from datasets import Dataset, Features, Image, List, Value
 
+from vlm_capcurriculum.prompts import render_prompt
 from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER, SampleRecord
-
-#: The paper's unified format prompt: the text of ``recipes/prompts/think_boxed.jinja`` (the reference
-#: ``training/format_prompts/math.jinja`` with its ``<thinking>`` example corrected to ``<think>``, see
-#: ``recipes/prompts/README.md``), for callers that pass no template; the launcher reads the file itself.
-THINK_BOXED = (
-    "{{ content | trim }} You FIRST think about the reasoning process as an internal monologue and then provide the "
-    "final answer. The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put "
-    "in \\boxed{}. i.e. <think> reasoning here </think> \\boxed{final answer here}"
-)
 
 FEATURES = Features(
     {
@@ -47,11 +38,6 @@ FEATURES = Features(
 )
 
 
-def render_prompt(problem: str, template: str = THINK_BOXED) -> str:
-    """The problem in the format prompt (EasyR1 renders ``data.format_prompt`` the same way: ``content`` = problem)."""
-    return jinja2.Template(template).render(content=problem)
-
-
 def prompt_blocks(text: str) -> list[dict[str, str | None]]:
     """Content blocks of a rendered prompt: text pieces, with an image block at every ``<image>``."""
     blocks: list[dict[str, str | None]] = []
@@ -64,9 +50,9 @@ def prompt_blocks(text: str) -> list[dict[str, str | None]]:
 
 
 def record_row(
-    index: int, record: SampleRecord, image_paths: Sequence[Path], template: str = THINK_BOXED
+    index: int, record: SampleRecord, image_paths: Sequence[Path], template: str | None = None
 ) -> dict[str, Any]:
-    """One dataset row (see the module docstring)."""
+    """One dataset row (see the module docstring); ``template`` is a format prompt's text (None: the default)."""
     return {
         "index": index,
         "id": record.id,
@@ -78,7 +64,7 @@ def record_row(
     }
 
 
-def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template: str = THINK_BOXED) -> Dataset:
+def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template: str | None = None) -> Dataset:
     """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files
     (``CurriculumData.image_paths`` for the training data); ``template`` is the format prompt."""
     rows = [record_row(i, record, image_paths(i), template) for i, record in enumerate(records)]

@@ -24,7 +24,7 @@ import torch
 from vlm_capcurriculum.models import FAMILIES, load_tiny, save_tiny
 from vlm_capcurriculum.schema import SampleRecord
 
-from .dataset import THINK_BOXED, record_row
+from .dataset import record_row
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def format_warm_start(
     batch_size: int = 8,
     lr: float = 3e-3,
     seed: int = 0,
-    template: str = THINK_BOXED,
+    template: str | None = None,
 ) -> list[float]:
     """Supervised steps on ``prompt -> <think> </think> \\boxed{answer}<eos>`` (loss on the answer only); returns
     the losses. Runs under its own RNG so the caller's random state is untouched."""
@@ -117,7 +117,7 @@ def prepare_tiny_model(
     warm_start_steps: int = 0,
     records: Sequence[SampleRecord] = (),
     image_paths: Callable[[int], Sequence[Path]] | None = None,
-    template: str = THINK_BOXED,
+    template: str | None = None,
 ) -> Path:
     """Build (or reuse) ``<output_dir>/base_model`` for a ``tiny://`` path; returns the directory."""
     import json

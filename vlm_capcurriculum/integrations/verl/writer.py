@@ -31,16 +31,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt, render_prompt
 from vlm_capcurriculum.rewards.spec import AnswerSpec, AnswerSpecError
-
-#: The paper's format instruction, appended to every problem (source: UCSC-VLAA/VLM-CapCurriculum
-#: ``training/format_prompts/math.jinja``, ``{{ content | trim }} You FIRST think ...``; its ``<thinking>`` in the
-#: example is as in the original).
-PAPER_INSTRUCTION = (
-    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. "
-    "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in "
-    "\\boxed{}. i.e. <thinking> reasoning here </thinking> \\boxed{final answer here}"
-)
 
 IMAGE_PLACEHOLDER = "<image>"
 REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")
@@ -140,10 +132,10 @@ def _image_cell(path: str, image_root: Path, embed: bool) -> Any:
     return os.fspath(full.resolve())
 
 
-def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, instruction: str | None) -> dict:
+def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, template: str | None) -> dict:
     spec = _spec(record)
     problem = record["problem"]
-    content = f"{problem.strip()} {instruction}" if instruction else problem
+    content = problem if template is None else render_prompt(problem, template)
     pass_rate = record.get("pass_rate")
     return {
         "data_source": spec.capability,
@@ -170,18 +162,20 @@ def write_verl_parquet(
     *,
     image_root: str | os.PathLike[str] = ".",
     embed_images: bool = True,
-    instruction: str | None = PAPER_INSTRUCTION,
+    format_prompt: str | os.PathLike[str] | None = THINK_BOXED,
     on_error: Literal["raise", "skip"] = "raise",
     origin: str = "records",
 ) -> WriteReport:
     """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
 
-    ``instruction`` is appended to each problem after a space (``None`` writes the problem as is); ``origin``
+    Each problem is rendered in ``format_prompt`` (the file of a format prompt, the paper's by default, as every
+    backend renders it: :mod:`vlm_capcurriculum.prompts`; ``None`` writes the problem as is); ``origin``
     names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
     see :mod:`.dataset`); ids must be unique within a file. The file is written atomically."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     root = Path(image_root)
+    template = None if format_prompt is None else read_prompt(format_prompt)
     rows: list[dict] = []
     bad: list[str] = []
     seen: dict[str, int] = {}
@@ -194,7 +188,7 @@ def write_verl_parquet(
             bad.append(f"{origin} record {position} (id={record_id!r}): " + "; ".join(problems))
             continue
         seen[str(record_id)] = position
-        rows.append(_row(record, len(rows), root, embed_images, instruction))
+        rows.append(_row(record, len(rows), root, embed_images, template))
     if bad and on_error == "raise":
         raise VerlDataError(bad)
     if not rows:
