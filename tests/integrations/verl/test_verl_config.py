@@ -78,3 +78,23 @@ def test_verl_validation_still_guards_user_mistakes(verl_config: Any) -> None:
     config = verl_config(["data.train_batch_size=1", "actor_rollout_ref.actor.ppo_mini_batch_size=2"])
     with pytest.raises(ValueError, match="train_batch_size"):
         validate_config(config=config, use_reference_policy=True, use_critic=False)
+
+
+def test_reward_kwargs_overrides_as_the_readme_gives_them(verl_config: Any) -> None:
+    """README: a reward kwarg is added with ``+`` (to ours and to verl's stock ``ppo_trainer``); our config's own
+    ``format_weight`` is overridden without it."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        verl_config(["reward.custom_reward_function.reward_kwargs.timeout_s=2.0"])
+    ours = verl_config(
+        [
+            "+reward.custom_reward_function.reward_kwargs.timeout_s=2.0",
+            "reward.custom_reward_function.reward_kwargs.format_weight=0.2",
+        ]
+    )
+    assert ours.reward.custom_reward_function.reward_kwargs == {"format_weight": 0.2, "timeout_s": 2.0}
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        stock = compose("ppo_trainer", overrides=["+reward.custom_reward_function.reward_kwargs.timeout_s=2.0"])
+    assert stock.reward.custom_reward_function.reward_kwargs == {"timeout_s": 2.0}
