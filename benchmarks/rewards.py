@@ -24,9 +24,10 @@ What it does, in one run:
    the options).
 3. Builds the rollout batch: ``--prompts`` cases (512) x ``--rollouts`` responses each (5), the paper's rollout
    batch of 2,560; rollouts of one prompt differ in their reasoning text and share the final answer. Our reward
-   scores the whole batch with ``score_batch`` (wall time; caches cleared and guard workers restarted first, so
-   nothing is remembered from step 2; within the batch, identical answers to one prompt are decided once, as in
-   training); the baselines' batch time is the sum of
+   scores the whole batch with ``score_batch`` (wall time; caches cleared and guard workers restarted and booted
+   first, so nothing is remembered from step 2; within the batch, identical answers to one prompt are decided once,
+   as in training; once more with the workers booting inside the call, the cost of a first call without
+   ``prestart_pool``, which our EasyR1 and verl entry points call at load); the baselines' batch time is the sum of
    their per-call times (they have no batch path), with hung calls counted at the limit (a lower bound: in a
    trainer they would not return at all).
 
@@ -54,6 +55,7 @@ if importlib.util.find_spec("vlm_capcurriculum") is None:  # run from a clone wi
 DEFAULT_PUBLIC = ROOT.parent / "shared" / "bench" / "reward_cases_public.jsonl"
 DEFAULT_EXTRA = ROOT / "benchmarks" / "cases"
 KINDS = ("math", "choice", "short", "adversarial")
+COLD = "well-formed, guard booting"
 
 
 @dataclass
@@ -226,10 +228,12 @@ def grade_baseline(name: str, cases: list[Case], runner: BaselineRunner) -> Grad
     return graded
 
 
-def _clear_our_caches(restart_guard: bool = False) -> None:
+def _clear_our_caches(restart_guard: bool = False, wait_for_guard: bool = True) -> None:
     """Forget everything our reward remembers between batches (verdicts, parses); with ``restart_guard`` also start
-    fresh guard workers (their parser caches are cold), warmed up by one answer before any timing."""
-    from vlm_capcurriculum.rewards import latex, mathvalue, score, scoring, shutdown_pool
+    fresh guard workers (their verdict and parser caches are empty) and, with ``wait_for_guard``, wait until they
+    have booted, as in training, where they start when the reward is loaded and boot during the first rollouts."""
+    from vlm_capcurriculum.rewards import latex, mathvalue, scoring, shutdown_pool
+    from vlm_capcurriculum.rewards.guard import prestart_pool
 
     scoring._symbolic_cache.clear()
     scoring._spec_from_string.cache_clear()
@@ -237,8 +241,8 @@ def _clear_our_caches(restart_guard: bool = False) -> None:
     mathvalue.parse_value.cache_clear()
     if restart_guard:
         shutdown_pool()
-        score("<think>warm</think>\\boxed{x \\in [0, 1]}", "0 \\le x \\le 1")
-        _clear_our_caches()
+        if wait_for_guard and not prestart_pool(wait_s=120.0):
+            raise SystemExit("the reward guard workers did not start within 120 s")
 
 
 def rollout_batch(cases: list[Case], prompts: int, rollouts: int, seed: int) -> list[tuple[int, str]]:
@@ -255,10 +259,12 @@ def rollout_batch(cases: list[Case], prompts: int, rollouts: int, seed: int) -> 
     return batch
 
 
-def time_our_batch(cases: list[Case], batch: list[tuple[int, str]], timeout_s: float) -> float:
+def time_our_batch(cases: list[Case], batch: list[tuple[int, str]], timeout_s: float, *, cold: bool = False) -> float:
+    """Wall time of one ``score_batch`` call; ``cold``: the guard workers boot inside it (a reward's first call
+    with no prestart)."""
     from vlm_capcurriculum.rewards import score_batch
 
-    _clear_our_caches(restart_guard=True)
+    _clear_our_caches(restart_guard=True, wait_for_guard=not cold)
     started = time.perf_counter()
     score_batch(
         [response for _, response in batch], [cases[index].ground_truth for index, _ in batch], timeout_s=timeout_s
@@ -324,7 +330,10 @@ def print_tables(
     }
     for name, graded in results.items():
         summary["speed"][name] = {}
-        for part, items in parts.items():
+        name_parts = dict(parts)
+        if name == "ours" and COLD in our_batch_s:
+            name_parts[COLD] = parts["well-formed"]
+        for part, items in name_parts.items():
             latencies = [graded.seconds[index] for index, _ in items]
             if name == "ours":
                 total = our_batch_s[part]
@@ -344,7 +353,7 @@ def print_tables(
             }
             speed.add_row(
                 name,
-                f"{part} ({len(items)})",
+                f"{part} ({len(items)})" if part != COLD else part,
                 f"{throughput:,.0f}",
                 f"{1000 * percentile(latencies, 0.5):.2f}",
                 f"{1000 * percentile(latencies, 0.99):.1f}",
@@ -355,8 +364,9 @@ def print_tables(
     console.print(
         "Latency: per response, each distinct case timed once (ours: score(), one call each, in-process with its "
         "guard workers started; baselines: inside their process). Throughput: ours = score_batch wall time on the "
-        f"batch (all caches cleared, fresh guard workers); baselines = sum of their calls, a hung call counted at {args.baseline_timeout:g} s. "
-        f"Our per-answer hard limit: {args.timeout:g} s."
+        "batch (all caches cleared, fresh guard workers that have booted, as in training where they boot during the "
+        f"first rollouts; '{COLD}': the same batch with the workers booting inside the call); baselines = sum of "
+        f"their calls, a hung call counted at {args.baseline_timeout:g} s. Our per-answer hard limit: {args.timeout:g} s."
     )
     return summary
 
@@ -388,9 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         counts[case.kind] += 1
     print(f"{len(cases)} cases: " + ", ".join(f"{kind} {counts[kind]}" for kind in KINDS))
 
-    from vlm_capcurriculum.rewards import guard_stats, score
+    from vlm_capcurriculum.rewards import guard_stats
 
-    score("<think>warm</think>\\boxed{x \\in [0, 1]}", "0 \\le x \\le 1")  # start the guard workers first
     results: dict[str, Graded] = {"ours": grade_ours(cases, args.timeout)}
     print("ours: graded", flush=True)
     if not args.skip_baselines:
@@ -404,8 +413,10 @@ def main(argv: list[str] | None = None) -> None:
 
     batch = rollout_batch(cases, args.prompts, args.rollouts, args.seed)
     adversarial = {i for i, c in enumerate(cases) if c.kind == "adversarial"}
+    well_formed = [item for item in batch if item[0] not in adversarial]
     our_batch_s = {
-        "well-formed": time_our_batch(cases, [item for item in batch if item[0] not in adversarial], args.timeout),
+        "well-formed": time_our_batch(cases, well_formed, args.timeout),
+        COLD: time_our_batch(cases, well_formed, args.timeout, cold=True),
         "all": time_our_batch(cases, batch, args.timeout),
     }
     summary = print_tables(cases, results, batch, our_batch_s, args)

@@ -56,6 +56,18 @@ def test_killed_worker_is_really_gone(pool: GuardPool) -> None:
             os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
 
 
+@pytest.mark.timeout(120)
+def test_prestarted_workers_boot_before_the_first_task(pool: GuardPool) -> None:
+    assert not pool._idle  # nothing runs before it is asked for
+    pool.prestart()
+    assert len(pool._idle) == pool.size + pool.spare  # started in the background: nothing waited for yet
+    assert pool.wait_ready(timeout_s=100)
+    assert pool._idle and all(worker.ready for worker in pool._idle)
+    booted = _pids(pool)
+    assert pool.run([("ping", ())]) == [Outcome("ok", True)]
+    assert _pids(pool) == booted  # the first task ran on a prestarted worker: no start inside the call
+
+
 def test_worker_that_dies_is_replaced(pool: GuardPool) -> None:
     pool.run([("ping", ())])
     for worker in list(pool._idle):

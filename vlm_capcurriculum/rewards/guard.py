@@ -286,6 +286,19 @@ class GuardPool:
         with self._lock:
             self._top_up()
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Block until every started idle worker has warmed up (at most ``timeout_s``); whether they all did.
+        For callers that must not time a worker's start-up (benchmarks), and tests."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                self._refresh_idle()
+                if all(worker.ready for worker in self._idle):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
     def _claim(self, owned: list[_Worker], want: int, block: bool) -> None:
         """Give the calling run up to ``want`` more workers (at most ``size`` in all), ready ones first."""
         with self._lock:
@@ -384,12 +397,16 @@ def configure_pool(size: int) -> None:
     get_pool().size = int(size)
 
 
-def prestart_pool() -> None:
-    """Start this process's guard workers in the background (entry points call it when they are loaded)."""
+def prestart_pool(wait_s: float = 0.0) -> bool:
+    """Start this process's guard workers in the background (entry points call it when they are loaded); with
+    ``wait_s`` > 0, wait up to that long for them to be warm. Whether they are (always False without waiting)."""
     try:
-        get_pool().prestart()
+        pool = get_pool()
+        pool.prestart()
     except OSError:  # no processes available: the first symbolic answer will try again
         logger.warning("could not start reward guard workers", exc_info=True)
+        return False
+    return wait_s > 0 and pool.wait_ready(wait_s)
 
 
 def shutdown_pool() -> None:
