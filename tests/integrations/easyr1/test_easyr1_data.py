@@ -19,8 +19,7 @@ from vlm_capcurriculum.integrations.easyr1.data import (
     val_dataloader,
 )
 from vlm_capcurriculum.integrations.easyr1.records import write_train_file, write_val_file
-
-REPO = lane.REPO
+from vlm_capcurriculum.prompts import THINK_BOXED
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def setup(tmp_path_factory):  # type: ignore[no-untyped-def]
             "data.max_prompt_length=1024",
             "data.min_pixels=3136",
             "data.max_pixels=12544",
-            f"data.format_prompt={REPO / 'recipes' / 'prompts' / 'think_boxed.jinja'}",
+            f"data.format_prompt={THINK_BOXED}",
         ]
     )
     use_our_columns(config)
