@@ -12,13 +12,17 @@ column is curriculum / stock, and ``vs qwen3_vl`` compares each family's curricu
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if importlib.util.find_spec("vlm_capcurriculum") is None:  # run from a clone without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console
 from rich.table import Table
