@@ -73,11 +73,12 @@ def test_n_samples_from_a_server_that_ignores_n(transformers_server) -> None:
 
 
 def test_a_model_the_server_cannot_load_stops_the_run(transformers_server) -> None:
-    # Unpinned, the server tries to load whatever the request names and answers 500 when it cannot; every request
-    # failing from the start means a misconfiguration, so the run stops instead of failing row after row.
+    # Unpinned, the server tries to load whatever the request names and answers 500 when it cannot (or, now and
+    # then, resets the connection while the load fails: seen in CI); every request failing from the start means a
+    # misconfiguration, so the run stops instead of failing row after row.
     url, _ = transformers_server
     wrong = OpenAIBackend(
         url, "not-a-served-model", max_concurrency=1, timeout=60.0, retry=RetryPolicy(max_attempts=2, base_delay=0.01)
     )
-    with pytest.raises(ModelAccessError, match=r"the first 5 requests all failed, last with http_500"):
+    with pytest.raises(ModelAccessError, match=r"the first 5 requests all failed, last with (http_500|connection)"):
         map_requests(wrong, [ChatRequest.user(f"q{i}") for i in range(8)], progress=False)
