@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from vlm_capcurriculum.rewards.bounds import MAX_DIGITS
+from vlm_capcurriculum.rewards.brackets import top_level
 
 #: Deepest nesting of brackets and operators the parser follows.
 MAX_DEPTH = 60
@@ -351,7 +352,7 @@ _FLIPPED = {"<": ">", "<=": ">="}
 def parse_expression(text: str) -> Node:
     """Parse a cleaned LaTeX expression, or one relation ``lhs op rhs`` (op: = < > <= >= !=, also as ``\\le``
     etc.), into an AST; raises :class:`Unsupported` outside the grammar (chains like ``0 < x < 1`` included)."""
-    relations = [match for match in _RELATION.finditer(text) if _depth_at(text, match.start()) == 0]
+    relations = _top_level_relations(text)
     if not relations:
         return _Parser(text).parse()
     if len(relations) > 1:
@@ -367,7 +368,7 @@ def parse_expression(text: str) -> Node:
 def split_relations(text: str) -> tuple[list[str], list[str]]:
     """The top-level relation operators of ``text`` (normalised: ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``) and
     the pieces between them: ``-2 \\le x < 7`` gives ``(["-2 ", " x ", " 7"], ["<=", "<"])``."""
-    relations = [match for match in _RELATION.finditer(text) if _depth_at(text, match.start()) == 0]
+    relations = _top_level_relations(text)
     pieces, operators, start = [], [], 0
     for match in relations:
         pieces.append(text[start : match.start()])
@@ -377,14 +378,13 @@ def split_relations(text: str) -> tuple[list[str], list[str]]:
     return pieces, operators
 
 
-def _depth_at(text: str, position: int) -> int:
-    depth = 0
-    for char in text[:position]:
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-    return depth
+def _top_level_relations(text: str) -> list[re.Match[str]]:
+    """The relation operators outside every bracket (one scan of the text, however many operators it holds)."""
+    matches = list(_RELATION.finditer(text))
+    if not matches:
+        return matches
+    top = {i for i, _ in top_level(text)}
+    return [match for match in matches if match.start() in top]
 
 
 def variables(node: Node) -> set[str]:

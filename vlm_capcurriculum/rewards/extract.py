@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vlm_capcurriculum.rewards.brackets import top_level
+
 _THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
 # Chat-template tokens that leak into decoded text: nothing after them is the model's answer.
@@ -188,14 +190,9 @@ def last_math_or_number(text: str) -> tuple[str, str] | None:
 
 def _after_last_equals(text: str) -> str:
     """``x = \\frac{24}{3} = 8`` answers ``8``: a derivation's result is its last right-hand side."""
-    depth = 0
     cut = -1
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "=" and depth == 0 and text[i - 1 : i] not in ("<", ">", "!", "\\"):
+    for i, char in top_level(text):
+        if char == "=" and text[i - 1 : i] not in ("<", ">", "!", "\\"):
             cut = i
     rest = text[cut + 1 :].strip() if cut >= 0 else text
     return rest or text

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from vlm_capcurriculum.rewards.brackets import top_level
+
 _UNICODE = {
     "\u2212": "-",  # minus sign
     "\u2013": "-",
@@ -144,12 +146,4 @@ def _encloses(text: str, left: str, right: str) -> bool:
 
 
 def _has_top_level_comma(text: str) -> bool:
-    depth = 0
-    for char in text:
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char in ",;" and depth == 0:
-            return True
-    return False
+    return any(char in ",;" for _, char in top_level(text))

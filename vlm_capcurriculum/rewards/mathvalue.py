@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
+from vlm_capcurriculum.rewards.brackets import top_level
 from vlm_capcurriculum.rewards.quantity import Quantity, parse_quantity, quantities_equal
 
 
@@ -103,14 +104,9 @@ _INFINITY = {1: Quantity(None, "", False, False, 1), -1: Quantity(None, "", Fals
 def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
     """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
     pieces: list[tuple[str, str]] = []
-    depth = 0
     start = 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char in separators and depth == 0:
+    for i, char in top_level(text):
+        if char in separators:
             pieces.append((text[start:i], char))
             start = i + 1
     pieces.append((text[start:], ""))
