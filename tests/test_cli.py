@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from vlm_capcurriculum import __version__
 from vlm_capcurriculum.cli import main
@@ -19,3 +20,21 @@ def test_no_command_prints_help_and_fails() -> None:
     result = subprocess.run([sys.executable, "-m", "vlm_capcurriculum"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "usage: vlmcc" in result.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    # `vlmcc plan --json | head -c 100`: the pipe closes while the plan is still being written.
+    reader = subprocess.Popen(["head", "-c", "100"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    writer = subprocess.run(
+        [sys.executable, "-m", "vlm_capcurriculum", "plan", "--config", "recipes/config.yaml", "--json"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait(timeout=60)
+    assert writer.returncode == 0
+    assert "Traceback" not in writer.stderr and "BrokenPipeError" not in writer.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as err:
         print(f"vlmcc {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`vlmcc plan --json | head`): not an error of ours. Point stdout at devnull so the
+        # interpreter's final flush does not raise again (the recipe of Python's signal module documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
