@@ -14,7 +14,12 @@ import sys
 from collections.abc import Sequence
 
 # module name (under vlm_capcurriculum.cli) for each sub-command, in --help order
-COMMANDS: dict[str, str] = {"plan": "plan", "train": "train", "data": "data"}
+COMMANDS: dict[str, str] = {
+    "plan": "plan",
+    "train": "train",
+    "data": "data",
+    "eval": "eval",
+}
 
 
 class CLIError(Exception):

@@ -9,7 +9,8 @@ an fsync guards against power loss (the last answers could be lost, never corrup
 processes may share one cache file (``busy_timeout``); the first writer of a ``(key, index)`` wins, so concurrent
 runs never disagree.
 
-Layout: ``samples(key, idx, model, text, finish_reason, created)`` with primary key ``(key, idx)``, and
+Layout: ``samples(key, idx, model, text, finish_reason, created, completion_tokens)`` with primary key
+``(key, idx)`` (``completion_tokens`` was added later: older files gain the column, NULL for their rows), and
 ``requests(key, model, payload)`` holding the key's JSON payload (messages with image hashes, sampling params)
 so an entry can be inspected without re-deriving it.
 """
@@ -46,6 +47,10 @@ CREATE TABLE IF NOT EXISTS requests (
     payload TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+_INSERT_SAMPLE = (
+    "INSERT OR IGNORE INTO samples (key, idx, model, text, finish_reason, created, completion_tokens) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 class CacheError(RuntimeError):
@@ -65,6 +70,7 @@ class ResponseCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._check_version()
+            self._add_token_column()
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise CacheError(f"{self.path}: not a usable answer cache ({err})") from err
@@ -76,17 +82,23 @@ class ResponseCache:
         elif int(row[0]) != SCHEMA_VERSION:
             raise CacheError(f"{self.path}: cache schema {row[0]}, this version reads {SCHEMA_VERSION}")
 
+    def _add_token_column(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
+        if "completion_tokens" not in columns:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it just now
+                self._db.execute("ALTER TABLE samples ADD COLUMN completion_tokens INTEGER")
+
     def get(self, key: str, n: int) -> dict[int, Sample]:
         """The cached samples ``0..n-1`` of ``key`` (possibly fewer, possibly none)."""
         rows = self._db.execute(
-            "SELECT idx, text, finish_reason FROM samples WHERE key = ? AND idx < ?", (key, n)
+            "SELECT idx, text, finish_reason, completion_tokens FROM samples WHERE key = ? AND idx < ?", (key, n)
         ).fetchall()
-        return {idx: Sample(text, finish_reason) for idx, text, finish_reason in rows}
+        return {idx: Sample(text, finish_reason, tokens) for idx, text, finish_reason, tokens in rows}
 
     def put(self, key: str, index: int, sample: Sample, *, model: str) -> None:
         self._db.execute(
-            "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-            (key, index, model, sample.text, sample.finish_reason, time.time()),
+            _INSERT_SAMPLE,
+            (key, index, model, sample.text, sample.finish_reason, time.time(), sample.completion_tokens),
         )
 
     def store_many(self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]) -> None:
@@ -97,8 +109,8 @@ class ResponseCache:
             for key, model, blob, samples in entries:
                 self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-                    [(key, index, model, s.text, s.finish_reason, now) for index, s in samples],
+                    _INSERT_SAMPLE,
+                    [(key, index, model, s.text, s.finish_reason, now, s.completion_tokens) for index, s in samples],
                 )
 
     @contextlib.contextmanager

@@ -21,6 +21,9 @@ class Sample:
 
     text: str
     finish_reason: str | None = None
+    completion_tokens: int | None = None
+    """The answer's length in the model's tokens as the server counted it (``usage.completion_tokens`` of a
+    one-choice response); None when unknown (several choices share one usage, or the server sent none)."""
 
 
 class RequestFailed(Exception):

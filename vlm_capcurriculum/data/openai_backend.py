@@ -127,6 +127,10 @@ def parse_completion(raw: bytes) -> tuple[list[Sample], dict[str, Any]]:
         )
     samples.sort(key=lambda item: item[0])
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    tokens = usage.get("completion_tokens")
+    if len(samples) == 1 and isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+        index, only = samples[0]  # one choice: the usage is its own length (vlmcc eval reports it)
+        samples = [(index, Sample(only.text, only.finish_reason, tokens))]
     return [sample for _, sample in samples], usage
 
 

@@ -94,7 +94,9 @@ class VLLMBackend:
                 self.stats.finished()
             self.stats.responses += 1
             for pending, output in zip(batch, outputs, strict=True):
-                samples = [Sample(c.text, getattr(c, "finish_reason", None)) for c in output.outputs]
+                samples = [
+                    Sample(c.text, getattr(c, "finish_reason", None), _token_count(c)) for c in output.outputs
+                ]
                 self.stats.samples += len(samples)
                 self.stats.prompt_tokens += len(getattr(output, "prompt_token_ids", None) or ())
                 self.stats.completion_tokens += sum(len(getattr(c, "token_ids", ()) or ()) for c in output.outputs)
@@ -105,3 +107,9 @@ class VLLMBackend:
         if self._worker is not None:
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+
+
+def _token_count(output: Any) -> int | None:
+    """The generated token count of one vLLM ``CompletionOutput`` (None when it carries no token ids)."""
+    token_ids = getattr(output, "token_ids", None)
+    return len(token_ids) if token_ids is not None else None

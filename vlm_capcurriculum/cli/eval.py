@@ -1,0 +1,134 @@
+"""``vlmcc eval``: benchmark accuracy of a served checkpoint, graded by our verifiers (or by VLMEvalKit).
+
+vlmcc eval --input mathvista_mini.jsonl --input pope.jsonl --image-root BENCH/images \\
+    --base-url http://localhost:8000/v1 --model staged --output staged.eval.jsonl
+
+Writes one row per item to OUTPUT (id, source, prediction, extracted answer, verdict, response length in the
+model's tokens) and the accuracy overall and per benchmark (the records' ``source``) to OUTPUT.summary.json. The
+options are ``vlmcc data passk``'s: answers are cached (``OUTPUT.cache.sqlite``) and a rerun redoes only what is
+missing. Exit status: 0 when every item got an answer, 3 when some requests failed (counted as wrong; run again to
+retry them) or some input rows are not valid records (listed in OUTPUT.rejects.jsonl), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+from vlm_capcurriculum.cli.data import (
+    ROWS_FAILED,
+    _backends,
+    _beside,
+    _guarded,
+    _job_options,
+    _model_options,
+    _sampling,
+    _sampling_options,
+    _template,
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="benchmark accuracy of a served checkpoint (our verifiers, or VLMEvalKit)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--backend", default="builtin", choices=("builtin", "vlmevalkit"), help="default: builtin")
+    parser.add_argument("--input", required=True, action="append", help="benchmark records (repeatable)")
+    parser.add_argument("--image-root", help="folder the image paths are relative to (default: the input's)")
+    parser.add_argument("--capability", help="capability of rows that carry none")
+    parser.add_argument("--prompt", help="template with {problem} (default: the training prompt)")
+    parser.add_argument("--system", help="system message (default: none, as in training)")
+    parser.add_argument(
+        "--tokenizer", help="tokenizer (path or name) counting response tokens when the server reports no usage"
+    )
+    _model_options(parser, multi=False)
+    from vlm_capcurriculum.evaluate.builtin import EVAL_MAX_TOKENS, EVAL_TEMPERATURE
+
+    _sampling_options(parser, temperature=EVAL_TEMPERATURE, top_p=1.0, max_tokens=EVAL_MAX_TOKENS)
+    _job_options(parser)
+    parser.set_defaults(handler=run_eval)
+
+
+@_guarded
+def run_eval(args: argparse.Namespace) -> int:
+    if args.backend == "vlmevalkit":
+        raise CLIError("--backend vlmevalkit is not available in this version; use the built-in backend")
+    from vlm_capcurriculum.data import run_job
+    from vlm_capcurriculum.data.inputs import record_rows
+    from vlm_capcurriculum.evaluate.builtin import TokenCounter, make_eval, read_eval_rows, summarize
+
+    [backend] = _backends(args)
+    prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
+    root = args.image_root or str(Path(args.input[0]).parent)
+    rows = record_rows(args.input, image_root=root, capability=args.capability)
+    if args.limit is not None:
+        rows = rows[: max(args.limit, 0)]
+    sampling = _sampling(args)
+    process = make_eval(
+        backend,
+        image_root=root,
+        sampling=sampling,
+        prompt=prompt,
+        system=args.system,
+        tokens=TokenCounter(args.tokenizer) if args.tokenizer else None,
+    )
+    rejects = args.rejects or _beside(args.output, ".rejects.jsonl")
+    run = run_job(
+        rows,
+        process,
+        args.output,
+        cache=args.cache or _beside(args.output, ".cache.sqlite"),
+        rejects=rejects,
+        progress=not args.no_progress,
+        desc=f"eval {args.model}",
+        print_summary=False,
+    )
+    invalid = sum(run.rejected.values())
+    summary = summarize(
+        read_eval_rows(args.output),
+        invalid_rows=invalid,
+        model=args.model,
+        inputs=list(args.input),
+        output=str(args.output),
+        prompt=str(prompt.source) if prompt is not None else "training prompt (vlm_capcurriculum.prompts)",
+        system=args.system,
+        sampling={
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "seed": sampling.seed,
+        },
+        run=run.to_dict(),
+    )
+    summary_path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _print_table(summary)
+    print(f"per-item results: {args.output}; summary: {summary_path}", file=sys.stderr)
+    problems = []
+    if summary["errors"]:
+        problems.append(f"{summary['errors']} request(s) failed and count as wrong; run the same command to retry")
+    if invalid:
+        problems.append(f"{invalid} input row(s) are not valid records (see {rejects})")
+    for problem in problems:
+        print(f"vlmcc eval: {problem}", file=sys.stderr)
+    return ROWS_FAILED if problems else 0
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    from vlm_capcurriculum.evaluate.builtin import fmt_accuracy
+
+    width = max([len("overall"), *(len(name) for name in summary["by_source"])])
+    lines = [f"{'benchmark':<{width}}  {'items':>6}  {'correct':>7}  {'acc %':>6}  {'errors':>6}"]
+    for name, tally in [*summary["by_source"].items(), ("overall", summary)]:
+        lines.append(
+            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {fmt_accuracy(tally['accuracy']):>6}  "
+            f"{tally['errors']:>6}"
+        )
+    print("\n".join(lines), file=sys.stderr)
