@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "data": "data",
     "eval": "eval",
+    "analyze": "analyze",
 }
 
 

@@ -1,0 +1,214 @@
+"""``vlmcc analyze``: the paper's analyses of evaluated checkpoints (the inputs are ``vlmcc eval``'s per-item rows).
+
+vlmcc analyze perception --input staged.eval.jsonl --image-root BENCH/images --base-url URL --model JUDGE \\
+    --output staged.audit.jsonl [--control] [--human-labels labels.jsonl]
+vlmcc analyze length staged=staged.eval.jsonl merged=merged.eval.jsonl --compare staged merged
+
+``perception`` asks a judge to label every wrong answer (perception | reasoning | misunderstanding | other) and
+writes the labels and OUTPUT.summary.json (each label's share with a 95% Wilson interval; with ``--control`` the
+same audit with the image withheld; with ``--human-labels`` Cohen's kappa against them). ``length`` reports response
+lengths per checkpoint and a paired test of two. Exit status as ``vlmcc eval``'s: 3 when some judge requests failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+from vlm_capcurriculum.cli.data import (
+    ROWS_FAILED,
+    _backends,
+    _beside,
+    _guarded,
+    _job_options,
+    _model_options,
+    _sampling,
+    _sampling_options,
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="error audit and reasoning length of evaluated checkpoints",
+        description=__doc__.split("\n\n")[0],
+    )
+    analyses = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
+    parser.set_defaults(handler=lambda args: _help(parser))
+
+    perception = analyses.add_parser("perception", help="judge-labelled causes of the wrong answers")
+    perception.add_argument("--input", required=True, help="vlmcc eval per-item output (JSON lines)")
+    perception.add_argument("--image-root", help="folder the image paths are relative to (default: the input's)")
+    perception.add_argument("--prompt", help="judge prompt with {question}, {answer}, {response} (and {image_note})")
+    perception.add_argument("--control", action="store_true", help="also audit with the image withheld")
+    perception.add_argument("--human-labels", help="JSON lines of {id, label}: Cohen's kappa of the judge against them")
+    _model_options(perception, multi=False)
+    _sampling_options(perception, temperature=0.0, top_p=1.0, max_tokens=512)
+    _job_options(perception)
+    perception.set_defaults(handler=run_perception)
+
+    length = analyses.add_parser("length", help="response length per checkpoint, and a paired test of two")
+    length.add_argument("inputs", nargs="+", metavar="[LABEL=]EVAL.jsonl", help="LABEL is run or run/stage")
+    length.add_argument(
+        "--compare", nargs=2, metavar=("FIRST", "SECOND"), help="labels to compare (e.g. merged staged)"
+    )
+    length.add_argument("--output", help="write the analysis here as JSON (default: print it)")
+    length.set_defaults(handler=run_length)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _eval_rows(path: str) -> list[dict[str, Any]]:
+    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
+
+    try:
+        return read_eval_rows(path)
+    except OSError as err:
+        raise CLIError(f"{path}: cannot read ({err.strerror or err})") from None
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
+@_guarded
+def run_perception(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from vlm_capcurriculum.data import run_job
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+    from vlm_capcurriculum.evaluate.perception import (
+        ERROR,
+        default_prompt_text,
+        is_audited,
+        make_audit,
+        read_human_labels,
+        summarize_audit,
+    )
+
+    rows = _eval_rows(args.input)
+    human = None
+    if args.human_labels:
+        try:
+            human = read_human_labels(args.human_labels)
+        except (OSError, ValueError) as err:
+            raise CLIError(str(err)) from None
+    required = ("question", "answer", "response")
+    prompt = (
+        PromptTemplate(default_prompt_text(), "package:evaluate/prompts/perception_audit.txt").checked(required)
+        if args.prompt is None
+        else PromptTemplate.from_file(args.prompt, required=required)
+    )
+    audited = [row for row in rows if is_audited(row)]
+    not_audited = Counter(
+        "correct" if row.get("correct") else "no response (request failed)" for row in rows if not is_audited(row)
+    )
+    if args.limit is not None:
+        audited = audited[: max(args.limit, 0)]
+    [backend] = _backends(args)
+    root = args.image_root or str(Path(args.input).parent)
+    sampling = _sampling(args)
+    cache = args.cache or _beside(args.output, ".cache.sqlite")
+
+    def audit(output: str | Path, control: bool) -> list[dict[str, Any]]:
+        process = make_audit(backend, image_root=root, sampling=sampling, prompt=prompt, control=control)
+        run_job(
+            audited,
+            process,
+            output,
+            cache=cache,
+            progress=not args.no_progress,
+            desc="audit (image withheld)" if control else "audit",
+            print_summary=False,
+        )
+        return _eval_rows(str(output))
+
+    results = audit(args.output, control=False)
+    control = None
+    control_path = _beside(args.output, ".control.jsonl")
+    if args.control:
+        control = audit(control_path, control=True)
+    summary = summarize_audit(
+        results,
+        eval_rows=len(rows),
+        not_audited=not_audited,
+        control_rows=control,
+        human=human,
+        judge=args.model,
+        input=args.input,
+        prompt=prompt.source,
+        outputs={"labels": str(args.output), **({"control": str(control_path)} if control is not None else {})},
+    )
+    summary_path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
+    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _print_shares(summary)
+    print(f"labels: {args.output}; summary: {summary_path}", file=sys.stderr)
+    errors = sum(row["label"] == ERROR for row in [*results, *(control or [])])
+    if errors:
+        print(f"vlmcc analyze: {errors} judge request(s) failed (label 'error'); run again to retry", file=sys.stderr)
+        return ROWS_FAILED
+    return 0
+
+
+def _print_shares(summary: dict[str, Any]) -> None:
+    lines = [f"audited wrong answers: {summary['audited']}"]
+    for label, entry in summary["labels"].items():
+        if entry["count"] or label in ("perception", "reasoning", "misunderstanding", "other"):
+            ci = entry["ci95"]
+            ci_text = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+            share = "-" if entry["share"] is None else f"{100 * entry['share']:.1f}%"
+            lines.append(f"  {label:<17} {entry['count']:>5}  {share:>6}{ci_text}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def run_length(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.evaluate.length import analyze_lengths
+
+    entries = []
+    for item in args.inputs:
+        label, sep, path = item.partition("=")
+        if not sep:
+            label, path = Path(item).name.split(".")[0], item
+        if any(label == seen for seen, _ in entries):
+            raise CLIError(f"label {label!r} given twice; name inputs LABEL=PATH")
+        entries.append((label, _eval_rows(path)))
+    try:
+        result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    text = json.dumps(result, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    _print_lengths(result)
+    return 0
+
+
+def _print_lengths(result: dict[str, Any]) -> None:
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    lines = [f"{'checkpoint':<28} {'answers':>7} {'mean tok':>9} {'correct':>9} {'limit hit':>9}"]
+    for label, entry in result["checkpoints"].items():
+        hit = entry["length_limit_hit"]["share"]
+        lines.append(
+            f"{label:<28} {entry['answered']:>7} {num(entry['all']['mean']):>9} {num(entry['correct']['mean']):>9} "
+            f"{'-' if hit is None else f'{100 * hit:.1f}%':>9}"
+        )
+    comparison = result.get("comparison")
+    if comparison:
+        change = comparison["relative_change_of_mean"]
+        test = comparison["test"]
+        lines.append(
+            f"{comparison['second']} vs {comparison['first']} on {comparison['both_correct']} items both got right: "
+            f"mean {num(comparison['second_lengths']['mean'])} vs {num(comparison['first_lengths']['mean'])} tokens"
+            + ("" if change is None else f" ({100 * change:+.1f}%)")
+            + ("" if test["p_value"] is None else f", {test['test']} p = {test['p_value']:.3g}")
+        )
+    print("\n".join(lines), file=sys.stderr)
