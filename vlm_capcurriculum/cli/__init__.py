@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "data": "data",
     "eval": "eval",
     "analyze": "analyze",
+    "report": "report",
 }
 
 

@@ -1,0 +1,78 @@
+"""``vlmcc report``: plots and tables of curriculum runs from their output folders.
+
+vlmcc report runs/staged runs/merged --output report/ \\
+    --eval staged=staged.eval.summary.json --eval merged=merged.eval.summary.json \\
+    --audit staged=staged.audit.summary.json
+
+Writes reward.png, accuracy.png and response_length.png (stage boundaries marked), plots.json (what each plot
+shows) and report.md (per-stage tables, benchmarks side by side with deltas, audit shares). A run folder is read
+through the common layout only (curriculum_summary.json, curriculum_steps.jsonl), whichever backend wrote it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report", help="plots and tables of runs, evaluations and audits", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("runs", nargs="+", metavar="[NAME=]RUN_DIR", help="run output folders")
+    parser.add_argument("--output", required=True, help="folder for the PNGs and report.md")
+    parser.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="LABEL=SUMMARY",
+        help="a vlmcc eval summary (OUTPUT.summary.json); repeat to compare, deltas vs the first",
+    )
+    parser.add_argument(
+        "--audit",
+        action="append",
+        default=[],
+        metavar="LABEL=SUMMARY",
+        help="a vlmcc analyze perception summary (repeatable)",
+    )
+    parser.set_defaults(handler=run_report)
+
+
+def _labelled(items: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise CLIError(f"{option} {item!r}: expected LABEL=PATH")
+        pairs.append((label, path))
+    return pairs
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vlm_capcurriculum.evaluate.report import ReportError, read_json, read_run, write_report
+
+    try:
+        runs = []
+        for item in args.runs:
+            name, sep, path = item.partition("=")
+            runs.append(read_run(path, name) if sep and not Path(item).exists() else read_run(item))
+        names = [run.name for run in runs]
+        if len(set(names)) != len(names):
+            raise CLIError(f"two runs are named alike ({', '.join(names)}); name them NAME=RUN_DIR")
+        evals = [(label, read_json(path, "eval summary")) for label, path in _labelled(args.eval, "--eval")]
+        audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
+        write_report(runs, args.output, evals=evals, audits=audits)
+    except ReportError as err:
+        raise CLIError(str(err)) from None
+    except ImportError as err:
+        raise CLIError(f"{err}; install the report extra: pip install 'vlm-capcurriculum[report]'") from None
+    print(
+        f"report: {Path(args.output) / 'report.md'} (plots: reward.png, accuracy.png, response_length.png)",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,355 @@
+"""``vlmcc report``: plots and tables across runs, read only from the common output layout
+(:mod:`vlm_capcurriculum.curriculum.run_layout`: ``curriculum_summary.json`` and ``curriculum_steps.jsonl``), plus
+``vlmcc eval`` and ``vlmcc analyze perception`` summaries when given.
+
+Plots (PNG, matplotlib's Agg backend): reward, per-capability accuracy and response length against the step, one line
+per run, each run's stage boundaries as dashed vertical lines in its colour (at the step a stage starts). What every
+plot shows (axes labels, series, boundaries) is also written to ``plots.json``, so a reader (or a test) can check a
+plot's content without looking at pixels. ``report.md`` has the per-stage tables, the benchmarks side by side with
+deltas against the first evaluation, and the audits' label shares.
+
+Per-capability accuracy comes from the step lines' ``accuracy_<capability>`` keys (the reward's breakdown keys,
+:func:`~vlm_capcurriculum.rewards.scoring.capability_key`; ``accuracy_<answer type>`` keys are answer types, not
+capabilities); response length from ``response_length`` (or ``completion_length``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE
+
+BOUNDARY_GID = "stage-boundary"
+LENGTH_KEYS = ("response_length", "completion_length", "mean_completion_length")
+
+
+class ReportError(ValueError):
+    """A run folder or summary that cannot be read; the message names the file (and line)."""
+
+
+@dataclass
+class Run:
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    steps: list[dict[str, Any]]
+    torn_last_line: bool = False
+
+    def series(self, key: str) -> tuple[list[int], list[float]]:
+        points = [(int(s["step"]), float(s[key])) for s in self.steps if isinstance(s.get(key), (int, float))]
+        return [x for x, _ in points], [y for _, y in points]
+
+    def length_key(self) -> str | None:
+        return next((key for key in LENGTH_KEYS if any(key in s for s in self.steps)), None)
+
+    def capabilities(self) -> list[str]:
+        from vlm_capcurriculum.rewards.spec import ANSWER_TYPES
+
+        found: dict[str, None] = {}
+        for step in self.steps:
+            for key in step:
+                if key.startswith("accuracy_capability_") or (
+                    key.startswith("accuracy_") and key[len("accuracy_") :] not in ANSWER_TYPES
+                ):
+                    found[key] = None
+        return list(found)
+
+    def boundaries(self) -> list[tuple[int, str]]:
+        """``(first step, stage name)`` of every stage after the first: from the steps file, else the summary."""
+        starts: list[tuple[int, str]] = []
+        previous = None
+        for step in self.steps:
+            index = step.get("stage_index", step.get("stage"))
+            if previous is not None and index != previous:
+                starts.append((int(step["step"]), str(step.get("stage"))))
+            previous = index
+        if not self.steps:
+            stages = self.summary.get("stages") or []
+            starts = [(int(s["first_step"]), str(s.get("name"))) for s in stages[1:] if "first_step" in s]
+        return starts
+
+
+def read_run(path: str | os.PathLike[str], name: str | None = None) -> Run:
+    """A run folder of the common layout; at least one of its two files must exist."""
+    folder = Path(path)
+    summary_path, steps_path = folder / SUMMARY_FILE, folder / STEPS_FILE
+    if not summary_path.exists() and not steps_path.exists():
+        raise ReportError(f"{folder}: not a run folder (neither {SUMMARY_FILE} nor {STEPS_FILE} is there)")
+    summary: dict[str, Any] = {}
+    if summary_path.exists():
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ReportError(f"{summary_path}: not JSON ({err})") from None
+        if not isinstance(summary, dict):
+            raise ReportError(f"{summary_path}: expected a JSON object")
+    steps: list[dict[str, Any]] = []
+    torn = False
+    if steps_path.exists():
+        lines = steps_path.read_text(encoding="utf-8").split("\n")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as err:
+                if number == len(lines):  # no newline after it: a write cut by a kill, rewritten on resume
+                    torn = True
+                    continue
+                raise ReportError(f"{steps_path}:{number}: not JSON ({err})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ReportError(f"{steps_path}:{number}: a step line needs an integer 'step'")
+            steps.append(record)
+    return Run(name or folder.name, folder, summary, steps, torn)
+
+
+@dataclass
+class PlotInfo:
+    file: str
+    title: str
+    panels: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _figure(panels: int) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 3.2 * panels), layout="constrained")
+    axes = figure.subplots(panels, 1, squeeze=False)[:, 0]
+    return figure, list(axes)
+
+
+def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: str) -> dict[str, Any]:
+    """One panel: a line per run that has the metric, and that run's stage boundaries in its colour."""
+    info: dict[str, Any] = {"title": title, "xlabel": "step", "ylabel": ylabel, "series": [], "boundaries": {}}
+    for number, run in enumerate(runs):
+        key = key_of(run)
+        if key is None:
+            continue
+        xs, ys = run.series(key)
+        if not xs:
+            continue
+        colour = f"C{number}"
+        axis.plot(xs, ys, color=colour, label=run.name, marker="." if len(xs) < 40 else None)
+        info["series"].append({"run": run.name, "key": key, "points": len(xs)})
+        starts = run.boundaries()
+        for step, stage in starts:
+            axis.axvline(step - 0.5, color=colour, linestyle="--", linewidth=1, alpha=0.7, gid=BOUNDARY_GID)
+            axis.annotate(
+                stage,
+                (step - 0.5, 1),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=7,
+                va="top",
+                ha="right",
+                color=colour,
+            )
+        info["boundaries"][run.name] = [step - 0.5 for step, _ in starts]
+    axis.set_title(title)
+    axis.set_xlabel("step")
+    axis.set_ylabel(ylabel)
+    if info["series"]:
+        axis.legend(fontsize=8)
+    else:
+        axis.text(0.5, 0.5, "no data in the runs' step logs", transform=axis.transAxes, ha="center")
+    return info
+
+
+def reward_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
+    figure, [axis] = _figure(1)
+    info = PlotInfo("reward.png", "reward")
+    info.panels.append(_panel(axis, runs, lambda run: "reward", title="mean reward per step", ylabel="reward"))
+    return figure, info
+
+
+def length_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
+    figure, [axis] = _figure(1)
+    info = PlotInfo("response_length.png", "response length")
+    info.panels.append(
+        _panel(axis, runs, Run.length_key, title="mean response length per step", ylabel="response length (tokens)")
+    )
+    return figure, info
+
+
+def accuracy_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
+    """One panel per capability (the overall accuracy when the steps carry none)."""
+    keys: dict[str, None] = {}
+    for run in runs:
+        keys.update(dict.fromkeys(run.capabilities()))
+    panels = list(keys) or ["accuracy"]
+    figure, axes = _figure(len(panels))
+    info = PlotInfo("accuracy.png", "accuracy per capability")
+    for axis, key in zip(axes, panels, strict=True):
+        name = key.removeprefix("accuracy_capability_").removeprefix("accuracy_") if key != "accuracy" else "all"
+        info.panels.append(
+            _panel(axis, runs, lambda run, key=key: key, title=f"accuracy: {name}", ylabel=f"accuracy ({name})")
+        )
+    return figure, info
+
+
+# -- tables ------------------------------------------------------------------------------------------------------
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.{digits}f}"
+
+
+def _pct(value: Any) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{100 * value:.1f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def stage_table(run: Run) -> list[str]:
+    stages = run.summary.get("stages") or []
+    if not stages:  # no summary: the stages as the steps file has them
+        by_stage: dict[str, list[dict[str, Any]]] = {}
+        for step in run.steps:
+            by_stage.setdefault(str(step.get("stage")), []).append(step)
+        stages = [
+            {
+                "name": name,
+                "steps": len(items),
+                "first_step": items[0]["step"],
+                "last_step": items[-1]["step"],
+                "reward_start": items[0].get("reward"),
+                "reward_end": items[-1].get("reward"),
+                "accuracy": _mean([s.get("accuracy") for s in items]),
+            }
+            for name, items in by_stage.items()
+        ]
+    length_key = run.length_key()
+
+    def length(stage: Mapping[str, Any]) -> Any:
+        if isinstance(stage.get("mean_completion_length"), (int, float)):
+            return stage["mean_completion_length"]
+        if length_key is None or not isinstance(stage.get("first_step"), int):
+            return None
+        span = range(stage["first_step"], int(stage.get("last_step", stage["first_step"])) + 1)
+        return _mean([s.get(length_key) for s in run.steps if s["step"] in span])
+
+    rows = [
+        [
+            str(i + 1),
+            str(s.get("name")),
+            str(s.get("steps")),
+            f"{s.get('first_step')}-{s.get('last_step')}",
+            _num(s.get("reward_start")),
+            _num(s.get("reward_end")),
+            _num(s.get("accuracy")),
+            _num(length(s), 1),
+            str(s.get("checkpoint") or "-"),
+        ]
+        for i, s in enumerate(stages)
+    ]
+    header = ["#", "stage", "steps", "step range", "reward start", "reward end", "accuracy", "length", "checkpoint"]
+    return _table(header, rows)
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def benchmark_table(evals: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Accuracy (%) per benchmark, one column per evaluation, and each later one's delta against the first."""
+    names: dict[str, None] = {}
+    for _, summary in evals:
+        names.update(dict.fromkeys(summary.get("by_source", {})))
+    header = ["benchmark", *(label for label, _ in evals)]
+    header += [f"Δ {label} − {evals[0][0]}" for label, _ in evals[1:]]
+    rows = []
+    for name in [*names, None]:
+        values = [(s if name is None else s.get("by_source", {}).get(name, {})).get("accuracy") for _, s in evals]
+        row = ["**overall**" if name is None else name, *(_pct(v) for v in values)]
+        for value in values[1:]:
+            row.append(f"{100 * (value - values[0]):+.1f}" if value is not None and values[0] is not None else "-")
+        rows.append(row)
+    return _table(header, rows)
+
+
+def audit_table(audits: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    labels: dict[str, None] = {}
+    for _, summary in audits:
+        labels.update({k: None for k, v in summary.get("labels", {}).items() if v.get("count")})
+    header = ["audit", "wrong answers", *labels]
+    rows = []
+    for name, summary in audits:
+        cells = []
+        for label in labels:
+            entry = summary.get("labels", {}).get(label, {})
+            ci = entry.get("ci95")
+            cells.append(f"{_pct(entry.get('share'))}" + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else ""))
+        rows.append([name, str(summary.get("audited", "-")), *cells])
+    return _table(header, rows)
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ReportError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    except ValueError as err:
+        raise ReportError(f"{path}: {what} is not JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: {what} is not a JSON object")
+    return data
+
+
+def write_report(
+    runs: Sequence[Run],
+    output: str | os.PathLike[str],
+    *,
+    evals: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    audits: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> dict[str, Any]:
+    """Write the PNGs, ``plots.json`` and ``report.md`` into ``output``; returns what ``plots.json`` holds."""
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = []
+    for make in (reward_figure, accuracy_figure, length_figure):
+        figure, info = make(runs)
+        figure.savefig(folder / info.file, dpi=110)
+        plots.append(info)
+    meta = {
+        "runs": [{"name": r.name, "path": str(r.path), "steps": len(r.steps)} for r in runs],
+        "plots": [info.__dict__ for info in plots],
+    }
+    (folder / "plots.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+    lines = ["# Curriculum runs", ""]
+    overview = [
+        [
+            r.name,
+            str(r.summary.get("mode", "-")),
+            f"{r.summary.get('completed_steps', len(r.steps))}/{r.summary.get('total_steps', '-')}",
+            str(len(r.summary.get("stages") or []) or len(r.boundaries()) + 1),
+            _num(_mean([s.get("reward") for s in r.steps])),
+            str(r.path),
+        ]
+        for r in runs
+    ]
+    lines += [*_table(["run", "mode", "steps", "stages", "mean reward", "folder"], overview), ""]
+    for run in runs:
+        lines += [f"## {run.name}: stages", "", *stage_table(run), ""]
+        if run.torn_last_line:
+            lines += [f"(the last line of {run.path / STEPS_FILE} was cut off by a kill and is not shown)", ""]
+    lines += ["## Training curves", ""]
+    lines += [f"![{info.title}]({info.file})" for info in plots] + [""]
+    if evals:
+        lines += ["## Benchmarks (accuracy %)", "", *benchmark_table(evals), ""]
+    if audits:
+        lines += ["## Error audit (share % of wrong answers, 95% Wilson interval)", "", *audit_table(audits), ""]
+    (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return meta
