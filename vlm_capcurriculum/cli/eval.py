@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("--backend", default="builtin", choices=("builtin", "vlmevalkit"), help="default: builtin")
-    parser.add_argument("--input", required=True, action="append", help="benchmark records (repeatable)")
+    parser.add_argument("--input", action="append", help="benchmark records (repeatable; built-in backend)")
     parser.add_argument("--image-root", help="folder the image paths are relative to (default: the input's)")
     parser.add_argument("--capability", help="capability of rows that carry none")
     parser.add_argument("--prompt", help="template with {problem} (default: the training prompt)")
@@ -52,13 +52,29 @@ def register(subparsers: Any) -> None:
 
     _sampling_options(parser, temperature=EVAL_TEMPERATURE, top_p=1.0, max_tokens=EVAL_MAX_TOKENS)
     _job_options(parser)
+    kit = parser.add_argument_group("VLMEvalKit backend (--backend vlmevalkit)")
+    kit.add_argument(
+        "--benchmark",
+        action="append",
+        metavar="NAME[=CLASS]",
+        help="VLMEvalKit dataset (repeatable; default: the paper's eight; CLASS for one we do not know)",
+    )
+    kit.add_argument("--vlmevalkit", help="VLMEvalKit clone holding run.py (default: $VLMEVALKIT_HOME)")
+    kit.add_argument("--work-dir", help="VLMEvalKit's work dir (default: OUTPUT.vlmevalkit/)")
+    kit.add_argument("--judge", help="judge model name (the paper: claude-haiku-4.5)")
+    kit.add_argument("--judge-base-url", help="the judge's OpenAI-compatible API root")
+    kit.add_argument("--judge-api-key-env", help="environment variable holding the judge's key")
+    kit.add_argument("--no-system", action="store_true", help="no system prompt (the paper's base models)")
+    kit.add_argument("--read-back", action="store_true", help="do not run VLMEvalKit; read the work dir's results")
     parser.set_defaults(handler=run_eval)
 
 
 @_guarded
 def run_eval(args: argparse.Namespace) -> int:
     if args.backend == "vlmevalkit":
-        raise CLIError("--backend vlmevalkit is not available in this version; use the built-in backend")
+        return run_vlmevalkit_eval(args)
+    if not args.input:
+        raise CLIError("--input is required (benchmark records) with the built-in backend")
     from vlm_capcurriculum.data import run_job
     from vlm_capcurriculum.data.inputs import record_rows
     from vlm_capcurriculum.evaluate.builtin import TokenCounter, make_eval, read_eval_rows, summarize
@@ -106,9 +122,7 @@ def run_eval(args: argparse.Namespace) -> int:
         },
         run=run.to_dict(),
     )
-    summary_path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    summary_path = _write_summary(args, summary)
     _print_table(summary)
     print(f"per-item results: {args.output}; summary: {summary_path}", file=sys.stderr)
     problems = []
@@ -119,6 +133,91 @@ def run_eval(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"vlmcc eval: {problem}", file=sys.stderr)
     return ROWS_FAILED if problems else 0
+
+
+def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
+    path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
+    import os
+
+    from vlm_capcurriculum.data.io import AtomicJsonlWriter
+    from vlm_capcurriculum.evaluate import vlmevalkit as kit
+    from vlm_capcurriculum.evaluate.builtin import summarize
+
+    benchmarks, classes = [], {}
+    for item in args.benchmark or list(kit.PAPER_BENCHMARKS):
+        name, _, cls = item.partition("=")
+        benchmarks.append(name)
+        if cls:
+            classes[name] = cls
+    judge = args.judge or kit.PAPER_JUDGE
+    work_dir = Path(args.work_dir) if args.work_dir else _beside(args.output, ".vlmevalkit")
+    try:
+        if not args.read_back:
+            if not args.base_url or len(args.base_url) != 1:
+                raise CLIError("--base-url (the served checkpoint's API root) is required once")
+            if not args.judge_base_url:
+                raise CLIError("--judge-base-url is required: VLMEvalKit's judge must be reachable (checked first)")
+            home = args.vlmevalkit or os.environ.get("VLMEVALKIT_HOME")
+            if not home:
+                raise CLIError("--vlmevalkit (or VLMEVALKIT_HOME) must name a VLMEvalKit clone")
+            config = work_dir / "vlmcc_config.json"
+            kit.write_config(
+                config,
+                name=args.model,
+                served_model=args.model,
+                base_url=args.base_url[0],
+                benchmarks=benchmarks,
+                system=None if args.no_system else (args.system or kit.system_prompt()),
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+                classes=classes,
+            )
+            kit.check_judge(args.judge_base_url, judge, args.judge_api_key_env, retry_delay=args.retry_delay)
+            command, env = kit.vlmevalkit_command(
+                home,
+                config,
+                work_dir,
+                judge=judge,
+                judge_base_url=args.judge_base_url,
+                judge_key_env=args.judge_api_key_env,
+                nproc=args.concurrency,
+            )
+            print(f"vlmcc eval: running VLMEvalKit: {' '.join(command[:4])} ...", file=sys.stderr)
+            kit.run_vlmevalkit(command, env, home)
+        rows, files = kit.read_results(work_dir, args.model, benchmarks, judge)
+    except kit.VLMEvalKitError as err:
+        raise CLIError(str(err)) from None
+    writer = AtomicJsonlWriter(args.output)
+    for row in rows:
+        writer.write(row)
+    writer.commit()
+    summary = summarize(
+        rows,
+        model=args.model,
+        backend="vlmevalkit",
+        judge=judge,
+        work_dir=str(work_dir),
+        grading=f"VLMEvalKit with judge {judge}",
+        files=files,
+        output=str(args.output),
+    )
+    path = _write_summary(args, summary)
+    _print_table(summary)
+    print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
+    ungraded = summary["verdicts"].get("ungraded", 0)
+    if ungraded:
+        print(
+            f"vlmcc eval: {ungraded} item(s) have no per-item verdict in VLMEvalKit's files (see the summary's "
+            "'files' for the benchmarks' official scores)",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _print_table(summary: dict[str, Any]) -> None:

@@ -32,8 +32,9 @@ from vlm_capcurriculum.evaluate.grading import GRADING, grade
 #: is ours (the paper does not state its evaluation limit), long enough for the trained reasoning lengths.
 EVAL_TEMPERATURE = 0.0
 EVAL_MAX_TOKENS = 2048
-#: Verdicts of a per-item row; only ``correct`` counts as right.
-VERDICTS = ("correct", "wrong", "no_answer", "error")
+#: Verdicts of a per-item row; only ``correct`` counts as right. ``ungraded`` (a VLMEvalKit benchmark whose per-item
+#: file has no verdict) is counted but left out of the accuracy.
+VERDICTS = ("correct", "wrong", "no_answer", "error", "ungraded")
 NO_SOURCE = "(no source)"
 
 
@@ -136,19 +137,25 @@ class _Tally:
     items: int = 0
     correct: int = 0
     errors: int = 0
+    ungraded: int = 0
 
     def add(self, row: Mapping[str, Any]) -> None:
         self.items += 1
         self.correct += bool(row.get("correct"))
         self.errors += row.get("verdict") == "error"
+        self.ungraded += row.get("verdict") == "ungraded"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        graded = self.items - self.ungraded
+        result = {
             "items": self.items,
             "correct": self.correct,
-            "accuracy": self.correct / self.items if self.items else None,
+            "accuracy": self.correct / graded if graded else None,
             "errors": self.errors,
         }
+        if self.ungraded:
+            result["ungraded"] = self.ungraded
+        return result
 
 
 def summarize(rows: Iterable[Mapping[str, Any]], *, invalid_rows: int = 0, **meta: Any) -> dict[str, Any]:
@@ -172,7 +179,7 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, invalid_rows: int = 0, **met
     return {
         **overall.to_dict(),
         "invalid_rows": invalid_rows,
-        "verdicts": {verdict: verdicts.get(verdict, 0) for verdict in VERDICTS},
+        "verdicts": {v: verdicts.get(v, 0) for v in VERDICTS if v != "ungraded" or verdicts.get(v)},
         "by_source": {name: tally.to_dict() for name, tally in sorted(by_source.items())},
         "by_capability": {name: tally.to_dict() for name, tally in sorted(by_capability.items())},
         "response_tokens": {
