@@ -137,3 +137,17 @@ def test_cache_keeps_token_counts_and_reads_older_files(tmp_path) -> None:
         cache.store_many([("k2", "m", "{}", [(0, Sample("new", "length", 12))])])
     with ResponseCache(old) as cache:
         assert cache.get("k2", 1) == {0: Sample("new", "length", 12)}
+
+
+def test_benchmark_rows_need_no_capability(server, tmp_path) -> None:
+    rows = [
+        {"id": "a", "problem": "What is 1 + 1?", "answer": "2", "source": "bench"},
+        {"id": "b", "problem": "What is 4 + 4?", "answer": "8", "source": "bench"},
+    ]
+    bench = write_jsonl(tmp_path / "bench.jsonl", rows)
+    srv = server(answer=scripted)
+    out = tmp_path / "out.jsonl"
+    assert cli("eval", "--input", str(bench), "--base-url", srv.base_url, "--model", "m", "--output", str(out)) == 0
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert summary["by_source"]["bench"] == {"items": 2, "correct": 1, "accuracy": 0.5, "errors": 0}
+    assert list(summary["by_capability"]) == ["unlabelled"]

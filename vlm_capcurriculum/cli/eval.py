@@ -41,7 +41,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--backend", default="builtin", choices=("builtin", "vlmevalkit"), help="default: builtin")
     parser.add_argument("--input", action="append", help="benchmark records (repeatable; built-in backend)")
     parser.add_argument("--image-root", help="folder the image paths are relative to (default: the input's)")
-    parser.add_argument("--capability", help="capability of rows that carry none")
+    parser.add_argument(
+        "--capability",
+        default="unlabelled",
+        help="capability of rows that carry none (benchmark files rarely do; default: %(default)s)",
+    )
     parser.add_argument("--prompt", help="template with {problem} (default: the training prompt)")
     parser.add_argument("--system", help="system message (default: none, as in training)")
     parser.add_argument(
