@@ -99,7 +99,10 @@ def gold_text(row: Mapping[str, Any]) -> str:
 
 def is_audited(row: Mapping[str, Any]) -> bool:
     """Wrong answers with a response (``wrong`` and ``no_answer``); an ``error`` row has nothing to judge."""
-    return not row.get("correct") and row.get("verdict") != "error" and isinstance(row.get("prediction"), str)
+    correct = row.get("correct")
+    if correct is None:
+        correct = row.get("verdict") == "correct"
+    return not correct and row.get("verdict") != "error" and isinstance(row.get("prediction"), str)
 
 
 def make_audit(backend: Any, *, image_root: str | Path, sampling: Any, prompt: Any, control: bool) -> Any:
