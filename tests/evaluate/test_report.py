@@ -133,11 +133,40 @@ def test_report_command_writes_plots_and_tables_for_two_runs(tmp_path) -> None:
             }
         )
     )
+    for label, tokens in (("merged", 200), ("staged", 150)):
+        rows = [
+            {
+                "id": f"q{i}",
+                "correct": True,
+                "verdict": "correct",
+                "response_tokens": tokens + i,
+                "finish_reason": "stop",
+            }
+            for i in range(6)
+        ]
+        (tmp_path / f"{label}.eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    length = tmp_path / "length.json"
+    assert (
+        cli(
+            "analyze",
+            "length",
+            str(tmp_path / "merged.eval.jsonl"),
+            str(tmp_path / "staged.eval.jsonl"),
+            "--compare",
+            "merged",
+            "staged",
+            "--output",
+            str(length),
+        )
+        == 0
+    )
     out = tmp_path / "report"
     args = [
         "report",
         str(staged),
         str(merged),
+        "--length",
+        str(length),
         "--output",
         str(out),
         "--eval",
@@ -164,6 +193,8 @@ def test_report_command_writes_plots_and_tables_for_two_runs(tmp_path) -> None:
     # the staged run's stage table, from its summary; the length (absent there) from the stage's step lines
     assert "| 2 | text_reasoning | 4 | 5-8 | 0.100 | 0.400 | 0.500 | 235.0 | stages/02-text_reasoning |" in report
     assert "![reward](reward.png)" in report
+    assert "| staged | 6 | 152.5 | 152.5 | 0.0 |" in report
+    assert "staged against merged on the 6 items both answered correctly: 152.5 against 202.5 tokens (-24.7%)" in report
 
 
 def test_unreadable_inputs_are_named(tmp_path, capsys) -> None:
@@ -178,3 +209,27 @@ def test_unreadable_inputs_are_named(tmp_path, capsys) -> None:
     (run / "curriculum_steps.jsonl").write_text("".join(lines[:3]) + "oops\n" + "".join(lines[3:]))
     assert cli("report", str(run), "--output", str(tmp_path / "r")) == 2
     assert "curriculum_steps.jsonl:4: not JSON" in capsys.readouterr().err
+
+
+def test_a_run_with_only_a_summary_is_drawn_from_its_stages(tmp_path) -> None:
+    folder = staged_run(tmp_path)
+    (folder / "curriculum_steps.jsonl").unlink()  # a backend that writes only curriculum_summary.json
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    for stage, capability in zip(summary["stages"], ("perception", "text_reasoning", "visual_reasoning"), strict=True):
+        stage["accuracy_by_capability"] = {capability: 0.5}
+        stage["mean_completion_length"] = 100.0
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary))
+    run = read_run(folder)
+    figure, info = reward_figure([run])
+    [axis] = figure.axes
+    [curve] = [line for line in axis.get_lines() if line.get_gid() != BOUNDARY_GID]
+    assert list(curve.get_xdata()) == [1, 4, 5, 8, 9, 12]  # each stage's first and last step
+    assert list(curve.get_ydata()) == pytest.approx([0.1, 0.4] * 3)  # reward at start and end
+    assert boundary_xs(axis) == [4.5, 8.5]
+    assert info.panels[0]["series"][0]["from"] == "summary"
+    figure, _ = accuracy_figure([run])
+    assert [axis.get_title() for axis in figure.axes] == [
+        "accuracy: perception",
+        "accuracy: text_reasoning",
+        "accuracy: visual_reasoning",
+    ]

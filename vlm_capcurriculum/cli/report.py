@@ -2,10 +2,10 @@
 
 vlmcc report runs/staged runs/merged --output report/ \\
     --eval staged=staged.eval.summary.json --eval merged=merged.eval.summary.json \\
-    --audit staged=staged.audit.summary.json
+    --audit staged=staged.audit.summary.json --length length.json
 
 Writes reward.png, accuracy.png and response_length.png (stage boundaries marked), plots.json (what each plot
-shows) and report.md (per-stage tables, benchmarks side by side with deltas, audit shares). A run folder is read
+shows) and report.md (per-stage tables, benchmarks side by side with deltas, audit shares, response lengths). A run folder is read
 through the common layout only (curriculum_summary.json, curriculum_steps.jsonl), whichever backend wrote it.
 """
 
@@ -38,6 +38,7 @@ def register(subparsers: Any) -> None:
         metavar="LABEL=SUMMARY",
         help="a vlmcc analyze perception summary (repeatable)",
     )
+    parser.add_argument("--length", metavar="FILE", help="a vlmcc analyze length --output file")
     parser.set_defaults(handler=run_report)
 
 
@@ -66,7 +67,8 @@ def run_report(args: argparse.Namespace) -> int:
             raise CLIError(f"two runs are named alike ({', '.join(names)}); name them NAME=RUN_DIR")
         evals = [(label, read_json(path, "eval summary")) for label, path in _labelled(args.eval, "--eval")]
         audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
-        write_report(runs, args.output, evals=evals, audits=audits)
+        lengths = read_json(args.length, "length analysis") if args.length else None
+        write_report(runs, args.output, evals=evals, audits=audits, lengths=lengths)
     except ReportError as err:
         raise CLIError(str(err)) from None
     except ImportError as err:

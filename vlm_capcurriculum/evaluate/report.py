@@ -10,7 +10,8 @@ deltas against the first evaluation, and the audits' label shares.
 
 Per-capability accuracy comes from the step lines' ``accuracy_<capability>`` keys (the reward's breakdown keys,
 :func:`~vlm_capcurriculum.rewards.scoring.capability_key`; ``accuracy_<answer type>`` keys are answer types, not
-capabilities); response length from ``response_length`` (or ``completion_length``).
+capabilities); response length from ``response_length`` (or ``completion_length``). A run without a steps file
+(a backend that writes only the summary) is drawn from its summary: two points per stage.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE
+from vlm_capcurriculum.rewards.scoring import capability_key
 
 BOUNDARY_GID = "stage-boundary"
 LENGTH_KEYS = ("response_length", "completion_length", "mean_completion_length")
@@ -40,18 +42,45 @@ class Run:
     steps: list[dict[str, Any]]
     torn_last_line: bool = False
 
+    @property
+    def curve_source(self) -> str:
+        return "steps" if self.steps else "summary"
+
+    @property
+    def curve(self) -> list[dict[str, Any]]:
+        """The points the plots draw: the step lines, or without them two points per stage from the summary (its
+        first and last step: reward at start and end, the stage's mean accuracy and length)."""
+        if self.steps:
+            return self.steps
+        points = []
+        for index, stage in enumerate(self.summary.get("stages") or []):
+            if not isinstance(stage.get("first_step"), int) or not isinstance(stage.get("last_step"), int):
+                continue
+            shared = {
+                "stage": stage.get("name"),
+                "stage_index": index + 1,
+                "accuracy": stage.get("accuracy"),
+                "mean_completion_length": stage.get("mean_completion_length"),
+            }
+            for capability, value in (stage.get("accuracy_by_capability") or {}).items():
+                shared[capability_key(capability)] = value
+            points.append({**shared, "step": stage["first_step"], "reward": stage.get("reward_start")})
+            if stage["last_step"] != stage["first_step"]:
+                points.append({**shared, "step": stage["last_step"], "reward": stage.get("reward_end")})
+        return points
+
     def series(self, key: str) -> tuple[list[int], list[float]]:
-        points = [(int(s["step"]), float(s[key])) for s in self.steps if isinstance(s.get(key), (int, float))]
+        points = [(int(s["step"]), float(s[key])) for s in self.curve if isinstance(s.get(key), (int, float))]
         return [x for x, _ in points], [y for _, y in points]
 
     def length_key(self) -> str | None:
-        return next((key for key in LENGTH_KEYS if any(key in s for s in self.steps)), None)
+        return next((key for key in LENGTH_KEYS if any(key in s for s in self.curve)), None)
 
     def capabilities(self) -> list[str]:
         from vlm_capcurriculum.rewards.spec import ANSWER_TYPES
 
         found: dict[str, None] = {}
-        for step in self.steps:
+        for step in self.curve:
             for key in step:
                 if key.startswith("accuracy_capability_") or (
                     key.startswith("accuracy_") and key[len("accuracy_") :] not in ANSWER_TYPES
@@ -63,14 +92,11 @@ class Run:
         """``(first step, stage name)`` of every stage after the first: from the steps file, else the summary."""
         starts: list[tuple[int, str]] = []
         previous = None
-        for step in self.steps:
+        for step in self.curve:
             index = step.get("stage_index", step.get("stage"))
             if previous is not None and index != previous:
                 starts.append((int(step["step"]), str(step.get("stage"))))
             previous = index
-        if not self.steps:
-            stages = self.summary.get("stages") or []
-            starts = [(int(s["first_step"]), str(s.get("name"))) for s in stages[1:] if "first_step" in s]
         return starts
 
 
@@ -137,8 +163,9 @@ def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: s
         if not xs:
             continue
         colour = f"C{number}"
-        axis.plot(xs, ys, color=colour, label=run.name, marker="." if len(xs) < 40 else None)
-        info["series"].append({"run": run.name, "key": key, "points": len(xs)})
+        label = run.name if run.steps else f"{run.name} (stage means)"
+        axis.plot(xs, ys, color=colour, label=label, marker="." if len(xs) < 40 else None)
+        info["series"].append({"run": run.name, "key": key, "points": len(xs), "from": run.curve_source})
         starts = run.boundaries()
         for step, stage in starts:
             axis.axvline(step - 0.5, color=colour, linestyle="--", linewidth=1, alpha=0.7, gid=BOUNDARY_GID)
@@ -295,6 +322,33 @@ def audit_table(audits: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     return _table(header, rows)
 
 
+def length_table(analysis: Mapping[str, Any]) -> list[str]:
+    """``vlmcc analyze length``'s output: lengths per checkpoint and the paired comparison."""
+    rows = [
+        [
+            label,
+            str(entry.get("answered")),
+            _num(entry["all"]["mean"], 1),
+            _num(entry["correct"]["mean"], 1),
+            _pct(entry["length_limit_hit"]["share"]),
+        ]
+        for label, entry in analysis.get("checkpoints", {}).items()
+    ]
+    lines = _table(["checkpoint", "answers", "mean tokens", "mean tokens (correct)", "limit hit %"], rows)
+    comparison = analysis.get("comparison")
+    if comparison:
+        change, test = comparison.get("relative_change_of_mean"), comparison.get("test") or {}
+        lines += [
+            "",
+            f"{comparison['second']} against {comparison['first']} on the {comparison['both_correct']} "
+            f"items both answered correctly: {_num(comparison['second_lengths']['mean'], 1)} against "
+            f"{_num(comparison['first_lengths']['mean'], 1)} tokens"
+            + ("" if change is None else f" ({100 * change:+.1f}%)")
+            + ("" if test.get("p_value") is None else f"; {test['test']}: p = {test['p_value']:.3g}"),
+        ]
+    return lines
+
+
 def read_json(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -313,6 +367,7 @@ def write_report(
     *,
     evals: Sequence[tuple[str, Mapping[str, Any]]] = (),
     audits: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    lengths: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the PNGs, ``plots.json`` and ``report.md`` into ``output``; returns what ``plots.json`` holds."""
     folder = Path(output)
@@ -351,5 +406,7 @@ def write_report(
         lines += ["## Benchmarks (accuracy %)", "", *benchmark_table(evals), ""]
     if audits:
         lines += ["## Error audit (share % of wrong answers, 95% Wilson interval)", "", *audit_table(audits), ""]
+    if lengths:
+        lines += ["## Response length (tokens, from the evaluations)", "", *length_table(lengths), ""]
     (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
     return meta
