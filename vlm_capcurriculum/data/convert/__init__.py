@@ -16,6 +16,7 @@ source            capability          reads
 ``docvqa``        visual_reasoning    DocVQA (:mod:`.docvqa`)
 ``arxivqa``       visual_reasoning    ArxivQA (:mod:`.arxivqa`)
 ``capcurriculum`` from the file name  the paper's released stage files (:mod:`.released`)
+``vlmevalkit``    unlabelled          VLMEvalKit benchmark TSVs, for ``vlmcc eval`` (:mod:`.vlmevalkit_tsv`)
 ================  ==================  ===========================================================================
 """
 
@@ -28,13 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.data.convert import arxivqa, clevr_math, docvqa, geoqa, math_puma, orz, released
+from vlm_capcurriculum.data.convert import (
+    arxivqa,
+    clevr_math,
+    docvqa,
+    geoqa,
+    math_puma,
+    orz,
+    released,
+    vlmevalkit_tsv,
+)
 from vlm_capcurriculum.data.convert.base import ImageSink, Source
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
 from vlm_capcurriculum.schema import RecordIssue, RowLocation, SampleRecord, iter_rows, record_from_row, write_records
 
 SOURCES: dict[str, Source] = {
-    module.SOURCE.name: module.SOURCE for module in (orz, clevr_math, geoqa, math_puma, docvqa, arxivqa, released)
+    module.SOURCE.name: module.SOURCE
+    for module in (orz, clevr_math, geoqa, math_puma, docvqa, arxivqa, released, vlmevalkit_tsv)
 }
 
 
