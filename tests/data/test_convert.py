@@ -243,4 +243,6 @@ def test_cli_convert(tmp_path, capsys) -> None:
     assert cli("convert", "orz", "--input", str(source), "--output", str(out), "--strict") == 3
     assert cli("convert", "orz", "--input", str(tmp_path / "none.json"), "--output", str(out)) == 2
     assert "no such file" in capsys.readouterr().err
-    assert sorted(SOURCES) == ["arxivqa", "capcurriculum", "clevr_math", "docvqa", "geoqa170k", "math_puma", "orz", "vlmevalkit"]
+    assert sorted(SOURCES) == [
+        "arxivqa", "capcurriculum", "clevr_math", "docvqa", "geoqa170k", "math_puma", "orz", "vlmevalkit"
+    ]
