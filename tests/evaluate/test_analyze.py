@@ -106,6 +106,8 @@ def test_judge_reply_parsing() -> None:
     assert parse_judge_reply('```\n{"label": "misunderstanding", "why": "x"}\n```').label == "misunderstanding"
     assert parse_judge_reply('{"label": "vision"} then {"label": "perception"}').label == "perception"
     assert parse_judge_reply('{"label": "Perception error", "step": 3}').step == "3"
+    assert parse_judge_reply('{"label": "**Reasoning_error**"}').label == "reasoning"
+    assert parse_judge_reply('{"label": "not perception"}').label == "unparsable"
     assert parse_judge_reply('{"label": "perception"').label == "unparsable"  # cut off
     assert parse_judge_reply("").label == "unparsable"
 

@@ -52,11 +52,8 @@ class JudgeReply:
 def _normalise_label(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    text = value.strip().strip("\"'`*").lower()
-    for label in LABELS:
-        if text == label or text.startswith(label + " ") or text == f"{label}_error":
-            return label
-    return None
+    words = re.sub(r"[^a-z]+", " ", value.lower()).split()  # "Perception", "**perception**", "perception_error"
+    return words[0] if words and words[0] in LABELS else None
 
 
 def _objects(text: str) -> list[dict[str, Any]]:
