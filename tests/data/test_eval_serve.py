@@ -53,3 +53,18 @@ def test_eval_of_a_served_checkpoint(tiny_server, images, tmp_path) -> None:
     assert summary["correct"] == sum(g.correct for g in expected)
     hits = sum(row["finish_reason"] == "length" for row in results)
     assert summary["length_limit_hit"]["count"] == hits
+
+
+def test_tokenizer_counts_when_the_server_reports_no_usage(tiny_server) -> None:
+    from transformers import AutoTokenizer
+
+    from vlm_capcurriculum.data.client import Sample
+    from vlm_capcurriculum.evaluate.builtin import TokenCounter, response_length
+
+    checkpoint = tiny_server.models["policy"]  # the served checkpoint's own tokenizer
+    text = "<think>2 + 2 = 4</think> \\boxed{4}"
+    expected = len(AutoTokenizer.from_pretrained(checkpoint)(text, add_special_tokens=False)["input_ids"])
+    counter = TokenCounter(checkpoint)
+    assert response_length(Sample(text, "stop"), counter) == (expected, "tokenizer")
+    assert response_length(Sample(text, "stop", 17), counter) == (17, "server")  # the server's count wins
+    assert response_length(Sample(text, "stop"), None) == (None, None)

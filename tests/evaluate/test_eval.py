@@ -101,21 +101,6 @@ def test_invalid_rows_are_listed_and_counted(server, tmp_path) -> None:
     assert summary["invalid_rows"] == 2 and summary["by_source"]["x"]["accuracy"] == 1.0
 
 
-def test_tokenizer_counts_when_the_server_reports_no_usage(tmp_path) -> None:
-    from vlm_capcurriculum.data.client import Sample
-    from vlm_capcurriculum.evaluate.builtin import TokenCounter, response_length
-    from vlm_capcurriculum.models.tiny import build_tiny_processor
-
-    processor = build_tiny_processor("qwen2_5_vl")
-    processor.tokenizer.save_pretrained(tmp_path / "tok")
-    text = "<think>2 + 2 = 4</think> \\boxed{4}"
-    expected = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
-    counter = TokenCounter(str(tmp_path / "tok"))
-    assert response_length(Sample(text, "stop"), counter) == (expected, "tokenizer")
-    assert response_length(Sample(text, "stop", 17), counter) == (17, "server")
-    assert response_length(Sample(text, "stop"), None) == (None, None)
-
-
 def test_cache_keeps_token_counts_and_reads_older_files(tmp_path) -> None:
     import sqlite3
 
