@@ -123,7 +123,7 @@ def test_config_judge_check_and_run(tmp_path) -> None:
     seen = json.loads((tmp_path / "kit.vlmevalkit" / "seen.json").read_text())
     model = seen["config"]["model"][MODEL]
     assert model["class"] == "LMDeployAPI" and model["api_base"] == "http://127.0.0.1:9/v1/chat/completions"
-    assert model["temperature"] == 0.0 and model["system_prompt"] == system_prompt()
+    assert model["temperature"] == 0.0 and model["max_tokens"] == 16384 and model["system_prompt"] == system_prompt()
     assert model["system_prompt"].startswith("You FIRST think about the reasoning process")
     assert seen["config"]["data"]["POPE"] == {"class": PAPER_BENCHMARKS["POPE"], "dataset": "POPE"}
     assert seen["args"][seen["args"].index("--judge") + 1] == JUDGE

@@ -55,6 +55,10 @@ def register(subparsers: Any) -> None:
     from vlm_capcurriculum.evaluate.builtin import EVAL_MAX_TOKENS, EVAL_TEMPERATURE
 
     _sampling_options(parser, temperature=EVAL_TEMPERATURE, top_p=1.0, max_tokens=EVAL_MAX_TOKENS)
+    for action in parser._actions:  # the limit depends on the backend: resolved in run_eval
+        if action.dest == "max_tokens":
+            action.default = None
+            action.help = f"default: {EVAL_MAX_TOKENS} (built-in), VLMEvalKit's own 16384 (vlmevalkit backend)"
     _job_options(parser)
     kit = parser.add_argument_group("VLMEvalKit backend (--backend vlmevalkit)")
     kit.add_argument(
@@ -77,6 +81,9 @@ def register(subparsers: Any) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     if args.backend == "vlmevalkit":
         return run_vlmevalkit_eval(args)
+    from vlm_capcurriculum.evaluate.builtin import EVAL_MAX_TOKENS
+
+    args.max_tokens = EVAL_MAX_TOKENS if args.max_tokens is None else args.max_tokens
     if not args.input:
         raise CLIError("--input is required (benchmark records) with the built-in backend")
     from vlm_capcurriculum.data import run_job
@@ -179,7 +186,7 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
                 benchmarks=benchmarks,
                 system=None if args.no_system else (args.system or kit.system_prompt()),
                 temperature=args.temperature,
-                max_tokens=args.max_tokens,
+                max_tokens=kit.VLMEVALKIT_MAX_TOKENS if args.max_tokens is None else args.max_tokens,
                 classes=classes,
             )
             kit.check_judge(args.judge_base_url, judge, args.judge_api_key_env, retry_delay=args.retry_delay)
