@@ -86,6 +86,7 @@ def test_audit_shares_control_and_human_agreement(servers, tmp_path) -> None:
 
     summary = json.loads((tmp_path / "staged.audit.summary.json").read_text())
     assert summary["audited"] == 4 and summary["eval_rows"] == 9 and summary["not_audited"] == {"correct": 5}
+    assert summary["audited_without_image"] == 2  # m4 and m5 are text questions
     shares = {label: entry["share"] for label, entry in summary["labels"].items()}
     assert shares == {
         "perception": 0.25,

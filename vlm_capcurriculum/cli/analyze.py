@@ -147,6 +147,12 @@ def run_perception(args: argparse.Namespace) -> int:
     summary_path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _print_shares(summary)
+    if summary["audited_without_image"]:
+        print(
+            f"vlmcc analyze: {summary['audited_without_image']} wrong answer(s) were judged without an image (text "
+            "questions, or rows whose images are not in the eval output)",
+            file=sys.stderr,
+        )
     print(f"labels: {args.output}; summary: {summary_path}", file=sys.stderr)
     errors = sum(row["label"] == ERROR for row in [*results, *(control or [])])
     if errors:

@@ -118,7 +118,13 @@ def make_audit(backend: Any, *, image_root: str | Path, sampling: Any, prompt: A
             response=row["prediction"],
         )
         images = [] if control else [root / image for image in row.get("images") or []]
-        base = {"id": row["id"], "source": row.get("source"), "capability": row.get("capability"), "control": control}
+        base = {
+            "id": row["id"],
+            "source": row.get("source"),
+            "capability": row.get("capability"),
+            "control": control,
+            "images_shown": len(images),
+        }
         try:
             completion = await runner.complete(backend, ChatRequest.user(text, images), sampling)
         except (RequestFailed, InputError) as err:
@@ -197,6 +203,8 @@ def summarize_audit(
         "eval_rows": eval_rows,
         "not_audited": dict(not_audited),
         **label_shares([row["label"] for row in rows]),
+        # e.g. rows read back from VLMEvalKit, whose images stay in its own data folder: judged without the image
+        "audited_without_image": sum(not row.get("images_shown") for row in rows),
         "by_source": {
             source: label_shares([row["label"] for row in rows if (row.get("source") or "") == source])
             for source in sorted({str(row.get("source") or "") for row in rows})
