@@ -40,7 +40,7 @@ def test_dry_run_from_the_command_line(tmp_path: Path) -> None:
     result = _cli("train", "--config", "recipes/config.yaml", "backend=verl", f"backend.output_dir={out}", "--dry-run")
     assert result.returncode == 0, result.stderr[-3000:]
     stdout = result.stdout
-    assert "curriculum plan: staged, batch 8, seed 1" in stdout and "1-184" in stdout  # 64 + 60 + 60 steps
+    assert "curriculum plan: staged, batch 8, seed 1" in stdout and "1-180" in stdout  # 60 + 60 + 60 steps
     assert "[validate_config] All configuration checks passed successfully!" in stdout
     assert "ray init" not in stdout.lower()  # nothing started
     for name in (
