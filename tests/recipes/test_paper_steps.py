@@ -27,8 +27,12 @@ def paper_sized_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         image = stage != "text_reasoning"
         with (root / f"{stage}.jsonl").open("w") as out:
             for i in range(rows):
-                row = {"id": f"{stage}-{i}", "problem": ("<image>" if image else "") + f"Question {i}?",
-                       "answer": "A" if stage == "perception" else str(i), "images": ["img.png"] if image else []}
+                row = {
+                    "id": f"{stage}-{i}",
+                    "problem": ("<image>" if image else "") + f"Question {i}?",
+                    "answer": "A" if stage == "perception" else str(i),
+                    "images": ["img.png"] if image else [],
+                }
                 out.write(json.dumps(row) + "\n")
     return {
         "VLMCC_STAGE1_TRAIN": str(root / "perception.jsonl"),

@@ -137,3 +137,22 @@ def test_paper_data_names_the_missing_environment_variable(repo_root: Path, monk
     monkeypatch.setenv("VLMCC_STAGE3_IMAGE_DIR", str(samples))
     spec = parse_curriculum(compose("data=paper", "curriculum.batch_size=8").curriculum)
     assert plan_curriculum(spec)[1].total_steps == 180
+
+
+def test_pipeline_data_trains_on_the_splits_train_part_and_validates_on_its_val_part(
+    repo_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from vlm_capcurriculum.data.split import split_file
+
+    samples = repo_root / "data_recipes" / "samples"
+    parts = split_file(samples / "perception.jsonl", tmp_path).counts
+    monkeypatch.setenv("VLMCC_PERCEPTION_SPLIT_DIR", str(tmp_path))
+    monkeypatch.setenv("VLMCC_STAGE1_IMAGE_DIR", str(samples))
+    monkeypatch.setenv("VLMCC_STAGE2_TRAIN", str(samples / "text_reasoning.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE3_TRAIN", str(samples / "visual_reasoning.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE3_IMAGE_DIR", str(samples))
+    config = compose("data=pipeline", "curriculum.batch_size=1")
+    plan = plan_curriculum(parse_curriculum(config.curriculum))[1]
+    assert plan.stages[0].steps == 15 * parts["train"]  # the perception stage reads the train part only
+    assert list(config.data.val_files) == [str(tmp_path / "val_stage1_perception.jsonl")]
+    assert config.data.text_reasoning.train_files == [str(samples / "text_reasoning.jsonl")]  # as data=paper

@@ -3,6 +3,7 @@ caption SFT) as resumable jobs against any OpenAI-compatible server.
 
 vlmcc data generate --captions docci_descriptions.jsonlines --source docci --base-url URL --model NAME --output mcq.jsonl
 vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
+vlmcc data split --input kept.jsonl --output-dir perception/   # train/val/test 85/5/10 by id hash
 vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
 vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
 vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
@@ -28,7 +29,7 @@ ROWS_FAILED = 3
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "data",
-        help="build stage datasets: generate, filter, passk, convert, caption-sft",
+        help="build stage datasets: generate, filter, split, passk, convert, caption-sft",
         description=__doc__.split("\n\n")[0],
     )
     pipelines = parser.add_subparsers(dest="pipeline", metavar="PIPELINE")
@@ -62,6 +63,20 @@ def register(subparsers: Any) -> None:
     _sampling_options(filt, temperature=0.0, top_p=1.0, max_tokens=16)
     _job_options(filt)
     filt.set_defaults(handler=run_filter)
+
+    split = pipelines.add_parser(
+        "split", help="filtered MCQs -> train/val/test (85/5/10) by a hash of each example id, reproducibly"
+    )
+    split.add_argument("--input", required=True, help="records to split (e.g. the filter's output)")
+    split.add_argument("--output-dir", required=True, help="writes {train,val,test}_PREFIX.jsonl there")
+    split.add_argument("--prefix", default="stage1_perception", help="file name core (default: %(default)s)")
+    split.add_argument("--key", default="id", help="column holding the example id (default: %(default)s)")
+    split.add_argument("--val-ratio", type=float, default=0.05, help="default: %(default)s, the reference's")
+    split.add_argument("--test-ratio", type=float, default=0.10, help="default: %(default)s, the reference's")
+    split.add_argument(
+        "--seed", type=int, help="salt the hash for another reproducible split (default: the reference's exact split)"
+    )
+    split.set_defaults(handler=run_split)
 
     passk = pipelines.add_parser("passk", help="pass rate of K sampled answers per question")
     passk.add_argument("--input", required=True, help="sample records (any capability)")
@@ -328,6 +343,28 @@ def run_passk(args: argparse.Namespace) -> int:
     )
     summary = _run(args, rows, process, f"pass@{args.k}")
     return _finish(summary)
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.split import split_file
+    from vlm_capcurriculum.schema import DataFileError
+
+    try:
+        summary = split_file(
+            args.input,
+            args.output_dir,
+            prefix=args.prefix,
+            key=args.key,
+            val_ratio=args.val_ratio,
+            test_ratio=args.test_ratio,
+            seed=args.seed,
+        )
+    except (ValueError, DataFileError) as err:
+        raise CLIError(str(err)) from None
+    print(
+        f"split: {summary.line()}; files in {args.output_dir}; summary: {summary.outputs['summary']}", file=sys.stderr
+    )
+    return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
