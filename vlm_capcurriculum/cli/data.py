@@ -5,6 +5,7 @@ vlmcc data generate --captions docci_descriptions.jsonlines --source docci --bas
 vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
 vlmcc data split --input kept.jsonl --output-dir perception/   # train/val/test 85/5/10 by id hash
 vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
+vlmcc data passk-report --input scored.jsonl --without-solved scored_learnable.jsonl
 vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
 vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
 
@@ -29,7 +30,7 @@ ROWS_FAILED = 3
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "data",
-        help="build stage datasets: generate, filter, split, passk, convert, caption-sft",
+        help="build stage datasets: generate, filter, split, passk, passk-report, convert, caption-sft",
         description=__doc__.split("\n\n")[0],
     )
     pipelines = parser.add_subparsers(dest="pipeline", metavar="PIPELINE")
@@ -85,12 +86,42 @@ def register(subparsers: Any) -> None:
     passk.add_argument("--capability", help="capability of rows that carry none")
     passk.add_argument("--prompt", help="template with {problem} (default: the paper's training prompt)")
     passk.add_argument("--system", help="system message")
+    passk.add_argument(
+        "--prompt-style",
+        choices=("training", "reference"),
+        default="training",
+        help="training: the problem in the training prompt (default; difficulty under the prompt GRPO sees); "
+        "reference: the problem alone, the format instruction as system prompt, as the reference's passK did",
+    )
+    passk.add_argument(
+        "--report", action="store_true", help="print the pass-rate histogram of the output (see passk-report)"
+    )
     passk.add_argument("--no-predictions", action="store_true", help="do not write predictions and correctness")
     passk.add_argument("--keep-responses", action="store_true", help="also write the K raw responses")
     _model_options(passk, multi=False)
     _sampling_options(passk, temperature=0.7, top_p=0.9, max_tokens=1024)
+    passk.add_argument(
+        "--top-k",
+        type=int,
+        default=20,
+        help="top-k sampling, sent as the request's top_k (default: %(default)s, what the reference's passK sampled "
+        "with: its GenerationConfig default reached vLLM; 0: not sent, for servers that reject top_k)",
+    )
     _job_options(passk)
     passk.set_defaults(handler=run_passk)
+
+    report = pipelines.add_parser(
+        "passk-report", help="pass-rate histogram of scored records; optionally drop the always-solved ones"
+    )
+    report.add_argument("--input", required=True, action="append", help="records with pass_rate (repeatable)")
+    report.add_argument("-k", type=int, default=16, help="samples per question the rates came from (default: 16)")
+    report.add_argument("--json", action="store_true", help="print the histogram as JSON")
+    report.add_argument(
+        "--without-solved",
+        metavar="OUTPUT",
+        help="also write the records with pass rate < 1 to OUTPUT (the reference's *_filtered_new difficulty file)",
+    )
+    report.set_defaults(handler=run_passk_report)
 
     from vlm_capcurriculum.data.convert import SOURCES
 
@@ -214,12 +245,12 @@ def _backends(args: argparse.Namespace) -> list[Any]:
         raise CLIError(str(err)) from None
 
 
-def _sampling(args: argparse.Namespace, n: int = 1) -> Any:
+def _sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
     from vlm_capcurriculum.data import SamplingParams
 
     try:
         return SamplingParams(
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed
+            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
@@ -328,6 +359,10 @@ def run_passk(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise CLIError(f"-k must be >= 1, got {args.k}")
+    if args.top_k < 0:
+        raise CLIError(f"--top-k must be >= 0 (0: not sent), got {args.top_k}")
+    if args.prompt_style == "reference" and (args.prompt is not None or args.system is not None):
+        raise CLIError("--prompt-style reference sets the user turn and the system prompt: drop --prompt/--system")
     [backend] = _backends(args)
     prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
     root = args.image_root or str(Path(args.input).parent)
@@ -335,14 +370,63 @@ def run_passk(args: argparse.Namespace) -> int:
     process = make_passk(
         backend,
         image_root=root,
-        sampling=_sampling(args, n=args.k),
+        sampling=_sampling(args, n=args.k, extra=(("top_k", args.top_k),) if args.top_k else ()),
         prompt=prompt,
         system=args.system,
+        prompt_style=args.prompt_style,
         keep_predictions=not args.no_predictions,
         keep_responses=args.keep_responses,
     )
     summary = _run(args, rows, process, f"pass@{args.k}")
+    if args.report and Path(args.output).is_file():
+        _print_report([args.output], args.k, as_json=False)
     return _finish(summary)
+
+
+def _print_report(paths: list[str], k: int, *, as_json: bool) -> list[dict[str, Any]]:
+    import json
+
+    from vlm_capcurriculum.data.passk import pass_rate_histogram, render_histogram
+    from vlm_capcurriculum.schema.readers import iter_rows
+
+    rows: list[dict[str, Any]] = []
+    rates: list[float] = []
+    for path in paths:
+        for location, row in iter_rows(path):
+            rate = row.get("pass_rate") if isinstance(row, dict) else None
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+                raise CLIError(f"{location}: field 'pass_rate': needs a number in [0, 1], got {rate!r}")
+            rows.append(row)
+            rates.append(float(rate))
+    try:
+        histogram = pass_rate_histogram(rates, k)
+    except ValueError as err:
+        raise CLIError(f"{', '.join(paths)}: {err}") from None
+    print(json.dumps(histogram) if as_json else render_histogram(histogram))
+    return rows
+
+
+def run_passk_report(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.io import AtomicJsonlWriter
+    from vlm_capcurriculum.data.passk import without_solved
+    from vlm_capcurriculum.schema import DataFileError
+
+    if args.k < 1:
+        raise CLIError(f"-k must be >= 1, got {args.k}")
+    try:
+        rows = _print_report(args.input, args.k, as_json=args.json)
+    except DataFileError as err:
+        raise CLIError(str(err)) from None
+    if args.without_solved:
+        kept, dropped = without_solved(rows)
+        with AtomicJsonlWriter(args.without_solved) as writer:
+            for row in kept:
+                writer.write(row)
+        print(
+            f"passk-report: wrote {len(kept)} rows to {args.without_solved}; dropped {dropped} with pass rate 1",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def run_split(args: argparse.Namespace) -> int:
