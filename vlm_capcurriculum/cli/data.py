@@ -42,6 +42,12 @@ def register(subparsers: Any) -> None:
     _image_options(generate, required=False)
     generate.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
     generate.add_argument("--prompt", help="prompt template with {caption} (default: the packaged one)")
+    generate.add_argument(
+        "--prompts",
+        choices=("ours", "reference"),
+        default="ours",
+        help="ours (default) or the reference's DOCCI prompt, sent as a chat message (data_recipes/README.md)",
+    )
     generate.add_argument("--shuffle-options", action="store_true", help="reorder each question's options (seeded)")
     _model_options(generate, multi=False)
     _sampling_options(generate, temperature=0.0, top_p=1.0, max_tokens=512)
@@ -55,6 +61,13 @@ def register(subparsers: Any) -> None:
     _image_options(filt, required=True)
     filt.add_argument("--image-prompt", help="template for the image-only condition ({problem})")
     filt.add_argument("--caption-prompt", help="template for the caption-only condition ({caption}, {problem})")
+    filt.add_argument(
+        "--prompts",
+        choices=("ours", "reference"),
+        default="ours",
+        help="ours (default) or the reference's: its two prompts and its letter reading, where the article 'a' "
+        "reads as option A (data_recipes/README.md: the effect on yield)",
+    )
     filt.add_argument(
         "--count-unanswered-as-wrong",
         action="store_true",
@@ -311,8 +324,11 @@ def run_generate(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.captions import read_captions
     from vlm_capcurriculum.data.generate import generate_rows, make_generate
 
+    if args.prompts == "reference" and args.prompt is not None:
+        raise CLIError("--prompts reference sets the prompt: drop --prompt")
     [backend] = _backends(args)
-    prompt = _template(args.prompt, "perception_mcq.txt", ("caption",))
+    packaged = "reference_perception_mcq.txt" if args.prompts == "reference" else "perception_mcq.txt"
+    prompt = _template(args.prompt, packaged, ("caption",))
     try:
         items = read_captions(
             args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
@@ -331,9 +347,12 @@ def run_filter(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.filter import FilterReport, make_filter
     from vlm_capcurriculum.data.inputs import record_rows
 
+    if args.prompts == "reference" and (args.image_prompt or args.caption_prompt):
+        raise CLIError("--prompts reference sets both prompts: drop --image-prompt/--caption-prompt")
     backends = _backends(args)
-    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",))
-    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem"))
+    ours = args.prompts == "ours"
+    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",)) if ours else None
+    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem")) if ours else None
     rows = record_rows(args.input, image_root=args.image_root, capability="perception")
     report = FilterReport.empty([b.model for b in backends], unanswered_is_wrong=args.count_unanswered_as_wrong)
     process = make_filter(
@@ -343,6 +362,7 @@ def run_filter(args: argparse.Namespace) -> int:
         image_prompt=image_prompt,
         caption_prompt=caption_prompt,
         sampling=_sampling(args),
+        prompts=args.prompts,
     )
     summary = _run(args, rows, process, "filter")
     report_path = _beside(args.output, ".report.json")
