@@ -22,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from vlm_capcurriculum.curriculum import CurriculumData
 from vlm_capcurriculum.schema import write_records
 
+from .planning import CurriculumConfigError
+
 
 def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
     """Indices (over the files in order) of the rows verl's overlong-prompt filter drops under ``config``."""
@@ -32,6 +34,14 @@ def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
     trust = bool(model.get("trust_remote_code", False))
     tokenizer = hf_tokenizer(str(model.path), trust_remote_code=trust)
     processor = hf_processor(str(model.path), trust_remote_code=trust, use_fast=True)
+    if processor is not None:
+        try:  # verl measures image rows through qwen_vl_utils and counts any failure as over-long
+            from qwen_vl_utils import process_vision_info  # noqa: F401
+        except ImportError as error:
+            raise CurriculumConfigError(
+                f"cannot measure prompt lengths: verl's length function needs qwen_vl_utils ({error}), without it "
+                "every image prompt would count as over-long; install it or set backend.drop_overlong_prompts=false"
+            ) from None
     data_config = OmegaConf.merge(config.data, {"filter_overlong_prompts": True})
     dropped: list[int] = []
     offset = 0
