@@ -1,7 +1,7 @@
 """How long planning and sampling take at the paper's scale (run by hand: ``python benchmarks/curriculum_plan.py``).
 
 Stage sizes follow the reference runs (batch 512; 6, 25 and 31 steps per epoch: about 3.2k perception, 13k
-text and 16k visual questions; 16/15/15 epochs). Sampling is compared with iterating the same indices as a
+text and 16k visual questions; 15/15/15 epochs, paper Sec. 4.1). Sampling is compared with iterating the same indices as a
 plain list in the same run, the floor any sampler has to pay.
 """
 
@@ -21,7 +21,7 @@ from rich.table import Table
 from vlm_capcurriculum.curriculum import CurriculumSampler, StageData, build_plan, parse_curriculum
 
 SIZES = {"perception": 3200, "text_reasoning": 13000, "visual_reasoning": 16000}
-EPOCHS = {"perception": 16, "text_reasoning": 15, "visual_reasoning": 15}
+EPOCHS = {"perception": 15, "text_reasoning": 15, "visual_reasoning": 15}
 
 
 def spec(mode: str, order: str):

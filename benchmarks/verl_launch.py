@@ -1,7 +1,7 @@
 """What the verl backend adds to planning at the paper's scale (run by hand: ``python benchmarks/verl_launch.py``).
 
 Stage sizes follow the reference runs (about 3.2k perception, 13k text and 16k visual questions, batch 512,
-16/15/15 epochs), as synthetic text-only records (image checks are the core's cost, measured elsewhere). Measured
+15/15/15 epochs), as synthetic text-only records (image checks are the core's cost, measured elsewhere). Measured
 against the core's own ``plan_curriculum`` in the same run: the launcher's parquet writing, and what verl's training
 process pays before step 1 (``training_order``: planning again from the JSONL files plus the row-by-row id check of
 the parquet files; the driver's plan then comes from the per-process cache).
@@ -26,7 +26,7 @@ from vlm_capcurriculum.integrations.verl import planning
 from vlm_capcurriculum.integrations.verl.launch import write_stage_files
 
 SIZES = {"perception": 3200, "text_reasoning": 13000, "visual_reasoning": 16000}
-EPOCHS = {"perception": 16, "text_reasoning": 15, "visual_reasoning": 15}
+EPOCHS = {"perception": 15, "text_reasoning": 15, "visual_reasoning": 15}
 
 
 def write_jsonl(directory: Path) -> dict:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CPU quick start: the paper's staged curriculum (perception -> text reasoning -> visual reasoning, 16/15/15 epochs,
+# CPU quick start: the paper's staged curriculum (perception -> text reasoning -> visual reasoning, 15/15/15 epochs,
 # every stage transition, stage checkpoints and validation) on a tiny Qwen3-VL and the bundled sample data, in one
 # TRL GRPO run on a CPU. Prints the plan first and a per-stage table at the end.
 #

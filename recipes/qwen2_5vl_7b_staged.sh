@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Qwen2.5-VL-7B: the paper's staged recipe (ONE EasyR1 run): visual perception (16 epochs, vision tower trainable),
+# Qwen2.5-VL-7B: the paper's staged recipe (ONE EasyR1 run): visual perception (15 epochs, vision tower trainable),
 # then textual reasoning (15 epochs, tower frozen), then visual reasoning (15 epochs, tower trainable). Each stage
 # starts with a fresh optimizer and the current policy as KL reference and ends with a Hugging Face model
 # directory (<checkpoints>/stages/NN-<stage>/hf) and a validation.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Qwen3-VL-8B, the paper's staged recipe (perception -> text reasoning -> visual reasoning, 16/15/15 epochs), on verl (>= 0.9.1).
+# Qwen3-VL-8B, the paper's staged recipe (perception -> text reasoning -> visual reasoning, 15/15/15 epochs), on verl (>= 0.9.1).
 # The same recipe as every backend (recipes/config.yaml: batch 512, group size 5, response length 2048, lr 1e-6,
 # KL 1e-2; recipes/curriculum/staged.yaml); only backend=verl differs. Needs the paper data (recipes/data/paper.yaml:
 # VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR and a

@@ -33,15 +33,15 @@ def test_table_of_the_default_recipe(monkeypatch, capsys) -> None:
         "perception",
         "text_reasoning",
         "visual_reasoning",
-        "1-64",
-        "65-124",
-        "125-184",
+        "1-60",
+        "61-120",
+        "121-180",
         "vision_tower=frozen",
         "start: reset_optimizer, refresh_reference",
         "kept 36 of 36 rows",
     ):
         assert text in out
-    assert "total" in out and "184" in out
+    assert "total" in out and "180" in out
 
 
 def test_json_of_a_recipe_with_group_and_value_overrides(monkeypatch, capsys) -> None:
@@ -54,10 +54,10 @@ def test_json_of_a_recipe_with_group_and_value_overrides(monkeypatch, capsys) ->
     assert plan["mode"] == "staged" and plan["batch_size"] == 4
     assert [(s["name"], s["steps"], s["start_step"], s["end_step"]) for s in plan["stages"]] == [
         ("text_reasoning", 135, 1, 135),
-        ("perception", 144, 136, 279),
-        ("visual_reasoning", 135, 280, 414),
+        ("perception", 135, 136, 270),
+        ("visual_reasoning", 135, 271, 405),
     ]
-    assert plan["total_steps"] == 414
+    assert plan["total_steps"] == 405
     assert [d["rows_kept"] for d in plan["data"]] == [36, 36, 36]
 
 

@@ -173,3 +173,42 @@ def test_base_url_count_is_checked(tmp_path, capsys, urls, message) -> None:
     mcq, images = records(tmp_path, 1)
     assert run_filter(tmp_path, mcq, images, urls) == 2
     assert message in capsys.readouterr().err
+
+
+def test_reference_letter_reading() -> None:
+    from vlm_capcurriculum.data.filter import reference_letter
+
+    replies = ["Answer: b", "The answer: C", "(D) a book", "It is a vase.", "I am not sure.", "the vase", "B"]
+    assert [reference_letter(r) for r in replies] == ["B", "C", "D", "A", "", "", "B"]
+    spec = AnswerSpec("C", "choice", OPTIONS)
+    # the article "a" reads as option A: a wrong answer in the reference's reading, unanswered in ours
+    assert (grade("It is a lamp", spec, "reference"), grade("It is a lamp", spec)) == ("wrong", "right")
+    assert (grade("maybe", spec, "reference"), grade("a vase or a book", spec, "reference")) == ("unanswered", "wrong")
+
+
+def test_reference_prompts_and_reading(start_server, tmp_path) -> None:
+    mcq, images = records(tmp_path)
+    asked: list[str] = []
+
+    def reference_scripted(model: str, text: str, images: list[str], seed: int | None, index: int) -> str:
+        asked.append(text)
+        number = int(text.split("photo ")[1].split("?")[0])
+        image_answer, caption_answer = SCRIPT[number][model]
+        if number == 3 and model == "a":
+            image_answer = "It is a mug."  # the article: option A in the reference's reading (here: right)
+        return caption_answer if not images else image_answer
+
+    server = start_server(answer=reference_scripted, default_faults=[])
+    assert run_filter(tmp_path, mcq, images, [server.base_url], "--prompts", "reference") == 0
+    image_prompt = next(text for text in asked if text.startswith("Please answer based on the image."))
+    assert image_prompt == (
+        "Please answer based on the image.\nQuestion: What stands left of the box in photo "
+        + image_prompt.split("photo ")[1].split("?")[0]
+        + "?\nOptions:\nA. a mug\nB. a vase\nC. a lamp\nD. a book\n"
+        "Please select the correct answer from the options above."
+    )
+    assert any(text.startswith("Please answer the question based only on the image caption below.") for text in asked)
+    kept = [r["id"] for r in read_jsonl(tmp_path / "kept.jsonl")]
+    assert kept == ["train_00000", "train_00004"]
+    rejects = {r["id"]: r["reject_reason"] for r in read_jsonl(tmp_path / "kept.rejects.jsonl")}
+    assert rejects["train_00003"] == "image_right"  # "It is a mug." read as A, the true option

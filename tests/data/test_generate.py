@@ -156,3 +156,13 @@ def test_pixmo_without_images_is_a_one_line_error(tmp_path, capsys) -> None:
     assert cli(*args, "--model", "gen", "--output", str(tmp_path / "o.jsonl")) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "PixMo-Cap images are URLs" in err
+
+
+def test_reference_generation_prompt_is_packaged_and_parses() -> None:
+    from vlm_capcurriculum.data.generate import parse_mcq
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+
+    text = PromptTemplate.packaged("reference_perception_mcq.txt", required=("caption",)).fill(caption="A red mug.")
+    assert "# Image description\nA red mug.\n" in text and "{{" not in text and "{caption}" not in text
+    example = text.split("# Example output\n")[1].split("# Reminder")[0]  # its own example reply parses as an MCQ
+    assert parse_mcq(example).answer == "C"

@@ -95,3 +95,50 @@ def test_a_server_that_ignores_n_is_asked_once_per_sample(start_server, tmp_path
     assert cli(*args, "--model", "policy", "-k", "4", "--seed", "7", "--output", str(out), "--limit", "1") == 0
     assert sorted(r.body["seed"] for r in server.received) == [7, 8, 9, 10]
     assert read_jsonl(out)[0]["pass_rate"] == 0.5
+
+
+def test_reference_sampling_and_prompt_placement(start_server, tmp_path, capsys) -> None:
+    stage, images = corpus(tmp_path)
+    server = start_server(answer=answer)
+    out = tmp_path / "scored.jsonl"
+    args = ["passk", "--input", str(stage), "--image-root", str(images), "--base-url", server.base_url]
+    args += ["--model", "policy", "-k", "4", "--seed", "7", "--limit", "1"]
+    assert cli(*args, "--output", str(out), "--prompt-style", "reference", "--report") == 0
+    [body] = [r.body for r in server.received]
+    assert body["top_k"] == 20  # the reference's GenerationConfig default, which reached vLLM
+    system, user = body["messages"]
+    assert system["role"] == "system" and system["content"].startswith("You FIRST think about the reasoning process")
+    assert "<thinking> </thinking> tags" in system["content"] and system["content"].endswith(
+        "\\boxed{final answer here}"
+    )
+    assert (user["role"], user["content"]) == ("user", "What is 2 + 2?")  # the problem alone
+    assert "pass@4: 1 questions, mean pass rate 0.500" in capsys.readouterr().out
+    server.reset_counts()
+    assert cli(*args, "--output", str(tmp_path / "plain.jsonl"), "--top-k", "0") == 0
+    assert "top_k" not in server.received[0].body  # 0: not sent (servers that reject the field)
+    assert cli(*args, "--output", str(out), "--prompt-style", "reference", "--system", "x") == 2
+
+
+def report(*args: str) -> int:
+    from vlm_capcurriculum.cli import main
+
+    return main(["data", "passk-report", *args])
+
+
+def test_passk_report_histogram_and_the_file_without_solved_questions(tmp_path, capsys) -> None:
+    rates = [0.0, 0.25, 0.25, 1.0, 0.5, 1.0]
+    rows = [{"id": f"q{i}", "problem": "p", "answer": "1", "pass_rate": r} for i, r in enumerate(rates)]
+    scored = write_jsonl(tmp_path / "scored.jsonl", rows)
+    learnable = tmp_path / "learnable.jsonl"
+    assert report("--input", str(scored), "-k", "4", "--json", "--without-solved", str(learnable)) == 0
+    captured = capsys.readouterr()
+    histogram = json.loads(captured.out)
+    assert histogram["correct_counts"] == [1, 2, 1, 0, 2] and histogram["always_solved"] == 2
+    assert histogram["mean_pass_rate"] == sum(rates) / len(rates)
+    assert [r["id"] for r in read_jsonl(learnable)] == ["q0", "q1", "q2", "q4"]  # order kept, rate-1 rows dropped
+    assert "dropped 2 with pass rate 1" in captured.err
+    assert report("--input", str(scored), "-k", "3") == 2  # 0.25 is no multiple of 1/3
+    assert "not a multiple of 1/3" in capsys.readouterr().err
+    write_jsonl(tmp_path / "unscored.jsonl", [{"id": "x", "problem": "p", "answer": "1"}])
+    assert report("--input", str(tmp_path / "unscored.jsonl")) == 2
+    assert "unscored.jsonl:1: field 'pass_rate'" in capsys.readouterr().err

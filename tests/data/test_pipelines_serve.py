@@ -60,12 +60,17 @@ def test_generate_filter_passk_against_transformers_serve(tiny_server, tmp_path)
     )
     scored = tmp_path / "scored.jsonl"
     args = ["passk", "--input", str(stage), "--image-root", str(images), "--output", str(scored), "-k", "2"]
-    assert cli(*args, "--model", models["policy"], "--seed", "3", *common) == 0
+    # transformers serve rejects the top_k field (HTTP 422) the paper's default sends: --top-k 0 sends none
+    assert cli(*args, "--model", models["policy"], "--seed", "3", *common) == 3
+    assert "Unexpected fields in the request: {'top_k'}" in json.dumps(
+        read_jsonl(tmp_path / "scored.failures.jsonl")[0]
+    )
+    assert cli(*args, "--model", models["policy"], "--seed", "3", "--top-k", "0", *common) == 0
     rows = read_jsonl(scored)
     assert [r["id"] for r in rows] == ["t", "v"]
     assert all(r["pass_rate"] in (0.0, 0.5, 1.0) and len(r["correctness"]) == 2 for r in rows)
     # run again: every answer from the cache, same output
     before = scored.read_bytes()
-    assert cli(*args, "--model", models["policy"], "--seed", "3", *common) == 0
+    assert cli(*args, "--model", models["policy"], "--seed", "3", "--top-k", "0", *common) == 0
     assert scored.read_bytes() == before
     assert json.loads((tmp_path / "scored.summary.json").read_text())["models"][0]["http_attempts"] == 0

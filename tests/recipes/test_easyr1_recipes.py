@@ -69,7 +69,7 @@ def test_paper_hyperparameters_reach_easyr1(model: str) -> None:
     assert actor["model"]["model_path"] == {"qwen2_5_vl_7b": "Qwen/Qwen2.5-VL-7B-Instruct",
                                             "qwen3_vl_8b": "Qwen/Qwen3-VL-8B-Instruct"}[model]  # fmt: skip
     assert actor["model"]["freeze_vision_tower"] is False  # the stages decide
-    assert [stage["epochs"] for stage in node["curriculum"]["stages"]] == [16, 15, 15]
+    assert [stage["epochs"] for stage in node["curriculum"]["stages"]] == [15, 15, 15]
     assert [stage["overrides"]["vision_tower"] for stage in node["curriculum"]["stages"]] == [
         "trainable",
         "frozen",

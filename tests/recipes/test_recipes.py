@@ -13,9 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 CURRICULA = sorted(path.stem for path in (REPO / "recipes" / "curriculum").glob("*.yaml"))
 MODELS = sorted(path.stem for path in (REPO / "recipes" / "model").glob("*.yaml"))
 PAPER_MODELS = [model for model in MODELS if not model.startswith("tiny_")]
-PAPER_EPOCHS = {"perception": 16, "text_reasoning": 15, "visual_reasoning": 15}  # paper Sec. 4.1
+PAPER_EPOCHS = {"perception": 15, "text_reasoning": 15, "visual_reasoning": 15}  # paper Sec. 4.1
+REFERENCE_SCRIPTS_EPOCHS = {**PAPER_EPOCHS, "perception": 16}  # reference stage1_perception.sh
 EXPECTED_STAGES = {
     "staged": ["perception", "text_reasoning", "visual_reasoning"],
+    "reference_scripts": ["perception", "text_reasoning", "visual_reasoning"],
     "capability_x_difficulty": ["perception", "text_reasoning", "visual_reasoning"],
     "order_213": ["text_reasoning", "perception", "visual_reasoning"],
     "order_321": ["visual_reasoning", "text_reasoning", "perception"],
@@ -44,7 +46,8 @@ def test_every_curriculum_plans_on_the_samples(repo_root: Path, curriculum: str)
     assert plan.total_steps > 0 and plan.batch_size == 8  # the samples data group scales the batch down
     for stage in spec.stages:
         if stage.epochs is not None:
-            assert stage.epochs == PAPER_EPOCHS[stage.name], stage.name
+            expected = REFERENCE_SCRIPTS_EPOCHS if curriculum == "reference_scripts" else PAPER_EPOCHS
+            assert stage.epochs == expected[stage.name], stage.name
     if curriculum in EXPECTED_STAGES:
         assert spec.mode is Mode.staged
         assert [stage.name for stage in plan.stages] == EXPECTED_STAGES[curriculum]
@@ -66,7 +69,7 @@ def test_merged_trains_the_staged_total_with_the_backbones_vision_tower(repo_roo
     staged = plan_curriculum(parse_curriculum(compose().curriculum))[1]
     for model, tower in (("qwen3_vl_8b", "frozen"), ("qwen2_5_vl_7b", "frozen"), ("internvl3_8b", "trainable")):
         merged = plan_curriculum(parse_curriculum(compose("curriculum=merged", f"model={model}").curriculum))[1]
-        assert merged.total_steps == staged.total_steps == 16 * 4 + 15 * 4 + 15 * 4
+        assert merged.total_steps == staged.total_steps == 15 * 4 + 15 * 4 + 15 * 4
         assert [s.name for s in merged.stages] == ["merged"]
         assert merged.stages[0].state.vision_tower.value == tower, model
     difficulty = plan_curriculum(parse_curriculum(compose("curriculum=difficulty").curriculum))[1]
@@ -133,4 +136,23 @@ def test_paper_data_names_the_missing_environment_variable(repo_root: Path, monk
     monkeypatch.setenv("VLMCC_STAGE3_TRAIN", str(samples / "visual_reasoning.jsonl"))
     monkeypatch.setenv("VLMCC_STAGE3_IMAGE_DIR", str(samples))
     spec = parse_curriculum(compose("data=paper", "curriculum.batch_size=8").curriculum)
-    assert plan_curriculum(spec)[1].total_steps == 184
+    assert plan_curriculum(spec)[1].total_steps == 180
+
+
+def test_pipeline_data_trains_on_the_splits_train_part_and_validates_on_its_val_part(
+    repo_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from vlm_capcurriculum.data.split import split_file
+
+    samples = repo_root / "data_recipes" / "samples"
+    parts = split_file(samples / "perception.jsonl", tmp_path).counts
+    monkeypatch.setenv("VLMCC_PERCEPTION_SPLIT_DIR", str(tmp_path))
+    monkeypatch.setenv("VLMCC_STAGE1_IMAGE_DIR", str(samples))
+    monkeypatch.setenv("VLMCC_STAGE2_TRAIN", str(samples / "text_reasoning.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE3_TRAIN", str(samples / "visual_reasoning.jsonl"))
+    monkeypatch.setenv("VLMCC_STAGE3_IMAGE_DIR", str(samples))
+    config = compose("data=pipeline", "curriculum.batch_size=1")
+    plan = plan_curriculum(parse_curriculum(config.curriculum))[1]
+    assert plan.stages[0].steps == 15 * parts["train"]  # the perception stage reads the train part only
+    assert list(config.data.val_files) == [str(tmp_path / "val_stage1_perception.jsonl")]
+    assert config.data.text_reasoning.train_files == [str(samples / "text_reasoning.jsonl")]  # as data=paper

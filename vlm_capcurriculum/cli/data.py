@@ -3,7 +3,9 @@ caption SFT) as resumable jobs against any OpenAI-compatible server.
 
 vlmcc data generate --captions docci_descriptions.jsonlines --source docci --base-url URL --model NAME --output mcq.jsonl
 vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
+vlmcc data split --input kept.jsonl --output-dir perception/   # train/val/test 85/5/10 by id hash
 vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
+vlmcc data passk-report --input scored.jsonl --without-solved scored_learnable.jsonl
 vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
 vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
 
@@ -28,7 +30,7 @@ ROWS_FAILED = 3
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "data",
-        help="build stage datasets: generate, filter, passk, convert, caption-sft",
+        help="build stage datasets: generate, filter, split, passk, passk-report, convert, caption-sft",
         description=__doc__.split("\n\n")[0],
     )
     pipelines = parser.add_subparsers(dest="pipeline", metavar="PIPELINE")
@@ -40,6 +42,12 @@ def register(subparsers: Any) -> None:
     _image_options(generate, required=False)
     generate.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
     generate.add_argument("--prompt", help="prompt template with {caption} (default: the packaged one)")
+    generate.add_argument(
+        "--prompts",
+        choices=("ours", "reference"),
+        default="ours",
+        help="ours (default) or the reference's DOCCI prompt, sent as a chat message (data_recipes/README.md)",
+    )
     generate.add_argument("--shuffle-options", action="store_true", help="reorder each question's options (seeded)")
     _model_options(generate, multi=False)
     _sampling_options(generate, temperature=0.0, top_p=1.0, max_tokens=512)
@@ -54,6 +62,13 @@ def register(subparsers: Any) -> None:
     filt.add_argument("--image-prompt", help="template for the image-only condition ({problem})")
     filt.add_argument("--caption-prompt", help="template for the caption-only condition ({caption}, {problem})")
     filt.add_argument(
+        "--prompts",
+        choices=("ours", "reference"),
+        default="ours",
+        help="ours (default) or the reference's: its two prompts and its letter reading, where the article 'a' "
+        "reads as option A (data_recipes/README.md: the effect on yield)",
+    )
+    filt.add_argument(
         "--count-unanswered-as-wrong",
         action="store_true",
         help="an image answer naming no option counts as wrong (default: neither right nor wrong, not kept)",
@@ -63,6 +78,20 @@ def register(subparsers: Any) -> None:
     _job_options(filt)
     filt.set_defaults(handler=run_filter)
 
+    split = pipelines.add_parser(
+        "split", help="filtered MCQs -> train/val/test (85/5/10) by a hash of each example id, reproducibly"
+    )
+    split.add_argument("--input", required=True, help="records to split (e.g. the filter's output)")
+    split.add_argument("--output-dir", required=True, help="writes {train,val,test}_PREFIX.jsonl there")
+    split.add_argument("--prefix", default="stage1_perception", help="file name core (default: %(default)s)")
+    split.add_argument("--key", default="id", help="column holding the example id (default: %(default)s)")
+    split.add_argument("--val-ratio", type=float, default=0.05, help="default: %(default)s, the reference's")
+    split.add_argument("--test-ratio", type=float, default=0.10, help="default: %(default)s, the reference's")
+    split.add_argument(
+        "--seed", type=int, help="salt the hash for another reproducible split (default: the reference's exact split)"
+    )
+    split.set_defaults(handler=run_split)
+
     passk = pipelines.add_parser("passk", help="pass rate of K sampled answers per question")
     passk.add_argument("--input", required=True, help="sample records (any capability)")
     _image_options(passk, required=False)
@@ -70,12 +99,42 @@ def register(subparsers: Any) -> None:
     passk.add_argument("--capability", help="capability of rows that carry none")
     passk.add_argument("--prompt", help="template with {problem} (default: the paper's training prompt)")
     passk.add_argument("--system", help="system message")
+    passk.add_argument(
+        "--prompt-style",
+        choices=("training", "reference"),
+        default="training",
+        help="training: the problem in the training prompt (default; difficulty under the prompt GRPO sees); "
+        "reference: the problem alone, the format instruction as system prompt, as the reference's passK did",
+    )
+    passk.add_argument(
+        "--report", action="store_true", help="print the pass-rate histogram of the output (see passk-report)"
+    )
     passk.add_argument("--no-predictions", action="store_true", help="do not write predictions and correctness")
     passk.add_argument("--keep-responses", action="store_true", help="also write the K raw responses")
     _model_options(passk, multi=False)
     _sampling_options(passk, temperature=0.7, top_p=0.9, max_tokens=1024)
+    passk.add_argument(
+        "--top-k",
+        type=int,
+        default=20,
+        help="top-k sampling, sent as the request's top_k (default: %(default)s, what the reference's passK sampled "
+        "with: its GenerationConfig default reached vLLM; 0: not sent, for servers that reject top_k)",
+    )
     _job_options(passk)
     passk.set_defaults(handler=run_passk)
+
+    report = pipelines.add_parser(
+        "passk-report", help="pass-rate histogram of scored records; optionally drop the always-solved ones"
+    )
+    report.add_argument("--input", required=True, action="append", help="records with pass_rate (repeatable)")
+    report.add_argument("-k", type=int, default=16, help="samples per question the rates came from (default: 16)")
+    report.add_argument("--json", action="store_true", help="print the histogram as JSON")
+    report.add_argument(
+        "--without-solved",
+        metavar="OUTPUT",
+        help="also write the records with pass rate < 1 to OUTPUT (the reference's *_filtered_new difficulty file)",
+    )
+    report.set_defaults(handler=run_passk_report)
 
     from vlm_capcurriculum.data.convert import SOURCES
 
@@ -199,12 +258,12 @@ def _backends(args: argparse.Namespace) -> list[Any]:
         raise CLIError(str(err)) from None
 
 
-def _sampling(args: argparse.Namespace, n: int = 1) -> Any:
+def _sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
     from vlm_capcurriculum.data import SamplingParams
 
     try:
         return SamplingParams(
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed
+            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
         )
     except ValueError as err:
         raise CLIError(str(err)) from None
@@ -265,8 +324,11 @@ def run_generate(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.captions import read_captions
     from vlm_capcurriculum.data.generate import generate_rows, make_generate
 
+    if args.prompts == "reference" and args.prompt is not None:
+        raise CLIError("--prompts reference sets the prompt: drop --prompt")
     [backend] = _backends(args)
-    prompt = _template(args.prompt, "perception_mcq.txt", ("caption",))
+    packaged = "reference_perception_mcq.txt" if args.prompts == "reference" else "perception_mcq.txt"
+    prompt = _template(args.prompt, packaged, ("caption",))
     try:
         items = read_captions(
             args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
@@ -285,9 +347,12 @@ def run_filter(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.filter import FilterReport, make_filter
     from vlm_capcurriculum.data.inputs import record_rows
 
+    if args.prompts == "reference" and (args.image_prompt or args.caption_prompt):
+        raise CLIError("--prompts reference sets both prompts: drop --image-prompt/--caption-prompt")
     backends = _backends(args)
-    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",))
-    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem"))
+    ours = args.prompts == "ours"
+    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",)) if ours else None
+    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem")) if ours else None
     rows = record_rows(args.input, image_root=args.image_root, capability="perception")
     report = FilterReport.empty([b.model for b in backends], unanswered_is_wrong=args.count_unanswered_as_wrong)
     process = make_filter(
@@ -297,6 +362,7 @@ def run_filter(args: argparse.Namespace) -> int:
         image_prompt=image_prompt,
         caption_prompt=caption_prompt,
         sampling=_sampling(args),
+        prompts=args.prompts,
     )
     summary = _run(args, rows, process, "filter")
     report_path = _beside(args.output, ".report.json")
@@ -313,6 +379,10 @@ def run_passk(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise CLIError(f"-k must be >= 1, got {args.k}")
+    if args.top_k < 0:
+        raise CLIError(f"--top-k must be >= 0 (0: not sent), got {args.top_k}")
+    if args.prompt_style == "reference" and (args.prompt is not None or args.system is not None):
+        raise CLIError("--prompt-style reference sets the user turn and the system prompt: drop --prompt/--system")
     [backend] = _backends(args)
     prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
     root = args.image_root or str(Path(args.input).parent)
@@ -320,14 +390,85 @@ def run_passk(args: argparse.Namespace) -> int:
     process = make_passk(
         backend,
         image_root=root,
-        sampling=_sampling(args, n=args.k),
+        sampling=_sampling(args, n=args.k, extra=(("top_k", args.top_k),) if args.top_k else ()),
         prompt=prompt,
         system=args.system,
+        prompt_style=args.prompt_style,
         keep_predictions=not args.no_predictions,
         keep_responses=args.keep_responses,
     )
     summary = _run(args, rows, process, f"pass@{args.k}")
+    if args.report and Path(args.output).is_file():
+        _print_report([args.output], args.k, as_json=False)
     return _finish(summary)
+
+
+def _print_report(paths: list[str], k: int, *, as_json: bool) -> list[dict[str, Any]]:
+    import json
+
+    from vlm_capcurriculum.data.passk import pass_rate_histogram, render_histogram
+    from vlm_capcurriculum.schema.readers import iter_rows
+
+    rows: list[dict[str, Any]] = []
+    rates: list[float] = []
+    for path in paths:
+        for location, row in iter_rows(path):
+            rate = row.get("pass_rate") if isinstance(row, dict) else None
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+                raise CLIError(f"{location}: field 'pass_rate': needs a number in [0, 1], got {rate!r}")
+            rows.append(row)
+            rates.append(float(rate))
+    try:
+        histogram = pass_rate_histogram(rates, k)
+    except ValueError as err:
+        raise CLIError(f"{', '.join(paths)}: {err}") from None
+    print(json.dumps(histogram) if as_json else render_histogram(histogram))
+    return rows
+
+
+def run_passk_report(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.io import AtomicJsonlWriter
+    from vlm_capcurriculum.data.passk import without_solved
+    from vlm_capcurriculum.schema import DataFileError
+
+    if args.k < 1:
+        raise CLIError(f"-k must be >= 1, got {args.k}")
+    try:
+        rows = _print_report(args.input, args.k, as_json=args.json)
+    except DataFileError as err:
+        raise CLIError(str(err)) from None
+    if args.without_solved:
+        kept, dropped = without_solved(rows)
+        with AtomicJsonlWriter(args.without_solved) as writer:
+            for row in kept:
+                writer.write(row)
+        print(
+            f"passk-report: wrote {len(kept)} rows to {args.without_solved}; dropped {dropped} with pass rate 1",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.data.split import split_file
+    from vlm_capcurriculum.schema import DataFileError
+
+    try:
+        summary = split_file(
+            args.input,
+            args.output_dir,
+            prefix=args.prefix,
+            key=args.key,
+            val_ratio=args.val_ratio,
+            test_ratio=args.test_ratio,
+            seed=args.seed,
+        )
+    except (ValueError, DataFileError) as err:
+        raise CLIError(str(err)) from None
+    print(
+        f"split: {summary.line()}; files in {args.output_dir}; summary: {summary.outputs['summary']}", file=sys.stderr
+    )
+    return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:

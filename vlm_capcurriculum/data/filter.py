@@ -14,6 +14,13 @@ letters) is *unanswered*: as in the reference, where an unextractable letter is 
 question is not kept, because nothing shows the model misperceived (``count_unanswered_as_wrong`` changes that).
 Paper decoding: greedy, a few tokens (the reference allows 8; we allow 16 so "B. red" fits).
 
+``prompts="reference"`` asks and reads as the reference's ``filter_perception.py`` did: its two prompts (the
+question block "Question / Options / Please select ...", ``prompts/reference_filter_*.txt``) and its letter reading
+(:func:`reference_letter`: an "answer: X" pattern, else the first stand-alone A-D word of the upper-cased reply, so
+the article "a" names option A). Both requests are chat messages here; the reference sent the caption-only prompt
+as raw text without a chat template (our backends speak chat completions only). ``data_recipes/README.md`` says
+how the two readings change the yield.
+
 Rows not kept are rejects with the first reason that applies (``image_right`` if any model saw it,
 ``image_unanswered``, else ``caption_wrong``) and every model's answers; :class:`FilterReport` counts, per model,
 both accuracies, the kept fraction and the 2x3 confusion of the two conditions.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +51,9 @@ from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER, SampleRecord
 FILTER_SAMPLING = SamplingParams(temperature=0.0, max_tokens=16)
 CAPTION_COLUMN = "caption"
 IMAGE_STATES = ("right", "wrong", "unanswered")
+PROMPT_SETS = ("ours", "reference")
+_ANSWER_IS = re.compile(r"answer\s*[:\-]?\s*([ABCD])", re.IGNORECASE)
+_LONE_LETTER = re.compile(r"\b([ABCD])\b")
 
 
 @dataclass(frozen=True)
@@ -60,19 +71,41 @@ class Verdict:
         return image_wrong and self.caption_right
 
 
-def grade(answer: str, spec: AnswerSpec) -> str:
+def reference_letter(answer: str) -> str:
+    """The option letter the reference's filter read from a reply ("" for none): the letter after "answer",
+    case-insensitive, else the first A, B, C or D standing alone in the upper-cased reply. Any article "a" counts."""
+    text = answer.strip()
+    found = _ANSWER_IS.search(text) or _LONE_LETTER.search(text.upper())
+    return found.group(1).upper() if found else ""
+
+
+def grade(answer: str, spec: AnswerSpec, reading: str = "ours") -> str:
+    """``right``, ``wrong`` or ``unanswered``: by the rewards' choice verifier, or as the reference read replies."""
+    if reading == "reference":
+        letter = reference_letter(answer)
+        return "unanswered" if not letter else "right" if letter == spec.answer.strip().upper() else "wrong"
     if verify(answer, spec):
         return "right"
     return "wrong" if parse_choice(answer, spec.choices) is not None else "unanswered"
 
 
+def _slots(record: SampleRecord) -> dict[str, str]:
+    """What a filter prompt may name: the problem, and the question and option lines on their own."""
+    problem = record.problem.replace(IMAGE_PLACEHOLDER, "").strip()
+    question = record.extra.get("question")  # generate writes it; else the problem up to its option lines
+    if not isinstance(question, str) or not question.strip():
+        question = problem.split("\nOptions:")[0].strip()
+    options = "\n".join(f"{letter}. {text}" for letter, text in sorted(record.choices.items()))
+    return {"question": question, "options": options}
+
+
 def image_only_text(record: SampleRecord, template: PromptTemplate) -> str:
-    return template.fill(problem=record.problem)
+    return template.fill(problem=record.problem, **_slots(record))
 
 
 def caption_only_text(record: SampleRecord, caption: str, template: PromptTemplate) -> str:
     problem = record.problem.replace(IMAGE_PLACEHOLDER, "").strip()
-    return template.fill(caption=caption, problem=problem)
+    return template.fill(caption=caption, problem=problem, **_slots(record))
 
 
 @dataclass
@@ -179,11 +212,18 @@ def make_filter(
     caption_prompt: PromptTemplate | None = None,
     sampling: SamplingParams = FILTER_SAMPLING,
     keep_answers: bool = True,
+    prompts: str = "ours",
 ) -> Process:
     """The job ``process`` of the filter (rows from :func:`~vlm_capcurriculum.data.inputs.record_rows`); each
-    graded row is added to ``report``."""
-    image_template = image_prompt or PromptTemplate.packaged("filter_image.txt", required=("problem",))
-    caption_template = caption_prompt or PromptTemplate.packaged("filter_caption.txt", required=("caption", "problem"))
+    graded row is added to ``report``. ``prompts="reference"``: the reference's prompts and letter reading."""
+    if prompts not in PROMPT_SETS:
+        raise ValueError(f"prompts must be one of {', '.join(PROMPT_SETS)}, got {prompts!r}")
+    prefix = "reference_" if prompts == "reference" else ""
+    image_slots = ("question", "options") if prompts == "reference" else ("problem",)
+    image_template = image_prompt or PromptTemplate.packaged(f"{prefix}filter_image.txt", required=image_slots)
+    caption_template = caption_prompt or PromptTemplate.packaged(
+        f"{prefix}filter_caption.txt", required=("caption", *image_slots)
+    )
     root = Path(image_root)
 
     async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any] | Reject:
@@ -210,7 +250,12 @@ def make_filter(
         for i in range(len(backends)):
             image_answer, caption_answer = answers[2 * i].text, answers[2 * i + 1].text
             verdicts.append(
-                Verdict(image_answer, caption_answer, grade(image_answer, spec), grade(caption_answer, spec) == "right")
+                Verdict(
+                    image_answer,
+                    caption_answer,
+                    grade(image_answer, spec, prompts),
+                    grade(caption_answer, spec, prompts) == "right",
+                )
             )
         keep = report.add(verdicts)
         detail = {

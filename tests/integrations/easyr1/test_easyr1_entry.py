@@ -207,8 +207,8 @@ def test_the_recipe_dry_run_goes_through_easyr1(model_dir, monkeypatch, capsys, 
     ]
     assert vlmcc(argv) == 0
     out = capsys.readouterr().out
-    # the paper's stage epochs 16/15/15 over 36 samples per stage, 8 per step: 64 + 60 + 60 steps
+    # the paper's stage epochs 15/15/15 over 36 samples per stage, 8 per step: 60 + 60 + 60 steps
     assert f"reward {REPO / 'reward_fns' / 'capcurriculum.py'}:compute_score" in out  # the recipe's, from the repo
-    assert "trainer.max_steps=184" in out and "worker.rollout.n=5" in out and "vision tower: per_stage" in out
-    assert "│ 1 │ perception" in out and "1-64" in out and "65-124" in out and "125-184" in out
+    assert "trainer.max_steps=180" in out and "worker.rollout.n=5" in out and "vision tower: per_stage" in out
+    assert "│ 1 │ perception" in out and "1-60" in out and "61-120" in out and "121-180" in out
     assert not list(tmp_path.iterdir())  # a dry run writes nothing where the real run would

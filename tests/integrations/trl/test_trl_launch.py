@@ -35,14 +35,14 @@ def settings(*overrides: str):
 def test_recipe_maps_onto_grpo_config() -> None:
     result, plan = settings("backend.device=cpu")
     grpo = result.grpo
-    assert plan.total_steps == 184 and plan.batch_size == 8
+    assert plan.total_steps == 180 and plan.batch_size == 8
     assert (grpo.num_generations, grpo.generation_batch_size) == (5, 40)  # paper group size 5
     assert (grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, grpo.steps_per_generation) == (
         4,
         10,
         10,
     )
-    assert result.updates_per_step == 1 and grpo.max_steps == 184
+    assert result.updates_per_step == 1 and grpo.max_steps == 180
     assert grpo.reward_weights == pytest.approx([0.9, 0.1])  # overall = 0.9 accuracy + 0.1 format
     assert (grpo.beta, grpo.epsilon, grpo.epsilon_high) == (0.01, 0.2, 0.3)
     assert (grpo.learning_rate, grpo.lr_scheduler_type, grpo.max_completion_length) == (1e-4, "constant", 32)
@@ -54,7 +54,7 @@ def test_recipe_maps_onto_grpo_config() -> None:
 def test_global_batch_size_gives_several_updates_per_step() -> None:
     result, _ = settings("backend.device=cpu", "train.global_batch_size=4", "backend.micro_batch_size=null")
     assert (result.grpo.per_device_train_batch_size, result.grpo.gradient_accumulation_steps) == (20, 1)
-    assert result.updates_per_step == 2 and result.grpo.max_steps == 368
+    assert result.updates_per_step == 2 and result.grpo.max_steps == 360
 
 
 def test_no_kl_loss_means_beta_zero() -> None:
@@ -114,7 +114,7 @@ def test_8b_script_runs_on_trl_with_the_real_model_id(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quickstart_script_trains_all_stages(tmp_path: Path) -> None:
-    """The README's first command, with one epoch per stage instead of 16/15/15 (the full run takes minutes)."""
+    """The README's first command, with one epoch per stage instead of 15/15/15 (the full run takes minutes)."""
     output = tmp_path / "quickstart"
     env = {**os.environ, "OUTPUT_DIR": str(output), "PYTHON": sys.executable}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])

@@ -80,7 +80,7 @@ def test_launcher_composes_the_paper_recipe_on_verl(
     # the paper's settings, shared with every backend
     assert recipe.curriculum.batch_size == 512 and recipe.train.rollout_n == 5
     assert recipe.train.max_response_length == 2048 and recipe.train.reward.format_weight == 0.1
-    assert [stage.epochs for stage in recipe.curriculum.stages] == [16, 15, 15]
+    assert [stage.epochs for stage in recipe.curriculum.stages] == [15, 15, 15]
     if mode == "merged":  # same total steps as staged, vision tower frozen (Qwen merged_baseline.sh)
         small = load_config(args[2], [*args[3:-1], *SMALL_BATCH])
         staged = load_config(args[2], [*args[3:-1], *SMALL_BATCH, "curriculum=staged"])
@@ -107,6 +107,6 @@ def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "curriculum plan: staged, batch 8" in result.stdout and "1-184" in result.stdout
+    assert "curriculum plan: staged, batch 8" in result.stdout and "1-180" in result.stdout
     assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-7B-Instruct" in result.stdout
     assert (out / "data" / "val_01_visual_reasoning.parquet").is_file()

@@ -22,6 +22,16 @@ that encode the curriculum's batch layout are *derived* here and may not be set 
 
 TRL's KL term is the k3 estimator (``exp(ref - logp) - (ref - logp) - 1``), EasyR1's ``kl_penalty: low_var_kl``;
 other ``kl_penalty`` values are rejected rather than silently replaced.
+
+What TRL (1.16) lacks is applied by us or refused here, before any model is loaded:
+
+* ``train.min_pixels``/``max_pixels``: applied to every image before the processor, as EasyR1 does (:mod:`.dataset`).
+* ``train.max_prompt_length``: ``GRPOConfig`` has no prompt limit; the launcher measures every training prompt with
+  the model's processor and drops (and counts) those above it before planning the run, as EasyR1's
+  ``filter_overlong_prompts`` does; null keeps every prompt.
+* validation before training: ``backend.validation.before_train`` (EasyR1 ``trainer.val_before_train``).
+* ``train.clip_ratio_dual`` (EasyR1's dual-clip constant): TRL's loss has no dual clip, so any value is refused;
+  ``recipes/backend/trl.yaml`` sets it to null and the README's deviation table says so.
 """
 
 from __future__ import annotations
@@ -84,6 +94,10 @@ class TRLSettings:
     format_prompt: str  # the Jinja template text
     tiny_seed: int
     tiny_warm_start_steps: int
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_prompt_length: int | None = None  # tokens; longer training prompts are dropped before planning
+    val_before_train: bool = False
 
     def describe(self) -> list[str]:
         """Lines telling how one curriculum step maps onto TRL (printed with the plan)."""
@@ -147,6 +161,11 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         )
     if not bool(train.get("use_kl_loss", True)):
         native["beta"] = 0.0
+    if train.get("clip_ratio_dual") is not None:
+        raise TRLConfigError(
+            f"train.clip_ratio_dual={train.clip_ratio_dual}: TRL's GRPO loss has no dual clip (EasyR1/verl cap the "
+            "ratio of negative-advantage tokens at this value); set train.clip_ratio_dual=null to run without it"
+        )
     if str(train.get("adv_estimator", "grpo")) != "grpo":
         raise TRLConfigError(f"train.adv_estimator: the TRL backend runs GRPO, not {train.adv_estimator!r}")
 
@@ -220,7 +239,20 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         format_prompt=read_format_prompt(str(backend.get("format_prompt") or THINK_BOXED)),
         tiny_seed=int(config.model.get("tiny_seed", 0) or 0),
         tiny_warm_start_steps=int(config.model.get("tiny_warm_start_steps", 0) or 0),
+        min_pixels=_optional_int(train, "min_pixels"),
+        max_pixels=_optional_int(train, "max_pixels"),
+        max_prompt_length=_optional_int(train, "max_prompt_length"),
+        val_before_train=bool(val.get("before_train", False)),
     )
+
+
+def _optional_int(node: Any, key: str) -> int | None:
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TRLConfigError(f"train.{key}: expected a positive integer or null, got {value!r}")
+    return value
 
 
 def read_format_prompt(path: str) -> str:

@@ -12,10 +12,16 @@ and no re-indexing can drift. Columns:
 * ``ground_truth``: :meth:`SampleRecord.ground_truth`, the string every backend's reward reads.
 * ``answer_type``, ``capability``, ``id``, ``index``: passed by TRL to the reward functions as keyword arguments;
   ``index`` lets the trainer check that every generation batch is exactly the plan's batch.
+
+Pixel bounds (``train.min_pixels``/``max_pixels``) are applied as EasyR1 applies ``data.{min,max}_pixels``, to the
+decoded image before any processor sees it and for every backbone: an image above ``max_pixels`` is scaled down,
+one below ``min_pixels`` up, keeping its aspect ratio (bilinear), then converted to RGB
+(:func:`bound_pixels`, set as a ``datasets`` transform by :func:`with_pixel_bounds`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,3 +77,44 @@ def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template
     if not rows:
         return Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
     return Dataset.from_list(rows, features=FEATURES)
+
+
+def bound_pixels(image: Any, min_pixels: int | None, max_pixels: int | None) -> Any:
+    """``image`` (PIL) scaled so that width x height lies in [min_pixels, max_pixels] (a bound may be None), RGB."""
+    from PIL import Image as PILImage
+
+    for bound, too_far in ((max_pixels, lambda area, b: area > b), (min_pixels, lambda area, b: area < b)):
+        area = image.width * image.height
+        if bound is not None and too_far(area, bound):
+            scale = math.sqrt(bound / area)
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            image = image.resize(size, resample=PILImage.Resampling.BILINEAR)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def with_pixel_bounds(dataset: Dataset, min_pixels: int | None, max_pixels: int | None) -> Dataset:
+    """``dataset`` whose ``images`` come back bounded (:func:`bound_pixels`) whenever rows or columns are read."""
+    if min_pixels is None and max_pixels is None:
+        return dataset
+
+    def transform(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if "images" in batch:
+            batch["images"] = [[bound_pixels(i, min_pixels, max_pixels) for i in row] for row in batch["images"]]
+        return batch
+
+    return dataset.with_transform(transform)
+
+
+def prompt_lengths(dataset: Dataset, processor: Any, chat_template_kwargs: dict[str, Any] | None = None) -> list[int]:
+    """Tokens of each row's prompt as ``GRPOTrainer`` builds it (chat template, then the processor with the row's
+    images, so image tokens count): the length EasyR1's ``filter_overlong_prompts`` compares with the limit."""
+    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+
+    lengths = []
+    for row in dataset:
+        images = list(row["images"]) or None
+        messages = prepare_multimodal_messages(row["prompt"], images=images)
+        text = apply_chat_template({"prompt": messages}, processor, **(chat_template_kwargs or {}))["prompt"]
+        inputs = processor(text=[text], images=[images] if images else None, return_tensors="pt")
+        lengths.append(int(inputs["input_ids"].shape[1]))
+    return lengths

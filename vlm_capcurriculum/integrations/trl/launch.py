@@ -168,7 +168,7 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
 
     checkpoint = _resume_checkpoint(settings)
     try:
-        trainer = build_trainer(data, plan, settings, validation)
+        trainer = build_trainer(data, plan, settings, validation, config=config)
         if checkpoint:
             print(f"TRL: resuming from {checkpoint}")
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -186,18 +186,30 @@ def build_trainer(
     plan: Plan,
     settings: TRLSettings,
     validation: tuple[list[SampleRecord], list[list[Path]]] | None,
+    *,
+    config: DictConfig | None = None,
 ) -> Any:
-    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe."""
+    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe. Training prompts longer than
+    ``settings.max_prompt_length`` are dropped and counted here (the processor is needed to measure them) and the
+    run is planned again without them (``config`` gives the curriculum to plan)."""
     os.makedirs(settings.output_dir, exist_ok=True)
-    from .dataset import build_dataset
+    from .dataset import build_dataset, with_pixel_bounds
     from .trainer import CurriculumGRPOTrainer
 
     model, processor = _load_model(settings, data)
-    train_dataset = build_dataset(data.records, data.image_paths, template=settings.format_prompt)
+
+    def dataset_of(records: Sequence[SampleRecord], image_paths: Any) -> Any:
+        dataset = build_dataset(records, image_paths, template=settings.format_prompt)
+        return with_pixel_bounds(dataset, settings.min_pixels, settings.max_pixels)
+
+    train_dataset = dataset_of(data.records, data.image_paths)
+    if settings.max_prompt_length is not None:
+        data, plan, settings = _drop_overlong_prompts(config, data, plan, settings, train_dataset, processor)
+        train_dataset = dataset_of(data.records, data.image_paths)
     val_dataset = None
     if validation is not None:
         records, paths = validation
-        val_dataset = build_dataset(records, lambda i: paths[i], template=settings.format_prompt)
+        val_dataset = dataset_of(records, lambda i: paths[i])
     return CurriculumGRPOTrainer(
         model,
         plan=plan,
@@ -209,4 +221,49 @@ def build_trainer(
         lr_warmup_ratio=settings.lr_warmup_ratio,
         val_batch_size=settings.val_batch_size,
         val_generation_kwargs=settings.val_generation_kwargs,
+        val_before_train=settings.val_before_train,
     )
+
+
+def _drop_overlong_prompts(
+    config: DictConfig | None, data: CurriculumData, plan: Plan, settings: TRLSettings, dataset: Any, processor: Any
+) -> tuple[CurriculumData, Plan, TRLSettings]:
+    """EasyR1's ``filter_overlong_prompts`` for TRL: drop the training prompts above ``train.max_prompt_length``
+    tokens, count them in each stage's read report, and plan and configure the run again without them."""
+    from vlm_capcurriculum.curriculum import build_plan
+    from vlm_capcurriculum.integrations.easyr1.records import without_records
+
+    from .dataset import prompt_lengths
+
+    limit = settings.max_prompt_length
+    lengths = prompt_lengths(dataset, processor)
+    overlong = [i for i, length in enumerate(lengths) if length > limit]
+    if not overlong:
+        return data, plan, settings
+    if config is None:
+        raise LaunchError(f"backend trl: {len(overlong)} training prompts exceed {limit} tokens; no config to replan")
+    first = f"{data.records[overlong[0]].id!r}, {lengths[overlong[0]]} tokens"
+    try:
+        spec = parse_curriculum(config.get("curriculum"))
+        data = without_records(data, overlong, note="dropped_overlong_prompt")
+        plan = build_plan(spec, data.stage_data())
+        validate_plan_for_engine(plan, _supported_operations(), engine_name="trl")
+        settings = build_settings(config, plan)
+    except (PlanError, SpecError, TRLConfigError, UnsupportedOverrideError) as err:
+        raise LaunchError(
+            f"backend trl: after dropping {len(overlong)} prompts over train.max_prompt_length={limit}: {_one_line(err)}"
+        ) from err
+    print(
+        f"TRL: dropped {len(overlong)} training prompts longer than train.max_prompt_length={limit} tokens "
+        f"(EasyR1's filter_overlong_prompts; first: {first}); the plan without them:"
+    )
+    from vlm_capcurriculum.cli.plan import print_plan
+
+    print_plan(plan, data)
+    return data, plan, settings
+
+
+def _supported_operations() -> Any:
+    from .engine import SUPPORTED_OPERATIONS
+
+    return SUPPORTED_OPERATIONS

@@ -119,6 +119,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         lr_warmup_ratio: float = 0.0,
         val_batch_size: int = 16,
         val_generation_kwargs: dict[str, Any] | None = None,
+        val_before_train: bool = False,
         callbacks: list[TrainerCallback] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -173,6 +174,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.val_dataset = val_dataset
         self.val_batch_size = val_batch_size
         self.val_generation_kwargs = dict(val_generation_kwargs or {})
+        self.val_before_train = val_before_train
         self.lr_warmup_ratio = lr_warmup_ratio
         base_reward = dict(reward_kwargs or {})
         self.engine = TRLEngine(
@@ -320,6 +322,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             checkpoint = str(resume_from_checkpoint)
         if checkpoint is not None:
             self._restore_curriculum(Path(checkpoint))
+        elif self.val_before_train and self.val_dataset is not None and len(self.val_dataset):
+            # EasyR1's trainer.val_before_train: the base model's score, logged before step 1 (not on resume)
+            self.run_validation(self.plan.stages[0], 0)
         return super().train(resume_from_checkpoint=checkpoint, **kwargs)
 
     def _restore_curriculum(self, checkpoint: Path) -> None:
@@ -442,7 +447,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         for capability, values in sorted(by_capability.items()):
             metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
-        logger.info("validation after stage %r (step %d): %s", stage.name, step, metrics)
+        logger.info("validation at step %d (stage %r): %s", step, stage.name, metrics)
         return metrics
 
     def _validation_generation_config(self) -> GenerationConfig:

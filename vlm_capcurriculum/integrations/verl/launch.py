@@ -13,6 +13,9 @@ run, in the run's output directory (``backend.output_dir``; default ``outputs/ve
    with the recipe's ``backend.overrides`` (verl's native keys, interpolating ``train.*``) as Hydra overrides;
 5. checks it: verl's own ``validate_config`` (what ``main_ppo`` runs), the run shape against the plan, every
    stage's overrides against what verl can apply, and the training order the dataset will use against the plan;
+   unless ``dry_run`` (measuring needs the tokenizer and processor) or ``backend.drop_overlong_prompts`` is off,
+   training prompts over ``data.max_prompt_length`` are measured with verl's own filter, dropped, counted in the
+   plan's data report and the run is written again without them (:mod:`.overlong`), as EasyR1 does;
 6. prints the plan and the equivalent ``python -m verl.trainer.main_ppo`` command (also written to ``verl.sh``);
 7. unless ``dry_run``: starts verl's ``run_ppo`` with the config (Ray, GPUs).
 
@@ -251,12 +254,19 @@ def _check_reward_function(config: DictConfig) -> None:
         raise LaunchError(f"reward.custom_reward_function {reward.path}:{reward.name} is not callable")
 
 
-def prepare_run(recipe: DictConfig) -> VerlRun:
-    """Steps 1-5 of the module docstring; raises ``LaunchError`` (one line) for anything the user can fix."""
+def prepare_run(
+    recipe: DictConfig,
+    *,
+    measure_prompts: bool = False,
+    kept: tuple[dict[str, Any], Path] | None = None,
+) -> VerlRun:
+    """Steps 1-5 of the module docstring; raises ``LaunchError`` (one line) for anything the user can fix.
+    ``kept`` (curriculum block, output directory): the run written again without its over-long prompts."""
     try:
-        spec = parse_curriculum(recipe.get("curriculum"))
+        spec = parse_curriculum(kept[0] if kept else recipe.get("curriculum"))
         data, plan = plan_curriculum(spec)
-        output_dir = _output_dir(recipe, plan)
+        output_dir = kept[1] if kept else _output_dir(recipe, plan)
+        curriculum = kept[0] if kept else absolute_spec_paths(spec_block(recipe.curriculum))
         backend = recipe.backend
         embed_images = bool(backend.get("embed_images", False))
         train_files = write_stage_files(data, output_dir / "data", embed_images=embed_images)
@@ -267,7 +277,6 @@ def prepare_run(recipe: DictConfig) -> VerlRun:
                 "validate action use it)"
             )
         val_files = write_val_files(list(val_entries), output_dir / "data", embed_images=embed_images)
-        curriculum = absolute_spec_paths(spec_block(recipe.curriculum))
         config_dir = output_dir / "config"
         write_curriculum_option(
             config_dir,
@@ -285,6 +294,23 @@ def prepare_run(recipe: DictConfig) -> VerlRun:
         }
         overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves))
         config = compose_verl_config(config_dir, overrides)
+        if measure_prompts and kept is None and recipe.backend.get("drop_overlong_prompts", False):
+            from vlm_capcurriculum.integrations.easyr1.records import without_records
+
+            from .overlong import overlong_rows, write_kept_records
+
+            dropped = overlong_rows(config, train_files)
+            if dropped:
+                data = without_records(data, dropped)
+                counts = ", ".join(
+                    f"{s.stage.name} {s.report.notes.get('dropped_overlong_prompt', 0)}" for s in data.stages
+                )
+                print(
+                    f"verl: dropped {len(dropped)} training prompts longer than data.max_prompt_length="
+                    f"{config.data.max_prompt_length} tokens ({counts}; EasyR1's filter_overlong_prompts)"
+                )
+                block = write_kept_records(data, curriculum, output_dir / "data")
+                return prepare_run(recipe, kept=(block, output_dir))
         check_verl_config(config, plan)
     except _USER_ERRORS as error:
         raise LaunchError(f"backend verl: {error}") from error
@@ -329,7 +355,7 @@ def run_verl(config: DictConfig) -> None:
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The verl backend's launcher (``vlm_capcurriculum.launch.Launcher``)."""
-    run = prepare_run(config)
+    run = prepare_run(config, measure_prompts=not dry_run)
     print_run(run)
     if dry_run:
         return 0

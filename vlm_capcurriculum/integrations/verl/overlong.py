@@ -1,0 +1,69 @@
+"""Over-long training prompts, dropped and counted before verl starts, as EasyR1's ``filter_overlong_prompts`` does.
+
+verl 0.9.1 can filter prompts longer than ``data.max_prompt_length`` when it loads a dataset, but the curriculum
+order indexes the rows as written, so our dataset refuses that filter (:mod:`.dataset`); without it an over-long
+prompt stops the run when its batch comes (``data.truncation: error``). Instead the launcher measures every written
+training row with verl's own length function (``RLHFDataset`` with the filter on: chat template, then the processor
+with the row's images), removes the rows it would drop from the curriculum's data, writes the kept records as the
+stages' training files (:func:`write_kept_records`) and plans again, so the plan inside verl, the parquet files and
+the printed plan agree. Each stage's read report counts its dropped rows (``dropped_overlong_prompt``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from omegaconf import DictConfig, OmegaConf
+
+from vlm_capcurriculum.curriculum import CurriculumData
+from vlm_capcurriculum.schema import write_records
+
+from .planning import CurriculumConfigError
+
+
+def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
+    """Indices (over the files in order) of the rows verl's overlong-prompt filter drops under ``config``."""
+    from verl.utils import hf_processor, hf_tokenizer
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    model = config.actor_rollout_ref.model
+    trust = bool(model.get("trust_remote_code", False))
+    tokenizer = hf_tokenizer(str(model.path), trust_remote_code=trust)
+    processor = hf_processor(str(model.path), trust_remote_code=trust, use_fast=True)
+    if processor is not None:
+        try:  # verl measures image rows through qwen_vl_utils and counts any failure as over-long
+            from qwen_vl_utils import process_vision_info  # noqa: F401
+        except ImportError as error:
+            raise CurriculumConfigError(
+                f"cannot measure prompt lengths: verl's length function needs qwen_vl_utils ({error}), without it "
+                "every image prompt would count as over-long; install it or set backend.drop_overlong_prompts=false"
+            ) from None
+    data_config = OmegaConf.merge(config.data, {"filter_overlong_prompts": True})
+    dropped: list[int] = []
+    offset = 0
+    for path in train_files:
+        kept = RLHFDataset(str(path), tokenizer, data_config, processor).dataframe
+        kept_rows = {int(info["index"]) for info in kept["extra_info"]}
+        rows = pq.ParquetFile(path).metadata.num_rows
+        dropped += [offset + row for row in range(rows) if row not in kept_rows]
+        offset += rows
+    return dropped
+
+
+def write_kept_records(data: CurriculumData, curriculum: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Each stage's records as ``<directory>/kept_NN_<stage>.jsonl`` (image paths absolute) and the curriculum block
+    reading them instead of the source files."""
+    stages = []
+    for position, (stage, block) in enumerate(zip(data.stages, curriculum["stages"], strict=True)):
+        records = [
+            dataclasses.replace(record, images=tuple(str(path) for path in stage.image_paths(index)))
+            for index, record in enumerate(stage.records)
+        ]
+        path = directory / f"kept_{position + 1:02d}_{stage.stage.name}.jsonl"
+        write_records(records, path)
+        stages.append({**block, "train_files": [str(path)], "image_root": None})
+    return {**curriculum, "stages": stages}
