@@ -166,6 +166,12 @@ async def arun_job(
         pending.popleft()
         return head.result()
 
+    def stalled(watch: asyncio.Future[Any]) -> None:
+        if not watch.cancelled() and watch.exception() is not None and not fatal.done():
+            fatal.set_exception(watch.exception())  # type: ignore[arg-type]
+
+    watchdog = asyncio.ensure_future(runner.watch(bar))  # StalledError after runner.stall_timeout without answers
+    watchdog.add_done_callback(stalled)
     written = 0
     try:
         for row in rows:
@@ -187,6 +193,7 @@ async def arun_job(
         bar.close()
         raise
     finally:
+        watchdog.cancel()
         if not fatal.done():
             fatal.cancel()
 
@@ -217,13 +224,14 @@ def run_job(
     output: str | os.PathLike[str],
     *,
     cache: ResponseCache | str | os.PathLike[str] | None,
+    stall_timeout: float | None = None,
     **options: Any,
 ) -> RunSummary:
     """:func:`arun_job` in a fresh event loop with its own :class:`Runner` over ``cache`` (closed at the end,
-    with every backend ``process`` used)."""
+    with every backend ``process`` used) that stops the run after ``stall_timeout`` seconds without an answer."""
 
     async def main() -> RunSummary:
-        async with Runner(cache) as runner:
+        async with Runner(cache, stall_timeout=stall_timeout) as runner:
             return await arun_job(rows, process, output, runner=runner, **options)
 
     return asyncio.run(main())
