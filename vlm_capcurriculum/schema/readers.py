@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
     ReadReport,
@@ -121,18 +122,21 @@ def read_records(
     strict: bool = True,
     check_images: bool = True,
     placeholders: PlaceholderPolicy = "prepend",
+    image_checks: ImageChecks | None = None,
 ) -> ReadResult:
     """Read and validate the rows of one or more files, in the order given.
 
     ``image_root``: the directory image paths are relative to; ``None`` means each data file's own directory.
     ``capability``: the capability of rows that carry none (the stage's). Ids must be unique across all
     ``paths`` of one call. See :mod:`vlm_capcurriculum.schema.columns` for the columns accepted.
+    ``check_images``: check every image as :mod:`vlm_capcurriculum.schema.images` describes (``image_checks``).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     result = ReadResult()
     report = result.report
     seen_ids: dict[str, RowLocation] = {}
+    checker = ImageChecker(image_checks)
     for raw_path in paths:
         path = Path(raw_path)
         root = (Path(image_root) if image_root is not None else path.parent).absolute()
@@ -154,6 +158,7 @@ def read_records(
                 check_images=check_images,
                 placeholders=placeholders,
                 notes=row_notes,
+                image_checker=checker,
             )
             if isinstance(outcome, list):
                 report.issues.extend(outcome)
