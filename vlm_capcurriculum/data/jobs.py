@@ -116,18 +116,19 @@ async def arun_job(
     pending: deque[asyncio.Task[RowResult | _Failed]] = deque()
 
     async def one(row: Row) -> RowResult | _Failed:
+        outcome: RowResult | _Failed
         try:
-            return await process(row, runner)
+            outcome = await process(row, runner)
         except RequestFailed as err:
-            return _Failed(err.reason, err.message)
+            outcome = _Failed(err.reason, err.message)
         except InputError as err:
-            return _Failed("bad_input", str(err))
+            outcome = _Failed("bad_input", str(err))
         except BaseException as err:
             if not isinstance(err, asyncio.CancelledError) and not fatal.done():
                 fatal.set_exception(err)
             raise
-        finally:
-            bar.advance()
+        bar.advance()  # not for a row cancelled by a stop: the bar shows how far the run got
+        return outcome
 
     def publish(index: int, outcome: RowResult | _Failed) -> None:
         rid = ids[index]

@@ -232,14 +232,15 @@ class Runner:
 
         async def one(request: ChatRequest) -> Completion | RequestFailed:
             async with slots:
+                outcome: Completion | RequestFailed
                 try:
-                    return await self.complete(backend, request, params)
+                    outcome = await self.complete(backend, request, params)
                 except RequestFailed as err:
-                    return err
+                    outcome = err
                 except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
-                    return RequestFailed("bad_input", str(err))
-                finally:
-                    bar.advance()
+                    outcome = RequestFailed("bad_input", str(err))
+                bar.advance()
+                return outcome
 
         tasks = [asyncio.ensure_future(one(request)) for request in requests]
         watchdog = asyncio.ensure_future(self.watch(bar))

@@ -28,6 +28,7 @@ from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
 
+from .checkpointing import load_checked, save_sealed
 from .config import ConfigError
 from .engine import EasyR1Engine
 from .private_api import resolve
@@ -95,8 +96,11 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
     def logger(self, tracker: Any) -> None:
         self._curriculum_logger = StageMetricsLogger(tracker, self.plan)
 
+    def _save_checkpoint(self) -> None:
+        save_sealed(self, super()._save_checkpoint)  # vlm_capcurriculum.checkpoints: manifest written last
+
     def _load_checkpoint(self) -> None:
-        super()._load_checkpoint()
+        load_checked(self, super()._load_checkpoint)  # a damaged newest checkpoint falls back to a complete one
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(
