@@ -11,7 +11,8 @@ themselves are fixed by the cache.
 A row ends as one of: written (``process`` returned a row or a list of rows), rejected (``Reject``: a result,
 counted by reason, written to the rejects file), or failed (a model request gave up, or the row's input is bad:
 counted by reason, written to the failures file, *not* cached, so the next run retries it). Any other exception
-from ``process`` is a bug: the run stops, previous outputs stay as they were, the cache keeps the answers.
+from ``process`` is a bug: the run stops, previous outputs stay as they were, the cache keeps the answers. So does
+a stall (:meth:`Runner.watch`: no answer for the runner's ``stall_timeout``), with :class:`StalledError`.
 """
 
 from __future__ import annotations
