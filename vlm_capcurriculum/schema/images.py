@@ -10,8 +10,11 @@ not the data file or line. Each image path of a record is checked, in this order
 * present (``image_not_found``);
 * at most ``max_pixels`` pixels, read from the header before any pixel is decoded (``image_too_large``: a
   decompression bomb, e.g. a 20000x20000 PNG of a few hundred KB, would take gigabytes once decoded);
-* decodes completely (``image_unreadable``: not an image, truncated, empty). JPEGs are decoded at 1/8 scale
-  (``draft``), which still reads every byte of the compressed stream but skips most of the work.
+* decodes (``image_unreadable``: not an image, truncated, empty). JPEGs are decoded at 1/8 scale (``draft``),
+  which still reads every byte of the compressed stream but skips most of the work; PNGs are verified chunk by
+  chunk (each chunk's CRC, up to ``IEND``) without inflating the pixels, which catches truncation and damage in
+  transit but not a file written with corrupt compressed data and correct CRCs; other formats are decoded fully.
+  ``python benchmarks/image_checks.py`` measures the cost per image.
 
 Pillow is an optional dependency (the ``data`` and ``trl`` extras): without it only the first two checks run,
 and :func:`pillow_available` lets the caller say so. Results are cached per path, so an image shared by many
@@ -94,9 +97,12 @@ def _decode_problem(image: str, path: str, max_pixels: int) -> tuple[Reason, str
                 )
             if width * height == 0:
                 return "image_unreadable", f"{image!r} has no pixels ({width}x{height})"
-            if opened.format == "JPEG":
-                opened.draft(opened.mode, (max(1, width // 8), max(1, height // 8)))
-            opened.load()
+            if opened.format == "PNG":
+                opened.verify()  # every chunk present with its CRC, without inflating the pixels
+            else:
+                if opened.format == "JPEG":
+                    opened.draft(opened.mode, (max(1, width // 8), max(1, height // 8)))
+                opened.load()
     except Exception as err:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
         return "image_unreadable", f"{image!r} cannot be decoded ({type(err).__name__}: {err})"
     finally:
