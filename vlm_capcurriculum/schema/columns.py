@@ -108,6 +108,17 @@ def _parse_images(value: Any, check: _RowChecker, column: str) -> list[str] | No
     return paths
 
 
+def image_paths(row: Any) -> list[str]:
+    """The image paths a raw row names (empty when it names none or they are malformed: the row's validation
+    reports that)."""
+    if not isinstance(row, Mapping):
+        return []
+    column, value = _first_present(row, IMAGE_COLUMNS)
+    if column is None:
+        return []
+    return _parse_images(value, _RowChecker(RowLocation(Path())), column) or []
+
+
 def _parse_choices(row: Mapping[str, Any], check: _RowChecker, notes: Counter[str]) -> tuple[dict[str, str], set[str]]:
     """The choices and the columns they consumed."""
     value = row.get("choices")

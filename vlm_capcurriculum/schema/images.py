@@ -18,12 +18,16 @@ not the data file or line. Each image path of a record is checked, in this order
 
 Pillow is an optional dependency (the ``data`` and ``trl`` extras): without it only the first two checks run,
 and :func:`pillow_available` lets the caller say so. Results are cached per path, so an image shared by many
-rows is checked once.
+rows is checked once, and the readers check each batch of rows' images on a thread per core first
+(:meth:`ImageChecker.prefetch`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +67,20 @@ class ImageChecker:
         """``(reason, message)`` when ``image`` (a record's path, relative to ``root`` or absolute) is unusable."""
         key = (str(root), image)
         if key not in self._verdicts:
-            self._verdicts[key] = self._check(image, root)
+            with _pillow_limit_off():
+                self._verdicts[key] = self._check(image, root)
         return self._verdicts[key]
+
+    def prefetch(self, images: Iterable[tuple[str, Path]]) -> None:
+        """Check ``(image, root)`` pairs on a thread per core ahead of :meth:`problem` (Pillow decodes without
+        the GIL); only worth it when decoding."""
+        todo = {(str(root), image): (image, root) for image, root in images}
+        todo = {key: pair for key, pair in todo.items() if key not in self._verdicts}
+        if not self.decoding or len(todo) < 2:
+            return
+        with _pillow_limit_off(), ThreadPoolExecutor(min(len(todo), os.cpu_count() or 1)) as pool:
+            verdicts = pool.map(lambda pair: self._check(*pair), todo.values())
+            self._verdicts.update(zip(todo, verdicts, strict=True))
 
     def _check(self, image: str, root: Path) -> tuple[Reason, str] | None:
         path = os.path.normpath(root / image)
@@ -81,11 +97,26 @@ class ImageChecker:
         return None
 
 
+@contextlib.contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    """Pillow's own bomb check off (ours reads the same header, with our limit); it would raise or warn inside
+    ``open()``. Set here, around a whole batch, not per image: the setting is global to the process."""
+    try:
+        from PIL import Image
+    except ImportError:
+        yield
+        return
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def _decode_problem(image: str, path: str, max_pixels: int) -> tuple[Reason, str] | None:
     from PIL import Image
 
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our limit, below; Pillow's would raise or warn inside open()
     try:
         with Image.open(path) as opened:
             width, height = opened.size
@@ -105,6 +136,4 @@ def _decode_problem(image: str, path: str, max_pixels: int) -> tuple[Reason, str
                 opened.load()
     except Exception as err:  # Pillow raises many types for bad files (OSError, SyntaxError, ValueError, ...)
         return "image_unreadable", f"{image!r} cannot be decoded ({type(err).__name__}: {err})"
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
     return None

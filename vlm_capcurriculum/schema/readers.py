@@ -12,6 +12,7 @@ disappears without a trace. A whole file that cannot be used (missing, unreadabl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import Counter
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.columns import PlaceholderPolicy, image_paths, record_from_row
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -114,6 +115,18 @@ def _iter_parquet(path: Path) -> Iterator[tuple[RowLocation, Any]]:
             index += 1
 
 
+def _prefetched(
+    rows: Iterator[tuple[RowLocation, Any]], checker: ImageChecker | None, root: Path, batch: int = 256
+) -> Iterator[tuple[RowLocation, Any]]:
+    """``rows`` unchanged, with each batch's images checked in parallel before its rows are validated."""
+    if checker is None or not checker.decoding:
+        yield from rows
+        return
+    while chunk := list(itertools.islice(rows, batch)):
+        checker.prefetch((image, root) for _, row in chunk for image in image_paths(row))
+        yield from chunk
+
+
 def read_records(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -140,7 +153,7 @@ def read_records(
     for raw_path in paths:
         path = Path(raw_path)
         root = (Path(image_root) if image_root is not None else path.parent).absolute()
-        for location, row in iter_rows(path):
+        for location, row in _prefetched(iter_rows(path), checker if check_images else None, root):
             report.rows_read += 1
             if isinstance(row, _InvalidJSON):
                 report.issues.append(
