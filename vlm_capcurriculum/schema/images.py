@@ -88,7 +88,8 @@ class ImageChecker:
         if not self.checks.outside_root and os.path.commonpath([path, base]) != base:
             return (
                 "image_outside_root",
-                f"{image!r} is outside the image root {base} (allow it with --allow-images-outside-root)",
+                f"{image!r} is outside the image root {base} (set the stage's image_root to a folder holding "
+                "it, or vlmcc plan --allow-images-outside-root)",
             )
         if not os.path.isfile(path):
             return "image_not_found", f"{image!r} not found (looked at {path})"
