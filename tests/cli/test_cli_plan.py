@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import struct
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,85 @@ def test_bad_rows_fail_with_their_location_unless_lenient(tmp_path, text_data, m
 def test_missing_config_file(capsys) -> None:
     assert main(["plan", "--config", "nowhere.yaml"]) == 2
     assert "nowhere.yaml: no such config file" in capsys.readouterr().err
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb's shape, without the pixels)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+BAD_IMAGES = {  # name -> (bytes or None for a path outside the root, expected message)
+    "text.png": (b"not an image at all\n", "'text.png' cannot be decoded (UnidentifiedImageError"),
+    "truncated.png": (None, "'truncated.png' cannot be decoded (OSError"),
+    "empty.png": (b"", "'empty.png' cannot be decoded (UnidentifiedImageError"),
+    "bomb.png": (png_header_only(20000, 20000), "'bomb.png' is 20000x20000 = 400000000 pixels, over the limit"),
+    "../outside.png": (None, "'../outside.png' is outside the image root"),
+}
+
+
+@pytest.fixture
+def image_data(tmp_path: Path) -> tuple[Path, Path]:
+    """A perception stage file: line 1 a good image, then one line per kind of bad image (in BAD_IMAGES order)."""
+    from PIL import Image
+
+    root = tmp_path / "images"
+    root.mkdir()
+    Image.new("RGB", (16, 12), (200, 10, 10)).save(root / "good.png")
+    noise = Image.frombytes("RGB", (64, 64), bytes(range(256)) * 48)
+    noise.save(tmp_path / "outside.png")
+    whole = (tmp_path / "outside.png").read_bytes()
+    (root / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    for name, (content, _) in BAD_IMAGES.items():
+        if content is not None:
+            (root / name).write_bytes(content)
+    rows = [{"id": f"p{i}", "problem": "<image>What colour?", "images": [name], "answer": "red"}
+            for i, name in enumerate(["good.png", *BAD_IMAGES])]  # fmt: skip
+    data = tmp_path / "perception.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    config = plain_config(
+        tmp_path,
+        "curriculum:\n  batch_size: 1\n  stages:\n"
+        "    - {name: p, capability: perception, train_files: [perception.jsonl], image_root: images, epochs: 1}\n",
+    )
+    return config, data
+
+
+@pytest.mark.parametrize("bad", list(BAD_IMAGES))
+def test_each_kind_of_bad_image_fails_the_plan_naming_file_and_line(image_data, monkeypatch, capsys, bad) -> None:
+    config, data = image_data
+    monkeypatch.chdir(config.parent)
+    rows = data.read_text().splitlines()
+    line = 2 + list(BAD_IMAGES).index(bad)
+    data.write_text("\n".join([rows[0], *[""] * (line - 2), rows[line - 1]]) + "\n")  # the good row and this one
+    assert main(["plan", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:{line}: images: {BAD_IMAGES[bad][1]}" in err, err
+
+
+def test_bad_images_are_skipped_and_counted_with_lenient(image_data, monkeypatch, capsys) -> None:
+    config, _ = image_data
+    monkeypatch.chdir(config.parent)
+    assert main(["plan", "--config", str(config), "--lenient"]) == 0
+    out = capsys.readouterr().out
+    assert "kept 1 of 6 rows; skipped 5 (image_unreadable 3, image_too_large 1, image_outside_root 1)" in out
+    # the limit and the root are settings
+    assert main(["plan", "--config", str(config), "--lenient", "--allow-images-outside-root",
+                 "--max-image-pixels", "400000000"]) == 0  # fmt: skip
+    # the header-only bomb now passes: PNGs are checked chunk by chunk (CRCs), not inflated (schema/images.py)
+    assert "kept 3 of 6 rows; skipped 3 (image_unreadable 3)" in capsys.readouterr().out
+
+
+def test_without_pillow_the_plan_checks_presence_and_location_and_says_so(image_data, monkeypatch, capsys) -> None:
+    config, _ = image_data
+    monkeypatch.chdir(config.parent)
+    monkeypatch.setitem(sys.modules, "PIL", None)  # `import PIL.Image` now raises ImportError
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    assert main(["plan", "--config", str(config), "--lenient"]) == 0
+    captured = capsys.readouterr()
+    assert "decoding and size checks need pillow (pip install pillow)" in captured.err
+    assert "kept 5 of 6 rows; skipped 1 (image_outside_root 1)" in captured.out

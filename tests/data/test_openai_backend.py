@@ -134,7 +134,7 @@ def test_unreachable_server_stops_the_run() -> None:
     backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "m1", retry=FAST_RETRY, connect_timeout=1.0)
     with pytest.raises(ModelAccessError, match="never answered: ClientConnectorError: Cannot connect to host"):
         map_requests(backend, [ChatRequest.user(f"q{i}") for i in range(10)], progress=False)
-    assert backend.stats.retries["connection"] >= FAST_RETRY.max_attempts - 1
+    assert backend.stats.retries["connection"] >= 2  # a few quick tries (tests/data/test_stalls_and_shared_cache.py)
 
 
 def test_retry_after_is_obeyed(start_server, backend_for) -> None:

@@ -153,20 +153,23 @@ def test_cache_survives_sigkill_during_writes(tmp_path) -> None:
             assert cache.get(f"key{i}", 1)[0].text.endswith(str(i))
 
 
-def test_answers_are_committed_at_the_next_loop_turn_and_visible_before(start_server, backend_for, tmp_path) -> None:
+def test_answers_are_committed_in_groups_before_they_are_returned(start_server, backend_for, tmp_path) -> None:
     server = start_server()
 
     async def main() -> None:
         async with Runner(tmp_path / "answers.sqlite") as runner:
             backend = backend_for(server)
             first = await runner.complete(backend, ChatRequest.user("q"))
-            assert runner.cache.count() == 0  # grouped with whatever else arrives in this turn
+            assert runner.cache.count() == 1  # committed before complete returned
             again = await runner.complete(backend, ChatRequest.user("q"))
             assert again.text == first.text and again.cached == 1 and server.completions == 1
-            await asyncio.sleep(0)
-            assert runner.cache.count() == 1
+            commits = []
+            store_many = runner.cache.store_many
+            runner.cache.store_many = lambda entries: commits.append(len(entries)) or store_many(entries)
+            server.latency = 0.2  # the 20 answers arrive together: one transaction, or a few
             await asyncio.gather(*(runner.complete(backend, ChatRequest.user(f"q{i}")) for i in range(20)))
-        with ResponseCache(tmp_path / "answers.sqlite") as cache:  # closing the runner committed the rest
+            assert sum(commits) == 20 and len(commits) < 10
+        with ResponseCache(tmp_path / "answers.sqlite") as cache:
             assert cache.count() == 21
 
     asyncio.run(main())

@@ -25,6 +25,9 @@ from typing import Any
 from vlm_capcurriculum.cli import CLIError
 
 ROWS_FAILED = 3
+# A server that answers nothing for five minutes is hung or hopelessly overloaded; a healthy one answers some
+# request within seconds (--concurrency requests are in flight), even with --timeout 600 for single long ones.
+DEFAULT_STALL_TIMEOUT = 300.0
 
 
 def register(subparsers: Any) -> None:
@@ -192,6 +195,13 @@ def _model_options(parser: argparse.ArgumentParser, *, multi: bool) -> None:
     group.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default: 600)")
     group.add_argument("--max-attempts", type=int, default=8, help="tries per request on 429/5xx/timeouts")
     group.add_argument("--retry-delay", type=float, default=1.0, help="first backoff delay in seconds")
+    group.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"stop the run when no model answered for this long (default: {DEFAULT_STALL_TIMEOUT:g} with a "
+        "server; off with --engine vllm, whose model loading is silent; 0: never)",
+    )
 
 
 def _sampling_options(parser: argparse.ArgumentParser, *, temperature: float, top_p: float, max_tokens: int) -> None:
@@ -258,6 +268,15 @@ def _backends(args: argparse.Namespace) -> list[Any]:
         raise CLIError(str(err)) from None
 
 
+def _stall_timeout(args: argparse.Namespace) -> float | None:
+    value = args.stall_timeout
+    if value is None:
+        return None if args.engine == "vllm" else DEFAULT_STALL_TIMEOUT
+    if value < 0:
+        raise CLIError(f"--stall-timeout must be >= 0 (0: never), got {value:g}")
+    return value or None
+
+
 def _sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
     from vlm_capcurriculum.data import SamplingParams
 
@@ -285,6 +304,7 @@ def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, des
         process,
         args.output,
         cache=args.cache or _beside(args.output, ".cache.sqlite"),
+        stall_timeout=_stall_timeout(args),
         rejects=args.rejects or _beside(args.output, ".rejects.jsonl"),
         summary=args.summary or _beside(args.output, ".summary.json"),
         progress=not args.no_progress,

@@ -25,19 +25,45 @@ def register(subparsers: Any) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--lenient", action="store_true", help="skip bad rows (reported) instead of failing")
-    parser.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
+    parser.add_argument(
+        "--no-check-images", action="store_true", help="do not check the images (present, decodable, not too large)"
+    )
+    parser.add_argument(
+        "--allow-images-outside-root",
+        action="store_true",
+        help="accept image paths outside their stage's image root (absolute paths elsewhere, '../')",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        help="largest image accepted, in pixels (default: Pillow's decompression-bomb threshold, 89478485)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.config import ConfigError, load_config
     from vlm_capcurriculum.curriculum import PlanError, SpecError, parse_curriculum, plan_curriculum
-    from vlm_capcurriculum.schema import DataFileError, RecordValidationError
+    from vlm_capcurriculum.schema import DataFileError, ImageChecks, RecordValidationError, pillow_available
+    from vlm_capcurriculum.schema.images import DEFAULT_MAX_PIXELS
 
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        raise CLIError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+    checks = ImageChecks(
+        max_pixels=args.max_image_pixels or DEFAULT_MAX_PIXELS, outside_root=args.allow_images_outside_root
+    )
+    if not args.no_check_images and not pillow_available():
+        print(
+            "vlmcc plan: images checked for presence and location only; decoding and size checks need pillow "
+            "(pip install pillow)",
+            file=sys.stderr,
+        )
     try:
         config = load_config(args.config, args.overrides)
         spec = parse_curriculum(config.get("curriculum"))
-        data, plan = plan_curriculum(spec, strict=not args.lenient, check_images=not args.no_check_images)
+        data, plan = plan_curriculum(
+            spec, strict=not args.lenient, check_images=not args.no_check_images, image_checks=checks
+        )
     except ConfigError as err:
         raise CLIError(str(err)) from None
     except SpecError as err:

@@ -20,6 +20,7 @@ from vlm_capcurriculum.curriculum.schedule import StageData, build_plan
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, StageSpec
 from vlm_capcurriculum.schema import (
     DataFileError,
+    ImageChecks,
     PlaceholderPolicy,
     ReadReport,
     RecordValidationError,
@@ -114,9 +115,11 @@ def load_curriculum_data(
     base_dir: str | os.PathLike[str] | None = None,
     check_images: bool = True,
     placeholders: PlaceholderPolicy = "prepend",
+    image_checks: ImageChecks | None = None,
 ) -> CurriculumData:
     """Read and validate every stage's files. Strict mode raises one :class:`RecordValidationError` holding the
-    issues of *all* stages; lenient mode keeps the good rows (see each stage's ``report``).
+    issues of *all* stages; lenient mode keeps the good rows (see each stage's ``report``). ``check_images``:
+    each image is checked (inside its root, present, within a pixel limit, decodes: ``image_checks``).
 
     Raises :class:`PlanError` when a difficulty order meets records without ``pass_rate``, naming them.
     """
@@ -140,6 +143,7 @@ def load_curriculum_data(
             strict=False,
             check_images=check_images,
             placeholders=placeholders,
+            image_checks=image_checks,
         )
         stages.append(
             StageRecords(
@@ -187,9 +191,12 @@ def plan_curriculum(
     strict: bool = True,
     base_dir: str | os.PathLike[str] | None = None,
     check_images: bool = True,
+    image_checks: ImageChecks | None = None,
 ) -> tuple[CurriculumData, Plan]:
     """Load the data of ``spec`` and build its plan: what ``vlmcc plan`` and every backend's launcher do."""
-    data = load_curriculum_data(spec, strict=strict, base_dir=base_dir, check_images=check_images)
+    data = load_curriculum_data(
+        spec, strict=strict, base_dir=base_dir, check_images=check_images, image_checks=image_checks
+    )
     return data, build_plan(spec, data.stage_data())
 
 

@@ -20,7 +20,15 @@ inputs and bad rows in :mod:`.inputs`, prompt templates in :mod:`.prompting` (de
 """
 
 from vlm_capcurriculum.data.cache import CacheError, ResponseCache
-from vlm_capcurriculum.data.client import Backend, BackendStats, ModelAccessError, RequestFailed, RetryPolicy, Sample
+from vlm_capcurriculum.data.client import (
+    Backend,
+    BackendStats,
+    ModelAccessError,
+    RequestFailed,
+    RetryPolicy,
+    Sample,
+    StalledError,
+)
 from vlm_capcurriculum.data.io import AtomicJsonlWriter, read_jsonl
 from vlm_capcurriculum.data.jobs import Reject, arun_job, run_job
 from vlm_capcurriculum.data.openai_backend import OpenAIBackend
@@ -49,6 +57,7 @@ __all__ = [
     "Runner",
     "Sample",
     "SamplingParams",
+    "StalledError",
     "VLLMBackend",
     "arun_job",
     "map_requests",

@@ -6,8 +6,9 @@ commit costs far more than an insert), appended to the write-ahead log before th
 killed at any instant (SIGKILL included) leaves every committed answer readable and at most the answers of the
 current turn missing: those are asked again on the next run. ``synchronous=NORMAL`` skips the fsync per commit:
 an fsync guards against power loss (the last answers could be lost, never corrupted), not process death. Several
-processes may share one cache file (``busy_timeout``); the first writer of a ``(key, index)`` wins, so concurrent
-runs never disagree.
+processes may share one cache file (``busy_timeout``): the first writer of a ``(key, index)`` wins, and
+:meth:`ResponseCache.store_many` returns the winning samples, which the runner uses instead of its own (a run's
+output is then always what the cache replays; see :mod:`~vlm_capcurriculum.data.runner`).
 
 Layout: ``samples(key, idx, model, text, finish_reason, created, completion_tokens)`` with primary key
 ``(key, idx)`` (``completion_tokens`` was added later: older files gain the column, NULL for their rows), and
@@ -101,10 +102,14 @@ class ResponseCache:
             (key, index, model, sample.text, sample.finish_reason, time.time(), sample.completion_tokens),
         )
 
-    def store_many(self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]) -> None:
+    def store_many(
+        self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]
+    ) -> dict[str, dict[int, Sample]]:
         """Store ``(key, model, key blob, [(index, sample), ...])`` entries in one transaction: each key's JSON
-        payload (written once per key) and its samples."""
+        payload (written once per key) and its samples. Returns, per key, the samples the cache holds for those
+        indexes after the commit: the given ones, or those another process sharing the file stored first."""
         now = time.time()
+        stored: dict[str, dict[int, Sample]] = {}
         with self._transaction():
             for key, model, blob, samples in entries:
                 self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
@@ -112,10 +117,18 @@ class ResponseCache:
                     _INSERT_SAMPLE,
                     [(key, index, model, s.text, s.finish_reason, now, s.completion_tokens) for index, s in samples],
                 )
+                indexes = [index for index, _ in samples]
+                rows = self._db.execute(
+                    f"SELECT idx, text, finish_reason FROM samples WHERE key = ? AND idx IN ({','.join('?' * len(indexes))})",
+                    (key, *indexes),
+                ).fetchall()
+                stored[key] = {idx: Sample(text, finish_reason) for idx, text, finish_reason in rows}
+        return stored
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
+        # IMMEDIATE: take the write lock first, so the rows read back are the committed winners
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:

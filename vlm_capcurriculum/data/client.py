@@ -44,6 +44,11 @@ class ModelAccessError(RuntimeError):
     """Nothing can succeed (bad API key, unknown model, server never reachable): the run stops at once."""
 
 
+class StalledError(ModelAccessError):
+    """No model answered for the run's stall timeout: the server hangs (accepts requests and never answers) or
+    is overloaded beyond use. The run stops; every answer received so far is in the cache."""
+
+
 @dataclass
 class BackendStats:
     """Counters a backend keeps while it runs; the summary table is made from them."""

@@ -11,7 +11,8 @@ themselves are fixed by the cache.
 A row ends as one of: written (``process`` returned a row or a list of rows), rejected (``Reject``: a result,
 counted by reason, written to the rejects file), or failed (a model request gave up, or the row's input is bad:
 counted by reason, written to the failures file, *not* cached, so the next run retries it). Any other exception
-from ``process`` is a bug: the run stops, previous outputs stay as they were, the cache keeps the answers.
+from ``process`` is a bug: the run stops, previous outputs stay as they were, the cache keeps the answers. So does
+a stall (:meth:`Runner.watch`: no answer for the runner's ``stall_timeout``), with :class:`StalledError`.
 """
 
 from __future__ import annotations
@@ -116,18 +117,19 @@ async def arun_job(
     pending: deque[asyncio.Task[RowResult | _Failed]] = deque()
 
     async def one(row: Row) -> RowResult | _Failed:
+        outcome: RowResult | _Failed
         try:
-            return await process(row, runner)
+            outcome = await process(row, runner)
         except RequestFailed as err:
-            return _Failed(err.reason, err.message)
+            outcome = _Failed(err.reason, err.message)
         except InputError as err:
-            return _Failed("bad_input", str(err))
+            outcome = _Failed("bad_input", str(err))
         except BaseException as err:
             if not isinstance(err, asyncio.CancelledError) and not fatal.done():
                 fatal.set_exception(err)
             raise
-        finally:
-            bar.advance()
+        bar.advance()  # not for a row cancelled by a stop: the bar shows how far the run got
+        return outcome
 
     def publish(index: int, outcome: RowResult | _Failed) -> None:
         rid = ids[index]
@@ -166,6 +168,12 @@ async def arun_job(
         pending.popleft()
         return head.result()
 
+    def stalled(watch: asyncio.Future[Any]) -> None:
+        if not watch.cancelled() and watch.exception() is not None and not fatal.done():
+            fatal.set_exception(watch.exception())  # type: ignore[arg-type]
+
+    watchdog = asyncio.ensure_future(runner.watch(bar))  # StalledError after runner.stall_timeout without answers
+    watchdog.add_done_callback(stalled)
     written = 0
     try:
         for row in rows:
@@ -187,6 +195,7 @@ async def arun_job(
         bar.close()
         raise
     finally:
+        watchdog.cancel()
         if not fatal.done():
             fatal.cancel()
 
@@ -217,13 +226,14 @@ def run_job(
     output: str | os.PathLike[str],
     *,
     cache: ResponseCache | str | os.PathLike[str] | None,
+    stall_timeout: float | None = None,
     **options: Any,
 ) -> RunSummary:
     """:func:`arun_job` in a fresh event loop with its own :class:`Runner` over ``cache`` (closed at the end,
-    with every backend ``process`` used)."""
+    with every backend ``process`` used) that stops the run after ``stall_timeout`` seconds without an answer."""
 
     async def main() -> RunSummary:
-        async with Runner(cache) as runner:
+        async with Runner(cache, stall_timeout=stall_timeout) as runner:
             return await arun_job(rows, process, output, runner=runner, **options)
 
     return asyncio.run(main())

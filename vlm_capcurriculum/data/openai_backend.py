@@ -45,6 +45,9 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _FATAL_STATUSES = {401: "unauthorized", 403: "forbidden", 404: "not found"}
 # A server that never answered successfully and failed this many requests in a row is misconfigured.
 _FATAL_STREAK = 5
+# Tries of a request while no connection to the server ever succeeded (refused, no route, unknown host): a few
+# seconds for a server still binding its port, not the full backoff budget (8 tries, about 91 s of silence).
+_UNREACHABLE_ATTEMPTS = 3
 
 
 class _Retryable(Exception):
@@ -280,11 +283,16 @@ class OpenAIBackend:
                     exhausted = malformed >= self.retry.malformed_attempts
                 else:
                     transient += 1
-                    exhausted = transient >= self.retry.max_attempts
+                    budget = self.retry.max_attempts
+                    if err.reason == "connection" and not self._reachable:
+                        budget = min(budget, _UNREACHABLE_ATTEMPTS)
+                    exhausted = transient >= budget
                 if exhausted:
                     if err.reason in ("connection", "timeout") and not self._reachable:
                         self.stats.failures[err.reason] += 1
-                        raise ModelAccessError(f"{self.url} never answered: {err.message}") from None
+                        raise ModelAccessError(
+                            f"{self.url} never answered: {err.message} (is the server running? check --base-url)"
+                        ) from None
                     self._fail(RequestFailed(err.reason, err.message, attempts=transient + malformed))
                 self.stats.retries[err.reason] += 1
                 logger.debug("%s: retry %d after %s", self.model, transient + malformed, err.message)

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 class ProgressBar:
     """A tqdm bar whose postfix shows the runner's totals (cached / generated / HTTP attempts / retries /
-    failures), refreshed at most twice a second so a fast cached pass is not slowed by printing."""
+    failures) and, once it is a few seconds, the time since the last answer (``idle``), refreshed at most twice a
+    second so a fast cached pass is not slowed by printing. :meth:`Runner.watch` refreshes it every second, so a
+    server that retries or hangs shows it while no row completes."""
 
     def __init__(self, total: int | None, runner: Runner, *, desc: str, unit: str = "req", enabled: bool = True):
         self.runner = runner
@@ -30,16 +32,28 @@ class ProgressBar:
             self._last = now
             self._bar.set_postfix(self.runner_totals(), refresh=False)
 
-    def runner_totals(self) -> dict[str, int]:
+    def refresh(self, idle: float) -> None:
+        """Show the totals now (``idle``: seconds since the last answer) and redraw."""
+        self._last = time.monotonic()
+        totals: dict[str, Any] = self.runner_totals()
+        if idle >= 5:
+            totals["idle"] = f"{idle:.0f}s"
+        self._bar.set_postfix(totals, refresh=True)
+
+    def runner_totals(self) -> dict[str, Any]:
         counters = list(self.runner.counters.values())
         stats = [backend.stats for backend in self.runner.backends.values()]
-        return {
+        retries: Counter[str] = sum((s.retries for s in stats), Counter())
+        totals: dict[str, Any] = {
             "cached": sum(c.cached_samples for c in counters),
             "new": sum(c.generated_samples for c in counters),
             "http": sum(s.attempts for s in stats),
-            "retry": sum(sum(s.retries.values()) for s in stats),
+            "retry": sum(retries.values()),
             "fail": sum(sum(c.failed.values()) for c in counters),
         }
+        if retries:  # which errors are being retried: "timeout 12, http_503 3"
+            totals["errors"] = ", ".join(f"{reason} {count}" for reason, count in retries.most_common(2))
+        return totals
 
     def close(self) -> None:
         self._bar.set_postfix(self.runner_totals(), refresh=False)

@@ -8,23 +8,32 @@ distinct, reproducible seeds, and a server that honours ``n`` gets one request w
 in flight at once are made once (the second waits and reads the cache).
 
 Answers are written to the cache in groups: every answer that arrives during one turn of the event loop is
-committed in one transaction at the start of the next turn (:meth:`Runner.flush`, also run by
-:meth:`Runner.aclose` and before a job publishes its output). One SQLite commit per answer cost a sixth of the
-client's CPU at 64 concurrent requests; grouping keeps the guarantee that a killed run loses only the answers of
-the turn it was killed in.
+committed in one transaction at the start of the next turn (:meth:`Runner.flush`). One SQLite commit per answer
+cost a sixth of the client's CPU at 64 concurrent requests; grouping keeps the guarantee that a killed run loses
+only the answers of the turn it was killed in.
+
+Deterministic replay: :meth:`Runner.complete` returns only after its answer is committed, and it returns what the
+cache holds, not what the backend sent. When several runs share one cache file and ask the same request at once,
+the first commit wins (:meth:`ResponseCache.store_many`) and every run uses the winner, so each run's output is
+exactly what a later run would replay from the cache.
+
+Stalls: a server that accepts requests and never answers would keep a job waiting for attempts x timeout per
+request. :meth:`Runner.watch` stops the run with :class:`StalledError` when no answer (from a backend or the cache)
+arrived for ``stall_timeout`` seconds, and refreshes the progress bar every second meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from vlm_capcurriculum.data.cache import ResponseCache
-from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample
+from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample, StalledError
 from vlm_capcurriculum.data.progress import ProgressBar
 from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
 
@@ -61,16 +70,24 @@ class Runner:
     """Answers requests from the cache or a backend, and counts what it did per backend.
 
     One runner serves any number of backends (e.g. one per filter model) within one event loop; call
-    :meth:`aclose` (or use ``async with``) at the end to close the backends' connections."""
+    :meth:`aclose` (or use ``async with``) at the end to close the backends' connections. ``stall_timeout``
+    (seconds, ``None``: never) is how long :meth:`map` and the jobs wait without any answer before giving up."""
 
-    def __init__(self, cache: ResponseCache | str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, cache: ResponseCache | str | os.PathLike[str] | None = None, *, stall_timeout: float | None = None
+    ) -> None:
+        if stall_timeout is not None and stall_timeout <= 0:
+            raise ValueError(f"stall_timeout must be > 0 (or None), got {stall_timeout}")
         self._owns_cache = not (isinstance(cache, ResponseCache) or cache is None)
         self.cache = ResponseCache(cache) if self._owns_cache else cache  # type: ignore[arg-type]
+        self.stall_timeout = stall_timeout
         self.backends: dict[int, Backend] = {}
         self.counters: dict[int, ModelCounters] = {}
+        self.last_answer = time.monotonic()
+        """When the last answer arrived (``time.monotonic()``; from a backend or the cache)."""
         self._locks: dict[str, list[Any]] = {}
-        # answers not yet committed: key -> (model, blob, {index: sample}), flushed at the next loop turn
-        self._unwritten: dict[str, tuple[str, str, dict[int, Sample]]] = {}
+        # answers not yet committed: key -> (model, blob, {index: sample}, future of the committed samples)
+        self._unwritten: dict[str, tuple[str, str, dict[int, Sample], asyncio.Future[dict[int, Sample]]]] = {}
         self._flush_handle: asyncio.Handle | None = None
 
     def counters_for(self, backend: Backend) -> ModelCounters:
@@ -110,10 +127,10 @@ class Runner:
         params: SamplingParams,
     ) -> Completion:
         have = self.cache.get(key, params.n) if self.cache is not None else {}
-        if key in self._unwritten:
-            have.update((i, sample) for i, sample in self._unwritten[key][2].items() if i < params.n)
         from_cache = len(have)
         counters.cached_samples += from_cache
+        if from_cache:
+            self.last_answer = time.monotonic()
         missing = [i for i in range(params.n) if i not in have]
         while missing:
             seed = None if params.seed is None else params.seed + missing[0]
@@ -125,29 +142,76 @@ class Runner:
             if not samples:
                 counters.failed["no_samples"] += 1
                 raise RequestFailed("no_samples", f"{backend.model} returned no samples")
+            self.last_answer = time.monotonic()
             arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
-            have.update(arrived)
             if self.cache is not None:
-                self._write_soon(key, backend.cache_model, blob, arrived)
+                # what the cache holds for these indexes: another run sharing the cache may have answered first
+                arrived = list((await self._write_soon(key, backend.cache_model, blob, arrived)).items())
+            have.update(arrived)
             counters.generated_samples += min(len(samples), len(missing))
             missing = missing[len(samples) :]
         return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
 
-    def _write_soon(self, key: str, model: str, blob: str, samples: list[tuple[int, Sample]]) -> None:
-        self._unwritten.setdefault(key, (model, blob, {}))[2].update(samples)
+    def _write_soon(
+        self, key: str, model: str, blob: str, samples: list[tuple[int, Sample]]
+    ) -> asyncio.Future[dict[int, Sample]]:
+        """Queue ``samples`` for the next group commit; the future holds the committed samples of their indexes."""
+        loop = asyncio.get_running_loop()
+        entry = self._unwritten.get(key)
+        if entry is None:
+            entry = self._unwritten[key] = (model, blob, {}, loop.create_future())
+        entry[2].update(samples)
         if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
+            self._flush_handle = loop.call_soon(self.flush)
+        return entry[3]
 
     def flush(self) -> None:
-        """Commit every answer received so far (one transaction)."""
+        """Commit every answer received so far (one transaction) and hand each waiting request what the cache
+        now holds for it."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         if not self._unwritten or self.cache is None:
             return
-        entries = [(key, model, blob, list(samples.items())) for key, (model, blob, samples) in self._unwritten.items()]
-        self.cache.store_many(entries)
-        self._unwritten.clear()
+        unwritten, self._unwritten = self._unwritten, {}
+        entries = [(key, model, blob, list(samples.items())) for key, (model, blob, samples, _) in unwritten.items()]
+        try:
+            stored = self.cache.store_many(entries)
+        except BaseException as err:
+            for *_, future in unwritten.values():
+                if not future.done():
+                    future.set_exception(err)
+                    future.exception()  # retrieved here: the error is raised to the caller of flush too
+            raise
+        for key, (*_, future) in unwritten.items():
+            if not future.done():
+                future.set_result(stored[key])
+
+    async def watch(self, bar: ProgressBar | None = None) -> NoReturn:
+        """Run beside the work: refresh ``bar`` every second (retries, failures and the seconds since the last
+        answer stay visible while nothing completes) and raise :class:`StalledError` once no answer arrived for
+        ``stall_timeout`` seconds. Cancel it when the work ends."""
+        self.last_answer = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            idle = time.monotonic() - self.last_answer
+            if bar is not None:
+                bar.refresh(idle)
+            if self.stall_timeout is not None and idle >= self.stall_timeout:
+                raise StalledError(self._stall_message(idle))
+
+    def _stall_message(self, idle: float) -> str:
+        waiting = [
+            f"{backend.model} at {getattr(backend, 'base_url', 'its engine')} ({backend.stats.in_flight} in flight"
+            + (f", retries: {_reasons(backend.stats.retries)}" if backend.stats.retries else "")
+            + ")"
+            for backend in self.backends.values()
+        ]
+        return (
+            f"no model answered for {idle:.0f} s (--stall-timeout {self.stall_timeout:g}): "
+            + ("; ".join(waiting) or "no request was sent")
+            + ". Stopped; the answers received so far are cached, so the same command resumes once the server answers"
+        )
 
     async def map(
         self,
@@ -168,24 +232,33 @@ class Runner:
 
         async def one(request: ChatRequest) -> Completion | RequestFailed:
             async with slots:
+                outcome: Completion | RequestFailed
                 try:
-                    return await self.complete(backend, request, params)
+                    outcome = await self.complete(backend, request, params)
                 except RequestFailed as err:
-                    return err
+                    outcome = err
                 except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
-                    return RequestFailed("bad_input", str(err))
-                finally:
-                    bar.advance()
+                    outcome = RequestFailed("bad_input", str(err))
+                bar.advance()
+                return outcome
 
         tasks = [asyncio.ensure_future(one(request)) for request in requests]
+        watchdog = asyncio.ensure_future(self.watch(bar))
+        everything = asyncio.gather(*tasks)
         try:
-            return list(await asyncio.gather(*tasks))
+            await asyncio.wait([everything, watchdog], return_when=asyncio.FIRST_COMPLETED)
+            if watchdog.done():
+                watchdog.result()  # raises StalledError
+            return list(everything.result())
         except BaseException:
-            for task in tasks:  # ModelAccessError (or an interrupt): stop the rest now
+            for task in tasks:  # ModelAccessError, a stall (or an interrupt): stop the rest now
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if everything.done() and not everything.cancelled():
+                everything.exception()  # retrieved: the error being raised is this one or supersedes it
             raise
         finally:
+            watchdog.cancel()
             bar.close()
 
     async def aclose(self) -> None:
@@ -212,11 +285,16 @@ def map_requests(
     *,
     cache: ResponseCache | str | os.PathLike[str] | None = None,
     progress: bool | str = True,
+    stall_timeout: float | None = None,
 ) -> list[Completion | RequestFailed]:
     """:meth:`Runner.map` from synchronous code: the answers in order, cached in ``cache``."""
 
     async def main() -> list[Completion | RequestFailed]:
-        async with Runner(cache) as runner:
+        async with Runner(cache, stall_timeout=stall_timeout) as runner:
             return await runner.map(backend, requests, params, progress=progress)
 
     return asyncio.run(main())
+
+
+def _reasons(counts: Counter[str]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in counts.most_common())

@@ -7,6 +7,7 @@
 """
 
 from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks, pillow_available
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
     ReadReport,
@@ -30,6 +31,8 @@ __all__ = [
     "PAPER_CAPABILITIES",
     "SUPPORTED_SUFFIXES",
     "DataFileError",
+    "ImageChecker",
+    "ImageChecks",
     "PlaceholderPolicy",
     "ReadReport",
     "ReadResult",
@@ -39,6 +42,7 @@ __all__ = [
     "RowLocation",
     "SampleRecord",
     "iter_rows",
+    "pillow_available",
     "read_records",
     "record_from_row",
     "write_records",

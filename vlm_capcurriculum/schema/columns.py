@@ -29,13 +29,13 @@ problem with some placeholders but not one per image is always an error.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.images import ImageChecker
 from vlm_capcurriculum.schema.issues import Reason, RecordIssue, RowLocation
 from vlm_capcurriculum.schema.record import (
     CORE_FIELDS,
@@ -108,6 +108,17 @@ def _parse_images(value: Any, check: _RowChecker, column: str) -> list[str] | No
     return paths
 
 
+def image_paths(row: Any) -> list[str]:
+    """The image paths a raw row names (empty when it names none or they are malformed: the row's validation
+    reports that)."""
+    if not isinstance(row, Mapping):
+        return []
+    column, value = _first_present(row, IMAGE_COLUMNS)
+    if column is None:
+        return []
+    return _parse_images(value, _RowChecker(RowLocation(Path())), column) or []
+
+
 def _parse_choices(row: Mapping[str, Any], check: _RowChecker, notes: Counter[str]) -> tuple[dict[str, str], set[str]]:
     """The choices and the columns they consumed."""
     value = row.get("choices")
@@ -153,8 +164,10 @@ def record_from_row(
     check_images: bool = True,
     placeholders: PlaceholderPolicy = "prepend",
     notes: Counter[str] | None = None,
+    image_checker: ImageChecker | None = None,
 ) -> SampleRecord | list[RecordIssue]:
-    """The record for ``row``, or every issue that keeps it from being one. ``notes`` counts normalisations."""
+    """The record for ``row``, or every issue that keeps it from being one. ``notes`` counts normalisations.
+    ``check_images``: check each image with ``image_checker`` (default: :class:`ImageChecks`' defaults)."""
     notes = notes if notes is not None else Counter()
     check = _RowChecker(location)
     if not isinstance(row, Mapping):
@@ -183,10 +196,11 @@ def record_from_row(
         used.add(image_column)
         images = _parse_images(raw_images, check, image_column)
     if images and check_images:
+        checker = image_checker or ImageChecker()
         for image in images:
-            resolved = image_root / image
-            if not os.path.isfile(resolved):
-                check.fail(image_column or "images", "image_not_found", f"{image!r} not found (looked at {resolved})")
+            verdict = checker.problem(image, image_root)
+            if verdict is not None:
+                check.fail(image_column or "images", *verdict)
 
     # placeholders
     if isinstance(problem, str) and images is not None:

@@ -12,6 +12,7 @@ disappears without a trace. A whole file that cannot be used (missing, unreadabl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import Counter
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.columns import PlaceholderPolicy, image_paths, record_from_row
+from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
     ReadReport,
@@ -113,6 +115,18 @@ def _iter_parquet(path: Path) -> Iterator[tuple[RowLocation, Any]]:
             index += 1
 
 
+def _prefetched(
+    rows: Iterator[tuple[RowLocation, Any]], checker: ImageChecker | None, root: Path, batch: int = 256
+) -> Iterator[tuple[RowLocation, Any]]:
+    """``rows`` unchanged, with each batch's images checked in parallel before its rows are validated."""
+    if checker is None or not checker.decoding:
+        yield from rows
+        return
+    while chunk := list(itertools.islice(rows, batch)):
+        checker.prefetch((image, root) for _, row in chunk for image in image_paths(row))
+        yield from chunk
+
+
 def read_records(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -121,22 +135,25 @@ def read_records(
     strict: bool = True,
     check_images: bool = True,
     placeholders: PlaceholderPolicy = "prepend",
+    image_checks: ImageChecks | None = None,
 ) -> ReadResult:
     """Read and validate the rows of one or more files, in the order given.
 
     ``image_root``: the directory image paths are relative to; ``None`` means each data file's own directory.
     ``capability``: the capability of rows that carry none (the stage's). Ids must be unique across all
     ``paths`` of one call. See :mod:`vlm_capcurriculum.schema.columns` for the columns accepted.
+    ``check_images``: check every image as :mod:`vlm_capcurriculum.schema.images` describes (``image_checks``).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     result = ReadResult()
     report = result.report
     seen_ids: dict[str, RowLocation] = {}
+    checker = ImageChecker(image_checks)
     for raw_path in paths:
         path = Path(raw_path)
         root = (Path(image_root) if image_root is not None else path.parent).absolute()
-        for location, row in iter_rows(path):
+        for location, row in _prefetched(iter_rows(path), checker if check_images else None, root):
             report.rows_read += 1
             if isinstance(row, _InvalidJSON):
                 report.issues.append(
@@ -154,6 +171,7 @@ def read_records(
                 check_images=check_images,
                 placeholders=placeholders,
                 notes=row_notes,
+                image_checker=checker,
             )
             if isinstance(outcome, list):
                 report.issues.extend(outcome)

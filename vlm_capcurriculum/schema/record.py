@@ -51,7 +51,7 @@ class RecordError(ValueError):
 class SampleRecord:
     """One training question.
 
-    ``images`` are paths relative to the stage's image root (or absolute); ``choices`` maps option letters to
+    ``images`` are paths relative to the stage's image root (or absolute, inside it: :mod:`.images`); ``choices`` maps option letters to
     their texts for ``choice`` answers; ``pass_rate`` is the base model's pass@K rate (difficulty, higher is
     easier); ``extra`` carries any further columns (``caption``, ``predictions``, ...) unchanged.
     """

@@ -3,7 +3,8 @@
 One subprocess runs every scenario (it needs the vLLM placeholder and a local Ray for the reward actors):
 ``full`` trains 16 steps (perception 1-8, text reasoning 9-12 with lr 5e-7 and KL 0.05, visual reasoning 13-16
 with reward kwargs format_weight=0.5); ``mid_stage`` is stopped at step 11 and resumed from global_step_10;
-``boundary`` (trainer.val_freq=4) is stopped at step 9 while exporting stage 1 and resumed from global_step_8.
+``boundary`` (trainer.val_freq=4) is stopped at step 9 while exporting stage 1 and resumed from global_step_8;
+``mid_stage_damaged`` truncates the finished run's newest checkpoint and runs it again (vlm_capcurriculum.checkpoints).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def results(tmp_path_factory):  # type: ignore[no-untyped-def]
         {"name": "full", "config": config("full", 5)},
         {"name": "mid_stage_first", "config": config("mid_stage", 5), "interrupt": [11, "update_actor"]},
         {"name": "mid_stage_resumed", "config": config("mid_stage", 5)},
+        {"name": "mid_stage_damaged", "config": config("mid_stage", 5), "damage": "dataloader.pt"},
         {"name": "boundary_first", "config": config("boundary", 4, 4), "interrupt": [9, "curriculum_save_hf_model"]},
         {"name": "boundary_resumed", "config": config("boundary", 4, 4)},
     ]
@@ -213,3 +215,12 @@ def test_resume_at_a_stage_boundary_writes_the_missing_stage_model(results):
 
 def _replace(calls: list, old: Path, new: Path) -> list:
     return json.loads(json.dumps(calls).replace(str(old), str(new)))
+
+
+def test_a_damaged_newest_checkpoint_resumes_from_the_previous_complete_one(results):
+    damaged = results["mid_stage_damaged"]
+    newest = Path(damaged["damaged"])
+    loads = [args[0] for _, name, args, _ in damaged["calls"] if name == "load_checkpoint"]
+    assert len(loads) == 1 and Path(loads[0]).parent.parent == newest.parent
+    assert int(Path(loads[0]).parent.name[12:]) < int(newest.name[12:])  # the one before, not the damaged one
+    assert damaged["outcome"] == "finished"

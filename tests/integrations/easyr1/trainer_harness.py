@@ -194,10 +194,17 @@ def _plain(value: Any) -> Any:
     return type(value).__name__
 
 
-def run(config_file: str, model_dir: str, interrupt: tuple[int, str] | None) -> dict[str, Any]:
+def run(
+    config_file: str, model_dir: str, interrupt: tuple[int, str] | None, damage: str | None = None
+) -> dict[str, Any]:
     run_config = load_run_config([f"config={config_file}"])
     prepared = prepare(run_config)
     config = run_config.config
+    damaged = None
+    if damage:  # truncate this file of the newest checkpoint, as a full disk or a cut-short copy would
+        damaged = max(Path(config.trainer.save_checkpoint_path).glob("global_step_*"), key=lambda p: int(p.name[12:]))
+        target = damaged / damage
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
     trainer = build_trainer(config, prepared.plan, config.data.train_files)
     group = RecordingWorkerGroup(trainer, model_dir, interrupt)
     trainer.actor_rollout_ref_wg = group  # instead of init_workers(), which would start FSDPWorkers with vLLM
@@ -210,6 +217,7 @@ def run(config_file: str, model_dir: str, interrupt: tuple[int, str] | None) -> 
     log = root / "experiment_log.jsonl"
     result = {
         "outcome": outcome,
+        "damaged": None if damaged is None else str(damaged),
         "calls": group.calls,
         "step_samples": {str(step): samples for step, samples in group.step_samples.items()},
         "plan_batches": {
@@ -236,7 +244,8 @@ def run(config_file: str, model_dir: str, interrupt: tuple[int, str] | None) -> 
 
 
 def main() -> None:
-    """argv: a JSON list of scenarios [{"name", "config", "interrupt": [step, method] | null}], model dir, output."""
+    """argv: a JSON list of scenarios [{"name", "config", "interrupt": [step, method] | null, "damage": file in
+    the newest checkpoint to truncate first | null}], model dir, output."""
     scenarios, model_dir, output = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
     easyr1_lane.register_processor()
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)  # logical CPUs: two reward actors per run
@@ -244,7 +253,7 @@ def main() -> None:
     for scenario in scenarios:
         interrupt = tuple(scenario["interrupt"]) if scenario.get("interrupt") else None
         start = time.perf_counter()
-        results[scenario["name"]] = run(scenario["config"], model_dir, interrupt)
+        results[scenario["name"]] = run(scenario["config"], model_dir, interrupt, scenario.get("damage"))
         print(f"harness: {scenario['name']} took {time.perf_counter() - start:.1f} s", file=sys.stderr)
     ray.shutdown()
     Path(output).write_text(json.dumps(results, indent=1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from vlm_capcurriculum.integrations.trl.trainer import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +95,32 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(
             assert torch.equal(opt_a[key][name], opt_b[key][name]), (key, name)
     # The per-stage record, including what happened before the kill.
     assert summary_without_paths(straight) == summary_without_paths(killed)
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda c: truncate(c / "model.safetensors"), "model.safetensors has"),
+        (lambda c: truncate(c / "optimizer.pt"), "optimizer.pt has"),
+        (lambda c: (c / "trainer_state.json").write_text('{"global_step": 6,'), "trainer_state.json has"),
+    ],
+    ids=["truncated-weights", "truncated-optimizer", "broken-json"],  # an unfinished save: tests/test_checkpoints.py
+)
+def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(
+    damage, problem: str, straight: Path, tiny_base, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(straight, run, ignore=shutil.ignore_patterns("checkpoint-6*"))
+    shutil.copytree(straight / "checkpoint-6", run / "checkpoint-6")
+    damage(run / "checkpoint-6")
+    again = run_child(FAMILY, tiny_base(FAMILY), run)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resume_from=checkpoint-5" in again.stdout
+    warning = [line for line in again.stderr.splitlines() if "skipped incomplete or damaged" in line]
+    assert len(warning) == 1 and f"checkpoint-6 ({problem}" in warning[0] and "resuming from checkpoint-5" in warning[0]
+    assert_identical(tensors(straight / "checkpoint-6"), tensors(run / "checkpoint-6"))  # the last step, redone
+    assert last_complete_checkpoint(run) == run / "checkpoint-6"  # re-saved and sealed

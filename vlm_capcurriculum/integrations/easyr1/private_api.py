@@ -185,7 +185,8 @@ TRAINER_ATTRIBUTES: dict[str, str] = {
     "it has run yet, the rollout engine is loaded",
     "_load_checkpoint": "overridden: resume (actor, optimizer, scheduler, RNG, then `dataloader.pt`)",
     "fit": "overridden (wrapped): the training loop, no hooks; we close the last step after it returns",
-    "_save_checkpoint": "writes global_step_N/{actor,dataloader.pt} and checkpoint_tracker.json (not changed)",
+    "_save_checkpoint": "overridden (wrapped): writes global_step_N/{actor,dataloader.pt} and checkpoint_tracker.json; "
+    "we seal the directory after it (checkpointing.py)",
     "_validate": "called for stage-end validation; loads and releases the rollout engine itself",
     "logger": "assigned in fit() (`Tracker`); our property wraps it to add per-stage reward copies",
     "global_step": "the step in progress (incremented before `_make_batch_data`)",

@@ -15,7 +15,8 @@ override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_AT
 * ``_load_checkpoint``: after EasyR1 restored the actor, optimizer, scheduler and ``dataloader.pt``, the
   controller starts at the restored step and the engine restores what EasyR1 does not checkpoint (the KL
   reference of a stage that refreshed it). The sampler is also positioned from the step, so a checkpoint
-  without ``dataloader.pt`` still resumes on the right samples.
+  without ``dataloader.pt`` still resumes on the right samples. Both it and ``_save_checkpoint`` are wrapped by
+  :mod:`.checkpointing` (a manifest sealed after each save; a damaged newest checkpoint falls back).
 
 ``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
 ``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
@@ -28,6 +29,7 @@ from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
 
+from .checkpointing import load_checked, save_sealed
 from .config import ConfigError
 from .engine import EasyR1Engine
 from .private_api import resolve
@@ -95,8 +97,11 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
     def logger(self, tracker: Any) -> None:
         self._curriculum_logger = StageMetricsLogger(tracker, self.plan)
 
+    def _save_checkpoint(self) -> None:
+        save_sealed(self, super()._save_checkpoint)  # vlm_capcurriculum.checkpoints: manifest written last
+
     def _load_checkpoint(self) -> None:
-        super()._load_checkpoint()
+        load_checked(self, super()._load_checkpoint)  # a damaged newest checkpoint falls back to a complete one
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(

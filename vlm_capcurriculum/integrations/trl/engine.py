@@ -39,6 +39,7 @@ import torch
 from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model
 
+from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.models import vision_tower
 
@@ -220,7 +221,10 @@ class TRLEngine(EngineBase):
     def _save_reference(self, after_step: int) -> Path:
         path = Path(self.trainer.args.output_dir) / "reference" / f"after-step-{after_step}"
         if self.trainer.accelerator.is_main_process:
+            if path.is_dir():
+                unseal(path)
             self.policy.save_pretrained(path)
+            seal(path)
         self.trainer.accelerator.wait_for_everyone()
         return path
 
@@ -256,6 +260,7 @@ class TRLEngine(EngineBase):
         """After a resume: the reference is again the weights at ``source`` (None: the base model)."""
         self.reference_source = source
         if source is not None and self.trainer.ref_model is not None:
+            require_complete(source)  # a damaged reference is an error here, not a wrong KL term later
             load_weights_strict(self.trainer.accelerator.unwrap_model(self.trainer.ref_model), source)
 
     # ------------------------------------------------------------------ end actions
@@ -264,11 +269,14 @@ class TRLEngine(EngineBase):
         trainer = self.trainer
         path = Path(trainer.args.output_dir) / "stages" / f"{stage.position + 1:02d}-{stage.name}"
         if trainer.accelerator.is_main_process:
+            if path.is_dir():
+                unseal(path)  # a resumed run saving this stage again
             self.policy.save_pretrained(path)
             trainer.processing_class.save_pretrained(path)
             info = {"stage": stage.to_json(), "position": stage.position, "step": step,
                     "optimizer_step": trainer.state.global_step}  # fmt: skip
             (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
+            seal(path)
         trainer.accelerator.wait_for_everyone()
         trainer.history.checkpoints[stage.position] = str(path)
         logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)

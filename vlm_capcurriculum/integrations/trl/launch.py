@@ -164,6 +164,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         print(line)
     if dry_run:
         return 0
+    from vlm_capcurriculum.checkpoints import CheckpointError
+
     from .trainer import CurriculumStateError
 
     checkpoint = _resume_checkpoint(settings)
@@ -172,7 +174,7 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         if checkpoint:
             print(f"TRL: resuming from {checkpoint}")
         trainer.train(resume_from_checkpoint=checkpoint)
-    except (CurriculumStateError, TinyModelError) as err:
+    except (CurriculumStateError, CheckpointError, TinyModelError) as err:
         raise LaunchError(f"backend trl: {_one_line(err)}") from err
     from .history import print_stage_table
 

@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,15 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.models import unwrap_model_for_generation
 
+from vlm_capcurriculum.checkpoints import (
+    CheckpointError,
+    newest_complete,
+    require_complete,
+    seal,
+    step_directories,
+    unseal,
+    write_json_atomic,
+)
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.rewards import score_batch
@@ -67,16 +75,9 @@ class CurriculumStateError(RuntimeError):
 
 
 def last_complete_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
-    """The newest ``checkpoint-N`` that holds both the Trainer's and our state (a kill mid-save leaves neither)."""
-    root = Path(output_dir)
-    if not root.is_dir():
-        return None
-    found = []
-    for path in root.iterdir():
-        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", path.name)
-        if match and (path / "trainer_state.json").is_file() and (path / STATE_FILE).is_file():
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
+    """The newest ``checkpoint-N`` whose manifest verifies (:mod:`vlm_capcurriculum.checkpoints`: a kill mid-save
+    leaves none, a damaged file fails it); newer damaged ones are named in one warning line."""
+    return newest_complete(step_directories(output_dir, rf"{PREFIX_CHECKPOINT_DIR}-(\d+)"))
 
 
 class _CurriculumCallback(TrainerCallback):
@@ -295,10 +296,12 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------ checkpoints and resume
 
     def _save_checkpoint(self, model, trial):  # type: ignore[no-untyped-def]
-        # Written first: the Trainer writes trainer_state.json last, so a checkpoint that has it has ours too.
+        # Our state first, the Trainer's files next, the manifest last: only a checkpoint whose save finished is
+        # complete (vlm_capcurriculum.checkpoints), and a re-save of the same step is incomplete until it ends.
         folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         if self.args.should_save:
             folder.mkdir(parents=True, exist_ok=True)
+            unseal(folder)
             state = {
                 "version": STATE_VERSION,
                 "plan_fingerprint": self.plan.fingerprint,
@@ -307,8 +310,11 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 "reference_source": self.engine.reference_source,
                 "history": self.history.to_json(),
             }
-            (folder / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+            write_json_atomic(folder / STATE_FILE, state)
         super()._save_checkpoint(model, trial)
+        self.accelerator.wait_for_everyone()  # every rank's files (its RNG state) are on disk
+        if self.args.should_save:
+            seal(folder)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
         """``Trainer.train``; ``resume_from_checkpoint=True`` picks :func:`last_complete_checkpoint`."""
@@ -320,6 +326,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             checkpoint = str(found)
         elif resume_from_checkpoint:
             checkpoint = str(resume_from_checkpoint)
+            try:
+                require_complete(checkpoint)
+            except CheckpointError as err:
+                raise CurriculumStateError(f"{err} (backend.resume=auto picks the newest complete one)") from None
         if checkpoint is not None:
             self._restore_curriculum(Path(checkpoint))
         elif self.val_before_train and self.val_dataset is not None and len(self.val_dataset):

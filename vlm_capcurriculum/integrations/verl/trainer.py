@@ -47,6 +47,7 @@ from verl.utils.debug import marked_timer
 from verl.utils.import_utils import load_extern_object
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
+from .checkpointing import load_checked, save_sealed
 from .engine import VerlEngine
 from .planning import CurriculumConfigError
 from .plugin import TRAINER_MODE
@@ -149,6 +150,13 @@ class CapCurriculumTrainer(PPOTrainerSync):
             remote_cls = self.role_worker_mapping.get(role)
             if remote_cls is not None and getattr(remote_cls, "__ray_actor_class__", None) is ActorRolloutRefWorker:
                 self.role_worker_mapping[role] = ray.remote(CapCurriculumActorRolloutRefWorker)
+
+    # Checkpoints sealed and verified (vlm_capcurriculum.checkpoints): a damaged newest one falls back.
+    def _save_checkpoint(self) -> None:
+        save_sealed(self, super()._save_checkpoint)
+
+    def _load_checkpoint(self) -> None:
+        load_checked(self, super()._load_checkpoint)
 
     def verl_saves_checkpoint_at(self, global_step: int) -> bool:
         """Whether ``fit`` saves a resumable checkpoint after ``step()`` of ``global_step``."""
