@@ -119,10 +119,11 @@ class ResponseCache:
                 )
                 indexes = [index for index, _ in samples]
                 rows = self._db.execute(
-                    f"SELECT idx, text, finish_reason FROM samples WHERE key = ? AND idx IN ({','.join('?' * len(indexes))})",
+                    "SELECT idx, text, finish_reason, completion_tokens FROM samples "
+                    f"WHERE key = ? AND idx IN ({','.join('?' * len(indexes))})",
                     (key, *indexes),
                 ).fetchall()
-                stored[key] = {idx: Sample(text, finish_reason) for idx, text, finish_reason in rows}
+                stored[key] = {idx: Sample(text, finish_reason, tokens) for idx, text, finish_reason, tokens in rows}
         return stored
 
     @contextlib.contextmanager
