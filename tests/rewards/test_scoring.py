@@ -22,8 +22,10 @@ def qwen(final: str) -> str:
 def test_paper_weights() -> None:
     right = score(qwen("\\boxed{3}"), "3")
     assert right == {"overall": 1.0, "accuracy": 1.0, "format": 1.0}
-    unformatted = score("The answer is 3.", "3")
-    assert unformatted == {"overall": pytest.approx(0.9), "accuracy": 1.0, "format": 0.0}
+    unformatted = score("The answer is 3.", "3")  # the paper's reward: no box, no accuracy
+    assert unformatted == {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
+    lenient = score("The answer is 3.", "3", extraction="lenient")
+    assert lenient == {"overall": pytest.approx(0.9), "accuracy": 1.0, "format": 0.0}
     wrong = score(qwen("\\boxed{4}"), "3")
     assert wrong == {"overall": pytest.approx(0.1), "accuracy": 0.0, "format": 1.0}
     assert score(qwen("\\boxed{3}"), "3", format_weight=0.5)["overall"] == 1.0
@@ -83,16 +85,16 @@ def test_programming_errors_raise() -> None:
         score("a", "1", format_weight=1.5)
 
 
-def test_short_answers_naming_two_things_name_nothing() -> None:
-    assert score(qwen("\\boxed{A} or \\boxed{B}"), "B")["accuracy"] == 0.0
-    assert score(qwen("\\boxed{B}\\boxed{B}"), "B")["accuracy"] == 1.0
+def test_the_last_box_is_the_answer_for_every_type() -> None:
+    # the paper's rule: a later box is a correction ("\\boxed{C} ... on reflection \\boxed{B}" answers B)
+    assert score(qwen("\\boxed{C} ... on reflection \\boxed{B}"), "B")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{B} ... on reflection \\boxed{C}"), "B")["accuracy"] == 0.0
     yes = AnswerSpec("yes", "yesno")
+    assert score(qwen("\\boxed{No}\\boxed{Yes}"), yes)["accuracy"] == 1.0
     assert score(qwen("\\boxed{Yes}\\boxed{No}"), yes)["accuracy"] == 0.0
-
-
-def test_maths_answer_split_over_boxes() -> None:
-    assert score("\\boxed{1} and \\boxed{2} and \\boxed{3}", "{1,2,3}")["accuracy"] == 1.0
-    assert score(qwen("\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}"), "(2, 2), (6, 2)")["accuracy"] == 1.0
+    # maths: boxes are not joined either; a list answer is one box
+    assert score("\\boxed{1} and \\boxed{2} and \\boxed{3}", "{1,2,3}")["accuracy"] == 0.0
+    assert score(qwen("\\boxed{1, 2, 3}"), "{1,2,3}")["accuracy"] == 1.0
     assert score(qwen(" ".join(f"\\boxed{{{i}}}" for i in range(10))), "{1,2}")["accuracy"] == 0.0
 
 

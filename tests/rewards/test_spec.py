@@ -42,8 +42,28 @@ def test_malformed_objects_raise(ground_truth: str) -> None:
         AnswerSpec.parse(ground_truth)
 
 
-def test_json_without_answer_key_is_a_plain_math_answer() -> None:
-    assert AnswerSpec.parse('{"x": 1}') == AnswerSpec('{"x": 1}', "math")
+def test_a_ground_truth_meant_as_json_is_never_read_as_maths() -> None:
+    for text, kind in [
+        ('{"x": 1}', "bad_spec"),  # an object without an answer
+        ('{"answer": "2",}', "malformed_json"),  # a trailing comma
+        ('{"answer": 2 "type": "number"}', "malformed_json"),  # a missing comma
+    ]:
+        with pytest.raises(AnswerSpecError) as raised:
+            AnswerSpec.parse(text)
+        assert raised.value.kind == kind
+    assert AnswerSpec.parse("{1, 2}") == AnswerSpec("{1, 2}", "math")  # a LaTeX set stays maths
+
+
+def test_non_string_ground_truths_are_the_answer_they_stand_for() -> None:
+    assert AnswerSpec.parse(3) == AnswerSpec("3")
+    assert AnswerSpec.parse(2.5) == AnswerSpec("2.5")
+    assert AnswerSpec.parse([1, 2]) == AnswerSpec("1, 2")
+    assert AnswerSpec.parse(True) == AnswerSpec("yes")
+    assert AnswerSpec.parse({"answer": 7, "type": "number"}) == AnswerSpec("7", "number")
+    for missing in (None, float("nan"), float("inf"), "", "  ", [], {"answer": None}):
+        with pytest.raises(AnswerSpecError) as raised:
+            AnswerSpec.parse(missing)
+        assert raised.value.kind == "missing"
 
 
 @given(
