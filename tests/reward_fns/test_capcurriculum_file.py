@@ -76,7 +76,7 @@ def test_scores_a_batch_with_kwargs_and_reduces_like_easyr1() -> None:
     assert means["accuracy_number"] == 1.0
     assert means["accuracy_math"] == 0.5  # the boxed 1/2 is right, the unboxed 0.5 is not
     assert means["accuracy_perception"] == pytest.approx(2 / 3)
-    assert means["accuracy"] == pytest.approx(0.8)
+    assert means["accuracy"] == pytest.approx(0.6)
 
 
 def test_breakdown_can_be_switched_off() -> None:

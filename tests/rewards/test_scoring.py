@@ -92,9 +92,11 @@ def test_the_last_box_is_the_answer_for_every_type() -> None:
     yes = AnswerSpec("yes", "yesno")
     assert score(qwen("\\boxed{No}\\boxed{Yes}"), yes)["accuracy"] == 1.0
     assert score(qwen("\\boxed{Yes}\\boxed{No}"), yes)["accuracy"] == 0.0
-    # maths: boxes are not joined either; a list answer is one box
-    assert score("\\boxed{1} and \\boxed{2} and \\boxed{3}", "{1,2,3}")["accuracy"] == 0.0
-    assert score(qwen("\\boxed{1, 2, 3}"), "{1,2,3}")["accuracy"] == 1.0
+    # maths: a multi-part answer boxed part by part is also read as the list of its parts
+    assert score(qwen("\\boxed{1} and \\boxed{2} and \\boxed{3}"), "{1,2,3}")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}"), "(2, 2), (6, 2)")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{3} ... on reflection \\boxed{5}"), "5")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{5} ... on reflection \\boxed{3}"), "5")["accuracy"] == 0.0
     assert score(qwen(" ".join(f"\\boxed{{{i}}}" for i in range(10))), "{1,2}")["accuracy"] == 0.0
 
 

@@ -90,10 +90,18 @@ def to_spec(ground_truth: object) -> AnswerSpec | None:
     return spec
 
 
-def candidates(found: Extraction | None) -> list[str]:
+def candidates(found: Extraction | None, answer_type: str) -> list[str]:
     """The answer strings to grade for one extraction: its answer (the last box when there are boxes), whatever the
-    answer type, as the paper's reward does ("\\boxed{C} ... on reflection \\boxed{B}" answers B)."""
-    return [] if found is None else [found.answer]
+    answer type, as the paper's reward does ("\\boxed{C} ... on reflection \\boxed{B}" answers B). For maths, also
+    all the boxes of the answer joined, so a multi-part answer boxed part by part (``\\boxed{1}, \\boxed{2}``)
+    answers ``1, 2``: a joined list can only match a gold list of exactly those parts."""
+    if found is None:
+        return []
+    if answer_type == "math" and len(found.boxes) > 1:
+        joined = ", ".join(found.boxes)
+        if joined != found.answer:
+            return [found.answer, joined]
+    return [found.answer]
 
 
 def _exact(answer: str, spec: AnswerSpec) -> bool | None:
@@ -211,7 +219,7 @@ def score_batch(
             count("oversize")
             answer_lists.append([])
         else:
-            answer_lists.append(candidates(extract(response, spec.type, extraction=extraction)))
+            answer_lists.append(candidates(extract(response, spec.type, extraction=extraction), spec.type))
     accuracies = grade(answer_lists, specs, timeout_s)
     scores = []
     for spec, correct, format_value in zip(specs, accuracies, formats, strict=True):
@@ -248,10 +256,10 @@ def score(
     )[0]
 
 
-def _bare_candidates(answer: str) -> list[str]:
+def _bare_candidates(answer: str, answer_type: str) -> list[str]:
     boxes = find_boxes(answer)
     if boxes:
-        return [boxes[-1]]
+        return candidates(Extraction(boxes[-1], "boxed", tuple(boxes)), answer_type)
     stripped = strip_wrappers(answer)
     return [stripped] if stripped else []
 
@@ -264,7 +272,7 @@ def verify_batch(
         raise ValueError(f"{len(answers)} answers but {len(ground_truths)} ground truths")
     specs = [to_spec(ground_truth) for ground_truth in ground_truths]
     answer_lists = [
-        _bare_candidates(answer)
+        _bare_candidates(answer, spec.type)
         if spec is not None and isinstance(answer, str) and len(answer) <= MAX_RESPONSE_CHARS
         else []
         for answer, spec in zip(answers, specs, strict=True)
