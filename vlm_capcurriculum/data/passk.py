@@ -66,9 +66,7 @@ def make_passk(
         truth = record.ground_truth()
         # Scoring may wait on the guarded symbolic workers (up to their time limit): off the event loop, so the
         # other questions' requests keep flowing meanwhile.
-        scores = await asyncio.to_thread(
-            score_batch, responses, [truth] * len(responses), extraction="lenient"
-        )
+        scores = await asyncio.to_thread(score_batch, responses, [truth] * len(responses), extraction="lenient")
         correct = [s["accuracy"] == 1.0 for s in scores]
         out = {k: v for k, v in record.to_dict().items() if k not in PASSK_COLUMNS}  # no stale columns
         out["pass_rate"] = sum(correct) / len(correct)

@@ -696,7 +696,7 @@ def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
         value = evaluate(other, {})
     except (ArithmeticError, ValueError, KeyError):
         return None
-    digits = len(str(abs(decimal.numerator * 10**_decimal_places(decimal) // decimal.denominator)).strip("0"))
+    digits = len(str(abs(decimal.numerator * 10 ** _decimal_places(decimal) // decimal.denominator)).strip("0"))
     return digits <= _SHORT_DECIMAL_DIGITS and _difference(complex(decimal), value, 0.0) <= 1e-13
 
 

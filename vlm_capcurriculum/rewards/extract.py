@@ -49,6 +49,7 @@ def check_extraction(extraction: str) -> None:
     if extraction not in EXTRACTION_MODES:
         raise ValueError(f"extraction must be one of {', '.join(EXTRACTION_MODES)}, got {extraction!r}")
 
+
 _THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
 # Chat-template tokens that leak into decoded text: nothing after them is the model's answer.
@@ -285,9 +286,7 @@ def extract(response: str, answer_type: str = "math", *, extraction: ExtractionM
     return Extraction(_after_last_equals(answer), source)
 
 
-def extract_answer(
-    response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper"
-) -> str | None:
+def extract_answer(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> str | None:
     """The final answer of ``response`` as a string (see the module docstring for the modes), or None."""
     found = extract(response, answer_type, extraction=extraction)
     return found.answer if found else None

@@ -2,9 +2,9 @@
 
 A whole answer that is one number (digits, words, fractions, decimals, with an optional unit or noun) is that
 number. In a sentence, the answer is its number only if every number in it has the same value ("There are three
-apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). A bound or an
-estimate is not the number: "at least 3", "more than 3", "3 or more", "about 3", "≥ 3" give none. Units follow the maths rule: both
-sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
+apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). A bound or a
+hedge is not the number: "at least 3", "more than 3", "3 or more", "nearly 3", "maybe 3", "≥ 3" give none. Units
+follow the maths rule: both sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ _NUMBER_START = re.compile(
 )
 
 
-# A number stated as a bound or an estimate ("at least 3", "more than 3", "3 or more", "up to 3", "about 3", "> 3").
+# A number stated as a bound ("at least 3", "more than 3", "3 or more", "up to 3", "nearly 3", "> 3"). An estimate
+# ("about 3", "\approx 3") is the number, as in maths answers.
 _QUALIFIED = re.compile(
     r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|higher|lower|other)\s+than|up\s+to|over|under|above|below"
-    r"|about|around|approximately|roughly|nearly|almost|maybe|perhaps|possibly|between|not)\s+(?=\S)"
-    r"|\b(?:or|and)\s+(?:more|less|fewer|above|below|over|under)\b|[<>≤≥≈~]|\\(?:[lg]eq?|[lg]t|approx|sim)(?![A-Za-z])"
+    r"|nearly|almost|maybe|perhaps|possibly|between|not)\s+(?=\S)"
+    r"|\b(?:or|and)\s+(?:more|less|fewer|above|below|over|under)\b|[<>≤≥]|\\(?:[lg]eq?|[lg]t)(?![A-Za-z])"
     r"|\d\s*\+(?!\s*\d)",
     re.IGNORECASE,
 )
