@@ -7,11 +7,16 @@ simplification can run away; this parser is a single pass over at most
 evaluates in floating-point complex arithmetic, where an enormous number is an ``OverflowError`` or ``inf`` at once
 (``2^{10^{10}}`` and ``1000000!`` cost microseconds). Nothing is ever evaluated as code.
 
-Equivalence (:func:`compare`) is probabilistic identity testing: both sides are evaluated at a few fixed
-pseudo-random points (the same value for the same variable on both sides); equal at every point to 1e-9 relative
-is equal, clearly different (above 1e-6) at any point is different, anything else is undecided and goes to the
-symbolic path. Constants (no variables) are exact to float precision. Relations compare as proportional
-(``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1`` is ``x < 1``, by a positive factor).
+Equivalence (:func:`compare`): constants built from numerals with + - * / integer powers and roots that come out
+rational are compared exactly (``2^{100}+1`` is not ``2^{100}``, ``\\frac{1}{2^{98}}`` is not ``\\frac{1}{2^{99}}``);
+a decimal numeral is the rational it writes, so it never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``);
+other constants compare in floating point relative to their size, with no absolute floor (``10^{-12}`` is not
+``10^{-10}``). Expressions with variables are probabilistic identity tests: both sides are evaluated at fixed points
+where each variable takes negative, small and larger positive values (so ``|x|``, ``\\sqrt{x^2}`` and ``x/|x|`` are
+not ``x``, ``x``, ``1``); equal at every point to :data:`EQUAL` relative is equal, different beyond :data:`DIFFERENT`
+at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
+and ``e`` Euler's number. Relations compare as proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1``
+is ``x < 1``, by a positive factor).
 
 Deliberately outside this grammar (the symbolic path decides): multi-letter names (``xy``, ``cm``: a product or a
 unit?), ``\\sin 2x`` (``sin(2x)`` or ``sin(2)x``?), chained inequalities, sums, integrals, limits, sets.
@@ -307,7 +312,7 @@ class _Parser:
             if self.peek().kind == "sym" and self.peek().text == "[":
                 index = self.group("[", "]")
                 return ("root", index, self.script())
-            return ("root", ("num", complex(2)), self.script())
+            return ("root", ("num", Fraction(2)), self.script())
         if name in _FUNCTIONS:
             return self.function(name)
         raise Unsupported(f"command \\{name}")

@@ -8,9 +8,10 @@ guarded worker pool (:mod:`~vlm_capcurriculum.rewards.guard`), where each has a 
 deduplicates identical (answer, gold) pairs (five rollouts often agree) and remembers symbolic verdicts across
 batches.
 
-These functions never raise on what a model writes or on a malformed ground truth (that scores 0, is logged once
-and counted in ``guard_stats()["invalid_ground_truth"]``); only programming errors (batch lengths that differ, a
-format weight outside [0, 1]) raise.
+These functions never raise on what a model writes or on a missing or malformed ground truth (that scores 0, is
+counted in ``guard_stats()["invalid_ground_truth"]`` and ``["invalid_ground_truth_<kind>"]`` and warned about once per
+kind); only programming errors (batch lengths that differ, a format weight outside [0, 1], an unknown extraction
+mode) raise.
 """
 
 from __future__ import annotations
