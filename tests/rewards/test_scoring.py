@@ -8,6 +8,7 @@ from vlm_capcurriculum.rewards import (
     AnswerSpec,
     score,
     score_batch,
+    scoring,
     verify,
     verify_batch,
     verify_response,
@@ -62,11 +63,17 @@ def test_batch_matches_single_and_deduplicates() -> None:
     assert [item["accuracy"] for item in batch[:4]] == [1.0, 1.0, 0.0, 0.0]
 
 
-def test_invalid_ground_truth_scores_zero_and_is_counted(stats_delta, caplog) -> None:
+def test_invalid_ground_truth_scores_zero_and_is_counted(stats_delta, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(scoring, "_warned_kinds", set())  # as in a fresh process
     result = score(qwen("\\boxed{A}"), '{"answer": "E", "choices": {"A": "x"}}')
     assert result == {"overall": pytest.approx(0.1), "accuracy": 0.0, "format": 1.0}
     assert stats_delta()["invalid_ground_truth"] == 1
+    assert stats_delta()["invalid_ground_truth_bad_spec"] == 1
     assert "invalid ground truth" in caplog.text
+    caplog.clear()
+    score(qwen("\\boxed{A}"), '{"answer": "F", "choices": {"A": "x"}}')  # the same kind again: counted, not warned
+    assert stats_delta()["invalid_ground_truth"] == 2
+    assert "invalid ground truth" not in caplog.text
 
 
 def test_oversize_response_scores_zero_and_is_counted(stats_delta) -> None:
