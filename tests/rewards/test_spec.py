@@ -84,3 +84,10 @@ def test_round_trip_choice_with_options() -> None:
     tagged = AnswerSpec("7", "number", capability="perception")
     assert AnswerSpec.parse(tagged.to_ground_truth()) == tagged
     assert AnswerSpec("42", "math").to_ground_truth() == "42"
+
+
+def test_options_in_either_case_with_number_texts() -> None:
+    spec = AnswerSpec.parse({"answer": "b", "choices": {"a": "red", "b": 3, "c": None}})
+    assert spec == AnswerSpec("b", "choice", {"A": "red", "B": "3"})
+    many = AnswerSpec.parse({"answer": "Z", "choices": {chr(65 + i): str(i) for i in range(26)}})
+    assert many.type == "choice" and len(many.choices) == 26

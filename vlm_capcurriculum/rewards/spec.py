@@ -130,8 +130,17 @@ class AnswerSpec:
         choices = data.get("choices") or {}
         if not isinstance(choices, Mapping):
             raise AnswerSpecError(f"'choices' must be an object of letter -> text, got {type(choices).__name__}")
-        answer_type = data.get("type") or ("choice" if choices else "math")
-        return cls(answer=answer, type=answer_type, choices=dict(choices), capability=data.get("capability"))
+        # Letters in either case, option texts that are numbers (JSON writes 3, not "3"); an absent option (None) is
+        # not an option.
+        options = {
+            (letter.strip().upper() if isinstance(letter, str) else letter): text
+            if isinstance(text, str)
+            else _plain_answer(text)
+            for letter, text in choices.items()
+            if text is not None
+        }
+        answer_type = data.get("type") or ("choice" if options else "math")
+        return cls(answer=answer, type=answer_type, choices=options, capability=data.get("capability"))
 
     def to_ground_truth(self) -> str:
         """The shortest string that :meth:`parse` maps back to this spec."""

@@ -82,13 +82,13 @@ def _choices(choices: Any) -> dict[str, str]:
     """Options from ``extra_info``: a mapping letter -> text (a parquet struct gives every row every letter of the
     column, absent ones as None), or a list of ``{"letter", "text"}`` (our verl writer's column)."""
     if isinstance(choices, Mapping):
-        return {str(letter): str(text) for letter, text in choices.items() if text is not None}
+        return {str(letter).strip().upper(): str(text) for letter, text in choices.items() if text is not None}
     if choices is None or isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
         return {}
     present = {}
     for option in choices:
         if isinstance(option, Mapping) and option.get("letter") is not None and option.get("text") is not None:
-            present[str(option["letter"])] = str(option["text"])
+            present[str(option["letter"]).strip().upper()] = str(option["text"])
     return present
 
 
