@@ -13,7 +13,10 @@ What it does, in one run:
    ``ground_truth``, ``label`` (1 = the response's final answer is right), ``kind``.
 2. Grades every distinct case once with each grader and times it:
 
-   * ours: :func:`vlm_capcurriculum.rewards.score` (accuracy), in-process, caches cleared;
+   * ours: :func:`vlm_capcurriculum.rewards.score` (accuracy), in-process, caches cleared, with its default (the
+     paper's extraction: only a boxed answer counts, so the cases whose answer is not boxed - Math-Verify's
+     free-text cases, ``needs_extraction`` - are wrong by design) and, as ``ours, lenient``, with
+     ``extraction="lenient"`` (the fallback chain used for pass@K and evaluation);
    * MathRuler: ``grade_answer(extract_boxed_content(response), gold)``, the paper's reward
      (``training/reward_functions/math.py``);
    * Math-Verify: ``verify(parse("$" + gold + "$"), parse(response))`` with its default extraction.
@@ -25,7 +28,8 @@ What it does, in one run:
 3. Builds the rollout batch: ``--prompts`` cases (512) x ``--rollouts`` responses each (5), the paper's rollout
    batch of 2,560; rollouts of one prompt differ in their reasoning text and share the final answer. Our reward
    scores the whole batch with ``score_batch`` (wall time; caches cleared and guard workers restarted and booted
-   first, so nothing is remembered from step 2; within the batch, identical answers to one prompt are decided once,
+   first, so nothing is remembered from step 2, and every response carries a fresh nonce, so no response string was
+   scored before; within the batch, identical answers to one prompt are decided once,
    as in training; once more with the workers booting inside the call, the cost of a first call without
    ``prestart_pool``, which our EasyR1 and verl entry points call at load); the baselines' batch time is the sum of
    their per-call times (they have no batch path), with hung calls counted at the limit (a lower bound: in a
@@ -56,6 +60,7 @@ DEFAULT_PUBLIC = ROOT.parent / "shared" / "bench" / "reward_cases_public.jsonl"
 DEFAULT_EXTRA = ROOT / "benchmarks" / "cases"
 KINDS = ("math", "choice", "short", "adversarial")
 COLD = "well-formed, guard booting"
+LENIENT = "ours, lenient"
 
 
 @dataclass
@@ -203,14 +208,14 @@ class BaselineRunner:
 # ---------------------------------------------------------------- grading
 
 
-def grade_ours(cases: list[Case], timeout_s: float) -> Graded:
+def grade_ours(cases: list[Case], timeout_s: float, extraction: str = "paper") -> Graded:
     from vlm_capcurriculum.rewards import score
 
     _clear_our_caches(restart_guard=True)
     graded = Graded()
     for case in cases:
         started = time.perf_counter()
-        result = score(case.response, case.ground_truth, timeout_s=timeout_s)
+        result = score(case.response, case.ground_truth, timeout_s=timeout_s, extraction=extraction)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
         graded.correct.append((result["accuracy"] == 1.0) == bool(case.label))
         graded.seconds.append(seconds)
@@ -236,9 +241,10 @@ def _clear_our_caches(restart_guard: bool = False, wait_for_guard: bool = True) 
     from vlm_capcurriculum.rewards.guard import prestart_pool
 
     scoring._symbolic_cache.clear()
-    scoring._spec_from_string.cache_clear()
-    latex._clean_cached.cache_clear()
-    mathvalue.parse_value.cache_clear()
+    for module in (latex, mathvalue, scoring):  # every memo of the package, so no verdict or parse is reused
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
     if restart_guard:
         shutdown_pool()
         if wait_for_guard and not prestart_pool(wait_s=120.0):
@@ -246,15 +252,17 @@ def _clear_our_caches(restart_guard: bool = False, wait_for_guard: bool = True) 
 
 
 def rollout_batch(cases: list[Case], prompts: int, rollouts: int, seed: int) -> list[tuple[int, str]]:
-    """(case index, response) for ``prompts`` cases x ``rollouts`` responses that differ in their reasoning."""
+    """(case index, response) for ``prompts`` cases x ``rollouts`` responses that differ in their reasoning, each
+    marked with a nonce of this call: no response string of the batch was scored before in the process."""
     rng = random.Random(seed)
+    nonce = f"{time.time_ns():x}"
     indices = list(range(len(cases)))
     chosen = rng.sample(indices, prompts) if prompts <= len(indices) else [rng.choice(indices) for _ in range(prompts)]
     batch = []
     for index in chosen:
         response = cases[index].response
         for rollout in range(rollouts):
-            varied = response.replace("<think>", f"<think>(rollout {rollout}) ", 1) if rollout else response
+            varied = response.replace("<think>", f"<think>(run {nonce}, rollout {rollout}) ", 1)
             batch.append((index, varied))
     return batch
 
@@ -290,10 +298,13 @@ def print_tables(
     from rich.console import Console
     from rich.table import Table
 
+    from vlm_capcurriculum.rewards.extract import find_boxes
+
     console = Console(width=max(Console().width, 120))
     summary: dict[str, Any] = {"accuracy": {}, "speed": {}}
     groups = {
         "math (public)": [i for i, c in enumerate(cases) if c.kind == "math" and c.source == "public"],
+        "public, boxed": [i for i, c in enumerate(cases) if c.source == "public" and find_boxes(c.response)],
         "math (ours)": [i for i, c in enumerate(cases) if c.kind == "math" and c.source != "public"],
         "choice": [i for i, c in enumerate(cases) if c.kind == "choice"],
         "short": [i for i, c in enumerate(cases) if c.kind == "short"],
@@ -329,6 +340,8 @@ def print_tables(
         "all": batch,
     }
     for name, graded in results.items():
+        if name == LENIENT:
+            continue  # the same code: its speed is the default's
         summary["speed"][name] = {}
         name_parts = dict(parts)
         if name == "ours" and COLD in our_batch_s:
@@ -401,6 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     from vlm_capcurriculum.rewards import guard_stats
 
     results: dict[str, Graded] = {"ours": grade_ours(cases, args.timeout)}
+    results[LENIENT] = grade_ours(cases, args.timeout, extraction="lenient")
     print("ours: graded", flush=True)
     if not args.skip_baselines:
         runner = BaselineRunner(args.baseline_timeout)

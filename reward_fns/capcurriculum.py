@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from vlm_capcurriculum.rewards import DEFAULT_TIMEOUT_S, PAPER_FORMAT_WEIGHT, score_batch
+from vlm_capcurriculum.rewards.extract import ExtractionMode
 from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
 
 REWARD_NAME = "capcurriculum"
@@ -27,11 +28,14 @@ def compute_score(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     breakdown: bool = True,
     workers: int | None = None,
+    extraction: ExtractionMode = "paper",
 ) -> list[dict[str, float]]:
     """Score a batch of ``{"response", "response_length", "ground_truth"}`` inputs.
 
     Keyword arguments (``worker.reward.reward_function_kwargs``): ``format_weight`` (paper: 0.1), ``timeout_s``
-    (hard limit per answer), ``breakdown`` (per-type/per-capability accuracy keys), ``workers`` (guard processes).
+    (hard limit per answer), ``breakdown`` (per-type/per-capability accuracy keys), ``workers`` (guard processes),
+    ``extraction`` (``"paper"``: accuracy from the last box only, the paper's reward; ``"lenient"``: the fallback
+    chain, for evaluation).
     An unknown keyword is a configuration error and fails the first call with a ``TypeError``.
     """
     if not isinstance(reward_inputs, list):
@@ -40,7 +44,14 @@ def compute_score(
         configure_pool(workers)
     responses = [item["response"] for item in reward_inputs]
     ground_truths = [item["ground_truth"] for item in reward_inputs]
-    return score_batch(responses, ground_truths, format_weight=format_weight, timeout_s=timeout_s, breakdown=breakdown)
+    return score_batch(
+        responses,
+        ground_truths,
+        format_weight=format_weight,
+        timeout_s=timeout_s,
+        breakdown=breakdown,
+        extraction=extraction,
+    )
 
 
 prestart_pool()  # EasyR1 loads this file in its reward actor at start-up: warm the guard while rollouts run

@@ -59,9 +59,12 @@ def test_scores_a_batch_with_kwargs_and_reduces_like_easyr1() -> None:
         ]
     )
     scores = reward_fn(batch)
-    assert [s["accuracy"] for s in scores] == [1.0, 0.0, 1.0, 1.0, 1.0]
+    assert [s["accuracy"] for s in scores] == [1.0, 0.0, 1.0, 1.0, 0.0]  # no box: no accuracy (the paper's rule)
     assert [s["format"] for s in scores] == [1.0, 1.0, 1.0, 1.0, 0.0]
-    assert scores[0]["overall"] == pytest.approx(1.0) and scores[4]["overall"] == pytest.approx(0.9)
+    assert scores[0]["overall"] == pytest.approx(1.0) and scores[4]["overall"] == 0.0
+    lenient = partial(module.compute_score, extraction="lenient")(batch)
+    assert [s["accuracy"] for s in lenient] == [1.0, 0.0, 1.0, 1.0, 1.0]
+    assert lenient[4]["overall"] == pytest.approx(0.9)
 
     # EasyR1's reduction: a list per key, then the mean of each list.
     metrics: dict[str, list[float]] = defaultdict(list)
@@ -71,9 +74,9 @@ def test_scores_a_batch_with_kwargs_and_reduces_like_easyr1() -> None:
     means = {key: statistics.fmean(values) for key, values in metrics.items()}  # numpy's mean, without numpy
     assert means["accuracy_choice"] == 0.5  # over the two choice samples only
     assert means["accuracy_number"] == 1.0
-    assert means["accuracy_math"] == 1.0
+    assert means["accuracy_math"] == 0.5  # the boxed 1/2 is right, the unboxed 0.5 is not
     assert means["accuracy_perception"] == pytest.approx(2 / 3)
-    assert means["accuracy"] == pytest.approx(0.8)
+    assert means["accuracy"] == pytest.approx(0.6)
 
 
 def test_breakdown_can_be_switched_off() -> None:

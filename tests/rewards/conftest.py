@@ -14,6 +14,6 @@ def stats_delta():
 
     def delta() -> dict[str, int]:
         after = guard.guard_stats()
-        return {key: after[key] - before[key] for key in after if after[key] != before[key]}
+        return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
 
     return delta

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from vlm_capcurriculum.rewards import score, score_batch
+from vlm_capcurriculum.rewards.guard import prestart_pool
 
 
 def qwen(final: str) -> str:
@@ -52,7 +53,9 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", sorted(ADVERSARIAL))
 def test_scores_zero_under_the_limit(name: str) -> None:
     response, gold = ADVERSARIAL[name]
-    score(qwen("\\boxed{x \\in [0, 1]}"), "0 \\le x \\le 1")  # the guard's workers are up: time the answer alone
+    # the guard's workers are up (booted, as in training): time the answer alone. (Scoring an answer to warm up is
+    # not enough: the exact rules may decide it without the guard, and the next answer would pay the workers' boot.)
+    assert prestart_pool(wait_s=120.0)
     started = time.monotonic()
     result = score(response, gold, timeout_s=LIMIT_S)
     elapsed = time.monotonic() - started

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from vlm_capcurriculum.rewards.expr import Unsupported, compare, parse_expression
@@ -57,3 +59,35 @@ def test_outside_the_grammar(text: str) -> None:
 def test_huge_values_are_undecided_not_slow() -> None:
     assert same("2^{10^{10}}", "1") is None  # overflows at every point: the symbolic path (and its guard) decides
     assert same("1000000!", "1") is None
+
+
+def test_constants_are_exact_and_decimals_are_the_rational_they_write() -> None:
+    from vlm_capcurriculum.rewards.expr import compare, exact_value, parse_expression
+
+    def same(a: str, b: str) -> bool | None:
+        return compare(parse_expression(a), parse_expression(b))
+
+    assert exact_value(parse_expression("2^{100}+1")) == 2**100 + 1
+    assert exact_value(parse_expression("\\sqrt{\\frac{9}{4}}")) == Fraction(3, 2)
+    assert exact_value(parse_expression("\\sqrt{2}")) is None
+    assert exact_value(parse_expression("10^{100000}")) is None  # too many digits to write: float path decides
+    assert same("5^{40}+1", "5^{40}") is False
+    assert same("10^{-30}", "10^{-31}") is False
+    assert same("\\sqrt{4}", "2.0") is True
+    assert same("2.2360679", "\\sqrt{5}") is False  # a decimal approximation is not the exact value
+    assert same("0.5", "\\cos\\frac{\\pi}{3}") is True  # a short decimal equal to float precision is that rational
+    assert same("e^{i\\pi}", "-1") is True
+
+
+def test_expressions_are_compared_at_negative_and_sign_changing_points() -> None:
+    from vlm_capcurriculum.rewards.expr import compare, parse_expression
+
+    def same(a: str, b: str) -> bool | None:
+        return compare(parse_expression(a), parse_expression(b))
+
+    assert same("|u|", "u") is False
+    assert same("|u-2|", "2-u") is False
+    assert same("\\sqrt{u^2}", "u") is False
+    assert same("\\sqrt{u^2}", "|u|") is True
+    assert same("\\frac{u}{|u|}", "1") is False
+    assert same("\\ln(u^2)", "2\\ln(u)") is True  # equal wherever both are real

@@ -71,5 +71,9 @@ def test_quantities_equal_rules() -> None:
     assert not quantities_equal(q(4, "month"), q(4, "week"))
     assert quantities_equal(q(28, percent=True), q(28))
     assert quantities_equal(q(28, percent=True), q(Fraction(28, 100)))
-    assert quantities_equal(q(Fraction("0.333333"), decimal=True), q(Fraction(1, 3)))
+    # a decimal is the rational it writes: no rounding, at any magnitude
+    assert quantities_equal(q(Fraction("0.5"), decimal=True), q(Fraction(1, 2)))
+    assert not quantities_equal(q(Fraction("0.333333"), decimal=True), q(Fraction(1, 3)))
     assert not quantities_equal(q(Fraction("0.333"), decimal=True), q(Fraction(1, 3)))
+    assert not quantities_equal(q(Fraction("1.0000001"), decimal=True), q(Fraction(1)))
+    assert not quantities_equal(q(Fraction("0.0000001"), decimal=True), q(Fraction(0)))

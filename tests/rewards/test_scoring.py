@@ -8,6 +8,7 @@ from vlm_capcurriculum.rewards import (
     AnswerSpec,
     score,
     score_batch,
+    scoring,
     verify,
     verify_batch,
     verify_response,
@@ -22,8 +23,10 @@ def qwen(final: str) -> str:
 def test_paper_weights() -> None:
     right = score(qwen("\\boxed{3}"), "3")
     assert right == {"overall": 1.0, "accuracy": 1.0, "format": 1.0}
-    unformatted = score("The answer is 3.", "3")
-    assert unformatted == {"overall": pytest.approx(0.9), "accuracy": 1.0, "format": 0.0}
+    unformatted = score("The answer is 3.", "3")  # the paper's reward: no box, no accuracy
+    assert unformatted == {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
+    lenient = score("The answer is 3.", "3", extraction="lenient")
+    assert lenient == {"overall": pytest.approx(0.9), "accuracy": 1.0, "format": 0.0}
     wrong = score(qwen("\\boxed{4}"), "3")
     assert wrong == {"overall": pytest.approx(0.1), "accuracy": 0.0, "format": 1.0}
     assert score(qwen("\\boxed{3}"), "3", format_weight=0.5)["overall"] == 1.0
@@ -60,11 +63,17 @@ def test_batch_matches_single_and_deduplicates() -> None:
     assert [item["accuracy"] for item in batch[:4]] == [1.0, 1.0, 0.0, 0.0]
 
 
-def test_invalid_ground_truth_scores_zero_and_is_counted(stats_delta, caplog) -> None:
+def test_invalid_ground_truth_scores_zero_and_is_counted(stats_delta, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(scoring, "_warned_kinds", set())  # as in a fresh process
     result = score(qwen("\\boxed{A}"), '{"answer": "E", "choices": {"A": "x"}}')
     assert result == {"overall": pytest.approx(0.1), "accuracy": 0.0, "format": 1.0}
     assert stats_delta()["invalid_ground_truth"] == 1
+    assert stats_delta()["invalid_ground_truth_bad_spec"] == 1
     assert "invalid ground truth" in caplog.text
+    caplog.clear()
+    score(qwen("\\boxed{A}"), '{"answer": "F", "choices": {"A": "x"}}')  # the same kind again: counted, not warned
+    assert stats_delta()["invalid_ground_truth"] == 2
+    assert "invalid ground truth" not in caplog.text
 
 
 def test_oversize_response_scores_zero_and_is_counted(stats_delta) -> None:
@@ -83,16 +92,18 @@ def test_programming_errors_raise() -> None:
         score("a", "1", format_weight=1.5)
 
 
-def test_short_answers_naming_two_things_name_nothing() -> None:
-    assert score(qwen("\\boxed{A} or \\boxed{B}"), "B")["accuracy"] == 0.0
-    assert score(qwen("\\boxed{B}\\boxed{B}"), "B")["accuracy"] == 1.0
+def test_the_last_box_is_the_answer_for_every_type() -> None:
+    # the paper's rule: a later box is a correction ("\\boxed{C} ... on reflection \\boxed{B}" answers B)
+    assert score(qwen("\\boxed{C} ... on reflection \\boxed{B}"), "B")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{B} ... on reflection \\boxed{C}"), "B")["accuracy"] == 0.0
     yes = AnswerSpec("yes", "yesno")
+    assert score(qwen("\\boxed{No}\\boxed{Yes}"), yes)["accuracy"] == 1.0
     assert score(qwen("\\boxed{Yes}\\boxed{No}"), yes)["accuracy"] == 0.0
-
-
-def test_maths_answer_split_over_boxes() -> None:
-    assert score("\\boxed{1} and \\boxed{2} and \\boxed{3}", "{1,2,3}")["accuracy"] == 1.0
+    # maths: a multi-part answer boxed part by part is also read as the list of its parts
+    assert score(qwen("\\boxed{1} and \\boxed{2} and \\boxed{3}"), "{1,2,3}")["accuracy"] == 1.0
     assert score(qwen("\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}"), "(2, 2), (6, 2)")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{3} ... on reflection \\boxed{5}"), "5")["accuracy"] == 1.0
+    assert score(qwen("\\boxed{5} ... on reflection \\boxed{3}"), "5")["accuracy"] == 0.0
     assert score(qwen(" ".join(f"\\boxed{{{i}}}" for i in range(10))), "{1,2}")["accuracy"] == 0.0
 
 

@@ -42,12 +42,32 @@ def test_malformed_objects_raise(ground_truth: str) -> None:
         AnswerSpec.parse(ground_truth)
 
 
-def test_json_without_answer_key_is_a_plain_math_answer() -> None:
-    assert AnswerSpec.parse('{"x": 1}') == AnswerSpec('{"x": 1}', "math")
+def test_a_ground_truth_meant_as_json_is_never_read_as_maths() -> None:
+    for text, kind in [
+        ('{"x": 1}', "bad_spec"),  # an object without an answer
+        ('{"answer": "2",}', "malformed_json"),  # a trailing comma
+        ('{"answer": 2 "type": "number"}', "malformed_json"),  # a missing comma
+    ]:
+        with pytest.raises(AnswerSpecError) as raised:
+            AnswerSpec.parse(text)
+        assert raised.value.kind == kind
+    assert AnswerSpec.parse("{1, 2}") == AnswerSpec("{1, 2}", "math")  # a LaTeX set stays maths
+
+
+def test_non_string_ground_truths_are_the_answer_they_stand_for() -> None:
+    assert AnswerSpec.parse(3) == AnswerSpec("3")
+    assert AnswerSpec.parse(2.5) == AnswerSpec("2.5")
+    assert AnswerSpec.parse([1, 2]) == AnswerSpec("1, 2")
+    assert AnswerSpec.parse(True) == AnswerSpec("yes")
+    assert AnswerSpec.parse({"answer": 7, "type": "number"}) == AnswerSpec("7", "number")
+    for missing in (None, float("nan"), float("inf"), "", "  ", [], {"answer": None}):
+        with pytest.raises(AnswerSpecError) as raised:
+            AnswerSpec.parse(missing)
+        assert raised.value.kind == "missing"
 
 
 @given(
-    answer=st.text(min_size=1, max_size=20),
+    answer=st.text(min_size=1, max_size=20).filter(str.strip),  # a blank answer is a missing ground truth
     answer_type=st.sampled_from(["math", "number", "yesno", "text"]),
 )
 def test_round_trip(answer: str, answer_type: str) -> None:
@@ -64,3 +84,10 @@ def test_round_trip_choice_with_options() -> None:
     tagged = AnswerSpec("7", "number", capability="perception")
     assert AnswerSpec.parse(tagged.to_ground_truth()) == tagged
     assert AnswerSpec("42", "math").to_ground_truth() == "42"
+
+
+def test_options_in_either_case_with_number_texts() -> None:
+    spec = AnswerSpec.parse({"answer": "b", "choices": {"a": "red", "b": 3, "c": None}})
+    assert spec == AnswerSpec("b", "choice", {"A": "red", "B": "3"})
+    many = AnswerSpec.parse({"answer": "Z", "choices": {chr(65 + i): str(i) for i in range(26)}})
+    assert many.type == "choice" and len(many.choices) == 26

@@ -8,6 +8,8 @@ and each answer graded with
 :func:`~vlm_capcurriculum.rewards.score_batch` against the record's own ground truth (answer type, options), the
 same reward the trainer uses. The record comes back with ``pass_rate``; optionally ``predictions`` (the extracted
 final answers), ``correctness`` (one boolean each, the columns of the paper's released files) and ``responses``.
+Answers are extracted with ``extraction="lenient"`` (the fallback chain, not only the last box): pass@K measures
+whether the base model can solve a question, and a right answer it forgot to box still says it can.
 
 Paper settings (reference ``data_pipeline/passK/run_stage{1,2,3}.sh`` and ``run_inference.py``): Qwen3-VL-8B-
 Instruct, K=16, temperature 0.7, top-p 0.9, 1024 new tokens, and top-k 20: ``run_inference.py`` never sets top-k,
@@ -88,12 +90,12 @@ def make_passk(
         truth = record.ground_truth()
         # Scoring may wait on the guarded symbolic workers (up to their time limit): off the event loop, so the
         # other questions' requests keep flowing meanwhile.
-        scores = await asyncio.to_thread(score_batch, responses, [truth] * len(responses))
+        scores = await asyncio.to_thread(score_batch, responses, [truth] * len(responses), extraction="lenient")
         correct = [s["accuracy"] == 1.0 for s in scores]
         out = {k: v for k, v in record.to_dict().items() if k not in PASSK_COLUMNS}  # no stale columns
         out["pass_rate"] = sum(correct) / len(correct)
         if keep_predictions:
-            out["predictions"] = [extract_answer(r, record.answer_type) for r in responses]
+            out["predictions"] = [extract_answer(r, record.answer_type, extraction="lenient") for r in responses]
             out["correctness"] = correct
         if keep_responses:
             out["responses"] = responses

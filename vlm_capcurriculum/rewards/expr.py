@@ -7,11 +7,16 @@ simplification can run away; this parser is a single pass over at most
 evaluates in floating-point complex arithmetic, where an enormous number is an ``OverflowError`` or ``inf`` at once
 (``2^{10^{10}}`` and ``1000000!`` cost microseconds). Nothing is ever evaluated as code.
 
-Equivalence (:func:`compare`) is probabilistic identity testing: both sides are evaluated at a few fixed
-pseudo-random points (the same value for the same variable on both sides); equal at every point to 1e-9 relative
-is equal, clearly different (above 1e-6) at any point is different, anything else is undecided and goes to the
-symbolic path. Constants (no variables) are exact to float precision. Relations compare as proportional
-(``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1`` is ``x < 1``, by a positive factor).
+Equivalence (:func:`compare`): constants built from numerals with + - * / integer powers and roots that come out
+rational are compared exactly (``2^{100}+1`` is not ``2^{100}``, ``\\frac{1}{2^{98}}`` is not ``\\frac{1}{2^{99}}``);
+a decimal numeral is the rational it writes, so it never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``);
+other constants compare in floating point relative to their size, with no absolute floor (``10^{-12}`` is not
+``10^{-10}``). Expressions with variables are probabilistic identity tests: both sides are evaluated at fixed points
+where each variable takes negative, small and larger positive values (so ``|x|``, ``\\sqrt{x^2}`` and ``x/|x|`` are
+not ``x``, ``x``, ``1``); equal at every point to :data:`EQUAL` relative is equal, different beyond :data:`DIFFERENT`
+at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
+and ``e`` Euler's number. Relations compare as proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1``
+is ``x < 1``, by a positive factor).
 
 Deliberately outside this grammar (the symbolic path decides): multi-letter names (``xy``, ``cm``: a product or a
 unit?), ``\\sin 2x`` (``sin(2x)`` or ``sin(2)x``?), chained inequalities, sums, integrals, limits, sets.
@@ -111,7 +116,10 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-# AST: tuples. ("num", float|complex) ("var", name) ("neg", a) ("add", a, b) ("sub", a, b) ("mul", a, b)
+#: The mark of a numeral written with a decimal point: ("num", Fraction, DECIMAL).
+DECIMAL = "decimal"
+
+# AST: tuples. ("num", Fraction|complex[, DECIMAL]) ("var", name) ("neg", a) ("add", a, b) ("sub", a, b) ("mul", a, b)
 # ("div", a, b) ("pow", a, b) ("fn", name, a) ("root", n, a) ("fact", a) ("abs", a) ("log", base, a)
 Node = tuple
 
@@ -222,7 +230,7 @@ class _Parser:
             if len(digits) > 1:  # x^23 is x^{2}3 in TeX: keep the first digit, give back the rest
                 self.tokens.insert(self.position, Token("num", digits[1:]))
                 digits = digits[0]
-            return ("num", _number(digits))
+            return _numeral_node(digits)
         if token.kind == "sym" and token.text in "+-":
             raise Unsupported("signed bare superscript")
         return self.primary()
@@ -239,7 +247,7 @@ class _Parser:
         token = self.peek()
         if token.kind == "num":
             self.take()
-            return ("num", _number(token.text))
+            return _numeral_node(token.text)
         if token.kind == "word":
             self.take()
             return self.variable(token.text)
@@ -286,6 +294,8 @@ class _Parser:
                 raise Unsupported("bad subscript")
         if name == "e":
             return ("num", complex(math.e))
+        if name == "i":
+            return ("num", 1j)  # the imaginary unit, as in Math-Verify: e^{i\pi} is -1
         return ("var", name)
 
     def command(self) -> Node:
@@ -302,7 +312,7 @@ class _Parser:
             if self.peek().kind == "sym" and self.peek().text == "[":
                 index = self.group("[", "]")
                 return ("root", index, self.script())
-            return ("root", ("num", complex(2)), self.script())
+            return ("root", ("num", Fraction(2)), self.script())
         if name in _FUNCTIONS:
             return self.function(name)
         raise Unsupported(f"command \\{name}")
@@ -329,10 +339,12 @@ class _Parser:
         return node
 
 
-def _number(text: str) -> complex:
+def _numeral_node(text: str) -> Node:
+    """A numeral, exactly (a Fraction); a decimal numeral is marked, for the decimal rule of :func:`compare`."""
     if len(text) > MAX_DIGITS:
         raise Unsupported("numeral too long")
-    return complex(float(Fraction(text)))
+    value = Fraction(text.rstrip(".") or "0")
+    return ("num", value, DECIMAL) if "." in text else ("num", value)
 
 
 _RELATION = re.compile(r"\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z])|<=|>=|!=|=|<|>")
@@ -418,36 +430,50 @@ _FUNCTION_VALUES = {
 }
 
 
-def evaluate(node: Node, point: dict[str, complex]) -> complex:
-    """The value of ``node`` at ``point``; raises ArithmeticError/ValueError where it is undefined or huge."""
+def evaluate(node: Node, point: dict[str, complex], scale: list[float] | None = None) -> complex:
+    """The value of ``node`` at ``point``; raises ArithmeticError/ValueError where it is undefined, huge or too small
+    for a float. ``scale``, when given, collects the magnitudes whose rounding can leave a residue in the result
+    (operands of sums and differences, arguments of functions): ``\\cos(\\pi/2)`` is 6e-17, not 0."""
     kind = node[0]
     if kind == "num":
-        return node[1]
+        return complex(node[1])
     if kind == "var":
         return point[node[1]]
     if kind == "neg":
-        return -evaluate(node[1], point)
+        return -evaluate(node[1], point, scale)
     if kind == "fact":
-        value = evaluate(node[1], point)
+        value = evaluate(node[1], point, scale)
         if abs(value.imag) > 1e-12 or value.real < 0 or value.real > 170 or value.real != int(value.real):
             raise ValueError("factorial outside small non-negative integers")
         return complex(math.factorial(int(value.real)))
     if kind == "abs":
-        return complex(abs(evaluate(node[1], point)))
+        return complex(abs(evaluate(node[1], point, scale)))
     if kind == "fn":
-        return _finite(_FUNCTION_VALUES[node[1]](evaluate(node[2], point)))
+        argument = evaluate(node[2], point, scale)
+        if scale is not None:
+            scale.append(abs(argument))
+        return _finite(_FUNCTION_VALUES[node[1]](argument))
     if kind == "log":
-        return _finite(cmath.log(evaluate(node[2], point)) / cmath.log(evaluate(node[1], point)))
-    left = evaluate(node[1], point)
-    right = evaluate(node[2], point)
+        argument, base = evaluate(node[2], point, scale), evaluate(node[1], point, scale)
+        if scale is not None:
+            scale.extend((abs(argument), abs(base)))
+        return _finite(cmath.log(argument) / cmath.log(base))
+    left = evaluate(node[1], point, scale)
+    right = evaluate(node[2], point, scale)
+    if kind in ("add", "sub") and scale is not None:
+        scale.extend((abs(left), abs(right)))
     if kind == "add":
         result = left + right
     elif kind == "sub":
         result = left - right
     elif kind == "mul":
         result = left * right
+        if result == 0 and left != 0 and right != 0:
+            raise OverflowError("underflow")
     elif kind == "div":
         result = left / right
+        if result == 0 and left != 0:
+            raise OverflowError("underflow")
     elif kind == "pow":
         result = _power(left, right)
     elif kind == "root":
@@ -467,8 +493,12 @@ def _power(base: complex, exponent: complex) -> complex:
     if abs(exponent) > 1e6 and abs(base) not in (0.0, 1.0):
         raise OverflowError("exponent too large")
     if base.imag == 0 and exponent.imag == 0 and (base.real >= 0 or exponent.real == int(exponent.real)):
-        return complex(math.pow(base.real, exponent.real))  # stay real: (-2)^3 is -8, not -8+1e-15i
-    return base**exponent
+        result = complex(math.pow(base.real, exponent.real))  # stay real: (-2)^3 is -8, not -8+1e-15i
+    else:
+        result = base**exponent
+    if result == 0 and base != 0:
+        raise OverflowError("underflow")  # 10^{-1000} is not 0
+    return result
 
 
 def _root(radicand: complex, index: complex) -> complex:
@@ -481,11 +511,111 @@ def _root(radicand: complex, index: complex) -> complex:
     return _power(radicand, 1 / index)
 
 
-#: Fixed pseudo-random values: the same on both sides and on every run (no flaky rewards).
-_POINT_VALUES = (0.7312, 1.4189, 2.2653, 0.3871, 1.9047, 2.6631, 1.1583, 0.5527)
+#: Exact values are computed only while they stay below this many digits (numerator or denominator).
+MAX_EXACT_DIGITS = 2_000
 
 
-def _points(names: set[str], count: int = 4) -> list[dict[str, complex]]:
+class _NotExact(Exception):
+    pass
+
+
+def exact_value(node: Node) -> Fraction | None:
+    """The exact rational value of a constant expression built from numerals with + - * / integer powers, roots
+    that come out rational and ``|.|``; None when it has variables, irrational parts (pi, e, sqrt 2...) or needs
+    more than :data:`MAX_EXACT_DIGITS` digits."""
+    try:
+        return _exact(node)
+    except (_NotExact, ZeroDivisionError, OverflowError, ValueError):
+        return None
+
+
+def _digits(value: Fraction) -> int:
+    return max(value.numerator.bit_length(), value.denominator.bit_length()) * 0.30103  # type: ignore[return-value]
+
+
+def _exact(node: Node) -> Fraction:
+    kind = node[0]
+    if kind == "num":
+        if isinstance(node[1], Fraction):
+            return node[1]
+        raise _NotExact
+    if kind == "neg":
+        return -_exact(node[1])
+    if kind == "abs":
+        return abs(_exact(node[1]))
+    if kind in ("add", "sub", "mul", "div"):
+        left, right = _exact(node[1]), _exact(node[2])
+        result = {"add": left + right, "sub": left - right, "mul": left * right}.get(kind) if kind != "div" else None
+        if kind == "div":
+            result = left / right
+        assert result is not None
+        if _digits(result) > MAX_EXACT_DIGITS:
+            raise _NotExact
+        return result
+    if kind == "pow":
+        return _exact_power(_exact(node[1]), _exact(node[2]))
+    if kind == "root":
+        index = _exact(node[1])
+        if index == 0:
+            raise _NotExact
+        return _exact_power(_exact(node[2]), 1 / index)
+    if kind == "fact":
+        value = _exact(node[1])
+        if value.denominator != 1 or not 0 <= value <= 500:
+            raise _NotExact
+        return Fraction(math.factorial(int(value)))
+    raise _NotExact
+
+
+def _exact_power(base: Fraction, exponent: Fraction) -> Fraction:
+    """``base ** exponent`` when it is rational and small enough to write down (a q-th root is taken only when
+    exact: 4^{1/2} is 2, 2^{1/2} is not rational)."""
+    if base == 0:
+        if exponent <= 0:
+            raise _NotExact
+        return Fraction(0)
+    p, q = exponent.numerator, exponent.denominator
+    if abs(p) * max(_digits(base), 1) > MAX_EXACT_DIGITS or q > 64:
+        raise _NotExact
+    if q > 1:
+        if base < 0:
+            if q % 2 == 0:
+                raise _NotExact  # not real
+            return -_exact_power(-base, exponent)
+        base = Fraction(_exact_root(base.numerator, q), _exact_root(base.denominator, q))
+    return base**p
+
+
+def _exact_root(n: int, q: int) -> int:
+    root = round(n ** (1 / q)) if n.bit_length() < 1000 else None
+    if root is None:
+        raise _NotExact
+    for candidate in (root - 1, root, root + 1):
+        if candidate >= 0 and candidate**q == n:
+            return candidate
+    raise _NotExact
+
+
+def has_decimal(node: Node) -> bool:
+    """Whether a numeral with a decimal point appears in ``node``."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if item[0] == "num":
+            if len(item) > 2 and item[2] == DECIMAL:
+                return True
+            continue
+        stack.extend(child for child in item[1:] if isinstance(child, tuple))
+    return False
+
+
+#: Evaluation points: every variable takes negative, small, and larger positive values across the points (so |x|,
+#: \sqrt{x^2} and x/|x| differ from x, and |x-3| from 3-x), the same on both sides and on every run.
+_POINT_VALUES = (-2.6131, 0.7312, 3.4189, -0.3871, 1.9047, 4.6631, -1.1583, 2.5527)
+_POINTS = 6
+
+
+def _points(names: set[str], count: int = _POINTS) -> list[dict[str, complex]]:
     ordered = sorted(names)
     points = []
     for offset in range(count):
@@ -496,12 +626,31 @@ def _points(names: set[str], count: int = 4) -> list[dict[str, complex]]:
     return points
 
 
-def _close(a: complex, b: complex, tolerance: float) -> bool:
-    return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b))
+#: Two float values are equal when they differ by at most EQUAL relative to the larger (plus EQUAL times the largest
+#: magnitude that rounding may have left as a residue), and clearly different beyond DIFFERENT; between, undecided.
+#: No absolute floor: 10^{-12} and 10^{-10} are different numbers.
+EQUAL, DIFFERENT = 1e-11, 1e-9
+
+
+def _difference(a: complex, b: complex, residue: float) -> float:
+    """How far apart a and b are, relative to their size (and to the rounding residue of their computation)."""
+    size = max(abs(a), abs(b), residue)
+    return 0.0 if a == b else abs(a - b) / size if size else math.inf
+
+
+def _is_real(value: complex) -> bool:
+    return abs(value.imag) <= 1e-12 * max(1.0, abs(value.real))
 
 
 def compare(pred: Node, gold: Node) -> bool | None:
-    """Numeric identity test (see the module docstring): True, False, or None when undecided."""
+    """Equality of two expressions: True, False, or None when undecided.
+
+    Constants: exact when both are rational (:func:`exact_value`); a decimal numeral is the rational it writes, so
+    a decimal never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``, as ``1.414`` is not) - the paper's
+    reward (sympy) applies the same rule. Other constants compare in floating point relative to their size.
+    Expressions with variables are evaluated at :func:`_points` (negative and sign-changing values included);
+    a point where exactly one side is not real (outside its real domain: ``2\\ln x`` at x < 0) is skipped.
+    """
     if pred[0] == "rel" or gold[0] == "rel":
         if pred[0] != "rel" or gold[0] != "rel" or pred[1] != gold[1]:
             return False  # an equation is not a number; x >= 5 is not x > 5
@@ -509,23 +658,59 @@ def compare(pred: Node, gold: Node) -> bool | None:
     names = variables(pred) | variables(gold)
     if len(names) > 6:
         return None
+    if not names:
+        exact_pred, exact_gold = exact_value(pred), exact_value(gold)
+        if exact_pred is not None and exact_gold is not None:
+            return exact_pred == exact_gold
+        for exact, node, other in ((exact_pred, pred, gold), (exact_gold, gold, pred)):
+            if exact is not None and has_decimal(node):
+                return _decimal_against_constant(exact, other)
     equal_points = 0
     for point in _points(names):
+        scale: list[float] = []
         try:
-            p, g = evaluate(pred, point), evaluate(gold, point)
+            p, g = evaluate(pred, point, scale), evaluate(gold, point, scale)
         except (ArithmeticError, ValueError, KeyError):
             continue
-        if _close(p, g, 1e-9):
+        if names and _is_real(p) != _is_real(g):
+            continue
+        difference = _difference(p, g, max(scale, default=0.0) * 1e-4)
+        if difference <= EQUAL:
             equal_points += 1
-        elif not _close(p, g, 1e-6):
+        elif difference > DIFFERENT:
             return False
         else:
             return None
         if not names:
             break  # a constant needs one evaluation
-    if equal_points == 0 or (names and equal_points < 2):
+    if equal_points == 0 or (names and equal_points < 3):
         return None
     return True
+
+
+#: A decimal with at most this many significant digits may equal a constant that only floats can evaluate.
+_SHORT_DECIMAL_DIGITS = 10
+
+
+def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
+    """A decimal numeral against a constant :func:`exact_value` cannot make rational. The decimal is the rational it
+    writes, so it is equal only when the constant is that rational: ``0.5`` is ``\\sin(\\pi/6)`` (equal to float
+    precision, and a short decimal cannot be that close to an irrational by chance), but ``1.41421356`` is not
+    ``\\sqrt{2}``: a decimal approximation is not the exact value, however many digits it has."""
+    try:
+        value = evaluate(other, {})
+    except (ArithmeticError, ValueError, KeyError):
+        return None
+    digits = len(str(abs(decimal.numerator * 10 ** _decimal_places(decimal) // decimal.denominator)).strip("0"))
+    return digits <= _SHORT_DECIMAL_DIGITS and _difference(complex(decimal), value, 0.0) <= 1e-13
+
+
+def _decimal_places(value: Fraction) -> int:
+    """How many places after the point a terminating decimal has (at most 40: numerals are bounded)."""
+    for places in range(41):
+        if (value * 10**places).denominator == 1:
+            return places
+    return 40
 
 
 def _compare_relations(pred: Node, gold: Node) -> bool | None:
@@ -537,28 +722,26 @@ def _compare_relations(pred: Node, gold: Node) -> bool | None:
     ratio: complex | None = None
     agreeing = 0
     for point in _points(names):
+        scale: list[float] = []
         try:
-            p = evaluate(pred[2], point) - evaluate(pred[3], point)
-            g = evaluate(gold[2], point) - evaluate(gold[3], point)
+            p = evaluate(pred[2], point, scale) - evaluate(pred[3], point, scale)
+            g = evaluate(gold[2], point, scale) - evaluate(gold[3], point, scale)
         except (ArithmeticError, ValueError, KeyError):
             continue
-        if abs(p) < 1e-12 and abs(g) < 1e-12:
+        residue = max(scale, default=0.0) * 1e-12
+        if abs(p) <= residue and abs(g) <= residue:
             agreeing += 1
             continue
-        if abs(p) < 1e-12 or abs(g) < 1e-12:
-            return False if _far_from_zero(p, g) else None
+        if abs(p) <= residue or abs(g) <= residue:
+            return None
         current = p / g
         if ratio is None:
             ratio = current
-        elif not _close(current, ratio, 1e-9):
-            return False if not _close(current, ratio, 1e-6) else None
+        elif _difference(current, ratio, 0.0) > EQUAL:
+            return False if _difference(current, ratio, 0.0) > DIFFERENT else None
         agreeing += 1
     if agreeing < 2 and names:
         return None
     if ratio is not None and pred[1] in (">", ">=") and not (abs(ratio.imag) < 1e-12 and ratio.real > 0):
         return False
     return True if agreeing else None
-
-
-def _far_from_zero(p: complex, g: complex) -> bool:
-    return max(abs(p), abs(g)) > 1e-6

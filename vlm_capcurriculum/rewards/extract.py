@@ -7,6 +7,15 @@ limit) has no answer at all. One exception: when a *closed* reasoning block is f
 is the response's final answer (the model boxed it, then closed the block and stopped). The paper's reward
 (MathRuler on the last box anywhere) credits it too; the format score still does not.
 
+Two extraction modes (``extraction=``):
+
+* ``"paper"`` (the default everywhere a reward is computed): only step 1 below. The paper's reward (MathRuler's
+  ``extract_boxed_content`` + ``grade_answer``, ``training/reward_functions/math.py``) grades the last box and
+  nothing else, so an answer without a box earns no accuracy and the 0.1 format weight is the only other signal;
+  a policy trained on a reward that also reads "The answer is 5." would lose its reason to box.
+* ``"lenient"``: the whole fallback chain, for pass@K on base models (which rarely box) and for evaluation and
+  dataset conversion (extracting the answer of a reference solution).
+
 Fallback chain (first hit wins), documented because it decides what earns reward:
 
 1. the last top-level ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\framebox{...}`` with balanced braces (nested braces
@@ -27,8 +36,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from vlm_capcurriculum.rewards.brackets import top_level
+
+ExtractionMode = Literal["paper", "lenient"]
+EXTRACTION_MODES: tuple[str, ...] = get_args(ExtractionMode)
+
+
+def check_extraction(extraction: str) -> None:
+    """Raise ``ValueError`` for an unknown extraction mode (a configuration error, caught at the first call)."""
+    if extraction not in EXTRACTION_MODES:
+        raise ValueError(f"extraction must be one of {', '.join(EXTRACTION_MODES)}, got {extraction!r}")
+
 
 _THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
@@ -232,8 +252,10 @@ def final_reasoning_boxes(response: str) -> list[str]:
     return find_boxes(response[start : close.start()])
 
 
-def extract(response: str, answer_type: str = "math") -> Extraction | None:
-    """Run the fallback chain on ``response`` for an answer of ``answer_type``; None when there is no answer."""
+def extract(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> Extraction | None:
+    """The final answer of ``response`` for an answer of ``answer_type`` (the last box; with ``"lenient"``, the
+    fallback chain); None when there is no answer."""
+    check_extraction(extraction)
     region = answer_region(response)
     boxes = find_boxes(region)
     if boxes:
@@ -241,6 +263,8 @@ def extract(response: str, answer_type: str = "math") -> Extraction | None:
     if not region.strip():
         boxes = final_reasoning_boxes(response)
         return Extraction(boxes[-1], "boxed_in_reasoning", tuple(boxes)) if boxes else None
+    if extraction == "paper":
+        return None
     tail = phrase_tail(region)
     if tail is not None:
         if answer_type in SHORT_TYPES:
@@ -262,7 +286,7 @@ def extract(response: str, answer_type: str = "math") -> Extraction | None:
     return Extraction(_after_last_equals(answer), source)
 
 
-def extract_answer(response: str, answer_type: str = "math") -> str | None:
-    """The final answer of ``response`` as a string (see the module docstring for the chain), or None."""
-    found = extract(response, answer_type)
+def extract_answer(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> str | None:
+    """The final answer of ``response`` as a string (see the module docstring for the modes), or None."""
+    found = extract(response, answer_type, extraction=extraction)
     return found.answer if found else None

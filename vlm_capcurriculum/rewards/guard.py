@@ -12,7 +12,8 @@ parent's workers: it starts its own pool on first use. A task that overruns its 
 ``timeout`` and counted; its worker is replaced at once. Boot time never counts against a task's deadline.
 
 :func:`guard_stats` reports the counters (``tasks``, ``timeouts``, ``rejected``, ``errors``, ``respawns``,
-``oversize``, ``invalid_ground_truth``), so a trainer can log them.
+``oversize``, ``invalid_ground_truth`` and, per kind of bad ground truth, ``invalid_ground_truth_<kind>``), so a
+trainer can log them.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def guard_stats() -> dict[str, int]:
     """A copy of the counters since the process started (or :func:`reset_guard_stats`)."""
     with _STATS_LOCK:
         keys = ("tasks", "timeouts", "rejected", "errors", "respawns", "oversize", "invalid_ground_truth")
-        return {key: _STATS[key] for key in keys}
+        stats = {key: _STATS[key] for key in keys}
+        stats.update({key: value for key, value in _STATS.items() if key.startswith("invalid_ground_truth_")})
+        return stats
 
 
 def reset_guard_stats() -> None:

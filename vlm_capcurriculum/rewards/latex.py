@@ -9,6 +9,8 @@ caller (:data:`vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS`); every regex 
 from __future__ import annotations
 
 import re
+import unicodedata
+from fractions import Fraction
 from functools import lru_cache
 
 from vlm_capcurriculum.rewards.brackets import top_level
@@ -44,6 +46,14 @@ _UNICODE = {
     "\u00a3": "",  # pound sterling
     "\u00a5": "",  # yen / yuan
 }
+# Vulgar fractions (½, ⅓, ⅞...) are the fraction they show; "2½" is then the mixed number 2\frac{1}{2}.
+_UNICODE.update(
+    {
+        char: "\\frac{{{}}}{{{}}}".format(*Fraction(unicodedata.numeric(char)).limit_denominator(10).as_integer_ratio())
+        for char in "\u00bc\u00bd\u00be\u2150\u2151\u2152\u2153\u2154\u2155\u2156\u2157\u2158\u2159\u215a"
+        "\u215b\u215c\u215d\u215e"
+    }
+)
 _UNICODE_RE = re.compile("|".join(re.escape(key) for key in _UNICODE))
 
 _TEXT_COMMANDS = re.compile(

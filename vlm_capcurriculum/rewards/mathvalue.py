@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
@@ -318,7 +319,7 @@ class _ValueParser:
             return None
         base_text, offset_text = pieces[0].strip(), pieces[1].strip()
         offset = _as_node(self.leaf(offset_text))
-        base = _as_node(self.leaf(base_text)) if base_text else ("num", complex(0))
+        base = _as_node(self.leaf(base_text)) if base_text else ("num", Fraction(0))
         if offset is None or base is None:
             return None
         return Items((Expr(("add", base, offset)), Expr(("sub", base, offset))), (None, None))
@@ -335,10 +336,10 @@ def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
         return _UNSET
     if angle.percent:
         return None
-    degrees = float(angle.value)
+    degrees = ("num", angle.value, expr.DECIMAL) if angle.decimal else ("num", angle.value)
     verdicts = [
-        expr.compare(other.node, ("num", complex(degrees))),
-        expr.compare(other.node, ("num", complex(degrees * math.pi / 180))),
+        expr.compare(other.node, degrees),
+        expr.compare(other.node, ("div", ("mul", degrees, ("num", complex(math.pi))), ("num", Fraction(180)))),
     ]
     if True in verdicts:
         return True
@@ -394,7 +395,7 @@ def _as_node(value: Value | None) -> tuple | None:
     if isinstance(value, Expr):
         return value.node
     if isinstance(value, Quantity) and value.value is not None and not value.unit and not value.percent:
-        return ("num", complex(float(value.value)))
+        return ("num", value.value, expr.DECIMAL) if value.decimal else ("num", value.value)
     return None
 
 

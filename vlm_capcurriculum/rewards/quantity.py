@@ -7,8 +7,9 @@
 (:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
 left to the symbolic path.
 
-Comparison (:func:`quantities_equal`): exact, except that a side written with a decimal point is compared after
-rounding both to 6 decimal places (Math-Verify's ``float_rounding``, so ``1/3`` equals ``0.333333``). A percent on
+Comparison (:func:`quantities_equal`): exact. A decimal is the rational it writes, so ``0.5`` equals ``1/2`` but
+``0.333333`` is not ``1/3`` and ``1.0000001`` is not ``1`` (the paper's reward, sympy, agrees; Math-Verify's
+6-place rounding would credit them, and also ``10^{-7}`` against ``0``). A percent on
 one side only matches the bare number either way (``28\\%`` = ``28`` = ``0.28``): graders and datasets write both.
 Units follow :mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
 """
@@ -203,9 +204,10 @@ def parse_quantity(text: str) -> Quantity | None:
 
 
 def _close(a: Fraction, b: Fraction, rounded: bool) -> bool:
-    if a == b:
-        return True
-    return rounded and round(a, 6) == round(b, 6)
+    """Exact equality: a decimal is the rational it writes (``0.5`` is ``1/2``; ``0.333333`` is not ``1/3`` and
+    ``1.0000001`` is not ``1``), the rule :func:`vlm_capcurriculum.rewards.expr.compare` applies too."""
+    del rounded
+    return a == b
 
 
 def quantities_equal(pred: Quantity, gold: Quantity) -> bool:

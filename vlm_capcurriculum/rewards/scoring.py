@@ -8,9 +8,10 @@ guarded worker pool (:mod:`~vlm_capcurriculum.rewards.guard`), where each has a 
 deduplicates identical (answer, gold) pairs (five rollouts often agree) and remembers symbolic verdicts across
 batches.
 
-These functions never raise on what a model writes or on a malformed ground truth (that scores 0, is logged once
-and counted in ``guard_stats()["invalid_ground_truth"]``); only programming errors (batch lengths that differ, a
-format weight outside [0, 1]) raise.
+These functions never raise on what a model writes or on a missing or malformed ground truth (that scores 0, is
+counted in ``guard_stats()["invalid_ground_truth"]`` and ``["invalid_ground_truth_<kind>"]`` and warned about once per
+kind); only programming errors (batch lengths that differ, a format weight outside [0, 1], an unknown extraction
+mode) raise.
 """
 
 from __future__ import annotations
@@ -23,16 +24,22 @@ from functools import lru_cache
 from typing import Any
 
 from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
-from vlm_capcurriculum.rewards.extract import Extraction, extract, find_boxes, strip_wrappers
-from vlm_capcurriculum.rewards.fold import fold
+from vlm_capcurriculum.rewards.extract import (
+    Extraction,
+    ExtractionMode,
+    check_extraction,
+    extract,
+    find_boxes,
+    strip_wrappers,
+)
 from vlm_capcurriculum.rewards.format import format_score
 from vlm_capcurriculum.rewards.guard import DEFAULT_TIMEOUT_S, count, get_pool
 from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError
-from vlm_capcurriculum.rewards.verifiers import EXACT_VERIFIERS, parse_choice, parse_number, parse_yesno
+from vlm_capcurriculum.rewards.verifiers import EXACT_VERIFIERS
 
 logger = logging.getLogger(__name__)
 
-GroundTruth = str | Mapping[str, Any] | AnswerSpec
+GroundTruth = str | int | float | Sequence[Any] | Mapping[str, Any] | AnswerSpec | None
 
 #: The paper's format weight (overall = 0.9 * accuracy + 0.1 * format).
 PAPER_FORMAT_WEIGHT = 0.1
@@ -42,62 +49,59 @@ _symbolic_cache: OrderedDict[tuple[str, str], bool] = OrderedDict()
 _symbolic_cache_lock = threading.Lock()
 
 
+_warned_kinds: set[str] = set()
+
+
+def _invalid(ground_truth: object, error: AnswerSpecError) -> None:
+    """Count a bad ground truth (``invalid_ground_truth`` and ``invalid_ground_truth_<kind>``); warn once per kind."""
+    count("invalid_ground_truth")
+    count(f"invalid_ground_truth_{error.kind}")
+    if error.kind not in _warned_kinds:
+        _warned_kinds.add(error.kind)
+        logger.warning(
+            "invalid ground truth %r scores 0 (%s; further ground truths of this kind are only counted in "
+            "guard_stats()['invalid_ground_truth_%s']): %s",
+            str(ground_truth)[:200],
+            error.kind,
+            error.kind,
+            error,
+        )
+
+
 @lru_cache(maxsize=8_192)
-def _spec_from_string(ground_truth: str) -> AnswerSpec | None:
+def _spec_from_string(ground_truth: str) -> AnswerSpec | AnswerSpecError:
     try:
         return AnswerSpec.parse(ground_truth)
     except AnswerSpecError as error:
-        logger.warning("invalid ground truth %r scores 0: %s", ground_truth[:200], error)
+        return error
+
+
+def to_spec(ground_truth: object) -> AnswerSpec | None:
+    """The answer spec of a ground truth in any accepted encoding, or None (counted, warned once per kind) when it
+    is missing or malformed: such a sample scores 0 whatever the response says."""
+    try:
+        spec = _spec_from_string(ground_truth) if isinstance(ground_truth, str) else AnswerSpec.parse(ground_truth)  # type: ignore[arg-type]
+    except AnswerSpecError as error:
+        spec = error
+    except Exception as error:  # an odd object (a mapping with unhashable values...) must not reach the trainer
+        spec = AnswerSpecError(f"{type(error).__name__}: {error}", "bad_spec")
+    if isinstance(spec, AnswerSpecError):
+        _invalid(ground_truth, spec)
         return None
-
-
-def to_spec(ground_truth: GroundTruth) -> AnswerSpec | None:
-    """The answer spec of a ground truth in any accepted encoding, or None (logged, counted) when malformed."""
-    if isinstance(ground_truth, str):
-        spec = _spec_from_string(ground_truth)
-    else:
-        try:
-            spec = AnswerSpec.parse(ground_truth)
-        except AnswerSpecError as error:
-            logger.warning("invalid ground truth %r scores 0: %s", ground_truth, error)
-            spec = None
-    if spec is None:
-        count("invalid_ground_truth")
     return spec
 
 
-def _agreement_key(answer: str, answer_type: str) -> object:
-    """What a short answer says, for checking that several boxes say the same thing."""
-    if answer_type == "choice":
-        return parse_choice(answer)
-    if answer_type == "yesno":
-        return parse_yesno(answer)
-    if answer_type == "number":
-        number = parse_number(answer)
-        return number.value if number is not None else fold(answer)
-    return fold(answer)
-
-
-def candidates(found: Extraction | None, spec: AnswerSpec) -> list[str]:
-    """The answer strings to grade for one extraction.
-
-    Maths: the last box, then all boxes of the answer region joined (``\\boxed{1}, \\boxed{2}`` answers
-    ``1, 2``). Short types: the last box, but nothing when the boxes disagree: an answer naming two options (or
-    saying both yes and no) names none.
-    """
+def candidates(found: Extraction | None, answer_type: str) -> list[str]:
+    """The answer strings to grade for one extraction: its answer (the last box when there are boxes), whatever the
+    answer type, as the paper's reward does ("\\boxed{C} ... on reflection \\boxed{B}" answers B). For maths, also
+    all the boxes of the answer joined, so a multi-part answer boxed part by part (``\\boxed{1}, \\boxed{2}``)
+    answers ``1, 2``: a joined list can only match a gold list of exactly those parts."""
     if found is None:
         return []
-    if len(found.boxes) < 2:
-        return [found.answer]
-    if spec.type == "math":
+    if answer_type == "math" and len(found.boxes) > 1:
         joined = ", ".join(found.boxes)
-        return [found.answer, joined] if joined != found.answer else [found.answer]
-    if spec.type == "choice":
-        keys = {_agreement_key(box, "choice") for box in found.boxes}
-        if len(keys) > 1:
-            return []
-    elif len({_agreement_key(box, spec.type) for box in found.boxes}) > 1:
-        return []
+        if joined != found.answer:
+            return [found.answer, joined]
     return [found.answer]
 
 
@@ -186,6 +190,7 @@ def score_batch(
     format_weight: float = PAPER_FORMAT_WEIGHT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     breakdown: bool = False,
+    extraction: ExtractionMode = "paper",
 ) -> list[dict[str, float]]:
     """Score many responses at once: the fast path for a rollout batch (symbolic work runs in parallel workers).
 
@@ -193,7 +198,12 @@ def score_batch(
     ``accuracy_<answer type>`` and ``accuracy_<capability>`` (``accuracy_capability_<name>`` if the capability is
     named like an answer type) for this sample only, which is what EasyR1 wants (it averages each key over the
     samples that have it) and what verl cannot take (it needs the same keys on every sample).
+
+    ``extraction`` is ``"paper"`` (the default, the paper's training signal: accuracy only from the last box) or
+    ``"lenient"`` (the fallback chain of :mod:`~vlm_capcurriculum.rewards.extract`, for pass@K on base models and
+    evaluation).
     """
+    check_extraction(extraction)
     if len(responses) != len(ground_truths):
         raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
     if not 0.0 <= format_weight <= 1.0:
@@ -210,7 +220,7 @@ def score_batch(
             count("oversize")
             answer_lists.append([])
         else:
-            answer_lists.append(candidates(extract(response, spec.type), spec))
+            answer_lists.append(candidates(extract(response, spec.type, extraction=extraction), spec.type))
     accuracies = grade(answer_lists, specs, timeout_s)
     scores = []
     for spec, correct, format_value in zip(specs, accuracies, formats, strict=True):
@@ -234,17 +244,23 @@ def score(
     format_weight: float = PAPER_FORMAT_WEIGHT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     breakdown: bool = False,
+    extraction: ExtractionMode = "paper",
 ) -> dict[str, float]:
     """Score one response against its ground truth (see :func:`score_batch`)."""
     return score_batch(
-        [response], [ground_truth], format_weight=format_weight, timeout_s=timeout_s, breakdown=breakdown
+        [response],
+        [ground_truth],
+        format_weight=format_weight,
+        timeout_s=timeout_s,
+        breakdown=breakdown,
+        extraction=extraction,
     )[0]
 
 
-def _bare_candidates(answer: str, spec: AnswerSpec) -> list[str]:
+def _bare_candidates(answer: str, answer_type: str) -> list[str]:
     boxes = find_boxes(answer)
     if boxes:
-        return candidates(Extraction(boxes[-1], "boxed", tuple(boxes)), spec)
+        return candidates(Extraction(boxes[-1], "boxed", tuple(boxes)), answer_type)
     stripped = strip_wrappers(answer)
     return [stripped] if stripped else []
 
@@ -257,7 +273,7 @@ def verify_batch(
         raise ValueError(f"{len(answers)} answers but {len(ground_truths)} ground truths")
     specs = [to_spec(ground_truth) for ground_truth in ground_truths]
     answer_lists = [
-        _bare_candidates(answer, spec)
+        _bare_candidates(answer, spec.type)
         if spec is not None and isinstance(answer, str) and len(answer) <= MAX_RESPONSE_CHARS
         else []
         for answer, spec in zip(answers, specs, strict=True)
@@ -273,6 +289,12 @@ def verify(answer: str, ground_truth: GroundTruth, *, timeout_s: float = DEFAULT
     return verify_batch([answer], [ground_truth], timeout_s=timeout_s)[0]
 
 
-def verify_response(response: str, ground_truth: GroundTruth, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+def verify_response(
+    response: str,
+    ground_truth: GroundTruth,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    extraction: ExtractionMode = "paper",
+) -> bool:
     """Whether a full response's extracted final answer is equivalent to the ground truth (accuracy only)."""
-    return score(response, ground_truth, timeout_s=timeout_s)["accuracy"] == 1.0
+    return score(response, ground_truth, timeout_s=timeout_s, extraction=extraction)["accuracy"] == 1.0

@@ -4,10 +4,15 @@ EasyR1 hands a reward only ``response`` and ``ground_truth`` (ARCHITECTURE.md), 
 its own answer type. Two encodings are accepted:
 
 * a plain string, as in the paper's released datasets: a single letter ``A``-``J`` means a ``choice`` answer,
-  anything else a ``math`` answer;
+  anything else a ``math`` answer; a number, a boolean or a list of them (what a parquet or JSON column may hold)
+  is that answer written out (``3``, ``2.5``, ``yes``, ``1, 2``), so every entry point reads it the same way;
 * a JSON object string ``{"answer": ..., "type": ..., "choices": {"A": ...}, "capability": ...}`` for every other
   case (perception MCQs whose option texts should also be accepted, counts, yes/no, short text). The optional
   ``capability`` lets a reward report per-capability accuracy in frameworks whose reward sees nothing else.
+  Options may use letters ``A``-``Z``.
+
+A missing ground truth (``None``, NaN, an empty string) or a string that is meant as a JSON object but is not valid
+JSON (``{"answer": "2",}``) is an :class:`AnswerSpecError` with a ``kind``: it is never graded as a maths answer.
 
 :meth:`AnswerSpec.to_ground_truth` writes the shortest encoding that parses back to the same spec, so dataset
 writers and rewards agree by construction.
@@ -16,6 +21,7 @@ writers and rewards agree by construction.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,11 +30,42 @@ from typing import Any, Literal, get_args
 AnswerType = Literal["choice", "math", "number", "yesno", "text"]
 ANSWER_TYPES: tuple[str, ...] = get_args(AnswerType)
 
-_LETTER = re.compile(r"[A-J]")
+_PLAIN_LETTER = re.compile(r"[A-J]")
+_OPTION_LETTER = re.compile(r"[A-Z]")
+# A string written as a JSON object ({"answer": ...}), as opposed to a LaTeX set such as {1, 2}.
+_LOOKS_LIKE_JSON = re.compile(r'^\{\s*"')
 
 
 class AnswerSpecError(ValueError):
-    """A ground truth that cannot be understood (malformed JSON object, unknown type, bad choices)."""
+    """A ground truth that cannot be understood; ``kind`` names the class of defect (``missing``,
+    ``malformed_json``, ``bad_value``, ``bad_spec``), so it can be counted and warned about once per kind."""
+
+    def __init__(self, message: str, kind: str = "bad_spec") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _plain_answer(value: Any) -> str:
+    """A ground truth that is not a string, as the answer string it stands for (see the module docstring)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()  # numpy scalars and arrays from parquet columns
+    if value is None:
+        raise AnswerSpecError("the ground truth is missing (None)", "missing")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise AnswerSpecError(f"the ground truth is {value!r}, not an answer", "missing")
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise AnswerSpecError("the ground truth is an empty list", "missing")
+        return ", ".join(_plain_answer(item) for item in value)
+    if isinstance(value, str):
+        return value
+    raise AnswerSpecError(f"ground truth must be a string or mapping, got {type(value).__name__}", "bad_value")
 
 
 @dataclass(frozen=True)
@@ -45,10 +82,12 @@ class AnswerSpec:
         if self.type not in ANSWER_TYPES:
             raise AnswerSpecError(f"unknown answer type {self.type!r}; expected one of {', '.join(ANSWER_TYPES)}")
         if not isinstance(self.answer, str):
-            raise AnswerSpecError(f"answer must be a string, got {type(self.answer).__name__}")
+            raise AnswerSpecError(f"answer must be a string, got {type(self.answer).__name__}", "bad_value")
+        if not self.answer.strip():
+            raise AnswerSpecError("the ground-truth answer is empty", "missing")
         for letter, text in self.choices.items():
-            if not (isinstance(letter, str) and _LETTER.fullmatch(letter) and isinstance(text, str)):
-                raise AnswerSpecError(f"choices must map letters A-J to strings, got {letter!r}: {text!r}")
+            if not (isinstance(letter, str) and _OPTION_LETTER.fullmatch(letter) and isinstance(text, str)):
+                raise AnswerSpecError(f"choices must map letters A-Z to strings, got {letter!r}: {text!r}")
         if self.capability is not None and not isinstance(self.capability, str):
             raise AnswerSpecError(f"capability must be a string, got {type(self.capability).__name__}")
         if self.type == "choice" and self.choices and self.answer.strip().upper() not in self.choices:
@@ -61,17 +100,20 @@ class AnswerSpec:
             return ground_truth
         if isinstance(ground_truth, Mapping):
             return cls._from_mapping(ground_truth)
-        if not isinstance(ground_truth, str):
-            raise AnswerSpecError(f"ground truth must be a string or mapping, got {type(ground_truth).__name__}")
+        ground_truth = _plain_answer(ground_truth)
         text = ground_truth.strip()
         if text.startswith("{") and text.endswith("}"):
             try:
                 decoded = json.loads(text)
-            except json.JSONDecodeError:
-                decoded = None  # a LaTeX set such as "{1, 2}" is a plain math answer, not a JSON object
-            if isinstance(decoded, dict) and "answer" in decoded:
+            except json.JSONDecodeError as error:
+                if _LOOKS_LIKE_JSON.match(text):  # meant as our JSON encoding; a LaTeX set such as {1, 2} is maths
+                    raise AnswerSpecError(f"malformed JSON ground truth: {error}", "malformed_json") from None
+                decoded = None
+            if isinstance(decoded, dict):
+                if "answer" not in decoded:
+                    raise AnswerSpecError("ground-truth object has no 'answer'", "bad_spec")
                 return cls._from_mapping(decoded)
-        if _LETTER.fullmatch(text):
+        if _PLAIN_LETTER.fullmatch(text):
             return cls(answer=text, type="choice")
         return cls(answer=ground_truth, type="math")
 
@@ -84,16 +126,21 @@ class AnswerSpec:
             )
         if "answer" not in data:
             raise AnswerSpecError("ground-truth object has no 'answer'")
-        answer = data["answer"]
-        if isinstance(answer, bool):
-            answer = "yes" if answer else "no"
-        elif isinstance(answer, (int, float)):
-            answer = str(answer)
+        answer = _plain_answer(data["answer"])
         choices = data.get("choices") or {}
         if not isinstance(choices, Mapping):
             raise AnswerSpecError(f"'choices' must be an object of letter -> text, got {type(choices).__name__}")
-        answer_type = data.get("type") or ("choice" if choices else "math")
-        return cls(answer=answer, type=answer_type, choices=dict(choices), capability=data.get("capability"))
+        # Letters in either case, option texts that are numbers (JSON writes 3, not "3"); an absent option (None) is
+        # not an option.
+        options = {
+            (letter.strip().upper() if isinstance(letter, str) else letter): text
+            if isinstance(text, str)
+            else _plain_answer(text)
+            for letter, text in choices.items()
+            if text is not None
+        }
+        answer_type = data.get("type") or ("choice" if options else "math")
+        return cls(answer=answer, type=answer_type, choices=options, capability=data.get("capability"))
 
     def to_ground_truth(self) -> str:
         """The shortest string that :meth:`parse` maps back to this spec."""

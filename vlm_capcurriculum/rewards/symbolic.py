@@ -7,9 +7,11 @@ runs ``sympy.parse_expr``, which calls ``eval`` on the text. Before anything is 
 checked for numbers too large to compute (exponent towers, ``10^{10^{10}}``, ``1000000!``, huge binomials) and
 rejected: sympy would otherwise try to build them and hold the CPU (and the GIL) for minutes.
 
-Comparison is Math-Verify's ``verify`` (numeric within 6 decimal places, symbolic simplification, sets,
-intervals, relations, matrices), with set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is
-``x \\in [-2, 7]``).
+Comparison is Math-Verify's ``verify`` (symbolic simplification, sets, intervals, relations, matrices), with
+set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is ``x \\in [-2, 7]``) and floats rounded to
+:data:`FLOAT_ROUNDING` places instead of its default 6, which would make ``0.333333`` equal ``1/3`` and
+``1.0000001`` equal ``1``, against our rule that a decimal is the rational it writes
+(:func:`vlm_capcurriculum.rewards.expr.compare`); the exact fast path decides plain numbers before this runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import logging
 import math
 import re
 
+#: Decimal places Math-Verify rounds floats to (its default is 6; see the module docstring).
+FLOAT_ROUNDING = 12
 #: Parsed trees whose value could exceed 10**MAX_LOG10 are not simplified.
 MAX_LOG10 = 2_000
 #: Trees with more nodes than this are not simplified (a 1000-character answer has far fewer).
@@ -182,7 +186,15 @@ def equivalent(pred: str, gold: str) -> bool:
         if not isinstance(parsed, str):
             check_size(parsed)
     try:
-        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None, allow_set_relation_comp=True))
+        return bool(
+            verify(
+                gold_parsed,
+                pred_parsed,
+                float_rounding=FLOAT_ROUNDING,
+                timeout_seconds=None,
+                allow_set_relation_comp=True,
+            )
+        )
     except (Exception, RecursionError):
         return False
 

@@ -18,7 +18,7 @@ from vlm_capcurriculum.schema import SampleRecord
 RESPONSES = [
     "<think>2 + 2</think> \\boxed{4}",  # right, formatted
     "<think>hmm</think> \\boxed{5}",  # wrong, formatted
-    "The answer is 4",  # right, unformatted
+    "\\boxed{4}",  # right, unformatted (no reasoning block); "The answer is 4" has no box: accuracy 0
     "",  # nothing
 ]
 

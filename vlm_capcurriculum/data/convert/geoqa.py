@@ -46,7 +46,7 @@ def final_answer(solution: str, choices: dict[str, str]) -> tuple[str, str] | No
     letters = _FINAL_LETTER.findall(solution)
     if letters and (not choices or letters[-1].upper() in choices):
         return letters[-1].upper(), "choice"
-    value = extract_answer(solution, "math")
+    value = extract_answer(solution, "math", extraction="lenient")
     if value:
         return value, "math"
     return None

@@ -36,7 +36,7 @@ def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
     image = image_path(raw_image, sink, "image_url", problems) if raw_image not in (None, "") else None
     if problems or instruction is None or output is None:
         return problems
-    answer = extract_answer(output, "math")
+    answer = extract_answer(output, "math", extraction="lenient")
     if not answer:
         return [("output", "the solution states no final answer (no \\boxed{} or 'the answer is')")]
     return {

@@ -41,6 +41,7 @@ from vlm_capcurriculum.rewards import (
     score,
     to_spec,
 )
+from vlm_capcurriculum.rewards.extract import ExtractionMode, check_extraction
 from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
 from vlm_capcurriculum.rewards.scoring import capability_key, type_key
 
@@ -57,7 +58,7 @@ _warned_kwargs: set[str] = set()
 
 def _spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> AnswerSpec | None:
     """The answer spec of one sample: the ground truth, with ``extra_info``'s type/choices/capability on top."""
-    spec = to_spec(ground_truth if isinstance(ground_truth, (str, Mapping, AnswerSpec)) else str(ground_truth))
+    spec = to_spec(ground_truth)  # numbers, lists, None: read exactly as the EasyR1 file reads them
     if spec is None or not extra_info:
         return spec
     changes: dict[str, Any] = {}
@@ -81,13 +82,13 @@ def _choices(choices: Any) -> dict[str, str]:
     """Options from ``extra_info``: a mapping letter -> text (a parquet struct gives every row every letter of the
     column, absent ones as None), or a list of ``{"letter", "text"}`` (our verl writer's column)."""
     if isinstance(choices, Mapping):
-        return {str(letter): str(text) for letter, text in choices.items() if text is not None}
+        return {str(letter).strip().upper(): str(text) for letter, text in choices.items() if text is not None}
     if choices is None or isinstance(choices, (str, bytes)) or not hasattr(choices, "__iter__"):
         return {}
     present = {}
     for option in choices:
         if isinstance(option, Mapping) and option.get("letter") is not None and option.get("text") is not None:
-            present[str(option["letter"])] = str(option["text"])
+            present[str(option["letter"]).strip().upper()] = str(option["text"])
     return present
 
 
@@ -102,6 +103,7 @@ def compute_score(
     workers: int = 1,
     breakdown: bool = True,
     capabilities: Sequence[str] = PAPER_CAPABILITIES,
+    extraction: ExtractionMode = "paper",
     **kwargs: Any,
 ) -> dict[str, float | str | None]:
     """Score one response for verl; returns the keys of :data:`RESULT_KEYS` (``score`` is the reward).
@@ -110,7 +112,10 @@ def compute_score(
     number of guard processes of this reward worker (plus one warm spare). It defaults to 1 because verl already
     runs ``reward.num_workers`` (8) reward workers side by side. ``breakdown`` adds the per-type and
     per-capability keys of ``capabilities`` (the same on every sample; ``None`` where they do not apply).
+    ``extraction`` is ``"paper"`` (accuracy from the last box only, the paper's reward) or ``"lenient"`` (the
+    fallback chain, for evaluation; :mod:`vlm_capcurriculum.rewards.extract`).
     """
+    check_extraction(extraction)
     unknown = set(kwargs) - _FRAMEWORK_KWARGS - _warned_kwargs
     if unknown:
         _warned_kwargs.update(unknown)
@@ -122,8 +127,8 @@ def compute_score(
         result = {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
         pred = None
     else:
-        result = score(solution_str, spec, format_weight=format_weight, timeout_s=timeout_s)
-        pred = extract_answer(solution_str, spec.type) if isinstance(solution_str, str) else None
+        result = score(solution_str, spec, format_weight=format_weight, timeout_s=timeout_s, extraction=extraction)
+        pred = extract_answer(solution_str, spec.type, extraction=extraction) if isinstance(solution_str, str) else None
     scores: dict[str, float | str | None] = {
         "score": result["overall"],
         "acc": result["accuracy"],

@@ -26,7 +26,7 @@ from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.rewards.spec import AnswerSpec
 
-_WRAPPED = r"(?:\(\s*([A-Ja-j])\s*\)|\[\s*([A-Ja-j])\s*\]|\{\s*([A-Ja-j])\s*\}|([A-Ja-j]))"
+_WRAPPED = r"(?:\(\s*([A-Za-z])\s*\)|\[\s*([A-Za-z])\s*\]|\{\s*([A-Za-z])\s*\}|([A-Za-z]))"
 _PREFIX = r"(?:(?:the\s+)?(?:correct\s+|final\s+|best\s+|right\s+)?(?:option|choice|answer)\s*(?:is\s*)?[:：\-]?\s*)"
 _LETTER_ONLY = re.compile(rf"{_PREFIX}?{_WRAPPED}\s*[.:)\]]?", re.IGNORECASE)
 _LETTER_AND_TEXT = re.compile(
@@ -40,8 +40,8 @@ _LETTER_IS_ANSWER = re.compile(
 )
 _COPULAS = ("is", "are", "was", "were")
 # Another option letter named in the text after a letter: "(A) or (B)", "A. and B", "A, C", "A. B".
-_ANOTHER_LETTER = re.compile(r"(?:\b(?:or|and|nor)\s+|[,/&]\s*)\(?([A-J])\)?(?=$|[\s.,;:)])")
-_LONE_LETTER = re.compile(r"\(?([A-J])\)?[.)]?")
+_ANOTHER_LETTER = re.compile(r"(?:\b(?:or|and|nor)\s+|[,/&]\s*)\(?([A-Z])\)?(?=$|[\s.,;:)])")
+_LONE_LETTER = re.compile(r"\(?([A-Z])\)?[.)]?")
 
 
 def _letter(match: re.Match[str]) -> str:

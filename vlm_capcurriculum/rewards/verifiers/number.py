@@ -2,8 +2,9 @@
 
 A whole answer that is one number (digits, words, fractions, decimals, with an optional unit or noun) is that
 number. In a sentence, the answer is its number only if every number in it has the same value ("There are three
-apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). Units follow the maths rule: both
-sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
+apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). A bound or a
+hedge is not the number: "at least 3", "more than 3", "3 or more", "nearly 3", "maybe 3", "≥ 3" give none. Units
+follow the maths rule: both sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
 """
 
 from __future__ import annotations
@@ -26,12 +27,23 @@ _NUMBER_START = re.compile(
 )
 
 
+# A number stated as a bound ("at least 3", "more than 3", "3 or more", "up to 3", "nearly 3", "> 3"). An estimate
+# ("about 3", "\approx 3") is the number, as in maths answers.
+_QUALIFIED = re.compile(
+    r"\b(?:at\s+(?:least|most)|(?:more|less|fewer|greater|higher|lower|other)\s+than|up\s+to|over|under|above|below"
+    r"|nearly|almost|maybe|perhaps|possibly|between|not)\s+(?=\S)"
+    r"|\b(?:or|and)\s+(?:more|less|fewer|above|below|over|under)\b|[<>≤≥]|\\(?:[lg]eq?|[lg]t)(?![A-Za-z])"
+    r"|\d\s*\+(?!\s*\d)",
+    re.IGNORECASE,
+)
 # "There are no dogs": a count of zero ("no more than 3" is not).
 _NO_COUNT = re.compile(r"\bno\s+(?!more\b|less\b|fewer\b|longer\b|doubt\b)[A-Za-z]", re.IGNORECASE)
 
 
 def parse_number(answer: str) -> Quantity | None:
     """The one number ``answer`` gives, or None (see the module docstring)."""
+    if _QUALIFIED.search(answer):
+        return None
     text = clean(answer)
     whole = parse_quantity(text)
     if whole is not None:
