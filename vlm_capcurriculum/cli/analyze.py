@@ -28,6 +28,7 @@ from vlm_capcurriculum.cli.data import (
     _model_options,
     _sampling,
     _sampling_options,
+    _stall_timeout,
 )
 
 
@@ -122,6 +123,7 @@ def run_perception(args: argparse.Namespace) -> int:
             process,
             output,
             cache=cache,
+            stall_timeout=_stall_timeout(args),
             progress=not args.no_progress,
             desc="audit (image withheld)" if control else "audit",
             print_summary=False,

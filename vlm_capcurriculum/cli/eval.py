@@ -28,6 +28,7 @@ from vlm_capcurriculum.cli.data import (
     _model_options,
     _sampling,
     _sampling_options,
+    _stall_timeout,
     _template,
 )
 
@@ -111,6 +112,7 @@ def run_eval(args: argparse.Namespace) -> int:
         process,
         args.output,
         cache=args.cache or _beside(args.output, ".cache.sqlite"),
+        stall_timeout=_stall_timeout(args),
         rejects=rejects,
         progress=not args.no_progress,
         desc=f"eval {args.model}",
