@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec
 from vlm_capcurriculum.schema import read_records
+from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data_recipes" / "samples"
 CAPABILITIES = ("perception", "text_reasoning", "visual_reasoning")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlm_capcurriculum.rewards.spec import AnswerSpec
 from vlm_capcurriculum.schema import RecordError, SampleRecord
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 
 def record(**fields) -> SampleRecord:

@@ -77,7 +77,7 @@ class Run:
         return next((key for key in LENGTH_KEYS if any(key in s for s in self.curve)), None)
 
     def capabilities(self) -> list[str]:
-        from vlm_capcurriculum.rewards.spec import ANSWER_TYPES
+        from vlm_capcurriculum.schema.answer import ANSWER_TYPES
 
         found: dict[str, None] = {}
         for step in self.curve:

@@ -20,7 +20,7 @@ from vlm_capcurriculum.rewards.scoring import (
     verify_batch,
     verify_response,
 )
-from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError, AnswerType
+from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError, AnswerType
 
 __all__ = [
     "ANSWER_TYPES",

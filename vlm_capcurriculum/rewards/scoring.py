@@ -34,8 +34,8 @@ from vlm_capcurriculum.rewards.extract import (
 )
 from vlm_capcurriculum.rewards.format import format_score
 from vlm_capcurriculum.rewards.guard import DEFAULT_TIMEOUT_S, count, get_pool
-from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 from vlm_capcurriculum.rewards.verifiers import EXACT_VERIFIERS
+from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 
 logger = logging.getLogger(__name__)
 

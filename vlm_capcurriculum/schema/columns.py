@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 from vlm_capcurriculum.schema.images import ImageChecker
 from vlm_capcurriculum.schema.issues import Reason, RecordIssue, RowLocation
 from vlm_capcurriculum.schema.record import (

@@ -3,7 +3,7 @@
 A record is what a reader produces after validation, so code that holds a :class:`SampleRecord` can rely on
 its invariants: a non-empty problem whose ``<image>`` placeholders match ``images`` one to one, a non-empty
 answer, a known answer type, choices consistent with the answer and ``pass_rate`` in ``[0, 1]`` when present.
-The ground truth handed to a reward is built from the record by :class:`~vlm_capcurriculum.rewards.spec.AnswerSpec`,
+The ground truth handed to a reward is built from the record by :class:`~vlm_capcurriculum.schema.answer.AnswerSpec`,
 so dataset writers and rewards agree by construction.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlm_capcurriculum.rewards.spec import ANSWER_TYPES, AnswerSpec, AnswerType
+from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerType
 
 IMAGE_PLACEHOLDER = "<image>"
 

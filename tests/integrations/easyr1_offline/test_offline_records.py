@@ -9,8 +9,8 @@ import pytest
 
 from vlm_capcurriculum.curriculum import build_plan, load_curriculum_data, parse_curriculum
 from vlm_capcurriculum.integrations.easyr1 import records
-from vlm_capcurriculum.rewards.spec import AnswerSpec
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 
 def _read(path: Path) -> list[dict]:

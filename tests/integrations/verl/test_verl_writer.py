@@ -15,7 +15,7 @@ from vlm_capcurriculum.integrations.verl.writer import (
     write_verl_parquet,
 )
 from vlm_capcurriculum.prompts import render_prompt
-from vlm_capcurriculum.rewards.spec import AnswerSpec
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 
 def test_rows_carry_verls_columns(tmp_path: Path) -> None:

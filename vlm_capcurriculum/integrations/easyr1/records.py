@@ -9,7 +9,7 @@ We write the records of all stages in global index order (``CurriculumData.recor
 global index ``i`` and the curriculum sampler's indices need no translation. Columns:
 
 * ``problem``: the record's problem, ``<image>`` placeholders included;
-* ``answer``: ``record.ground_truth()``, the :class:`~vlm_capcurriculum.rewards.spec.AnswerSpec` encoding our reward
+* ``answer``: ``record.ground_truth()``, the :class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding our reward
   decodes (a plain letter or number, or a JSON object with type, choices and capability);
 * ``images``: absolute image paths (only when some record has images: a text-only model has no processor);
 * ``capability`` and ``curriculum_index`` (the global index), which reach the trainer's batch so that it can

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt, render_prompt
-from vlm_capcurriculum.rewards.spec import AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
 
 IMAGE_PLACEHOLDER = "<image>"
 REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vlm_capcurriculum.rewards.spec import AnswerSpec
 from vlm_capcurriculum.rewards.verifiers.choice import parse_choice, verify_choice
 from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
 from vlm_capcurriculum.rewards.verifiers.number import parse_number, verify_number
 from vlm_capcurriculum.rewards.verifiers.text import verify_text
 from vlm_capcurriculum.rewards.verifiers.yesno import parse_yesno, verify_yesno
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 
 def _math(answer: str, spec: AnswerSpec) -> bool | None:

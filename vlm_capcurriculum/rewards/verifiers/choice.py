@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from vlm_capcurriculum.rewards.fold import fold, markup_free
 from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
-from vlm_capcurriculum.rewards.spec import AnswerSpec
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _WRAPPED = r"(?:\(\s*([A-Za-z])\s*\)|\[\s*([A-Za-z])\s*\]|\{\s*([A-Za-z])\s*\}|([A-Za-z]))"
 _PREFIX = r"(?:(?:the\s+)?(?:correct\s+|final\s+|best\s+|right\s+)?(?:option|choice|answer)\s*(?:is\s*)?[:：\-]?\s*)"

@@ -15,8 +15,8 @@ from fractions import Fraction
 from vlm_capcurriculum.rewards.fold import markup_free
 from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import Quantity, parse_number_head, parse_quantity, quantities_equal
-from vlm_capcurriculum.rewards.spec import AnswerSpec
 from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _MATHS = re.compile(r"\\[A-Za-z]+|[\^+*=]|\d\s*/\s*\d")
 _NUMBER_START = re.compile(

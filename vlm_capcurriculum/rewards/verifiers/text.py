@@ -12,9 +12,9 @@ from __future__ import annotations
 from vlm_capcurriculum.rewards.fold import fold, fold_words
 from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
-from vlm_capcurriculum.rewards.spec import AnswerSpec
 from vlm_capcurriculum.rewards.verifiers.number import parse_number
 from vlm_capcurriculum.rewards.verifiers.yesno import parse_yesno
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _COLOUR_SUFFIX = ("color", "colored", "colour", "coloured")
 _COPULAS = ("is", "are", "was", "were", "be", "looks", "appears")

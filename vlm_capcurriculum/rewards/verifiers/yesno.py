@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from vlm_capcurriculum.rewards.fold import fold_words
-from vlm_capcurriculum.rewards.spec import AnswerSpec
+from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _YES_FIRST = frozenset({"yes", "y", "yeah", "yep", "yup", "true", "correct", "right", "affirmative", "是", "对"})
 _NO_FIRST = frozenset({"no", "n", "nope", "false", "incorrect", "wrong", "negative", "否", "不是", "不"})

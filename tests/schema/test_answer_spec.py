@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vlm_capcurriculum.rewards.spec import AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
 
 
 @pytest.mark.parametrize(
