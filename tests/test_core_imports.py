@@ -13,10 +13,13 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
+import pytest
+
 import vlm_capcurriculum
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11 (the check itself needs no 3.10 run)
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the extras pull in without naming it (import names).
