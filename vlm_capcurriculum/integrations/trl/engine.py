@@ -40,6 +40,7 @@ from trl.models import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable_dropout_in_model
 
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+from vlm_capcurriculum.curriculum.run_layout import stage_dir
 from vlm_capcurriculum.models import vision_tower
 
 from .rewards import reward_weights, unknown_reward_settings
@@ -262,7 +263,7 @@ class TRLEngine(EngineBase):
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         trainer = self.trainer
-        path = Path(trainer.args.output_dir) / "stages" / f"{stage.position + 1:02d}-{stage.name}"
+        path = stage_dir(trainer.args.output_dir, stage.position, stage.name)
         if trainer.accelerator.is_main_process:
             self.policy.save_pretrained(path)
             trainer.processing_class.save_pretrained(path)

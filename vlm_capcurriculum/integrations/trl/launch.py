@@ -10,8 +10,10 @@ when there is one (``backend.resume: auto``), and prints a per-stage table (also
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from vlm_capcurriculum.curriculum import (
     plan_curriculum,
     validate_plan_for_engine,
 )
+from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
 
@@ -154,6 +157,15 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
     return model, processor
 
 
+def _completed_steps(checkpoint: str) -> int | None:
+    from .trainer import STATE_FILE
+
+    try:
+        return int(json.loads((Path(checkpoint) / STATE_FILE).read_text())["completed_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The ``backend.launcher`` of ``recipes/backend/trl.yaml``."""
     from vlm_capcurriculum.cli.plan import print_plan
@@ -164,9 +176,23 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         print(line)
     if dry_run:
         return 0
-    from .trainer import CurriculumStateError
+    from transformers.utils import logging as hf_logging
 
+    from .history import print_stage_table
+    from .trainer import CurriculumStateError, last_complete_checkpoint
+
+    hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
+    if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
+        summary = settings.output_dir / SUMMARY_FILE
+        if summary.is_file():
+            print_stage_table(json.loads(summary.read_text()).get("stages", []))
+        print(
+            f"TRL: this run is complete: all {plan.total_steps} steps are done ({checkpoint}); stage models in "
+            f"{settings.output_dir / STAGES_DIR}. Nothing to train; use a new OUTPUT_DIR / backend.output_dir to start over"
+        )
+        return 0
+    trainer = None
     try:
         trainer = build_trainer(data, plan, settings, validation)
         if checkpoint:
@@ -174,10 +200,18 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         trainer.train(resume_from_checkpoint=checkpoint)
     except (CurriculumStateError, TinyModelError) as err:
         raise LaunchError(f"backend trl: {_one_line(err)}") from err
-    from .history import print_stage_table
-
+    except KeyboardInterrupt:
+        found = last_complete_checkpoint(settings.output_dir)
+        at = (
+            f"at step {trainer.curriculum_step}" if trainer is not None and trainer.curriculum_step else "before step 1"
+        )
+        resume = f"resume from checkpoint {found}" if found else "start over (no checkpoint was written yet)"
+        print(f"\nTRL: interrupted {at}; run the same command again to {resume}", file=sys.stderr, flush=True)
+        return 130
     print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))
-    print(f"TRL: per-stage summary in {settings.output_dir / 'curriculum_summary.json'}")
+    print(
+        f"TRL: per-stage summary in {settings.output_dir / SUMMARY_FILE}, one line per step in {settings.output_dir / STEPS_FILE}"
+    )
     return 0
 
 

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,13 @@ from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.models import unwrap_model_for_generation
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.rewards import score_batch
 
+from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .engine import BaseValues, StageWarmup, TRLEngine
-from .history import SUMMARY_FILE, CurriculumHistory, StepStats, write_summary
+from .history import CurriculumHistory, StepStats, write_summary
 from .rewards import accuracy_reward, answer_spec, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 from .weights import load_weights_strict
@@ -193,7 +196,17 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.history = CurriculumHistory()
         self.curriculum_step = 0  # the curriculum step in progress (or last begun)
         self._step_stats: StepStats | None = None
+        self._step_started = 0.0
+        self._resumed_at: int | None = None  # completed steps of the checkpoint this process resumed from
+        self._sample_ids = list(train_dataset["id"])
+        self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
+        quiet_console(self)
+
+    def say(self, line: str) -> None:
+        """A line for the person watching (main process only)."""
+        if self.accelerator.is_main_process:
+            print(line, flush=True)
 
     # ------------------------------------------------------------------ data order
 
@@ -224,6 +237,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             )
         self.curriculum_step = step
         stage = self.controller.before_step(step)
+        if step == stage.start_step or step == (self._resumed_at or 0) + 1:
+            resumed = self._resumed_at if step != stage.start_step else None
+            self.say(stage_banner(self.plan, stage, base_lr=self.engine.base.lr, resumed_at=resumed))
+        self._step_started = time.monotonic()
         self._step_stats = None
         self._metrics["train"]["curriculum/stage"].append(float(stage.position + 1))
         self._metrics["train"]["curriculum/step"].append(float(step))
@@ -260,12 +277,34 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             raise CurriculumOrderError(
                 f"optimizer step {global_step} ends curriculum step {step}, but {self.curriculum_step} ran"
             )
-        self.history.add_step(self._step_stats)
-        self.controller.after_step(step)
+        stats = self._step_stats
+        seconds = time.monotonic() - self._step_started
+        self.history.add_step(stats)
         stage = self.plan.stage_at(step)
+        self.say(
+            step_line(
+                self.plan, step, reward=stats.reward, accuracy=stats.accuracy, length=stats.completion_length,
+                seconds=seconds,
+            )
+        )  # fmt: skip
+        if self.accelerator.is_main_process:
+            ids = [self._sample_ids[index] for index in self.plan.batch(step)]
+            self.steps_log.append(
+                step_record(
+                    step, stage.name, stage.position, ids, stats.reward, stats.accuracy,
+                    format=stats.format, response_length=stats.completion_length, seconds=seconds,
+                )
+            )  # fmt: skip
+        self.controller.after_step(step)
         if step != stage.end_step:
             return False
         self._log_stage(stage)
+        self.say(
+            stage_end_line(
+                self.plan, stage, step, self.history.checkpoints.get(stage.position),
+                self.history.validations.get(stage.position),
+            )
+        )  # fmt: skip
         return True
 
     # ------------------------------------------------------------------ optimizer and schedule
@@ -318,11 +357,16 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             checkpoint = str(found)
         elif resume_from_checkpoint:
             checkpoint = str(resume_from_checkpoint)
+        completed = 0
         if checkpoint is not None:
-            self._restore_curriculum(Path(checkpoint))
+            completed = self._restore_curriculum(Path(checkpoint))
+            self._resumed_at = completed
+        if self.accelerator.is_main_process:
+            self.steps_log.resume_at(completed)
         return super().train(resume_from_checkpoint=checkpoint, **kwargs)
 
-    def _restore_curriculum(self, checkpoint: Path) -> None:
+    def _restore_curriculum(self, checkpoint: Path) -> int:
+        """Restore the curriculum state of ``checkpoint``; returns its completed curriculum steps."""
         path = checkpoint / STATE_FILE
         if not path.is_file():
             raise CurriculumStateError(f"{checkpoint} has no {STATE_FILE}: not a checkpoint of a curriculum run")
@@ -347,6 +391,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.curriculum_step = completed
         self.engine.restore_reference(state.get("reference_source"))
         logger.info("resuming the curriculum after step %d of %d from %s", completed, self.plan.total_steps, checkpoint)
+        return completed
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         target = self.model if model is None else model
