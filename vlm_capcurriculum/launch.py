@@ -52,6 +52,12 @@ def check_backend_installed(name: str) -> None:
 def resolve_launcher(config: DictConfig) -> Launcher:
     """Import the launcher named by ``config.backend.launcher``."""
     backend = config.get("backend")
+    if isinstance(backend, str):  # `+backend=trl` on a config without the backend group sets a plain string
+        raise LaunchError(
+            f"backend is the plain value {backend!r}, not a backend config: this config has no `backend` group to "
+            f"select from. Compose your run from the recipe instead: vlmcc train --config recipes/config.yaml "
+            f"backend={backend} (your curriculum as recipes/curriculum/<name>.yaml, selected with curriculum=<name>)"
+        )
     if not backend or not backend.get("launcher"):
         raise LaunchError(
             "the config selects no backend: add backend=<name> (a file in recipes/backend/) or a "

@@ -45,6 +45,17 @@ class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
+def print_bad_rows(error: BaseException) -> None:
+    """Every bad row of a :class:`RecordValidationError` (capped, with a count) on stderr, before the one-line error."""
+    from vlm_capcurriculum.schema import RecordValidationError
+    from vlm_capcurriculum.schema.issues import format_issues
+
+    while error is not None and not isinstance(error, RecordValidationError):
+        error = error.__cause__  # type: ignore[assignment]
+    if error is not None and len(error.issues) > 1:
+        print(format_issues(error.issues), file=sys.stderr)
+
+
 def _selected(argv: Sequence[str]) -> str | None:
     """The sub-command named on the command line (the first argument that is not an option), if any."""
     for item in argv:
@@ -96,8 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CLIError as err:
+        print_bad_rows(err)
         print(f"vlmcc {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nvlmcc {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as err:
         message = missing_extra_message(err, args.command)
         if message is None:

@@ -66,6 +66,21 @@ def load_validation(files: Sequence[str], *, max_samples: int | None) -> tuple[l
     return records, paths
 
 
+def check_model_path(path: str) -> None:
+    """A local model folder must exist and hold a config.json; a Hugging Face id (``org/name``) is left to the hub."""
+    local = Path(os.path.expanduser(path))
+    looks_local = local.is_absolute() or path.startswith((".", "~")) or path.count("/") > 1 or local.exists()
+    if not looks_local:
+        return
+    if not local.is_dir():
+        raise DataFileError(
+            f"model.path {path!r} is not a directory (set model.path, or backend.model_path, to a model folder, a "
+            "Hugging Face id like Qwen/Qwen3-VL-8B-Instruct, or tiny://<family>)"
+        )
+    if not (local / "config.json").is_file():
+        raise DataFileError(f"model.path {path!r} holds no config.json: not a Hugging Face model folder")
+
+
 def _val_files(config: DictConfig) -> list[str]:
     files = OmegaConf.select(config, "data.val_files", default=None)
     if files is None:
@@ -85,7 +100,8 @@ def prepare(
         data, plan = plan_curriculum(spec)
         validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)
-        tiny_family(settings.model_path)  # an unknown tiny family fails here, not after the data is loaded
+        if tiny_family(settings.model_path) is None:  # an unknown tiny family fails here, before the data loads
+            check_model_path(settings.model_path)
         validation = None
         if any(stage.state.flag("validate") for stage in plan.stages):
             files = _val_files(config)
@@ -152,8 +168,11 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
             )
         )
     register_processors()
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
-    processor = AutoProcessor.from_pretrained(path)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
+        processor = AutoProcessor.from_pretrained(path)
+    except OSError as err:  # a hub id that does not exist, no network, a folder without weights
+        raise LaunchError(f"backend trl: model.path {path!r} cannot be loaded: {_one_line(err)}") from err
     return model, processor
 
 
