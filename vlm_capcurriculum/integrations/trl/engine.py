@@ -42,6 +42,7 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
 from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import reward_weights, unknown_reward_settings
 from .weights import copy_weights, load_weights_strict
@@ -266,7 +267,7 @@ class TRLEngine(EngineBase):
         path = stage_dir(trainer.args.output_dir, stage.position, stage.name)
         if trainer.accelerator.is_main_process:
             self.policy.save_pretrained(path)
-            trainer.processing_class.save_pretrained(path)
+            save_processor(trainer.processing_class, path)
             info = {"stage": stage.to_json(), "position": stage.position, "step": step,
                     "optimizer_step": trainer.state.global_step}  # fmt: skip
             (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
