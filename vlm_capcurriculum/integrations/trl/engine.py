@@ -271,6 +271,7 @@ class TRLEngine(EngineBase):
             info = {"stage": stage.to_json(), "position": stage.position, "step": step,
                     "optimizer_step": trainer.state.global_step}  # fmt: skip
             (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
+            (path / "README.md").write_text(trainer.model_card(stage, step), encoding="utf-8")
         trainer.accelerator.wait_for_everyone()
         trainer.history.checkpoints[stage.position] = str(path)
         logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)

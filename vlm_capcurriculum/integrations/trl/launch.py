@@ -262,4 +262,8 @@ def build_trainer(
         lr_warmup_ratio=settings.lr_warmup_ratio,
         val_batch_size=settings.val_batch_size,
         val_generation_kwargs=settings.val_generation_kwargs,
+        run_info={
+            "base_model": settings.model_path,
+            "files": {stage.stage.name: [str(path) for path in stage.files] for stage in data.stages},
+        },
     )

@@ -48,6 +48,7 @@ from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.rewards import score_batch
 
+from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .engine import BaseValues, StageWarmup, TRLEngine
 from .history import CurriculumHistory, StepStats, write_summary
@@ -123,6 +124,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         val_batch_size: int = 16,
         val_generation_kwargs: dict[str, Any] | None = None,
         callbacks: list[TrainerCallback] | None = None,
+        run_info: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if len(train_dataset) != plan.dataset_size:
@@ -199,6 +201,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self._step_started = 0.0
         self._resumed_at: int | None = None  # completed steps of the checkpoint this process resumed from
         self._sample_ids = list(train_dataset["id"])
+        # for the model cards: base_model (model.path as given) and files (stage name -> train files)
+        self.run_info = dict(run_info or {})
         self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
         quiet_console(self)
@@ -399,6 +403,19 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
             return
         load_weights_strict(self.accelerator.unwrap_model(target), resume_from_checkpoint)
+
+    def model_card(self, stage: PlannedStage | None = None, step: int | None = None) -> str:
+        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
+        base = self.run_info.get("base_model") or self.accelerator.unwrap_model(self.model).config._name_or_path
+        files = self.run_info.get("files", {})
+        return model_card(
+            self.plan, base_model=str(base), files=files, format_weight=format_weight, stage=stage, step=step
+        )
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Our run card in ``output_dir/README.md`` instead of TRL's generic one."""
+        if self.is_world_process_zero():
+            write_card(self.args.output_dir, self.model_card())
 
     # ------------------------------------------------------------------ metrics and validation
 
