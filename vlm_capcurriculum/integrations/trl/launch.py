@@ -221,9 +221,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         raise LaunchError(f"backend trl: {_one_line(err)}") from err
     except KeyboardInterrupt:
         found = last_complete_checkpoint(settings.output_dir)
-        at = (
-            f"at step {trainer.curriculum_step}" if trainer is not None and trainer.curriculum_step else "before step 1"
-        )
+        step = trainer.curriculum_step if trainer is not None else 0
+        at = f"at step {step}" if step else "before the first step"
         resume = f"resume from checkpoint {found}" if found else "start over (no checkpoint was written yet)"
         print(f"\nTRL: interrupted {at}; run the same command again to {resume}", file=sys.stderr, flush=True)
         return 130
