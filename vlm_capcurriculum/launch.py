@@ -9,6 +9,7 @@ point at a launcher outside this package). A launcher has the signature of :clas
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Protocol
 
 from omegaconf import DictConfig
@@ -25,9 +26,38 @@ class Launcher(Protocol):
         ...
 
 
+# The framework package each bundled backend imports, and how to install it (README, Install).
+BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
+    "trl": ("trl", "pip install torch==2.13.0 (CPU; or your CUDA build), then pip install 'vlm-capcurriculum[trl]'"),
+    "verl": ("verl", "pip install 'vlm-capcurriculum[verl]' (in its own venv, see the README's Install section)"),
+    "easyr1": (
+        "verl",
+        "install EasyR1 from its repository (its package is named verl), see docs/integrations/easyr1.md",
+    ),
+}
+
+
+def check_backend_installed(name: str) -> None:
+    """One line naming the missing framework of a bundled backend, and a known-bad leftover package."""
+    from vlm_capcurriculum.environment import leftover_problems
+
+    package, install = BACKEND_PACKAGES.get(name, (None, ""))
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise LaunchError(f"backend {name!r} needs the {package!r} package, which is not installed: {install}")
+    problems = leftover_problems()
+    if problems:
+        raise LaunchError(problems[0])
+
+
 def resolve_launcher(config: DictConfig) -> Launcher:
     """Import the launcher named by ``config.backend.launcher``."""
     backend = config.get("backend")
+    if isinstance(backend, str):  # `+backend=trl` on a config without the backend group sets a plain string
+        raise LaunchError(
+            f"backend is the plain value {backend!r}, not a backend config: this config has no `backend` group to "
+            f"select from. Compose your run from the recipe instead: vlmcc train --config recipes/config.yaml "
+            f"backend={backend} (your curriculum as recipes/curriculum/<name>.yaml, selected with curriculum=<name>)"
+        )
     if not backend or not backend.get("launcher"):
         raise LaunchError(
             "the config selects no backend: add backend=<name> (a file in recipes/backend/) or a "
@@ -38,6 +68,7 @@ def resolve_launcher(config: DictConfig) -> Launcher:
     if not module_name or not function_name:
         raise LaunchError(f"backend.launcher {target!r} must look like 'package.module:function'")
     name = backend.get("name", module_name)
+    check_backend_installed(str(name))
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

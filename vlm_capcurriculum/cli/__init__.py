@@ -1,8 +1,9 @@
 """The ``vlmcc`` command line.
 
-Each sub-command lives in its own module under this package and exposes ``register(subparsers)``; the
-module is listed in :data:`COMMANDS`. Keeping the registry here (and the commands apart) lets every
-feature own its command without touching the others.
+Each sub-command lives in its own module under this package and exposes ``register(subparsers)``; it is listed
+in :data:`COMMANDS` with its one-line help. Only the module of the command being run is imported, so
+``vlmcc --help`` and ``vlmcc plan`` work on a core-only install, and a command whose extra is missing fails
+with one line naming the extra (:data:`EXTRA_OF`) instead of breaking every other command.
 """
 
 from __future__ import annotations
@@ -13,34 +14,90 @@ import os
 import sys
 from collections.abc import Sequence
 
-# module name (under vlm_capcurriculum.cli) for each sub-command, in --help order
-COMMANDS: dict[str, str] = {
-    "plan": "plan",
-    "train": "train",
-    "data": "data",
-    "eval": "eval",
-    "analyze": "analyze",
-    "report": "report",
+# sub-command -> (module under vlm_capcurriculum.cli, one-line help shown by `vlmcc --help`), in --help order.
+# A module's register() must import nothing beyond the core at module level (tests/test_core_imports.py).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("plan", "validate data and curriculum, print the plan"),
+    "train": ("train", "run a recipe on its backend (backend=easyr1|verl|trl)"),
+    "data": ("data", "build stage datasets: generate, filter, passk, split, convert, caption-sft"),
+    "eval": ("eval", "benchmark accuracy of a served checkpoint (our verifiers, or VLMEvalKit)"),
+    "analyze": ("analyze", "audit wrong answers for perception errors; compare reasoning lengths"),
+    "report": ("report", "plots and tables across runs and stages"),
 }
+
+# Optional top-level packages -> the pip extra that brings them (pyproject.toml [project.optional-dependencies]).
+EXTRA_OF: dict[str, str] = {
+    "aiohttp": "data",
+    "httpx": "data",
+    "datasets": "trl",
+    "PIL": "trl",
+    "torch": "trl",
+    "torchdata": "trl",
+    "transformers": "trl",
+    "trl": "trl",
+    "accelerate": "trl",
+    "tensorboard": "trl",
+    "verl": "verl",
+    "ray": "verl",
+    "matplotlib": "report",
+    "scipy": "report",
+}
+# packages that more than one extra brings: for the `data` command, name the `data` extra
+DATA_EXTRA = {"aiohttp", "httpx", "datasets", "PIL"}
 
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def print_bad_rows(error: BaseException) -> None:
+    """Every bad row of a :class:`RecordValidationError` (capped, with a count) on stderr, before the one-line error."""
+    from vlm_capcurriculum.schema import RecordValidationError
+    from vlm_capcurriculum.schema.issues import format_issues
+
+    while error is not None and not isinstance(error, RecordValidationError):
+        error = error.__cause__  # type: ignore[assignment]
+    if error is not None and len(error.issues) > 1:
+        print(format_issues(error.issues), file=sys.stderr)
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first argument that is not an option), if any."""
+    for item in argv:
+        if not item.startswith("-"):
+            return item if item in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full options of the selected command (of every command when ``argv`` is None)."""
     from vlm_capcurriculum import __version__
 
     parser = argparse.ArgumentParser(prog="vlmcc", description="Capability-curriculum RL post-training for VLMs.")
     parser.add_argument("--version", action="version", version=f"vlmcc {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMANDS.values():
-        importlib.import_module(f"vlm_capcurriculum.cli.{module_name}").register(subparsers)
+    selected = _selected(argv) if argv is not None else None
+    for name, (module_name, help_text) in COMMANDS.items():
+        if argv is None or name == selected:
+            importlib.import_module(f"vlm_capcurriculum.cli.{module_name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
+def missing_extra_message(err: ModuleNotFoundError, command: str | None = None) -> str | None:
+    """One line naming the pip extra that brings a missing optional package, or None if it is not one of ours."""
+    top = (err.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    extra = "data" if command == "data" and top in DATA_EXTRA else EXTRA_OF[top]
+    torch_first = " (CPU: pip install torch==2.13.0 first)" if extra == "trl" else ""
+    return f"needs the {top!r} package from the {extra!r} extra: pip install 'vlm-capcurriculum[{extra}]'{torch_first}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     # argparse stops filling a positional list at the first option, so `train --dry-run a=b` would reject a=b;
     # overrides may come before and after options (launch scripts append the user's arguments).
     args, extra = parser.parse_known_args(argv)
@@ -55,7 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except CLIError as err:
+        print_bad_rows(err)
         print(f"vlmcc {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nvlmcc {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as err:
+        message = missing_extra_message(err, args.command)
+        if message is None:
+            raise
+        print(f"vlmcc {args.command}: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`vlmcc plan --json | head`): not an error of ours. Point stdout at devnull so the

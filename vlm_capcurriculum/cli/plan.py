@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except SpecError as err:
         raise CLIError(f"{args.config}: {err}") from None
     except RecordValidationError as err:
-        raise CLIError(f"{err.one_line()} (--lenient skips bad rows)") from None
+        raise CLIError(f"{err.one_line()} (--lenient skips bad rows)") from err
     except (DataFileError, PlanError) as err:
         raise CLIError(f"{args.config}: {err}") from None
 
@@ -132,7 +132,7 @@ def print_plan(plan: Any, data: Any) -> None:
     for stage in data.stages:
         console.print(f"data {stage.stage.name}: {stage.report.summary()}", highlight=False)
     for note in plan.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(note if note.startswith("warning: ") else f"note: {note}", highlight=False)
 
 
 def _describe(state: Any) -> str:

@@ -37,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
         return run_recipe(config, dry_run=args.dry_run)
     except (ConfigError, LaunchError) as err:
-        raise CLIError(str(err)) from None
+        raise CLIError(str(err)) from err

@@ -8,6 +8,7 @@ space does not depend on the file system's listing order.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Sequence
@@ -161,8 +162,40 @@ def load_curriculum_data(
     issues = [issue for stage in stages for issue in stage.report.issues]
     if strict and issues:
         raise RecordValidationError(issues, data.report())
+    for stage_records in stages:
+        if not stage_records.records:
+            stage = stage_records.stage
+            read = stage_records.report.rows_read
+            why = "they hold no rows" if read == 0 else f"all {read} rows were skipped as bad"
+            raise DataFileError(
+                f"stage {stage.name!r} has no records: {why} (curriculum.stages[{stage.index}].train_files: "
+                f"{', '.join(str(path) for path in stage_records.files)})"
+            )
     _check_pass_rates(spec, data)
     return data
+
+
+def name_warnings(spec: CurriculumSpec, data: CurriculumData) -> list[str]:
+    """Stage names and capabilities that look like typos: a capability that none of the stage's rows carries (the
+    stage's capability selects its ``capability_overrides`` and names its metrics), and ``capability_overrides``
+    that apply to no stage (a backbone's knobs for a stage the curriculum skips are fine, hence a warning)."""
+    warnings = []
+    if spec.mode is not Mode.merged:
+        for stage_records in data.stages:
+            stage = stage_records.stage
+            carried = sorted({record.capability for record in stage_records.records})
+            if carried and stage.capability not in carried:
+                key = "capability" if stage.capability != stage.name else "name"
+                warnings.append(
+                    f"stage {stage.name!r} has capability {stage.capability!r} but its rows carry "
+                    f"{', '.join(map(repr, carried))}: a typo in curriculum.stages[{stage.index}].{key}?"
+                )
+    warnings += [
+        f"curriculum.capability_overrides.{name} applies to no stage"
+        + (" (merged mode)" if spec.mode is Mode.merged else "")
+        for name in spec.unused_capability_overrides()
+    ]
+    return warnings
 
 
 def _check_pass_rates(spec: CurriculumSpec, data: CurriculumData) -> None:
@@ -197,7 +230,11 @@ def plan_curriculum(
     data = load_curriculum_data(
         spec, strict=strict, base_dir=base_dir, check_images=check_images, image_checks=image_checks
     )
-    return data, build_plan(spec, data.stage_data())
+    plan = build_plan(spec, data.stage_data())
+    warnings = name_warnings(spec, data)
+    if warnings and spec.strict:
+        raise PlanError(f"{warnings[0]} (curriculum.strict is true; {len(warnings)} warning(s) in all)")
+    return data, dataclasses.replace(plan, notes=(*plan.notes, *(f"warning: {w}" for w in warnings)))
 
 
 __all__: Sequence[str] = [

@@ -268,10 +268,6 @@ def build_plan(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> Plan:
         slices.append(DataSlice(stage.name, stage.capability, offset, data.num_samples))
         offset += data.num_samples
     plan = _PlanBuilder(spec, slices)
-    plan.notes += [
-        f"capability_overrides for {name!r} apply to no stage" + (" (merged mode)" if spec.mode is Mode.merged else "")
-        for name in spec.unused_capability_overrides()
-    ]
     {Mode.staged: _plan_staged, Mode.merged: _plan_merged, Mode.stitched_replay: _plan_stitched}[spec.mode](
         plan, stage_data
     )

@@ -5,7 +5,8 @@
     curriculum:
       mode: staged            # staged | merged | stitched_replay
       batch_size: 512         # prompts per training step (the rollout batch)
-      seed: 1
+      seed: 1                 # 0 <= seed < 2**32 (numpy's seed range)
+      strict: false           # true: a stage name/capability that looks like a typo is an error, not a warning
       order: shuffle          # default order of every stage; in merged mode, the order of the pool
       overrides: {}           # run-wide layer under every stage (merged: the only layer)
       capability_overrides: {}  # capability -> layer, e.g. a backbone's damped text-reasoning knobs
@@ -100,6 +101,7 @@ class CurriculumConfig:
     mode: Mode = Mode.staged
     batch_size: int = MISSING
     seed: int = 1
+    strict: bool = False
     order: Order = Order.shuffle
     epochs: Optional[int] = None  # noqa: UP045
     overrides: OverridesConfig = field(default_factory=OverridesConfig)
@@ -137,6 +139,7 @@ class CurriculumSpec:
     overrides: Overrides = NO_OVERRIDES
     capability_overrides: Mapping[str, Overrides] = field(default_factory=dict)
     epochs: int | None = None  # passes over all stages, stitched_replay only
+    strict: bool = False  # name/capability warnings (curriculum.data.name_warnings) are errors
 
     @classmethod
     def from_config(cls, config: DictConfig | Mapping[str, Any], *, path: str = "curriculum") -> CurriculumSpec:
@@ -244,6 +247,8 @@ def parse_curriculum(config: DictConfig | Mapping[str, Any], *, path: str = "cur
     mode: Mode = top.mode
     if top.batch_size < 1:
         raise SpecError(f"{path}.batch_size", f"must be >= 1, got {top.batch_size}")
+    if not 0 <= top.seed < 2**32:  # numpy's (and so every framework's) seed range: fail here, not in train
+        raise SpecError(f"{path}.seed", f"must be in 0 .. 2**32 - 1 (4294967295), got {top.seed}")
     if mode is Mode.stitched_replay:
         if top.epochs is None or top.epochs < 1:
             raise SpecError(f"{path}.epochs", "stitched_replay needs the number of passes over all stages (>= 1)")
@@ -279,6 +284,7 @@ def parse_curriculum(config: DictConfig | Mapping[str, Any], *, path: str = "cur
             for name, layer in top.capability_overrides.items()
         },
         epochs=top.epochs,
+        strict=top.strict,
     )
 
 

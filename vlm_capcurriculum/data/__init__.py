@@ -19,23 +19,67 @@ perception MCQs, corpora in :mod:`.captions`), :mod:`.filter` (image-wrong and c
 inputs and bad rows in :mod:`.inputs`, prompt templates in :mod:`.prompting` (defaults in ``prompts/``).
 """
 
-from vlm_capcurriculum.data.cache import CacheError, ResponseCache
-from vlm_capcurriculum.data.client import (
-    Backend,
-    BackendStats,
-    ModelAccessError,
-    RequestFailed,
-    RetryPolicy,
-    Sample,
-    StalledError,
-)
-from vlm_capcurriculum.data.io import AtomicJsonlWriter, read_jsonl
-from vlm_capcurriculum.data.jobs import Reject, arun_job, run_job
-from vlm_capcurriculum.data.openai_backend import OpenAIBackend
-from vlm_capcurriculum.data.progress import RunSummary
-from vlm_capcurriculum.data.request import ChatRequest, ImageInput, InputError, Message, SamplingParams, request_key
-from vlm_capcurriculum.data.runner import Completion, Runner, map_requests
-from vlm_capcurriculum.data.vllm_backend import VLLMBackend
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real names for type checkers and IDEs
+    from vlm_capcurriculum.data.cache import CacheError, ResponseCache
+    from vlm_capcurriculum.data.client import (
+        Backend,
+        BackendStats,
+        ModelAccessError,
+        RequestFailed,
+        RetryPolicy,
+        Sample,
+        StalledError,
+    )
+    from vlm_capcurriculum.data.io import AtomicJsonlWriter, read_jsonl
+    from vlm_capcurriculum.data.jobs import Reject, arun_job, run_job
+    from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+    from vlm_capcurriculum.data.progress import RunSummary
+    from vlm_capcurriculum.data.request import (
+        ChatRequest,
+        ImageInput,
+        InputError,
+        Message,
+        SamplingParams,
+        request_key,
+    )
+    from vlm_capcurriculum.data.runner import Completion, Runner, map_requests
+    from vlm_capcurriculum.data.vllm_backend import VLLMBackend
+
+# Imported on first use (PEP 562), so that `vlm_capcurriculum.data.convert` and the other pipelines that need no
+# model server work without the `data` extra's HTTP client (aiohttp is imported only with OpenAIBackend).
+_EXPORTS: dict[str, str] = {
+    "AtomicJsonlWriter": "vlm_capcurriculum.data.io",
+    "Backend": "vlm_capcurriculum.data.client",
+    "BackendStats": "vlm_capcurriculum.data.client",
+    "CacheError": "vlm_capcurriculum.data.cache",
+    "ChatRequest": "vlm_capcurriculum.data.request",
+    "Completion": "vlm_capcurriculum.data.runner",
+    "ImageInput": "vlm_capcurriculum.data.request",
+    "InputError": "vlm_capcurriculum.data.request",
+    "Message": "vlm_capcurriculum.data.request",
+    "ModelAccessError": "vlm_capcurriculum.data.client",
+    "OpenAIBackend": "vlm_capcurriculum.data.openai_backend",
+    "Reject": "vlm_capcurriculum.data.jobs",
+    "RequestFailed": "vlm_capcurriculum.data.client",
+    "ResponseCache": "vlm_capcurriculum.data.cache",
+    "RetryPolicy": "vlm_capcurriculum.data.client",
+    "RunSummary": "vlm_capcurriculum.data.progress",
+    "Runner": "vlm_capcurriculum.data.runner",
+    "Sample": "vlm_capcurriculum.data.client",
+    "StalledError": "vlm_capcurriculum.data.client",
+    "SamplingParams": "vlm_capcurriculum.data.request",
+    "VLLMBackend": "vlm_capcurriculum.data.vllm_backend",
+    "arun_job": "vlm_capcurriculum.data.jobs",
+    "map_requests": "vlm_capcurriculum.data.runner",
+    "read_jsonl": "vlm_capcurriculum.data.io",
+    "request_key": "vlm_capcurriculum.data.request",
+    "run_job": "vlm_capcurriculum.data.jobs",
+}
 
 __all__ = [
     "AtomicJsonlWriter",
@@ -65,3 +109,10 @@ __all__ = [
     "request_key",
     "run_job",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -22,6 +22,9 @@ processors read ``None`` as "no image for this prompt", the same as an empty lis
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from transformers import (
@@ -101,3 +104,30 @@ def register_processors() -> None:
 
 
 register_processors()
+
+
+AUTO_MAP_MODULE = "capcurriculum_processor"
+
+
+def save_processor(processor: Any, path: str | os.PathLike[str]) -> None:
+    """``processor.save_pretrained(path)`` that plain ``AutoProcessor.from_pretrained(path)`` cannot misread.
+
+    For our image-only classes it adds ``auto_map`` to ``processor_config.json`` and a two-line module that imports
+    the class from this package (no copied code), so a process that never imported :mod:`vlm_capcurriculum.models`
+    gets, instead of a silent bare tokenizer, transformers' request for ``trust_remote_code=True`` and with it our
+    processor with images. A process that imported this module still resolves the registered class directly.
+    """
+    processor.save_pretrained(path)
+    cls = type(processor)
+    if cls not in IMAGE_ONLY_PROCESSORS.values():
+        return
+    folder = Path(path)
+    (folder / f"{AUTO_MAP_MODULE}.py").write_text(
+        f'"""{cls.__name__} of vlm-capcurriculum (pip install vlm-capcurriculum): AutoProcessor auto_map."""\n\n'
+        f"from {cls.__module__} import {cls.__name__}\n\n__all__ = [{cls.__name__!r}]\n",
+        encoding="utf-8",
+    )
+    config_file = folder / "processor_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoProcessor": f"{AUTO_MAP_MODULE}.{cls.__name__}"}
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -50,6 +50,7 @@ from .processors import (
     Qwen2_5_VLImageOnlyProcessor,
     Qwen3VLImageOnlyProcessor,
     register_processors,
+    save_processor,
 )
 from .tokenizer import (
     INTERNVL_EXTRA_TOKENS,
@@ -360,7 +361,7 @@ def save_tiny(family: str, path: str | Path, *, seed: int = 0) -> Path:
     path = Path(path)
     model, processor = build_tiny(family, seed=seed)
     model.save_pretrained(path)
-    processor.save_pretrained(path)
+    save_processor(processor, path)
     return path
 
 

@@ -132,6 +132,21 @@ def test_quickstart_script_trains_all_stages(tmp_path: Path) -> None:
     for stage in summary["stages"]:
         assert (Path(stage["checkpoint"]) / "model.safetensors").is_file()
         assert (Path(stage["checkpoint"]) / "processor_config.json").is_file()
+    # Logs for people: a line per step and a banner per stage, not TRL's metrics dict; the steps file of run_layout.
+    assert "[2/3 text_reasoning] step  5/12  reward " in out and "== stage 3/3 visual_reasoning" in out
+    assert "{'loss'" not in out and "train_runtime" not in out
+    steps = [json.loads(line) for line in (output / "curriculum_steps.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in steps] == list(range(1, 13)) and len(steps[0]["sample_ids"]) == 8
+    assert list(output.glob("**/events.out.tfevents.*"))  # TensorBoard, on by default
+    card = (output / "stages" / "02-text_reasoning" / "README.md").read_text()
+    assert "# text_reasoning: stage 2 of 3" in card and "**Base model:** `tiny://qwen3_vl`" in card
+    assert "text_reasoning.jsonl" in card and "0.9 * accuracy + 0.1 * format" in card
+    assert "fine-tuned version of" not in (output / "README.md").read_text()  # ours, not TRL's card
+    again = subprocess.run(
+        ["bash", str(REPO / "recipes" / "quickstart_cpu.sh"), *epochs],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0 and "this run is complete: all 12 steps are done" in again.stdout, again.stderr
 
 
 def test_prompts_use_the_shared_format_prompt() -> None:

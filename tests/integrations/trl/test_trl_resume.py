@@ -56,6 +56,12 @@ def summary_without_paths(output: Path) -> list[dict]:
     return stages
 
 
+def steps_without_timing(output: Path) -> list[dict]:
+    """curriculum_steps.jsonl without the wall-clock seconds (the only field that differs between equal runs)."""
+    lines = (output / "curriculum_steps.jsonl").read_text().splitlines()
+    return [{key: value for key, value in json.loads(line).items() if key != "seconds"} for line in lines]
+
+
 FAMILY = "qwen2_5_vl"
 
 
@@ -95,6 +101,9 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(
             assert torch.equal(opt_a[key][name], opt_b[key][name]), (key, name)
     # The per-stage record, including what happened before the kill.
     assert summary_without_paths(straight) == summary_without_paths(killed)
+    # The steps file (run_layout.StepsLog): the resumed run's equals the uninterrupted one's, line for line.
+    assert steps_without_timing(killed) == steps_without_timing(straight)
+    assert [record["step"] for record in steps_without_timing(straight)] == [1, 2, 3, 4, 5, 6]
 
 
 def truncate(path: Path) -> None:

@@ -41,7 +41,9 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+from vlm_capcurriculum.curriculum.run_layout import stage_dir
 from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import reward_weights, unknown_reward_settings
 from .weights import copy_weights, load_weights_strict
@@ -267,15 +269,16 @@ class TRLEngine(EngineBase):
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         trainer = self.trainer
-        path = Path(trainer.args.output_dir) / "stages" / f"{stage.position + 1:02d}-{stage.name}"
+        path = stage_dir(trainer.args.output_dir, stage.position, stage.name)
         if trainer.accelerator.is_main_process:
             if path.is_dir():
                 unseal(path)  # a resumed run saving this stage again
             self.policy.save_pretrained(path)
-            trainer.processing_class.save_pretrained(path)
+            save_processor(trainer.processing_class, path)
             info = {"stage": stage.to_json(), "position": stage.position, "step": step,
                     "optimizer_step": trainer.state.global_step}  # fmt: skip
             (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
+            (path / "README.md").write_text(trainer.model_card(stage, step), encoding="utf-8")
             seal(path)
         trainer.accelerator.wait_for_everyone()
         trainer.history.checkpoints[stage.position] = str(path)

@@ -22,8 +22,6 @@ from typing import Any
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 
-SUMMARY_FILE = "curriculum_summary.json"
-
 
 def window(steps: int) -> int:
     """Steps averaged for a stage's start and end reward: the first/last tenth, at least one."""

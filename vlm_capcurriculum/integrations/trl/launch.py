@@ -10,8 +10,10 @@ when there is one (``backend.resume: auto``), and prints a per-stage table (also
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from vlm_capcurriculum.curriculum import (
     plan_curriculum,
     validate_plan_for_engine,
 )
+from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
 
@@ -63,6 +66,21 @@ def load_validation(files: Sequence[str], *, max_samples: int | None) -> tuple[l
     return records, paths
 
 
+def check_model_path(path: str) -> None:
+    """A local model folder must exist and hold a config.json; a Hugging Face id (``org/name``) is left to the hub."""
+    local = Path(os.path.expanduser(path))
+    looks_local = local.is_absolute() or path.startswith((".", "~")) or path.count("/") > 1 or local.exists()
+    if not looks_local:
+        return
+    if not local.is_dir():
+        raise DataFileError(
+            f"model.path {path!r} is not a directory (set model.path, or backend.model_path, to a model folder, a "
+            "Hugging Face id like Qwen/Qwen3-VL-8B-Instruct, or tiny://<family>)"
+        )
+    if not (local / "config.json").is_file():
+        raise DataFileError(f"model.path {path!r} holds no config.json: not a Hugging Face model folder")
+
+
 def _val_files(config: DictConfig) -> list[str]:
     files = OmegaConf.select(config, "data.val_files", default=None)
     if files is None:
@@ -82,7 +100,8 @@ def prepare(
         data, plan = plan_curriculum(spec)
         validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)
-        tiny_family(settings.model_path)  # an unknown tiny family fails here, not after the data is loaded
+        if tiny_family(settings.model_path) is None:  # an unknown tiny family fails here, before the data loads
+            check_model_path(settings.model_path)
         validation = None
         if any(stage.state.flag("validate") for stage in plan.stages):
             files = _val_files(config)
@@ -149,9 +168,21 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
             )
         )
     register_processors()
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
-    processor = AutoProcessor.from_pretrained(path)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
+        processor = AutoProcessor.from_pretrained(path)
+    except OSError as err:  # a hub id that does not exist, no network, a folder without weights
+        raise LaunchError(f"backend trl: model.path {path!r} cannot be loaded: {_one_line(err)}") from err
     return model, processor
+
+
+def _completed_steps(checkpoint: str) -> int | None:
+    from .trainer import STATE_FILE
+
+    try:
+        return int(json.loads((Path(checkpoint) / STATE_FILE).read_text())["completed_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
@@ -164,11 +195,25 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         print(line)
     if dry_run:
         return 0
+    from transformers.utils import logging as hf_logging
+
     from vlm_capcurriculum.checkpoints import CheckpointError
 
-    from .trainer import CurriculumStateError
+    from .history import print_stage_table
+    from .trainer import CurriculumStateError, last_complete_checkpoint
 
+    hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
+    if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
+        summary = settings.output_dir / SUMMARY_FILE
+        if summary.is_file():
+            print_stage_table(json.loads(summary.read_text()).get("stages", []))
+        print(
+            f"TRL: this run is complete: all {plan.total_steps} steps are done ({checkpoint}); stage models in "
+            f"{settings.output_dir / STAGES_DIR}. Nothing to train; use a new OUTPUT_DIR / backend.output_dir to start over"
+        )
+        return 0
+    trainer = None
     try:
         trainer = build_trainer(data, plan, settings, validation, config=config)
         if checkpoint:
@@ -176,10 +221,17 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         trainer.train(resume_from_checkpoint=checkpoint)
     except (CurriculumStateError, CheckpointError, TinyModelError) as err:
         raise LaunchError(f"backend trl: {_one_line(err)}") from err
-    from .history import print_stage_table
-
+    except KeyboardInterrupt:
+        found = last_complete_checkpoint(settings.output_dir)
+        step = trainer.curriculum_step if trainer is not None else 0
+        at = f"at step {step}" if step else "before the first step"
+        resume = f"resume from checkpoint {found}" if found else "start over (no checkpoint was written yet)"
+        print(f"\nTRL: interrupted {at}; run the same command again to {resume}", file=sys.stderr, flush=True)
+        return 130
     print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))
-    print(f"TRL: per-stage summary in {settings.output_dir / 'curriculum_summary.json'}")
+    print(
+        f"TRL: per-stage summary in {settings.output_dir / SUMMARY_FILE}, one line per step in {settings.output_dir / STEPS_FILE}"
+    )
     return 0
 
 
@@ -224,6 +276,10 @@ def build_trainer(
         val_batch_size=settings.val_batch_size,
         val_generation_kwargs=settings.val_generation_kwargs,
         val_before_train=settings.val_before_train,
+        run_info={
+            "base_model": settings.model_path,
+            "files": {stage.stage.name: [str(path) for path in stage.files] for stage in data.stages},
+        },
     )
 
 

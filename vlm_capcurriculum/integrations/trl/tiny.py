@@ -132,6 +132,7 @@ def prepare_tiny_model(
                 "use a fresh output directory"
             )
         return path
+    print(f"TRL: building a tiny random {family} model (seed {seed}) in {path}", flush=True)
     save_tiny(family, path, seed=seed)
     if warm_start_steps > 0:
         if image_paths is None or not records:
@@ -140,8 +141,10 @@ def prepare_tiny_model(
         losses = format_warm_start(
             model, processor, records, image_paths, steps=warm_start_steps, seed=seed, template=template
         )
-        logger.info(
-            "tiny %s format warm-start: loss %.3f -> %.3f in %d steps", family, losses[0], losses[-1], warm_start_steps
+        print(
+            f"TRL: tiny {family} model: format warm-start ({warm_start_steps} supervised steps on the boxed gold "
+            f"answers, model.tiny_warm_start_steps): loss {losses[0]:.3f} -> {losses[-1]:.3f}",
+            flush=True,
         )
         model.save_pretrained(path)
     ready.write_text(json.dumps(recipe) + "\n")

@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,14 @@ from vlm_capcurriculum.checkpoints import (
     write_json_atomic,
 )
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.rewards import score_batch
 
+from .card import model_card, write_card
+from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .engine import BaseValues, StageWarmup, TRLEngine
-from .history import SUMMARY_FILE, CurriculumHistory, StepStats, write_summary
+from .history import CurriculumHistory, StepStats, write_summary
 from .rewards import accuracy_reward, answer_spec, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 from .weights import load_weights_strict
@@ -122,6 +126,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         val_generation_kwargs: dict[str, Any] | None = None,
         val_before_train: bool = False,
         callbacks: list[TrainerCallback] | None = None,
+        run_info: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if len(train_dataset) != plan.dataset_size:
@@ -196,7 +201,19 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.history = CurriculumHistory()
         self.curriculum_step = 0  # the curriculum step in progress (or last begun)
         self._step_stats: StepStats | None = None
+        self._step_started = 0.0
+        self._resumed_at: int | None = None  # completed steps of the checkpoint this process resumed from
+        self._sample_ids = list(train_dataset["id"])
+        # for the model cards: base_model (model.path as given) and files (stage name -> train files)
+        self.run_info = dict(run_info or {})
+        self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
+        quiet_console(self)
+
+    def say(self, line: str) -> None:
+        """A line for the person watching (main process only)."""
+        if self.accelerator.is_main_process:
+            print(line, flush=True)
 
     # ------------------------------------------------------------------ data order
 
@@ -227,6 +244,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             )
         self.curriculum_step = step
         stage = self.controller.before_step(step)
+        if step == stage.start_step or step == (self._resumed_at or 0) + 1:
+            resumed = self._resumed_at if step != stage.start_step else None
+            self.say(stage_banner(self.plan, stage, base_lr=self.engine.base.lr, resumed_at=resumed))
+        self._step_started = time.monotonic()
         self._step_stats = None
         self._metrics["train"]["curriculum/stage"].append(float(stage.position + 1))
         self._metrics["train"]["curriculum/step"].append(float(step))
@@ -263,12 +284,34 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             raise CurriculumOrderError(
                 f"optimizer step {global_step} ends curriculum step {step}, but {self.curriculum_step} ran"
             )
-        self.history.add_step(self._step_stats)
-        self.controller.after_step(step)
+        stats = self._step_stats
+        seconds = time.monotonic() - self._step_started
+        self.history.add_step(stats)
         stage = self.plan.stage_at(step)
+        self.say(
+            step_line(
+                self.plan, step, reward=stats.reward, accuracy=stats.accuracy, length=stats.completion_length,
+                seconds=seconds,
+            )
+        )  # fmt: skip
+        if self.accelerator.is_main_process:
+            ids = [self._sample_ids[index] for index in self.plan.batch(step)]
+            self.steps_log.append(
+                step_record(
+                    step, stage.name, stage.position, ids, stats.reward, stats.accuracy,
+                    format=stats.format, response_length=stats.completion_length, seconds=seconds,
+                )
+            )  # fmt: skip
+        self.controller.after_step(step)
         if step != stage.end_step:
             return False
         self._log_stage(stage)
+        self.say(
+            stage_end_line(
+                self.plan, stage, step, self.history.checkpoints.get(stage.position),
+                self.history.validations.get(stage.position),
+            )
+        )  # fmt: skip
         return True
 
     # ------------------------------------------------------------------ optimizer and schedule
@@ -330,14 +373,19 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 require_complete(checkpoint)
             except CheckpointError as err:
                 raise CurriculumStateError(f"{err} (backend.resume=auto picks the newest complete one)") from None
+        completed = 0
         if checkpoint is not None:
-            self._restore_curriculum(Path(checkpoint))
+            completed = self._restore_curriculum(Path(checkpoint))
+            self._resumed_at = completed
         elif self.val_before_train and self.val_dataset is not None and len(self.val_dataset):
             # EasyR1's trainer.val_before_train: the base model's score, logged before step 1 (not on resume)
             self.run_validation(self.plan.stages[0], 0)
+        if self.accelerator.is_main_process:
+            self.steps_log.resume_at(completed)
         return super().train(resume_from_checkpoint=checkpoint, **kwargs)
 
-    def _restore_curriculum(self, checkpoint: Path) -> None:
+    def _restore_curriculum(self, checkpoint: Path) -> int:
+        """Restore the curriculum state of ``checkpoint``; returns its completed curriculum steps."""
         path = checkpoint / STATE_FILE
         if not path.is_file():
             raise CurriculumStateError(f"{checkpoint} has no {STATE_FILE}: not a checkpoint of a curriculum run")
@@ -362,6 +410,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.curriculum_step = completed
         self.engine.restore_reference(state.get("reference_source"))
         logger.info("resuming the curriculum after step %d of %d from %s", completed, self.plan.total_steps, checkpoint)
+        return completed
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         target = self.model if model is None else model
@@ -369,6 +418,19 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
             return
         load_weights_strict(self.accelerator.unwrap_model(target), resume_from_checkpoint)
+
+    def model_card(self, stage: PlannedStage | None = None, step: int | None = None) -> str:
+        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
+        base = self.run_info.get("base_model") or self.accelerator.unwrap_model(self.model).config._name_or_path
+        files = self.run_info.get("files", {})
+        return model_card(
+            self.plan, base_model=str(base), files=files, format_weight=format_weight, stage=stage, step=step
+        )
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Our run card in ``output_dir/README.md`` instead of TRL's generic one."""
+        if self.is_world_process_zero():
+            write_card(self.args.output_dir, self.model_card())
 
     # ------------------------------------------------------------------ metrics and validation
 

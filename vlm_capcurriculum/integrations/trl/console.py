@@ -1,0 +1,76 @@
+"""What a TRL curriculum run prints for the person watching it.
+
+TRL's own console output is a progress bar plus its whole metrics dict per optimizer step (~900 characters); the
+numbers still go to the loggers of ``report_to`` (TensorBoard by default, ``recipes/backend/trl.yaml``). On the
+console this module prints instead one short line per curriculum step, a banner when a stage starts that names what
+changed, and a line when a stage ends (checkpoint, validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from vlm_capcurriculum.curriculum import Plan, PlannedStage
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def step_line(plan: Plan, step: int, *, reward: float, accuracy: float, length: float, seconds: float) -> str:
+    """``[2/3 text_reasoning] step 14/36  reward 0.412  acc 0.375  len 38  2.1s``"""
+    stage = plan.stage_at(step)
+    width = len(str(plan.total_steps))
+    return (
+        f"[{stage.position + 1}/{len(plan.stages)} {stage.name}] step {step:>{width}}/{plan.total_steps}  "
+        f"reward {_number(reward)}  acc {_number(accuracy)}  len {length:.0f}  {seconds:.1f}s"
+    )
+
+
+def stage_banner(plan: Plan, stage: PlannedStage, *, base_lr: float, resumed_at: int | None = None) -> str:
+    """What the stage changes, in words: tower, lr and every other knob it sets, optimizer reset, reference refresh."""
+    state = stage.state
+    knobs = dict(state.knobs())
+    changes = []
+    tower = knobs.pop("vision_tower", None)
+    if tower is not None:
+        changes.append(f"vision tower {tower}")
+    changes.append(f"lr {knobs.pop('lr', base_lr):g}")
+    changes += [f"{key} {value}" for key, value in knobs.items()]
+    if resumed_at is None and stage.start_step > 1:  # the controller skips the first stage's start actions
+        if state.flag("reset_optimizer"):
+            changes.append("optimizer reset")
+        if state.flag("refresh_reference"):
+            changes.append("KL reference refreshed to the current policy")
+    ends = [
+        words for action, words in (("save_checkpoint", "checkpoint"), ("validate", "validation")) if state.flag(action)
+    ]
+    head = f"== stage {stage.position + 1}/{len(plan.stages)} {stage.name} ({stage.capability}): "
+    span = f"steps {stage.start_step}-{stage.end_step}"
+    if resumed_at is not None:
+        span = f"resumed after step {resumed_at}, {span}"
+    tail = f"; at its end: {', '.join(ends)}" if ends else ""
+    return f"{head}{span}; {', '.join(changes)}{tail}"
+
+
+def stage_end_line(
+    plan: Plan, stage: PlannedStage, step: int, checkpoint: str | None, validation: Mapping[str, float] | None
+) -> str:
+    parts = [f"== stage {stage.position + 1}/{len(plan.stages)} {stage.name} done at step {step}"]
+    if checkpoint:
+        parts.append(f"checkpoint written: {checkpoint}")
+    if validation:
+        parts.append(
+            f"validation reward {_number(validation.get('val/reward'))}, accuracy {_number(validation.get('val/accuracy'))}"
+        )
+    return "; ".join(parts)
+
+
+def quiet_console(trainer: Any) -> None:
+    """Drop the Trainer's progress bar and metrics-dict printer (the step line replaces both; the metrics still go
+    to the ``report_to`` loggers)."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
