@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from trl_helpers import REPO
 
+from vlm_capcurriculum.checkpoints import seal
 from vlm_capcurriculum.cli import main
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.curriculum import parse_curriculum, plan_curriculum
@@ -29,6 +30,7 @@ def fake_checkpoint(output: Path, completed_steps: int) -> Path:
     folder.mkdir(parents=True)
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": completed_steps}))
     (folder / "curriculum_state.json").write_text(json.dumps({"version": 1, "completed_steps": completed_steps}))
+    seal(folder)  # complete, as TRL's saves are (vlm_capcurriculum.checkpoints)
     return folder
 
 
@@ -44,11 +46,11 @@ def test_a_folder_without_config_is_not_a_model(tmp_path: Path, capsys) -> None:
 
 
 def test_a_finished_run_says_it_is_complete_and_trains_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(trl_launch, "build_trainer", lambda *a: pytest.fail("a finished run built a trainer"))
-    fake_checkpoint(tmp_path / "out", 184)  # the quick start's 184 steps
+    monkeypatch.setattr(trl_launch, "build_trainer", lambda *a, **k: pytest.fail("a finished run built a trainer"))
+    fake_checkpoint(tmp_path / "out", 180)  # the quick start's 180 steps
     assert main(TRAIN) == 0
     out = capsys.readouterr().out
-    assert "this run is complete: all 184 steps are done" in out and "use a new OUTPUT_DIR" in out
+    assert "this run is complete: all 180 steps are done" in out and "use a new OUTPUT_DIR" in out
     assert "train_runtime" not in out
 
 
@@ -61,7 +63,7 @@ def test_ctrl_c_ends_with_the_step_and_the_checkpoint_to_resume_from(tmp_path: P
         def train(self, resume_from_checkpoint=None):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(trl_launch, "build_trainer", lambda *a: Interrupted())
+    monkeypatch.setattr(trl_launch, "build_trainer", lambda *a, **k: Interrupted())
     assert main(TRAIN) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"TRL: interrupted at step 7; run the same command again to resume from checkpoint {checkpoint}"
@@ -71,11 +73,11 @@ def test_step_line_and_stage_banner() -> None:
     config = load_config(CONFIG, ["backend=trl", "model=tiny_qwen3_vl"])
     _, plan = plan_curriculum(parse_curriculum(config.curriculum))
     line = step_line(plan, 70, reward=0.4123, accuracy=0.375, length=38.2, seconds=2.14)
-    assert line == "[2/3 text_reasoning] step  70/184  reward 0.412  acc 0.375  len 38  2.1s"
+    assert line == "[2/3 text_reasoning] step  70/180  reward 0.412  acc 0.375  len 38  2.1s"
     first, second = plan.stages[0], plan.stages[1]
     banner = stage_banner(plan, second, base_lr=1e-6)
     assert banner.startswith(
-        "== stage 2/3 text_reasoning (text_reasoning): steps 65-124; vision tower frozen, lr 1e-06"
+        "== stage 2/3 text_reasoning (text_reasoning): steps 61-120; vision tower frozen, lr 1e-06"
     )
     assert "optimizer reset" in banner and "KL reference refreshed" in banner and "checkpoint, validation" in banner
     assert "optimizer reset" not in stage_banner(plan, first, base_lr=1e-6)  # nothing to reset before step 1
