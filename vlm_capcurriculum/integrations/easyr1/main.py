@@ -133,7 +133,7 @@ def check_resume_target(prepared: PreparedRun) -> None:
 
 
 def print_summary(prepared: PreparedRun, *, header: str) -> None:
-    from vlm_capcurriculum.cli.plan import print_plan
+    from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     config = prepared.run.config
     print(header)
@@ -173,7 +173,7 @@ def dry_run(run: Any) -> int:
 
 
 def dry_run_chained(run: Any) -> int:
-    from vlm_capcurriculum.cli.plan import print_plan
+    from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     from .chained import stage_command
     from .layout import StageLayout

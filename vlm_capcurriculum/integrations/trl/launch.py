@@ -187,7 +187,7 @@ def _completed_steps(checkpoint: str) -> int | None:
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The ``backend.launcher`` of ``recipes/backend/trl.yaml``."""
-    from vlm_capcurriculum.cli.plan import print_plan
+    from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     data, plan, settings, validation = prepare(config)
     print_plan(plan, data)
@@ -315,7 +315,7 @@ def _drop_overlong_prompts(
         f"TRL: dropped {len(overlong)} training prompts longer than train.max_prompt_length={limit} tokens "
         f"(EasyR1's filter_overlong_prompts; first: {first}); the plan without them:"
     )
-    from vlm_capcurriculum.cli.plan import print_plan
+    from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     print_plan(plan, data)
     return data, plan, settings

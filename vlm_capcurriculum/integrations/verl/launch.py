@@ -334,7 +334,7 @@ def prepare_run(
 
 
 def print_run(run: VerlRun) -> None:
-    from vlm_capcurriculum.cli.plan import print_plan
+    from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     print_plan(run.plan, run.data)
     print(f"verl run in {run.output_dir}")
