@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
+
 #: Attribute paths of a vision tower in Hugging Face VLMs, tried in order. Qwen2-VL / Qwen2.5-VL / Qwen3-VL keep
 #: their patch merger inside ``visual``, so "vision tower" there includes the merger, as in EasyR1's freeze
 #: (``model.visual``). InternVL / LLaVA-style models keep their projector outside the tower; it stays trainable.
@@ -158,6 +160,26 @@ def set_learning_rate(
         group["initial_lr"] = base
     lr_scheduler._last_lr = [group["lr"] for group in groups]
     return list(lr_scheduler._last_lr)
+
+
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    steps_into_stage: int,
+    warmup: int,
+) -> list[float]:
+    """The per-stage warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up counted from the stage's
+    first update, which was ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume
+    inside it). verl's v1 worker steps the scheduler once per training step. Replaces the schedule's factors, so the
+    plan check allows it only over verl's constant schedule without its own warm-up (:mod:`.capabilities`)."""
+    if lr_scheduler is None:
+        raise EngineOperationError("a per-stage LR warm-up needs verl's LR scheduler; this engine has none")
+    try:
+        return install_stage_warmup(
+            optimizer, lr_scheduler, start=lr_scheduler.last_epoch - steps_into_stage, warmup=warmup
+        )
+    except TypeError as error:
+        raise EngineOperationError(str(error)) from None
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
