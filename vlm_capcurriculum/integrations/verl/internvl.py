@@ -11,7 +11,8 @@ Refused at plan time, with the reason:
   architecture that verl and vLLM's native path do not load as ``InternVLForConditionalGeneration``.
 
 A training run (not ``--dry-run``) is refused until the runtime fixes of issue #15 are applied by the plugin
-(:data:`RUNTIME_GAPS`, each a fact about verl 0.9.1 read from its sources).
+(:data:`RUNTIME_GAPS`, each a fact about verl 0.9.1 read from its sources). The first two have patches below
+(:func:`patch_hf_processor`, :func:`patch_prompt_decode`), not yet applied by ``plugin.py``.
 """
 
 from __future__ import annotations
@@ -97,3 +98,100 @@ def refuse_training(config: DictConfig, family: str | None = None) -> None:
             + "; ".join(RUNTIME_GAPS)
             + ". Use backend=trl for InternVL meanwhile"
         )
+
+
+# ------------------------------------------------------------------------------------------ runtime patches
+# Two of the RUNTIME_GAPS, fixed by wrapping (never editing) verl 0.9.1. Private names touched, to re-check on upgrade:
+#   verl.utils.tokenizer.hf_processor and its by-name imports verl.utils.hf_processor,
+#   verl.workers.config.model.hf_processor (module attributes rebound);
+#   verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs (wrapped) and the
+#   worker's ``tokenizer`` / ``processor`` attributes it reads.
+# Not yet applied by the plugin (verl/plugin.py), and the other gaps remain: refuse_training() still refuses.
+
+_HF_PROCESSOR_MODULES = ("verl.utils.tokenizer", "verl.utils", "verl.workers.config.model")
+
+
+def _is_internvl_processor(processor: Any) -> bool:
+    return type(processor).__name__.startswith("InternVL") and hasattr(processor, "image_token")
+
+
+def patch_hf_processor() -> None:
+    """``hf_processor`` returns InternVL's processor (verl 0.9.1 matches class names and returns None for it, with a
+    warning). InternVL uses 1-D RoPE, so no ``get_rope_index`` is bound; the config is attached as verl does."""
+    import importlib
+
+    tokenizer_module = importlib.import_module("verl.utils.tokenizer")
+    original = tokenizer_module.hf_processor
+    if getattr(original, "_capcurriculum_internvl", False):
+        return
+
+    def hf_processor(name_or_path: Any, **kwargs: Any) -> Any:
+        from transformers import AutoConfig, AutoProcessor
+
+        try:
+            config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+        except Exception:  # a path verl's own function reports on
+            return original(name_or_path, **kwargs)
+        if getattr(config, "model_type", None) != FAMILY:
+            return original(name_or_path, **kwargs)
+        processor = AutoProcessor.from_pretrained(name_or_path, **kwargs)
+        processor.config = config
+        return processor
+
+    hf_processor._capcurriculum_internvl = True  # type: ignore[attr-defined]
+    hf_processor.__wrapped__ = original  # type: ignore[attr-defined]
+    for name in _HF_PROCESSOR_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "hf_processor", None) is original:
+            module.hf_processor = hf_processor
+
+
+class _KeepImageTokenDecode:
+    """A tokenizer whose ``decode`` keeps InternVL's image token (``<IMG_CONTEXT>``) while skipping the other
+    special tokens, so the processor re-expands one placeholder per image (the agent loop collapsed the runs)."""
+
+    def __init__(self, tokenizer: Any, image_token: str) -> None:
+        self._tokenizer = tokenizer
+        self._image_token = image_token
+        self._image_token_id = tokenizer.convert_tokens_to_ids(image_token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+    def decode(self, token_ids: Any, *args: Any, **kwargs: Any) -> str:
+        ids = token_ids.tolist() if hasattr(token_ids, "tolist") else list(token_ids)
+        pieces, current = [], []
+        for token_id in ids:
+            if token_id == self._image_token_id:
+                pieces.append(self._tokenizer.decode(current, *args, **kwargs))
+                pieces.append(self._image_token)
+                current = []
+            else:
+                current.append(token_id)
+        pieces.append(self._tokenizer.decode(current, *args, **kwargs))
+        return "".join(pieces)
+
+
+def patch_prompt_decode() -> None:
+    """The agent loop's ``_compute_multi_modal_inputs`` re-renders the prompt with ``skip_special_tokens=True``,
+    which drops ``<IMG_CONTEXT>``; for an InternVL processor it runs with a tokenizer that keeps it (a sync method:
+    the swap cannot interleave with another coroutine of the worker)."""
+    from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+
+    original = AgentLoopWorker._compute_multi_modal_inputs
+    if getattr(original, "_capcurriculum_internvl", False):
+        return
+
+    def _compute_multi_modal_inputs(self: Any, output: Any, input_ids: Any) -> Any:
+        processor = getattr(self, "processor", None)
+        if processor is None or not _is_internvl_processor(processor):
+            return original(self, output, input_ids)
+        tokenizer = self.tokenizer
+        self.tokenizer = _KeepImageTokenDecode(tokenizer, processor.image_token)
+        try:
+            return original(self, output, input_ids)
+        finally:
+            self.tokenizer = tokenizer
+
+    _compute_multi_modal_inputs._capcurriculum_internvl = True  # type: ignore[attr-defined]
+    AgentLoopWorker._compute_multi_modal_inputs = _compute_multi_modal_inputs  # type: ignore[method-assign]
