@@ -11,8 +11,9 @@ Refused at plan time, with the reason:
   architecture that verl and vLLM's native path do not load as ``InternVLForConditionalGeneration``.
 
 A training run (not ``--dry-run``) is refused until the runtime fixes of issue #15 are applied by the plugin
-(:data:`RUNTIME_GAPS`, each a fact about verl 0.9.1 read from its sources). The first two have patches below
-(:func:`patch_hf_processor`, :func:`patch_prompt_decode`), not yet applied by ``plugin.py``.
+(:data:`RUNTIME_GAPS`, each a fact about verl 0.9.1 read from its sources). The first three have patches below
+(:func:`patch_hf_processor`, :func:`patch_prompt_decode`, :func:`patch_text_only_vision_forward`), tested but not
+yet applied by ``plugin.py``.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def refuse_training(config: DictConfig, family: str | None = None) -> None:
 #   verl.utils.tokenizer.hf_processor and its by-name imports verl.utils.hf_processor,
 #   verl.workers.config.model.hf_processor (module attributes rebound);
 #   verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs (wrapped) and the
-#   worker's ``tokenizer`` / ``processor`` attributes it reads.
+#   worker's ``tokenizer`` / ``processor`` attributes it reads; transformers' InternVLModel.forward (wrapped).
 # Not yet applied by the plugin (verl/plugin.py), and the other gaps remain: refuse_training() still refuses.
 
 _HF_PROCESSOR_MODULES = ("verl.utils.tokenizer", "verl.utils", "verl.workers.config.model")
@@ -195,3 +196,42 @@ def patch_prompt_decode() -> None:
 
     _compute_multi_modal_inputs._capcurriculum_internvl = True  # type: ignore[attr-defined]
     AgentLoopWorker._compute_multi_modal_inputs = _compute_multi_modal_inputs  # type: ignore[method-assign]
+
+
+def patch_text_only_vision_forward() -> None:
+    """``InternVLModel.forward`` runs the vision tower only when ``pixel_values`` are given; under FSDP a rank whose
+    micro-batch is text-only then skips the tower's all-gathers (and reduce-scatters) that a rank with an image
+    issues, and the ranks mismatch. As verl and EasyR1 do for Qwen's tower, a text-only forward also runs tower and
+    projector on one blank tile and adds ``0 x`` their output's sum to the input embeddings: where image features
+    enter, so forward and backward visit the FSDP units in the image path's order; the same values, zero vision
+    gradients. Patches the transformers class (``InternVLModel.forward``; keyword calls, as
+    ``InternVLForConditionalGeneration`` makes)."""
+    import torch
+    from transformers.models.internvl.modeling_internvl import InternVLModel
+
+    original = InternVLModel.forward
+    if getattr(original, "_capcurriculum_internvl", False):
+        return
+
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs.get("pixel_values") is not None or kwargs.get("input_ids") is None:
+            return original(self, *args, **kwargs)
+        if kwargs.get("inputs_embeds") is not None:
+            return original(self, **kwargs)
+        input_ids = kwargs.pop("input_ids")
+        kwargs.pop("inputs_embeds", None)
+        embeds = self.get_input_embeddings()(input_ids)
+        size = self.config.vision_config.image_size
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        blank = torch.zeros(1, 3, height, width, device=embeds.device, dtype=self.dtype)
+        features = self.get_image_features(
+            pixel_values=blank,
+            vision_feature_layer=self.config.vision_feature_layer,
+            vision_feature_select_strategy=self.config.vision_feature_select_strategy,
+            return_dict=True,
+        ).pooler_output
+        return original(self, input_ids=None, inputs_embeds=embeds + 0.0 * features.sum().to(embeds.dtype), **kwargs)
+
+    forward._capcurriculum_internvl = True  # type: ignore[attr-defined]
+    forward.__wrapped__ = original  # type: ignore[attr-defined]
+    InternVLModel.forward = forward  # type: ignore[method-assign]
