@@ -31,6 +31,9 @@ class RecordingEngine:
     def set_lr(self, lr: float | None) -> None:
         self._set("lr", lr)
 
+    def set_lr_warmup(self, ratio: float | None, stage: Any) -> None:
+        self._set("lr_warmup", (ratio, stage.start_step, stage.steps))
+
     def set_kl_coef(self, kl_coef: float | None) -> None:
         self._set("kl_coef", kl_coef)
 

@@ -218,3 +218,21 @@ def test_boundaries_fire_once_each(recording_engine, plan) -> None:
             if stage.state.flag(action):
                 expected.append((name, (stage.position, stage.end_step)))
     assert engine.events == expected
+
+
+def test_a_stage_warm_up_is_set_at_its_start_and_again_on_resume(staged_config, recording_engine) -> None:
+    config = staged_config(capability_overrides={"text_reasoning": {"lr": 3e-7, "lr_warmup_ratio": 0.05}})
+    plan = build_plan(parse_curriculum(config), SIZES)
+    assert plan.stages[1].state.knobs() == {"vision_tower": "frozen", "lr": 3e-7, "lr_warmup_ratio": 0.05}
+    assert Operation.lr_warmup in required_operations(plan)
+    engine = recording_engine()
+    run(StageController(plan, engine), range(1, 9))
+    warmups = [value for name, value in engine.calls if name == "lr_warmup"]
+    # (ratio, stage start, stage steps): None = the base warm-up, each over its own stage's steps
+    assert warmups == [(None, 1, 4), (0.05, 5, 1), (None, 6, 3)]
+    resumed = recording_engine()
+    run(StageController(plan, resumed, completed_steps=5), [6])  # resumed at stage 3's start
+    assert ("lr_warmup", (None, 6, 3)) in resumed.calls
+    no_warmup = frozenset(Operation) - {Operation.lr_warmup}
+    with pytest.raises(UnsupportedOverrideError, match=r"sets lr_warmup_ratio=0\.05"):
+        StageController(plan, recording_engine(no_warmup), engine_name="x")

@@ -153,6 +153,10 @@ def _script(name: str, *args: str, **env: str) -> list[str]:
         ("qwen3vl_8b_staged.sh", "qwen3_vl_8b", "staged"),
         ("qwen2_5vl_7b_merged.sh", "qwen2_5_vl_7b", "merged"),
         ("qwen3vl_8b_merged.sh", "qwen3_vl_8b", "merged"),
+        ("internvl3_8b_staged.sh", "internvl3_8b", "staged"),
+        ("internvl3_8b_merged.sh", "internvl3_8b", "merged"),
+        ("internvl3_5_8b_staged.sh", "internvl3_5_8b", "staged"),
+        ("internvl3_5_8b_merged.sh", "internvl3_5_8b", "merged"),
     ],
 )
 def test_headline_scripts_compose_the_recipe(script: str, model: str, curriculum: str) -> None:

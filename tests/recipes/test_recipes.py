@@ -88,6 +88,7 @@ def test_every_model_composes_with_the_paper_knobs(repo_root: Path, model: str) 
     config = compose(f"model={model}")
     assert config.model.name == model
     assert config.train.max_prompt_length == (4096 if model.startswith("internvl") else 2048)
+    assert config.model.offload_optimizer == model.startswith("internvl")  # reference stage1_perception.sh
     assert config.train.rollout_n == 5 and config.train.max_response_length == 2048
     spec = parse_curriculum(config.curriculum)
     text = spec.stage_state(spec.stages[1])
@@ -99,8 +100,10 @@ def test_every_model_composes_with_the_paper_knobs(repo_root: Path, model: str) 
             0.15,
             0.5,
         )
+        assert text.lr_warmup_ratio == 0.05  # worker.actor.optim.lr_warmup_ratio=0.05, of the stage's own steps
+        assert spec.unused_capability_overrides() == []  # the damping names the stage it is for
     else:
-        assert text.lr is None and text.kl_coef is None
+        assert text.lr is None and text.kl_coef is None and text.lr_warmup_ratio is None
 
 
 @pytest.mark.parametrize("model", sorted(set(MODELS) - set(PAPER_MODELS)))

@@ -13,7 +13,7 @@ A trainer calls :meth:`StageController.before_step` before global step ``s`` run
   End actions of steps completed before a resume are not replayed.
 
 "Full state" means one setter call per operation the plan uses anywhere, in this order: vision tower, lr,
-kl_coef, clip ratios, max grad norm, rollout temperature, rollout n, reward kwargs; a knob the stage leaves unset
+lr warm-up, kl_coef, clip ratios, max grad norm, rollout temperature, rollout n, reward kwargs; a knob the stage leaves unset
 is passed as ``None`` (the engine's base value). So after any step, a resumed run's engine is in the same state
 as an uninterrupted one's.
 """
@@ -104,6 +104,8 @@ class StageController:
             )
         if Operation.lr in ops:
             engine.set_lr(state.lr)
+        if Operation.lr_warmup in ops:
+            engine.set_lr_warmup(state.lr_warmup_ratio, stage)
         if Operation.kl_coef in ops:
             engine.set_kl_coef(state.kl_coef)
         if Operation.clip_ratio in ops:

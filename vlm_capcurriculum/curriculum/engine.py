@@ -31,6 +31,7 @@ class Operation(str, Enum):
 
     vision_tower = "vision_tower"
     lr = "lr"
+    lr_warmup = "lr_warmup_ratio"
     kl_coef = "kl_coef"
     clip_ratio = "clip_ratio"
     max_grad_norm = "max_grad_norm"
@@ -47,6 +48,7 @@ class Operation(str, Enum):
 OPERATION_OF_FIELD: dict[str, Operation] = {
     "vision_tower": Operation.vision_tower,
     "lr": Operation.lr,
+    "lr_warmup_ratio": Operation.lr_warmup,
     "kl_coef": Operation.kl_coef,
     "clip_ratio_low": Operation.clip_ratio,
     "clip_ratio_high": Operation.clip_ratio,
@@ -71,6 +73,12 @@ class CurriculumEngine(Protocol):
     def set_vision_tower_trainable(self, trainable: bool | None) -> None: ...
 
     def set_lr(self, lr: float | None) -> None: ...
+
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        """A linear warm-up over ``warmup_steps(ratio, stage.steps)`` steps from ``stage.start_step`` (lr x 0 at the
+        stage's first step, as EasyR1's and verl's schedules), then the constant lr. Depends only on the stage, so
+        calling it again after a resume inside the stage changes nothing."""
+        ...
 
     def set_kl_coef(self, kl_coef: float | None) -> None: ...
 
@@ -108,6 +116,9 @@ class EngineBase:
 
     def set_lr(self, lr: float | None) -> None:
         self._unsupported(Operation.lr)
+
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        self._unsupported(Operation.lr_warmup)
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         self._unsupported(Operation.kl_coef)

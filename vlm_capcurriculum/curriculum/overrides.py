@@ -6,7 +6,9 @@ later layers winning field by field (``reward`` kwargs merge key by key). A knob
 engine's configured base value: a stage that does not mention ``lr`` trains with the base lr even if the stage
 before it changed it. So every stage's state is fully determined by the spec, and a resumed run can re-apply it.
 
-Knobs (state, re-applied on resume): ``vision_tower``, ``lr``, ``kl_coef``, ``clip_ratio_low``, ``clip_ratio_high``,
+Knobs (state, re-applied on resume): ``vision_tower``, ``lr``, ``lr_warmup_ratio`` (a linear LR warm-up over that
+fraction of the stage's own steps, restarting at the stage's first step: what each of the reference's chained
+per-stage runs did with EasyR1's ``lr_warmup_ratio``), ``kl_coef``, ``clip_ratio_low``, ``clip_ratio_high``,
 ``max_grad_norm``, ``rollout_temperature``, ``rollout_n``, ``reward``.
 Actions at stage start: ``reset_optimizer``, ``refresh_reference`` (the KL reference becomes the current policy,
 what the paper's chained per-stage runs did implicitly). Actions at stage end: ``save_checkpoint``, ``validate``.
@@ -24,6 +26,7 @@ from typing import Any, Optional
 KNOBS: tuple[str, ...] = (
     "vision_tower",
     "lr",
+    "lr_warmup_ratio",
     "kl_coef",
     "clip_ratio_low",
     "clip_ratio_high",
@@ -58,6 +61,7 @@ class OverridesConfig:
 
     vision_tower: Optional[VisionTower] = None  # noqa: UP045 (OmegaConf needs typing.Optional)
     lr: Optional[float] = None  # noqa: UP045
+    lr_warmup_ratio: Optional[float] = None  # noqa: UP045
     kl_coef: Optional[float] = None  # noqa: UP045
     clip_ratio_low: Optional[float] = None  # noqa: UP045
     clip_ratio_high: Optional[float] = None  # noqa: UP045
@@ -88,6 +92,7 @@ class Overrides:
 
     vision_tower: VisionTower | None = None
     lr: float | None = None
+    lr_warmup_ratio: float | None = None
     kl_coef: float | None = None
     clip_ratio_low: float | None = None
     clip_ratio_high: float | None = None
@@ -109,6 +114,7 @@ class Overrides:
                     "vision_tower", f"must be 'trainable' or 'frozen', got {self.vision_tower!r}"
                 ) from None
         _positive("lr", self.lr)
+        _positive("lr_warmup_ratio", self.lr_warmup_ratio, allow_zero=True, below_one=True)
         _positive("kl_coef", self.kl_coef, allow_zero=True)
         _positive("clip_ratio_low", self.clip_ratio_low, below_one=True)
         _positive("clip_ratio_high", self.clip_ratio_high)

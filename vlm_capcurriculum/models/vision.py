@@ -62,11 +62,22 @@ def _resolve(model: nn.Module, paths: tuple[str, ...]) -> tuple[nn.Module, ...]:
     return tuple(model.get_submodule(path) for path in paths)
 
 
+def known_class_name(model: nn.Module) -> str | None:
+    """The supported model class ``model`` is an instance of (FSDP2's ``fully_shard`` makes a subclass named
+    ``FSDP<class>``, so the class hierarchy is searched), or None."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in VISION_TOWER_PATHS:
+            return cls.__name__
+    return None
+
+
 def _class_name(model: nn.Module) -> str:
-    name = type(model).__name__
-    if name not in VISION_TOWER_PATHS:
+    name = known_class_name(model)
+    if name is None:
         supported = ", ".join(sorted(VISION_TOWER_PATHS))
-        raise TypeError(f"no known vision tower layout for {name}; supported model classes: {supported}")
+        raise TypeError(
+            f"no known vision tower layout for {type(model).__name__}; supported model classes: {supported}"
+        )
     return name
 
 

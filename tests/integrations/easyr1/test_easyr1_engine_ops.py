@@ -95,6 +95,19 @@ def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch
         engine_ops.set_base_lr(optimizer, scheduler, math.nan)
 
 
+def test_a_stage_warm_up_restarts_easyr1s_constant_schedule(model_config, batch):
+    _, actor, optimizer, scheduler = _actor(model_config, lr=1e-3)  # EasyR1's constant schedule, no warm-up
+    for _ in range(2):
+        lane.train_step(actor, scheduler, batch)
+    # the stage starts with the next update and warms up over 4: lr x 0, 1/4, 2/4, 3/4, then 1
+    assert engine_ops.set_stage_warmup(optimizer, scheduler, 0, 4) == [0.0]
+    seen = []
+    for _ in range(5):
+        seen.append(optimizer.param_groups[0]["lr"])
+        lane.train_step(actor, scheduler, batch)
+    assert seen == [pytest.approx(1e-3 * f) for f in (0, 0.25, 0.5, 0.75, 1)]
+
+
 def test_actor_knobs_are_the_ones_easyr1_reads(model_config, batch):
     _, actor, optimizer, scheduler = _actor(model_config, max_grad_norm=1.0)
     seen = []

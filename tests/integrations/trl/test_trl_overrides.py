@@ -1,6 +1,6 @@
 """Every stage override, checked on the objects TRL and transformers actually use, during a real run.
 
-Stage 1 trains everything with no KL term; stage 2 freezes the vision tower and sets lr, KL coefficient (0 -> 0.05:
+Stage 1 trains everything with no KL term; stage 2 freezes the vision tower and sets lr, its warm-up, KL coefficient (0 -> 0.05:
 the reference model must appear), clip ratios, max grad norm, rollout temperature and format weight, after resetting
 the optimizer and refreshing the reference; stage 3 returns to the base values. Two optimizer steps per curriculum
 step (micro-batches of 4 completions), so the stage hooks must sit on curriculum-step boundaries, not optimizer steps.
@@ -25,6 +25,7 @@ FAMILY = "qwen2_5_vl"
 STAGE2 = {
     "vision_tower": "frozen",
     "lr": 5e-4,
+    "lr_warmup_ratio": 0.5,
     "kl_coef": 0.05,
     "clip_ratio_low": 0.1,
     "clip_ratio_high": 0.15,
@@ -109,7 +110,8 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
         learning_rate=BASE_LR,
         per_device_train_batch_size=4,  # 8 completions per step in micro-batches of 4, no accumulation:
         gradient_accumulation_steps=1,  # 2 optimizer steps per curriculum step
-        trainer_kwargs={"lr_warmup_ratio": 0.25},  # warm-ups of 1, 2 and 1 optimizer steps
+        # base warm-up 0.25: 1 optimizer step of stages 1 and 3 (int(0.25 x 4)); stage 2's own 0.5: 3 of its 6
+        trainer_kwargs={"lr_warmup_ratio": 0.25},
     )
     assert trainer.updates_per_step == 2
     assert trainer.ref_model is None  # beta 0 at start: TRL builds no reference
@@ -141,7 +143,7 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
     by_stage = {stage: [r for r in records if r["stage"] == stage] for stage in (1, 2, 3)}
 
     # reset_optimizer at stages 2 and 3 (not at step 1): state emptied, warm-up restarted at the scheduler's step.
-    assert events["reset"] == [(3, 0, 4, 2), (6, 0, 10, 1)]
+    assert events["reset"] == [(3, 0, 4, 3), (6, 0, 10, 1)]
     # refresh_reference: the reference is the policy at that moment (stage 2 built it first: kl_coef 0 -> 0.05), and
     # its weights are on disk for a resume: saved for it, or the previous stage's checkpoint.
     assert events["refresh"] == [
@@ -164,7 +166,7 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
             assert r["reward_weights"] == pytest.approx([1 - weight, weight])
         # the per-stage warm-up: lr 0 at the stage's first optimizer step, then up to the stage's lr
         lrs = [r["lrs"][0] for r in records_of_stage]
-        expected = {1: [0, 1, 1, 1], 2: [0, 0.5, 1, 1, 1, 1], 3: [0, 1, 1, 1]}[stage]
+        expected = {1: [0, 1, 1, 1], 2: [0, 1 / 3, 2 / 3, 1, 1, 1], 3: [0, 1, 1, 1]}[stage]
         assert lrs == pytest.approx([lr * factor for factor in expected])
 
     # Frozen tower: no grads, no optimizer state, bit-identical weights, while the rest trains (lr > 0 steps).

@@ -114,3 +114,16 @@ def test_reset_optimizer_needs_no_warmup(verl_config: Any) -> None:
     ):
         capability = verl_capabilities(verl_config([override]))["reset_optimizer"]
         assert not capability.supported and "restart the warm-up" in capability.detail
+
+
+def test_a_stage_warm_up_needs_verls_constant_schedule_without_its_own(verl_config: Any) -> None:
+    assert verl_capabilities(verl_config())["lr_warmup_ratio"].supported
+    check_overrides(verl_config(), {"lr_warmup_ratio": 0.05}, where="stage 'text_reasoning'")
+    for override in (
+        "actor_rollout_ref.actor.optim.lr_warmup_steps_ratio=0.05",
+        "actor_rollout_ref.actor.optim.lr_scheduler_type=cosine",
+    ):
+        capability = verl_capabilities(verl_config([override]))["lr_warmup_ratio"]
+        assert not capability.supported and "constant one without a warm-up" in capability.detail
+    with pytest.raises(UnsupportedOverrideError, match=r"lr_warmup_ratio=1\.0: must be a number in \[0, 1\)"):
+        check_overrides(verl_config(), {"lr_warmup_ratio": 1.0}, where="stage 'x'")

@@ -54,8 +54,12 @@ def _script_args(script: Path, tmp_path: Path) -> list[str]:
     return json.loads(out.read_text())
 
 
-def test_there_is_a_staged_and_a_merged_launcher_per_qwen_backbone() -> None:
+def test_there_is_a_staged_and_a_merged_launcher_per_backbone() -> None:
     assert [script.name for script in SCRIPTS] == [
+        "internvl3_5_8b_merged.sh",
+        "internvl3_5_8b_staged.sh",
+        "internvl3_8b_merged.sh",
+        "internvl3_8b_staged.sh",
         "qwen2_5vl_7b_merged.sh",
         "qwen2_5vl_7b_staged.sh",
         "qwen3vl_8b_merged.sh",
@@ -76,17 +80,25 @@ def test_launcher_composes_the_paper_recipe_on_verl(
     recipe = load_config(args[2], args[3:-1])
     model, mode = script.stem.rsplit("_", 1)
     assert recipe.backend.name == "verl" and recipe.curriculum.mode == mode
-    assert recipe.model.name == {"qwen2_5vl_7b": "qwen2_5_vl_7b", "qwen3vl_8b": "qwen3_vl_8b"}[model]
+    assert recipe.model.name == {"qwen2_5vl_7b": "qwen2_5_vl_7b", "qwen3vl_8b": "qwen3_vl_8b"}.get(model, model)
     # the paper's settings, shared with every backend
     assert recipe.curriculum.batch_size == 512 and recipe.train.rollout_n == 5
     assert recipe.train.max_response_length == 2048 and recipe.train.reward.format_weight == 0.1
     assert [stage.epochs for stage in recipe.curriculum.stages] == [15, 15, 15]
-    if mode == "merged":  # same total steps as staged, vision tower frozen (Qwen merged_baseline.sh)
+    internvl = model.startswith("internvl")
+    if internvl:  # reference internvl*/stage1/stage3 (4096) and merged_baseline.sh (2048, max_pixels 500000)
+        assert recipe.model.path == {"internvl3_8b": "OpenGVLab/InternVL3-8B-hf"}.get(
+            model, "OpenGVLab/InternVL3_5-8B-HF"
+        )
+        assert (recipe.train.max_prompt_length, recipe.train.max_pixels) == (
+            (2048, 500000) if mode == "merged" else (4096, 4194304)
+        )
+    if mode == "merged":  # same total steps as staged; vision tower frozen (Qwen) or trainable (InternVL)
         small = load_config(args[2], [*args[3:-1], *SMALL_BATCH])
         staged = load_config(args[2], [*args[3:-1], *SMALL_BATCH, "curriculum=staged"])
         merged_plan = plan_curriculum(parse_curriculum(small.curriculum))[1]
         assert merged_plan.total_steps == plan_curriculum(parse_curriculum(staged.curriculum))[1].total_steps
-        assert merged_plan.stages[0].state.vision_tower.value == "frozen"
+        assert merged_plan.stages[0].state.vision_tower.value == ("trainable" if internvl else "frozen")
 
 
 def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
@@ -110,3 +122,54 @@ def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
     assert "curriculum plan: staged, batch 8" in result.stdout and "1-180" in result.stdout
     assert "actor_rollout_ref.model.path=Qwen/Qwen2.5-VL-7B-Instruct" in result.stdout
     assert (out / "data" / "val_01_visual_reasoning.parquet").is_file()
+
+
+#: Every InternVL launcher: the verl ones and the EasyR1-default ones (run with backend=verl).
+INTERNVL_LAUNCHERS = [
+    *(path for path in SCRIPTS if path.name.startswith("internvl")),
+    *sorted((ROOT / "recipes").glob("internvl*.sh")),
+]
+
+
+def _launcher_argv(script: Path, tmp_path: Path, *args: str) -> list[str]:
+    """The ``vlmcc`` arguments the launcher builds (the verl ones call ``vlmcc``, the others ``$PYTHON -m ...``)."""
+    out = tmp_path / f"{script.parent.name}_{script.stem}.json"
+    capture = f'exec {sys.executable} -c \'import json, sys; json.dump(sys.argv[1:], open("{out}", "w"))\' "$@"'
+    shim = _shim(tmp_path / "capture-bin", capture)
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "PYTHON": str(shim / "vlmcc")}
+    env.pop("VLMCC_RUN_NAME", None)
+    subprocess.run(["bash", str(script), *args], check=True, env=env, cwd=tmp_path, timeout=60)
+    argv = json.loads(out.read_text())
+    return argv[2:] if argv[:2] == ["-m", "vlm_capcurriculum"] else argv
+
+
+@pytest.mark.parametrize("script", INTERNVL_LAUNCHERS, ids=[f"{p.parent.name}/{p.stem}" for p in INTERNVL_LAUNCHERS])
+def test_every_internvl_launcher_dry_runs_on_verl(
+    script: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bash <launcher> --dry-run backend=verl``: the launcher's own command, run in this process (a subprocess per
+    launcher would import verl each time), builds verl's real config, checks it and prints the plan. The dry run
+    loads no model or processor, so no model hub is needed (``HF_HUB_OFFLINE`` makes a lookup fail, not hang)."""
+    from vlm_capcurriculum.cli import main
+
+    argv = _launcher_argv(script, tmp_path, "--dry-run", "backend=verl", *SMALL_BATCH)
+    assert argv[:2] == ["train", "--config"] and "backend=verl" in argv and "--dry-run" in argv
+    for name, value in {**PAPER_ENV, "HF_HUB_OFFLINE": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "run"
+    assert main([*argv, f"backend.output_dir={out}"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    model = "internvl3_5_8b" if "3_5" in script.name else "internvl3_8b"
+    hub_id = {"internvl3_8b": "OpenGVLab/InternVL3-8B-hf", "internvl3_5_8b": "OpenGVLab/InternVL3_5-8B-HF"}[model]
+    command = (out / "verl.sh").read_text()
+    assert f"actor_rollout_ref.model.path={hub_id}" in command
+    merged = script.stem.endswith("merged")  # reference: stage 1 offloads the optimizer, merged_baseline.sh does not
+    assert f"actor_rollout_ref.actor.fsdp_config.optimizer_offload={str(not merged).lower()}" in command
+    if merged:
+        assert "curriculum plan: merged, batch 8" in printed
+        assert "data.max_prompt_length=2048" in command and "data.mm_processor_kwargs.max_pixels=500000" in command
+    else:
+        assert "curriculum plan: staged, batch 8" in printed and "data.max_prompt_length=4096" in command
+        damped = "lr=3e-07 lr_warmup_ratio=0.05 kl_coef=0.05 clip_ratio_low=0.15 clip_ratio_high=0.15"
+        assert (damped in printed) == (model == "internvl3_8b")

@@ -330,6 +330,7 @@ def test_worker_methods_bind_through_verls_colocated_worker_class() -> None:
     assert ours == {
         "cc_set_vision_trainable",
         "cc_set_lr",
+        "cc_set_lr_warmup",
         "cc_set_max_grad_norm",
         "cc_reset_optimizer",
         "cc_refresh_reference",

@@ -7,7 +7,8 @@ For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_check
 * a one-stage curriculum (the stage as the spec validated it: same name, seed and order, so its sample order is
   the one the stage has in the one-run plan; paths made absolute);
 * the stage's knobs as EasyR1's own start-up settings: ``vision_tower`` -> ``worker.actor.model.freeze_vision_tower``
-  (EasyR1's freeze, exactly the reference scripts), ``lr`` -> ``worker.actor.optim.lr``, ``kl_coef`` ->
+  (EasyR1's freeze, exactly the reference scripts), ``lr`` -> ``worker.actor.optim.lr`` (``lr_warmup_ratio`` -> its
+  ``lr_warmup_ratio``), ``kl_coef`` ->
   ``algorithm.kl_coef``, clip ratios, ``max_grad_norm``, ``rollout_temperature`` -> ``worker.rollout.temperature``,
   ``rollout_n`` -> ``worker.rollout.n`` and ``reward`` -> ``worker.reward.reward_function_kwargs``. The start
   actions are what a fresh run does anyway; ``save_checkpoint`` is what the merge does and EasyR1 validates at
@@ -43,6 +44,7 @@ from .layout import StageLayout
 #: Stage knob -> EasyR1 config key of a fresh run.
 NATIVE_KEYS: dict[str, str] = {
     "lr": "worker.actor.optim.lr",
+    "lr_warmup_ratio": "worker.actor.optim.lr_warmup_ratio",
     "kl_coef": "algorithm.kl_coef",
     "clip_ratio_low": "worker.actor.clip_ratio_low",
     "clip_ratio_high": "worker.actor.clip_ratio_high",

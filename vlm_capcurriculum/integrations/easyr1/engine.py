@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
 from .hf_export import has_weights
 from .layout import StageLayout
@@ -56,6 +57,7 @@ class EasyR1Engine(EngineBase):
         self.base: dict[str, Any] = {
             "vision_trainable": not self._easyr1_frozen,
             "lr": float(actor.optim.lr),
+            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 whenever the knob is in use (prepare.py)
             "kl_coef": float(config.algorithm.kl_coef),
             "clip_ratio_low": float(actor.clip_ratio_low),
             "clip_ratio_high": float(actor.clip_ratio_high),
@@ -100,6 +102,14 @@ class EasyR1Engine(EngineBase):
         self._agreed(self._group.curriculum_set_lr(value), "learning rate")
         self.current["lr"] = value
 
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        value = self.base["lr_warmup_ratio"] if ratio is None else float(ratio)
+        steps_into_stage = self.trainer.global_step - stage.start_step
+        self._agreed(
+            self._group.curriculum_set_lr_warmup(steps_into_stage, warmup_steps(value, stage.steps)), "LR warm-up"
+        )
+        self.current["lr_warmup_ratio"] = value
+
     def _set_knobs(self, **knobs: float) -> None:
         self._agreed(self._group.curriculum_set_actor_knobs(knobs), "actor knobs")  # each rank returns the old values
         self.current.update(knobs)
@@ -129,7 +139,7 @@ class EasyR1Engine(EngineBase):
     def reset_optimizer(self) -> None:
         """Forget Adam moments and step counts. The LR schedule keeps its position: a warm-up configured with
         ``worker.actor.optim.lr_warmup_ratio`` happens once per run (the recipes use none, as the reference
-        config); the chained execution gives every stage its own schedule."""
+        config); a stage's own warm-up is the ``lr_warmup_ratio`` knob (:meth:`set_lr_warmup`)."""
         self._group.curriculum_reset_optimizer()
 
     def reference_dir(self, stage: PlannedStage) -> str:

@@ -36,6 +36,8 @@ from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.hooks import RemovableHandle
 
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
+
 from .private_api import LIVE_ACTOR_KNOBS
 
 
@@ -201,6 +203,14 @@ def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> 
         current.append(group["lr"])
     scheduler._last_lr = list(current)  # torch private: what get_last_lr() returns (EasyR1 logs it as actor/lr)
     return current
+
+
+def set_stage_warmup(optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int) -> list[float]:
+    """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
+    update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
+    schedule's factors: :mod:`.prepare` allows it only over EasyR1's constant schedule without its own warm-up."""
+    scheduler = _lambda_scheduler(scheduler)
+    return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
 
 
 def set_actor_knobs(actor_config: Any, knobs: Mapping[str, float]) -> dict[str, float]:

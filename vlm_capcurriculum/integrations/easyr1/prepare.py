@@ -52,6 +52,13 @@ def unsupported_operations(config: CurriculumPPOConfig) -> dict[Operation, str]:
         out[Operation.kl_coef] = (
             f"algorithm.kl_type={config.algorithm.kl_type}: EasyR1's adaptive KL controller sets the coefficient itself"
         )
+    optim = config.worker.actor.optim
+    if optim.lr_scheduler_type != "constant" or optim.lr_warmup_ratio > 0 or optim.lr_warmup_steps:
+        out[Operation.lr_warmup] = (
+            "a stage's warm-up replaces EasyR1's LR schedule, so it needs the constant one without a warm-up of its "
+            f"own (configured: {optim.lr_scheduler_type}, lr_warmup_ratio {optim.lr_warmup_ratio}, lr_warmup_steps "
+            f"{optim.lr_warmup_steps}): set worker.actor.optim.lr_scheduler_type=constant and the warm-up to 0"
+        )
     if lora:
         out.setdefault(
             Operation.refresh_reference,

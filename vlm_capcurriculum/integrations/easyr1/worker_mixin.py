@@ -77,6 +77,14 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         return engine_ops.set_base_lr(worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
+        """Start the stage's LR warm-up (counted from the stage's first update); returns the rates now in effect."""
+        self._curriculum_actor_only()
+        return engine_ops.set_stage_warmup(
+            worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), steps_into_stage, warmup
+        )
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_actor_knobs(self, knobs: dict[str, float]) -> dict[str, float]:
         """Set kl_coef / clip_ratio_low / clip_ratio_high / clip_ratio_dual / max_grad_norm on the live actor config.
 

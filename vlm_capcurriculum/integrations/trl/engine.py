@@ -7,8 +7,9 @@ Each operation acts on the object TRL or transformers actually reads, at the tim
   has ``grad=None`` after ``zero_grad(set_to_none=True)``, and ``torch.optim.AdamW`` skips such parameters entirely:
   no moment update and no weight decay, so the frozen tower stays bit-identical.
 * **lr**: the scheduler's ``base_lrs`` (what ``LambdaLR`` multiplies) and the current ``lr`` of every param group;
-  **reset_optimizer** clears the optimizer state (moments and step counts) and restarts the stage warm-up
-  (:class:`StageWarmup`).
+  **lr_warmup_ratio** makes the scheduler's factor a :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup` over
+  that fraction of the stage's optimizer steps from the stage's first one (``None``: ``train.lr_warmup_ratio``);
+  **reset_optimizer** clears the optimizer state (moments and step counts) and restarts the stage's warm-up.
 * **kl_coef**: ``trainer.beta`` (read in ``_generate_and_score_completions`` and ``_compute_loss``). Going from 0 to
   non-zero builds the reference model from the current reference weights (the base model, or the last refreshed
   policy) with TRL's fused LM head, as ``GRPOTrainer.__init__`` does.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,7 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
+from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmup, warmup_steps
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.models.processors import save_processor
 
@@ -54,29 +55,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SUPPORTED_OPERATIONS = frozenset(Operation) - {Operation.rollout_n}
-
-
-class StageWarmup:
-    """``LambdaLR`` factor: linear warm-up over ``warmup`` optimizer steps from ``start``, then constant.
-
-    A callable object rather than a lambda because ``LambdaLR.state_dict`` saves the ``__dict__`` of callable
-    objects: the restart point survives a resume inside the checkpoint's ``scheduler.pt``. The first stage warms up
-    from step 0; :meth:`restart` (``reset_optimizer``) starts the next stage's warm-up, as the reference code's
-    chained per-stage runs each warmed up (EasyR1 ``lr_warmup_ratio``, a fraction of the run's steps).
-    """
-
-    def __init__(self, warmup: int = 0, start: int = 0) -> None:
-        self.warmup = warmup
-        self.start = start
-
-    def restart(self, step: int, warmup: int) -> None:
-        self.start = step
-        self.warmup = warmup
-
-    def __call__(self, step: int) -> float:
-        if self.warmup <= 0:
-            return 1.0
-        return min(1.0, max(0.0, (step - self.start) / self.warmup))
 
 
 @dataclass(frozen=True)
@@ -103,6 +81,7 @@ class TRLEngine(EngineBase):
         self.base = base
         self.reference_source: str | None = None  # None: the base model (TRL's reference)
         self._head_temperature = trainer.temperature
+        self._warmup_ratio = base.lr_warmup_ratio  # the current stage's (set_lr_warmup)
 
     # ------------------------------------------------------------------ knobs
 
@@ -121,6 +100,26 @@ class TRLEngine(EngineBase):
             raise RuntimeError("set_lr before the optimizer and scheduler exist")
         scheduler.base_lrs = [value] * len(optimizer.param_groups)
         self._sync_group_lrs()
+
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        self._warmup_ratio = self.base.lr_warmup_ratio if ratio is None else ratio
+        self._restart_warmup(stage)
+
+    def _restart_warmup(self, stage: PlannedStage) -> None:
+        """The stage's warm-up, counted from its first optimizer step (also right after a resume inside it)."""
+        scheduler, updates = self.trainer.lr_scheduler, self.trainer.updates_per_step
+        if scheduler is None or self.trainer.optimizer is None:
+            raise RuntimeError("the LR warm-up is set before the optimizer and scheduler exist")
+        for factor in scheduler.lr_lambdas:
+            if not isinstance(factor, StageWarmup):
+                raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
+        start = scheduler.last_epoch - (self.trainer.curriculum_step - stage.start_step) * updates
+        install_stage_warmup(
+            self.trainer.optimizer,
+            scheduler,
+            start=start,
+            warmup=warmup_steps(self._warmup_ratio, stage.steps, updates),
+        )
 
     def _sync_group_lrs(self) -> None:
         """Give every param group the lr the scheduler would set now (base lr x factor at its step)."""
@@ -198,14 +197,7 @@ class TRLEngine(EngineBase):
     def reset_optimizer(self) -> None:
         optimizer = getattr(self.trainer.optimizer, "optimizer", self.trainer.optimizer)  # accelerate's wrapper
         optimizer.state.clear()
-        scheduler = self.trainer.lr_scheduler
-        stage = self.trainer.plan.stage_at(self.trainer.curriculum_step)
-        warmup = math.ceil(self.base.lr_warmup_ratio * stage.steps * self.trainer.updates_per_step)
-        for factor in scheduler.lr_lambdas:
-            if not isinstance(factor, StageWarmup):
-                raise TypeError(f"reset_optimizer needs the StageWarmup schedule, found {type(factor).__name__}")
-            factor.restart(scheduler.last_epoch, warmup)
-        self._sync_group_lrs()
+        self._restart_warmup(self.trainer.plan.stage_at(self.trainer.curriculum_step))
 
     def refresh_reference(self) -> None:
         trainer = self.trainer

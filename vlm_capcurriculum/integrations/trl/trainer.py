@@ -11,7 +11,7 @@ What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10,
   and checkpointing run;
 * ``_calculate_rewards``: records each step's reward, accuracy (per capability), format and completion lengths;
 * ``create_optimizer`` (every parameter in the optimizer, frozen or not) and ``create_scheduler`` (constant lr with a
-  per-stage warm-up, :class:`~.engine.StageWarmup`);
+  per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
 * ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
   (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
   (:mod:`.weights`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -53,12 +52,13 @@ from vlm_capcurriculum.checkpoints import (
 )
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
+from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.models import vision_tower
 from vlm_capcurriculum.rewards import score_batch
 
 from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
-from .engine import BaseValues, StageWarmup, TRLEngine
+from .engine import BaseValues, TRLEngine
 from .history import CurriculumHistory, StepStats, write_summary
 from .rewards import accuracy_reward, answer_spec, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
@@ -331,7 +331,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
         if self.lr_scheduler is None:
             first = self.plan.stages[0]
-            warmup = math.ceil(self.lr_warmup_ratio * first.steps * self.updates_per_step)
+            ratio = first.state.lr_warmup_ratio
+            warmup = warmup_steps(self.lr_warmup_ratio if ratio is None else ratio, first.steps, self.updates_per_step)
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, StageWarmup(warmup))
             self._created_lr_scheduler = True
         return self.lr_scheduler

@@ -72,6 +72,22 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
     else:
         add("vision_tower", True, "worker drops vision-tower gradients before clip and optimizer step")
     add("lr", fsdp, "worker sets LambdaLR base_lrs (checkpointed)" if fsdp else not_fsdp)
+    optim = actor.get("optim", {})
+    warmup = (optim.get("lr_warmup_steps") or 0) > 0 or (optim.get("lr_warmup_steps_ratio") or 0) > 0
+    schedule = optim.get("lr_scheduler_type") or optim.get("warmup_style") or "constant"
+    if not fsdp:
+        add("lr_warmup_ratio", False, not_fsdp)
+    elif schedule != "constant" or warmup:
+        add(
+            "lr_warmup_ratio",
+            False,
+            f"the per-stage warm-up replaces verl's schedule, so it needs the constant one without a warm-up of its "
+            f"own (configured: {schedule}, lr_warmup_steps {optim.get('lr_warmup_steps')}, lr_warmup_steps_ratio "
+            f"{optim.get('lr_warmup_steps_ratio')}): set actor_rollout_ref.actor.optim.lr_scheduler_type=constant and "
+            "the warm-up to 0, or remove the stage's lr_warmup_ratio",
+        )
+    else:
+        add("lr_warmup_ratio", True, "worker puts a stage warm-up factor into the LambdaLR (checkpointed)")
     if actor.get("use_kl_loss", False):
         add("kl_coef", True, "driver rebinds the actor loss (set_loss_fn) with a new kl_loss_coef")
     else:
@@ -84,8 +100,6 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
     for name in ("clip_ratio_low", "clip_ratio_high"):
         add(name, True, "driver rebinds the actor loss (set_loss_fn)")
     add("max_grad_norm", fsdp, "worker sets optimizer_config.clip_grad (read every step)" if fsdp else not_fsdp)
-    optim = actor.get("optim", {})
-    warmup = (optim.get("lr_warmup_steps") or 0) > 0 or (optim.get("lr_warmup_steps_ratio") or 0) > 0
     if not fsdp:
         add("reset_optimizer", False, not_fsdp)
     elif warmup:
@@ -96,7 +110,7 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
             False,
             "with an LR warm-up (actor_rollout_ref.actor.optim.lr_warmup_steps / lr_warmup_steps_ratio) a reset must "
             "restart the warm-up, and verl's schedule is one warm-up over the whole run: set the warm-up to 0 (the "
-            "paper's Qwen setting) or switch reset_optimizer off",
+            "paper's Qwen setting; a stage's own warm-up is the lr_warmup_ratio override) or switch reset_optimizer off",
         )
     else:
         add("reset_optimizer", True, "worker clears the optimizer state (Adam moments and step counts)")
@@ -154,6 +168,9 @@ def _value_problem(name: str, value: Any, config: DictConfig) -> str | None:
         return None if value in ("trainable", "frozen") else "must be 'trainable' or 'frozen'"
     if name in ("lr", "clip_ratio_low", "clip_ratio_high", "max_grad_norm"):
         return None if _is_positive_number(value) else "must be a positive number"
+    if name == "lr_warmup_ratio":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+        return None if ok else "must be a number in [0, 1)"
     if name == "kl_coef":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
         return None if ok else "must be a number >= 0"
@@ -197,6 +214,7 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: 
 _OVERRIDES_OF_OPERATION: dict[Operation, tuple[str, ...]] = {
     Operation.vision_tower: ("vision_tower",),
     Operation.lr: ("lr",),
+    Operation.lr_warmup: ("lr_warmup_ratio",),
     Operation.kl_coef: ("kl_coef",),
     Operation.clip_ratio: ("clip_ratio_low", "clip_ratio_high"),
     Operation.max_grad_norm: ("max_grad_norm",),

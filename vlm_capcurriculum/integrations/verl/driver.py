@@ -31,6 +31,7 @@ from vlm_capcurriculum.curriculum import (
     StageController,
     validate_plan_for_engine,
 )
+from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
 from .capabilities import UnsupportedOverrideError, check_overrides, supported_operations
 from .planning import check_run_shape, load_plan
@@ -96,15 +97,24 @@ class VerlCurriculumEngine(EngineBase):
         self.supported_operations = supported_operations(config)
         self.base_vision_trainable = engine.vision_trainable
         self.base_lr = float(actor.optim.lr)
+        # a plan that sets the warm-up is allowed only without verl's own (capabilities.py): the base is then 0
+        self.base_lr_warmup_ratio = float(actor.optim.get("lr_warmup_steps_ratio") or 0.0)
         self.base_max_grad_norm = float(actor.optim.clip_grad)
         self.base_loss = dict(engine.loss_values)
         self.stage: PlannedStage | None = None  # set by the driver before each controller call
+        self.step: int | None = None  # the global step in progress, set with ``stage``
 
     def set_vision_tower_trainable(self, trainable: bool | None) -> None:
         self.verl.set_vision_trainable(self.base_vision_trainable if trainable is None else bool(trainable))
 
     def set_lr(self, lr: float | None) -> None:
         self.verl.set_lr(self.base_lr if lr is None else lr)
+
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        if self.step is None:
+            raise RuntimeError("set_lr_warmup outside a step")
+        value = self.base_lr_warmup_ratio if ratio is None else ratio
+        self.verl.set_lr_warmup(self.step - stage.start_step, warmup_steps(value, stage.steps))
 
     def _set_loss(self, **values: float | None) -> None:
         wanted = {name: self.base_loss[name] if value is None else float(value) for name, value in values.items()}
@@ -157,7 +167,7 @@ class CurriculumStageDriver:
     def on_step_begin(self, global_step: int) -> None:
         if self.controller is None:
             raise RuntimeError("on_step_begin before on_train_begin")
-        self.engine.stage = self.plan.stage_at(global_step)
+        self.engine.stage, self.engine.step = self.plan.stage_at(global_step), global_step
         self.controller.before_step(global_step)
 
     def on_step_end(self, global_step: int, metrics: Mapping[str, Any]) -> dict[str, float]:

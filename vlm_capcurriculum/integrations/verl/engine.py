@@ -73,6 +73,10 @@ class VerlEngine:
         with open_dict(self.trainer.config):
             self.trainer.config.actor_rollout_ref.actor.optim.lr = float(lr)
 
+    def set_lr_warmup(self, steps_into_stage: int, warmup: int) -> None:
+        """The stage's LR warm-up (``warmup`` updates from the stage's first one, ``steps_into_stage`` steps ago)."""
+        self._same_on_all_ranks(self._worker_group().cc_set_lr_warmup(steps_into_stage, warmup), "LR warm-up")
+
     def set_loss(self, **changes: float) -> None:
         """Change any of ``kl_coef``, ``clip_ratio_low``, ``clip_ratio_high``; the others keep their current value."""
         unknown = set(changes) - set(LOSS_OVERRIDE_FIELDS)

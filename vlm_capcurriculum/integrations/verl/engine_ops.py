@@ -25,9 +25,12 @@ from typing import Any
 import torch
 from torch import nn
 
-#: Attribute paths of a vision tower in Hugging Face VLMs, tried in order. Qwen2-VL / Qwen2.5-VL / Qwen3-VL keep
-#: their patch merger inside ``visual``, so "vision tower" there includes the merger, as in EasyR1's freeze
-#: (``model.visual``). InternVL / LLaVA-style models keep their projector outside the tower; it stays trainable.
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
+from vlm_capcurriculum.models.vision import known_class_name, vision_tower
+
+#: Attribute paths of a vision tower in Hugging Face VLMs the project does not know (:mod:`vlm_capcurriculum.models.
+#: vision` defines the tower of Qwen2.5-VL, Qwen3-VL and InternVL: for InternVL ``vision_tower`` *and*
+#: ``multi_modal_projector``, the counterpart of Qwen's merger inside ``visual``), tried in order.
 VISION_TOWER_PATHS: tuple[str, ...] = (
     "model.visual",
     "visual",
@@ -77,9 +80,17 @@ def find_vision_tower(module: nn.Module) -> tuple[str, nn.Module]:
 
 
 def vision_tower_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """The vision tower's own parameters, refusing FSDP1 flat parameters (which mix tower and language weights)."""
-    path, tower = find_vision_tower(module)
-    params = list(tower.parameters())
+    """The vision tower's own parameters, refusing FSDP1 flat parameters (which mix tower and language weights):
+    the project's definition for the model classes it knows (InternVL: tower and projector), else
+    :func:`find_vision_tower`."""
+    model = unwrap_model(module)
+    if known_class_name(model) is not None:
+        tower = vision_tower(model)
+        path = " + ".join(tower.prefixes)
+        params = list(tower.parameters())
+    else:
+        path, found = find_vision_tower(module)
+        params = list(found.parameters())
     if any(type(p).__name__ == "FlatParameter" for p in params):
         raise EngineOperationError(
             f"the vision tower ({path}) is held in FSDP1 flat parameters shared with other weights; set "
@@ -158,6 +169,26 @@ def set_learning_rate(
         group["initial_lr"] = base
     lr_scheduler._last_lr = [group["lr"] for group in groups]
     return list(lr_scheduler._last_lr)
+
+
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    steps_into_stage: int,
+    warmup: int,
+) -> list[float]:
+    """The per-stage warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up counted from the stage's
+    first update, which was ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume
+    inside it). verl's v1 worker steps the scheduler once per training step. Replaces the schedule's factors, so the
+    plan check allows it only over verl's constant schedule without its own warm-up (:mod:`.capabilities`)."""
+    if lr_scheduler is None:
+        raise EngineOperationError("a per-stage LR warm-up needs verl's LR scheduler; this engine has none")
+    try:
+        return install_stage_warmup(
+            optimizer, lr_scheduler, start=lr_scheduler.last_epoch - steps_into_stage, warmup=warmup
+        )
+    except TypeError as error:
+        raise EngineOperationError(str(error)) from None
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:

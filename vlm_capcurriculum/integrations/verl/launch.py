@@ -54,6 +54,7 @@ from .hydra_args import (
     format_overrides,
     override_value,
 )
+from .internvl import InternVLConfigError, check_internvl, refuse_training
 from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
 from .writer import VerlDataError, write_verl_parquet
 
@@ -71,6 +72,7 @@ _USER_ERRORS = (
     CurriculumConfigError,
     UnsupportedOverrideError,
     OverrideValueError,
+    InternVLConfigError,
 )
 
 
@@ -312,6 +314,7 @@ def prepare_run(
                 block = write_kept_records(data, curriculum, output_dir / "data")
                 return prepare_run(recipe, kept=(block, output_dir))
         check_verl_config(config, plan)
+        check_internvl(config, OmegaConf.select(recipe, "model.family", default=None))
     except _USER_ERRORS as error:
         raise LaunchError(f"backend verl: {error}") from error
     run = VerlRun(
@@ -359,5 +362,9 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
     print_run(run)
     if dry_run:
         return 0
+    try:
+        refuse_training(run.config, OmegaConf.select(config, "model.family", default=None))
+    except InternVLConfigError as error:
+        raise LaunchError(f"backend verl: {error}") from error
     run_verl(run.config)
     return 0

@@ -49,6 +49,11 @@ class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
         return engine_ops.set_learning_rate(engine.optimizer, engine.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def cc_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
+        engine = self._actor_engine()
+        return engine_ops.set_stage_warmup(engine.optimizer, engine.lr_scheduler, steps_into_stage, warmup)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def cc_set_max_grad_norm(self, max_norm: float) -> float:
         # FSDPEngine.optimizer_step reads optimizer_config.clip_grad on every step; it is a mutable field.
         engine = self._actor_engine()

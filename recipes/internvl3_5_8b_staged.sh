@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# InternVL3.5-8B (transformers-native checkpoint): the paper's staged recipe (ONE EasyR1 run): visual perception
+# (16 epochs, vision tower trainable), then textual reasoning (15 epochs, tower frozen), then visual reasoning
+# (15 epochs, tower trainable), each stage with a fresh optimizer, the current policy as KL reference, a Hugging Face
+# model directory and a validation at its end.
+# No per-stage damping (reference training/README.md: InternVL3.5 needs none).
+# Prompts up to 4096 tokens and optimizer offload (reference stage 1/3 scripts; recipes/model/internvl3_5_8b.yaml).
+#
+# EasyR1 @ b44b311 does not train InternVL yet (issue #15): the EasyR1 backend refuses it with the reason; the same
+# recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_5_8b_staged.sh) or TRL on one GPU (`backend=trl`).
+#
+# Usage: bash recipes/internvl3_5_8b_staged.sh [overrides...] [--dry-run]       e.g. --dry-run backend=verl
+#   data:  VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR
+#   model: VLMCC_BACKBONE_INTERNVL3_5_8B (default OpenGVLab/InternVL3_5-8B-HF); GPUs: VLMCC_GPUS_PER_NODE (default 8)
+set -euo pipefail
+# shellcheck source=recipes/_launch.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_launch.sh"
+vlmcc_launch internvl3_5_8b staged "$@"

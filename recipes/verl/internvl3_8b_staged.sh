@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# InternVL3-8B (OpenGVLab/InternVL3-8B-hf, transformers-native InternVLForConditionalGeneration), the paper's staged recipe (perception -> text reasoning -> visual reasoning, 16/15/15 epochs), on verl (>= 0.9.1).
+# The same recipe as every backend (recipes/config.yaml, recipes/curriculum/staged.yaml, recipes/model/internvl3_8b.yaml);
+# only backend=verl differs. Needs the paper data (recipes/data/paper.yaml: VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR,
+# VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR and a local VLMCC_STAGE3_VAL: verl reads local files
+# only) and VLMCC_GPUS_PER_NODE (default 8). Ulysses sequence parallelism is refused for InternVL (not wired in verl).
+#
+#   bash recipes/verl/internvl3_8b_staged.sh --dry-run                 # write the parquet, check, print the plan
+#   bash recipes/verl/internvl3_8b_staged.sh                           # train
+set -euo pipefail
+exec vlmcc train --config "$(dirname "$0")/../config.yaml" model=internvl3_8b curriculum=staged data=paper backend=verl "$@"
