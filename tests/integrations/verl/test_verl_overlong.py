@@ -49,4 +49,5 @@ def test_overlong_prompts_are_dropped_counted_and_replanned(
         "kept_03_visual_reasoning.jsonl",
     ]
     first = json.loads(Path(stage_files[0][0]).read_text().splitlines()[0])
-    assert Path(first["images"][0]).is_absolute() and Path(first["images"][0]).is_file()
+    root = Path(option["curriculum"]["stages"][0]["image_root"])  # images stay inside their stage's image root
+    assert not Path(first["images"][0]).is_absolute() and (root / first["images"][0]).is_file()

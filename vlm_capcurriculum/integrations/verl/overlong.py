@@ -12,6 +12,7 @@ the printed plan agree. Each stage's read report counts its dropped rows (``drop
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,19 @@ def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
 
 
 def write_kept_records(data: CurriculumData, curriculum: dict[str, Any], directory: Path) -> dict[str, Any]:
-    """Each stage's records as ``<directory>/kept_NN_<stage>.jsonl`` (image paths absolute) and the curriculum block
-    reading them instead of the source files."""
+    """Each stage's records as ``<directory>/kept_NN_<stage>.jsonl`` and the curriculum block reading them instead of
+    the source files. Image paths are rewritten relative to the folder that holds all of the stage's images, which
+    becomes the stage's ``image_root`` (so the image-root containment check still applies)."""
     stages = []
     for position, (stage, block) in enumerate(zip(data.stages, curriculum["stages"], strict=True)):
+        absolute = [stage.image_paths(index) for index in range(len(stage.records))]
+        folders = {str(path.parent) for paths in absolute for path in paths}
+        root = Path(os.path.commonpath(sorted(folders))) if folders else directory
         records = [
-            dataclasses.replace(record, images=tuple(str(path) for path in stage.image_paths(index)))
-            for index, record in enumerate(stage.records)
+            dataclasses.replace(record, images=tuple(os.path.relpath(path, root) for path in paths))
+            for record, paths in zip(stage.records, absolute, strict=True)
         ]
         path = directory / f"kept_{position + 1:02d}_{stage.stage.name}.jsonl"
         write_records(records, path)
-        stages.append({**block, "train_files": [str(path)], "image_root": None})
+        stages.append({**block, "train_files": [str(path)], "image_root": str(root)})
     return {**curriculum, "stages": stages}
