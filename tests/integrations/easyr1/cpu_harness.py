@@ -6,6 +6,10 @@ always asks for GPUs, and (2) runs :func:`cpu_worker.setup_process` in every Ray
 placeholder, the CPU patches, our runner building :class:`cpu_worker.CPUCurriculumFSDPWorker`). Everything else
 is the product: our ``main.main``, EasyR1's ``fit`` and workers, our trainer, engine, loaders and reward actors.
 
+``python cpu_harness.py --chain config=FILE.yaml curriculum.execution=chained``: the chained execution through the
+same entry point, each stage's EasyR1 run started as ``python cpu_harness.py config=<stage config>`` (the one
+process-local change: ``chained.stage_command``) instead of ``python -m vlm_capcurriculum.integrations.easyr1``.
+
 ``VLMCC_LANE_KILL_AT_STEP=K`` kills the trainer's process (SIGKILL, no clean-up) when step ``K`` begins, as a
 preempted job dies; the run's checkpoints and files stay as they were.
 """
@@ -39,8 +43,17 @@ def start_ray() -> None:
     )
 
 
+def stage_command(config_file: str | os.PathLike[str]) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), f"config={config_file}"]
+
+
 def main_cpu(argv: list[str]) -> int:
     easyr1_lane.register_processor()  # the lane's image-only Qwen2.5-VL processor (no torchvision)
+    if "--chain" in argv:  # the parent of a chain starts no Ray: every stage is its own process
+        from vlm_capcurriculum.integrations.easyr1 import chained
+
+        chained.stage_command = stage_command
+        return main.main([arg for arg in argv if arg != "--chain"])
     start_ray()
     try:
         return main.main(argv)

@@ -86,14 +86,14 @@ def test_each_stage_runs_from_the_previous_stages_merged_model(chain, tokenizer,
     final = run_chain(run.node, run.spec, plan, layout, run_stage=stages)
 
     names = ["01-perception", "02-text_reasoning", "03-visual_reasoning"]
-    hf = [str(tmp_path / "run" / "stages" / name / "hf") for name in names]
+    hf = [str(tmp_path / "run" / "stages" / name) for name in names]
     assert final == hf[2]
     assert [seen["model_path"] for seen in stages.seen] == [str(base), hf[0], hf[1]]
     assert [seen["freeze_vision_tower"] for seen in stages.seen] == [False, True, False]  # EasyR1's own freeze
     assert [seen["lr"] for seen in stages.seen] == [1e-6, 3e-7, 1e-6]
     assert [seen["stages"] for seen in stages.seen] == [["perception"], ["text_reasoning"], ["visual_reasoning"]]
     assert [seen["steps"] for seen in stages.seen] == [stage.steps for stage in plan.stages] == [8, 4, 4]
-    assert [seen["save"] for seen in stages.seen] == [str(tmp_path / "run" / "stages" / n / "easyr1") for n in names]
+    assert [seen["save"] for seen in stages.seen] == [str(tmp_path / "run" / "chained" / n / "easyr1") for n in names]
     for directory, trained in zip(hf, stages.weights, strict=True):  # each hand-off holds that stage's weights
         merged = Qwen2_5_VLForConditionalGeneration.from_pretrained(directory, torch_dtype=torch.float32).state_dict()
         assert all(torch.equal(merged[key], value.to(torch.bfloat16).float()) for key, value in trained.items())

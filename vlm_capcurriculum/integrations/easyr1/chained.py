@@ -1,7 +1,7 @@
 """``curriculum.execution=chained``: every stage is its own EasyR1 run, as the paper trained (fresh optimizer, LR
 schedule and KL reference per stage), with the FSDP shards merged into a Hugging Face model between stages.
 
-For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
+For stage ``k`` (``chained/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
 ``config.yaml``: the parent's configuration with
 
 * a one-stage curriculum (the stage as the spec validated it: same name, seed and order, so its sample order is
@@ -13,12 +13,12 @@ For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_check
   actions are what a fresh run does anyway; ``save_checkpoint`` is what the merge does and EasyR1 validates at
   the end of every run;
 * ``worker.actor.model.model_path`` = the previous stage's merged model, ``trainer.save_checkpoint_path`` =
-  ``stages/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
+  ``chained/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
 
 Each stage runs in a fresh process (``python -m vlm_capcurriculum.integrations.easyr1 config=...``): vLLM and Ray
 release GPU memory reliably only at process exit. Then ``merge.next_stage_model`` turns the last
-``global_step_N/actor`` into ``stages/<NN>-<name>/hf``. Re-running the chain skips stages whose ``hf/`` holds
-weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
+``global_step_N/actor`` into ``stages/<NN>-<name>/`` (the layout every backend writes). Re-running the chain skips
+stages whose model folder holds weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
 
 The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
 """
@@ -102,7 +102,7 @@ def stage_node(
         out.curriculum = stage_block(spec, spec.stages[stage.stage_index], base)
         out.worker.actor.model.model_path = model_path
         out.worker.actor.model.tokenizer_path = None  # EasyR1 then takes the model path's tokenizer
-        out.trainer.save_checkpoint_path = f"{layout.stage_dir(stage.position, stage.name)}/easyr1"
+        out.trainer.save_checkpoint_path = f"{layout.chained_run_dir(stage.position, stage.name)}/easyr1"
         out.trainer.load_checkpoint_path = None
         out.trainer.max_steps = None  # the stage run sets it from its own plan
         out.data.rollout_batch_size = spec.batch_size
@@ -146,7 +146,7 @@ def run_chain(
             print(f"[curriculum] chain: stage {stage.name!r} is done ({hf_dir})")
             model_path = hf_dir
             continue
-        stage_dir = Path(layout.stage_dir(stage.position, stage.name))
+        stage_dir = Path(layout.chained_run_dir(stage.position, stage.name))
         stage_dir.mkdir(parents=True, exist_ok=True)
         config_file = stage_dir / "config.yaml"
         OmegaConf.save(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
