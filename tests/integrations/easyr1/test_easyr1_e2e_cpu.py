@@ -146,7 +146,7 @@ def _same(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> bool
 def _model(path: Path) -> Any:
     from transformers import AutoModelForImageTextToText
 
-    return AutoModelForImageTextToText.from_pretrained(path, torch_dtype=torch.float32)
+    return AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
 
 
 def _run_config(root: Path) -> Any:
