@@ -28,7 +28,6 @@ import hashlib
 import importlib
 import os
 import signal
-import socket
 import types
 from typing import Any
 
@@ -373,12 +372,6 @@ def _kill_when_step_begins(step: int) -> None:
         return make_batch_data(self, metrics)
 
     CurriculumRayPPOTrainer._make_batch_data = killed_at_step
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def lane_dir() -> str:
