@@ -111,3 +111,17 @@ def test_a_failed_or_short_stage_stops_the_chain(chain, tokenizer, model_config)
     with pytest.raises(ChainError, match="stage 'text_reasoning': its run stopped at step 3 of 4"):
         run_chain(run.node, run.spec, plan, layout, run_stage=resumed)
     assert [seen["stages"] for seen in resumed.seen] == [["text_reasoning"]]
+
+
+def test_stage_configs_keep_exact_floats_after_easyr1_is_imported(tmp_path):
+    import verl.utils.py_functional  # noqa: F401  (registers its rounding float representer with PyYAML)
+    from omegaconf import OmegaConf
+
+    from vlm_capcurriculum.integrations.easyr1.chained import save_stage_config
+
+    node = OmegaConf.create({"lr": 0.0005, "small": 0.0001, "tiny": 1e-6, "kl": 0.01})
+    assert "0.001" in OmegaConf.to_yaml(node)  # EasyR1's representer rounds OmegaConf's own dump
+    save_stage_config(node, tmp_path / "config.yaml")
+    assert OmegaConf.to_container(OmegaConf.load(tmp_path / "config.yaml")) == {
+        "lr": 0.0005, "small": 0.0001, "tiny": 1e-6, "kl": 0.01,
+    }  # fmt: skip

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
@@ -120,6 +121,18 @@ def stage_node(
     return out
 
 
+def save_stage_config(node: DictConfig, path: str | os.PathLike[str]) -> None:
+    """Write a stage's config as YAML with exact floats.
+
+    Not ``OmegaConf.save``: EasyR1's ``verl.utils.py_functional`` registers a float representer on PyYAML's default
+    ``Dumper`` (OmegaConf's dumper derives from it) that rounds floats written without an exponent to 3 decimals,
+    so once EasyR1 is imported ``lr: 0.0005`` is saved as ``0.001`` and ``0.0001`` as ``0.0`` (found in the lane).
+    ``yaml.SafeDumper`` is untouched by it and writes ``repr`` (``1.0e-06``: YAML 1.1 needs the dot).
+    """
+    text = yaml.safe_dump(OmegaConf.to_container(node, resolve=True), sort_keys=False)
+    Path(path).write_text(text, encoding="utf-8")
+
+
 def stage_command(config_file: str | os.PathLike[str]) -> list[str]:
     return [sys.executable, "-m", "vlm_capcurriculum.integrations.easyr1", f"config={config_file}"]
 
@@ -149,7 +162,7 @@ def run_chain(
         stage_dir = Path(layout.chained_run_dir(stage.position, stage.name))
         stage_dir.mkdir(parents=True, exist_ok=True)
         config_file = stage_dir / "config.yaml"
-        OmegaConf.save(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
+        save_stage_config(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
         print(f"[curriculum] chain: stage {stage.position + 1}/{len(plan.stages)} {stage.name!r} from {model_path}")
         status = runner(stage_command(config_file))
         if status != 0:
