@@ -2,7 +2,7 @@
 # Qwen2.5-VL-7B: the paper's staged recipe (ONE EasyR1 run): visual perception (15 epochs, vision tower trainable),
 # then textual reasoning (15 epochs, tower frozen), then visual reasoning (15 epochs, tower trainable). Each stage
 # starts with a fresh optimizer and the current policy as KL reference and ends with a Hugging Face model
-# directory (<checkpoints>/stages/NN-<stage>/hf) and a validation.
+# directory (<checkpoints>/stages/NN-<stage>/) and a validation.
 #
 # Ablations are curriculum choices, e.g. `bash recipes/qwen2_5vl_7b_staged.sh curriculum=order_213` (also order_321,
 # stage3_only, stage1_stage3, stage2_stage3, capability_x_difficulty, difficulty, stitched_replay).

@@ -458,7 +458,10 @@ def sample_run_config(
 
 
 def write_yaml(config: dict[str, Any], path: Path) -> Path:
+    """Exact floats whatever EasyR1 registered with PyYAML (see chained.save_stage_config)."""
     from omegaconf import OmegaConf
 
-    OmegaConf.save(OmegaConf.create(config), path)
+    from vlm_capcurriculum.integrations.easyr1.chained import save_stage_config
+
+    save_stage_config(OmegaConf.create(config), path)
     return path

@@ -86,14 +86,14 @@ def test_each_stage_runs_from_the_previous_stages_merged_model(chain, tokenizer,
     final = run_chain(run.node, run.spec, plan, layout, run_stage=stages)
 
     names = ["01-perception", "02-text_reasoning", "03-visual_reasoning"]
-    hf = [str(tmp_path / "run" / "stages" / name / "hf") for name in names]
+    hf = [str(tmp_path / "run" / "stages" / name) for name in names]
     assert final == hf[2]
     assert [seen["model_path"] for seen in stages.seen] == [str(base), hf[0], hf[1]]
     assert [seen["freeze_vision_tower"] for seen in stages.seen] == [False, True, False]  # EasyR1's own freeze
     assert [seen["lr"] for seen in stages.seen] == [1e-6, 3e-7, 1e-6]
     assert [seen["stages"] for seen in stages.seen] == [["perception"], ["text_reasoning"], ["visual_reasoning"]]
     assert [seen["steps"] for seen in stages.seen] == [stage.steps for stage in plan.stages] == [8, 4, 4]
-    assert [seen["save"] for seen in stages.seen] == [str(tmp_path / "run" / "stages" / n / "easyr1") for n in names]
+    assert [seen["save"] for seen in stages.seen] == [str(tmp_path / "run" / "chained" / n / "easyr1") for n in names]
     for directory, trained in zip(hf, stages.weights, strict=True):  # each hand-off holds that stage's weights
         merged = Qwen2_5_VLForConditionalGeneration.from_pretrained(directory, torch_dtype=torch.float32).state_dict()
         assert all(torch.equal(merged[key], value.to(torch.bfloat16).float()) for key, value in trained.items())
@@ -111,3 +111,17 @@ def test_a_failed_or_short_stage_stops_the_chain(chain, tokenizer, model_config)
     with pytest.raises(ChainError, match="stage 'text_reasoning': its run stopped at step 3 of 4"):
         run_chain(run.node, run.spec, plan, layout, run_stage=resumed)
     assert [seen["stages"] for seen in resumed.seen] == [["text_reasoning"]]
+
+
+def test_stage_configs_keep_exact_floats_after_easyr1_is_imported(tmp_path):
+    import verl.utils.py_functional  # noqa: F401  (registers its rounding float representer with PyYAML)
+    from omegaconf import OmegaConf
+
+    from vlm_capcurriculum.integrations.easyr1.chained import save_stage_config
+
+    node = OmegaConf.create({"lr": 0.0005, "small": 0.0001, "tiny": 1e-6, "kl": 0.01})
+    assert "0.001" in OmegaConf.to_yaml(node)  # EasyR1's representer rounds OmegaConf's own dump
+    save_stage_config(node, tmp_path / "config.yaml")
+    assert OmegaConf.to_container(OmegaConf.load(tmp_path / "config.yaml")) == {
+        "lr": 0.0005, "small": 0.0001, "tiny": 1e-6, "kl": 0.01,
+    }  # fmt: skip

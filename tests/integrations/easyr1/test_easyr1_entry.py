@@ -187,7 +187,7 @@ def test_chained_dry_run_lists_the_stage_runs(write_config, tmp_path, capsys):
     assert main([f"config={write_config()}", "curriculum.execution=chained", "--dry-run"]) == 0
     out = capsys.readouterr().out
     for index, name in enumerate(("perception", "text_reasoning", "visual_reasoning"), start=1):
-        assert f"stage {index}: " in out and f"{tmp_path}/run/stages/0{index}-{name}/hf" in out
+        assert f"stage {index}: " in out and f"{tmp_path}/run/stages/0{index}-{name}" in out
 
 
 def test_the_recipe_dry_run_goes_through_easyr1(model_dir, monkeypatch, capsys, tmp_path):

@@ -107,9 +107,9 @@ def test_per_stage_reward_metrics_and_the_stage_reward_switch(results):
 def test_stage_ends_export_models_and_validate(results):
     full = results["full"]
     assert full["stage_models"] == [
-        "stages/01-perception/hf",
-        "stages/02-text_reasoning/hf",
-        "stages/03-visual_reasoning/hf",
+        "stages/01-perception",
+        "stages/02-text_reasoning",
+        "stages/03-visual_reasoning",
     ]
     assert [info["global_step"] for info in full["stage_json"].values()] == [8, 12, 16]
     validations = [entry["step"] for entry in full["log"] if "reward_score" in entry.get("val", {})]
@@ -120,11 +120,11 @@ def test_stage_ends_export_models_and_validate(results):
 
 def test_boundary_work_runs_before_the_update_with_the_rollout_engine_released(results):
     full = results["full"]
-    root = Path(full["stage_json"]["01-perception"]["model"]).parents[2]
+    root = Path(full["stage_json"]["01-perception"]["model"]).parents[1]
     assert _calls(full, 9, data=False)[:5] == [
         ["prepare_rollout_engine", [], {}],  # fit() loads the engine before _make_batch_data...
         ["release_rollout_engine", [], {}],  # ...we release it for the boundary work
-        ["curriculum_save_hf_model", [f"{root}/stages/01-perception/hf"], {"overwrite": True}],
+        ["curriculum_save_hf_model", [f"{root}/stages/01-perception"], {"overwrite": True}],
         ["prepare_rollout_engine", [], {}],  # stage-end validation (EasyR1's _validate)
         ["release_rollout_engine", [], {}],
     ]
@@ -152,12 +152,12 @@ def test_boundary_work_runs_before_the_update_with_the_rollout_engine_released(r
 def test_resume_inside_a_stage_restores_its_state_and_reference(results):
     first, resumed, full = results["mid_stage_first"], results["mid_stage_resumed"], results["full"]
     assert first["outcome"] == "interrupted at step 11 in update_actor"
-    root = Path(full["stage_json"]["01-perception"]["model"]).parents[2]
+    root = Path(full["stage_json"]["01-perception"]["model"]).parents[1]
     mid = root.parent / "mid_stage"
     assert resumed["outcome"] == "finished"
     assert _calls(resumed, 10, data=False) == [
         ["load_checkpoint", [f"{mid}/global_step_10/actor"], {}],
-        ["curriculum_load_reference", [f"{mid}/stages/01-perception/hf"], {}],  # EasyR1 does not checkpoint it
+        ["curriculum_load_reference", [f"{mid}/stages/01-perception"], {}],  # EasyR1 does not checkpoint it
         ["prepare_rollout_engine", [], {}],  # EasyR1's validation before (resumed) training
         ["release_rollout_engine", [], {}],
     ]
@@ -185,10 +185,10 @@ def test_resume_at_a_stage_boundary_writes_the_missing_stage_model(results):
     first, resumed = results["boundary_first"], results["boundary_resumed"]
     assert first["outcome"] == "interrupted at step 9 in curriculum_save_hf_model"
     assert first["stage_models"] == []
-    root = Path(resumed["stage_json"]["01-perception"]["model"]).parents[2]
+    root = Path(resumed["stage_json"]["01-perception"]["model"]).parents[1]
     assert _calls(resumed, 8, data=False) == [
         ["load_checkpoint", [f"{root}/global_step_8/actor"], {}],
-        ["curriculum_save_hf_model", [f"{root}/stages/01-perception/hf"], {"overwrite": True}],  # weights after step 8
+        ["curriculum_save_hf_model", [f"{root}/stages/01-perception"], {"overwrite": True}],  # weights after step 8
         ["prepare_rollout_engine", [], {}],  # EasyR1's validation before (resumed) training
         ["release_rollout_engine", [], {}],
     ]

@@ -227,7 +227,7 @@ def run(
         "training_steps": config.worker.actor.optim.training_steps,
         "reward_kwargs": ray.get(trainer.reward_fn.reward_kwargs.remote()),
         "val_reward_kwargs": ray.get(trainer.val_reward_fn.reward_kwargs.remote()),
-        "stage_models": sorted(str(path.relative_to(root)) for path in root.glob("stages/*/hf") if has_weights(path)),
+        "stage_models": sorted(str(path.relative_to(root)) for path in root.glob("stages/*") if has_weights(path)),
         "stage_json": {
             path.parent.name: json.loads(path.read_text()) for path in sorted(root.glob("stages/*/stage.json"))
         },

@@ -57,7 +57,7 @@ def test_stage_configs_carry_the_stage_state_as_native_settings(sample_spec, tmp
     assert second.worker.rollout.n == 4  # per-stage group size: fine in a fresh run
     assert dict(second.worker.reward.reward_function_kwargs) == {"format_weight": 0.2, "other": 1}
     assert second.algorithm.kl_coef == 0.01 and second.worker.actor.clip_ratio_high == 0.3  # untouched
-    assert second.trainer.save_checkpoint_path == f"{tmp_path}/stages/02-text_reasoning/easyr1"
+    assert second.trainer.save_checkpoint_path == f"{tmp_path}/chained/02-text_reasoning/easyr1"
     assert second.trainer.experiment_name == "exp-02-text_reasoning"
     assert second.trainer.max_steps is None and second.data.rollout_batch_size == 8
     block = OmegaConf.to_container(second.curriculum)

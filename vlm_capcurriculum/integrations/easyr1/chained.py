@@ -1,7 +1,7 @@
 """``curriculum.execution=chained``: every stage is its own EasyR1 run, as the paper trained (fresh optimizer, LR
 schedule and KL reference per stage), with the FSDP shards merged into a Hugging Face model between stages.
 
-For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
+For stage ``k`` (``chained/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
 ``config.yaml``: the parent's configuration with
 
 * a one-stage curriculum (the stage as the spec validated it: same name, seed and order, so its sample order is
@@ -14,12 +14,12 @@ For stage ``k`` (``stages/<NN>-<name>/`` under the parent's ``trainer.save_check
   actions are what a fresh run does anyway; ``save_checkpoint`` is what the merge does and EasyR1 validates at
   the end of every run;
 * ``worker.actor.model.model_path`` = the previous stage's merged model, ``trainer.save_checkpoint_path`` =
-  ``stages/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
+  ``chained/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
 
 Each stage runs in a fresh process (``python -m vlm_capcurriculum.integrations.easyr1 config=...``): vLLM and Ray
 release GPU memory reliably only at process exit. Then ``merge.next_stage_model`` turns the last
-``global_step_N/actor`` into ``stages/<NN>-<name>/hf``. Re-running the chain skips stages whose ``hf/`` holds
-weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
+``global_step_N/actor`` into ``stages/<NN>-<name>/`` (the layout every backend writes). Re-running the chain skips
+stages whose model folder holds weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
 
 The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
 """
@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
@@ -104,7 +105,7 @@ def stage_node(
         out.curriculum = stage_block(spec, spec.stages[stage.stage_index], base)
         out.worker.actor.model.model_path = model_path
         out.worker.actor.model.tokenizer_path = None  # EasyR1 then takes the model path's tokenizer
-        out.trainer.save_checkpoint_path = f"{layout.stage_dir(stage.position, stage.name)}/easyr1"
+        out.trainer.save_checkpoint_path = f"{layout.chained_run_dir(stage.position, stage.name)}/easyr1"
         out.trainer.load_checkpoint_path = None
         out.trainer.max_steps = None  # the stage run sets it from its own plan
         out.data.rollout_batch_size = spec.batch_size
@@ -120,6 +121,18 @@ def stage_node(
             out.worker.reward.reward_function_kwargs = {**kwargs, **dict(state.reward)}  # type: ignore[dict-item]
     OmegaConf.resolve(out)
     return out
+
+
+def save_stage_config(node: DictConfig, path: str | os.PathLike[str]) -> None:
+    """Write a stage's config as YAML with exact floats.
+
+    Not ``OmegaConf.save``: EasyR1's ``verl.utils.py_functional`` registers a float representer on PyYAML's default
+    ``Dumper`` (OmegaConf's dumper derives from it) that rounds floats written without an exponent to 3 decimals,
+    so once EasyR1 is imported ``lr: 0.0005`` is saved as ``0.001`` and ``0.0001`` as ``0.0`` (found in the lane).
+    ``yaml.SafeDumper`` is untouched by it and writes ``repr`` (``1.0e-06``: YAML 1.1 needs the dot).
+    """
+    text = yaml.safe_dump(OmegaConf.to_container(node, resolve=True), sort_keys=False)
+    Path(path).write_text(text, encoding="utf-8")
 
 
 def stage_command(config_file: str | os.PathLike[str]) -> list[str]:
@@ -148,10 +161,10 @@ def run_chain(
             print(f"[curriculum] chain: stage {stage.name!r} is done ({hf_dir})")
             model_path = hf_dir
             continue
-        stage_dir = Path(layout.stage_dir(stage.position, stage.name))
+        stage_dir = Path(layout.chained_run_dir(stage.position, stage.name))
         stage_dir.mkdir(parents=True, exist_ok=True)
         config_file = stage_dir / "config.yaml"
-        OmegaConf.save(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
+        save_stage_config(stage_node(node, spec, stage, model_path=model_path, layout=layout), config_file)
         print(f"[curriculum] chain: stage {stage.position + 1}/{len(plan.stages)} {stage.name!r} from {model_path}")
         status = runner(stage_command(config_file))
         if status != 0:

@@ -7,7 +7,7 @@ per rank, checked to agree), or driver-side state (the KL controller, the reward
 config when the engine is built.
 
 Stage model directories and reference snapshots go under ``trainer.save_checkpoint_path`` (:class:`StageLayout`):
-``stages/<NN>-<name>/hf`` after a stage with ``save_checkpoint``, ``curriculum/reference/<NN>-<name>`` for a stage
+``stages/<NN>-<name>/`` after a stage with ``save_checkpoint``, ``curriculum/reference/<NN>-<name>`` for a stage
 that refreshed its reference when the stage before it left no model directory. EasyR1 checkpoints only the actor,
 so :meth:`restore_after_resume` reloads the reference from there when a run resumes inside such a stage.
 """
@@ -15,7 +15,6 @@ so :meth:`restore_after_resume` reloads the reference from there when a run resu
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -171,7 +170,7 @@ class EasyR1Engine(EngineBase):
             "plan_fingerprint": self.plan.fingerprint,
             "model": path,
         }
-        with open(os.path.join(os.path.dirname(path), "stage.json"), "w", encoding="utf-8") as handle:
+        with open(self.layout.stage_info(stage.position, stage.name), "w", encoding="utf-8") as handle:
             json.dump(info, handle, indent=2)
 
     def validate(self, stage: PlannedStage, step: int) -> None:

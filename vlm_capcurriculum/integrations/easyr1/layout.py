@@ -4,18 +4,22 @@
 
     <save_checkpoint_path>/
         global_step_N/ ...            EasyR1's own checkpoints (rotated by trainer.save_limit)
+        curriculum_summary.json       one entry per stage (curriculum.run_layout, the layout every backend writes)
+        curriculum_steps.jsonl        one line per step (curriculum.run_layout.StepsLog)
         curriculum/train.jsonl        the global index space as EasyR1 reads it (records.py)
         curriculum/val.jsonl          converted local validation files
         curriculum/plan.json          the plan (checked when a run resumes)
         curriculum/reference/NN-name  a refreshed KL reference, when the previous stage left no model
-        stages/NN-name/hf             the model after stage NN (save_checkpoint), for from_pretrained and vLLM
-        stages/NN-name/stage.json     which step and plan it came from
-        stages/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run
+        stages/NN-name/               the model after stage NN (save_checkpoint): a Hugging Face model folder
+        stages/NN-name/stage.json     which step and plan it came from (next to the model's files)
+        chained/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vlm_capcurriculum.curriculum import run_layout
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,24 @@ class StageLayout:
     def plan_file(self) -> str:
         return f"{self.curriculum_dir}/plan.json"
 
-    def stage_dir(self, position: int, name: str) -> str:
-        """``stages/<NN>-<name>``: one per planned stage; EasyR1's checkpoint rotation only removes
-        ``global_step_*`` folders, so these survive ``trainer.save_limit``."""
-        return f"{self.root}/stages/{position + 1:02d}-{name}"
+    @property
+    def summary_file(self) -> str:
+        return f"{self.root}/{run_layout.SUMMARY_FILE}"
 
     def stage_model(self, position: int, name: str) -> str:
-        """The Hugging Face model directory after the stage (``from_pretrained`` and vLLM load it)."""
-        return f"{self.stage_dir(position, name)}/hf"
+        """``stages/<NN>-<name>``: the Hugging Face model folder after the stage (``from_pretrained`` and vLLM load
+        it). EasyR1's checkpoint rotation only removes ``global_step_*`` folders, so it survives
+        ``trainer.save_limit``."""
+        return str(run_layout.stage_dir(self.root, position, name))
+
+    def stage_info(self, position: int, name: str) -> str:
+        """``stage.json`` in the stage's model folder: the step and plan the model came from."""
+        return f"{self.stage_model(position, name)}/stage.json"
+
+    def chained_run_dir(self, position: int, name: str) -> str:
+        """``chained/<NN>-<name>``: a chained stage's own EasyR1 run (``config.yaml``, ``easyr1/`` checkpoints),
+        kept out of the stage's model folder, which the merge replaces as a whole."""
+        return f"{self.root}/chained/{position + 1:02d}-{name}"
 
     def reference_snapshot(self, position: int, name: str) -> str:
         """The KL reference of a stage that refreshed it, when the previous stage left no model directory."""

@@ -186,7 +186,7 @@ def dry_run_chained(run: Any) -> int:
     print(f"dry run: {run.source}, chained: one EasyR1 run per stage")
     print_plan(plan, data)
     for stage in plan.stages:
-        config_file = f"{layout.stage_dir(stage.position, stage.name)}/config.yaml"
+        config_file = f"{layout.chained_run_dir(stage.position, stage.name)}/config.yaml"
         print(f"stage {stage.position + 1}: {' '.join(stage_command(config_file))} -> "
               f"{layout.stage_model(stage.position, stage.name)}")  # fmt: skip
     for note in notes:

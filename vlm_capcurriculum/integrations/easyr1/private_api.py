@@ -198,6 +198,31 @@ TRAINER_ATTRIBUTES: dict[str, str] = {
     "val_reward_fn": "the validation reward actor (keeps the configured kwargs)",
 }
 
+#: EasyR1's CUDA literals and the name the CPU execution replaces for each, *inside EasyR1's module*, in the worker
+#: processes only (tests/integrations/easyr1/cpu_worker.py ``apply_cpu_patches``; EasyR1's files stay unmodified).
+#: ``<module>.torch`` is replaced by a view of torch whose ``torch.cuda`` answers for the CPU.
+CPU_PATCHES: dict[str, str] = {
+    "verl.single_controller.base.worker.torch": "Worker.__init__ calls torch.cuda.get_device_name() (its AMD check)",
+    "verl.workers.fsdp_workers.torch": "FSDP(device_id=torch.cuda.current_device()), data.to(torch.cuda.current_device()), "
+    "torch.cuda.max_memory_* metrics in update_actor",
+    "verl.workers.fsdp_workers.init_device_mesh": 'init_device_mesh("cuda", ...) for the FSDP and Ulysses meshes',
+    "verl.workers.fsdp_workers.AutoModelForImageTextToText": 'from_pretrained(attn_implementation="flash_attention_2", '
+    'device_map="cuda") in _build_model_optimizer: sdpa and "cpu" instead',
+    "verl.workers.fsdp_workers.AutoModelForCausalLM": "the same, for text-only models",
+    "verl.utils.model_utils.torch": "print_gpu_memory_usage calls torch.cuda.mem_get_info()",
+    "verl.utils.flops_counter.torch": "FlopsCounter calls torch.cuda.get_device_name()",
+    "verl.utils.checkpoint.checkpoint_manager.torch": "the checkpoint's RNG state: torch.cuda.get/set_rng_state",
+}
+
+#: FSDPWorker members the CPU worker overrides (cpu_worker.CPUCurriculumFSDPWorker).
+CPU_WORKER_OVERRIDES: dict[str, str] = {
+    "FSDPWorker.__init__": 'creates the process group with backend="nccl" unless one exists: we create a gloo one first',
+    "FSDPWorker._build_rollout": "always builds vLLMRollout + FSDPVLLMShardingManager (rollout.name is read nowhere): "
+    "a transformers rollout behind a sharding manager with the same load/offload/weight-sync contract",
+    "FSDPWorker.rollout_sharding_manager": "load_vllm_and_sync_weights/offload_vllm/preprocess_data/postprocess_data/"
+    "freed_bytes, called by prepare/release_rollout_engine, generate_sequences and update_actor",
+}
+
 #: Actor-config fields that DataParallelPPOActor reads on every micro-batch (not cached at init).
 LIVE_ACTOR_KNOBS = ("kl_coef", "clip_ratio_low", "clip_ratio_high", "clip_ratio_dual", "max_grad_norm")
 # Where each knob must be read as `self.config.<knob>` for a runtime change to take effect.

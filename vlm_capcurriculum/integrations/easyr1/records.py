@@ -36,6 +36,7 @@ ANSWER_KEY = "answer"
 IMAGE_KEY = "images"
 CAPABILITY_KEY = "capability"
 INDEX_KEY = "curriculum_index"
+SAMPLE_ID_KEY = "sample_id"  # the record id, for the steps file (curriculum_steps.jsonl)
 
 #: The note counted in a stage's read report for each record EasyR1's overlong-prompt filter removed.
 OVERLONG_NOTE = "dropped_overlong_prompt"
@@ -55,6 +56,7 @@ def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
             row[IMAGE_KEY] = [str(path) for path in data.image_paths(index)]
         row[CAPABILITY_KEY] = record.capability
         row[INDEX_KEY] = index
+        row[SAMPLE_ID_KEY] = record.id
         rows.append(row)
     return rows
 

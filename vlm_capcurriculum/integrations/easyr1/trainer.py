@@ -20,7 +20,10 @@ override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_AT
 
 ``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
 ``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
-``curriculum/reward/<stage>/overall`` etc., one series per stage.
+``curriculum/reward/<stage>/overall`` etc., one series per stage, and to keep the layout every backend writes
+(progress.py): each step's metrics become its line of ``curriculum_steps.jsonl`` (with the batch's sample ids),
+written before EasyR1 saves that step's checkpoint (``_save_checkpoint``) or else when it logs the step, and
+``curriculum_summary.json`` is rewritten; ``_load_checkpoint`` rewinds the steps file to the checkpoint.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageControlle
 from .checkpointing import load_checked, save_sealed
 from .config import ConfigError
 from .engine import EasyR1Engine
+from .layout import StageLayout
 from .private_api import resolve
-from .records import INDEX_KEY
+from .progress import RunProgress
+from .records import INDEX_KEY, SAMPLE_ID_KEY
 
 RayPPOTrainer = resolve("RayPPOTrainer")
 
@@ -46,11 +51,12 @@ class DataOutOfStepError(RuntimeError):
 
 
 class StageMetricsLogger:
-    """EasyR1's ``Tracker`` plus per-stage copies of the step's reward means."""
+    """EasyR1's ``Tracker`` plus per-stage copies of the step's reward means; ``on_log`` sees every log call."""
 
-    def __init__(self, tracker: Any, plan: Plan) -> None:
+    def __init__(self, tracker: Any, plan: Plan, on_log: Any = None) -> None:
         self._tracker = tracker
         self._plan = plan
+        self._on_log = on_log
 
     def log(self, data: dict[str, Any], step: int) -> None:
         if 1 <= step <= self._plan.total_steps:
@@ -60,6 +66,8 @@ class StageMetricsLogger:
                 if value is not None:
                     data = {**data, f"curriculum/reward/{stage.name}/{key}": value}
         self._tracker.log(data=data, step=step)
+        if self._on_log is not None:
+            self._on_log(data, step)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tracker, name)
@@ -87,6 +95,9 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         self.controller: StageController | None = None
         self._open_step: int | None = None
         self._curriculum_logger: StageMetricsLogger | None = None
+        self.progress = RunProgress(StageLayout(self.config.trainer.save_checkpoint_path), plan)
+        # the step in progress: its sample ids and EasyR1's metrics dict for it (filled as the step runs)
+        self._pending_step: tuple[int, list[str], dict[str, Any]] | None = None
 
     # EasyR1's fit() assigns `self.logger = Tracker(...)`; we keep the Tracker behind a per-stage wrapper.
     @property
@@ -95,7 +106,26 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
 
     @logger.setter
     def logger(self, tracker: Any) -> None:
-        self._curriculum_logger = StageMetricsLogger(tracker, self.plan)
+        self._curriculum_logger = StageMetricsLogger(tracker, self.plan, on_log=self._record_log)
+
+    def _record_step(self) -> None:
+        """The open step's line of the steps file, once its reward and update are known: before EasyR1 saves the
+        step's checkpoint (so a kill between its save and its log loses no line) or else when EasyR1 logs it."""
+        if self._pending_step is not None:
+            step, sample_ids, metrics = self._pending_step
+            self._pending_step = None
+            self.progress.record_step(step, sample_ids, metrics)
+
+    def _record_log(self, data: dict[str, Any], step: int) -> None:
+        """A training step's metrics (they hold the step's reward) or a validation's (``val/`` keys)."""
+        if self._pending_step is not None and self._pending_step[0] == step and "reward/overall" in data:
+            self._record_step()
+        elif any(key.startswith("val/") for key in data):
+            self.progress.record_validation(step, data)
+
+    def _save_checkpoint(self) -> None:
+        self._record_step()
+        super()._save_checkpoint()
 
     def _save_checkpoint(self) -> None:
         save_sealed(self, super()._save_checkpoint)  # vlm_capcurriculum.checkpoints: manifest written last
@@ -112,6 +142,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         position = CurriculumSampler(self.plan, completed_steps=completed).state_dict()
         self.train_dataloader.sampler.load_state_dict(position)
         self.controller = StageController(self.plan, self.curriculum_engine, completed_steps=completed)
+        self.progress.resume_at(completed)
         for line in self.curriculum_engine.restore_after_resume(completed):
             print(f"[curriculum] resume at step {completed}: {line}")
 
@@ -139,10 +170,11 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
             }
         )
         batch = super()._make_batch_data(metrics)
-        self._check_batch(batch, step)
+        self._pending_step = (step, self._check_batch(batch, step), metrics)
         return batch
 
-    def _check_batch(self, batch: Any, step: int) -> None:
+    def _check_batch(self, batch: Any, step: int) -> list[str]:
+        """The batch must hold the plan's samples of ``step``; returns their sample ids (one per prompt)."""
         indices = batch.non_tensor_batch.get(INDEX_KEY)
         if indices is None:
             raise DataOutOfStepError(f"the batch has no {INDEX_KEY!r} column: build the loader with data.py")
@@ -154,9 +186,12 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
                 f"step {step} received samples {got[:8]}... but the plan trains {expected[:8]}...: the data "
                 "loader is out of step with the plan (a dataloader.pt of another run?)"
             )
+        sample_ids = batch.non_tensor_batch.get(SAMPLE_ID_KEY)
+        return [] if sample_ids is None else [str(sample_id) for sample_id in sample_ids[::repeat]]
 
     def fit(self) -> None:
         super().fit()
         if self._open_step is not None and self.controller is not None:
             step, self._open_step = self._open_step, None
             self.controller.after_step(step)  # the last stage's end actions (EasyR1 validated already)
+            self.progress.write_summary()  # now with the last stage's model folder
