@@ -51,7 +51,69 @@ def count_rows(path: str) -> int:
     return len(datasets.load_dataset("json", data_files=path)["train"])
 
 
-class CurriculumRLDataset(RLHFDataset):
+def _image_of(item: dict[str, Any], image_patch_size: int) -> Any:
+    """One ``{"type": "image", "image": ...}`` entry as an RGB PIL image within its ``min/max_pixels`` bounds."""
+    from io import BytesIO
+
+    from PIL import Image
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    source = item.get("image", item.get("image_url"))
+    if isinstance(source, dict):
+        source = BytesIO(source["bytes"]) if source.get("bytes") is not None else source.get("path")
+    image = source if isinstance(source, Image.Image) else Image.open(source)
+    image = image.convert("RGB")
+    factor = image_patch_size * 2
+    height, width = smart_resize(
+        image.height,
+        image.width,
+        factor=factor,
+        min_pixels=int(item.get("min_pixels", 4 * factor * factor)),
+        max_pixels=int(item.get("max_pixels", 16384 * factor * factor)),
+    )
+    return image.resize((width, height), Image.Resampling.BICUBIC) if (height, width) != image.size[::-1] else image
+
+
+def images_of_messages(messages: list[dict], image_patch_size: int) -> list[Any] | None:
+    """The images of chat ``messages`` as ``qwen_vl_utils.process_vision_info`` returns them (resized RGB PIL
+    images, in order), for where ``qwen_vl_utils`` cannot be imported: it imports torchvision at module top, and
+    torchvision has no CPU-only build for every torch. Videos are refused."""
+    images = []
+    for message in messages:
+        content = message.get("content")
+        for item in content if isinstance(content, list) else []:
+            if isinstance(item, dict) and item.get("type") == "video":
+                raise ValueError("video inputs need qwen_vl_utils (and torchvision)")
+            if isinstance(item, dict) and item.get("type") == "image":
+                images.append(_image_of(item, image_patch_size))
+    return images or None
+
+
+def _qwen_vl_utils_available() -> bool:
+    try:
+        import qwen_vl_utils  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _VisionWithoutTorchvision:
+    """``RLHFDataset``'s two vision readers, falling back to :func:`images_of_messages` without ``qwen_vl_utils``."""
+
+    @classmethod
+    async def process_vision_info(cls, messages: list[dict], image_patch_size: int, config: Any = None) -> Any:
+        if _qwen_vl_utils_available():
+            return await RLHFDataset.process_vision_info.__func__(cls, messages, image_patch_size, config)
+        return images_of_messages(messages, image_patch_size), None
+
+    @classmethod
+    def _process_multi_modal_info(cls, messages: list[dict], image_patch_size: Any, config: Any) -> Any:
+        if _qwen_vl_utils_available():
+            return RLHFDataset._process_multi_modal_info.__func__(cls, messages, image_patch_size, config)
+        return images_of_messages(messages, image_patch_size), None, cls._extract_audio_info(messages)
+
+
+class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
     """``RLHFDataset`` whose training rows follow the curriculum plan (see the module docstring)."""
 
     def __init__(
@@ -109,3 +171,4 @@ class CurriculumRLDataset(RLHFDataset):
     def positions(self) -> Sequence[int] | None:
         """Row of the concatenated files at each position of the training order (None for validation)."""
         return self.order
+
