@@ -22,6 +22,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -216,8 +217,6 @@ def _patch_hf_processor() -> None:
     other class (so a VLM is treated as text-only). Our image-only processors subclass the stock ones; bind them as
     the stock class they extend."""
     import transformers
-    from verl import utils as verl_utils
-    from verl.utils import tokenizer as tokenizer_package
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
     from vlm_capcurriculum.models import processors
@@ -246,8 +245,11 @@ def _patch_hf_processor() -> None:
             processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
         return processor
 
-    for module in (tokenizer_module, tokenizer_package, verl_utils):
-        if getattr(module, "hf_processor", None) is original:
+    # Every module that bound verl's function by name (``from verl.utils import hf_processor``) so far; later
+    # importers get ours from the re-exporting packages.
+    verl_modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] == "verl"]
+    for module in verl_modules:
+        if module.__dict__.get("hf_processor") is original:
             module.hf_processor = hf_processor
 
 
@@ -273,10 +275,10 @@ def apply_cpu_patches() -> None:
 
     from . import hf_rollout
 
+    _patch_hf_processor()
     _patch_torch_compile()
     _platform_class()
     _patch_process_group()
     _patch_no_pinned_memory()
-    _patch_hf_processor()
     hf_rollout.register()
     logger.info("vlm-capcurriculum: verl CPU device patches applied in pid %d", os.getpid())

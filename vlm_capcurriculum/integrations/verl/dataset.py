@@ -51,32 +51,24 @@ def count_rows(path: str) -> int:
     return len(datasets.load_dataset("json", data_files=path)["train"])
 
 
-def _image_of(item: dict[str, Any], image_patch_size: int) -> Any:
-    """One ``{"type": "image", "image": ...}`` entry as an RGB PIL image within its ``min/max_pixels`` bounds."""
+def _image_of(item: dict[str, Any]) -> Any:
+    """One ``{"type": "image", "image": ...}`` entry (path, ``{"bytes"/"path"}`` or PIL) as an RGB PIL image. Not
+    resized: the processor resizes it within ``data.mm_processor_kwargs``' pixel bounds, on the rollout and the
+    training side alike."""
     from io import BytesIO
 
     from PIL import Image
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
     source = item.get("image", item.get("image_url"))
     if isinstance(source, dict):
         source = BytesIO(source["bytes"]) if source.get("bytes") is not None else source.get("path")
     image = source if isinstance(source, Image.Image) else Image.open(source)
-    image = image.convert("RGB")
-    factor = image_patch_size * 2
-    height, width = smart_resize(
-        image.height,
-        image.width,
-        factor=factor,
-        min_pixels=int(item.get("min_pixels", 4 * factor * factor)),
-        max_pixels=int(item.get("max_pixels", 16384 * factor * factor)),
-    )
-    return image.resize((width, height), Image.Resampling.BICUBIC) if (height, width) != image.size[::-1] else image
+    return image.convert("RGB")
 
 
 def images_of_messages(messages: list[dict], image_patch_size: int) -> list[Any] | None:
-    """The images of chat ``messages`` as ``qwen_vl_utils.process_vision_info`` returns them (resized RGB PIL
-    images, in order), for where ``qwen_vl_utils`` cannot be imported: it imports torchvision at module top, and
+    """The images of chat ``messages``, in order, as RGB PIL images (what ``qwen_vl_utils.process_vision_info``
+    returns, without its resize), for where ``qwen_vl_utils`` cannot be imported: it imports torchvision at module top, and
     torchvision has no CPU-only build for every torch. Videos are refused."""
     images = []
     for message in messages:
@@ -85,7 +77,7 @@ def images_of_messages(messages: list[dict], image_patch_size: int) -> list[Any]
             if isinstance(item, dict) and item.get("type") == "video":
                 raise ValueError("video inputs need qwen_vl_utils (and torchvision)")
             if isinstance(item, dict) and item.get("type") == "image":
-                images.append(_image_of(item, image_patch_size))
+                images.append(_image_of(item))
     return images or None
 
 

@@ -316,6 +316,7 @@ def prepare_run(recipe: DictConfig) -> VerlRun:
             "trainer.default_local_dir": str(output_dir / "checkpoints"),
             **flatten_overrides(OmegaConf.to_container(backend.get("overrides") or {}, resolve=True)),
             "actor_rollout_ref.model.path": model_path,
+            "curriculum.output_dir": str(output_dir),
         }
         if device == "cpu":
             leaves.update(cpu_overrides(int(backend.get("cpu_ranks") or 1)))

@@ -60,11 +60,15 @@ def fix_qwen2_vl_text_only_embeds() -> None:
 
 
 def _trl_has_value_head() -> bool:
+    import warnings
+
     try:
-        from trl.experimental.ppo import AutoModelForCausalLMWithValueHead  # noqa: F401
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TRL warns on any import from trl.experimental
+            from trl.experimental.ppo import AutoModelForCausalLMWithValueHead
     except ImportError:
         try:
-            from trl import AutoModelForCausalLMWithValueHead  # noqa: F401,F811
+            from trl import AutoModelForCausalLMWithValueHead  # noqa: F401
         except ImportError:
             return False
     return True
