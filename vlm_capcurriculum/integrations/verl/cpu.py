@@ -83,6 +83,8 @@ def _cpu_device_module() -> types.ModuleType:
     module.manual_seed = torch.manual_seed
     module.manual_seed_all = torch.manual_seed
     module.synchronize = none
+    module.set_per_process_memory_fraction = none
+    module.get_device_name = lambda *args, **kwargs: "CPU"  # flops_counter compares torch.cpu by identity
     module.Stream = torch.cpu.Stream
     module.Event = torch.cpu.Event
     return module

@@ -21,6 +21,7 @@ rows the plan indexes, so they are refused here with the count instead of silent
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -82,11 +83,9 @@ def images_of_messages(messages: list[dict], image_patch_size: int) -> list[Any]
 
 
 def _qwen_vl_utils_available() -> bool:
-    try:
-        import qwen_vl_utils  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether ``qwen_vl_utils`` and the torchvision it imports are installed (found, not imported: the agent loop
+    calls this from several threads, and a failing import seen half-done by another thread looks like success)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("qwen_vl_utils", "torchvision"))
 
 
 class _VisionWithoutTorchvision:
