@@ -12,7 +12,8 @@ verl has no CPU rollout (vLLM, SGLang and TRT-LLM need GPUs; its own ``hf_rollou
 
 Prompts arrive as token ids with image placeholders already expanded by the processor (the agent loop tokenises
 with ``data.mm_processor_kwargs``); the server computes the pixel inputs with the same processor and checks that
-the placeholder count matches. Requests are served one at a time (the model is small; the trainer waits anyway).
+the placeholder count matches. Requests that arrive together (one per sample of a step) are generated as one
+left-padded batch.
 Nothing here is Qwen-specific: any ``AutoModelForImageTextToText`` whose processor has an ``image_processor`` works.
 """
 
@@ -32,8 +33,25 @@ ROLLOUT_NAME = "hf"
 ADAPTER_PATH = "vlm_capcurriculum.integrations.verl.hf_rollout.HFServerAdapter"
 
 
+#: Requests served in one ``generate`` (left-padded), and how long the first waits for others to arrive.
+MAX_BATCH = 64
+BATCH_WAIT_S = 0.05
+
+
 def server_name(replica_rank: int) -> str:
     return f"vlmcc_hf_server_{replica_rank}"
+
+
+class _Request:
+    """One queued ``generate`` call; requests with equal ``key`` (sampling parameters, pixel bounds) batch together."""
+
+    def __init__(self, prompt_ids: list[int], sampling_params: dict[str, Any], image_data: Any, mm_kwargs: dict):
+        self.prompt_ids = prompt_ids
+        self.sampling_params = sampling_params
+        self.image_data = list(image_data) if image_data else None
+        self.mm_kwargs = mm_kwargs
+        self.key = repr((sorted(sampling_params.items()), sorted(mm_kwargs.items())))
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
 
 class HFServer:
@@ -54,7 +72,9 @@ class HFServer:
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
         self.eos_token_ids = self._eos_token_ids()
         self.pad_token_id = self.processor.tokenizer.pad_token_id
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # one generate or weight update at a time
+        self.queue: list[_Request] = []
+        self.server_task: asyncio.Task[None] | None = None
         self.global_steps: int | None = None
 
     def _eos_token_ids(self) -> list[int]:
@@ -65,59 +85,90 @@ class HFServer:
             ids.append(tokenizer_eos)
         return ids
 
-    def _inputs(self, prompt_ids: list[int], image_data: list[Any] | None, mm_kwargs: dict[str, Any]) -> dict:
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long)
-        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-        if image_data:
-            pixels = self.processor.image_processor(images=image_data, return_tensors="pt", **mm_kwargs)
-            inputs.update(pixels)
-            grid = pixels.get("image_grid_thw")
-            if grid is not None and self.image_token_id is not None:
-                merge = getattr(self.processor.image_processor, "merge_size", 1)
-                expected = int(grid.prod(dim=-1).sum()) // (merge * merge)
-                found = int((input_ids == self.image_token_id).sum())
-                if expected != found:
-                    raise ValueError(
-                        f"hf rollout: the prompt holds {found} image placeholder tokens but its {len(image_data)} "
-                        f"image(s) make {expected} features (data.mm_processor_kwargs differ between the agent "
-                        "loop and the rollout?)"
-                    )
-        return inputs
+    def _pixels(self, images: list[Any], mm_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.processor.image_processor(images=images, return_tensors="pt", **mm_kwargs))
 
-    def _generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], image_data: Any, mm_kwargs: dict):
-        params = dict(sampling_params)
-        limit = self.config.prompt_length + self.config.response_length - len(prompt_ids)
+    def _check_placeholders(self, prompt_ids: list[int], images: list[Any] | None, mm_kwargs: dict[str, Any]) -> None:
+        """The prompt's image placeholder count must match what its images make (same processor bounds)."""
+        if not images or self.image_token_id is None:
+            return
+        grid = self._pixels(images, mm_kwargs).get("image_grid_thw")
+        if grid is None:
+            return
+        merge = getattr(self.processor.image_processor, "merge_size", 1)
+        expected = int(grid.prod(dim=-1).sum()) // (merge * merge)
+        found = sum(1 for token in prompt_ids if token == self.image_token_id)
+        if expected != found:
+            raise ValueError(
+                f"hf rollout: the prompt holds {found} image placeholder tokens but its {len(images)} image(s) make "
+                f"{expected} features (data.mm_processor_kwargs differ between the agent loop and the rollout?)"
+            )
+
+    def _generate_batch(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
+        """One left-padded ``generate`` over requests that share their sampling parameters."""
+        params = dict(requests[0].sampling_params)
+        longest = max(len(request.prompt_ids) for request in requests)
+        limit = self.config.prompt_length + self.config.response_length - longest
         max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.config.response_length))
         max_tokens = max(1, min(int(max_tokens), self.config.response_length, limit))
         temperature = float(params.get("temperature", 1.0) or 0.0)
         top_k = int(params.get("top_k", -1) or -1)
-        generation = {
+        pad = self.pad_token_id if self.pad_token_id is not None else self.eos_token_ids[0]
+        generation: dict[str, Any] = {
             "max_new_tokens": max_tokens,
             "do_sample": temperature > 0,
             "eos_token_id": self.eos_token_ids,
-            "pad_token_id": self.pad_token_id if self.pad_token_id is not None else self.eos_token_ids[0],
+            "pad_token_id": pad,
             "output_scores": bool(params.get("logprobs")),
             "return_dict_in_generate": True,
         }
         if temperature > 0:
             generation.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)), top_k=max(top_k, 0))
-        inputs = self._inputs(prompt_ids, image_data, mm_kwargs)
+        input_ids = torch.full((len(requests), longest), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(requests), longest), dtype=torch.long)
+        for row, request in enumerate(requests):
+            length = len(request.prompt_ids)
+            input_ids[row, longest - length :] = torch.tensor(request.prompt_ids, dtype=torch.long)
+            attention_mask[row, longest - length :] = 1
+        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        images = [image for request in requests for image in (request.image_data or [])]
+        if images:
+            inputs.update(self._pixels(images, requests[0].mm_kwargs))
         with torch.no_grad():
             out = self.model.generate(**inputs, **generation)
-        tokens = out.sequences[0, len(prompt_ids) :].tolist()
-        stop = "length"
-        for position, token in enumerate(tokens):
-            if token in self.eos_token_ids:
-                tokens = tokens[: position + 1]
-                stop = "completed"
-                break
-        log_probs = None
-        if params.get("logprobs") and out.scores:
-            log_probs = [
-                float(torch.log_softmax(score[0].float() / max(temperature, 1e-6), dim=-1)[token])
-                for score, token in zip(out.scores, tokens, strict=False)
-            ]
-        return tokens, log_probs, stop
+        results = []
+        for row in range(len(requests)):
+            tokens = out.sequences[row, longest:].tolist()
+            stop = "length"
+            for position, token in enumerate(tokens):
+                if token in self.eos_token_ids:
+                    tokens, stop = tokens[: position + 1], "completed"
+                    break
+            log_probs = None
+            if params.get("logprobs") and out.scores:
+                log_probs = [
+                    float(torch.log_softmax(score[row].float() / max(temperature, 1e-6), dim=-1)[token])
+                    for score, token in zip(out.scores, tokens, strict=False)
+                ]
+            results.append((tokens, log_probs, stop))
+        return results
+
+    async def _serve(self) -> None:
+        """Serve the queued requests in batches (requests arrive together: one per sample of a step)."""
+        while self.queue:
+            await asyncio.sleep(BATCH_WAIT_S)  # let the step's other requests arrive
+            key = self.queue[0].key
+            batch = [request for request in self.queue if request.key == key][:MAX_BATCH]
+            self.queue = [request for request in self.queue if all(request is not taken for taken in batch)]
+            async with self.lock:
+                try:
+                    results = await asyncio.to_thread(self._generate_batch, batch)
+                except Exception as error:  # each caller sees the failure (verl logs it per prompt)
+                    for request in batch:
+                        request.future.set_exception(error)
+                    continue
+            for request, result in zip(batch, results, strict=True):
+                request.future.set_result(result)
 
     async def generate(
         self,
@@ -133,10 +184,13 @@ class HFServer:
 
         if video_data:
             raise ValueError("hf rollout: video inputs are not supported")
-        async with self.lock:
-            tokens, log_probs, stop = await asyncio.to_thread(
-                self._generate, list(prompt_ids), sampling_params, image_data, dict(mm_processor_kwargs or {})
-            )
+        mm_kwargs = dict(mm_processor_kwargs or {})
+        self._check_placeholders(list(prompt_ids), image_data, mm_kwargs)
+        request = _Request(list(prompt_ids), dict(sampling_params), image_data, mm_kwargs)
+        self.queue.append(request)
+        if self.server_task is None or self.server_task.done():
+            self.server_task = asyncio.create_task(self._serve())
+        tokens, log_probs, stop = await request.future
         return TokenOutput(
             token_ids=tokens,
             log_probs=log_probs,
