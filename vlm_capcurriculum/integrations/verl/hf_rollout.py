@@ -70,6 +70,13 @@ class HFServer:
         self.model.eval()
         self.processor = AutoProcessor.from_pretrained(path)
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
+        # A response must not contain multimodal placeholders: verl recomputes mrope positions over prompt +
+        # response and would look for an image that does not exist (a tiny model may sample any token).
+        self.suppressed = [
+            token
+            for name in ("image_token_id", "video_token_id", "vision_start_token_id")
+            if (token := getattr(self.model.config, name, None)) is not None
+        ]
         self.eos_token_ids = self._eos_token_ids()
         self.pad_token_id = self.processor.tokenizer.pad_token_id
         self.lock = asyncio.Lock()  # one generate or weight update at a time
@@ -121,6 +128,7 @@ class HFServer:
             "pad_token_id": pad,
             "output_scores": bool(params.get("logprobs")),
             "return_dict_in_generate": True,
+            "suppress_tokens": self.suppressed or None,
         }
         if temperature > 0:
             generation.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)), top_k=max(top_k, 0))
