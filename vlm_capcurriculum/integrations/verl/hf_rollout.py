@@ -20,6 +20,7 @@ Nothing here is Qwen-specific: any ``AutoModelForImageTextToText`` whose process
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -112,7 +113,19 @@ class HFServer:
             )
 
     def _generate_batch(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
-        """One left-padded ``generate`` over requests that share their sampling parameters."""
+        """One left-padded ``generate`` over requests that share their sampling parameters. Reproducible: the
+        sampling seed is a digest of the weights' step and the batch's prompts, whatever order they arrived in (so a
+        resumed run samples what the uninterrupted run sampled)."""
+        order = sorted(range(len(requests)), key=lambda i: requests[i].prompt_ids)
+        results = self._generate_sorted([requests[i] for i in order])
+        unsorted: list[Any] = [None] * len(requests)
+        for position, index in enumerate(order):
+            unsorted[index] = results[position]
+        return unsorted
+
+    def _generate_sorted(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
+        digest = hashlib.sha256(repr((self.global_steps, [r.prompt_ids for r in requests])).encode()).digest()
+        torch.manual_seed(int.from_bytes(digest[:8], "little"))
         params = dict(requests[0].sampling_params)
         longest = max(len(request.prompt_ids) for request in requests)
         limit = self.config.prompt_length + self.config.response_length - longest
