@@ -243,7 +243,8 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
 
     from .driver import check_plan
 
-    auto_set_device(config)
+    if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
+        auto_set_device(config)
     try:
         validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     except (AssertionError, ValueError, TypeError) as error:
