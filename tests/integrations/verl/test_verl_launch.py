@@ -109,7 +109,10 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(ROOT)
     recipe = load_config(ROOT / "recipes" / "config.yaml", [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}"])
     started: list[Any] = []
-    with patch.object(launch_module, "run_verl", started.append):
+    def record(config: Any, *, device: str = "cuda") -> None:
+        started.append(config)
+
+    with patch.object(launch_module, "run_verl", record):
         assert launch_module.launch(recipe, dry_run=True) == 0
         assert started == []
         assert launch_module.launch(recipe, dry_run=False) == 0

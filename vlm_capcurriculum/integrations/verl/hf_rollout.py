@@ -113,9 +113,9 @@ class HFServer:
             )
 
     def _generate_batch(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
-        """One left-padded ``generate`` over requests that share their sampling parameters. Reproducible: the
-        sampling seed is a digest of the weights' step and the batch's prompts, whatever order they arrived in (so a
-        resumed run samples what the uninterrupted run sampled)."""
+        """One left-padded ``generate`` over requests that share their sampling parameters, seeded by a digest of
+        the weights' step and the batch's prompts (in a fixed order). Not reproducible across runs yet: which requests
+        share a batch depends on when they arrive (a run's steps and batches are; its sampled responses are not)."""
         order = sorted(range(len(requests)), key=lambda i: requests[i].prompt_ids)
         results = self._generate_sorted([requests[i] for i in order])
         unsorted: list[Any] = [None] * len(requests)
