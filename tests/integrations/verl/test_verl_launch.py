@@ -58,7 +58,7 @@ def test_dry_run_from_the_command_line(tmp_path: Path) -> None:
 def test_printed_command_is_verls_own_entry_point(tmp_path: Path, sample_run: Any) -> None:
     """verl's ``main_ppo`` (its ``@hydra.main``) composes the launcher's command to the config the launcher built:
     the route for users who launch verl directly. ``--cfg job`` prints the composed config and exits."""
-    run = sample_run()
+    run = sample_run(layout=True)
     result = subprocess.run(
         [sys.executable, *run.command()[1:], "--cfg", "job", "--resolve"],
         capture_output=True,
