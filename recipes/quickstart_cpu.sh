@@ -5,6 +5,10 @@
 #
 #   bash recipes/quickstart_cpu.sh                                        # outputs in outputs/quickstart_cpu
 #   OUTPUT_DIR=/tmp/qs bash recipes/quickstart_cpu.sh model=tiny_qwen2_5_vl curriculum=merged
+#   bash recipes/quickstart_cpu.sh backend=verl                           # verl's real trainer and workers (Ray)
+#
+# backend=verl runs verl's own trainer, FSDP workers and our plugin on the CPU (backend.device=cpu: gloo ranks, a
+# transformers-generate rollout). It is a SMOKE TEST of the verl path, not training: a tiny model, one thread.
 #
 # Arguments are Hydra-style overrides of recipes/config.yaml. Re-running with the same OUTPUT_DIR resumes from
 # the newest checkpoint there (backend.resume=auto); use a new OUTPUT_DIR to start over.
@@ -17,6 +21,13 @@ export OUTPUT_DIR="$output_dir"
 export HF_HUB_OFFLINE=1            # tiny models are built locally; nothing is downloaded
 # Tiny models run thousands of small ops: one thread each is fastest (more threads contend, badly on a busy machine).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+for arg in "$@"; do
+  if [ "$arg" = "backend=verl" ]; then
+    exec "${PYTHON:-python}" -m vlm_capcurriculum train --config recipes/config.yaml \
+      model=tiny_qwen3_vl data=samples backend.device=cpu backend.output_dir="$output_dir" \
+      "$@"
+  fi
+done
 exec "${PYTHON:-python}" -m vlm_capcurriculum train --config recipes/config.yaml \
   backend=trl model=tiny_qwen3_vl data=samples \
   backend.device=cpu backend.micro_batch_size=null backend.grpo.gradient_checkpointing=false \

@@ -82,8 +82,13 @@ def sample_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
     """``sample_run(*recipe_overrides)``: a prepared verl run of the sample recipe in ``tmp_path/run``."""
     monkeypatch.chdir(ROOT)
 
-    def prepare(*overrides: str, output_dir: Path | None = None) -> Any:
-        return prepare_sample_run(output_dir or tmp_path / "run", *overrides)
+    def prepare(*overrides: str, output_dir: Path | None = None, layout: bool = False) -> Any:
+        run = prepare_sample_run(output_dir or tmp_path / "run", *overrides)
+        if not layout:
+            # No common output layout by default: the recording stand-ins for the workers write no HF export to
+            # copy (the layout is tested by the real CPU runs, test_verl_cpu_e2e.py).
+            run.config.curriculum.output_dir = None
+        return run
 
     return prepare
 

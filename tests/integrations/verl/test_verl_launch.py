@@ -58,7 +58,7 @@ def test_dry_run_from_the_command_line(tmp_path: Path) -> None:
 def test_printed_command_is_verls_own_entry_point(tmp_path: Path, sample_run: Any) -> None:
     """verl's ``main_ppo`` (its ``@hydra.main``) composes the launcher's command to the config the launcher built:
     the route for users who launch verl directly. ``--cfg job`` prints the composed config and exits."""
-    run = sample_run()
+    run = sample_run(layout=True)
     result = subprocess.run(
         [sys.executable, *run.command()[1:], "--cfg", "job", "--resolve"],
         capture_output=True,
@@ -112,7 +112,10 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
     )  # the model id is not loadable offline: no prompt measuring here (test_verl_overlong.py)
     started: list[Any] = []
-    with patch.object(launch_module, "run_verl", started.append):
+    def record(config: Any, *, device: str = "cuda") -> None:
+        started.append(config)
+
+    with patch.object(launch_module, "run_verl", record):
         assert launch_module.launch(recipe, dry_run=True) == 0
         assert started == []
         assert launch_module.launch(recipe, dry_run=False) == 0

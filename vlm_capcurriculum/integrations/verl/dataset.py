@@ -21,6 +21,7 @@ rows the plan indexes, so they are refused here with the count instead of silent
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -51,7 +52,59 @@ def count_rows(path: str) -> int:
     return len(datasets.load_dataset("json", data_files=path)["train"])
 
 
-class CurriculumRLDataset(RLHFDataset):
+def _image_of(item: dict[str, Any]) -> Any:
+    """One ``{"type": "image", "image": ...}`` entry (path, ``{"bytes"/"path"}`` or PIL) as an RGB PIL image. Not
+    resized: the processor resizes it within ``data.mm_processor_kwargs``' pixel bounds, on the rollout and the
+    training side alike."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    source = item.get("image", item.get("image_url"))
+    if isinstance(source, dict):
+        source = BytesIO(source["bytes"]) if source.get("bytes") is not None else source.get("path")
+    image = source if isinstance(source, Image.Image) else Image.open(source)
+    return image.convert("RGB")
+
+
+def images_of_messages(messages: list[dict], image_patch_size: int) -> list[Any] | None:
+    """The images of chat ``messages``, in order, as RGB PIL images (what ``qwen_vl_utils.process_vision_info``
+    returns, without its resize), for where ``qwen_vl_utils`` cannot be imported: it imports torchvision at module top, and
+    torchvision has no CPU-only build for every torch. Videos are refused."""
+    images = []
+    for message in messages:
+        content = message.get("content")
+        for item in content if isinstance(content, list) else []:
+            if isinstance(item, dict) and item.get("type") == "video":
+                raise ValueError("video inputs need qwen_vl_utils (and torchvision)")
+            if isinstance(item, dict) and item.get("type") == "image":
+                images.append(_image_of(item))
+    return images or None
+
+
+def _qwen_vl_utils_available() -> bool:
+    """Whether ``qwen_vl_utils`` and the torchvision it imports are installed (found, not imported: the agent loop
+    calls this from several threads, and a failing import seen half-done by another thread looks like success)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("qwen_vl_utils", "torchvision"))
+
+
+class _VisionWithoutTorchvision:
+    """``RLHFDataset``'s two vision readers, falling back to :func:`images_of_messages` without ``qwen_vl_utils``."""
+
+    @classmethod
+    async def process_vision_info(cls, messages: list[dict], image_patch_size: int, config: Any = None) -> Any:
+        if _qwen_vl_utils_available():
+            return await RLHFDataset.process_vision_info.__func__(cls, messages, image_patch_size, config)
+        return images_of_messages(messages, image_patch_size), None
+
+    @classmethod
+    def _process_multi_modal_info(cls, messages: list[dict], image_patch_size: Any, config: Any) -> Any:
+        if _qwen_vl_utils_available():
+            return RLHFDataset._process_multi_modal_info.__func__(cls, messages, image_patch_size, config)
+        return images_of_messages(messages, image_patch_size), None, cls._extract_audio_info(messages)
+
+
+class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
     """``RLHFDataset`` whose training rows follow the curriculum plan (see the module docstring)."""
 
     def __init__(
@@ -109,3 +162,4 @@ class CurriculumRLDataset(RLHFDataset):
     def positions(self) -> Sequence[int] | None:
         """Row of the concatenated files at each position of the training order (None for validation)."""
         return self.order
+

@@ -34,6 +34,7 @@ from vlm_capcurriculum.curriculum import (
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
 from .capabilities import UnsupportedOverrideError, check_overrides, supported_operations
+from .layout import RunLayout
 from .planning import check_run_shape, load_plan
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class VerlCurriculumEngine(EngineBase):
         self.base_loss = dict(engine.loss_values)
         self.stage: PlannedStage | None = None  # set by the driver before each controller call
         self.step: int | None = None  # the global step in progress, set with ``stage``
+        self.layout: RunLayout | None = None  # the common output layout, when curriculum.output_dir is set
 
     def set_vision_tower_trainable(self, trainable: bool | None) -> None:
         self.verl.set_vision_trainable(self.base_vision_trainable if trainable is None else bool(trainable))
@@ -140,7 +142,9 @@ class VerlCurriculumEngine(EngineBase):
         self.verl.refresh_reference(stage_tag(self.stage))
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
-        self.verl.save_checkpoint(stage_tag(stage))
+        hf_dir = self.verl.save_checkpoint(stage_tag(stage))
+        if self.layout is not None:
+            self.layout.export_stage(stage, hf_dir)
 
     def validate(self, stage: PlannedStage, step: int) -> None:
         self.verl.validate()
@@ -159,6 +163,8 @@ class CurriculumStageDriver:
 
     def on_train_begin(self, global_step: int) -> None:
         completed = global_step - 1
+        if self.engine.layout is not None:
+            self.engine.layout.start(completed)
         self.controller = StageController(self.plan, self.engine, completed_steps=completed, engine_name=ENGINE_NAME)
         tag = reference_tag_to_restore(self.plan, completed)
         if tag is not None:
@@ -175,7 +181,9 @@ class CurriculumStageDriver:
             raise RuntimeError("on_step_end before on_train_begin")
         stage = self.plan.stage_at(global_step)
         self.engine.stage = stage
-        self.controller.after_step(global_step)
+        self.controller.after_step(global_step)  # stage end: the stage folder is written here
+        if self.engine.layout is not None:
+            self.engine.layout.log_step(global_step, metrics)
         return {
             "curriculum/stage": float(stage.position + 1),
             "curriculum/stage_step": float(global_step - stage.start_step + 1),
@@ -200,8 +208,12 @@ class CurriculumStageDriver:
 
 def stage_driver(curriculum: Any, engine: VerlEngine) -> CurriculumStageDriver:
     """The driver factory (``curriculum.driver``): plan, check the plan against the verl config, build the driver."""
-    _, plan = load_plan(curriculum)
+    data, plan = load_plan(curriculum)
     config = engine.trainer.config
     check_run_shape(plan, config)
     check_plan(plan, config)
-    return CurriculumStageDriver(plan, VerlCurriculumEngine(engine))
+    curriculum_engine = VerlCurriculumEngine(engine)
+    output_dir = curriculum.get("output_dir") if curriculum is not None else None
+    if output_dir:
+        curriculum_engine.layout = RunLayout(output_dir, plan, data)
+    return CurriculumStageDriver(plan, curriculum_engine)

@@ -59,6 +59,34 @@ from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shap
 from .writer import VerlDataError, write_verl_parquet
 
 CONFIG_MODULE = "vlm_capcurriculum.integrations.verl.config"
+#: ``backend.device``: ``cuda`` (verl's GPUs) or ``cpu`` (smoke tests: :mod:`.cpu`).
+DEVICES = ("cuda", "cpu")
+
+
+def cpu_overrides(ranks: int) -> dict[str, Any]:
+    """verl keys of a ``backend.device=cpu`` run (after the recipe's ``backend.overrides``): the ``hf`` rollout,
+    FSDP2 in float32 on ``ranks`` gloo ranks, sdpa attention, no torch.compile, no remove-padding (flash-attn)."""
+    return {
+        "trainer.device": "cpu",
+        "trainer.n_gpus_per_node": ranks,
+        "trainer.nnodes": 1,
+        "actor_rollout_ref.rollout.name": "hf",
+        "actor_rollout_ref.actor.strategy": "fsdp2",
+        "actor_rollout_ref.ref.strategy": "fsdp2",
+        "actor_rollout_ref.actor.fsdp_config.dtype": "float32",
+        "actor_rollout_ref.ref.fsdp_config.dtype": "float32",
+        "actor_rollout_ref.actor.use_torch_compile": False,
+        "actor_rollout_ref.ref.use_torch_compile": False,
+        "actor_rollout_ref.actor.fsdp_config.use_torch_compile": False,
+        "actor_rollout_ref.ref.fsdp_config.use_torch_compile": False,
+        "+actor_rollout_ref.model.override_config.attn_implementation": "sdpa",
+        "actor_rollout_ref.model.enable_gradient_checkpointing": False,
+        "actor_rollout_ref.model.use_remove_padding": False,
+        "actor_rollout_ref.rollout.agent.num_workers": 1,
+        "reward.num_workers": 1,
+        "data.dataloader_num_workers": 0,
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1,
+    }
 CONFIG_NAME = "capcurriculum_trainer"
 #: The option of the ``curriculum`` config group the launcher writes (``<output_dir>/config/curriculum/run.yaml``).
 CURRICULUM_OPTION = "run"
@@ -80,6 +108,7 @@ _USER_ERRORS = (
 class VerlRun:
     """Everything a verl run of a recipe is made of, prepared and checked (see the module docstring)."""
 
+    device: str
     output_dir: Path
     data: CurriculumData
     plan: Plan
@@ -219,7 +248,8 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
 
     from .driver import check_plan
 
-    auto_set_device(config)
+    if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
+        auto_set_device(config)
     try:
         validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     except (AssertionError, ValueError, TypeError) as error:
@@ -288,12 +318,20 @@ def prepare_run(
             note=f"written by `vlmcc train ... backend=verl` (plan {plan_id(plan)}, {plan.total_steps} steps)",
         )
         run_name = output_dir.name
+        device = str(backend.get("device") or "cuda").lower()
+        if device not in DEVICES:
+            raise LaunchError(f"backend.device: {device!r} is not one of {', '.join(DEVICES)}")
+        model_path = _model_path(recipe, output_dir)
         leaves = {
             "trainer.project_name": "vlm-capcurriculum",
             "trainer.experiment_name": run_name,
             "trainer.default_local_dir": str(output_dir / "checkpoints"),
             **flatten_overrides(OmegaConf.to_container(backend.get("overrides") or {}, resolve=True)),
+            "actor_rollout_ref.model.path": model_path,
+            "curriculum.output_dir": str(output_dir),
         }
+        if device == "cpu":
+            leaves.update(cpu_overrides(int(backend.get("cpu_ranks") or 1)))
         overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves))
         config = compose_verl_config(config_dir, overrides)
         if measure_prompts and kept is None and recipe.backend.get("drop_overlong_prompts", False):
@@ -318,6 +356,7 @@ def prepare_run(
     except _USER_ERRORS as error:
         raise LaunchError(f"backend verl: {error}") from error
     run = VerlRun(
+        device=device,
         output_dir=output_dir,
         data=data,
         plan=plan,
@@ -349,11 +388,58 @@ def print_run(run: VerlRun) -> None:
     sys.stdout.flush()
 
 
-def run_verl(config: DictConfig) -> None:
-    """What ``verl.trainer.main_ppo.main`` does after composing and validating: Ray, then ``TaskRunnerV1``."""
+def run_verl(config: DictConfig, *, device: str = "cuda") -> None:
+    """What ``verl.trainer.main_ppo.main`` does after composing and validating: Ray, then ``TaskRunnerV1``. On the
+    CPU device, first the environment every Ray process inherits and a local Ray with one logical GPU per rank."""
+    if device == "cpu":
+        import ray
+
+        from .cpu import apply_cpu_patches, cpu_environment
+
+        ranks = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
+        environment = cpu_environment(ranks)
+        os.environ.update(environment)
+        apply_cpu_patches()
+        if not ray.is_initialized():
+            ray.init(
+                num_cpus=64,  # logical: verl's many actors each ask for one; the threads are OMP's (one each)
+                num_gpus=ranks,
+                include_dashboard=False,
+                runtime_env={"env_vars": environment},
+            )
     from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
 
     run_ppo(config, task_runner_class=TaskRunnerV1)
+
+
+def _model_path(recipe: DictConfig, output_dir: Path) -> str:
+    """The model verl loads: ``model.path``, or for ``tiny://<family>`` the tiny model the run builds into
+    ``<output_dir>/base_model`` (:func:`prepare_model`)."""
+    from vlm_capcurriculum.integrations.trl.tiny import BASE_MODEL_DIR, tiny_family
+
+    path = str(OmegaConf.select(recipe, "model.path", default="") or "")
+    if tiny_family(path) is not None:
+        return str(output_dir / BASE_MODEL_DIR)
+    return path
+
+
+def prepare_model(recipe: DictConfig, run: VerlRun) -> None:
+    """Build a ``tiny://`` model (with the TRL backend's format warm-start, so rewards are not all 0) before Ray."""
+    from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model, tiny_family
+    from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt
+
+    family = tiny_family(str(OmegaConf.select(recipe, "model.path", default="") or ""))
+    if family is None:
+        return
+    prepare_tiny_model(
+        family,
+        run.output_dir,
+        seed=int(recipe.model.get("tiny_seed", 0) or 0),
+        warm_start_steps=int(recipe.model.get("tiny_warm_start_steps", 0) or 0),
+        records=run.data.records,
+        image_paths=run.data.image_paths,
+        template=read_prompt(str(recipe.backend.get("format_prompt") or THINK_BOXED)),
+    )
 
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
@@ -366,5 +452,6 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         refuse_training(run.config, OmegaConf.select(config, "model.family", default=None))
     except InternVLConfigError as error:
         raise LaunchError(f"backend verl: {error}") from error
-    run_verl(run.config)
+    prepare_model(config, run)
+    run_verl(run.config, device=run.device)
     return 0

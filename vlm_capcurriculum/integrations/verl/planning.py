@@ -36,7 +36,7 @@ from vlm_capcurriculum.curriculum import (
 )
 
 #: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
-PLUGIN_KEYS: tuple[str, ...] = ("driver", "order_provider")
+PLUGIN_KEYS: tuple[str, ...] = ("driver", "order_provider", "output_dir")
 
 
 class CurriculumConfigError(ValueError):

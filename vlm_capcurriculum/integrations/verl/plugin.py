@@ -25,6 +25,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import logging
+import os
 import sys
 import traceback
 from types import ModuleType
@@ -39,38 +40,78 @@ logger = logging.getLogger(__name__)
 registration_error: str | None = None
 
 
-class _LoaderThatRegisters(importlib.abc.Loader):
-    """Runs verl's own loader for ``trainer_base``, then registers our trainer mode."""
+#: verl modules we act on right after they execute (lazily: most processes never import them), and what we do.
+def _after_trainer_base() -> None:
+    register_trainer_mode()
 
-    def __init__(self, wrapped: importlib.abc.Loader) -> None:
+
+def _after_qwen2_vl() -> None:
+    importlib.import_module(FIXES_MODULE).fix_qwen2_vl_text_only_embeds()
+
+
+def _after_monkey_patch() -> None:
+    importlib.import_module(FIXES_MODULE).fix_trl_value_head_import()
+
+
+FIXES_MODULE = "vlm_capcurriculum.integrations.verl.verl_fixes"
+AFTER_IMPORT = {
+    TRAINER_BASE_MODULE: _after_trainer_base,
+    "verl.models.transformers.qwen2_vl": _after_qwen2_vl,
+    "verl.models.transformers.monkey_patch": _after_monkey_patch,
+}
+
+
+def _run_after_import(name: str) -> None:
+    try:
+        AFTER_IMPORT[name]()
+    except Exception:
+        logger.error("vlm-capcurriculum: the verl plugin's action after importing %s failed", name, exc_info=True)
+        raise
+
+
+class _LoaderThatRegisters(importlib.abc.Loader):
+    """Runs verl's own loader for a module of :data:`AFTER_IMPORT`, then our action for it."""
+
+    def __init__(self, wrapped: importlib.abc.Loader, name: str) -> None:
         self._wrapped = wrapped
+        self._name = name
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self._wrapped.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
         self._wrapped.exec_module(module)
-        register_trainer_mode()
+        if self._name == TRAINER_BASE_MODULE:
+            register_trainer_mode()  # never raises: it registers a placeholder on failure
+        else:
+            _run_after_import(self._name)
 
     def __getattr__(self, name: str) -> object:  # get_source, get_filename, ... for inspect/linecache
         return getattr(self._wrapped, name)
 
 
 class _RegisterAfterTrainerBase(importlib.abc.MetaPathFinder):
-    """A one-shot finder that wraps the loader of ``verl.trainer.ppo.v1.trainer_base``."""
+    """A finder that wraps the loaders of the modules in :data:`AFTER_IMPORT` (once each)."""
+
+    def __init__(self) -> None:
+        self.pending = {name for name in AFTER_IMPORT if name not in sys.modules}
 
     def find_spec(
         self, fullname: str, path: object = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != TRAINER_BASE_MODULE:
+        if fullname not in self.pending:
             return None
-        sys.meta_path.remove(self)  # one shot; also keeps the search below from finding us again
+        self.pending.discard(fullname)
+        if not self.pending:
+            sys.meta_path.remove(self)
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             find_spec = getattr(finder, "find_spec", None)
             spec = find_spec(fullname, path, target) if find_spec is not None else None
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _LoaderThatRegisters(spec.loader)
+                    spec.loader = _LoaderThatRegisters(spec.loader, fullname)
                 return spec
         return None
 
@@ -117,11 +158,20 @@ def _register_placeholder(error: str) -> None:
 
 
 def install() -> None:
-    """Register now if verl's trainer base is already imported, else when it is."""
-    if TRAINER_BASE_MODULE in sys.modules:
-        register_trainer_mode()
-    elif not any(isinstance(finder, _RegisterAfterTrainerBase) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterAfterTrainerBase())
+    """Act now on the modules of :data:`AFTER_IMPORT` already imported, on the others when they are; then, when the
+    launcher selected the CPU device (``VLMCC_VERL_DEVICE=cpu``), apply the CPU patches in this process."""
+    if not any(isinstance(finder, _RegisterAfterTrainerBase) for finder in sys.meta_path):
+        finder = _RegisterAfterTrainerBase()
+        if finder.pending:
+            sys.meta_path.insert(0, finder)
+        for name in AFTER_IMPORT:
+            if name in sys.modules:
+                if name == TRAINER_BASE_MODULE:
+                    register_trainer_mode()
+                else:
+                    _run_after_import(name)
+    if os.environ.get("VLMCC_VERL_DEVICE", "").strip().lower() == "cpu":
+        importlib.import_module("vlm_capcurriculum.integrations.verl.cpu").apply_cpu_patches()
 
 
 try:

@@ -1,0 +1,286 @@
+"""``backend.device=cpu``: verl 0.9.1's real trainer, workers and our plugin on a CPU, for smoke tests and CI.
+
+This is for checking a recipe end to end on a laptop before spending GPUs, **not for training**: a tiny model, a few
+steps, one thread per rank. What it takes, all process-local and applied only when the launcher selected the CPU
+device (environment variable :data:`DEVICE_ENV` = ``cpu``, which every Ray process inherits):
+
+* verl's own extension points: a CPU platform registered with ``PlatformRegistry`` and chosen by ``VERL_PLATFORM``
+  (:class:`PlatformCPU`; ``device_name`` ``cpu``, Ray resource ``GPU``: Ray is started with *logical* GPUs, one per
+  rank), the ``hf`` rollout (:mod:`.hf_rollout`, registered with ``RolloutReplicaRegistry`` and the rollout-class
+  registry), ``VERL_ENGINE_DEVICE=cuda`` (the FSDP engines are registered for cuda/npu only; they run on whatever
+  ``get_device_name()`` says), and config values (sdpa attention, no torch.compile, no dynamic batch size);
+* the patches in :func:`apply_cpu_patches` for what has no extension point; every private verl name they touch is
+  listed, with why, in :mod:`.private_api`.
+
+Design for reuse: nothing here is Qwen-specific except the processor names in :func:`_patch_hf_processor`; another
+family (InternVL, issue 15) adds its processor there and its model patches in :meth:`PlatformCPU.apply_model_patches`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+#: Set by the launcher (``backend.device=cpu``) for the driver and every Ray process.
+DEVICE_ENV = "VLMCC_VERL_DEVICE"
+#: Our platform's name in verl's ``PlatformRegistry`` (``VERL_PLATFORM``).
+PLATFORM_NAME = "capcurriculum_cpu"
+
+_applied = False
+
+
+def cpu_selected() -> bool:
+    return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
+
+
+def cpu_environment(world_size: int) -> dict[str, str]:
+    """The environment variables of a CPU run (the launcher sets them before Ray starts; Ray processes inherit)."""
+    return {
+        DEVICE_ENV: "cpu",
+        "VERL_PLATFORM": PLATFORM_NAME,
+        "VERL_ENGINE_DEVICE": "cuda",  # engine registry key only; the engine itself uses get_device_name() == "cpu"
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "VLMCC_VERL_WORLD_SIZE": str(world_size),
+    }
+
+
+def _cpu_device_module() -> types.ModuleType:
+    """``torch.cpu`` plus the memory calls verl makes on ``get_torch_device()`` (all no-ops or zeros on a CPU)."""
+    module = types.ModuleType("vlmcc_torch_cpu")
+    for name in dir(torch.cpu):
+        if not name.startswith("__"):
+            setattr(module, name, getattr(torch.cpu, name))
+    zero = lambda *args, **kwargs: 0  # noqa: E731
+    none = lambda *args, **kwargs: None  # noqa: E731
+    for name in (
+        "memory_allocated",
+        "memory_reserved",
+        "max_memory_allocated",
+        "max_memory_reserved",
+    ):
+        setattr(module, name, zero)
+    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "manual_seed", "manual_seed_all", "ipc_collect"):
+        setattr(module, name, none)
+    module.is_available = lambda: True
+    module.device_count = lambda: 1
+    module.current_device = lambda: 0
+    module.mem_get_info = lambda *args, **kwargs: (0, 0)
+    module.memory_stats = lambda *args, **kwargs: {}
+    module.get_rng_state = torch.get_rng_state
+    module.set_rng_state = torch.set_rng_state
+    module.manual_seed = torch.manual_seed
+    module.manual_seed_all = torch.manual_seed
+    module.synchronize = none
+    module.set_per_process_memory_fraction = none
+    module.get_device_name = lambda *args, **kwargs: "CPU"  # flops_counter compares torch.cpu by identity
+    module.Stream = torch.cpu.Stream
+    module.Event = torch.cpu.Event
+    return module
+
+
+def _platform_class() -> type:
+    from verl.plugin.platform.platform_base import PlatformBase
+    from verl.plugin.platform.platform_manager import PlatformRegistry
+
+    device_module = _cpu_device_module()
+
+    @PlatformRegistry.register(platform=PLATFORM_NAME)
+    class PlatformCPU(PlatformBase):
+        """verl on the CPU: torch ``cpu`` device, gloo collectives, Ray's logical ``GPU`` resource per rank."""
+
+        @property
+        def device_name(self) -> str:
+            return "cpu"
+
+        @property
+        def vendor_name(self) -> str:
+            return "cpu"
+
+        @property
+        def device_module(self) -> types.ModuleType:
+            return device_module
+
+        def is_available(self) -> bool:
+            return True
+
+        def is_platform_available(self, use_smi_check: bool = False) -> bool:
+            return cpu_selected()
+
+        def current_device(self) -> Any:
+            # verl uses the "device id" as a device (model.to(get_device_id()), to_empty(device=...)): an int would
+            # mean cuda:N
+            return torch.device("cpu")
+
+        def device_count(self) -> int:
+            return 1
+
+        def set_device(self, device_index: int) -> None:
+            return None
+
+        def synchronize(self, device_index: int | None = None) -> None:
+            return None
+
+        def manual_seed(self, seed: int) -> None:
+            torch.manual_seed(seed)
+
+        def manual_seed_all(self, seed: int) -> None:
+            torch.manual_seed(seed)
+
+        def set_allocator_settings(self, settings: str) -> None:
+            return None
+
+        def empty_cache(self) -> None:
+            return None
+
+        def get_device_capability(self, device_index: int = 0) -> tuple[int | None, int | None]:
+            return None, None
+
+        def communication_backend_name(self) -> str:
+            return "gloo"
+
+        def visible_devices_envvar(self) -> str:
+            return "CUDA_VISIBLE_DEVICES"
+
+        @contextlib.contextmanager
+        def nvtx_range(self, msg: str) -> Iterator[None]:
+            yield
+
+        def profiler_start(self) -> None:
+            return None
+
+        def profiler_stop(self) -> None:
+            return None
+
+        def ray_resource_name(self) -> str:
+            return "GPU"  # Ray is started with logical GPUs (one per rank) so verl's placement groups work
+
+        def ray_noset_envvars(self) -> list[str]:
+            return ["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"]
+
+        def is_ipc_supported(self) -> bool:
+            return False
+
+        def cudart(self) -> Any:
+            return None
+
+    return PlatformCPU
+
+
+def _patch_process_group() -> None:
+    """verl builds ``cpu:gloo,<device>:<backend>`` = ``cpu:gloo,cpu:gloo``, which torch rejects: use ``gloo``."""
+    from verl.utils import distributed
+
+    original = distributed.initialize_global_process_group_ray
+
+    @functools.wraps(original)
+    def initialize_global_process_group_ray(timeout_second: Any = None, backend: Any = None) -> Any:
+        return original(timeout_second=timeout_second, backend=backend or "gloo")
+
+    distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
+    original_global = distributed.initialize_global_process_group
+
+    def initialize_global_process_group(timeout_second: int = 36000) -> Any:
+        from datetime import timedelta
+
+        torch.distributed.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_second))
+        return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+    functools.update_wrapper(initialize_global_process_group, original_global)
+    distributed.initialize_global_process_group = initialize_global_process_group
+
+
+def _patch_no_pinned_memory() -> None:
+    """FSDP2's forward-only reference is wrapped with ``CPUOffloadPolicy(pin_memory=True)``; pinning needs an
+    accelerator. The engine module binds the class by name, so a non-pinning subclass replaces it there."""
+    from torch.distributed.fsdp import CPUOffloadPolicy
+    from verl.workers.engine.fsdp import transformer_impl
+
+    class UnpinnedCPUOffloadPolicy(CPUOffloadPolicy):
+        def __init__(self, pin_memory: bool = False) -> None:
+            super().__init__(pin_memory=False)
+
+    transformer_impl.CPUOffloadPolicy = UnpinnedCPUOffloadPolicy
+
+
+def _patch_hf_processor() -> None:
+    """verl's ``hf_processor`` binds ``get_rope_index`` by the processor's exact class name and returns None for any
+    other class (so a VLM is treated as text-only). Our image-only processors subclass the stock ones; bind them as
+    the stock class they extend."""
+    import transformers
+    from verl.utils.tokenizer import tokenizer as tokenizer_module
+
+    from vlm_capcurriculum.models import processors
+
+    stock_model = {
+        processors.Qwen2_5_VLImageOnlyProcessor: "Qwen2_5_VLModel",
+        processors.Qwen3VLImageOnlyProcessor: "Qwen3VLModel",
+    }
+    original = tokenizer_module.hf_processor
+
+    @functools.wraps(original)
+    def hf_processor(name_or_path: Any, **kwargs: Any) -> Any:
+        from transformers import AutoConfig, AutoProcessor
+
+        try:
+            processor = AutoProcessor.from_pretrained(name_or_path, **kwargs)
+        except Exception:
+            return original(name_or_path, **kwargs)
+        model_name = next((name for cls, name in stock_model.items() if type(processor) is cls), None)
+        if model_name is None:
+            return original(name_or_path, **kwargs)
+        model_class = getattr(transformers, model_name)
+        processor.config = AutoConfig.from_pretrained(name_or_path, **kwargs)
+        processor.get_rope_index = types.MethodType(model_class.get_rope_index, processor)
+        if hasattr(model_class, "get_vision_position_ids"):
+            processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
+        return processor
+
+    # Every module that bound verl's function by name (``from verl.utils import hf_processor``) so far; later
+    # importers get ours from the re-exporting packages.
+    verl_modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] == "verl"]
+    for module in verl_modules:
+        if module.__dict__.get("hf_processor") is original:
+            module.hf_processor = hf_processor
+
+
+def _patch_torch_compile() -> None:
+    """verl compiles a few kernels (entropy, log-probs) with ``torch.compile`` at import; inductor needs a C++
+    toolchain and minutes per shape on a CPU. Make ``torch.compile`` the identity in this process."""
+
+    def no_compile(model: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if model is None:
+            return lambda fn: fn
+        return model
+
+    torch.compile = no_compile  # type: ignore[assignment]
+
+
+def apply_cpu_patches() -> None:
+    """Register the CPU platform and the ``hf`` rollout, then apply the patches (once per process)."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    import vlm_capcurriculum.models  # noqa: F401  (registers our image-only processors with AutoProcessor)
+
+    from . import hf_rollout
+
+    _patch_hf_processor()
+    _patch_torch_compile()
+    _platform_class()
+    _patch_process_group()
+    _patch_no_pinned_memory()
+    hf_rollout.register()
+    logger.info("vlm-capcurriculum: verl CPU device patches applied in pid %d", os.getpid())

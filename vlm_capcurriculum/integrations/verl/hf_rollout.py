@@ -1,0 +1,341 @@
+"""The ``hf`` rollout for verl 0.9.1 on a CPU (``actor_rollout_ref.rollout.name=hf``): ``transformers`` ``generate``.
+
+verl has no CPU rollout (vLLM, SGLang and TRT-LLM need GPUs; its own ``hf_rollout.py`` cannot be instantiated in
+0.9.1: abstract methods missing, no registry entry). This one plugs into verl's own two registries:
+
+* ``RolloutReplicaRegistry`` (public): :class:`HFReplica` starts one :class:`HFServer` Ray actor per replica; the
+  agent loop's ``LLMServerClient.generate`` calls ``server.generate(request_id=, prompt_ids=, sampling_params=,
+  image_data=, ...)`` and gets a ``TokenOutput``, as from vLLM's server;
+* the rollout-class registry (private, see :mod:`.private_api`): :class:`HFServerAdapter` is built inside every
+  actor worker; verl's ``update_weights`` hands it the FSDP full-tensor generator (all ranks take part in the
+  gathers) and it ships the weights to its replica's server.
+
+Prompts arrive as token ids with image placeholders already expanded by the processor (the agent loop tokenises
+with ``data.mm_processor_kwargs``); the server computes the pixel inputs with the same processor and checks that
+the placeholder count matches. Requests that arrive together (one per sample of a step) are generated as one
+left-padded batch.
+Nothing here is Qwen-specific: any ``AutoModelForImageTextToText`` whose processor has an ``image_processor`` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import ray
+import torch
+
+logger = logging.getLogger(__name__)
+
+ROLLOUT_NAME = "hf"
+ADAPTER_PATH = "vlm_capcurriculum.integrations.verl.hf_rollout.HFServerAdapter"
+
+
+#: Requests served in one ``generate`` (left-padded), and how long the first waits for others to arrive.
+MAX_BATCH = 64
+BATCH_WAIT_S = 0.05
+
+
+def server_name(replica_rank: int) -> str:
+    return f"vlmcc_hf_server_{replica_rank}"
+
+
+class _Request:
+    """One queued ``generate`` call; requests with equal ``key`` (sampling parameters, pixel bounds) batch together."""
+
+    def __init__(self, prompt_ids: list[int], sampling_params: dict[str, Any], image_data: Any, mm_kwargs: dict):
+        self.prompt_ids = prompt_ids
+        self.sampling_params = sampling_params
+        self.image_data = list(image_data) if image_data else None
+        self.mm_kwargs = mm_kwargs
+        self.key = repr((sorted(sampling_params.items()), sorted(mm_kwargs.items())))
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+
+class HFServer:
+    """A Ray actor holding a ``transformers`` model that serves verl's token-in/token-out ``generate``."""
+
+    def __init__(self, config: Any, model_config: Any, replica_rank: int) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        import vlm_capcurriculum.models  # noqa: F401  (our image-only processors)
+
+        self.config = config
+        self.replica_rank = replica_rank
+        path = model_config.get("local_path") or model_config.path
+        torch.set_num_threads(1)
+        self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
+        self.model.eval()
+        self.processor = AutoProcessor.from_pretrained(path)
+        self.image_token_id = getattr(self.model.config, "image_token_id", None)
+        # A response must not contain multimodal placeholders: verl recomputes mrope positions over prompt +
+        # response and would look for an image that does not exist (a tiny model may sample any token).
+        self.suppressed = [
+            token
+            for name in ("image_token_id", "video_token_id", "vision_start_token_id")
+            if (token := getattr(self.model.config, name, None)) is not None
+        ]
+        self.eos_token_ids = self._eos_token_ids()
+        self.pad_token_id = self.processor.tokenizer.pad_token_id
+        self.lock = asyncio.Lock()  # one generate or weight update at a time
+        self.queue: list[_Request] = []
+        self.server_task: asyncio.Task[None] | None = None
+        self.global_steps: int | None = None
+
+    def _eos_token_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        tokenizer_eos = self.processor.tokenizer.eos_token_id
+        if tokenizer_eos is not None and tokenizer_eos not in ids:
+            ids.append(tokenizer_eos)
+        return ids
+
+    def _pixels(self, images: list[Any], mm_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.processor.image_processor(images=images, return_tensors="pt", **mm_kwargs))
+
+    def _check_placeholders(self, prompt_ids: list[int], images: list[Any] | None, mm_kwargs: dict[str, Any]) -> None:
+        """The prompt's image placeholder count must match what its images make (same processor bounds)."""
+        if not images or self.image_token_id is None:
+            return
+        grid = self._pixels(images, mm_kwargs).get("image_grid_thw")
+        if grid is None:
+            return
+        merge = getattr(self.processor.image_processor, "merge_size", 1)
+        expected = int(grid.prod(dim=-1).sum()) // (merge * merge)
+        found = sum(1 for token in prompt_ids if token == self.image_token_id)
+        if expected != found:
+            raise ValueError(
+                f"hf rollout: the prompt holds {found} image placeholder tokens but its {len(images)} image(s) make "
+                f"{expected} features (data.mm_processor_kwargs differ between the agent loop and the rollout?)"
+            )
+
+    def _generate_batch(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
+        """One left-padded ``generate`` over requests that share their sampling parameters, seeded by a digest of
+        the weights' step and the batch's prompts (in a fixed order). Not reproducible across runs yet: which requests
+        share a batch depends on when they arrive (a run's steps and batches are; its sampled responses are not)."""
+        order = sorted(range(len(requests)), key=lambda i: requests[i].prompt_ids)
+        results = self._generate_sorted([requests[i] for i in order])
+        unsorted: list[Any] = [None] * len(requests)
+        for position, index in enumerate(order):
+            unsorted[index] = results[position]
+        return unsorted
+
+    def _generate_sorted(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
+        digest = hashlib.sha256(repr((self.global_steps, [r.prompt_ids for r in requests])).encode()).digest()
+        torch.manual_seed(int.from_bytes(digest[:8], "little"))
+        params = dict(requests[0].sampling_params)
+        longest = max(len(request.prompt_ids) for request in requests)
+        limit = self.config.prompt_length + self.config.response_length - longest
+        max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.config.response_length))
+        max_tokens = max(1, min(int(max_tokens), self.config.response_length, limit))
+        temperature = float(params.get("temperature", 1.0) or 0.0)
+        top_k = int(params.get("top_k", -1) or -1)
+        pad = self.pad_token_id if self.pad_token_id is not None else self.eos_token_ids[0]
+        generation: dict[str, Any] = {
+            "max_new_tokens": max_tokens,
+            "do_sample": temperature > 0,
+            "eos_token_id": self.eos_token_ids,
+            "pad_token_id": pad,
+            "output_scores": bool(params.get("logprobs")),
+            "return_dict_in_generate": True,
+            "suppress_tokens": self.suppressed or None,
+        }
+        if temperature > 0:
+            generation.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)), top_k=max(top_k, 0))
+        input_ids = torch.full((len(requests), longest), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(requests), longest), dtype=torch.long)
+        for row, request in enumerate(requests):
+            length = len(request.prompt_ids)
+            input_ids[row, longest - length :] = torch.tensor(request.prompt_ids, dtype=torch.long)
+            attention_mask[row, longest - length :] = 1
+        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        images = [image for request in requests for image in (request.image_data or [])]
+        if images:
+            inputs.update(self._pixels(images, requests[0].mm_kwargs))
+        with torch.no_grad():
+            out = self.model.generate(**inputs, **generation)
+        results = []
+        for row in range(len(requests)):
+            tokens = out.sequences[row, longest:].tolist()
+            stop = "length"
+            for position, token in enumerate(tokens):
+                if token in self.eos_token_ids:
+                    tokens, stop = tokens[: position + 1], "completed"
+                    break
+            log_probs = None
+            if params.get("logprobs") and out.scores:
+                log_probs = [
+                    float(torch.log_softmax(score[row].float() / max(temperature, 1e-6), dim=-1)[token])
+                    for score, token in zip(out.scores, tokens, strict=False)
+                ]
+            results.append((tokens, log_probs, stop))
+        return results
+
+    async def _serve(self) -> None:
+        """Serve the queued requests in batches (requests arrive together: one per sample of a step)."""
+        while self.queue:
+            await asyncio.sleep(BATCH_WAIT_S)  # let the step's other requests arrive
+            key = self.queue[0].key
+            batch = [request for request in self.queue if request.key == key][:MAX_BATCH]
+            self.queue = [request for request in self.queue if all(request is not taken for taken in batch)]
+            async with self.lock:
+                try:
+                    results = await asyncio.to_thread(self._generate_batch, batch)
+                except Exception as error:  # each caller sees the failure (verl logs it per prompt)
+                    for request in batch:
+                        request.future.set_exception(error)
+                    continue
+            for request, result in zip(batch, results, strict=True):
+                request.future.set_result(result)
+
+    async def generate(
+        self,
+        request_id: str,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        image_data: list[Any] | None = None,
+        video_data: Any = None,
+        mm_processor_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from verl.workers.rollout.replica import TokenOutput
+
+        if video_data:
+            raise ValueError("hf rollout: video inputs are not supported")
+        mm_kwargs = dict(mm_processor_kwargs or {})
+        self._check_placeholders(list(prompt_ids), image_data, mm_kwargs)
+        request = _Request(list(prompt_ids), dict(sampling_params), image_data, mm_kwargs)
+        self.queue.append(request)
+        if self.server_task is None or self.server_task.done():
+            self.server_task = asyncio.create_task(self._serve())
+        tokens, log_probs, stop = await request.future
+        return TokenOutput(
+            token_ids=tokens,
+            log_probs=log_probs,
+            stop_reason="completed" if stop == "completed" else None,
+            extra_fields={"global_steps": self.global_steps},
+        )
+
+    async def update_weights(self, state_dict: dict[str, torch.Tensor], global_steps: int | None = None) -> int:
+        """Load the policy's full weights (HF names); returns the number of tensors loaded."""
+        async with self.lock:
+            missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
+            if unexpected:
+                raise ValueError(f"hf rollout: weights the model does not have: {sorted(unexpected)[:5]}")
+            output = self.model.get_output_embeddings()
+            shared = output is not None and output.weight is self.model.get_input_embeddings().weight
+            tied = {"lm_head.weight"} if shared else set()
+            if set(missing) - tied:
+                raise ValueError(f"hf rollout: weights missing from the update: {sorted(set(missing) - tied)[:5]}")
+            self.global_steps = global_steps
+        return len(state_dict)
+
+    def get_server_address(self) -> tuple[str, int]:
+        return server_name(self.replica_rank), 0
+
+    # Life-cycle calls verl makes on every server; a CPU model has no memory to release.
+    async def wake_up(self) -> None:
+        return None
+
+    async def sleep(self) -> None:
+        return None
+
+    async def clear_kv_cache(self) -> None:
+        return None
+
+    async def release_kv_cache(self) -> None:
+        return None
+
+    async def resume_kv_cache(self) -> None:
+        return None
+
+    async def wait_for_requests_to_drain(self) -> None:
+        async with self.lock:
+            return None
+
+    async def abort_all_requests(self, reject_request: bool = False) -> dict[str, Any]:
+        return {}
+
+    async def resume_generation(self) -> None:
+        return None
+
+    async def start_profile(self, **kwargs: Any) -> None:
+        return None
+
+    async def stop_profile(self) -> None:
+        return None
+
+
+def _replica_class() -> type:
+    from verl.workers.rollout.replica import RolloutReplica
+
+    class HFReplica(RolloutReplica):
+        """One :class:`HFServer` per replica, created in the hybrid (colocated with training) mode."""
+
+        async def launch_servers(self) -> None:
+            name = server_name(self.replica_rank)
+            server = (
+                ray.remote(HFServer)
+                .options(name=name, num_cpus=0, max_concurrency=self.max_concurrency)
+                .remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
+            )
+            address, _ = await server.get_server_address.remote()
+            self.servers = [server]
+            self._server_handle = server
+            self._server_address = address
+
+        def rollout_worker_use_gpu(self) -> bool:
+            return False
+
+    return HFReplica
+
+
+def _adapter_class() -> type:
+    from verl.workers.rollout.base import BaseRollout
+
+    class HFServerAdapter(BaseRollout):
+        """Inside each actor worker: receives verl's weight generator and ships the weights to the server."""
+
+        def __init__(self, config: Any, model_config: Any, device_mesh: Any) -> None:
+            super().__init__(config, model_config, device_mesh)
+            self.rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+            infer = self.config.tensor_model_parallel_size * self.config.data_parallel_size
+            infer *= self.config.pipeline_model_parallel_size
+            self.replica_rank = self.rank // infer
+            self.is_leader = self.rank % infer == 0
+            self._server: Any = None
+
+        async def resume(self, tags: list[str]) -> None:
+            return None
+
+        async def release(self) -> None:
+            return None
+
+        async def update_weights(self, weights: Iterable[tuple[str, torch.Tensor]], **kwargs: Any) -> None:
+            # Every rank iterates: each full_tensor() is a collective over the FSDP group.
+            state = {name: tensor.detach().to("cpu", torch.float32).clone() for name, tensor in weights}
+            if not self.is_leader:
+                return
+            if self._server is None:
+                self._server = ray.get_actor(server_name(self.replica_rank))
+            await self._server.update_weights.remote(state, kwargs.get("global_steps"))
+
+    return HFServerAdapter
+
+
+def __getattr__(name: str) -> Any:  # verl's rollout registry imports the adapter class by its dotted path
+    if name == "HFServerAdapter":
+        return _adapter_class()
+    raise AttributeError(name)
+
+
+def register() -> None:
+    """Register the ``hf`` rollout with verl's replica registry and rollout-class registry."""
+    from verl.workers.rollout import base
+    from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+    RolloutReplicaRegistry.register(ROLLOUT_NAME, _replica_class)
+    base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = ADAPTER_PATH

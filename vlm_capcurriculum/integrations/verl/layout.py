@@ -1,0 +1,120 @@
+"""The common output layout (:mod:`vlm_capcurriculum.curriculum.run_layout`) written by a verl run.
+
+``<output_dir>`` is ``curriculum.output_dir`` (the launcher sets it to ``backend.output_dir``; without it nothing is
+written here, e.g. a hand-written verl command without the key):
+
+* ``curriculum_steps.jsonl``: one :func:`step_record` per step (the step's batch ids from the plan, the step's mean
+  ``reward/overall`` and ``reward/accuracy`` of our reward, the stage's 1-based position);
+* ``stages/NN-<stage>/``: the stage-end HF export (``save_checkpoint``) copied as a ``from_pretrained`` folder;
+* ``curriculum_summary.json``: per stage, derived from the steps file (so a resumed run's summary is exact too).
+
+Resume lives here and only here: :meth:`RunLayout.start` keeps the steps of the checkpoint the run resumed from
+(``global_step_K``: ``completed_steps = K``) and drops later lines, which the resumed run writes again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlannedStage
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, stage_dir, step_record
+
+#: Step metrics (the trainer's ``reward/<key>``, means over the step's responses) behind the steps file's columns.
+REWARD_METRIC = "reward/overall"
+ACCURACY_METRIC = "reward/accuracy"
+FORMAT_METRIC = "reward/format"
+#: Steps at each end of a stage averaged for its summary's reward_start / reward_end.
+SUMMARY_WINDOW = 4
+
+
+def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    numbers = [value for value in values if value is not None]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+class RunLayout:
+    """Writes the layout of one verl run (in the trainer's process)."""
+
+    def __init__(self, output_dir: str | os.PathLike[str], plan: Plan, data: CurriculumData) -> None:
+        self.output_dir = Path(output_dir)
+        self.plan = plan
+        self.ids = [record.id for record in data.records]
+        self.steps = StepsLog(self.output_dir)
+
+    def start(self, completed_steps: int) -> None:
+        """At the first step this process runs: keep the steps file up to ``completed_steps`` (0: a fresh run)."""
+        self.steps.resume_at(completed_steps)
+
+    def log_step(self, step: int, metrics: Mapping[str, Any]) -> None:
+        stage = self.plan.stage_at(step)
+        self.steps.append(
+            step_record(
+                step,
+                stage.name,
+                stage.position,
+                [self.ids[index] for index in self.plan.batch(step)],
+                _metric(metrics, REWARD_METRIC),
+                _metric(metrics, ACCURACY_METRIC),
+                format=_metric(metrics, FORMAT_METRIC),
+            )
+        )
+        self.write_summary()
+
+    def export_stage(self, stage: PlannedStage, hf_dir: str | os.PathLike[str]) -> Path:
+        """Copy a stage-end HF export to ``stages/NN-<stage>`` (replaced whole: a rerun of the stage rewrites it)."""
+        target = stage_dir(self.output_dir, stage.position, stage.name)
+        temporary = target.with_name(target.name + ".tmp")
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.copytree(hf_dir, temporary)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(temporary, target)
+        return target
+
+    def write_summary(self) -> Path:
+        records = self.steps.read()
+        stages = []
+        for stage in self.plan.stages:
+            ran = [record for record in records if stage.contains(record["step"])]
+            if not ran:
+                continue
+            folder = stage_dir(self.output_dir, stage.position, stage.name)
+            stages.append(
+                {
+                    "stage": stage.position + 1,
+                    "name": stage.name,
+                    "capability": stage.capability,
+                    "steps": len(ran),
+                    "planned_steps": stage.steps,
+                    "complete": ran[-1]["step"] == stage.end_step and len(ran) == stage.steps,
+                    "first_step": ran[0]["step"],
+                    "last_step": ran[-1]["step"],
+                    "reward_window": min(SUMMARY_WINDOW, stage.steps),
+                    "reward_start": _mean([r["reward"] for r in ran[:SUMMARY_WINDOW]]),
+                    "reward_end": _mean([r["reward"] for r in ran[-SUMMARY_WINDOW:]]),
+                    "accuracy": _mean([r["accuracy"] for r in ran]),
+                    "format": _mean([r.get("format") for r in ran]),
+                    "checkpoint": str(folder) if folder.is_dir() else None,
+                }
+            )
+        payload = {
+            "mode": self.plan.mode.value,
+            "total_steps": self.plan.total_steps,
+            "completed_steps": records[-1]["step"] if records else 0,
+            "plan_fingerprint": self.plan.fingerprint,
+            "stages": stages,
+        }
+        path = self.output_dir / SUMMARY_FILE
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+        os.replace(temporary, path)
+        return path
