@@ -444,14 +444,16 @@ def prepare_model(recipe: DictConfig, run: VerlRun) -> None:
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The verl backend's launcher (``vlm_capcurriculum.launch.Launcher``)."""
-    run = prepare_run(config, measure_prompts=not dry_run)
+    run = prepare_run(config, measure_prompts=False)
+    if not dry_run:
+        try:
+            refuse_training(run.config, OmegaConf.select(config, "model.family", default=None))
+        except InternVLConfigError as error:
+            raise LaunchError(f"backend verl: {error}") from error
+        prepare_model(config, run)  # a tiny:// model must exist before its processor measures the prompts
+        run = prepare_run(config, measure_prompts=True)
     print_run(run)
     if dry_run:
         return 0
-    try:
-        refuse_training(run.config, OmegaConf.select(config, "model.family", default=None))
-    except InternVLConfigError as error:
-        raise LaunchError(f"backend verl: {error}") from error
-    prepare_model(config, run)
     run_verl(run.config, device=run.device)
     return 0
