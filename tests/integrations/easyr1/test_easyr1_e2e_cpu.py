@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,11 +64,14 @@ def _config(model_dir: Path, root: Path, **trainer: Any) -> Path:
 
 
 def _val_file(root: Path) -> Path:
-    """Four visual-reasoning rows (absolute image paths): validation at every stage end stays cheap."""
+    """Four visual-reasoning rows, their images copied beside the file (image paths stay inside the file's image
+    root, as the record checks require): validation at every stage end stays cheap."""
     rows = [json.loads(line) for line in (easyr1_lane.SAMPLES / "visual_reasoning.jsonl").read_text().splitlines()]
     lines = []
     for row in rows[:4]:
-        row["images"] = [str(easyr1_lane.SAMPLES / image) for image in row["images"]]
+        for image in row["images"]:
+            (root / image).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(easyr1_lane.SAMPLES / image, root / image)
         lines.append(json.dumps(row) + "\n")
     path = root / "val.jsonl"
     path.write_text("".join(lines))
