@@ -40,9 +40,11 @@ def test_pixel_bounds_scale_like_easyr1() -> None:
 
 
 def test_recipe_bounds_reach_every_image_the_trainer_reads() -> None:
-    config, data, plan = compose()
+    # the 8B recipes' bounds (reference config.yaml data.*_pixels); the tiny recipes carry their processor's own
+    assert (compose()[0].train.min_pixels, compose()[0].train.max_pixels) == (4096, 16384)
+    config, data, plan = compose("train.min_pixels=262144", "train.max_pixels=4194304")
     settings = build_settings(config, plan)
-    assert (settings.min_pixels, settings.max_pixels) == (262144, 4194304)  # reference config.yaml data.*_pixels
+    assert (settings.min_pixels, settings.max_pixels) == (262144, 4194304)
     dataset = with_pixel_bounds(build_dataset(data.records, data.image_paths), settings.min_pixels, None)
     [image] = dataset[0]["images"]  # a 2-D sample picture, far below 512 x 512
     assert image.width * image.height >= 0.98 * 262144

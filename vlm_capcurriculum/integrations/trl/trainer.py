@@ -36,6 +36,8 @@ from accelerate.utils import gather_object
 from datasets import Dataset
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import GenerationConfig, Trainer, TrainerCallback
+from transformers.integrations import TensorBoardCallback
+from transformers.integrations.integration_utils import default_logdir
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.data_utils import apply_chat_template, prepare_multimodal_messages
@@ -209,6 +211,11 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
         quiet_console(self)
+        for callback in self.callback_handler.callbacks:
+            # TensorBoard's writer is made at the first log, which validation before training makes before
+            # on_train_begin has pointed it at <output_dir>/runs (it would write to ./runs of the caller's cwd)
+            if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+                callback.logging_dir = os.path.join(args.output_dir, default_logdir())
 
     def say(self, line: str) -> None:
         """A line for the person watching (main process only)."""
