@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, StepsLog, stage_dir, step_record
+from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, StepsLog, stage_dir, stage_summary, step_record
 
 
 def test_stage_dir_numbers_from_one(tmp_path):
@@ -42,3 +42,20 @@ def test_append_refuses_gaps_and_a_missing_resume(tmp_path):
     log.resume_at(0)
     with pytest.raises(ValueError, match="step 2 logged after step 0"):
         log.append(step_record(2, "s", 0, [], 0.0, 0.0))
+
+
+def test_stage_summary_averages_the_first_and_last_tenth_of_the_steps_that_ran(tmp_path):
+    from vlm_capcurriculum.curriculum import build_plan, parse_curriculum
+    from vlm_capcurriculum.curriculum.schedule import StageData
+
+    spec = parse_curriculum({"batch_size": 1, "stages": [
+        {"name": "a", "train_files": ["x.jsonl"], "steps": 20}, {"name": "b", "train_files": ["y.jsonl"], "steps": 3},
+    ]})  # fmt: skip
+    plan = build_plan(spec, [StageData(20, (None,) * 20), StageData(3, (None,) * 3)])
+    records = [step_record(s, "a" if s <= 20 else "b", 0, [], float(s), 0.5, format=math.nan) for s in range(1, 22)]
+    first = stage_summary(plan.stages[0], records, checkpoint="ck", validation={"val/accuracy": 1.0})
+    assert first["reward_window"] == 2 and first["reward_start"] == 1.5 and first["reward_end"] == 19.5
+    assert first["complete"] and first["format"] is None and first["checkpoint"] == "ck"
+    second = stage_summary(plan.stages[1], records, checkpoint=None)
+    assert (second["steps"], second["complete"], second["validation"]) == (1, False, None)
+    assert stage_summary(plan.stages[1], records[:20], checkpoint=None) is None

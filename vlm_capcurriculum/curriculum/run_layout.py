@@ -15,9 +15,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vlm_capcurriculum.curriculum.plan import PlannedStage
 
 SUMMARY_FILE = "curriculum_summary.json"
 STEPS_FILE = "curriculum_steps.jsonl"
@@ -57,6 +60,50 @@ def step_record(
     }
     record.update({key: _finite(value) for key, value in sorted(metrics.items())})
     return record
+
+
+def window(steps: int) -> int:
+    """Steps averaged for a stage's start and end reward: the first/last tenth, at least one (one step is too noisy
+    to compare stages)."""
+    return max(1, math.ceil(steps / 10))
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    """The mean of the finite values, None when there are none."""
+    kept = [float(value) for value in values if value is not None and math.isfinite(value)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def stage_summary(
+    stage: PlannedStage,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    checkpoint: str | None,
+    validation: Mapping[str, float] | None = None,
+) -> dict[str, Any] | None:
+    """One stage's entry of ``curriculum_summary.json`` from the steps file's lines (None if none of its steps ran):
+    the common fields every backend writes, so reports read any run the same way."""
+    lines = [record for record in records if stage.contains(record["step"])]
+    if not lines:
+        return None
+    span = window(stage.steps)
+    return {
+        "stage": stage.position + 1,
+        "name": stage.name,
+        "capability": stage.capability,
+        "steps": len(lines),
+        "planned_steps": stage.steps,
+        "complete": lines[-1]["step"] == stage.end_step and len(lines) == stage.steps,
+        "first_step": lines[0]["step"],
+        "last_step": lines[-1]["step"],
+        "reward_window": span,
+        "reward_start": mean(record["reward"] for record in lines[:span]),
+        "reward_end": mean(record["reward"] for record in lines[-span:]),
+        "accuracy": mean(record["accuracy"] for record in lines),
+        "format": mean(record.get("format") for record in lines),
+        "checkpoint": checkpoint,
+        "validation": dict(validation) if validation is not None else None,
+    }
 
 
 class StepsLog:

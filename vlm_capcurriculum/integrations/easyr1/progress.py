@@ -10,15 +10,13 @@ validations come from the trainer's validation logs (and, after a resume, from t
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import Plan
-from vlm_capcurriculum.curriculum.run_layout import StepsLog, step_record
-from vlm_capcurriculum.integrations.trl.history import window
+from vlm_capcurriculum.curriculum.run_layout import StepsLog, stage_summary, step_record
 
 from .hf_export import has_weights
 from .layout import StageLayout
@@ -32,10 +30,6 @@ STEP_METRICS = {
     "lr": "actor/lr",
 }
 
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    kept = [value for value in values if value is not None and math.isfinite(value)]
-    return sum(kept) / len(kept) if kept else None
 
 
 class RunProgress:
@@ -79,30 +73,11 @@ class RunProgress:
         records = self.steps.read()
         entries = []
         for stage in self.plan.stages:
-            lines = [record for record in records if stage.start_step <= record["step"] <= stage.end_step]
-            if not lines:
-                continue
-            span = window(stage.steps)
             model = self.layout.stage_model(stage.position, stage.name)
-            entries.append(
-                {
-                    "stage": stage.position + 1,
-                    "name": stage.name,
-                    "capability": stage.capability,
-                    "steps": len(lines),
-                    "planned_steps": stage.steps,
-                    "complete": lines[-1]["step"] == stage.end_step and len(lines) == stage.steps,
-                    "first_step": lines[0]["step"],
-                    "last_step": lines[-1]["step"],
-                    "reward_window": span,
-                    "reward_start": _mean(record["reward"] for record in lines[:span]),
-                    "reward_end": _mean(record["reward"] for record in lines[-span:]),
-                    "accuracy": _mean(record["accuracy"] for record in lines),
-                    "format": _mean(record.get("format") for record in lines),
-                    "checkpoint": model if has_weights(model) else None,
-                    "validation": self.validations.get(stage.position),
-                }
-            )
+            checkpoint = model if has_weights(model) else None
+            entry = stage_summary(stage, records, checkpoint=checkpoint, validation=self.validations.get(stage.position))
+            if entry is not None:
+                entries.append(entry)
         return entries
 
     def write_summary(self) -> Path:

@@ -21,11 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
-
-
-def window(steps: int) -> int:
-    """Steps averaged for a stage's start and end reward: the first/last tenth, at least one."""
-    return max(1, math.ceil(steps / 10))
+from vlm_capcurriculum.curriculum.run_layout import window
 
 
 def _mean(values: Iterable[float]) -> float | None:

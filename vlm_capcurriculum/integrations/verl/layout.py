@@ -17,29 +17,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlannedStage
-from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, stage_dir, step_record
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, stage_dir, stage_summary, step_record
 
 #: Step metrics (the trainer's ``reward/<key>``, means over the step's responses) behind the steps file's columns.
 REWARD_METRIC = "reward/overall"
 ACCURACY_METRIC = "reward/accuracy"
 FORMAT_METRIC = "reward/format"
-#: Steps at each end of a stage averaged for its summary's reward_start / reward_end.
-SUMMARY_WINDOW = 4
 
 
 def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
     value = metrics.get(name)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    numbers = [value for value in values if value is not None]
-    return sum(numbers) / len(numbers) if numbers else None
 
 
 class RunLayout:
@@ -84,28 +78,10 @@ class RunLayout:
         records = self.steps.read()
         stages = []
         for stage in self.plan.stages:
-            ran = [record for record in records if stage.contains(record["step"])]
-            if not ran:
-                continue
             folder = stage_dir(self.output_dir, stage.position, stage.name)
-            stages.append(
-                {
-                    "stage": stage.position + 1,
-                    "name": stage.name,
-                    "capability": stage.capability,
-                    "steps": len(ran),
-                    "planned_steps": stage.steps,
-                    "complete": ran[-1]["step"] == stage.end_step and len(ran) == stage.steps,
-                    "first_step": ran[0]["step"],
-                    "last_step": ran[-1]["step"],
-                    "reward_window": min(SUMMARY_WINDOW, stage.steps),
-                    "reward_start": _mean([r["reward"] for r in ran[:SUMMARY_WINDOW]]),
-                    "reward_end": _mean([r["reward"] for r in ran[-SUMMARY_WINDOW:]]),
-                    "accuracy": _mean([r["accuracy"] for r in ran]),
-                    "format": _mean([r.get("format") for r in ran]),
-                    "checkpoint": str(folder) if folder.is_dir() else None,
-                }
-            )
+            entry = stage_summary(stage, records, checkpoint=str(folder) if folder.is_dir() else None)
+            if entry is not None:
+                stages.append(entry)
         payload = {
             "mode": self.plan.mode.value,
             "total_steps": self.plan.total_steps,
