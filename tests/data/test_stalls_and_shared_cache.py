@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,25 @@ def test_concurrent_runs_sharing_a_cache_each_replay_exactly_from_it(start_serve
         differing = sum(a != b for a, b in zip(output, replay, strict=True))
         assert differing == 0, f"run {i}: {differing} of {len(rows)} rows differ from the cache's replay"
     assert json.loads((tmp_path / "replay.summary.json").read_text())["models"][0]["http_attempts"] == 0
+
+
+_OPEN_AT_ONCE = """
+import sys, time
+from vlm_capcurriculum.data.cache import ResponseCache
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+ResponseCache(sys.argv[1]).close()
+"""
+
+
+def test_processes_opening_one_new_cache_at_the_same_instant_all_succeed(tmp_path) -> None:
+    """Turning a new file into WAL takes an exclusive lock that SQLite does not wait for: every process that opens
+    the shared cache in the same instant must still get it (one of CI's two parallel jobs once died here)."""
+    for attempt in range(3):
+        path = tmp_path / f"new{attempt}.sqlite"
+        start = time.time() + 1.5  # the interpreters start first, then all open at once
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(path), str(start)], stderr=subprocess.PIPE)
+                 for _ in range(6)]  # fmt: skip
+        results = [(p.wait(120), p.stderr.read().decode()) for p in procs if p.stderr is not None]
+        assert [rc for rc, _ in results] == [0] * 6, [err for rc, err in results if rc]

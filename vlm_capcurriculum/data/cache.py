@@ -30,6 +30,7 @@ from typing import Any
 from vlm_capcurriculum.data.client import Sample
 
 SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,16 +66,30 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit, one transaction per statement.
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
-            self._add_token_column()
+            self._set_up()
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise CacheError(f"{self.path}: not a usable answer cache ({err})") from err
+
+    def _set_up(self) -> None:
+        # Switching a new file to WAL needs an exclusive lock and SQLite reports SQLITE_BUSY at once, without its
+        # busy handler, when another process opens the same new file at that instant: retry for as long as the
+        # busy timeout would have waited.
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._check_version()
+                self._add_token_column()
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
