@@ -240,9 +240,10 @@ def test_optimizer_state_is_reset_at_every_stage_start(staged: Path) -> None:
 def test_reference_equals_the_policy_right_after_a_refresh(staged: Path) -> None:
     kl = {line["step"]: line["kl_loss"] for line in _steps(staged)}
     # the first update of a stage compares the policy with its reference: a refresh makes them equal (the KL left is
-    # bf16 rounding of the same weights), while stage 3, which keeps stage 2's reference, starts 4 updates away
-    assert kl[3] < kl[2] / 50
-    assert kl[5] > 50 * kl[3] and kl[5] > kl[4] / 2
+    # bf16 rounding of the same weights, as at step 1, where the reference is the base model), while stage 3, which
+    # keeps stage 2's reference, starts 2 updates away from it: a KL of the size the other updates show
+    assert kl[3] < kl[2] / 50 and kl[1] < kl[2] / 50
+    assert kl[5] > 50 * max(kl[1], kl[3])
 
 
 def test_stage_exports_reload_as_the_trained_weights(staged: Path) -> None:
