@@ -301,6 +301,8 @@ def test_tiny_qwen3_vl_trains_every_stage(staged_qwen3: Path, qwen3_model_dir: P
         (1, "perception"), (2, "text_reasoning"), (3, "visual_reasoning"),
     ]  # fmt: skip
     assert all(0.0 <= line["reward"] <= 1.0 and line["kl_loss"] is not None for line in steps)
+    assert any(line["reward"] > 0 for line in steps)  # warm-started: rewards earned, advantages non-zero
+    assert any(low < 0 < high for low, high in _advantage_ranges(staged_qwen3).values())
     base = _model(qwen3_model_dir)
     assert type(base).__name__ == "Qwen3VLForConditionalGeneration"
     after = {step: _split(_actor(staged_qwen3, step)) for step in (1, 2, 3)}
