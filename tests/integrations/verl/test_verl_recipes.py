@@ -168,8 +168,11 @@ def test_every_internvl_launcher_dry_runs_on_verl(
     assert f"actor_rollout_ref.actor.fsdp_config.optimizer_offload={str(not merged).lower()}" in command
     if merged:
         assert "curriculum plan: merged, batch 8" in printed
-        assert "data.max_prompt_length=2048" in command and "data.mm_processor_kwargs.max_pixels=500000" in command
+        assert "data.max_prompt_length=2048" in command
+        # merged_baseline.sh's max_pixels=500000 as InternVL's tile cap: 2 tiles of 448 px fit, so 1 crop (no thumbnail)
+        assert "'+data.mm_processor_kwargs={max_patches:1}'" in command and "max_pixels" not in command
     else:
         assert "curriculum plan: staged, batch 8" in printed and "data.max_prompt_length=4096" in command
+        assert "'+data.mm_processor_kwargs={}'" in command  # 4194304 px: the processor's own 12 tiles bind
         damped = "lr=3e-07 lr_warmup_ratio=0.05 kl_coef=0.05 clip_ratio_low=0.15 clip_ratio_high=0.15"
         assert (damped in printed) == (model == "internvl3_8b")

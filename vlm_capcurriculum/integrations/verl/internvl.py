@@ -106,16 +106,21 @@ PUBLIC_TILING = Tiling(tile=448, max_patches=12)
 
 
 def tiling_of(model_path: str) -> Tiling:
-    """The tiling of the checkpoint at ``model_path``: its ``preprocessor_config.json`` when it is a local folder,
+    """The tiling of the checkpoint at ``model_path``: its image processor's settings when it is a local folder
+    (``preprocessor_config.json``, or ``processor_config.json``'s ``image_processor`` as transformers 5 saves it),
     the tiny family's for ``tiny://internvl*``, else :data:`PUBLIC_TILING`."""
     if model_path.startswith("tiny://"):
         from vlm_capcurriculum.models.tiny import INTERNVL_MAX_TILES, INTERNVL_TILE
 
         return Tiling(tile=INTERNVL_TILE, max_patches=INTERNVL_MAX_TILES)
-    config = Path(model_path).expanduser() / "preprocessor_config.json"
-    if not config.is_file():
+    folder = Path(model_path).expanduser()
+    values: dict[str, Any] = {}
+    if (folder / "preprocessor_config.json").is_file():
+        values = json.loads((folder / "preprocessor_config.json").read_text())
+    elif (folder / "processor_config.json").is_file():
+        values = json.loads((folder / "processor_config.json").read_text()).get("image_processor") or {}
+    if not values:
         return PUBLIC_TILING
-    values = json.loads(config.read_text())
     size = values.get("size") or {}
     tile = int(size.get("height", PUBLIC_TILING.tile)) if isinstance(size, dict) else int(size)
     return Tiling(tile=tile, max_patches=int(values.get("max_patches", PUBLIC_TILING.max_patches)))
@@ -247,6 +252,7 @@ def patch_prompt_decode() -> None:
             self.tokenizer = tokenizer
 
     _compute_multi_modal_inputs._capcurriculum_internvl = True  # type: ignore[attr-defined]
+    _compute_multi_modal_inputs.__wrapped__ = original  # type: ignore[attr-defined]
     AgentLoopWorker._compute_multi_modal_inputs = _compute_multi_modal_inputs  # type: ignore[method-assign]
 
 
