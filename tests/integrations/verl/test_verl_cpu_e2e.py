@@ -164,6 +164,50 @@ def test_optimizer_state_restarts_at_a_reset_optimizer_stage_start(staged_qwen2_
     assert len(states) < len(params)  # the tower's parameters hold no state since the reset
 
 
+@pytest.fixture(scope="module", params=["internvl3", "internvl3_5"])
+def staged_internvl(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The staged sample plan on a tiny InternVL3 (1 rank, as the quick start) and InternVL3.5 (2 FSDP ranks, batches
+    of 16: 2 steps per stage, to keep CI short)."""
+    out = tmp_path_factory.mktemp("verl_cpu") / f"{request.param}_staged"
+    if request.param == "internvl3":
+        return _train(out, "model=tiny_internvl3")
+    return _train(
+        out, "model=tiny_internvl3_5", "backend.cpu_ranks=2", "curriculum.batch_size=16", "train.global_batch_size=16"
+    )
+
+
+def test_internvl_tower_and_projector_frozen_in_stage_2_and_trained_in_stages_1_and_3(staged_internvl: Path) -> None:
+    """InternVL's tower is ``vision_tower`` *and* ``multi_modal_projector`` (models/vision.py): both bit-identical
+    across the frozen stage, both changed in the trainable ones; the exports reload and generate from an image; the
+    warm-started model earns rewards (the agent loop's prompt and the training inputs agreed on the tiles, or the
+    forward would have rejected the image-token count)."""
+    from PIL import Image
+
+    from vlm_capcurriculum.curriculum.run_layout import StepsLog
+    from vlm_capcurriculum.models import load_tiny
+
+    parts = ("vision_tower.", "multi_modal_projector.")
+    base = _weights(staged_internvl / "base_model")
+    stages = [_weights(folder) for folder in _stages(staged_internvl)]
+    assert len(stages) == 3
+    for part in parts:
+        names = [name for name in base if name.startswith(part)]
+        assert names and all(names[0] in weights for weights in stages), part
+        first, second, third = ({name: weights[name] for name in names} for weights in stages)
+        assert any(not torch.equal(first[name], base[name]) for name in names), part  # trainable in stage 1
+        assert all(torch.equal(first[name], second[name]) for name in names), part  # frozen in stage 2
+        assert any(not torch.equal(second[name], third[name]) for name in names), part  # trainable in stage 3
+    steps = StepsLog(staged_internvl).read()
+    assert any(record["reward"] and record["reward"] > 0 for record in steps)
+    for folder in _stages(staged_internvl):
+        model, processor = load_tiny(folder)
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour?"}]}]
+        text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=[text], images=[Image.new("RGB", (120, 60), "red")], return_tensors="pt")
+        out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
+        assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
 def _normalise(name: str) -> str:
     """HF export names (``visual.*``, ``model.*``) and module names (``model.visual.*``, ``model.language_model.*``)."""
     for prefix, replacement in (("model.visual.", "visual."), ("model.language_model.", "model.")):
