@@ -56,12 +56,12 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "RAY_DEDUP_LOGS": "0"}
 
 
-def _train(output_dir: Path, *overrides: str, timeout: int = 1200) -> Path:
+def _train(output_dir: Path, *overrides: str, timeout: int = 1200, env: dict[str, str] | None = None) -> Path:
     log = output_dir.with_suffix(".log")
     with log.open("w") as handle:
         result = subprocess.run(
-            _command(output_dir, *overrides), cwd=ROOT, env=_environment(), stdout=handle, stderr=subprocess.STDOUT,
-            timeout=timeout, start_new_session=True,
+            _command(output_dir, *overrides), cwd=ROOT, env={**_environment(), **(env or {})}, stdout=handle,
+            stderr=subprocess.STDOUT, timeout=timeout, start_new_session=True,
         )  # fmt: skip
     assert result.returncode == 0, f"training failed, see {log}:\n" + log.read_text()[-4000:]
     return output_dir
@@ -169,11 +169,12 @@ def staged_internvl(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     """The staged sample plan on a tiny InternVL3 (1 rank, as the quick start) and InternVL3.5 (2 FSDP ranks, batches
     of 16: 2 steps per stage, to keep CI short)."""
     out = tmp_path_factory.mktemp("verl_cpu") / f"{request.param}_staged"
+    metrics = {"VERL_FILE_LOGGER_PATH": str(out / "metrics.jsonl")}  # verl's file logger, for rollout_check
+    logger = "backend.overrides.trainer.logger=[console,file]"
     if request.param == "internvl3":
-        return _train(out, "model=tiny_internvl3")
-    return _train(
-        out, "model=tiny_internvl3_5", "backend.cpu_ranks=2", "curriculum.batch_size=16", "train.global_batch_size=16"
-    )
+        return _train(out, "model=tiny_internvl3", logger, env=metrics)
+    shorter = ("backend.cpu_ranks=2", "curriculum.batch_size=16", "train.global_batch_size=16")
+    return _train(out, "model=tiny_internvl3_5", *shorter, logger, env=metrics)
 
 
 def test_internvl_tower_and_projector_frozen_in_stage_2_and_trained_in_stages_1_and_3(staged_internvl: Path) -> None:
@@ -206,6 +207,31 @@ def test_internvl_tower_and_projector_frozen_in_stage_2_and_trained_in_stages_1_
         inputs = processor(text=[text], images=[Image.new("RGB", (120, 60), "red")], return_tensors="pt")
         out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
         assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_rollout_check_passes_hf_and_fails_an_image_blind_rollout(staged_internvl: Path, tmp_path: Path) -> None:
+    """The GPU check's reader (recipes/gpu_checks/verl_internvl.sh) on verl's real metrics file: the hf rollout runs
+    the actor's own model class on the same inputs, so they agree; the same run with the image stages' rollout/actor
+    disagreement raised (as when a rollout engine does not see the images) fails the image stages only."""
+    from vlm_capcurriculum.integrations.verl.rollout_check import check, main
+
+    metrics = staged_internvl / "metrics.jsonl"
+    assert main([str(metrics)]) == 0
+    rows, _ = check([metrics])
+    assert [row.split()[1] for row in rows] == ["perception", "text_reasoning", "visual_reasoning"]
+    blind = tmp_path / "blind" / "metrics.jsonl"
+    blind.parent.mkdir()
+    lines = []
+    for line in metrics.read_text().splitlines():
+        record = json.loads(line)
+        data = record["data"]
+        if "rollout_corr/log_ppl_abs_diff" in data and "stage/text_reasoning/reward/acc" not in data:
+            data["rollout_corr/log_ppl_abs_diff"] = 10 * data["rollout_corr/log_ppl_abs_diff"] + 0.5
+        lines.append(json.dumps(record))
+    blind.write_text("\n".join(lines) + "\n")
+    _, problems = check([blind])
+    assert len(problems) == 2 and all("does not see the images" in p for p in problems)
+    assert "perception" in problems[0] and "visual_reasoning" in problems[1]
 
 
 def _normalise(name: str) -> str:
