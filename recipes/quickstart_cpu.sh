@@ -6,6 +6,7 @@
 #   bash recipes/quickstart_cpu.sh                                        # outputs in outputs/quickstart_cpu
 #   OUTPUT_DIR=/tmp/qs bash recipes/quickstart_cpu.sh model=tiny_qwen2_5_vl curriculum=merged
 #   bash recipes/quickstart_cpu.sh backend=verl                           # verl's real trainer and workers (Ray)
+#   bash recipes/quickstart_cpu.sh backend=verl model=tiny_internvl3      # also tiny_internvl3_5, tiny_qwen2_5_vl
 #
 # backend=verl runs verl's own trainer, FSDP workers and our plugin on the CPU (backend.device=cpu: gloo ranks, a
 # transformers-generate rollout). It is a SMOKE TEST of the verl path, not training: a tiny model, one thread.

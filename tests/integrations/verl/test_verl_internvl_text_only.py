@@ -1,6 +1,7 @@
-"""The dummy vision forward for text-only InternVL micro-batches (``internvl.patch_text_only_vision_forward``): the
-same loss, zero vision gradients; and on two gloo FSDP2 ranks, one with an image and one text-only, a training step
-completes (unpatched, the text-only rank skips the tower's collectives)."""
+"""The dummy vision forward for text-only InternVL micro-batches (``internvl.patch_text_only_vision_forward``, applied
+by the verl plugin when transformers' InternVL module loads): the same loss, zero vision gradients; and on two gloo
+FSDP2 ranks, one with an image and one text-only, a training step completes (unpatched, the text-only rank skips the
+tower's collectives and the ranks hang)."""
 
 from __future__ import annotations
 
@@ -29,21 +30,10 @@ def _text_only(tokenizer: Any, text: str = "a text-only maths problem") -> dict[
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
 
 
-@pytest.fixture
-def patched_forward() -> Any:
+def test_text_only_forward_runs_the_tower_without_changing_the_loss() -> None:
     from transformers.models.internvl.modeling_internvl import InternVLModel
 
-    from vlm_capcurriculum.integrations.verl import internvl
-
-    original = InternVLModel.forward
-    internvl.patch_text_only_vision_forward()
-    yield
-    InternVLModel.forward = original
-
-
-def test_text_only_forward_runs_the_tower_without_changing_the_loss(patched_forward: Any) -> None:
-    from transformers.models.internvl.modeling_internvl import InternVLModel
-
+    assert getattr(InternVLModel.forward, "_capcurriculum_internvl", False)  # applied by the verl plugin
     model, processor = build_tiny("internvl3_5", seed=0)
     batch = _text_only(processor.tokenizer)
     patched = model(**batch).loss
@@ -70,13 +60,11 @@ def _rank(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:
+        import verl  # noqa: F401  (its plugin patches InternVLModel.forward, as in every verl worker)
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
         from verl_doubles import vl_inputs
 
-        from vlm_capcurriculum.integrations.verl import internvl
-
-        internvl.patch_text_only_vision_forward()
         mesh = init_device_mesh("cpu", (world,))
         model, processor = build_tiny("internvl3_5", seed=0)
         for layer in model.model.vision_tower.encoder.layer:  # the tower in its own FSDP units, as verl wraps it

@@ -118,3 +118,24 @@ def test_plugin_module_is_standard_library_only() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_import_verl_applies_the_internvl_patches() -> None:
+    """In a fresh process (as in every Ray worker), importing verl's modules gives the patched names (issue 15):
+    ``hf_processor`` (also where verl bound it by name), the agent loop's prompt decode, InternVL's text-only forward.
+    """
+    _require_installed_entry_point()
+    result = _fresh_python(
+        """
+        import verl
+        from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
+        from verl.utils import hf_processor
+        from verl.workers.config import model
+        from transformers.models.internvl.modeling_internvl import InternVLModel
+
+        patched = [hf_processor, model.hf_processor, AgentLoopWorker._compute_multi_modal_inputs, InternVLModel.forward]
+        print([getattr(function, "_capcurriculum_internvl", False) for function in patched])
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[True, True, True, True]"

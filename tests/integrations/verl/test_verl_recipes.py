@@ -168,8 +168,27 @@ def test_every_internvl_launcher_dry_runs_on_verl(
     assert f"actor_rollout_ref.actor.fsdp_config.optimizer_offload={str(not merged).lower()}" in command
     if merged:
         assert "curriculum plan: merged, batch 8" in printed
-        assert "data.max_prompt_length=2048" in command and "data.mm_processor_kwargs.max_pixels=500000" in command
+        assert "data.max_prompt_length=2048" in command
+        # merged_baseline.sh's max_pixels=500000 as InternVL's tile cap: 2 tiles of 448 px fit, so 1 crop (no thumbnail)
+        assert "'+data.mm_processor_kwargs={max_patches:1}'" in command and "max_pixels" not in command
     else:
         assert "curriculum plan: staged, batch 8" in printed and "data.max_prompt_length=4096" in command
+        assert "'+data.mm_processor_kwargs={}'" in command  # 4194304 px: the processor's own 12 tiles bind
         damped = "lr=3e-07 lr_warmup_ratio=0.05 kl_coef=0.05 clip_ratio_low=0.15 clip_ratio_high=0.15"
         assert (damped in printed) == (model == "internvl3_8b")
+
+
+def test_the_internvl_gpu_check_composes(tmp_path: Path) -> None:
+    """``recipes/gpu_checks/verl_internvl.sh --dry-run``: both runs of the GPU check (staged, merged) compose, pass
+    verl's validation and write verl's command with the file logger rollout_check reads and InternVL's tile cap."""
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "OUTPUT_DIR": str(tmp_path)}
+    env["HF_HUB_OFFLINE"] = "1"
+    script = ROOT / "recipes" / "gpu_checks" / "verl_internvl.sh"
+    result = subprocess.run(
+        ["bash", str(script), "--dry-run"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = {mode: (tmp_path / mode / "verl.sh").read_text() for mode in ("staged", "merged")}
+    assert all("'trainer.logger=[console,file]'" in command for command in commands.values())
+    assert "actor_rollout_ref.model.path=OpenGVLab/InternVL3-8B-hf" in commands["staged"]
+    assert "'+data.mm_processor_kwargs={max_patches:1}'" in commands["merged"]  # merged_baseline.sh's 500000 px

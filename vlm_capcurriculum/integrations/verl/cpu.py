@@ -12,8 +12,9 @@ device (environment variable :data:`DEVICE_ENV` = ``cpu``, which every Ray proce
 * the patches in :func:`apply_cpu_patches` for what has no extension point; every private verl name they touch is
   listed, with why, in :mod:`.private_api`.
 
-Design for reuse: nothing here is Qwen-specific except the processor names in :func:`_patch_hf_processor`; another
-family (InternVL, issue 15) adds its processor there and its model patches in :meth:`PlatformCPU.apply_model_patches`.
+Design for reuse: nothing here is Qwen-specific except the processor names in :func:`_patch_hf_processor`; what a
+family needs on every device (InternVL's processor, prompt decode and text-only forward: :mod:`.internvl`) is applied
+by the plugin, not here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import contextlib
 import functools
 import logging
 import os
-import sys
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -223,6 +223,8 @@ def _patch_hf_processor() -> None:
 
     from vlm_capcurriculum.models import processors
 
+    from .verl_fixes import rebind_in_verl
+
     stock_model = {
         processors.Qwen2_5_VLImageOnlyProcessor: "Qwen2_5_VLModel",
         processors.Qwen3VLImageOnlyProcessor: "Qwen3VLModel",
@@ -247,12 +249,7 @@ def _patch_hf_processor() -> None:
             processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
         return processor
 
-    # Every module that bound verl's function by name (``from verl.utils import hf_processor``) so far; later
-    # importers get ours from the re-exporting packages.
-    verl_modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] == "verl"]
-    for module in verl_modules:
-        if module.__dict__.get("hf_processor") is original:
-            module.hf_processor = hf_processor
+    rebind_in_verl("hf_processor", original, hf_processor)
 
 
 def _patch_torch_compile() -> None:

@@ -104,6 +104,11 @@ class _VisionWithoutTorchvision:
         return images_of_messages(messages, image_patch_size), None, cls._extract_audio_info(messages)
 
 
+class FilesOrderRLDataset(_VisionWithoutTorchvision, RLHFDataset):
+    """``RLHFDataset`` reading images as :class:`CurriculumRLDataset` does, rows in the files' order (the launcher
+    measures prompt lengths with it: the same images the agent loop will render)."""
+
+
 class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
     """``RLHFDataset`` whose training rows follow the curriculum plan (see the module docstring)."""
 

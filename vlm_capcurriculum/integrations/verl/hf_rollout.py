@@ -28,6 +28,8 @@ from typing import Any
 import ray
 import torch
 
+from . import internvl
+
 logger = logging.getLogger(__name__)
 
 ROLLOUT_NAME = "hf"
@@ -71,6 +73,7 @@ class HFServer:
         self.model.eval()
         self.processor = AutoProcessor.from_pretrained(path)
         self.image_token_id = getattr(self.model.config, "image_token_id", None)
+        self.internvl = internvl.is_internvl_processor(self.processor)  # issue 15
         # A response must not contain multimodal placeholders: verl recomputes mrope positions over prompt +
         # response and would look for an image that does not exist (a tiny model may sample any token).
         self.suppressed = [
@@ -94,17 +97,22 @@ class HFServer:
         return ids
 
     def _pixels(self, images: list[Any], mm_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.internvl:  # issue 15: InternVL tiles (its processor's crop_to_patches), see internvl.py
+            return internvl.rollout_image_inputs(self.processor, images, mm_kwargs)[0]
         return dict(self.processor.image_processor(images=images, return_tensors="pt", **mm_kwargs))
 
     def _check_placeholders(self, prompt_ids: list[int], images: list[Any] | None, mm_kwargs: dict[str, Any]) -> None:
         """The prompt's image placeholder count must match what its images make (same processor bounds)."""
         if not images or self.image_token_id is None:
             return
-        grid = self._pixels(images, mm_kwargs).get("image_grid_thw")
-        if grid is None:
-            return
-        merge = getattr(self.processor.image_processor, "merge_size", 1)
-        expected = int(grid.prod(dim=-1).sum()) // (merge * merge)
+        if self.internvl:  # issue 15: tiles x tokens per tile
+            expected = internvl.rollout_image_inputs(self.processor, images, mm_kwargs)[1]
+        else:
+            grid = self._pixels(images, mm_kwargs).get("image_grid_thw")
+            if grid is None:
+                return
+            merge = getattr(self.processor.image_processor, "merge_size", 1)
+            expected = int(grid.prod(dim=-1).sum()) // (merge * merge)
         found = sum(1 for token in prompt_ids if token == self.image_token_id)
         if expected != found:
             raise ValueError(

@@ -1,24 +1,35 @@
-"""InternVL3 / InternVL3.5 on verl 0.9.1: what the launcher checks at plan time, and what a run still lacks.
+"""InternVL3 / InternVL3.5 on verl 0.9.1: the plan-time checks, the pixel cap, and the runtime fixes.
 
 verl loads the transformers-native checkpoints (``InternVLForConditionalGeneration``: ``OpenGVLab/InternVL3-8B-hf``,
 ``OpenGVLab/InternVL3_5-8B-HF``, the ids the reference scripts use) through ``AutoModelForImageTextToText`` without
-remote code, so a recipe with ``model.family=internvl`` composes, plans and passes ``--dry-run`` like a Qwen one.
-Refused at plan time, with the reason:
+remote code. InternVL uses 1-D RoPE (verl's default position ids) and transformers 5 lists its decoder and vision
+layers as no-split modules (verl's FSDP wrap units). Refused at plan time, with the reason (:func:`check_internvl`):
 
 * Ulysses sequence parallelism > 1: verl's vision-language Ulysses patches (``verl/models/transformers/
   monkey_patch.py``, by ``model_type``: Qwen2/2.5/3-VL, GLM-4V, Kimi-VL, Qwen3.5) do not cover ``internvl``;
 * the remote-code checkpoints (``OpenGVLab/InternVL3-8B`` without ``-hf``): their ``InternVLChatModel`` is a different
   architecture that verl and vLLM's native path do not load as ``InternVLForConditionalGeneration``.
 
-A training run (not ``--dry-run``) is refused until the runtime fixes of issue #15 are applied by the plugin
-(:data:`RUNTIME_GAPS`, each a fact about verl 0.9.1 read from its sources). The first three have patches below
-(:func:`patch_hf_processor`, :func:`patch_prompt_decode`, :func:`patch_text_only_vision_forward`), tested but not
-yet applied by ``plugin.py``.
+What verl 0.9.1 gets wrong for InternVL, fixed by the ``verl.plugins`` entry point (``plugin.AFTER_IMPORT``) in every
+verl process, on every device (each private name in :mod:`.private_api`):
+
+* ``hf_processor`` returns None (with only a warning) for ``InternVLProcessor``, so images are never processed:
+  :func:`patch_hf_processor`;
+* the agent loop's ``_compute_multi_modal_inputs`` decodes the prompt with ``skip_special_tokens=True``, dropping
+  ``<IMG_CONTEXT>``, and the processor then rejects the image-token count: :func:`patch_prompt_decode`;
+* text-only micro-batches skip InternVL's vision tower (it runs only with ``pixel_values``), so FSDP ranks issue
+  different collectives: :func:`patch_text_only_vision_forward` (the dummy forward verl has for Qwen).
+
+And at launch, ``data.mm_processor_kwargs``' pixel bounds, which InternVL's processor does not read (it tiles), become
+its tile cap (:func:`processor_kwargs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -30,18 +41,6 @@ NATIVE_CHECKPOINTS: dict[str, str] = {
     "OpenGVLab/InternVL3-8B": "OpenGVLab/InternVL3-8B-hf",
     "OpenGVLab/InternVL3_5-8B": "OpenGVLab/InternVL3_5-8B-HF",
 }
-
-#: What verl 0.9.1 does not yet do for InternVL (issue #15), so a training run would fail or be wrong.
-RUNTIME_GAPS: tuple[str, ...] = (
-    "verl.utils.tokenizer.hf_processor returns None for InternVLProcessor (only a warning), so images are never "
-    "processed",
-    "the agent loop's _compute_multi_modal_inputs decodes the prompt with skip_special_tokens=True, dropping "
-    "<IMG_CONTEXT>, and the processor then rejects the image-token count",
-    "text-only micro-batches skip InternVL's vision tower (it runs only with pixel_values), so FSDP ranks issue "
-    "different collectives (no dummy vision forward as verl has for Qwen)",
-    "data.mm_processor_kwargs min_pixels/max_pixels are ignored by InternVL's processor (it tiles 448-pixel crops), "
-    "so the merged baseline's max_pixels=500000 cap is not applied",
-)
 
 
 class InternVLConfigError(ValueError):
@@ -91,37 +90,97 @@ def check_internvl(config: DictConfig, family: str | None = None) -> None:
         raise InternVLConfigError("InternVL on verl: " + "; ".join(problems))
 
 
-def refuse_training(config: DictConfig, family: str | None = None) -> None:
-    """Before a real run: InternVL needs the runtime fixes listed in :data:`RUNTIME_GAPS` (issue #15)."""
-    if is_internvl(config, family):
+# ------------------------------------------------------------------------------------------------ pixel cap
+@dataclass(frozen=True)
+class Tiling:
+    """How an InternVL processor cuts an image: square tiles of ``tile`` px, at most ``max_patches`` of them (plus a
+    thumbnail tile whenever it uses more than one)."""
+
+    tile: int
+    max_patches: int
+
+
+#: The public InternVL3/3.5 -hf checkpoints' tiling (their preprocessor_config.json: GotOcr2 image processor, 448 px
+#: tiles, max_patches 12), used where the checkpoint is not on disk when the run is planned.
+PUBLIC_TILING = Tiling(tile=448, max_patches=12)
+
+
+def tiling_of(model_path: str) -> Tiling:
+    """The tiling of the checkpoint at ``model_path``: its image processor's settings when it is a local folder
+    (``preprocessor_config.json``, or ``processor_config.json``'s ``image_processor`` as transformers 5 saves it),
+    the tiny family's for ``tiny://internvl*``, else :data:`PUBLIC_TILING`."""
+    if model_path.startswith("tiny://"):
+        from vlm_capcurriculum.models.tiny import INTERNVL_MAX_TILES, INTERNVL_TILE
+
+        return Tiling(tile=INTERNVL_TILE, max_patches=INTERNVL_MAX_TILES)
+    folder = Path(model_path).expanduser()
+    values: dict[str, Any] = {}
+    if (folder / "preprocessor_config.json").is_file():
+        values = json.loads((folder / "preprocessor_config.json").read_text())
+    elif (folder / "processor_config.json").is_file():
+        values = json.loads((folder / "processor_config.json").read_text()).get("image_processor") or {}
+    if not values:
+        return PUBLIC_TILING
+    size = values.get("size") or {}
+    tile = int(size.get("height", PUBLIC_TILING.tile)) if isinstance(size, dict) else int(size)
+    return Tiling(tile=tile, max_patches=int(values.get("max_patches", PUBLIC_TILING.max_patches)))
+
+
+def max_patches_for(max_pixels: int, tiling: Tiling) -> int | None:
+    """The most tiles whose pixels, thumbnail included, stay within ``max_pixels`` (None: the processor's own cap is
+    already lower). Qwen's ``max_pixels`` bounds the pixels its tower sees by resizing; InternVL's tower sees whole
+    tiles, so the same bound is a tile count: 500000 px over 448 px tiles (200704 px) fits 2 tiles, and since more
+    than one crop brings a thumbnail, that is 1 crop."""
+    budget = int(max_pixels) // (tiling.tile * tiling.tile)
+    if budget < 1:
         raise InternVLConfigError(
-            "InternVL on verl passes --dry-run, but training is not wired yet (issue #15): "
-            + "; ".join(RUNTIME_GAPS)
-            + ". Use backend=trl for InternVL meanwhile"
+            f"data.mm_processor_kwargs.max_pixels={max_pixels} is below one InternVL tile ({tiling.tile} x "
+            f"{tiling.tile} = {tiling.tile * tiling.tile} px): InternVL cannot show an image in fewer pixels"
         )
+    crops = 1 if budget < 3 else budget - 1
+    return crops if crops < tiling.max_patches else None
+
+
+def processor_kwargs(mm_kwargs: Mapping[str, Any], tiling: Tiling) -> dict[str, Any]:
+    """``data.mm_processor_kwargs`` for InternVL's processor: ``max_pixels`` becomes ``max_patches`` (see
+    :func:`max_patches_for`); ``min_pixels`` has no counterpart (every tile is full size) and is dropped; other keys
+    are kept."""
+    kwargs = {key: value for key, value in mm_kwargs.items() if key not in ("min_pixels", "max_pixels")}
+    if mm_kwargs.get("max_pixels") is not None:
+        cap = max_patches_for(int(mm_kwargs["max_pixels"]), tiling)
+        if cap is not None:
+            kwargs["max_patches"] = min(cap, int(kwargs.get("max_patches", cap)))
+    return kwargs
+
+
+def rollout_image_inputs(processor: Any, images: list[Any], mm_kwargs: Mapping[str, Any]) -> tuple[dict, int]:
+    """What ``InternVLProcessor`` computes for ``images`` (tiled with its own defaults and ``mm_kwargs``), for a
+    rollout that receives already expanded prompt ids: the model inputs and the number of ``<IMG_CONTEXT>`` tokens the
+    prompt must hold for them."""
+    kwargs = {"crop_to_patches": True, **mm_kwargs}  # InternVLProcessor's own image default
+    inputs = dict(processor.image_processor(images=images, return_tensors="pt", **kwargs))
+    patches = inputs.pop("num_patches")
+    return inputs, int(sum(int(n) for n in patches)) * int(processor.image_seq_length)
 
 
 # ------------------------------------------------------------------------------------------ runtime patches
-# Two of the RUNTIME_GAPS, fixed by wrapping (never editing) verl 0.9.1. Private names touched, to re-check on upgrade:
-#   verl.utils.tokenizer.hf_processor and its by-name imports verl.utils.hf_processor,
-#   verl.workers.config.model.hf_processor (module attributes rebound);
-#   verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs (wrapped) and the
-#   worker's ``tokenizer`` / ``processor`` attributes it reads; transformers' InternVLModel.forward (wrapped).
-# Not yet applied by the plugin (verl/plugin.py), and the other gaps remain: refuse_training() still refuses.
-
-_HF_PROCESSOR_MODULES = ("verl.utils.tokenizer", "verl.utils", "verl.workers.config.model")
+# Applied by plugin.AFTER_IMPORT in every verl process; wrap (never edit) verl 0.9.1 and transformers. Private names
+# (also in private_api.PRIVATE_NAMES): verl.utils.tokenizer.tokenizer.hf_processor and every verl module that bound it
+# by name; verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs and the worker's
+# ``tokenizer`` / ``processor`` attributes it reads; transformers' InternVLModel.forward.
 
 
-def _is_internvl_processor(processor: Any) -> bool:
+def is_internvl_processor(processor: Any) -> bool:
     return type(processor).__name__.startswith("InternVL") and hasattr(processor, "image_token")
 
 
 def patch_hf_processor() -> None:
     """``hf_processor`` returns InternVL's processor (verl 0.9.1 matches class names and returns None for it, with a
     warning). InternVL uses 1-D RoPE, so no ``get_rope_index`` is bound; the config is attached as verl does."""
-    import importlib
+    from verl.utils.tokenizer import tokenizer as tokenizer_module
 
-    tokenizer_module = importlib.import_module("verl.utils.tokenizer")
+    from .verl_fixes import rebind_in_verl
+
     original = tokenizer_module.hf_processor
     if getattr(original, "_capcurriculum_internvl", False):
         return
@@ -141,10 +200,8 @@ def patch_hf_processor() -> None:
 
     hf_processor._capcurriculum_internvl = True  # type: ignore[attr-defined]
     hf_processor.__wrapped__ = original  # type: ignore[attr-defined]
-    for name in _HF_PROCESSOR_MODULES:
-        module = importlib.import_module(name)
-        if getattr(module, "hf_processor", None) is original:
-            module.hf_processor = hf_processor
+    tokenizer_module.hf_processor = hf_processor
+    rebind_in_verl("hf_processor", original, hf_processor)
 
 
 class _KeepImageTokenDecode:
@@ -185,7 +242,7 @@ def patch_prompt_decode() -> None:
 
     def _compute_multi_modal_inputs(self: Any, output: Any, input_ids: Any) -> Any:
         processor = getattr(self, "processor", None)
-        if processor is None or not _is_internvl_processor(processor):
+        if processor is None or not is_internvl_processor(processor):
             return original(self, output, input_ids)
         tokenizer = self.tokenizer
         self.tokenizer = _KeepImageTokenDecode(tokenizer, processor.image_token)
@@ -195,6 +252,7 @@ def patch_prompt_decode() -> None:
             self.tokenizer = tokenizer
 
     _compute_multi_modal_inputs._capcurriculum_internvl = True  # type: ignore[attr-defined]
+    _compute_multi_modal_inputs.__wrapped__ = original  # type: ignore[attr-defined]
     AgentLoopWorker._compute_multi_modal_inputs = _compute_multi_modal_inputs  # type: ignore[method-assign]
 
 

@@ -54,7 +54,7 @@ from .hydra_args import (
     format_overrides,
     override_value,
 )
-from .internvl import InternVLConfigError, check_internvl, refuse_training
+from .internvl import InternVLConfigError, check_internvl, is_internvl, processor_kwargs, tiling_of
 from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
 from .writer import VerlDataError, write_verl_parquet
 
@@ -334,6 +334,16 @@ def prepare_run(
             leaves.update(cpu_overrides(int(backend.get("cpu_ranks") or 1)))
         overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves))
         config = compose_verl_config(config_dir, overrides)
+        family = OmegaConf.select(recipe, "model.family", default=None)
+        if is_internvl(config, family):  # InternVL's processor tiles: the pixel bounds become a tile cap
+            bounds = OmegaConf.to_container(config.data.mm_processor_kwargs, resolve=True)
+            tiling = tiling_of(str(OmegaConf.select(recipe, "model.path", default="") or model_path))
+            kwargs = processor_kwargs(bounds, tiling)  # type: ignore[arg-type]
+            if kwargs != bounds:
+                leaves = {key: value for key, value in leaves.items() if not key.startswith("data.mm_processor_kwargs")}
+                replaced = ("~data.mm_processor_kwargs", f"+data.mm_processor_kwargs={override_value(kwargs)}")
+                overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves), *replaced)
+                config = compose_verl_config(config_dir, overrides)
         if measure_prompts and kept is None and recipe.backend.get("drop_overlong_prompts", False):
             from vlm_capcurriculum.integrations.easyr1.records import without_records
 
@@ -352,7 +362,7 @@ def prepare_run(
                 block = write_kept_records(data, curriculum, output_dir / "data")
                 return prepare_run(recipe, kept=(block, output_dir))
         check_verl_config(config, plan)
-        check_internvl(config, OmegaConf.select(recipe, "model.family", default=None))
+        check_internvl(config, family)
     except _USER_ERRORS as error:
         raise LaunchError(f"backend verl: {error}") from error
     run = VerlRun(
@@ -446,10 +456,6 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The verl backend's launcher (``vlm_capcurriculum.launch.Launcher``)."""
     run = prepare_run(config, measure_prompts=False)
     if not dry_run:
-        try:
-            refuse_training(run.config, OmegaConf.select(config, "model.family", default=None))
-        except InternVLConfigError as error:
-            raise LaunchError(f"backend verl: {error}") from error
         prepare_model(config, run)  # a tiny:// model must exist before its processor measures the prompts
         run = prepare_run(config, measure_prompts=True)
     print_run(run)

@@ -4,7 +4,7 @@ verl 0.9.1 can filter prompts longer than ``data.max_prompt_length`` when it loa
 order indexes the rows as written, so our dataset refuses that filter (:mod:`.dataset`); without it an over-long
 prompt stops the run when its batch comes (``data.truncation: error``). Instead the launcher measures every written
 training row with verl's own length function (``RLHFDataset`` with the filter on: chat template, then the processor
-with the row's images), removes the rows it would drop from the curriculum's data, writes the kept records as the
+with the row's images, read as the agent loop reads them: :class:`~.dataset.FilesOrderRLDataset`), removes the rows it would drop from the curriculum's data, writes the kept records as the
 stages' training files (:func:`write_kept_records`) and plans again, so the plan inside verl, the parquet files and
 the printed plan agree. Each stage's read report counts its dropped rows (``dropped_overlong_prompt``).
 """
@@ -23,31 +23,22 @@ from omegaconf import DictConfig, OmegaConf
 from vlm_capcurriculum.curriculum import CurriculumData
 from vlm_capcurriculum.schema import write_records
 
-from .planning import CurriculumConfigError
-
 
 def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
     """Indices (over the files in order) of the rows verl's overlong-prompt filter drops under ``config``."""
     from verl.utils import hf_processor, hf_tokenizer
-    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    from .dataset import FilesOrderRLDataset
 
     model = config.actor_rollout_ref.model
     trust = bool(model.get("trust_remote_code", False))
     tokenizer = hf_tokenizer(str(model.path), trust_remote_code=trust)
     processor = hf_processor(str(model.path), trust_remote_code=trust, use_fast=True)
-    if processor is not None:
-        try:  # verl measures image rows through qwen_vl_utils and counts any failure as over-long
-            from qwen_vl_utils import process_vision_info  # noqa: F401
-        except ImportError as error:
-            raise CurriculumConfigError(
-                f"cannot measure prompt lengths: verl's length function needs qwen_vl_utils ({error}), without it "
-                "every image prompt would count as over-long; install it or set backend.drop_overlong_prompts=false"
-            ) from None
     data_config = OmegaConf.merge(config.data, {"filter_overlong_prompts": True})
     dropped: list[int] = []
     offset = 0
     for path in train_files:
-        kept = RLHFDataset(str(path), tokenizer, data_config, processor).dataframe
+        kept = FilesOrderRLDataset(str(path), tokenizer, data_config, processor).dataframe
         kept_rows = {int(info["index"]) for info in kept["extra_info"]}
         rows = pq.ParquetFile(path).metadata.num_rows
         dropped += [offset + row for row in range(rows) if row not in kept_rows]

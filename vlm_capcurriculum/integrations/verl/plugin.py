@@ -1,4 +1,6 @@
-"""The ``verl.plugins`` entry point: registers the ``capcurriculum`` trainer mode, loudly.
+"""The ``verl.plugins`` entry point: registers the ``capcurriculum`` trainer mode, loudly, and applies our fixes of
+verl (:mod:`.verl_fixes`) and for InternVL (:mod:`.internvl`) right after the modules they replace a name of execute
+(:data:`AFTER_IMPORT`).
 
 verl 0.9.1 imports every ``verl.plugins`` entry point at the end of ``verl/__init__.py``, in every process that
 imports verl (the driver, the ``TaskRunnerV1`` actor, every worker, reward and agent-loop actor), and swallows any
@@ -53,11 +55,28 @@ def _after_monkey_patch() -> None:
     importlib.import_module(FIXES_MODULE).fix_trl_value_head_import()
 
 
+def _after_tokenizer() -> None:
+    importlib.import_module(INTERNVL_MODULE).patch_hf_processor()
+
+
+def _after_agent_loop() -> None:
+    importlib.import_module(INTERNVL_MODULE).patch_prompt_decode()
+
+
+def _after_internvl_model() -> None:
+    importlib.import_module(INTERNVL_MODULE).patch_text_only_vision_forward()
+
+
 FIXES_MODULE = "vlm_capcurriculum.integrations.verl.verl_fixes"
+INTERNVL_MODULE = "vlm_capcurriculum.integrations.verl.internvl"
 AFTER_IMPORT = {
     TRAINER_BASE_MODULE: _after_trainer_base,
     "verl.models.transformers.qwen2_vl": _after_qwen2_vl,
     "verl.models.transformers.monkey_patch": _after_monkey_patch,
+    # InternVL3/3.5 (internvl.py): verl's processor loader, the agent loop's prompt decode, the text-only forward
+    "verl.utils.tokenizer.tokenizer": _after_tokenizer,
+    "verl.experimental.agent_loop.agent_loop": _after_agent_loop,
+    "transformers.models.internvl.modeling_internvl": _after_internvl_model,
 }
 
 

@@ -8,8 +8,8 @@ patches replace or read. Importing this module imports nothing from verl.
 
 from __future__ import annotations
 
-#: (verl name, why) for every patch of the CPU device (:mod:`.cpu`, :mod:`.hf_rollout`, :mod:`.dataset`) and of the
-#: verl fixes (:mod:`.verl_fixes`).
+#: (verl name, why) for every patch of the CPU device (:mod:`.cpu`, :mod:`.hf_rollout`, :mod:`.dataset`), of the
+#: verl fixes (:mod:`.verl_fixes`) and for InternVL (:mod:`.internvl`).
 PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     # CPU device (applied only with backend.device=cpu)
     (
@@ -48,5 +48,18 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (
         "verl.models.transformers.monkey_patch.is_trl_available",
         "bug: every model build imports TRL's AutoModelForCausalLMWithValueHead, which TRL>=1 no longer has",
+    ),
+    # InternVL3/3.5 (internvl.py; applied on every device by the verl.plugins entry point)
+    (
+        "verl.utils.tokenizer.tokenizer.hf_processor (and every verl module that bound it by name)",
+        "InternVL: returns None for InternVLProcessor (class-name match), so every image would be dropped",
+    ),
+    (
+        "verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs (+ .tokenizer/.processor)",
+        "InternVL: its decode(skip_special_tokens=True) drops <IMG_CONTEXT>; run with a decode that keeps it",
+    ),
+    (
+        "transformers InternVLModel.forward (not verl's, patched in verl processes)",
+        "InternVL: text-only micro-batches skip the tower's FSDP collectives; a blank tile through tower + projector",
     ),
 )

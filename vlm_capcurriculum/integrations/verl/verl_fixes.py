@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from typing import Any
 
 import torch
@@ -90,3 +91,11 @@ def fix_trl_value_head_import() -> None:
 
     is_trl_available._vlmcc_fixed = True  # type: ignore[attr-defined]
     monkey_patch.is_trl_available = is_trl_available
+
+
+def rebind_in_verl(name: str, original: Any, replacement: Any) -> None:
+    """Make every loaded verl module that bound ``original`` as ``name`` (``from verl.utils import hf_processor``)
+    hold ``replacement``; later importers get it from the modules already rebound."""
+    for module_name, module in list(sys.modules.items()):
+        if module_name.split(".")[0] == "verl" and getattr(module, "__dict__", {}).get(name) is original:
+            setattr(module, name, replacement)
