@@ -129,6 +129,9 @@ def convert(
                 if not isinstance(row, (dict, list)):
                     report([RecordIssue(location, "<row>", "invalid_json", "not valid JSON or not an object")])
                     continue
+                if not isinstance(row, spec.row_types):
+                    report([RecordIssue(location, "<row>", "bad_type", "not an object")])
+                    continue
                 converted: Any = spec.convert_row(location, row, sink)
                 if isinstance(converted, list):
                     report([RecordIssue(location, f, _reason(m), m) for f, m in converted] or [_unknown(location)])
