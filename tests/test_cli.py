@@ -4,15 +4,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vlm_capcurriculum import __version__
 from vlm_capcurriculum.cli import main
 
 
 def test_version_flag(capsys) -> None:
-    try:
+    with pytest.raises(SystemExit) as exit_:
         main(["--version"])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    assert exit_.value.code == 0
     assert __version__ in capsys.readouterr().out
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.data.client import Backend
-from vlm_capcurriculum.data.inputs import BAD_INPUT, bad_row_of
+from vlm_capcurriculum.data.inputs import BAD_INPUT, over_records
 from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
@@ -226,11 +226,7 @@ def make_filter(
     )
     root = Path(image_root)
 
-    async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any] | Reject:
-        bad = bad_row_of(row)
-        if bad is not None:
-            return bad.reject()
-        record: SampleRecord = row["record"]
+    async def process(record: SampleRecord, runner: Runner) -> dict[str, Any] | Reject:
         caption = record.extra.get(CAPTION_COLUMN)
         problems = []
         if record.answer_type != "choice" or not record.choices:
@@ -277,4 +273,4 @@ def make_filter(
             reason = "caption_wrong"
         return Reject(reason, {"id": record.id, "filter": detail})
 
-    return process
+    return over_records(process)

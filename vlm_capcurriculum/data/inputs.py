@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.data.jobs import Reject
-from vlm_capcurriculum.schema import RowLocation, read_records
+from vlm_capcurriculum.data.jobs import Process, Reject, RowResult
+from vlm_capcurriculum.data.runner import Runner
+from vlm_capcurriculum.schema import RowLocation, SampleRecord, read_records
 
 BAD_INPUT = "bad_input"
 
@@ -88,6 +89,14 @@ def record_rows(
     return [row for _, row in entries]
 
 
-def bad_row_of(row: Mapping[str, Any]) -> BadRow | None:
-    bad = row.get("bad")
-    return bad if isinstance(bad, BadRow) else None
+def over_records(handle: Callable[[SampleRecord, Runner], Awaitable[RowResult]]) -> Process:
+    """The job ``process`` for rows of :func:`record_rows`: a bad row is rejected with its problems before ``handle``
+    sees a record."""
+
+    async def process(row: Mapping[str, Any], runner: Runner) -> RowResult:
+        bad = row.get("bad")
+        if isinstance(bad, BadRow):
+            return bad.reject()
+        return await handle(row["record"], runner)
+
+    return process

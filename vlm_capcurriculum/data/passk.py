@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.data.client import Backend
-from vlm_capcurriculum.data.inputs import bad_row_of
+from vlm_capcurriculum.data.inputs import over_records
 from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
@@ -77,11 +77,7 @@ def make_passk(
         template = prompt or PromptTemplate.training_format()
     root = Path(image_root)
 
-    async def process(row: dict[str, Any], runner: Runner) -> dict[str, Any] | Reject:
-        bad = bad_row_of(row)
-        if bad is not None:
-            return bad.reject()
-        record: SampleRecord = row["record"]
+    async def process(record: SampleRecord, runner: Runner) -> dict[str, Any] | Reject:
         request = ChatRequest.user(
             template.fill(problem=record.problem), [root / image for image in record.images], system=system
         )
@@ -101,7 +97,7 @@ def make_passk(
             out["responses"] = responses
         return out
 
-    return process
+    return over_records(process)
 
 
 def pass_rate_histogram(pass_rates: list[float], k: int) -> dict[str, Any]:

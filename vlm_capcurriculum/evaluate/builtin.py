@@ -74,18 +74,14 @@ def make_eval(
 ) -> Any:
     """The job ``process`` of evaluation (rows from :func:`~vlm_capcurriculum.data.inputs.record_rows`)."""
     from vlm_capcurriculum.data.client import RequestFailed
-    from vlm_capcurriculum.data.inputs import bad_row_of
+    from vlm_capcurriculum.data.inputs import over_records
     from vlm_capcurriculum.data.prompting import PromptTemplate
     from vlm_capcurriculum.data.request import ChatRequest
 
     template = prompt or PromptTemplate.training_format()
     root = Path(image_root)
 
-    async def process(row: dict[str, Any], runner: Any) -> Any:
-        bad = bad_row_of(row)
-        if bad is not None:
-            return bad.reject()
-        record = row["record"]
+    async def process(record: Any, runner: Any) -> Any:
         item = {
             "id": record.id,
             "source": record.source or NO_SOURCE,
@@ -130,7 +126,7 @@ def make_eval(
             "finish_reason": sample.finish_reason,
         }
 
-    return process
+    return over_records(process)
 
 
 @dataclass

@@ -106,14 +106,7 @@ def read_run(path: str | os.PathLike[str], name: str | None = None) -> Run:
     summary_path, steps_path = folder / SUMMARY_FILE, folder / STEPS_FILE
     if not summary_path.exists() and not steps_path.exists():
         raise ReportError(f"{folder}: not a run folder (neither {SUMMARY_FILE} nor {STEPS_FILE} is there)")
-    summary: dict[str, Any] = {}
-    if summary_path.exists():
-        try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise ReportError(f"{summary_path}: not JSON ({err})") from None
-        if not isinstance(summary, dict):
-            raise ReportError(f"{summary_path}: expected a JSON object")
+    summary = read_json(summary_path, "the run summary") if summary_path.exists() else {}
     steps: list[dict[str, Any]] = []
     torn = False
     if steps_path.exists():

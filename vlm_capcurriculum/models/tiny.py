@@ -109,10 +109,23 @@ def _text_kwargs(tokenizer: Any) -> dict[str, Any]:
     }
 
 
-def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
+def _qwen_config(cls: type[PretrainedConfig], tokenizer: Any, text: dict[str, Any], vision: dict[str, Any]) -> Any:
+    """A Qwen-VL config (both generations share the vision token ids and the untied LM head)."""
     image_id, video_id, start_id, end_id = token_ids(
         tokenizer, ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
     )
+    return cls(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_id,
+        video_token_id=video_id,
+        vision_start_token_id=start_id,
+        vision_end_token_id=end_id,
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
     text = _text_kwargs(tokenizer) | {
         "hidden_act": "silu",
         # M-RoPE (temporal, height, width) sections over head_dim / 2 = 8, in the 7B's 16:24:24 proportion.
@@ -133,21 +146,10 @@ def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
         "tokens_per_second": 2,
         "out_hidden_size": TEXT_HIDDEN,
     }
-    return Qwen2_5_VLConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=image_id,
-        video_token_id=video_id,
-        vision_start_token_id=start_id,
-        vision_end_token_id=end_id,
-        tie_word_embeddings=False,
-    )
+    return _qwen_config(Qwen2_5_VLConfig, tokenizer, text, vision)
 
 
 def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
-    image_id, video_id, start_id, end_id = token_ids(
-        tokenizer, ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
-    )
     text = _text_kwargs(tokenizer) | {
         "head_dim": TEXT_HIDDEN // TEXT_HEADS,
         "hidden_act": "silu",
@@ -170,15 +172,7 @@ def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
         "deepstack_visual_indexes": [0],  # block 0's features are injected into LM layer 0, as 8/16/24 -> 0/1/2
         "out_hidden_size": TEXT_HIDDEN,
     }
-    return Qwen3VLConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=image_id,
-        video_token_id=video_id,
-        vision_start_token_id=start_id,
-        vision_end_token_id=end_id,
-        tie_word_embeddings=False,
-    )
+    return _qwen_config(Qwen3VLConfig, tokenizer, text, vision)
 
 
 def _internvl_config(tokenizer: Any, lm_type: str) -> PretrainedConfig:
@@ -215,27 +209,26 @@ def _internvl_config(tokenizer: Any, lm_type: str) -> PretrainedConfig:
     )
 
 
-def _qwen2_5_vl_image_processor() -> Qwen2VLImageProcessorPil:
-    # 56 x 56 .. 112 x 112 px with patch 14 and merge 2 -> 4 to 16 image tokens (real: 3136 .. 12845056 px).
-    # `size` is passed whole: Qwen2VLImageProcessorPil mutates its class-level default when given min/max_pixels.
+def _qwen_image_processor(patch: int, **normalisation: Any) -> Qwen2VLImageProcessorPil:
+    """Images of 4 x 4 .. 8 x 8 patches, merged 2 x 2 -> 4 to 16 image tokens (real Qwen2.5-VL: 3136 .. 12845056 px).
+
+    ``size`` is passed whole: Qwen2VLImageProcessorPil mutates its class-level default when given min/max_pixels."""
     return Qwen2VLImageProcessorPil(
-        size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112},
-        patch_size=14,
+        size={"shortest_edge": (4 * patch) ** 2, "longest_edge": (8 * patch) ** 2},
+        patch_size=patch,
         temporal_patch_size=2,
         merge_size=2,
+        **normalisation,
     )
+
+
+def _qwen2_5_vl_image_processor() -> Qwen2VLImageProcessorPil:
+    return _qwen_image_processor(14)  # 56 x 56 .. 112 x 112 px
 
 
 def _qwen3_vl_image_processor() -> Qwen2VLImageProcessorPil:
-    # Qwen3-VL reuses the Qwen2-VL image processor with patch 16 and mean/std 0.5; 64 .. 128 px -> 4 to 16 tokens.
-    return Qwen2VLImageProcessorPil(
-        size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128},
-        patch_size=16,
-        temporal_patch_size=2,
-        merge_size=2,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
+    # Qwen3-VL reuses the Qwen2-VL image processor with patch 16 and mean/std 0.5: 64 x 64 .. 128 x 128 px.
+    return _qwen_image_processor(16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
 
 
 def _internvl_image_processor() -> GotOcr2ImageProcessorPil:

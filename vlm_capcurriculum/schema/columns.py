@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -316,3 +317,22 @@ def record_from_row(
         return check.issues
     notes.update(row_notes)
     return record
+
+
+@dataclass
+class UniqueRecords:
+    """:func:`record_from_row` over rows whose ids must be unique across everything added: a repeated id is an
+    issue naming where it was first used (the first row wins)."""
+
+    seen: dict[str, RowLocation] = field(default_factory=dict)
+
+    def add(self, row: Any, location: RowLocation, **options: Any) -> SampleRecord | list[RecordIssue]:
+        outcome = record_from_row(row, location, **options)
+        if isinstance(outcome, list):
+            return outcome
+        first = self.seen.get(outcome.id)
+        if first is not None:
+            return [RecordIssue(location, "id", "duplicate_id", f"id {outcome.id!r} already used at {first}")]
+        self.seen[outcome.id] = location
+        return outcome
+

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, image_paths, record_from_row
+from vlm_capcurriculum.schema.columns import PlaceholderPolicy, UniqueRecords, image_paths
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -148,7 +148,7 @@ def read_records(
         paths = [paths]
     result = ReadResult()
     report = result.report
-    seen_ids: dict[str, RowLocation] = {}
+    unique = UniqueRecords()
     checker = ImageChecker(image_checks)
     for raw_path in paths:
         path = Path(raw_path)
@@ -163,7 +163,7 @@ def read_records(
                 )
                 continue
             row_notes: Counter[str] = Counter()
-            outcome = record_from_row(
+            outcome = unique.add(
                 row,
                 location,
                 image_root=root,
@@ -176,13 +176,6 @@ def read_records(
             if isinstance(outcome, list):
                 report.issues.extend(outcome)
                 continue
-            first = seen_ids.get(outcome.id)
-            if first is not None:
-                report.issues.append(
-                    RecordIssue(location, "id", "duplicate_id", f"id {outcome.id!r} already used at {first}")
-                )
-                continue
-            seen_ids[outcome.id] = location
             result.records.append(outcome)
             result.locations.append(location)
             report.rows_kept += 1

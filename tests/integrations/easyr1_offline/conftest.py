@@ -6,15 +6,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def repo_root(monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run from the repository root: the sample data paths are relative to it."""
-    monkeypatch.chdir(REPO)
-    return REPO
-
 
 @pytest.fixture
 def sample_spec(repo_root: Path):  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from trl_helpers import small_plan
 
-from vlm_capcurriculum.integrations.trl.history import CurriculumHistory, StepStats, window, write_summary
+from vlm_capcurriculum.curriculum.run_layout import window
+from vlm_capcurriculum.integrations.trl.history import CurriculumHistory, StepStats, write_summary
 
 
 def stats(step: int, stage: int, reward: float, capability: str = "perception") -> StepStats:

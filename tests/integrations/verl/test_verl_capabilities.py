@@ -91,7 +91,7 @@ def test_check_reports_every_problem_at_once(verl_config: Any) -> None:
             where="stage 'perception'",
         )
     message = str(error.value)
-    assert message.startswith("stage 'perception': ")
+    assert all(problem.startswith("stage 'perception': ") for problem in error.value.problems)
     for expected in (
         "vision_tower='sometimes': must be 'trainable' or 'frozen'",
         "lr=-1: must be a positive number",

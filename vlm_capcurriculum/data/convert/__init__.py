@@ -41,7 +41,8 @@ from vlm_capcurriculum.data.convert import (
 )
 from vlm_capcurriculum.data.convert.base import ImageSink, Source
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
-from vlm_capcurriculum.schema import RecordIssue, RowLocation, SampleRecord, iter_rows, record_from_row, write_records
+from vlm_capcurriculum.schema import RecordIssue, RowLocation, SampleRecord, iter_rows, write_records
+from vlm_capcurriculum.schema.columns import UniqueRecords
 
 SOURCES: dict[str, Source] = {
     module.SOURCE.name: module.SOURCE
@@ -98,7 +99,7 @@ def convert(
     )
     summary = ConvertSummary()
     records: list[SampleRecord] = []
-    seen: dict[str, RowLocation] = {}
+    unique = UniqueRecords()
     issues_path = Path(issues) if issues is not None else output.with_suffix(".issues.jsonl")
     with AtomicJsonlWriter(issues_path) as bad:
 
@@ -129,32 +130,20 @@ def convert(
                 if not isinstance(row, (dict, list)):
                     report([RecordIssue(location, "<row>", "invalid_json", "not valid JSON or not an object")])
                     continue
+                if not isinstance(row, spec.row_types):
+                    report([RecordIssue(location, "<row>", "bad_type", "not an object")])
+                    continue
                 converted: Any = spec.convert_row(location, row, sink)
                 if isinstance(converted, list):
                     report([RecordIssue(location, f, _reason(m), m) for f, m in converted] or [_unknown(location)])
                     continue
                 notes: Counter[str] = Counter()
-                outcome = record_from_row(
-                    converted,
-                    location,
-                    image_root=root,
-                    default_capability=stage,
-                    check_images=check_images,
-                    notes=notes,
+                outcome = unique.add(
+                    converted, location, image_root=root, default_capability=stage, check_images=check_images, notes=notes
                 )
                 if isinstance(outcome, list):
                     report(outcome)
                     continue
-                if outcome.id in seen:
-                    report(
-                        [
-                            RecordIssue(
-                                location, "id", "duplicate_id", f"id {outcome.id!r} already used at {seen[outcome.id]}"
-                            )
-                        ]
-                    )
-                    continue
-                seen[outcome.id] = location
                 records.append(outcome)
                 summary.notes.update(notes)
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")

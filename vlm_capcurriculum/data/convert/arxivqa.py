@@ -26,10 +26,8 @@ from vlm_capcurriculum.schema import RowLocation
 _LABEL = re.compile(r"^\s*\(?\s*([A-J])\s*(?:[.):]|$|\s)")
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     problems: Problems = []
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
     rid = text_field(row, "id", problems)
     question = text_field(row, "question", problems)
     label = text_field(row, "label", problems)

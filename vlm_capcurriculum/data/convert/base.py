@@ -135,6 +135,8 @@ class Source:
     describe: str
     rows: Callable[[Path], Iterator[tuple[RowLocation, Any]]] | None = None
     """How to list the rows of a file, when :func:`~vlm_capcurriculum.schema.iter_rows` is not enough."""
+    row_types: tuple[type, ...] = (dict,)
+    """What a row must be for ``convert_row`` (checked once, in :func:`~vlm_capcurriculum.data.convert.convert`)."""
 
 
 def row_index(location: RowLocation) -> int:

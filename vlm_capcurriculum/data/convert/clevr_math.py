@@ -13,10 +13,8 @@ from vlm_capcurriculum.data.convert.base import Converted, ImageSink, Problems, 
 from vlm_capcurriculum.schema import RowLocation
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     problems: Problems = []
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
     question = text_field(row, "question", problems)
     rid = text_field(row, "id", problems)
     label = row.get("label")

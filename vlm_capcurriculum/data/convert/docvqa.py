@@ -36,10 +36,8 @@ def rows(path: Path) -> Iterator[tuple[RowLocation, Any]]:
     yield from iter_rows(path)
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     problems: Problems = []
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
     qid = text_field(row, "questionId", problems)
     question = text_field(row, "question", problems)
     answers = row.get("answers")

@@ -52,10 +52,8 @@ def final_answer(solution: str, choices: dict[str, str]) -> tuple[str, str] | No
     return None
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     problems: Problems = []
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
     conversation = turns(row.get("conversations"), "conversations", problems)
     image = image_path(row.get("image"), sink, "image", problems)
     if conversation is None:

@@ -26,10 +26,8 @@ from vlm_capcurriculum.rewards import extract_answer
 from vlm_capcurriculum.schema import RowLocation
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     problems: Problems = []
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
     instruction = text_field(row, "instruction", problems)
     output = text_field(row, "output", problems)
     raw_image = row.get("image_url")

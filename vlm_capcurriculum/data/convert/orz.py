@@ -42,4 +42,6 @@ def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
     return out
 
 
-SOURCE = Source("orz", "text_reasoning", convert_row, "ORZ-Math-13k JSON (pairs of human / assistant turns)")
+SOURCE = Source(
+    "orz", "text_reasoning", convert_row, "ORZ-Math-13k JSON (pairs of human / assistant turns)", row_types=(dict, list)
+)

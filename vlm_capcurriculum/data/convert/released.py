@@ -27,9 +27,7 @@ def capability_from_name(path: Path) -> str | None:
     return None
 
 
-def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
-    if not isinstance(row, dict):
-        return [("<row>", "not an object")]
+def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> Converted:
     return dict(row)
 
 

@@ -25,15 +25,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec
 
 from .private_api import resolve
 
 PPOConfig = resolve("PPOConfig")
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the source and the key."""
 
 
 @dataclass

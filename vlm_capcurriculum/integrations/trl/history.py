@@ -5,7 +5,7 @@ generation batch), and the engine records stage checkpoints and validation resul
 TRL checkpoint (``curriculum_state.json``), so a resumed run's summary is the uninterrupted run's.
 
 Per stage, :meth:`CurriculumHistory.summary` reports the mean reward over the stage's first and last
-:func:`window` steps ("reward at start / end": one step is too noisy to compare stages, the first and last tenth
+:func:`~vlm_capcurriculum.curriculum.run_layout.window` steps ("reward at start / end": one step is too noisy to compare stages, the first and last tenth
 are not), the mean accuracy overall and per capability, the mean completion length (tokens), the stage checkpoint
 and the validation metrics.
 """
@@ -15,18 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
-from vlm_capcurriculum.curriculum.run_layout import window
-
-
-def _mean(values: Iterable[float]) -> float | None:
-    values = [value for value in values if value is not None and not math.isnan(value)]
-    return sum(values) / len(values) if values else None
+from vlm_capcurriculum.curriculum.run_layout import mean, stage_summary
 
 
 @dataclass
@@ -64,10 +59,10 @@ class StepStats:
         return cls(
             step=step,
             stage=stage,
-            reward=_mean(rewards) or 0.0,
-            accuracy=_mean(accuracies) or 0.0,
-            format=_mean(formats) or 0.0,
-            completion_length=_mean(float(n) for n in lengths) or 0.0,
+            reward=mean(rewards) or 0.0,
+            accuracy=mean(accuracies) or 0.0,
+            format=mean(formats) or 0.0,
+            completion_length=mean(float(n) for n in lengths) or 0.0,
             accuracy_counts=counts,
         )
 
@@ -105,38 +100,28 @@ class CurriculumHistory:
         self.steps = [stats for stats in self.steps if stats.step <= completed_steps]
 
     def stage_summary(self, stage: PlannedStage, updates_per_step: int) -> dict[str, Any] | None:
-        """One stage's entry of the summary, or None if none of its steps ran."""
+        """One stage's entry of the summary (the common fields, plus TRL's optimizer-step range, accuracy per
+        capability and mean completion length), or None if none of its steps ran."""
         stats = [entry for entry in self.steps if stage.contains(entry.step)]
-        if not stats:
+        summary = stage_summary(
+            stage,
+            [asdict(entry) for entry in stats],
+            checkpoint=self.checkpoints.get(stage.position),
+            validation=self.validations.get(stage.position),
+        )
+        if summary is None:
             return None
-        span = window(stage.steps)
         counts: dict[str, list[float]] = {}
         for entry in stats:
             for capability, (correct, total) in entry.accuracy_counts.items():
                 bucket = counts.setdefault(capability, [0.0, 0.0])
                 bucket[0] += correct
                 bucket[1] += total
-        first, last = stats[0].step, stats[-1].step
-        return {
-            "stage": stage.position + 1,
-            "name": stage.name,
-            "capability": stage.capability,
-            "steps": len(stats),
-            "planned_steps": stage.steps,
-            "complete": last == stage.end_step and len(stats) == stage.steps,
-            "first_step": first,
-            "last_step": last,
-            "first_optimizer_step": (first - 1) * updates_per_step + 1,
-            "last_optimizer_step": last * updates_per_step,
-            "reward_window": span,
-            "reward_start": _mean(entry.reward for entry in stats[:span]),
-            "reward_end": _mean(entry.reward for entry in stats[-span:]),
-            "accuracy": _mean(entry.accuracy for entry in stats),
+        return summary | {
+            "first_optimizer_step": (summary["first_step"] - 1) * updates_per_step + 1,
+            "last_optimizer_step": summary["last_step"] * updates_per_step,
             "accuracy_by_capability": {cap: correct / total for cap, (correct, total) in counts.items() if total},
-            "format": _mean(entry.format for entry in stats),
-            "mean_completion_length": _mean(entry.completion_length for entry in stats),
-            "checkpoint": self.checkpoints.get(stage.position),
-            "validation": self.validations.get(stage.position),
+            "mean_completion_length": mean(entry.completion_length for entry in stats),
         }
 
     def summary(self, plan: Plan, updates_per_step: int) -> list[dict[str, Any]]:

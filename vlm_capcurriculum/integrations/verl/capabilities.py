@@ -15,10 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from vlm_capcurriculum.curriculum import END_ACTIONS, KNOBS, START_ACTIONS, Operation
+from vlm_capcurriculum.curriculum import END_ACTIONS, KNOBS, START_ACTIONS, Operation, UnsupportedOverrideError
 
 #: Every override name a curriculum stage may carry (the core's vocabulary).
 OVERRIDES: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
+
+ENGINE_NAME = "verl"
 
 #: Strategies whose engine (``verl.workers.engine.fsdp.FSDPEngine``) our worker operations know.
 FSDP_STRATEGIES = ("fsdp", "fsdp2")
@@ -31,10 +33,6 @@ class Capability:
     name: str
     supported: bool
     detail: str
-
-
-class UnsupportedOverrideError(ValueError):
-    """A stage asks for something verl cannot do with this config; the message lists every problem."""
 
 
 def _uses_lora(config: DictConfig) -> bool:
@@ -207,7 +205,7 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: 
         elif _asks_for_action(name, value) and not caps[name].supported:
             problems.append(f"{name}: not supported by verl here: {caps[name].detail}")
     if problems:
-        raise UnsupportedOverrideError(f"{where}: " + "; ".join(problems))
+        raise UnsupportedOverrideError([f"{where}: {problem}" for problem in problems], ENGINE_NAME)
 
 
 #: The core's engine operations and the overrides (capabilities above) each one needs.

@@ -33,14 +33,12 @@ from vlm_capcurriculum.curriculum import (
 )
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
-from .capabilities import UnsupportedOverrideError, check_overrides, supported_operations
+from .capabilities import ENGINE_NAME, UnsupportedOverrideError, check_overrides, supported_operations
 from .layout import RunLayout
 from .planning import check_run_shape, load_plan
 
 if TYPE_CHECKING:
     from .engine import VerlEngine
-
-ENGINE_NAME = "verl"
 
 
 def stage_tag(stage: PlannedStage) -> str:
@@ -63,9 +61,9 @@ def check_plan(plan: Plan, config: DictConfig) -> None:
         try:
             check_overrides(config, fields, where=f"stage {stage.name!r} (steps {stage.start_step}-{stage.end_step})")
         except UnsupportedOverrideError as error:
-            problems.append(str(error))
+            problems.extend(error.problems)
     if problems:
-        raise UnsupportedOverrideError("; ".join(problems))
+        raise UnsupportedOverrideError(problems, ENGINE_NAME)
     validate_plan_for_engine(plan, supported_operations(config), engine_name=ENGINE_NAME)
 
 
