@@ -178,7 +178,7 @@ def staged_internvl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_internvl_tower_and_projector_frozen_in_stage_2_and_trained_in_stages_1_and_3(staged_internvl: Path) -> None:
-    """InternVL's tower is ``vision_tower`` *and* ``multi_modal_projector`` (models/vision.py): both bit-identical
+    """InternVL's tower is ``vision_tower`` *and* ``multi_modal_projector`` (integrations/torch_ops.py): both bit-identical
     across the frozen stage, both changed in the trainable ones; the exports reload and generate from an image; the
     warm-started model earns rewards (the agent loop's prompt and the training inputs agreed on the tiles, or the
     forward would have rejected the image-token count)."""
