@@ -53,11 +53,16 @@ def _after_monkey_patch() -> None:
     importlib.import_module(FIXES_MODULE).fix_trl_value_head_import()
 
 
+def _after_tensordict_utils() -> None:  # before any verl module binds maybe_fix_3d_position_ids by name
+    importlib.import_module(FIXES_MODULE).fix_equal_length_position_ids()
+
+
 FIXES_MODULE = "vlm_capcurriculum.integrations.verl.verl_fixes"
 AFTER_IMPORT = {
     TRAINER_BASE_MODULE: _after_trainer_base,
     "verl.models.transformers.qwen2_vl": _after_qwen2_vl,
     "verl.models.transformers.monkey_patch": _after_monkey_patch,
+    "verl.utils.tensordict_utils": _after_tensordict_utils,
 }
 
 

@@ -49,4 +49,9 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
         "verl.models.transformers.monkey_patch.is_trl_available",
         "bug: every model build imports TRL's AutoModelForCausalLMWithValueHead, which TRL>=1 no longer has",
     ),
+    (
+        "verl.utils.tensordict_utils.maybe_fix_3d_position_ids (+ its copies in verl.workers.engine_workers, "
+        "engine.base, engine_workers_tinker; nested_tensor_from_tensor_list)",
+        "bug: equal-length batches of 3-D mrope position ids get a row-ragged layout that verl then misreads",
+    ),
 )
