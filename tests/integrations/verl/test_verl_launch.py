@@ -122,6 +122,26 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
     assert len(started) == 1 and started[0].trainer.v1.trainer_mode == "capcurriculum"
 
 
+def test_launch_says_when_the_run_is_complete_or_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    recipe = load_config(
+        ROOT / "recipes" / "config.yaml",
+        [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
+    )
+
+    def interrupted(config: Any, *, device: str = "cuda") -> None:
+        raise KeyboardInterrupt
+
+    with patch.object(launch_module, "run_verl", lambda config, *, device="cuda": None):
+        assert launch_module.launch(recipe, dry_run=False) == 0
+    assert f"verl: run complete; per-stage summary in {tmp_path / 'curriculum_summary.json'}" in capsys.readouterr().out
+    with patch.object(launch_module, "run_verl", interrupted):
+        assert launch_module.launch(recipe, dry_run=False) == 130
+    assert "verl: interrupted; run the same command again to start over" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
