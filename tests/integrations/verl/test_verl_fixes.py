@@ -56,7 +56,7 @@ def _packed_step(lengths: list[int]) -> tuple[object, list[torch.Tensor]]:
     return pickle.loads(pickle.dumps(data.consolidate())), positions
 
 
-@pytest.mark.parametrize("lengths", [[7, 9, 8, 6], [8, 8, 8, 8]], ids=["ragged", "equal"])
+@pytest.mark.parametrize("lengths", [[7, 9, 8, 6], [8, 8, 8, 8], [8, 8]], ids=["ragged", "equal", "equal-pair"])
 def test_mrope_position_ids_of_equal_length_sequences(lengths: list[int]) -> None:
     """``train_mini_batch`` (``update_actor``) and the log-prob calls run ``maybe_fix_3d_position_ids``, then split
     mini-batches and pad as the FSDP engine does; every sample's position ids must come back unchanged."""
@@ -64,11 +64,14 @@ def test_mrope_position_ids_of_equal_length_sequences(lengths: list[int]) -> Non
     from verl.workers import engine_workers
 
     assert engine_workers.maybe_fix_3d_position_ids is tu.maybe_fix_3d_position_ids  # the workers' binding is fixed
-    if len(set(lengths)) == 1:  # verl 0.9.1 as released (the bug)
-        data, _ = _packed_step(lengths)
-        with pytest.raises(RuntimeError):
+    if len(set(lengths)) == 1:  # verl 0.9.1 as released (the bug): an error, or silently wrong position ids
+        data, positions = _packed_step(lengths)
+        try:
             tu.maybe_fix_3d_position_ids.__wrapped__(data)
-            [tensor.shape for tensor in data["position_ids"].unbind()]
+            broken = [tensor.shape for tensor in data["position_ids"].unbind()] != [p.shape for p in positions]
+        except RuntimeError:
+            broken = True
+        assert broken
 
     data, positions = _packed_step(lengths)
     tu.maybe_fix_3d_position_ids(data)
