@@ -4,6 +4,7 @@ the command it prints is verl's own entry point and composes the same config in 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,9 +135,17 @@ def test_launch_says_when_the_run_is_complete_or_interrupted(
     def interrupted(config: Any, *, device: str = "cuda") -> None:
         raise KeyboardInterrupt
 
-    with patch.object(launch_module, "run_verl", lambda config, *, device="cuda": None):
+    entry = {"stage": 1, "name": "perception", "steps": 4, "planned_steps": 4, "first_step": 1, "last_step": 4,
+             "reward_start": 0.08125, "reward_end": 0.0625, "accuracy": 0.0, "validation": None}  # fmt: skip
+
+    def finished(config: Any, *, device: str = "cuda") -> None:  # as the run's layout writes it
+        (tmp_path / "curriculum_summary.json").write_text(json.dumps({"stages": [entry]}))
+
+    with patch.object(launch_module, "run_verl", finished):
         assert launch_module.launch(recipe, dry_run=False) == 0
-    assert f"verl: run complete; per-stage summary in {tmp_path / 'curriculum_summary.json'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"verl: run complete; per-stage summary in {tmp_path / 'curriculum_summary.json'}" in out
+    assert "stage 1 perception: steps 1-4 (4/4), reward 0.081 -> 0.062, accuracy 0.000, val accuracy -" in out
     with patch.object(launch_module, "run_verl", interrupted):
         assert launch_module.launch(recipe, dry_run=False) == 130
     assert "verl: interrupted; run the same command again to start over" in capsys.readouterr().err

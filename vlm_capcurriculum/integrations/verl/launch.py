@@ -476,13 +476,22 @@ def _resume_hint(run: VerlRun) -> str:
 
 
 def _print_finished(run: VerlRun) -> None:
-    """The per-stage table and where the run's files are (as the TRL backend ends)."""
+    """One line per stage of the summary and where the run's files are (as the TRL backend ends)."""
     from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
-    from vlm_capcurriculum.integrations.trl.history import print_stage_table
+
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
 
     summary = run.output_dir / SUMMARY_FILE
-    if summary.is_file():
-        print_stage_table(json.loads(summary.read_text()).get("stages", []))
+    stages = json.loads(summary.read_text()).get("stages", []) if summary.is_file() else []
+    for entry in stages:
+        validation = (entry.get("validation") or {}).get("val/accuracy")
+        print(
+            f"  stage {entry['stage']} {entry['name']}: steps {entry['first_step']}-{entry['last_step']} "
+            f"({entry['steps']}/{entry['planned_steps']}), reward {number(entry.get('reward_start'))} -> "
+            f"{number(entry.get('reward_end'))}, accuracy {number(entry.get('accuracy'))}, "
+            f"val accuracy {number(validation)}"
+        )
     print(
         f"verl: run complete; per-stage summary in {summary}, one line per step in {run.output_dir / STEPS_FILE}, "
         f"stage models in {run.output_dir / STAGES_DIR}"
