@@ -53,6 +53,11 @@ def _after_monkey_patch() -> None:
     importlib.import_module(FIXES_MODULE).fix_trl_value_head_import()
 
 
+def _after_replay_buffer() -> None:
+    if os.environ.get("VLMCC_VERL_DEVICE", "").strip().lower() == "cpu":
+        importlib.import_module("vlm_capcurriculum.integrations.verl.cpu").patch_replay_buffer_poll()
+
+
 def _after_tensordict_utils() -> None:  # before any verl module binds maybe_fix_3d_position_ids by name
     importlib.import_module(FIXES_MODULE).fix_equal_length_position_ids()
 
@@ -63,6 +68,7 @@ AFTER_IMPORT = {
     "verl.models.transformers.qwen2_vl": _after_qwen2_vl,
     "verl.models.transformers.monkey_patch": _after_monkey_patch,
     "verl.utils.tensordict_utils": _after_tensordict_utils,
+    "verl.trainer.ppo.v1.replay_buffer": _after_replay_buffer,
 }
 
 

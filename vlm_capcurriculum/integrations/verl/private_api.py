@@ -40,6 +40,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
         "verl.workers.rollout.replica.RolloutReplica.servers/_server_handle/_server_address",
         "what LLMServerManager reads from a replica after launch_servers (the hf replica sets them)",
     ),
+    (
+        "verl.trainer.ppo.v1.replay_buffer.ReplayBuffer.poll_interval (set after __init__)",
+        "the trainer polls TransferQueue every 2 s (not configurable): half of a CPU step; 0.05 s on the CPU device",
+    ),
     # verl fixes (applied on every device by the verl.plugins entry point)
     (
         "verl.models.transformers.qwen2_vl._get_input_embeds (+ unpack_visual_output)",
