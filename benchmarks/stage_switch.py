@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("/tmp/vlmcc_stage_switch"))
     args = parser.parse_args()
     ours_start, ours = run(args.output / "capcurriculum", args.model)
-    _, stock = run(args.output / "sync", args.model, "backend.overrides.trainer.v1.trainer_mode=sync")
+    _, stock = run(args.output / "sync", args.model, "+backend.overrides.trainer.v1.trainer_mode=sync")
 
     stage_starts, stage_ends = [5, 9], [4, 8]  # the shrunk plan: stages at steps 1-4, 5-8, 9-12
     boundary = statistics.mean(

@@ -273,11 +273,9 @@ def test_killed_mid_stage_and_restarted_resumes_to_the_same_steps(staged_qwen2_5
     process.wait()
     _train(out, *extra)
 
-    # Resumed from global_step_6 (not from scratch, not from a later step): steps 1-6 were kept, 7-12 rewritten, the
-    # same batches in the same stages. Rewards are not compared: the hf rollout's sampling depends on how requests
-    # batch as they arrive, so even two uninterrupted runs differ there (see docs/integrations/verl.md).
-    def layout(records: list[dict]) -> list[tuple]:
-        return [(r["step"], r["stage"], r["stage_index"], r["sample_ids"]) for r in records]
-
-    assert layout(StepsLog(out).read()) == layout(StepsLog(staged_qwen2_5).read())
+    # Resumed from global_step_6 (not from scratch, not from a later step): steps 1-6 were kept, 7-12 replayed with the
+    # same batches, stages, rewards and accuracies (the hf rollout's sampling does not depend on request timing).
+    resumed, uninterrupted = StepsLog(out).read(), StepsLog(staged_qwen2_5).read()
+    assert [r["step"] for r in resumed] == list(range(1, 13))
+    assert resumed == uninterrupted
     assert (out / "checkpoints" / "global_step_12").is_dir() and len(list((out / "stages").iterdir())) == 3

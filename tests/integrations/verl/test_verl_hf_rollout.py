@@ -1,5 +1,6 @@
 """The ``hf`` rollout server (verl's token-in/token-out contract over ``transformers`` ``generate``) on a tiny
-Qwen2.5-VL, without Ray: batched requests with and without images, weight updates, placeholder checks."""
+Qwen2.5-VL, without Ray: batched requests with and without images, weight updates, placeholder checks, and
+sampling that does not depend on when or in which order requests arrive."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> object:
     from vlm_capcurriculum.models import save_tiny
 
     path = save_tiny("qwen2_5_vl", tmp_path_factory.mktemp("tiny") / "model")
-    config = SimpleNamespace(prompt_length=256, response_length=8)
+    val_kwargs = SimpleNamespace(n=1, temperature=0.6, top_p=0.95, top_k=-1)
+    config = SimpleNamespace(
+        prompt_length=256, response_length=8, n=2, temperature=1.0, top_p=1.0, top_k=-1, val_kwargs=val_kwargs
+    )
     return HFServer(config, {"path": str(path), "local_path": str(path)}, replica_rank=0)
 
 
@@ -37,7 +41,7 @@ def _prompt(server: object, text: str, images: int = 0) -> list[int]:
 def test_batched_generation_with_and_without_images(server: object) -> None:
     text_ids, _ = _prompt(server, "what is 2+2?")
     image_ids, pictures = _prompt(server, "what colour is it?", images=1)
-    params = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
+    params = {"temperature": 0.9, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}  # chunks of 1
 
     async def run() -> list:
         calls = [
@@ -74,3 +78,55 @@ def test_update_weights_loads_every_tensor_and_refuses_unknown_names(server: obj
     assert all(torch.equal(loaded[name], tensor) for name, tensor in state.items())
     with pytest.raises(ValueError, match="does not have"):
         asyncio.run(server.update_weights({"no.such.weight": torch.zeros(1)}))  # type: ignore[attr-defined]
+
+
+TRAIN = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": False}
+
+
+def test_chunks_are_a_grpo_group_in_training_and_one_request_otherwise(server: object) -> None:
+    from vlm_capcurriculum.integrations.verl.hf_rollout import chunk_size
+
+    config = server.config  # type: ignore[attr-defined]
+    validation = {**TRAIN, "temperature": 0.6, "top_p": 0.95}
+    assert chunk_size(config, TRAIN, replicas=1) == 2
+    assert chunk_size(config, validation, replicas=1) == 1
+    assert chunk_size(config, {**TRAIN, "temperature": 0}, replicas=1) == 1  # greedy (REMAX baseline)
+    assert chunk_size(config, TRAIN, replicas=2) == 1  # verl's router may split a group between replicas
+    same = SimpleNamespace(**{**vars(config), "val_kwargs": SimpleNamespace(n=3, temperature=1.0, top_p=1.0, top_k=-1)})
+    assert chunk_size(same, TRAIN, replicas=1) == 1  # gcd(2, 3): divides both batch sizes
+
+
+def test_responses_do_not_depend_on_arrival_order_or_timing(server: object) -> None:
+    """A step's requests (3 prompts x a GRPO group of 2, the second prompt twice with different images) sent at
+    once, then one by one in reverse order with pauses (as after a resume under another load): every prompt gets
+    the same responses (identical requests may swap theirs: nothing tells them apart)."""
+    text = _prompt(server, "what is 2+2?")[0]
+    image_ids, red = _prompt(server, "what colour is it?", images=1)
+    from PIL import Image
+
+    blue = [Image.new("RGB", (72, 72), color=(0, 0, 255))]
+    requests = [(text, None), (image_ids, red), (image_ids, blue)] * 2  # every content twice: a group of 2
+
+    def send(ids: list[int], images: list | None) -> object:
+        return server.generate(request_id="det-0", prompt_ids=ids, sampling_params=TRAIN, image_data=images)  # type: ignore[attr-defined]
+
+    def grouped(outputs: list) -> list:
+        return [sorted([outputs[i].token_ids, outputs[i + 3].token_ids]) for i in range(3)]
+
+    async def together() -> list:
+        return list(await asyncio.gather(*(send(ids, images) for ids, images in requests)))
+
+    async def staggered() -> list:
+        tasks: list = [None] * len(requests)
+        for position in reversed(range(len(requests))):
+            tasks[position] = asyncio.create_task(send(*requests[position]))
+            await asyncio.sleep(0.12)  # longer than the server's batching wait: arrivals split across batches
+        return [await task for task in tasks]
+
+    weights = {name: tensor.clone() for name, tensor in server.model.state_dict().items()}  # type: ignore[attr-defined]
+    asyncio.run(server.update_weights(weights, global_steps=5))  # type: ignore[attr-defined]
+    first = grouped(asyncio.run(together()))
+    asyncio.run(server.update_weights(weights, global_steps=5))  # type: ignore[attr-defined]  # the step, replayed
+    assert grouped(asyncio.run(staggered())) == first
+    assert any(pair[0] != pair[1] for pair in first)  # a group's samples differ
+    assert first[1] != first[2]  # same prompt ids, other image: another content

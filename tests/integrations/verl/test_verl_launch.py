@@ -4,6 +4,7 @@ the command it prints is verl's own entry point and composes the same config in 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -120,6 +121,34 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
         assert started == []
         assert launch_module.launch(recipe, dry_run=False) == 0
     assert len(started) == 1 and started[0].trainer.v1.trainer_mode == "capcurriculum"
+
+
+def test_launch_says_when_the_run_is_complete_or_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    recipe = load_config(
+        ROOT / "recipes" / "config.yaml",
+        [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
+    )
+
+    def interrupted(config: Any, *, device: str = "cuda") -> None:
+        raise KeyboardInterrupt
+
+    entry = {"stage": 1, "name": "perception", "steps": 4, "planned_steps": 4, "first_step": 1, "last_step": 4,
+             "reward_start": 0.08125, "reward_end": 0.0625, "accuracy": 0.0, "validation": None}  # fmt: skip
+
+    def finished(config: Any, *, device: str = "cuda") -> None:  # as the run's layout writes it
+        (tmp_path / "curriculum_summary.json").write_text(json.dumps({"stages": [entry]}))
+
+    with patch.object(launch_module, "run_verl", finished):
+        assert launch_module.launch(recipe, dry_run=False) == 0
+    out = capsys.readouterr().out
+    assert f"verl: run complete; per-stage summary in {tmp_path / 'curriculum_summary.json'}" in out
+    assert "stage 1 perception: steps 1-4 (4/4), reward 0.081 -> 0.062, accuracy 0.000, val accuracy -" in out
+    with patch.object(launch_module, "run_verl", interrupted):
+        assert launch_module.launch(recipe, dry_run=False) == 130
+    assert "verl: interrupted; run the same command again to start over" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

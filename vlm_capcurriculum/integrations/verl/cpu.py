@@ -264,6 +264,31 @@ def _patch_torch_compile() -> None:
     torch.compile = no_compile  # type: ignore[assignment]
 
 
+#: How often the v1 trainer checks TransferQueue for a step's finished rollouts on the CPU device (verl: 2 s, a
+#: rounding error next to a GPU rollout, half of a tiny model's CPU step).
+CPU_POLL_INTERVAL_S = 0.05
+
+
+def patch_replay_buffer_poll() -> None:
+    """``ReplayBuffer.sample`` sleeps ``poll_interval`` (2 s, not configurable) between looks at TransferQueue, so
+    every step's rollout and every validation took at least 2 s; poll every :data:`CPU_POLL_INTERVAL_S`. Applied
+    by the plugin right after verl imports the module (only the trainer's process does: importing it here would
+    import verl's whole v1 trainer into every worker)."""
+    from verl.trainer.ppo.v1 import replay_buffer
+
+    original = replay_buffer.ReplayBuffer.__init__
+    if getattr(original, "_vlmcc_patched", False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.poll_interval = CPU_POLL_INTERVAL_S
+
+    __init__._vlmcc_patched = True  # type: ignore[attr-defined]
+    replay_buffer.ReplayBuffer.__init__ = __init__
+
+
 def apply_cpu_patches() -> None:
     """Register the CPU platform and the ``hf`` rollout, then apply the patches (once per process)."""
     global _applied

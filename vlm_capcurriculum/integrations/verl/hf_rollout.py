@@ -12,8 +12,15 @@ verl has no CPU rollout (vLLM, SGLang and TRT-LLM need GPUs; its own ``hf_rollou
 
 Prompts arrive as token ids with image placeholders already expanded by the processor (the agent loop tokenises
 with ``data.mm_processor_kwargs``); the server computes the pixel inputs with the same processor and checks that
-the placeholder count matches. Requests that arrive together (one per sample of a step) are generated as one
-left-padded batch.
+the placeholder count matches.
+
+Sampling is reproducible, so a resumed run replays the uninterrupted one's responses. Nothing in a request names
+its sample (verl's TransferQueue agent loop sends every request as ``det-0``/a random id), so requests are told
+apart by content: identical requests (a GRPO group's ``rollout.n`` samples, same weights) are counted as they
+arrive and generated in fixed chunks of ``rollout.n`` (validation and anything else: one), each chunk seeded from
+the weights' step, its content and its number. Which identical request gets which of the chunk's responses
+depends on arrival, which no trainer computation can tell apart (the trainer sorts a step's batch by content:
+``trainer.CapCurriculumTrainer._balance_batch``); neither arrival order nor timing changes what is generated.
 Nothing here is Qwen-specific: any ``AutoModelForImageTextToText`` whose processor has an ``image_processor`` works.
 """
 
@@ -22,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,14 +48,48 @@ ADAPTER_PATH = "vlm_capcurriculum.integrations.verl.hf_rollout.HFServerAdapter"
 #: Requests served in one ``generate`` (left-padded), and how long the first waits for others to arrive.
 MAX_BATCH = 64
 BATCH_WAIT_S = 0.05
+#: A chunk of identical requests still incomplete this long after the last arrival is generated as it is, with a
+#: warning (a request of it failed before reaching the server; verl then fails the step anyway): never hang.
+STALL_S = 60.0
 
 
 def server_name(replica_rank: int) -> str:
     return f"vlmcc_hf_server_{replica_rank}"
 
 
+def chunk_size(config: Any, sampling_params: dict[str, Any], replicas: int) -> int:
+    """Identical requests per chunk: a GRPO group (``rollout.n``) for training requests; one for validation
+    (``val_kwargs.n`` is usually 1), anything else, and with several replicas (verl's router may split a group).
+    Training and validation requests are told apart by their sampling parameters; where both match, the chunk
+    divides both group sizes."""
+    if replicas > 1:
+        return 1
+
+    def matches(source: Any) -> bool:
+        wanted = (float(source.temperature), float(source.top_p), int(source.top_k))
+        given = sampling_params.get("temperature"), sampling_params.get("top_p"), sampling_params.get("top_k")
+        return given[0] is not None and wanted == (float(given[0]), float(given[1] or 1.0), int(given[2] or -1))
+
+    val_kwargs = getattr(config, "val_kwargs", None)
+    train = int(config.n) if matches(config) else None
+    val = int(val_kwargs.n) if val_kwargs is not None and matches(val_kwargs) else None
+    if train and val:
+        return math.gcd(train, val)
+    return train or 1
+
+
+def _content_digest(key: str, prompt_ids: list[int], images: list[Any] | None) -> str:
+    digest = hashlib.sha256(repr((key, prompt_ids)).encode())
+    for image in images or []:
+        tobytes = getattr(image, "tobytes", None)
+        digest.update(repr((getattr(image, "size", None), getattr(image, "mode", None))).encode())
+        digest.update(tobytes() if tobytes is not None else repr(image).encode())
+    return digest.hexdigest()
+
+
 class _Request:
-    """One queued ``generate`` call; requests with equal ``key`` (sampling parameters, pixel bounds) batch together."""
+    """One queued ``generate`` call; requests with equal ``digest`` (prompt, images, sampling parameters, pixel
+    bounds) are identical, ``occurrence`` counts them since the last weight update."""
 
     def __init__(self, prompt_ids: list[int], sampling_params: dict[str, Any], image_data: Any, mm_kwargs: dict):
         self.prompt_ids = prompt_ids
@@ -54,19 +97,22 @@ class _Request:
         self.image_data = list(image_data) if image_data else None
         self.mm_kwargs = mm_kwargs
         self.key = repr((sorted(sampling_params.items()), sorted(mm_kwargs.items())))
+        self.digest = _content_digest(self.key, prompt_ids, self.image_data)
+        self.occurrence = 0
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
 
 class HFServer:
     """A Ray actor holding a ``transformers`` model that serves verl's token-in/token-out ``generate``."""
 
-    def __init__(self, config: Any, model_config: Any, replica_rank: int) -> None:
+    def __init__(self, config: Any, model_config: Any, replica_rank: int, replicas: int = 1) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         import vlm_capcurriculum.models  # noqa: F401  (our image-only processors)
 
         self.config = config
         self.replica_rank = replica_rank
+        self.replicas = replicas
         path = model_config.get("local_path") or model_config.path
         torch.set_num_threads(1)
         self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
@@ -85,6 +131,8 @@ class HFServer:
         self.pad_token_id = self.processor.tokenizer.pad_token_id
         self.lock = asyncio.Lock()  # one generate or weight update at a time
         self.queue: list[_Request] = []
+        self.last_arrival = time.monotonic()
+        self.occurrences: dict[str, int] = {}
         self.server_task: asyncio.Task[None] | None = None
         self.global_steps: int | None = None
 
@@ -120,20 +168,11 @@ class HFServer:
                 f"{expected} features (data.mm_processor_kwargs differ between the agent loop and the rollout?)"
             )
 
-    def _generate_batch(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
-        """One left-padded ``generate`` over requests that share their sampling parameters, seeded by a digest of
-        the weights' step and the batch's prompts (in a fixed order). Not reproducible across runs yet: which requests
-        share a batch depends on when they arrive (a run's steps and batches are; its sampled responses are not)."""
-        order = sorted(range(len(requests)), key=lambda i: requests[i].prompt_ids)
-        results = self._generate_sorted([requests[i] for i in order])
-        unsorted: list[Any] = [None] * len(requests)
-        for position, index in enumerate(order):
-            unsorted[index] = results[position]
-        return unsorted
-
-    def _generate_sorted(self, requests: list[_Request]) -> list[tuple[list[int], list[float] | None, str]]:
-        digest = hashlib.sha256(repr((self.global_steps, [r.prompt_ids for r in requests])).encode()).digest()
-        torch.manual_seed(int.from_bytes(digest[:8], "little"))
+    def _generate_batch(self, requests: list[_Request], chunk: int) -> list[tuple[list[int], list[float] | None, str]]:
+        """One ``generate`` over identical requests (left-padded if not), seeded from the weights' step, the
+        content and the chunk number: the same chunk gets the same responses in every run."""
+        seed = hashlib.sha256(repr((self.global_steps, requests[0].digest, chunk)).encode()).digest()
+        torch.manual_seed(int.from_bytes(seed[:8], "little"))
         params = dict(requests[0].sampling_params)
         longest = max(len(request.prompt_ids) for request in requests)
         limit = self.config.prompt_length + self.config.response_length - longest
@@ -182,16 +221,33 @@ class HFServer:
             results.append((tokens, log_probs, stop))
         return results
 
+    def _next_batch(self) -> tuple[list[_Request], int]:
+        """The next chunk to generate: a complete one, else (stalled) an incomplete one; with its number."""
+        chunks: dict[tuple[str, int], list[_Request]] = {}
+        for request in self.queue:
+            size = chunk_size(self.config, request.sampling_params, self.replicas)
+            chunks.setdefault((request.digest, request.occurrence // size), []).append(request)
+        for (_, number), members in sorted(chunks.items(), key=lambda item: item[0]):
+            if len(members) == chunk_size(self.config, members[0].sampling_params, self.replicas):
+                return members, number
+        if chunks and time.monotonic() - self.last_arrival > STALL_S:
+            (digest, number), members = min(chunks.items(), key=lambda item: item[0])
+            logger.warning("hf rollout: %d identical request(s) of %s wait for the rest of their group after %.0f s; "
+                           "generated as they are (not reproducible)", len(members), digest[:12], STALL_S)  # fmt: skip
+            return members, number
+        return [], 0
+
     async def _serve(self) -> None:
-        """Serve the queued requests in batches (requests arrive together: one per sample of a step)."""
+        """Serve the queued requests chunk by chunk (a step's requests arrive together)."""
         while self.queue:
             await asyncio.sleep(BATCH_WAIT_S)  # let the step's other requests arrive
-            key = self.queue[0].key
-            batch = [request for request in self.queue if request.key == key][:MAX_BATCH]
+            batch, number = self._next_batch()
+            if not batch:
+                continue
             self.queue = [request for request in self.queue if all(request is not taken for taken in batch)]
             async with self.lock:
                 try:
-                    results = await asyncio.to_thread(self._generate_batch, batch)
+                    results = await asyncio.to_thread(self._generate_batch, batch, number)
                 except Exception as error:  # each caller sees the failure (verl logs it per prompt)
                     for request in batch:
                         request.future.set_exception(error)
@@ -216,7 +272,10 @@ class HFServer:
         mm_kwargs = dict(mm_processor_kwargs or {})
         self._check_placeholders(list(prompt_ids), image_data, mm_kwargs)
         request = _Request(list(prompt_ids), dict(sampling_params), image_data, mm_kwargs)
+        request.occurrence = self.occurrences.get(request.digest, 0)
+        self.occurrences[request.digest] = request.occurrence + 1
         self.queue.append(request)
+        self.last_arrival = time.monotonic()
         if self.server_task is None or self.server_task.done():
             self.server_task = asyncio.create_task(self._serve())
         tokens, log_probs, stop = await request.future
@@ -238,7 +297,9 @@ class HFServer:
             tied = {"lm_head.weight"} if shared else set()
             if set(missing) - tied:
                 raise ValueError(f"hf rollout: weights missing from the update: {sorted(set(missing) - tied)[:5]}")
-            self.global_steps = global_steps
+            if global_steps is not None:  # verl's validation re-pushes the same weights without a step
+                self.global_steps = global_steps
+            self.occurrences.clear()
         return len(state_dict)
 
     def get_server_address(self) -> tuple[str, int]:
@@ -283,12 +344,27 @@ def _replica_class() -> type:
     class HFReplica(RolloutReplica):
         """One :class:`HFServer` per replica, created in the hybrid (colocated with training) mode."""
 
+        replicas = 1
+
+        async def init_hybrid(self, worker_group: Any) -> None:
+            self.replicas = max(1, len(worker_group.workers) // self.world_size)
+            await super().init_hybrid(worker_group)
+
+        async def init_hybrid_colocated(self, worker_group: Any, resource_pool: Any) -> None:
+            self.replicas = max(1, len(worker_group.workers) // self.world_size)
+            await super().init_hybrid_colocated(worker_group, resource_pool)
+
         async def launch_servers(self) -> None:
             name = server_name(self.replica_rank)
             server = (
                 ray.remote(HFServer)
                 .options(name=name, num_cpus=0, max_concurrency=self.max_concurrency)
-                .remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
+                .remote(
+                    config=self.config,
+                    model_config=self.model_config,
+                    replica_rank=self.replica_rank,
+                    replicas=self.replicas,
+                )
             )
             address, _ = await server.get_server_address.remote()
             self.servers = [server]

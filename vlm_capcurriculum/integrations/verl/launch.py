@@ -461,5 +461,44 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
     print_run(run)
     if dry_run:
         return 0
-    run_verl(run.config, device=run.device)
+    try:
+        run_verl(run.config, device=run.device)
+    except KeyboardInterrupt:
+        print(f"\nverl: interrupted; {_resume_hint(run)}", file=sys.stderr, flush=True)
+        return 130
+    _print_finished(run)
     return 0
+
+
+def _resume_hint(run: VerlRun) -> str:
+    """What running the same command again does after an interruption (``trainer.resume_mode=auto``)."""
+    from vlm_capcurriculum.checkpoints import newest_complete, step_directories
+
+    root = Path(os.getcwd()) / str(run.config.trainer.default_local_dir)  # as verl resolves it (absolute stays)
+    found = newest_complete(step_directories(root, r"global_step_(\d+)"))
+    if found is None:
+        return "run the same command again to start over (no checkpoint was written yet)"
+    return f"run the same command again to resume from checkpoint {found}"
+
+
+def _print_finished(run: VerlRun) -> None:
+    """One line per stage of the summary and where the run's files are (as the TRL backend ends)."""
+    from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
+
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    summary = run.output_dir / SUMMARY_FILE
+    stages = json.loads(summary.read_text()).get("stages", []) if summary.is_file() else []
+    for entry in stages:
+        validation = (entry.get("validation") or {}).get("val/accuracy")
+        print(
+            f"  stage {entry['stage']} {entry['name']}: steps {entry['first_step']}-{entry['last_step']} "
+            f"({entry['steps']}/{entry['planned_steps']}), reward {number(entry.get('reward_start'))} -> "
+            f"{number(entry.get('reward_end'))}, accuracy {number(entry.get('accuracy'))}, "
+            f"val accuracy {number(validation)}"
+        )
+    print(
+        f"verl: run complete; per-stage summary in {summary}, one line per step in {run.output_dir / STEPS_FILE}, "
+        f"stage models in {run.output_dir / STAGES_DIR}"
+    )

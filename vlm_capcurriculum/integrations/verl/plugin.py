@@ -67,6 +67,15 @@ def _after_internvl_model() -> None:
     importlib.import_module(INTERNVL_MODULE).patch_text_only_vision_forward()
 
 
+def _after_replay_buffer() -> None:
+    if os.environ.get("VLMCC_VERL_DEVICE", "").strip().lower() == "cpu":
+        importlib.import_module("vlm_capcurriculum.integrations.verl.cpu").patch_replay_buffer_poll()
+
+
+def _after_tensordict_utils() -> None:  # before any verl module binds maybe_fix_3d_position_ids by name
+    importlib.import_module(FIXES_MODULE).fix_equal_length_position_ids()
+
+
 FIXES_MODULE = "vlm_capcurriculum.integrations.verl.verl_fixes"
 INTERNVL_MODULE = "vlm_capcurriculum.integrations.verl.internvl"
 AFTER_IMPORT = {
@@ -77,6 +86,9 @@ AFTER_IMPORT = {
     "verl.utils.tokenizer.tokenizer": _after_tokenizer,
     "verl.experimental.agent_loop.agent_loop": _after_agent_loop,
     "transformers.models.internvl.modeling_internvl": _after_internvl_model,
+    # CPU device and bug 2 (verl_fixes.py, cpu.py)
+    "verl.utils.tensordict_utils": _after_tensordict_utils,
+    "verl.trainer.ppo.v1.replay_buffer": _after_replay_buffer,
 }
 
 

@@ -40,6 +40,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
         "verl.workers.rollout.replica.RolloutReplica.servers/_server_handle/_server_address",
         "what LLMServerManager reads from a replica after launch_servers (the hf replica sets them)",
     ),
+    (
+        "verl.trainer.ppo.v1.replay_buffer.ReplayBuffer.poll_interval (set after __init__)",
+        "the trainer polls TransferQueue every 2 s (not configurable): half of a CPU step; 0.05 s on the CPU device",
+    ),
     # verl fixes (applied on every device by the verl.plugins entry point)
     (
         "verl.models.transformers.qwen2_vl._get_input_embeds (+ unpack_visual_output)",
@@ -61,5 +65,10 @@ PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
     (
         "transformers InternVLModel.forward (not verl's, patched in verl processes)",
         "InternVL: text-only micro-batches skip the tower's FSDP collectives; a blank tile through tower + projector",
+    ),
+    (
+        "verl.utils.tensordict_utils.maybe_fix_3d_position_ids (+ its copies in verl.workers.engine_workers, "
+        "engine.base, engine_workers_tinker; nested_tensor_from_tensor_list)",
+        "bug: equal-length batches of 3-D mrope position ids get a row-ragged layout that verl then misreads",
     ),
 )

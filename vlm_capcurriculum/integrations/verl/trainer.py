@@ -96,6 +96,20 @@ def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
     return {f"reward/{key}": sums[key] / counts[key] for key in sorted(sums)}
 
 
+def content_order(data: Any) -> list[int]:
+    """Indices that sort a step's samples by record id (``extra_info.id``), then by prompt + response tokens;
+    samples equal in both are identical (a GRPO group's duplicate responses), so their order cannot matter."""
+    ids = data["extra_info"]
+    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    tokens = [row.tolist() for row in data["input_ids"].unbind(0)]
+
+    def key(index: int) -> tuple[str, list[int]]:
+        extra = ids[index]
+        return str(extra.get("id", "") if isinstance(extra, Mapping) else extra), tokens[index]
+
+    return sorted(range(len(tokens)), key=key)
+
+
 def build_stage_driver(config: DictConfig, engine: VerlEngine) -> StageDriver:
     """Load ``curriculum.driver.{path,name}`` (a ``pkg://`` or file path, as verl loads custom classes) and call it
     as ``factory(curriculum_config, engine)``. The factory checks the plan against ``engine.check_overrides``."""
@@ -195,6 +209,16 @@ class CapCurriculumTrainer(PPOTrainerSync):
         metrics.update(self.curriculum_engine.state_metrics())
         metrics.update(driver_metrics)
         return batch
+
+    def _balance_batch(self, batch: Any, metrics: Any, *args: Any, **kwargs: Any) -> Any:
+        """The step's samples in content order (record id, then prompt + response tokens) before verl balances
+        them: TransferQueue hands them over in the order their rollouts finished, and everything after this point
+        (GRPO group statistics, micro-batches, gradient accumulation, the step's means) sums in batch order, so a
+        resumed run would otherwise drift from the uninterrupted one in the last bits."""
+        if batch.size > 1:
+            batch.reorder(content_order(tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                                                        select_fields=["input_ids", "extra_info"])))  # fmt: skip
+        return super()._balance_batch(batch, metrics, *args, **kwargs)
 
     def _reward_metrics(self, batch: Any) -> dict[str, float]:
         """Read the step's reward extra info from TransferQueue (as verl's ``_compute_metrics`` reads

@@ -7,6 +7,13 @@ after that module executes (``plugin.AFTER_IMPORT``), and is listed in :mod:`.pr
   adds ``0.0 * image_embeds.mean()``; since transformers 5 the tower returns a ``BaseModelOutputWithPooling``, which
   the image branch unpacks (``unpack_visual_output``) but this branch does not: ``'BaseModelOutputWithPooling' object
   has no attribute 'mean'`` at the first log-prob of any all-text micro-batch (our stage 2, text reasoning).
+* **Batches whose sequences all have the same length, on mrope models** (``verl/utils/tensordict_utils.py``,
+  ``maybe_fix_3d_position_ids``): TransferQueue packs the per-sample ``(4, length)`` position ids with
+  ``torch.nested.as_nested_tensor``, which makes the *row* dimension ragged when every length is equal (values
+  ``(batch * 4, length)``, offsets ``0, 4, 8, ...``) instead of the length (values ``(4, total)``). After the Ray hop
+  verl forces ``_ragged_idx = 2`` on it, which then indexes the length with the row offsets: ``train_mini_batch``
+  (``update_actor``) and the log-prob calls fail in ``unbind``/``to_padded_tensor`` (``Expected cond to be True``,
+  ``The size of tensor a (4) must match the size of tensor b (0)``).
 """
 
 from __future__ import annotations
@@ -99,3 +106,50 @@ def rebind_in_verl(name: str, original: Any, replacement: Any) -> None:
     for module_name, module in list(sys.modules.items()):
         if module_name.split(".")[0] == "verl" and getattr(module, "__dict__", {}).get(name) is original:
             setattr(module, name, replacement)
+
+
+#: verl modules that bind ``maybe_fix_3d_position_ids`` by name (``from verl.utils.tensordict_utils import ...``).
+POSITION_IDS_FIX_USERS = (
+    "verl.workers.engine_workers",
+    "verl.workers.engine.base",
+    "verl.workers.engine_workers_tinker",
+)
+
+
+def rows_ragged(position_ids: torch.Tensor) -> bool:
+    """Whether nested 3-D position ids carry the equal-length layout: offsets step through the rows of values
+    ``(batch * rows, length)`` by a constant ``rows`` (a ragged-length layout has values ``(rows, total)``)."""
+    values, offsets = position_ids.values(), position_ids.offsets()
+    batch = len(offsets) - 1
+    if values.dim() != 2 or batch < 1 or int(offsets[-1]) != values.shape[0] or values.shape[0] % batch:
+        return False
+    return bool((offsets.diff() == values.shape[0] // batch).all())
+
+
+def fix_equal_length_position_ids() -> None:
+    """Replace ``tensordict_utils.maybe_fix_3d_position_ids`` (and the modules' copies that bound it) with one that
+    first regroups equal-length position ids into the ragged-length layout verl assumes, then does what it did."""
+    import sys
+
+    from verl.utils import tensordict_utils
+
+    original = tensordict_utils.maybe_fix_3d_position_ids
+    if not getattr(original, "_vlmcc_fixed", False):
+
+        @functools.wraps(original)
+        def maybe_fix_3d_position_ids(data: Any) -> None:
+            position_ids = data.get("position_ids", None)
+            nested = isinstance(position_ids, torch.Tensor) and position_ids.is_nested and position_ids.dim() == 3
+            if nested and rows_ragged(position_ids):
+                values, batch = position_ids.values(), len(position_ids.offsets()) - 1
+                samples = list(values.reshape(batch, values.shape[0] // batch, values.shape[1]).unbind(0))
+                data["position_ids"] = tensordict_utils.nested_tensor_from_tensor_list(samples, ragged_idx=2)
+            original(data)
+
+        maybe_fix_3d_position_ids._vlmcc_fixed = True  # type: ignore[attr-defined]
+        tensordict_utils.maybe_fix_3d_position_ids = maybe_fix_3d_position_ids
+    fixed = tensordict_utils.maybe_fix_3d_position_ids
+    for name in POSITION_IDS_FIX_USERS:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "maybe_fix_3d_position_ids"):
+            module.maybe_fix_3d_position_ids = fixed
