@@ -5,10 +5,12 @@ a real AdamW and EasyR1's own LambdaLR; worker_mixin.py only routes driver calls
 
 Freezing the vision tower mid-run. EasyR1's ``freeze_vision_tower`` sets ``requires_grad=False`` before FSDP
 wrapping and builds the optimizer from trainable parameters only, so a tower frozen at start can never be
-unfrozen. We therefore start with the tower trainable and, while a stage wants it frozen, (1) detach the
-tower's output in a forward hook, so no gradient reaches it (the rest of the model gets exactly the gradients
-it would get with a frozen tower, the grad-norm clip sees no tower gradient, and the tower's backward is
-skipped), and (2) set the tower parameters' ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
+unfrozen. We therefore start with the tower trainable and, while a stage wants it frozen, (1) replace the
+tower's output in a forward hook by its value with a zero gradient, so the tower's gradients are zeros (the rest
+of the model gets exactly the gradients it would get with a frozen tower and the grad-norm clip sees no tower
+gradient; the tower's backward still runs, because torch's FSDP1 leaves a unit whose forward ran but whose
+backward did not with its parameters unregistered on a one-rank NO_SHARD run, which breaks the next state dict:
+found with InternVL's ViT layers; in stage 2 the tower only sees the text-only batches' dummy image), and (2) set the tower parameters' ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
 them entirely: no weight decay, no moment update, no step count. Tower parameters that never had optimizer
 state get the state a first step would create (see ``VisionTowerGate.fill_missing_state``), because FSDP
 cannot save an optimizer whose flat-parameter members have state only in part. This needs FSDP ``use_orig_params=True``:
@@ -46,29 +48,48 @@ def unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, FSDP) else module
 
 
-def find_vision_tower(model: nn.Module) -> nn.Module:
-    """The vision tower, found where EasyR1's freeze looks: ``model.model.visual`` or ``model.visual``."""
+def find_vision_tower(model: nn.Module) -> tuple[nn.Module, ...]:
+    """The modules between pixels and the LM: the project's definition for the families it knows
+    (``vlm_capcurriculum.models.vision``: InternVL's InternViT *and* projector), otherwise where EasyR1's freeze
+    looks (``model.model.visual`` or ``model.visual``: Qwen2-VL, Qwen3-VL-MoE)."""
     inner = unwrap(model)
+    from vlm_capcurriculum.models.vision import known_class_name, vision_tower
+
+    if known_class_name(inner) is not None:
+        return vision_tower(inner).modules
     language_and_vision = getattr(inner, "model", None)
     if language_and_vision is not None and isinstance(getattr(language_and_vision, "visual", None), nn.Module):
-        return language_and_vision.visual
+        return (language_and_vision.visual,)
     if isinstance(getattr(inner, "visual", None), nn.Module):
-        return inner.visual
+        return (inner.visual,)
     raise ValueError(
         f"{type(inner).__name__} has no vision tower at `model.visual` or `visual`: a curriculum stage cannot "
         "freeze or unfreeze it (text-only model, or an architecture EasyR1 does not support)"
     )
 
 
-def _detach(value: Any) -> Any:
+class _ZeroGradient(torch.autograd.Function):
+    """Identity forward (bit for bit), zero gradient backward."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad)
+
+
+def _zero_gradient(value: Any) -> Any:
+    """The same value, through which only a zero gradient flows back (see the module doc)."""
     if isinstance(value, torch.Tensor):
-        return value.detach()
+        return _ZeroGradient.apply(value) if value.requires_grad else value
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_detach(item) for item in value))
+        return type(value)(*(_zero_gradient(item) for item in value))
     if isinstance(value, (tuple, list)):
-        return type(value)(_detach(item) for item in value)
+        return type(value)(_zero_gradient(item) for item in value)
     if isinstance(value, Mapping):  # dict and transformers ModelOutput
-        return type(value)(**{key: _detach(item) for key, item in value.items()})
+        return type(value)(**{key: _zero_gradient(item) for key, item in value.items()})
     return value
 
 
@@ -83,7 +104,7 @@ class VisionTowerGate:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self.tower = find_vision_tower(model)
         self.optimizer = optimizer
-        self.params = [param for param in self.tower.parameters() if param.requires_grad]
+        self.params = [param for module in self.tower for param in module.parameters() if param.requires_grad]
         if not self.params:
             raise ValueError(
                 "the vision tower has no trainable parameters: it was frozen at start "
@@ -102,25 +123,28 @@ class VisionTowerGate:
         if missing:
             raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
         self._param_ids = {id(param) for param in self.params}
-        self._forward_handle: RemovableHandle | None = None
+        self._forward_handles: list[RemovableHandle] = []
         self._step_handle: RemovableHandle | None = None
         self._filling = False
 
     @property
     def trainable(self) -> bool:
-        return self._forward_handle is None
+        return not self._forward_handles
 
     def set_trainable(self, trainable: bool) -> None:
         if trainable == self.trainable:
             return
         if trainable:
-            assert self._forward_handle is not None and self._step_handle is not None
-            self._forward_handle.remove()
+            assert self._forward_handles and self._step_handle is not None
+            for handle in self._forward_handles:
+                handle.remove()
             self._step_handle.remove()
-            self._forward_handle = self._step_handle = None
+            self._forward_handles, self._step_handle = [], None
             return
         self.fill_missing_state()
-        self._forward_handle = self.tower.register_forward_hook(lambda _module, _args, output: _detach(output))
+        self._forward_handles = [
+            module.register_forward_hook(lambda _module, _args, output: _zero_gradient(output)) for module in self.tower
+        ]
         self._step_handle = self.optimizer.register_step_pre_hook(self._drop_tower_grads)
 
     def fill_missing_state(self) -> int:
@@ -205,7 +229,9 @@ def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> 
     return current
 
 
-def set_stage_warmup(optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int) -> list[float]:
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
+) -> list[float]:
     """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
     update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
     schedule's factors: :mod:`.prepare` allows it only over EasyR1's constant schedule without its own warm-up."""
