@@ -59,11 +59,15 @@ class _MixedBatchImages:
 
 # ProcessorMixin.get_attributes() reads the sub-processors from the *signature* of __init__, so each subclass must
 # spell out its arguments without `video_processor`; the parent then receives video_processor=None and, finding no
-# `video_processor` attribute, skips every video path.
+# `video_processor` attribute, skips every video path. transformers 4.x (EasyR1's pin) reads them from the class list
+# `attributes` instead (5 ignores it): the same two names there.
+_IMAGE_ONLY_ATTRIBUTES = ["image_processor", "tokenizer"]
 
 
 class Qwen2_5_VLImageOnlyProcessor(_MixedBatchImages, Qwen2_5_VLProcessor):
     """``Qwen2_5_VLProcessor`` without a video processor (no torchvision needed)."""
+
+    attributes = _IMAGE_ONLY_ATTRIBUTES
 
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
@@ -72,12 +76,16 @@ class Qwen2_5_VLImageOnlyProcessor(_MixedBatchImages, Qwen2_5_VLProcessor):
 class Qwen3VLImageOnlyProcessor(_MixedBatchImages, Qwen3VLProcessor):
     """``Qwen3VLProcessor`` without a video processor (no torchvision needed)."""
 
+    attributes = _IMAGE_ONLY_ATTRIBUTES
+
     def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: str | None = None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
 
 class InternVLImageOnlyProcessor(_MixedBatchImages, InternVLProcessor):
     """``InternVLProcessor`` without a video processor (no torchvision needed)."""
+
+    attributes = _IMAGE_ONLY_ATTRIBUTES
 
     def __init__(
         self,
@@ -112,10 +120,11 @@ AUTO_MAP_MODULE = "capcurriculum_processor"
 def save_processor(processor: Any, path: str | os.PathLike[str]) -> None:
     """``processor.save_pretrained(path)`` that plain ``AutoProcessor.from_pretrained(path)`` cannot misread.
 
-    For our image-only classes it adds ``auto_map`` to ``processor_config.json`` and a two-line module that imports
-    the class from this package (no copied code), so a process that never imported :mod:`vlm_capcurriculum.models`
-    gets, instead of a silent bare tokenizer, transformers' request for ``trust_remote_code=True`` and with it our
-    processor with images. A process that imported this module still resolves the registered class directly.
+    For our image-only classes it adds ``auto_map`` to ``processor_config.json`` (4.x: ``preprocessor_config.json``)
+    and a two-line module that imports the class from this package (no copied code), so a process that never imported
+    :mod:`vlm_capcurriculum.models` gets, instead of a silent bare tokenizer, transformers' request for
+    ``trust_remote_code=True`` and with it our processor with images. A process that imported this module still
+    resolves the registered class directly.
     """
     processor.save_pretrained(path)
     cls = type(processor)
@@ -128,6 +137,8 @@ def save_processor(processor: Any, path: str | os.PathLike[str]) -> None:
         encoding="utf-8",
     )
     config_file = folder / "processor_config.json"
+    if not config_file.is_file():  # transformers 4.x writes one only for processor-level settings; it also reads here
+        config_file = folder / "preprocessor_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config["auto_map"] = {"AutoProcessor": f"{AUTO_MAP_MODULE}.{cls.__name__}"}
     config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

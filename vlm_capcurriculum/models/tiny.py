@@ -32,7 +32,6 @@ from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
     GenerationConfig,
-    GotOcr2ImageProcessorPil,
     InternVLConfig,
     InternVLForConditionalGeneration,
     PretrainedConfig,
@@ -40,11 +39,11 @@ from transformers import (
     ProcessorMixin,
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
-    Qwen2VLImageProcessorPil,
     Qwen3VLConfig,
     Qwen3VLForConditionalGeneration,
 )
 
+from ._compat import GotOcr2ImageProcessorPil, Qwen2VLImageProcessorPil, rope_kwargs
 from .processors import (
     InternVLImageOnlyProcessor,
     Qwen2_5_VLImageOnlyProcessor,
@@ -117,7 +116,7 @@ def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
     text = _text_kwargs(tokenizer) | {
         "hidden_act": "silu",
         # M-RoPE (temporal, height, width) sections over head_dim / 2 = 8, in the 7B's 16:24:24 proportion.
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]},
+        **rope_kwargs({"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]}),
     }
     vision = {
         "depth": VISION_DEPTH,
@@ -154,12 +153,9 @@ def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
         "hidden_act": "silu",
         "attention_bias": False,
         # Interleaved M-RoPE over head_dim / 2 = 8, in the 8B's 24:20:20 proportion.
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 5_000_000.0,
-            "mrope_section": [4, 2, 2],
-            "mrope_interleaved": True,
-        },
+        **rope_kwargs(
+            {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}
+        ),
     }
     vision = {
         "depth": VISION_DEPTH,

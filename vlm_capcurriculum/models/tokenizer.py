@@ -18,6 +18,8 @@ from functools import lru_cache
 from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import Qwen2Tokenizer
 
+from ._compat import qwen2_tokenizer
+
 # The pre-tokenisation regex of Qwen2Tokenizer (transformers/models/qwen2/tokenization_qwen2.py). Training with the
 # same split means the merges we learn are exactly the ones Qwen2Tokenizer can apply.
 _QWEN_SPLIT = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
@@ -170,9 +172,10 @@ def build_tokenizer(spec: TokenizerSpec, *, vocab_size: int = BPE_VOCAB_SIZE) ->
         first_id + i: AddedToken(content, special=special, normalized=not special)
         for i, (content, special) in enumerate(spec.added_tokens)
     }
-    return Qwen2Tokenizer(
-        vocab=dict(vocab),
-        merges=list(merges),
+    return qwen2_tokenizer(
+        dict(vocab),
+        list(merges),
+        _QWEN_SPLIT,
         unk_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",

@@ -68,9 +68,9 @@ def format_warm_start(
     template: str | None = None,
 ) -> list[float]:
     """Supervised steps on ``prompt -> <think> </think> \\boxed{answer}<eos>`` (loss on the answer only); returns
-    the losses. Runs under its own RNG so the caller's random state is untouched."""
+    the losses. Runs under its own RNG so the caller's random state is untouched. Needs only transformers (the
+    prompt is the processor's chat template, as TRL renders it), so the EasyR1 lane warm-starts with it too."""
     from PIL import Image
-    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 
     tokenizer = processor.tokenizer  # type: ignore[attr-defined]
     end = tokenizer.eos_token or ""
@@ -84,10 +84,8 @@ def format_warm_start(
             rows = [record_row(i, records[i], image_paths(i), template) for i in picks]
             images = [[Image.open(path).convert("RGB") for path in row["images"]] or None for row in rows]
             prompts = [
-                apply_chat_template(
-                    {"prompt": prepare_multimodal_messages(row["prompt"], images=row_images)}, processor
-                )["prompt"]
-                for row, row_images in zip(rows, images, strict=True)
+                processor.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)  # type: ignore[attr-defined]
+                for row in rows
             ]
             targets = [warm_start_target(records[i]) + end for i in picks]
             has_images = any(images)

@@ -1,0 +1,56 @@
+"""The transformers 4.x spellings the tiny builders need (EasyR1 pins ``transformers<5``; the package targets 5).
+
+One place for every difference: the slow (PIL/numpy) image processors are ``Qwen2VLImageProcessor`` and
+``GotOcr2ImageProcessor`` in 4.x (5 renamed them ``...Pil``); 4.x's ``Qwen2Tokenizer`` is the slow, file-based class,
+so the tokenizer is a ``Qwen2TokenizerFast`` over the same ``tokenizers`` pipeline 5's ``Qwen2Tokenizer`` builds; and
+4.x configs take ``rope_theta`` plus ``rope_scaling`` where 5 takes one ``rope_parameters``. (4.x processors read
+their sub-processors from the class list ``attributes``; that one lives on the classes in :mod:`.processors`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import transformers
+
+TRANSFORMERS_4 = int(transformers.__version__.split(".")[0]) < 5
+
+if TRANSFORMERS_4:
+    from transformers import GotOcr2ImageProcessor as GotOcr2ImageProcessorPil
+    from transformers import Qwen2VLImageProcessor as Qwen2VLImageProcessorPil
+else:
+    from transformers import GotOcr2ImageProcessorPil, Qwen2VLImageProcessorPil
+
+__all__ = ["TRANSFORMERS_4", "GotOcr2ImageProcessorPil", "Qwen2VLImageProcessorPil", "qwen2_tokenizer", "rope_kwargs"]
+
+
+def rope_kwargs(rope: dict[str, Any]) -> dict[str, Any]:
+    """A text config's RoPE arguments from 5's ``rope_parameters`` dict (4.x: ``rope_theta`` + ``rope_scaling``)."""
+    if not TRANSFORMERS_4:
+        return {"rope_parameters": rope}
+    scaling = {key: value for key, value in rope.items() if key != "rope_theta"}
+    return {"rope_theta": rope["rope_theta"], "rope_scaling": scaling}
+
+
+def qwen2_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], pretokenize: str, **kwargs: Any) -> Any:
+    """A Qwen2 tokenizer over a BPE vocabulary: 5's ``Qwen2Tokenizer``; on 4.x a ``Qwen2TokenizerFast`` with the same
+    model, NFC normaliser, split regex, byte-level pre-tokeniser and decoder."""
+    if not TRANSFORMERS_4:
+        from transformers import Qwen2Tokenizer
+
+        return Qwen2Tokenizer(vocab=vocab, merges=merges, **kwargs)
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import Qwen2TokenizerFast
+
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False, byte_fallback=False))
+    backend.normalizer = normalizers.NFC()
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pretokenize), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    backend.decoder = decoders.ByteLevel()
+    if kwargs.get("extra_special_tokens") is None:  # 4.x reads None as a dict
+        kwargs.pop("extra_special_tokens", None)
+    return Qwen2TokenizerFast(tokenizer_object=backend, **kwargs)
