@@ -1,13 +1,12 @@
 """Building blocks for the EasyR1 lane tests: a tiny Qwen2.5-VL for transformers 4.x, EasyR1-style FSDP
 wrapping on CPU (gloo), and multi-process runs.
 
-The tiny model is built here rather than by ``vlm_capcurriculum.models`` because the lane pins EasyR1's
-``transformers<5`` while the package's builder targets transformers 5. Without torchvision (no CPU wheel for
-torch 2.13 on PyPI), transformers 4.57 cannot build the stock Qwen2.5-VL *processor* (its video processor needs
-torchvision): :class:`ImageOnlyQwen2_5_VLProcessor` is the stock processor without a video processor, written
-for 4.57 (where ``ProcessorMixin`` takes its sub-processors from the ``attributes`` class list), with the slow
-(PIL/numpy) ``Qwen2VLImageProcessor``. :func:`save_model_dir` saves it with the model, registered with
-``AutoProcessor`` so that EasyR1's ``get_processor`` loads it from the directory.
+The unit-level tiny Qwen2.5-VL here (:func:`save_model_dir`: a byte-level tokenizer, hidden size 32) is smaller
+than the package's; the end-to-end runs use the package's own tiny families, format warm-started as the CPU quick
+starts do (:func:`warm_tiny_model`). Without torchvision (no CPU wheel for torch 2.13 on PyPI), transformers 4.57
+cannot build the stock processors (their video processors need torchvision): both use the package's image-only
+processors (``vlm_capcurriculum.models.processors``), registered with ``AutoProcessor`` so that EasyR1's
+``get_processor`` loads them from a model directory.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
-from transformers import Qwen2_5_VLProcessor
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -69,33 +67,20 @@ def build_tokenizer() -> Any:
     )
 
 
-class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
-    """``Qwen2_5_VLProcessor`` (transformers 4.57) without a video processor: no torchvision needed.
-
-    ``ProcessorMixin.__init__`` zips its positional arguments with ``attributes``, so the ``None`` the parent passes
-    for the video processor is dropped, and ``save_pretrained``/``from_pretrained`` handle only the image processor
-    and the tokenizer. Images and text behave exactly as in the parent (videos raise).
-    """
-
-    attributes = ["image_processor", "tokenizer"]  # noqa: RUF012 (ProcessorMixin's class-level list)
-    image_processor_class = "Qwen2VLImageProcessor"
-
-    def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any):
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-
 def register_processor() -> None:
-    """Let ``AutoProcessor.from_pretrained`` (EasyR1's ``get_processor``) resolve the class saved in a model dir."""
-    from transformers import AutoProcessor, Qwen2_5_VLConfig
+    """Let ``AutoProcessor.from_pretrained`` (EasyR1's ``get_processor``) resolve the image-only processors."""
+    from vlm_capcurriculum.models import register_processors
 
-    AutoProcessor.register(Qwen2_5_VLConfig, ImageOnlyQwen2_5_VLProcessor, exist_ok=True)
+    register_processors()
 
 
 def build_processor(tokenizer: Any) -> Any:
     """A real Qwen2.5-VL processor over the tiny tokenizer (14-pixel patches, 2x2 merge, as the real model)."""
     from transformers import Qwen2VLImageProcessor
 
-    return ImageOnlyQwen2_5_VLProcessor(
+    from vlm_capcurriculum.models import Qwen2_5_VLImageOnlyProcessor
+
+    return Qwen2_5_VLImageOnlyProcessor(
         image_processor=Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=28 * 28 * 64),
         tokenizer=tokenizer,
         chat_template=CHAT_TEMPLATE_WITH_IMAGES,
@@ -455,6 +440,30 @@ def sample_run_config(
     for section, values in sections.items():
         config.setdefault(section, {}).update(values)
     return config
+
+
+WARM_START_STEPS = 60  # the tiny recipes' model.tiny_warm_start_steps (recipes/model/tiny_*.yaml)
+
+
+def warm_tiny_model(family: str, root: Path) -> Path:
+    """``<root>/base_model``: the package's tiny ``family`` format warm-started on the sample records exactly as a
+    ``tiny://`` recipe builds it for the TRL and verl quick starts (``integrations.trl.tiny.prepare_tiny_model``), so
+    the EasyR1 run's rewards vary within a group and the policy gradient is not zero."""
+    from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model
+    from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt
+    from vlm_capcurriculum.schema import read_records
+
+    records = []
+    for stage in sample_stages():
+        records += read_records(stage["train_files"][0], capability=stage["name"]).records
+    return prepare_tiny_model(
+        family,
+        root,
+        warm_start_steps=WARM_START_STEPS,
+        records=records,
+        image_paths=lambda index: [SAMPLES / image for image in records[index].images],
+        template=read_prompt(THINK_BOXED),
+    )
 
 
 def write_yaml(config: dict[str, Any], path: Path) -> Path:

@@ -51,7 +51,7 @@ def setup(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 def test_easyr1_loads_our_processor(setup):
     _, tokenizer, processor, *_ = setup
-    assert type(processor).__name__ == "ImageOnlyQwen2_5_VLProcessor"
+    assert type(processor).__name__ == "Qwen2_5_VLImageOnlyProcessor"
     assert type(processor.image_processor).__name__ == "Qwen2VLImageProcessor"  # EasyR1's mrope path keys on it
     assert tokenizer.pad_token == "<|endoftext|>"
 

@@ -1,8 +1,9 @@
 """The sample curriculum end to end through our EasyR1 entry point on a CPU, with EasyR1's real workers.
 
 Each run is a subprocess (``cpu_harness.py``): our ``main.main`` on a local Ray, EasyR1's ``fit`` and
-``FSDPWorker`` (gloo, CPU tensors; ``cpu_worker.py``: the CPU patches and the transformers rollout) training a
-tiny random Qwen2.5-VL, our reward through EasyR1's reward manager. Three stages of 2 steps (8 prompts x 2
+``FSDPWorker`` (gloo, CPU tensors; ``cpu_worker.py``: the CPU patches and the transformers rollout) training the
+package's tiny Qwen2.5-VL, format warm-started as the ``tiny://`` quick starts build it
+(``easyr1_lane.warm_tiny_model``), our reward through EasyR1's reward manager. Three stages of 2 steps (8 prompts x 2
 responses): perception (tower trainable), text reasoning (tower frozen), visual reasoning (tower trainable); the
 optimizer is reset at every stage start and the reference refreshed at the starts of stages 1-2 (stage 3 keeps
 it, as a control). ``trainer.save_freq=1`` keeps every step's EasyR1 checkpoint to compare.
@@ -13,10 +14,16 @@ changed across trainable ones, Adam's step counts restarting at each stage, the 
 right after a refresh (reference == policy) and not without one, the stage exports reloading with
 ``from_pretrained`` equal to the trained weights, a run killed (SIGKILL) at step 5 and resumed from EasyR1's
 ``global_step_3`` (and our ``dataloader.pt``) writing the same steps file as the uninterrupted run, and the
-chained execution (one EasyR1 run per stage, shards merged) handing each stage the previous stage's weights.
+chained execution (one EasyR1 run per stage, shards merged) handing each stage the previous stage's weights and
+writing the whole chain's steps file and summary as one run does. The warm start makes rewards non-zero and vary
+within groups: some steps' GRPO advantages are non-zero, so their updates carry a policy gradient (its share of the
+weight change cannot be told apart from the KL term's: Adam normalises the sum).
 
-Not checked here: a non-zero reward. A random tiny model does not write ``<think>...</think> \\boxed{}``, so every
-response scores 0 (the reward runs for real on every response; the reward tests score right and wrong answers).
+Tiny Qwen3-VL runs the same curriculum shortened to one step per stage (EasyR1's own Qwen3-VL support under its
+transformers 4.57 pin): real steps in every stage, the tower frozen in stage 2 only, the exports reloading. EasyR1
+picks Qwen3-VL's mrope position ids by the processor's class name (``"Qwen3VLProcessor" in name``), which our
+image-only class does not match, so its dataset uses Qwen2-VL's ``get_rope_index``: for images (grid t = 1) the two
+compute the same ids; they differ only for videos, which the curriculum does not use.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ STAGES = ("01-perception", "02-text_reasoning", "03-visual_reasoning")
 RUN_TIMEOUT = 1200
 
 
-def _config(model_dir: Path, root: Path, **trainer: Any) -> Path:
+def _config(model_dir: Path, root: Path, steps: int = 2, **trainer: Any) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     config = easyr1_lane.sample_run_config(
         model_dir,
@@ -58,7 +65,7 @@ def _config(model_dir: Path, root: Path, **trainer: Any) -> Path:
     config["data"]["val_files"] = str(_val_file(root))
     for stage in config["curriculum"]["stages"]:
         stage.pop("epochs")
-        stage["steps"] = 2
+        stage["steps"] = steps
     config["curriculum"]["stages"][2]["overrides"]["refresh_reference"] = False
     return easyr1_lane.write_yaml(config, root / "config.yaml")
 
@@ -91,13 +98,27 @@ def _harness(*args: str, env: dict[str, str] | None = None, expect_ok: bool = Tr
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return easyr1_lane.save_model_dir(tmp_path_factory.mktemp("tiny") / "model", processor=True)
+    easyr1_lane.register_processor()
+    return easyr1_lane.warm_tiny_model("qwen2_5_vl", tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def qwen3_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    easyr1_lane.register_processor()
+    return easyr1_lane.warm_tiny_model("qwen3_vl", tmp_path_factory.mktemp("tiny_qwen3"))
 
 
 @pytest.fixture(scope="module")
 def staged(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("staged")
     _harness(f"config={_config(model_dir, base)}")
+    return base / "run"
+
+
+@pytest.fixture(scope="module")
+def staged_qwen3(qwen3_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("staged_qwen3")
+    _harness(f"config={_config(qwen3_model_dir, base, steps=1)}")
     return base / "run"
 
 
@@ -124,6 +145,16 @@ def chained(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _steps(root: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (root / "curriculum_steps.jsonl").read_text().splitlines()]
+
+
+def _advantage_ranges(root: Path) -> dict[int, tuple[float, float]]:
+    """(min, max) of each step's GRPO advantages over the valid response tokens, from EasyR1's own file log."""
+    lines = [json.loads(line) for line in (root / "experiment_log.jsonl").read_text().splitlines()]
+    return {
+        line["step"]: (line["critic"]["advantages"]["min"], line["critic"]["advantages"]["max"])
+        for line in lines
+        if "critic" in line
+    }
 
 
 def _actor(root: Path, step: int) -> dict[str, torch.Tensor]:
@@ -172,6 +203,11 @@ def test_every_stage_trains_real_steps_in_the_common_layout(staged: Path) -> Non
         assert line["kl_loss"] is not None and line["lr"] == 5e-4
     summary = json.loads((staged / "curriculum_summary.json").read_text())
     assert summary["completed_steps"] == 6 and summary["backend"] == "easyr1"
+    # the warm start: rewards are earned (not all 0), and some steps' advantages are non-zero (a policy gradient)
+    assert any(line["reward"] > 0 for line in steps) and any(line["format"] > 0 for line in steps)
+    advantages = _advantage_ranges(staged)
+    assert sorted(advantages) == list(range(1, 7))
+    assert any(low < 0 < high for low, high in advantages.values())
     assert [(entry["name"], entry["steps"], entry["complete"]) for entry in summary["stages"]] == [
         ("perception", 2, True), ("text_reasoning", 2, True), ("visual_reasoning", 2, True),
     ]  # fmt: skip
@@ -204,9 +240,10 @@ def test_optimizer_state_is_reset_at_every_stage_start(staged: Path) -> None:
 def test_reference_equals_the_policy_right_after_a_refresh(staged: Path) -> None:
     kl = {line["step"]: line["kl_loss"] for line in _steps(staged)}
     # the first update of a stage compares the policy with its reference: a refresh makes them equal (the KL left is
-    # bf16 rounding of the same weights), while stage 3, which keeps stage 2's reference, starts 4 updates away
-    assert kl[3] < kl[2] / 50
-    assert kl[5] > 50 * kl[3] and kl[5] > kl[4] / 2
+    # bf16 rounding of the same weights, as at step 1, where the reference is the base model), while stage 3, which
+    # keeps stage 2's reference, starts 2 updates away from it: a KL of the size the other updates show
+    assert kl[3] < kl[2] / 50 and kl[1] < kl[2] / 50
+    assert kl[5] > 50 * max(kl[1], kl[3])
 
 
 def test_stage_exports_reload_as_the_trained_weights(staged: Path) -> None:
@@ -235,6 +272,47 @@ def test_kill_and_resume_writes_the_uninterrupted_run_files(
     for left, right in zip(summary["stages"], expected["stages"], strict=True):
         left.pop("checkpoint"), right.pop("checkpoint")
     assert summary == expected
+
+
+def test_chained_run_writes_the_one_run_steps_file_and_summary(chained: Path, staged: Path) -> None:
+    steps, expected = _steps(chained), _steps(staged)
+    assert [line["step"] for line in steps] == list(range(1, 7))
+    for line, reference in zip(steps, expected, strict=True):  # the chain trains the one-run plan's batches
+        assert (line["stage"], line["stage_index"], line["sample_ids"]) == (
+            reference["stage"], reference["stage_index"], reference["sample_ids"],
+        )  # fmt: skip
+    assert steps[0] == expected[0]  # the same model, batch and sampling seed: the same first step
+    summary = json.loads((chained / "curriculum_summary.json").read_text())
+    assert summary["completed_steps"] == 6 and summary["backend"] == "easyr1"
+    assert (
+        summary["plan_fingerprint"] == json.loads((staged / "curriculum_summary.json").read_text())["plan_fingerprint"]
+    )
+    for entry, name in zip(summary["stages"], STAGES, strict=True):
+        assert (entry["name"], entry["steps"], entry["complete"]) == (name[3:], 2, True)
+        assert entry["checkpoint"] == str(chained / "stages" / name)
+        assert entry["validation"] and "val/reward_score" in entry["validation"]
+
+
+def test_tiny_qwen3_vl_trains_every_stage(staged_qwen3: Path, qwen3_model_dir: Path) -> None:
+    from transformers import AutoProcessor
+
+    steps = _steps(staged_qwen3)
+    assert [(line["step"], line["stage"]) for line in steps] == [
+        (1, "perception"), (2, "text_reasoning"), (3, "visual_reasoning"),
+    ]  # fmt: skip
+    assert all(0.0 <= line["reward"] <= 1.0 and line["kl_loss"] is not None for line in steps)
+    base = _model(qwen3_model_dir)
+    assert type(base).__name__ == "Qwen3VLForConditionalGeneration"
+    after = {step: _split(_actor(staged_qwen3, step)) for step in (1, 2, 3)}
+    assert not _same({key: base.state_dict()[key] for key in after[1][0]}, after[1][0]), "tower trains in stage 1"
+    assert _same(after[1][0], after[2][0]) and not _same(after[1][1], after[2][1]), "tower frozen in stage 2"
+    assert not _same(after[2][0], after[3][0]), "the tower trains again in stage 3"
+    for name, step in zip(STAGES, (1, 2, 3), strict=True):
+        folder = staged_qwen3 / "stages" / name
+        reloaded = _model(folder).state_dict()
+        for key, value in _actor(staged_qwen3, step).items():
+            assert torch.equal(reloaded[key], value.to(torch.bfloat16).float()), key
+        assert type(AutoProcessor.from_pretrained(folder)).__name__ == "Qwen3VLImageOnlyProcessor"
 
 
 def test_chained_stages_start_from_the_previous_stage_weights(chained: Path, model_dir: Path) -> None:

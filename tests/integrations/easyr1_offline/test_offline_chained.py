@@ -97,3 +97,41 @@ def test_stage_command_runs_the_entry_point_in_a_fresh_interpreter(tmp_path: Pat
         "vlm_capcurriculum.integrations.easyr1",
         f"config={tmp_path / 'config.yaml'}",
     ]
+
+
+def test_the_chain_writes_one_steps_file_and_summary_from_its_stage_runs(sample_spec, tmp_path: Path) -> None:
+    import json
+
+    from vlm_capcurriculum.curriculum.run_layout import StepsLog, step_record
+    from vlm_capcurriculum.integrations.easyr1.chained import write_chain_progress
+
+    _, plan = plan_curriculum(sample_spec)
+    layout = StageLayout(str(tmp_path))
+    for stage in plan.stages[:2]:  # stages 1 and 2 ran (each run counts its steps from 1); stage 3 did not
+        run = StageLayout(f"{layout.chained_run_dir(stage.position, stage.name)}/easyr1")
+        log = StepsLog(run.root)
+        log.resume_at(0)
+        for local in range(1, stage.steps + 1):
+            log.append(step_record(local, stage.name, 0, [f"{stage.name}-{local}"], 0.25 * stage.position, 0.5))
+        validation = {"val/reward_score": 0.1 + stage.position}
+        Path(run.summary_file).write_text(json.dumps({"stages": [{"validation": validation}]}))
+    merged = Path(layout.stage_model(0, plan.stages[0].name))
+    merged.mkdir(parents=True)
+    (merged / "config.json").write_text("{}")
+    (merged / "model.safetensors").write_bytes(b"")
+
+    write_chain_progress(plan, layout)
+
+    lines = StepsLog(tmp_path).read()
+    first, second = plan.stages[:2]
+    assert [line["step"] for line in lines] == list(range(1, second.end_step + 1))
+    assert lines[first.end_step]["sample_ids"] == [f"{second.name}-1"]  # the stage run's step 1 is step k+1
+    assert {(line["stage"], line["stage_index"]) for line in lines} == {(first.name, 1), (second.name, 2)}
+    summary = json.loads(Path(layout.summary_file).read_text())
+    assert summary["completed_steps"] == second.end_step and summary["total_steps"] == plan.total_steps
+    assert [(entry["name"], entry["complete"], entry["reward_end"]) for entry in summary["stages"]] == [
+        (first.name, True, 0.0),
+        (second.name, True, 0.25),
+    ]
+    assert summary["stages"][0]["checkpoint"] == str(merged) and summary["stages"][1]["checkpoint"] is None
+    assert summary["stages"][1]["validation"] == {"val/reward_score": 1.1}

@@ -19,7 +19,9 @@ For stage ``k`` (``chained/<NN>-<name>/`` under the parent's ``trainer.save_chec
 Each stage runs in a fresh process (``python -m vlm_capcurriculum.integrations.easyr1 config=...``): vLLM and Ray
 release GPU memory reliably only at process exit. Then ``merge.next_stage_model`` turns the last
 ``global_step_N/actor`` into ``stages/<NN>-<name>/`` (the layout every backend writes). Re-running the chain skips
-stages whose model folder holds weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``).
+stages whose model folder holds weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``). After every stage the parent's ``curriculum_steps.jsonl`` and
+``curriculum_summary.json`` are rebuilt from the stage runs' own (:func:`write_chain_progress`), so a chained run
+reads as a one-run curriculum does.
 
 The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
 """
@@ -39,6 +41,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
 from vlm_capcurriculum.curriculum.data import expand_train_files
+from vlm_capcurriculum.curriculum.run_layout import StepsLog
 
 from .layout import StageLayout
 
@@ -179,4 +182,32 @@ def run_chain(
             )
         model_path = str(next_stage_model(checkpoint, hf_dir))
         print(f"[curriculum] chain: stage {stage.name!r} merged into {model_path}")
+        write_chain_progress(plan, layout)
+    write_chain_progress(plan, layout)  # also when every stage was already done
     return model_path
+
+
+def write_chain_progress(plan: Plan, layout: StageLayout) -> None:
+    """The whole chain's ``curriculum_steps.jsonl`` and ``curriculum_summary.json`` under the parent's root, as one
+    run writes them: every finished stage run's steps file, its steps renumbered to the plan's global steps (a stage
+    run counts from 1), its stage-end validation, and the merged ``stages/NN-name`` folder as the checkpoint."""
+    import json
+
+    from .progress import RunProgress
+
+    progress = RunProgress(layout, plan)
+    progress.steps.resume_at(0)
+    for stage in plan.stages:
+        run_root = f"{layout.chained_run_dir(stage.position, stage.name)}/easyr1"
+        lines = StepsLog(run_root).read()
+        if not lines:
+            break
+        for line in lines:
+            progress.steps.append(
+                {**line, "step": stage.start_step + line["step"] - 1, "stage_index": stage.position + 1}
+            )
+        summary = Path(StageLayout(run_root).summary_file)
+        entries = json.loads(summary.read_text(encoding="utf-8")).get("stages", []) if summary.is_file() else []
+        if entries and entries[-1].get("validation"):
+            progress.validations[stage.position] = entries[-1]["validation"]
+    progress.write_summary()

@@ -12,7 +12,8 @@
         curriculum/reference/NN-name  a refreshed KL reference, when the previous stage left no model
         stages/NN-name/               the model after stage NN (save_checkpoint): a Hugging Face model folder
         stages/NN-name/stage.json     which step and plan it came from (next to the model's files)
-        chained/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run
+        chained/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run (the two curriculum
+                                      files above then combine the stage runs' own, steps renumbered)
 """
 
 from __future__ import annotations
