@@ -9,6 +9,7 @@ that split is what EasyR1's bare ``image_processor`` call trips over, so the lan
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,71 @@ def worker_inputs_scenario(model_dir: str, data_dir: str) -> dict[str, Any]:
                 outcome["forward"].append(str(error).splitlines()[0])
         results[name] = outcome
     return results
+
+
+# --- padding-free: packed (EasyR1's varlen attention, by position ids) vs. one sequence at a time ----------------
+
+
+def _varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
+                      softmax_scale=None, causal=True, **_: Any):  # type: ignore[no-untyped-def]  # fmt: skip
+    """flash_attn_varlen_func's contract in plain torch (the lane has no flash-attn): causal attention inside each
+    ``cu_seqlens`` segment of the packed (tokens, heads, dim) tensors, grouped-query heads repeated."""
+    assert torch.equal(cu_seqlens_q, cu_seqlens_k) and dropout_p == 0.0
+    out = []
+    bounds = cu_seqlens_q.tolist()
+    for start, end in itertools.pairwise(bounds):
+        query, key, value = (t[start:end].transpose(0, 1) for t in (q, k, v))  # (heads, length, dim)
+        repeat = query.size(0) // key.size(0)
+        key, value = key.repeat_interleave(repeat, 0), value.repeat_interleave(repeat, 0)
+        out.append(
+            torch.nn.functional.scaled_dot_product_attention(
+                query, key, value, is_causal=causal, scale=softmax_scale
+            ).transpose(0, 1)
+        )
+    return torch.cat(out)
+
+
+def padding_free_scenario(model_dir: str) -> dict[str, Any]:
+    """Two image prompts of different tile counts and one text-only prompt: next-token log-probs of the packed
+    forward (what ``DataParallelPPOActor`` runs with ``padding_free``) against each sequence alone."""
+    import verl.models.transformers.flash_attention_utils as fa
+    from transformers import AutoConfig
+    from verl.models.monkey_patch import apply_ulysses_patch
+
+    from vlm_capcurriculum.integrations.easyr1 import internvl
+
+    text_type = AutoConfig.from_pretrained(model_dir).get_text_config().model_type
+    internvl.padding_free_patch(apply_ulysses_patch, lambda: text_type)("internvl")
+    fa.flash_attn_varlen_func = _varlen_attention
+    fa._flash_supports_window_size = fa._flash_supports_deterministic = fa._flash_use_top_left_mask = False
+    model, processor = load(Path(model_dir))
+    model.to(torch.bfloat16)  # as FSDP's mixed precision runs it (flash attention works in bf16)
+    batches = [image_batch(processor, (120, 60), seed=1), text_batch(processor), image_batch(processor, (56, 56))]
+    alone = []
+    with torch.no_grad():
+        for batch in batches:
+            inputs = {key: value for key, value in batch.items() if key != "labels"}
+            if "pixel_values" in inputs:
+                inputs["pixel_values"] = inputs["pixel_values"].to(torch.bfloat16)
+            alone.append(torch.log_softmax(model(**inputs).logits[0].float(), -1))
+        model.config.get_text_config()._attn_implementation = "flash_attention_2"  # the LM only, as EasyR1 loads it
+        input_ids = torch.cat([batch["input_ids"][0] for batch in batches])[None]
+        position_ids = torch.cat([torch.arange(batch["input_ids"].size(1)) for batch in batches])[None]
+        pixel_values = torch.cat([batch["pixel_values"] for batch in batches if "pixel_values" in batch])
+        pixel_values = pixel_values.to(torch.bfloat16)
+        packed = torch.log_softmax(
+            model(input_ids=input_ids, position_ids=position_ids, pixel_values=pixel_values, use_cache=False)
+            .logits[0]
+            .float(),
+            -1,
+        )
+    reference = torch.cat(alone)
+    labels = input_ids[0].roll(-1)
+    return {
+        "max_abs_diff": float((packed - reference).abs().max()),
+        "label_logprob_diff": float(
+            (packed.gather(-1, labels[:, None]) - reference.gather(-1, labels[:, None])).abs().max()
+        ),
+        "tokens": int(input_ids.size(1)),
+        "attention": model.config.get_text_config()._attn_implementation,
+    }

@@ -93,6 +93,22 @@ def test_padding_free_patch_uses_the_language_models_patch(model_dir: Path) -> N
     assert line == "True True"  # EasyR1 alone refuses internvl; the patch installs its varlen attention
 
 
+def test_padding_free_forward_equals_one_sequence_at_a_time(model_dir: Path) -> None:
+    """The packed forward EasyR1 runs with padding_free (one row, position ids restarting per sequence, all images'
+    tiles concatenated) gives each sequence the log-probs it gets alone: the varlen attention keeps the sequences
+    apart and the image features land on their own prompt's <IMG_CONTEXT> tokens. flash-attn's varlen kernel is
+    replaced by the same computation in torch (the lane has no flash-attn); the model runs in bf16 as under FSDP."""
+    line = _in_fresh_interpreter(
+        f"""
+        import json, internvl_lane
+        print(json.dumps(internvl_lane.padding_free_scenario({str(model_dir)!r})))
+        """
+    )
+    results = json.loads(line)
+    assert results["attention"] == "flash_attention_2" and results["tokens"] > 60
+    assert results["max_abs_diff"] < 0.05 and results["label_logprob_diff"] < 0.02, results
+
+
 def test_ulysses_is_refused_for_internvl() -> None:
     internvl.check_ulysses(1)
     with pytest.raises(internvl.InternVLUnsupportedError, match=r"ulysses_size=2.*not wired for InternVL"):
