@@ -163,13 +163,14 @@ def freeze_vision_tower(model: nn.Module) -> list[str]:
 def prepare_model(model: nn.Module, *, freeze: bool) -> dict[str, Any]:
     """Fixes 3-5 on a freshly loaded InternVL model, before FSDP wraps it; returns what was done (for the log)."""
     done: dict[str, Any] = {}
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under LoRA: a peft model
     if not model._no_split_modules:  # transformers 4.x; transformers 5 declares them
-        model._no_split_modules = no_split_modules(model)
+        model._no_split_modules = no_split_modules(base)
         done["no_split_modules"] = list(model._no_split_modules)
-    dummy_vision_forward(model.model)
+    dummy_vision_forward(base.model)
     done["dummy_vision_forward"] = True
     if freeze:
-        done["frozen"] = freeze_vision_tower(model)
+        done["frozen"] = freeze_vision_tower(base)
     return done
 
 
