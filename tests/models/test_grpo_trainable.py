@@ -12,7 +12,8 @@ import torch
 from datasets import Dataset
 from PIL import Image
 
-from vlm_capcurriculum.models import load_tiny, save_tiny, vision_tower
+from vlm_capcurriculum.integrations.torch_ops import vision_tower
+from vlm_capcurriculum.models import load_tiny, save_tiny
 
 trl = pytest.importorskip("trl")
 

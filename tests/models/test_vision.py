@@ -5,7 +5,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vlm_capcurriculum.models import FAMILIES, build_tiny, language_model_prefixes, vision_tower
+from vlm_capcurriculum.integrations.torch_ops import language_model_prefixes, vision_tower
+from vlm_capcurriculum.models import FAMILIES, build_tiny
 
 TOWER_PREFIXES = {
     "qwen2_5_vl": ("model.visual",),

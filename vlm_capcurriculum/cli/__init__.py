@@ -13,13 +13,14 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # sub-command -> (module under vlm_capcurriculum.cli, one-line help shown by `vlmcc --help`), in --help order.
 # A module's register() must import nothing beyond the core at module level (tests/test_core_imports.py).
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "validate data and curriculum, print the plan"),
     "train": ("train", "run a recipe on its backend (backend=easyr1|verl|trl)"),
-    "data": ("data", "build stage datasets: generate, filter, passk, split, convert, caption-sft"),
+    "data": ("data", "build stage datasets: generate, filter, split, passk, passk-report, convert, caption-sft"),
     "eval": ("eval", "benchmark accuracy of a served checkpoint (our verifiers, or VLMEvalKit)"),
     "analyze": ("analyze", "audit wrong answers for perception errors; compare reasoning lengths"),
     "report": ("report", "plots and tables across runs and stages"),
@@ -48,6 +49,28 @@ DATA_EXTRA = {"aiohttp", "httpx", "datasets", "PIL"}
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
+
+
+def add_command(subparsers: Any, name: str, description: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, with its one-line help from :data:`COMMANDS`."""
+    return subparsers.add_parser(name, help=COMMANDS[name][1], description=description)
+
+
+def add_command_group(subparsers: Any, name: str, description: str, *, metavar: str) -> Any:
+    """A command made of sub-commands (added to the returned object); given none, it prints its help (status 2)."""
+    parser = add_command(subparsers, name, description)
+    group = parser.add_subparsers(dest=metavar.lower(), metavar=metavar)
+    parser.set_defaults(handler=lambda args: parser.print_help() or 2)
+    return group
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, *, config_default: str | None) -> None:
+    """A recipe and its Hydra-style overrides (``vlmcc plan`` and ``vlmcc train``)."""
+    if config_default is None:
+        parser.add_argument("--config", required=True, help="config file (.yaml)")
+    else:
+        parser.add_argument("--config", default=config_default, help="recipe file (default: %(default)s)")
+    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
 
 
 def print_bad_rows(error: BaseException) -> None:

@@ -18,28 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
-from vlm_capcurriculum.cli.data import (
-    ROWS_FAILED,
-    _backends,
-    _beside,
-    _guarded,
-    _job_options,
-    _model_options,
-    _sampling,
-    _sampling_options,
-    _stall_timeout,
-)
+from vlm_capcurriculum.cli import CLIError, add_command_group, jobs
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "analyze",
-        help="error audit and reasoning length of evaluated checkpoints",
-        description=__doc__.split("\n\n")[0],
-    )
-    analyses = parser.add_subparsers(dest="analysis", metavar="ANALYSIS")
-    parser.set_defaults(handler=lambda args: _help(parser))
+    analyses = add_command_group(subparsers, "analyze", __doc__.split("\n\n")[0], metavar="ANALYSIS")
 
     perception = analyses.add_parser("perception", help="judge-labelled causes of the wrong answers")
     perception.add_argument("--input", required=True, help="vlmcc eval per-item output (JSON lines)")
@@ -47,9 +30,9 @@ def register(subparsers: Any) -> None:
     perception.add_argument("--prompt", help="judge prompt with {question}, {answer}, {response} (and {image_note})")
     perception.add_argument("--control", action="store_true", help="also audit with the image withheld")
     perception.add_argument("--human-labels", help="JSON lines of {id, label}: Cohen's kappa of the judge against them")
-    _model_options(perception, multi=False)
-    _sampling_options(perception, temperature=0.0, top_p=1.0, max_tokens=512)
-    _job_options(perception)
+    jobs.model_options(perception, multi=False)
+    jobs.sampling_options(perception, temperature=0.0, top_p=1.0, max_tokens=512)
+    jobs.job_options(perception)
     perception.set_defaults(handler=run_perception)
 
     length = analyses.add_parser("length", help="response length per checkpoint, and a paired test of two")
@@ -59,11 +42,6 @@ def register(subparsers: Any) -> None:
     )
     length.add_argument("--output", help="write the analysis here as JSON (default: print it)")
     length.set_defaults(handler=run_length)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 def _eval_rows(path: str) -> list[dict[str, Any]]:
@@ -77,7 +55,7 @@ def _eval_rows(path: str) -> list[dict[str, Any]]:
         raise CLIError(str(err)) from None
 
 
-@_guarded
+@jobs.guarded
 def run_perception(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -111,10 +89,10 @@ def run_perception(args: argparse.Namespace) -> int:
     )
     if args.limit is not None:
         audited = audited[: max(args.limit, 0)]
-    [backend] = _backends(args)
+    [backend] = jobs.backends(args)
     root = args.image_root or str(Path(args.input).parent)
-    sampling = _sampling(args)
-    cache = args.cache or _beside(args.output, ".cache.sqlite")
+    sampling = jobs.sampling(args)
+    cache = args.cache or jobs.beside(args.output, ".cache.sqlite")
 
     def audit(output: str | Path, control: bool) -> list[dict[str, Any]]:
         process = make_audit(backend, image_root=root, sampling=sampling, prompt=prompt, control=control)
@@ -123,7 +101,7 @@ def run_perception(args: argparse.Namespace) -> int:
             process,
             output,
             cache=cache,
-            stall_timeout=_stall_timeout(args),
+            stall_timeout=jobs.stall_timeout(args),
             progress=not args.no_progress,
             desc="audit (image withheld)" if control else "audit",
             print_summary=False,
@@ -132,7 +110,7 @@ def run_perception(args: argparse.Namespace) -> int:
 
     results = audit(args.output, control=False)
     control = None
-    control_path = _beside(args.output, ".control.jsonl")
+    control_path = jobs.beside(args.output, ".control.jsonl")
     if args.control:
         control = audit(control_path, control=True)
     summary = summarize_audit(
@@ -146,7 +124,7 @@ def run_perception(args: argparse.Namespace) -> int:
         prompt=prompt.source,
         outputs={"labels": str(args.output), **({"control": str(control_path)} if control is not None else {})},
     )
-    summary_path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
+    summary_path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _print_shares(summary)
     if summary["audited_without_image"]:
@@ -159,7 +137,7 @@ def run_perception(args: argparse.Namespace) -> int:
     errors = sum(row["label"] == ERROR for row in [*results, *(control or [])])
     if errors:
         print(f"vlmcc analyze: {errors} judge request(s) failed (label 'error'); run again to retry", file=sys.stderr)
-        return ROWS_FAILED
+        return jobs.ROWS_FAILED
     return 0
 
 

@@ -22,22 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
-
-ROWS_FAILED = 3
-# A server that answers nothing for five minutes is hung or hopelessly overloaded; a healthy one answers some
-# request within seconds (--concurrency requests are in flight), even with --timeout 600 for single long ones.
-DEFAULT_STALL_TIMEOUT = 300.0
+from vlm_capcurriculum.cli import CLIError, add_command_group, jobs
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "data",
-        help="build stage datasets: generate, filter, split, passk, passk-report, convert, caption-sft",
-        description=__doc__.split("\n\n")[0],
-    )
-    pipelines = parser.add_subparsers(dest="pipeline", metavar="PIPELINE")
-    parser.set_defaults(handler=lambda args: _help(parser))
+    pipelines = add_command_group(subparsers, "data", __doc__.split("\n\n")[0], metavar="PIPELINE")
 
     generate = pipelines.add_parser("generate", help="captions -> perception MCQs (one per caption)")
     generate.add_argument("--captions", required=True, help="caption file (JSON lines or parquet)")
@@ -52,9 +41,9 @@ def register(subparsers: Any) -> None:
         help="ours (default) or the reference's DOCCI prompt, sent as a chat message (data_recipes/README.md)",
     )
     generate.add_argument("--shuffle-options", action="store_true", help="reorder each question's options (seeded)")
-    _model_options(generate, multi=False)
-    _sampling_options(generate, temperature=0.0, top_p=1.0, max_tokens=512)
-    _job_options(generate)
+    jobs.model_options(generate, multi=False)
+    jobs.sampling_options(generate, temperature=0.0, top_p=1.0, max_tokens=512)
+    jobs.job_options(generate)
     generate.set_defaults(handler=run_generate)
 
     filt = pipelines.add_parser(
@@ -76,9 +65,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="an image answer naming no option counts as wrong (default: neither right nor wrong, not kept)",
     )
-    _model_options(filt, multi=True)
-    _sampling_options(filt, temperature=0.0, top_p=1.0, max_tokens=16)
-    _job_options(filt)
+    jobs.model_options(filt, multi=True)
+    jobs.sampling_options(filt, temperature=0.0, top_p=1.0, max_tokens=16)
+    jobs.job_options(filt)
     filt.set_defaults(handler=run_filter)
 
     split = pipelines.add_parser(
@@ -114,8 +103,8 @@ def register(subparsers: Any) -> None:
     )
     passk.add_argument("--no-predictions", action="store_true", help="do not write predictions and correctness")
     passk.add_argument("--keep-responses", action="store_true", help="also write the K raw responses")
-    _model_options(passk, multi=False)
-    _sampling_options(passk, temperature=0.7, top_p=0.9, max_tokens=1024)
+    jobs.model_options(passk, multi=False)
+    jobs.sampling_options(passk, temperature=0.7, top_p=0.9, max_tokens=1024)
     passk.add_argument(
         "--top-k",
         type=int,
@@ -123,7 +112,7 @@ def register(subparsers: Any) -> None:
         help="top-k sampling, sent as the request's top_k (default: %(default)s, what the reference's passK sampled "
         "with: its GenerationConfig default reached vLLM; 0: not sent, for servers that reject top_k)",
     )
-    _job_options(passk)
+    jobs.job_options(passk)
     passk.set_defaults(handler=run_passk)
 
     report = pipelines.add_parser(
@@ -150,7 +139,7 @@ def register(subparsers: Any) -> None:
     convert.add_argument("--capability", help="capability of the records (default: the source's)")
     convert.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
     convert.add_argument("--limit", type=int, help="convert at most this many rows")
-    convert.add_argument("--strict", action="store_true", help=f"exit {ROWS_FAILED} when any row was skipped")
+    convert.add_argument("--strict", action="store_true", help=f"exit {jobs.ROWS_FAILED} when any row was skipped")
     convert.set_defaults(handler=run_convert)
 
     sft = pipelines.add_parser("caption-sft", help="captions -> caption-SFT chat JSONL (TRL or LLaMA-Factory)")
@@ -166,132 +155,8 @@ def register(subparsers: Any) -> None:
     sft.set_defaults(handler=run_caption_sft)
 
 
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
-
-
 def _image_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--image-root", required=required, help="folder the image paths are relative to")
-
-
-def _model_options(parser: argparse.ArgumentParser, *, multi: bool) -> None:
-    group = parser.add_argument_group("model access")
-    group.add_argument(
-        "--model",
-        required=True,
-        action="append" if multi else "store",
-        help="served model name" + (" (repeat for several filter models)" if multi else ""),
-    )
-    group.add_argument(
-        "--base-url",
-        action="append",
-        help="OpenAI-compatible API root, e.g. http://localhost:8000/v1"
-        + (" (once for all models, or once per --model, in order)" if multi else ""),
-    )
-    group.add_argument("--engine", default="openai", choices=("openai", "vllm"), help="vllm: offline engine, no server")
-    group.add_argument("--api-key-env", help="environment variable holding the API key (default: OPENAI_API_KEY)")
-    group.add_argument("--concurrency", type=int, default=16, help="requests in flight per model (default: 16)")
-    group.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default: 600)")
-    group.add_argument("--max-attempts", type=int, default=8, help="tries per request on 429/5xx/timeouts")
-    group.add_argument("--retry-delay", type=float, default=1.0, help="first backoff delay in seconds")
-    group.add_argument(
-        "--stall-timeout",
-        type=float,
-        metavar="SECONDS",
-        help=f"stop the run when no model answered for this long (default: {DEFAULT_STALL_TIMEOUT:g} with a "
-        "server; off with --engine vllm, whose model loading is silent; 0: never)",
-    )
-
-
-def _sampling_options(parser: argparse.ArgumentParser, *, temperature: float, top_p: float, max_tokens: int) -> None:
-    group = parser.add_argument_group("sampling (defaults: the paper's)")
-    group.add_argument("--temperature", type=float, default=temperature, help="default: %(default)s")
-    group.add_argument("--top-p", type=float, default=top_p, help="default: %(default)s")
-    group.add_argument("--max-tokens", type=int, default=max_tokens, help="default: %(default)s")
-    group.add_argument("--seed", type=int, help="sampling seed (sample i uses seed + i where a server ignores n)")
-
-
-def _job_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("job")
-    group.add_argument("--output", required=True, help="output records (JSON lines)")
-    group.add_argument("--cache", help="answer cache (default: OUTPUT.cache.sqlite)")
-    group.add_argument("--rejects", help="rejected rows with their reason (default: OUTPUT.rejects.jsonl)")
-    group.add_argument("--summary", help="run summary JSON (default: OUTPUT.summary.json)")
-    group.add_argument("--limit", type=int, help="process at most this many input rows")
-    group.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _beside(output: str, suffix: str) -> Path:
-    return Path(output).with_suffix(suffix)
-
-
-def _backends(args: argparse.Namespace) -> list[Any]:
-    from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy, VLLMBackend
-
-    models = args.model if isinstance(args.model, list) else [args.model]
-    if len(set(models)) != len(models):
-        raise CLIError(f"--model given twice: {', '.join(models)}")
-    if args.engine == "vllm":
-        if args.base_url:
-            raise CLIError("--base-url has no meaning with --engine vllm")
-        return [VLLMBackend(model) for model in models]
-    urls = args.base_url or []
-    if not urls:
-        raise CLIError("--base-url is required (or --engine vllm)")
-    if len(urls) == 1:
-        urls = urls * len(models)
-    if len(urls) != len(models):
-        raise CLIError(
-            f"give --base-url once, or once per --model ({len(models)}), not {len(args.base_url or [])} times"
-        )
-    if args.concurrency < 1 or args.max_attempts < 1 or args.timeout <= 0 or args.retry_delay < 0:
-        raise CLIError("--concurrency and --max-attempts must be >= 1, --timeout > 0, --retry-delay >= 0")
-    retry = RetryPolicy(
-        max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
-    )
-    from vlm_capcurriculum.data import ModelAccessError
-
-    try:
-        return [
-            OpenAIBackend(
-                url,
-                model,
-                api_key_env=args.api_key_env,
-                max_concurrency=args.concurrency,
-                timeout=args.timeout,
-                retry=retry,
-            )
-            for url, model in zip(urls, models, strict=True)
-        ]
-    except ModelAccessError as err:
-        raise CLIError(str(err)) from None
-
-
-def _stall_timeout(args: argparse.Namespace) -> float | None:
-    value = args.stall_timeout
-    if value is None:
-        return None if args.engine == "vllm" else DEFAULT_STALL_TIMEOUT
-    if value < 0:
-        raise CLIError(f"--stall-timeout must be >= 0 (0: never), got {value:g}")
-    return value or None
-
-
-def _sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
-    from vlm_capcurriculum.data import SamplingParams
-
-    try:
-        return SamplingParams(
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
-        )
-    except ValueError as err:
-        raise CLIError(str(err)) from None
-
-
-def _template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
-    from vlm_capcurriculum.data.prompting import PromptTemplate
-
-    return PromptTemplate.load(path, default, required=required)
 
 
 def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, desc: str) -> Any:
@@ -303,10 +168,10 @@ def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, des
         rows,
         process,
         args.output,
-        cache=args.cache or _beside(args.output, ".cache.sqlite"),
-        stall_timeout=_stall_timeout(args),
-        rejects=args.rejects or _beside(args.output, ".rejects.jsonl"),
-        summary=args.summary or _beside(args.output, ".summary.json"),
+        cache=args.cache or jobs.beside(args.output, ".cache.sqlite"),
+        stall_timeout=jobs.stall_timeout(args),
+        rejects=args.rejects or jobs.beside(args.output, ".rejects.jsonl"),
+        summary=args.summary or jobs.beside(args.output, ".summary.json"),
         progress=not args.no_progress,
         desc=desc,
     )
@@ -321,34 +186,33 @@ def _finish(summary: Any) -> int:
         f"see {summary.outputs.get('failures')} and run the same command again to retry them",
         file=sys.stderr,
     )
-    return ROWS_FAILED
+    return jobs.ROWS_FAILED
 
 
-def _guarded(run: Any) -> Any:
-    """Turn the library's input and access errors into one-line CLI errors."""
+def _bad_input_is_a_usage_error(run: Any) -> Any:
+    """split, convert and caption-sft report bad input as ``ValueError`` or ``DataFileError``: one-line CLI errors."""
 
     def wrapper(args: argparse.Namespace) -> int:
-        from vlm_capcurriculum.data import CacheError, InputError, ModelAccessError
         from vlm_capcurriculum.schema import DataFileError
 
         try:
             return int(run(args))
-        except (InputError, ModelAccessError, CacheError, DataFileError) as err:
+        except (ValueError, DataFileError) as err:
             raise CLIError(str(err)) from None
 
     return wrapper
 
 
-@_guarded
+@jobs.guarded
 def run_generate(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.captions import read_captions
     from vlm_capcurriculum.data.generate import generate_rows, make_generate
 
     if args.prompts == "reference" and args.prompt is not None:
         raise CLIError("--prompts reference sets the prompt: drop --prompt")
-    [backend] = _backends(args)
+    [backend] = jobs.backends(args)
     packaged = "reference_perception_mcq.txt" if args.prompts == "reference" else "perception_mcq.txt"
-    prompt = _template(args.prompt, packaged, ("caption",))
+    prompt = jobs.template(args.prompt, packaged, ("caption",))
     try:
         items = read_captions(
             args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
@@ -358,21 +222,21 @@ def run_generate(args: argparse.Namespace) -> int:
         if type(err) is not ValueError:
             raise
         raise CLIError(str(err)) from None
-    process = make_generate(backend, prompt=prompt, sampling=_sampling(args), shuffle_options=args.shuffle_options)
+    process = make_generate(backend, prompt=prompt, sampling=jobs.sampling(args), shuffle_options=args.shuffle_options)
     return _finish(_run(args, rows, process, "generate"))
 
 
-@_guarded
+@jobs.guarded
 def run_filter(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.filter import FilterReport, make_filter
     from vlm_capcurriculum.data.inputs import record_rows
 
     if args.prompts == "reference" and (args.image_prompt or args.caption_prompt):
         raise CLIError("--prompts reference sets both prompts: drop --image-prompt/--caption-prompt")
-    backends = _backends(args)
+    backends = jobs.backends(args)
     ours = args.prompts == "ours"
-    image_prompt = _template(args.image_prompt, "filter_image.txt", ("problem",)) if ours else None
-    caption_prompt = _template(args.caption_prompt, "filter_caption.txt", ("caption", "problem")) if ours else None
+    image_prompt = jobs.template(args.image_prompt, "filter_image.txt", ("problem",)) if ours else None
+    caption_prompt = jobs.template(args.caption_prompt, "filter_caption.txt", ("caption", "problem")) if ours else None
     rows = record_rows(args.input, image_root=args.image_root, capability="perception")
     report = FilterReport.empty([b.model for b in backends], unanswered_is_wrong=args.count_unanswered_as_wrong)
     process = make_filter(
@@ -381,18 +245,18 @@ def run_filter(args: argparse.Namespace) -> int:
         image_root=args.image_root,
         image_prompt=image_prompt,
         caption_prompt=caption_prompt,
-        sampling=_sampling(args),
+        sampling=jobs.sampling(args),
         prompts=args.prompts,
     )
     summary = _run(args, rows, process, "filter")
-    report_path = _beside(args.output, ".report.json")
+    report_path = jobs.beside(args.output, ".report.json")
     report.write(report_path)
     report.render()
     print(f"filter report: {report_path}", file=sys.stderr)
     return _finish(summary)
 
 
-@_guarded
+@jobs.guarded
 def run_passk(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.inputs import record_rows
     from vlm_capcurriculum.data.passk import make_passk
@@ -403,14 +267,14 @@ def run_passk(args: argparse.Namespace) -> int:
         raise CLIError(f"--top-k must be >= 0 (0: not sent), got {args.top_k}")
     if args.prompt_style == "reference" and (args.prompt is not None or args.system is not None):
         raise CLIError("--prompt-style reference sets the user turn and the system prompt: drop --prompt/--system")
-    [backend] = _backends(args)
-    prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
+    [backend] = jobs.backends(args)
+    prompt = None if args.prompt is None else jobs.template(args.prompt, "", ("problem",))  # None: the training prompt
     root = args.image_root or str(Path(args.input).parent)
     rows = record_rows(args.input, image_root=root, capability=args.capability)
     process = make_passk(
         backend,
         image_root=root,
-        sampling=_sampling(args, n=args.k, extra=(("top_k", args.top_k),) if args.top_k else ()),
+        sampling=jobs.sampling(args, n=args.k, extra=(("top_k", args.top_k),) if args.top_k else ()),
         prompt=prompt,
         system=args.system,
         prompt_style=args.prompt_style,
@@ -469,71 +333,62 @@ def run_passk_report(args: argparse.Namespace) -> int:
     return 0
 
 
+@_bad_input_is_a_usage_error
 def run_split(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.split import split_file
-    from vlm_capcurriculum.schema import DataFileError
 
-    try:
-        summary = split_file(
-            args.input,
-            args.output_dir,
-            prefix=args.prefix,
-            key=args.key,
-            val_ratio=args.val_ratio,
-            test_ratio=args.test_ratio,
-            seed=args.seed,
-        )
-    except (ValueError, DataFileError) as err:
-        raise CLIError(str(err)) from None
+    summary = split_file(
+        args.input,
+        args.output_dir,
+        prefix=args.prefix,
+        key=args.key,
+        val_ratio=args.val_ratio,
+        test_ratio=args.test_ratio,
+        seed=args.seed,
+    )
     print(
         f"split: {summary.line()}; files in {args.output_dir}; summary: {summary.outputs['summary']}", file=sys.stderr
     )
     return 0
 
 
+@_bad_input_is_a_usage_error
 def run_convert(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.convert import convert
-    from vlm_capcurriculum.schema import DataFileError
 
-    try:
-        summary = convert(
-            args.source,
-            args.input,
-            args.output,
-            image_root=args.image_root,
-            image_dir=args.image_dir,
-            capability=args.capability,
-            check_images=not args.no_check_images,
-            limit=args.limit,
-        )
-    except (ValueError, DataFileError) as err:
-        raise CLIError(str(err)) from None
+    summary = convert(
+        args.source,
+        args.input,
+        args.output,
+        image_root=args.image_root,
+        image_dir=args.image_dir,
+        capability=args.capability,
+        check_images=not args.no_check_images,
+        limit=args.limit,
+    )
     print(
         f"{args.source}: {summary.line()}; records: {args.output}; bad rows: {summary.outputs['issues']}",
         file=sys.stderr,
     )
-    return ROWS_FAILED if args.strict and summary.skipped else 0
+    return jobs.ROWS_FAILED if args.strict and summary.skipped else 0
 
 
+@_bad_input_is_a_usage_error
 def run_caption_sft(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.caption_sft import write_caption_sft
     from vlm_capcurriculum.data.captions import read_captions
-    from vlm_capcurriculum.schema import DataFileError
 
-    try:
-        items = read_captions(
-            args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
-        )
-        summary = write_caption_sft(
-            items,
-            args.output,
-            fmt=args.format,
-            instruction=args.instruction,
-            image_root=args.image_root,
-            absolute_images=args.absolute_images,
-        )
-    except (ValueError, DataFileError) as err:
-        raise CLIError(str(err)) from None
+    items = read_captions(
+        args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
+    )
+    summary = write_caption_sft(
+        items,
+        args.output,
+        fmt=args.format,
+        instruction=args.instruction,
+        image_root=args.image_root,
+        absolute_images=args.absolute_images,
+    )
     skipped = sum(summary.bad.values())
     print(
         f"caption-sft: wrote {summary.written} rows to {args.output}"

@@ -18,27 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
-from vlm_capcurriculum.cli.data import (
-    ROWS_FAILED,
-    _backends,
-    _beside,
-    _guarded,
-    _job_options,
-    _model_options,
-    _sampling,
-    _sampling_options,
-    _stall_timeout,
-    _template,
-)
+from vlm_capcurriculum.cli import CLIError, add_command, jobs
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "eval",
-        help="benchmark accuracy of a served checkpoint (our verifiers, or VLMEvalKit)",
-        description=__doc__.split("\n\n")[0],
-    )
+    parser = add_command(subparsers, "eval", __doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="builtin", choices=("builtin", "vlmevalkit"), help="default: builtin")
     parser.add_argument("--input", action="append", help="benchmark records (repeatable; built-in backend)")
     parser.add_argument("--image-root", help="folder the image paths are relative to (default: the input's)")
@@ -52,15 +36,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tokenizer", help="tokenizer (path or name) counting response tokens when the server reports no usage"
     )
-    _model_options(parser, multi=False)
+    jobs.model_options(parser, multi=False)
     from vlm_capcurriculum.evaluate.builtin import EVAL_MAX_TOKENS, EVAL_TEMPERATURE
 
-    _sampling_options(parser, temperature=EVAL_TEMPERATURE, top_p=1.0, max_tokens=EVAL_MAX_TOKENS)
+    jobs.sampling_options(parser, temperature=EVAL_TEMPERATURE, top_p=1.0, max_tokens=EVAL_MAX_TOKENS)
     for action in parser._actions:  # the limit depends on the backend: resolved in run_eval
         if action.dest == "max_tokens":
             action.default = None
             action.help = f"default: {EVAL_MAX_TOKENS} (built-in), VLMEvalKit's own 16384 (vlmevalkit backend)"
-    _job_options(parser)
+    jobs.job_options(parser)
     kit = parser.add_argument_group("VLMEvalKit backend (--backend vlmevalkit)")
     kit.add_argument(
         "--benchmark",
@@ -78,7 +62,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run_eval)
 
 
-@_guarded
+@jobs.guarded
 def run_eval(args: argparse.Namespace) -> int:
     if args.backend == "vlmevalkit":
         return run_vlmevalkit_eval(args)
@@ -91,13 +75,13 @@ def run_eval(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.inputs import record_rows
     from vlm_capcurriculum.evaluate.builtin import TokenCounter, make_eval, read_eval_rows, summarize
 
-    [backend] = _backends(args)
-    prompt = None if args.prompt is None else _template(args.prompt, "", ("problem",))  # None: the training prompt
+    [backend] = jobs.backends(args)
+    prompt = None if args.prompt is None else jobs.template(args.prompt, "", ("problem",))  # None: the training prompt
     root = args.image_root or str(Path(args.input[0]).parent)
     rows = record_rows(args.input, image_root=root, capability=args.capability)
     if args.limit is not None:
         rows = rows[: max(args.limit, 0)]
-    sampling = _sampling(args)
+    sampling = jobs.sampling(args)
     process = make_eval(
         backend,
         image_root=root,
@@ -106,13 +90,13 @@ def run_eval(args: argparse.Namespace) -> int:
         system=args.system,
         tokens=TokenCounter(args.tokenizer) if args.tokenizer else None,
     )
-    rejects = args.rejects or _beside(args.output, ".rejects.jsonl")
+    rejects = args.rejects or jobs.beside(args.output, ".rejects.jsonl")
     run = run_job(
         rows,
         process,
         args.output,
-        cache=args.cache or _beside(args.output, ".cache.sqlite"),
-        stall_timeout=_stall_timeout(args),
+        cache=args.cache or jobs.beside(args.output, ".cache.sqlite"),
+        stall_timeout=jobs.stall_timeout(args),
         rejects=rejects,
         progress=not args.no_progress,
         desc=f"eval {args.model}",
@@ -145,11 +129,11 @@ def run_eval(args: argparse.Namespace) -> int:
         problems.append(f"{invalid} input row(s) are not valid records (see {rejects})")
     for problem in problems:
         print(f"vlmcc eval: {problem}", file=sys.stderr)
-    return ROWS_FAILED if problems else 0
+    return jobs.ROWS_FAILED if problems else 0
 
 
 def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
-    path = Path(args.summary) if args.summary else _beside(args.output, ".summary.json")
+    path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -169,7 +153,7 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
         if cls:
             classes[name] = cls
     judge = args.judge or kit.PAPER_JUDGE
-    work_dir = Path(args.work_dir) if args.work_dir else _beside(args.output, ".vlmevalkit")
+    work_dir = Path(args.work_dir) if args.work_dir else jobs.beside(args.output, ".vlmevalkit")
     try:
         if not args.read_back:
             if not args.base_url or len(args.base_url) != 1:

@@ -11,18 +11,17 @@ import json
 import sys
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
+from vlm_capcurriculum.cli import CLIError, add_command, add_recipe_arguments
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "plan",
-        help="validate data and curriculum, print the plan",
-        description="Compose a config (Hydra recipe or plain YAML with a curriculum: block), validate every "
-        "stage's data and print the plan: per stage its samples, epochs, steps, step range and overrides.",
+        "Compose a config (Hydra recipe or plain YAML with a curriculum: block), validate every stage's data and "
+        "print the plan: per stage its samples, epochs, steps, step range and overrides.",
     )
-    parser.add_argument("--config", required=True, help="config file (.yaml)")
-    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
+    add_recipe_arguments(parser, config_default=None)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument("--lenient", action="store_true", help="skip bad rows (reported) instead of failing")
     parser.add_argument(

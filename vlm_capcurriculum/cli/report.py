@@ -15,13 +15,11 @@ import argparse
 import sys
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
+from vlm_capcurriculum.cli import CLIError, add_command
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "report", help="plots and tables of runs, evaluations and audits", description=__doc__.split("\n\n")[0]
-    )
+    parser = add_command(subparsers, "report", __doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="[NAME=]RUN_DIR", help="run output folders")
     parser.add_argument("--output", required=True, help="folder for the PNGs and report.md")
     parser.add_argument(

@@ -9,18 +9,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError
+from vlm_capcurriculum.cli import CLIError, add_command, add_recipe_arguments
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
-        help="run a recipe on its backend (backend=easyr1|verl|trl)",
-        description="Compose a recipe (model x curriculum x data x backend) and run every stage in one "
-        "training run on the selected backend.",
+        "Compose a recipe (model x curriculum x data x backend) and run every stage in one training run on the "
+        "selected backend.",
     )
-    parser.add_argument("--config", default="recipes/config.yaml", help="recipe file (default: %(default)s)")
-    parser.add_argument("overrides", nargs="*", help="Hydra-style overrides: group=option, key=value, +key=value")
+    add_recipe_arguments(parser, config_default="recipes/config.yaml")
     parser.add_argument(
         "--dry-run",
         action="store_true",

@@ -17,7 +17,6 @@ count of ``--tokenizer`` when given, else unknown; each row says which (``length
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 from collections import Counter
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.data.io import read_jsonl
+from vlm_capcurriculum.data.request import InputError
 from vlm_capcurriculum.evaluate.grading import GRADING, grade
 
 #: Sampling defaults of evaluation. Temperature 0 as the paper's evaluation (VLMEvalKit, greedy); 2048 new tokens
@@ -194,19 +195,13 @@ def summarize(rows: Iterable[Mapping[str, Any]], *, invalid_rows: int = 0, **met
 
 
 def read_eval_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The per-item rows of an evaluation output; a line that is not a JSON object is an error naming it."""
+    """The per-item rows of an evaluation output; a line that is not a JSON object with an ``id`` is an error
+    naming it."""
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise ValueError(f"{path}:{number}: not JSON ({err})") from None
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError(f"{path}:{number}: not an evaluation row (a JSON object with an 'id')")
-            rows.append(row)
+    for number, row in read_jsonl(path):
+        if "id" not in row:
+            raise InputError(f"{path}:{number}: not an evaluation row (a JSON object with an 'id')")
+        rows.append(row)
     return rows
 
 

@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.data.io import read_jsonl
+from vlm_capcurriculum.data.request import InputError
 from vlm_capcurriculum.evaluate.stats import cohen_kappa, wilson
 
 LABELS = ("perception", "reasoning", "misunderstanding", "other")
@@ -155,22 +157,15 @@ def read_human_labels(path: str | Path) -> dict[str, str]:
     """``{id: label}`` from a JSON-lines file of ``{"id", "label"}`` rows; an unknown label or a repeated id is an
     error naming the line."""
     labels: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise ValueError(f"{path}:{number}: not JSON ({err})") from None
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError(f"{path}:{number}: expected an object with 'id' and 'label'")
-            label = _normalise_label(row.get("label"))
-            if label is None:
-                raise ValueError(f"{path}:{number}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
-            if str(row["id"]) in labels:
-                raise ValueError(f"{path}:{number}: id {row['id']!r} labelled twice")
-            labels[str(row["id"])] = label
+    for number, row in read_jsonl(path):
+        if "id" not in row:
+            raise InputError(f"{path}:{number}: expected an object with 'id' and 'label'")
+        label = _normalise_label(row.get("label"))
+        if label is None:
+            raise InputError(f"{path}:{number}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
+        if str(row["id"]) in labels:
+            raise InputError(f"{path}:{number}: id {row['id']!r} labelled twice")
+        labels[str(row["id"])] = label
     return labels
 
 

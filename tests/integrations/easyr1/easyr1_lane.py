@@ -303,7 +303,7 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
         write_hf_model_dir(
             out / "stage_export",
             weights,
-            engine_ops.unwrap(fsdp_module).config,
+            engine_ops.unwrap_model(fsdp_module).config,
             processing_class=tokenizer,
             dtype=torch.float32,
         )

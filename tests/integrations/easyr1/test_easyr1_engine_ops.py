@@ -33,7 +33,7 @@ def test_frozen_tower_does_not_move_and_keeps_its_optimizer_state(model_config, 
     fsdp_module, actor, optimizer, scheduler = _actor(model_config, weight_decay=0.1)
     gate = engine_ops.VisionTowerGate(fsdp_module, optimizer)
     lane.train_step(actor, scheduler, batch)  # a trainable stage first: the tower gets Adam state
-    tower_state = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()} for p in gate.params}
+    tower_state = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()} for p in gate.parameters}
     before = lane.full_state(fsdp_module)
 
     gate.set_trainable(False)
@@ -44,7 +44,7 @@ def test_frozen_tower_does_not_move_and_keeps_its_optimizer_state(model_config, 
     tower = _tower_keys(before)
     assert tower and all(torch.equal(before[key], after[key]) for key in tower)  # no gradient, no weight decay
     assert all(not torch.equal(before[key], after[key]) for key in before if key not in tower)
-    for param in gate.params:  # Adam moments and step count untouched
+    for param in gate.parameters:  # Adam moments and step count untouched
         for name, value in tower_state[id(param)].items():
             assert torch.equal(optimizer.state[param][name], value), name
 
@@ -164,7 +164,7 @@ def test_stage_checkpoint_is_a_loadable_hf_model(model_config, tokenizer, batch,
     fsdp_module, actor, _, scheduler = _actor(model_config)
     lane.train_step(actor, scheduler, batch)
     weights = engine_ops.gather_full_state_dict(fsdp_module)
-    model = engine_ops.unwrap(fsdp_module)
+    model = engine_ops.unwrap_model(fsdp_module)
     generation = GenerationConfig(eos_token_id=[5, 6], max_new_tokens=64)
 
     out = write_hf_model_dir(
@@ -207,7 +207,7 @@ def test_freezing_before_any_step_leaves_the_state_a_first_step_would_create(mod
     gate = engine_ops.VisionTowerGate(gated, gated_optimizer)
     before = lane.full_state(gated)
     gate.set_trainable(False)
-    assert all(gated_optimizer.state[param] for param in gate.params)  # filled (FSDP needs it to save)
+    assert all(gated_optimizer.state[param] for param in gate.parameters)  # filled (FSDP needs it to save)
     assert all(torch.equal(value, lane.full_state(gated)[key]) for key, value in before.items())
     gate.set_trainable(True)
     plain, plain_actor, _, plain_scheduler = _actor(model_config, strategy=strategy)

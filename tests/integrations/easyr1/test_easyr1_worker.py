@@ -98,7 +98,7 @@ def test_driver_calls_on_an_actor_worker(model_config, tokenizer, batch, tmp_pat
     state = worker.curriculum_engine_state()
     assert (state["base_lr"], state["kl_coef"], state["vision_trainable"]) == (2e-4, 0.02, False)
     assert worker.curriculum_reset_optimizer() > 0
-    tower = len(worker._curriculum_gate.params)  # a frozen tower keeps (fresh) state so that FSDP can save
+    tower = len(worker._curriculum_gate.parameters)  # a frozen tower keeps (fresh) state so that FSDP can save
     assert worker.curriculum_engine_state()["optimizer_states"] == tower
     assert worker.curriculum_refresh_reference() is True
     written = worker.curriculum_save_hf_model(str(tmp_path / "stage_2"), dtype="float32")

@@ -14,7 +14,8 @@ import pytest
 import torch
 from trl_helpers import make_trainer, small_plan
 
-from vlm_capcurriculum.models import FAMILIES, load_tiny, vision_tower
+from vlm_capcurriculum.integrations.torch_ops import vision_tower
+from vlm_capcurriculum.models import FAMILIES, load_tiny
 
 pytestmark = pytest.mark.slow
 

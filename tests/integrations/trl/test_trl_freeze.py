@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from vlm_capcurriculum.models import build_tiny, vision_tower
+from vlm_capcurriculum.integrations.torch_ops import vision_tower
+from vlm_capcurriculum.models import build_tiny
 
 
 def test_adamw_skips_a_frozen_tower_with_existing_moments(image) -> None:

@@ -17,7 +17,7 @@ import torch
 from transformers import TrainerCallback
 from trl_helpers import make_trainer, small_plan
 
-from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
 pytestmark = pytest.mark.slow
 

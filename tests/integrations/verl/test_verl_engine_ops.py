@@ -19,6 +19,7 @@ pytest.importorskip("verl")
 import torch
 from verl_doubles import make_engine, vl_inputs
 
+from vlm_capcurriculum.integrations import torch_ops
 from vlm_capcurriculum.integrations.verl import engine_ops
 from vlm_capcurriculum.integrations.verl.engine_ops import EngineOperationError
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
@@ -41,10 +42,10 @@ def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module, prefix: s
     return [not torch.equal(before[n], p) for n, p in module.named_parameters() if n.startswith(prefix)]
 
 
-def test_vision_tower_found_on_qwen2_5_vl(tiny_vl_model: Any) -> None:
-    path, tower = engine_ops.find_vision_tower(tiny_vl_model)
-    assert path == "model.visual" and tower is tiny_vl_model.model.visual
-    assert len(engine_ops.vision_tower_parameters(tiny_vl_model)) == len(list(tower.parameters()))
+def test_vision_gate_covers_the_qwen2_5_vl_tower(tiny_vl_model: Any) -> None:
+    gate = engine_ops.install_vision_gate(make_engine(tiny_vl_model))
+    assert gate.tower.modules == (tiny_vl_model.model.visual,)
+    assert len(gate.parameters) == len(list(tiny_vl_model.model.visual.parameters()))
 
 
 def test_text_only_model_is_refused() -> None:
@@ -60,8 +61,8 @@ def test_text_only_model_is_refused() -> None:
             num_key_value_heads=1,
         )
     )
-    with pytest.raises(EngineOperationError, match="no vision tower"):
-        engine_ops.vision_tower_parameters(model)
+    with pytest.raises(TypeError, match="no known vision tower layout for Qwen2ForCausalLM"):
+        engine_ops.install_vision_gate(make_engine(model))
 
 
 def test_frozen_tower_is_bit_identical_and_excluded_from_clip(tiny_vl_model: Any, tiny_processor: Any) -> None:
@@ -69,21 +70,21 @@ def test_frozen_tower_is_bit_identical_and_excluded_from_clip(tiny_vl_model: Any
     gate = engine_ops.install_vision_gate(engine)
     assert engine_ops.install_vision_gate(engine) is gate  # installed once
 
-    gate.frozen = True
+    gate.set_trainable(False)
     before = _snapshot(tiny_vl_model)
     engine.optimizer_zero_grad()
     tiny_vl_model(**vl_inputs(tiny_processor)).loss.backward()
     tower_ids = {id(p) for p in gate.parameters}
     language_grads = [p.grad for p in tiny_vl_model.parameters() if id(p) not in tower_ids]
     expected_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in language_grads]))
-    assert all(p.grad is not None for p in gate.parameters)  # the backward still reaches the tower
+    assert all(p.grad is None for p in gate.parameters)  # the backward stops at the tower's output
     grad_norm = engine.optimizer_step()  # verl's FSDPEngine.optimizer_step: clip, then AdamW step
     assert grad_norm == pytest.approx(expected_norm.item(), rel=1e-5)
     assert not any(_changed(before, tiny_vl_model, "model.visual."))
     assert all(_changed(before, tiny_vl_model, "model.language_model."))
     assert gate.steps_gated == 1
 
-    gate.frozen = False  # a later stage makes it trainable again
+    gate.set_trainable(True)  # a later stage makes it trainable again
     before = _snapshot(tiny_vl_model)
     _train_step(engine, tiny_processor, seed=1)
     assert all(_changed(before, tiny_vl_model, "model.visual."))
@@ -129,7 +130,7 @@ def test_reset_optimizer_forgets_moments(tiny_vl_model: Any, tiny_processor: Any
     _train_step(engine, tiny_processor)
     param = next(tiny_vl_model.parameters())
     assert engine.optimizer.state[param]["step"] == 1
-    assert engine_ops.reset_optimizer_state(engine.optimizer) == len(list(tiny_vl_model.parameters()))
+    assert torch_ops.reset_optimizer_state(engine.optimizer) == len(list(tiny_vl_model.parameters()))
     assert len(engine.optimizer.state) == 0
     lr = engine.optimizer.param_groups[0]["lr"]
     _train_step(engine, tiny_processor)
@@ -221,18 +222,18 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
         results["tower_params_are_dtensors"] = all(
             type(p).__name__ == "DTensor" for p in engine_ops.install_vision_gate(actor).parameters
         )
-        before = engine_ops._full_state_dict(actor_model)
+        before = torch_ops.gather_full_state_dict(actor_model)
         actor.optimizer.zero_grad()
         actor_model(**vl_inputs(processor, seed=rank)).loss.backward()  # different data per rank
         actor.optimizer_step()  # the gate, then the optimizer
-        after = engine_ops._full_state_dict(actor_model)
+        after = torch_ops.gather_full_state_dict(actor_model)
         if rank == 0:
             results["tower_unchanged"] = all(torch.equal(before[k], after[k]) for k in before if ".visual." in k)
             results["language_changed"] = all(
                 not torch.equal(before[k], after[k]) for k in before if ".language_model.layers." in k
             )
         worker.cc_refresh_reference(os.path.join(out_dir, "reference.pt"))
-        ref_full = engine_ops._full_state_dict(reference.module)
+        ref_full = torch_ops.gather_full_state_dict(reference.module)
         if rank == 0:
             results["reference_equals_policy"] = all(
                 torch.equal(after[k].to(torch.bfloat16), ref_full[k]) for k in after

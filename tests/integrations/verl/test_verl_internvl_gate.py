@@ -1,5 +1,5 @@
 """Our verl vision gate on the tiny InternVL3 / InternVL3.5 (real architecture and processor): "vision frozen" covers
-the vision tower AND the multi-modal projector (the project's definition, ``vlm_capcurriculum.models.vision``), with
+the vision tower AND the multi-modal projector (the project's definition, ``vlm_capcurriculum.integrations.torch_ops``), with
 verl's own ``FSDPEngine.optimizer_step``; and the same under FSDP2 ``fully_shard`` on two gloo ranks."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ pytest.importorskip("verl")
 import torch
 from verl_doubles import make_engine, vl_inputs
 
+from vlm_capcurriculum.integrations import torch_ops
 from vlm_capcurriculum.integrations.verl import engine_ops
 from vlm_capcurriculum.models import build_tiny
 
@@ -39,17 +40,17 @@ def test_frozen_internvl_vision_keeps_tower_and_projector_bit_identical(family: 
     vision = {name for name in names.values() if name.startswith(VISION)}
     assert gated == vision and any(n.startswith("model.multi_modal_projector.") for n in gated)
 
-    gate.frozen = True
+    gate.set_trainable(False)
     before = {name: param.detach().clone() for name, param in model.named_parameters()}
     engine.optimizer_zero_grad()
     model(**vl_inputs(processor)).loss.backward()
-    assert all(param.grad is not None for param in gate.parameters)  # the image reached tower and projector
-    engine.optimizer_step()  # verl's clip-and-step after the gate
+    assert all(param.grad is None for param in gate.parameters)  # the backward stops at tower and projector
+    engine.optimizer_step()  # verl's clip-and-step
     changed = _changed(before, model)
     assert not any(changed[name] for name in vision)
     assert all(changed[name] for name in changed if name.startswith("model.language_model.layers."))
 
-    gate.frozen = False
+    gate.set_trainable(True)  # the image reaches tower and projector again
     before = {name: param.detach().clone() for name, param in model.named_parameters()}
     engine.optimizer_zero_grad()
     model(**vl_inputs(processor, seed=1)).loss.backward()
@@ -84,13 +85,13 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str, family: str) -> 
         engine = make_engine(model)
         engine.optimizer_step = engine.optimizer.step  # verl's FSDP2 clip moves the norm to CUDA: step unclipped
         gate = engine_ops.install_vision_gate(engine)
-        gate.frozen = True
-        before = engine_ops._full_state_dict(model)
+        gate.set_trainable(False)
+        before = torch_ops.gather_full_state_dict(model)
         engine.optimizer.zero_grad()
         model(**vl_inputs(processor, seed=rank)).loss.backward()
-        vision_grads = all(param.grad is not None for param in gate.parameters)
-        engine.optimizer_step()  # the gate (installed around it), then the optimizer
-        after = engine_ops._full_state_dict(model)
+        vision_grads = any(param.grad is not None for param in gate.parameters)
+        engine.optimizer_step()  # the gate's step pre-hook, then the optimizer
+        after = torch_ops.gather_full_state_dict(model)
         if rank == 0:
             results = {
                 "class": type(model).__name__,
@@ -120,7 +121,7 @@ def test_fsdp2_two_ranks_gate_tower_and_projector(tmp_path: Path) -> None:
     assert results == {
         "class": "FSDPInternVLForConditionalGeneration",
         "gated": len(vision),
-        "vision_grads": True,
+        "vision_grads": False,
         "steps_gated": 1,
         "vision_unchanged": True,
         "projector_keys": sum(name.startswith(VISION[1]) for name in vision),

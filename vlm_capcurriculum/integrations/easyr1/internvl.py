@@ -26,7 +26,7 @@ process at run time; EasyR1's files stay as installed. The EasyR1 names involved
    ``0 * mean`` of the result (:func:`dummy_vision_forward`).
 5. ``freeze_vision_tower`` looks for ``model.visual``, which InternVL does not have, and silently trains the tower.
    We freeze what the project calls InternVL's tower (InternViT *and* ``multi_modal_projector``,
-   ``vlm_capcurriculum.models.vision``) and, as EasyR1 does for Qwen, switch FSDP to ``use_orig_params``.
+   ``integrations.torch_ops.vision_tower``) and, as EasyR1 does for Qwen, switch FSDP to ``use_orig_params``.
 
 What only a GPU node with vLLM can confirm (see docs/integrations/easyr1.md): vLLM's expansion of the ``<image>``
 placeholder in the raw prompt ids, rollout vs. actor log-prob agreement, the flash-attention varlen kernels, NCCL.
@@ -153,7 +153,7 @@ def dummy_vision_forward(inner: nn.Module) -> None:
 
 def freeze_vision_tower(model: nn.Module) -> list[str]:
     """``requires_grad_(False)`` on InternViT and the projector; returns their prefixes."""
-    from vlm_capcurriculum.models.vision import vision_tower
+    from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
     tower = vision_tower(model)
     tower.requires_grad_(False)

@@ -147,7 +147,7 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
             state_dict = engine_ops.gather_full_state_dict(fsdp_module)
         written = None
         if dist.get_rank() == 0:
-            model = engine_ops.unwrap(fsdp_module)
+            model = engine_ops.unwrap_model(fsdp_module)
             processing = worker_attribute(self, "processor") or worker_attribute(self, "tokenizer")
             written = str(
                 write_hf_model_dir(

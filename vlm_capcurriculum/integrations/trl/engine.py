@@ -2,7 +2,7 @@
 
 Each operation acts on the object TRL or transformers actually reads, at the time it reads it:
 
-* **vision tower**: ``requires_grad_`` on the family's tower (:func:`vlm_capcurriculum.models.vision_tower`). The
+* **vision tower**: ``requires_grad_`` on the family's tower (:func:`vlm_capcurriculum.integrations.torch_ops.vision_tower`). The
   optimizer holds every parameter from the start (:meth:`CurriculumGRPOTrainer.create_optimizer`); a frozen parameter
   has ``grad=None`` after ``zero_grad(set_to_none=True)``, and ``torch.optim.AdamW`` skips such parameters entirely:
   no moment update and no weight decay, so the frozen tower stays bit-identical.
@@ -43,11 +43,11 @@ from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmup, warmup_steps
-from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, vision_tower
 from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import reward_weights, unknown_reward_settings
-from .weights import copy_weights, load_weights_strict
+from .weights import load_weights_strict
 
 if TYPE_CHECKING:
     from .trainer import CurriculumGRPOTrainer
@@ -196,7 +196,7 @@ class TRLEngine(EngineBase):
 
     def reset_optimizer(self) -> None:
         optimizer = getattr(self.trainer.optimizer, "optimizer", self.trainer.optimizer)  # accelerate's wrapper
-        optimizer.state.clear()
+        reset_optimizer_state(optimizer)
         self._restart_warmup(self.trainer.plan.stage_at(self.trainer.curriculum_step))
 
     def refresh_reference(self) -> None:

@@ -55,7 +55,7 @@ from vlm_capcurriculum.checkpoints import (
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
-from vlm_capcurriculum.models import vision_tower
+from vlm_capcurriculum.integrations.torch_ops import vision_tower
 from vlm_capcurriculum.rewards import score_batch
 
 from .card import model_card, write_card

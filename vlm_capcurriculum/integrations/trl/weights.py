@@ -42,8 +42,3 @@ def _dtype(model: nn.Module) -> torch.dtype:
         return dtype
     return next(model.parameters()).dtype
 
-
-def copy_weights(source: nn.Module, target: nn.Module) -> None:
-    """Make ``target`` (same architecture) a copy of ``source``: every tensor, strictly."""
-    with torch.no_grad():
-        target.load_state_dict(source.state_dict(), strict=True)

@@ -16,6 +16,8 @@ from typing import Any
 from verl.single_controller.base.decorator import Dispatch, register
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
+from vlm_capcurriculum.integrations import torch_ops
+
 from . import engine_ops
 from .engine_ops import EngineOperationError
 
@@ -40,7 +42,7 @@ class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
     def cc_set_vision_trainable(self, trainable: bool) -> dict[str, Any]:
         engine = self._actor_engine()
         gate = engine_ops.install_vision_gate(engine)
-        gate.frozen = not trainable
+        gate.set_trainable(trainable)
         return {"trainable": trainable, "vision_parameters": engine_ops.count_parameters(gate.parameters)}
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -62,14 +64,14 @@ class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def cc_reset_optimizer(self) -> int:
-        return engine_ops.reset_optimizer_state(self._actor_engine().optimizer)
+        return torch_ops.reset_optimizer_state(self._actor_engine().optimizer)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def cc_refresh_reference(self, save_path: str | None = None) -> int:
         """Copy the actor's weights into the reference model; optionally keep a copy for resuming."""
         actor, ref = self._actor_engine(), self._ref_engine()
         with actor.eval_mode(), ref.eval_mode():  # load offloaded parameters for the copy
-            copied = engine_ops.copy_weights(actor.module, ref.module)
+            copied = torch_ops.copy_weights(actor.module, ref.module)
             if save_path:
                 engine_ops.save_weights(ref.module, save_path)
         return copied

@@ -1,0 +1,150 @@
+"""Options and helpers shared by the commands that call a served model as a resumable job (``vlmcc data``,
+``vlmcc eval``, ``vlmcc analyze``): model access, sampling, job files, and the errors that become one-line CLI errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from vlm_capcurriculum.cli import CLIError
+
+ROWS_FAILED = 3
+# A server that answers nothing for five minutes is hung or hopelessly overloaded; a healthy one answers some
+# request within seconds (--concurrency requests are in flight), even with --timeout 600 for single long ones.
+DEFAULT_STALL_TIMEOUT = 300.0
+
+
+def model_options(parser: argparse.ArgumentParser, *, multi: bool) -> None:
+    group = parser.add_argument_group("model access")
+    group.add_argument(
+        "--model",
+        required=True,
+        action="append" if multi else "store",
+        help="served model name" + (" (repeat for several filter models)" if multi else ""),
+    )
+    group.add_argument(
+        "--base-url",
+        action="append",
+        help="OpenAI-compatible API root, e.g. http://localhost:8000/v1"
+        + (" (once for all models, or once per --model, in order)" if multi else ""),
+    )
+    group.add_argument("--engine", default="openai", choices=("openai", "vllm"), help="vllm: offline engine, no server")
+    group.add_argument("--api-key-env", help="environment variable holding the API key (default: OPENAI_API_KEY)")
+    group.add_argument("--concurrency", type=int, default=16, help="requests in flight per model (default: 16)")
+    group.add_argument("--timeout", type=float, default=600.0, help="seconds per request attempt (default: 600)")
+    group.add_argument("--max-attempts", type=int, default=8, help="tries per request on 429/5xx/timeouts")
+    group.add_argument("--retry-delay", type=float, default=1.0, help="first backoff delay in seconds")
+    group.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"stop the run when no model answered for this long (default: {DEFAULT_STALL_TIMEOUT:g} with a "
+        "server; off with --engine vllm, whose model loading is silent; 0: never)",
+    )
+
+
+def sampling_options(parser: argparse.ArgumentParser, *, temperature: float, top_p: float, max_tokens: int) -> None:
+    group = parser.add_argument_group("sampling (defaults: the paper's)")
+    group.add_argument("--temperature", type=float, default=temperature, help="default: %(default)s")
+    group.add_argument("--top-p", type=float, default=top_p, help="default: %(default)s")
+    group.add_argument("--max-tokens", type=int, default=max_tokens, help="default: %(default)s")
+    group.add_argument("--seed", type=int, help="sampling seed (sample i uses seed + i where a server ignores n)")
+
+
+def job_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("job")
+    group.add_argument("--output", required=True, help="output records (JSON lines)")
+    group.add_argument("--cache", help="answer cache (default: OUTPUT.cache.sqlite)")
+    group.add_argument("--rejects", help="rejected rows with their reason (default: OUTPUT.rejects.jsonl)")
+    group.add_argument("--summary", help="run summary JSON (default: OUTPUT.summary.json)")
+    group.add_argument("--limit", type=int, help="process at most this many input rows")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def beside(output: str, suffix: str) -> Path:
+    return Path(output).with_suffix(suffix)
+
+
+def backends(args: argparse.Namespace) -> list[Any]:
+    from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy, VLLMBackend
+
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if len(set(models)) != len(models):
+        raise CLIError(f"--model given twice: {', '.join(models)}")
+    if args.engine == "vllm":
+        if args.base_url:
+            raise CLIError("--base-url has no meaning with --engine vllm")
+        return [VLLMBackend(model) for model in models]
+    urls = args.base_url or []
+    if not urls:
+        raise CLIError("--base-url is required (or --engine vllm)")
+    if len(urls) == 1:
+        urls = urls * len(models)
+    if len(urls) != len(models):
+        raise CLIError(
+            f"give --base-url once, or once per --model ({len(models)}), not {len(args.base_url or [])} times"
+        )
+    if args.concurrency < 1 or args.max_attempts < 1 or args.timeout <= 0 or args.retry_delay < 0:
+        raise CLIError("--concurrency and --max-attempts must be >= 1, --timeout > 0, --retry-delay >= 0")
+    retry = RetryPolicy(
+        max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
+    )
+    from vlm_capcurriculum.data import ModelAccessError
+
+    try:
+        return [
+            OpenAIBackend(
+                url,
+                model,
+                api_key_env=args.api_key_env,
+                max_concurrency=args.concurrency,
+                timeout=args.timeout,
+                retry=retry,
+            )
+            for url, model in zip(urls, models, strict=True)
+        ]
+    except ModelAccessError as err:
+        raise CLIError(str(err)) from None
+
+
+def stall_timeout(args: argparse.Namespace) -> float | None:
+    value = args.stall_timeout
+    if value is None:
+        return None if args.engine == "vllm" else DEFAULT_STALL_TIMEOUT
+    if value < 0:
+        raise CLIError(f"--stall-timeout must be >= 0 (0: never), got {value:g}")
+    return value or None
+
+
+def sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
+    from vlm_capcurriculum.data import SamplingParams
+
+    try:
+        return SamplingParams(
+            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
+        )
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
+def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
+    from vlm_capcurriculum.data.prompting import PromptTemplate
+
+    return PromptTemplate.load(path, default, required=required)
+
+
+def guarded(run: Any) -> Any:
+    """Turn the library's input and access errors into one-line CLI errors."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from vlm_capcurriculum.data import CacheError, InputError, ModelAccessError
+        from vlm_capcurriculum.schema import DataFileError
+
+        try:
+            return int(run(args))
+        except (InputError, ModelAccessError, CacheError, DataFileError) as err:
+            raise CLIError(str(err)) from None
+
+    return wrapper

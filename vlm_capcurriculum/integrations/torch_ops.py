@@ -1,0 +1,359 @@
+"""Torch operations every backend shares at a stage boundary: where the vision tower is, stopping and restarting
+its updates, resetting the optimizer, and copying full weights between plain or sharded models.
+
+Plain torch and no transformers import, so one module serves TRL, verl (transformers 5, FSDP2) and EasyR1's lane
+(transformers 4.57, FSDP1); each backend's ``engine_ops`` adds only what its engine objects need.
+
+What counts as "the vision tower" follows EasyR1's ``freeze_vision_tower`` (``verl/workers/fsdp_workers.py``), which
+the reference recipes use: it calls ``requires_grad_(False)`` on ``model.model.visual``. In Qwen2.5-VL and Qwen3-VL
+that module holds the patch embedding, the ViT blocks *and* the patch merger that projects into the LM (plus
+Qwen3-VL's deepstack mergers). InternVL splits the same pieces over two sibling modules: ``model.model.vision_tower``
+(InternViT) and ``model.model.multi_modal_projector`` (the original ``mlp1``, InternVL's counterpart of Qwen's
+merger). We therefore count the projector as part of InternVL's tower, so "vision frozen" means the same thing,
+everything between the pixels and the LM's input embeddings, on every family. The LM (``model.model.language_model``
+and ``lm_head``) is never part of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, set_model_state_dict
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP1
+from torch.utils.hooks import RemovableHandle
+
+# model class name -> dotted paths (from the ForConditionalGeneration root) of the modules that make up the tower.
+VISION_TOWER_PATHS: dict[str, tuple[str, ...]] = {
+    "Qwen2_5_VLForConditionalGeneration": ("model.visual",),
+    "Qwen3VLForConditionalGeneration": ("model.visual",),
+    "InternVLForConditionalGeneration": ("model.vision_tower", "model.multi_modal_projector"),
+}
+# model class name -> dotted paths of the language model (decoder stack and output head).
+LANGUAGE_MODEL_PATHS: dict[str, tuple[str, ...]] = {
+    "Qwen2_5_VLForConditionalGeneration": ("model.language_model", "lm_head"),
+    "Qwen3VLForConditionalGeneration": ("model.language_model", "lm_head"),
+    "InternVLForConditionalGeneration": ("model.language_model", "lm_head"),
+}
+
+
+def unwrap_model(module: nn.Module) -> nn.Module:
+    """The Hugging Face model inside FSDP1 (``_fsdp_wrapped_module``) and PEFT (``get_base_model``) wrappers.
+
+    FSDP2 (``fully_shard``) wraps in place, so its module is already the model."""
+    model = module
+    while True:
+        inner = getattr(model, "_fsdp_wrapped_module", None)
+        if isinstance(inner, nn.Module):
+            model = inner
+            continue
+        get_base_model = getattr(model, "get_base_model", None)
+        if callable(get_base_model) and type(model).__name__.startswith("Peft"):
+            model = get_base_model()
+            continue
+        return model
+
+
+@dataclass(frozen=True)
+class VisionTower:
+    """The modules between pixels and the LM's input embeddings, with their parameter-name prefixes in the model."""
+
+    prefixes: tuple[str, ...]
+    modules: tuple[nn.Module, ...]
+
+    def named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """Parameters under their full names in the model (as in ``model.named_parameters()``)."""
+        for prefix, module in zip(self.prefixes, self.modules, strict=True):
+            for name, param in module.named_parameters():
+                yield f"{prefix}.{name}", param
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    def owns(self, parameter_name: str) -> bool:
+        """Whether a full parameter name of the model belongs to the tower."""
+        return any(parameter_name == p or parameter_name.startswith(p + ".") for p in self.prefixes)
+
+    def requires_grad_(self, requires_grad: bool = True) -> None:
+        """Freeze (``False``) or unfreeze (``True``) every tower parameter."""
+        for module in self.modules:
+            module.requires_grad_(requires_grad)
+
+
+def known_class_name(model: nn.Module) -> str | None:
+    """The supported model class ``model`` is an instance of (FSDP2's ``fully_shard`` makes a subclass named
+    ``FSDP<class>``, so the class hierarchy is searched), or None."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in VISION_TOWER_PATHS:
+            return cls.__name__
+    return None
+
+
+def _class_name(model: nn.Module) -> str:
+    name = known_class_name(model)
+    if name is None:
+        supported = ", ".join(sorted(VISION_TOWER_PATHS))
+        raise TypeError(
+            f"no known vision tower layout for {type(model).__name__}: vision-tower stages need one of the "
+            f"supported vision-language model classes: {supported}"
+        )
+    return name
+
+
+def vision_tower(model: nn.Module) -> VisionTower:
+    """The vision tower of a Qwen2.5-VL, Qwen3-VL or InternVL(3/3.5) model, tiny or real, plain or wrapped."""
+    model = unwrap_model(model)
+    paths = VISION_TOWER_PATHS[_class_name(model)]
+    return VisionTower(prefixes=paths, modules=tuple(model.get_submodule(path) for path in paths))
+
+
+def language_model_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Parameter-name prefixes of the language model (decoder stack and ``lm_head``)."""
+    return LANGUAGE_MODEL_PATHS[_class_name(unwrap_model(model))]
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(_detach(item) for item in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_detach(item) for item in value)
+    if isinstance(value, Mapping):  # dict and transformers ModelOutput
+        return type(value)(**{key: _detach(item) for key, item in value.items()})
+    return value
+
+
+class _ZeroGradient(torch.autograd.Function):
+    """Identity forward (bit for bit), zero gradient backward."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad)
+
+
+def _zero_gradient(value: Any) -> Any:
+    """The same value, through which only a zero gradient flows back (FSDP1: see ``VisionTowerGate``)."""
+    if isinstance(value, torch.Tensor):
+        return _ZeroGradient.apply(value) if value.requires_grad else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(_zero_gradient(item) for item in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_zero_gradient(item) for item in value)
+    if isinstance(value, Mapping):  # dict and transformers ModelOutput
+        return type(value)(**{key: _zero_gradient(item) for key, item in value.items()})
+    return value
+
+
+def _is_flat_parameter(param: torch.Tensor) -> bool:
+    # torch.distributed.fsdp._flat_param.FlatParameter (private); its class sets `_is_flat_param`.
+    return type(param).__name__ == "FlatParameter" or bool(getattr(param, "_is_flat_param", False))
+
+
+class VisionTowerGate:
+    """Stops and restarts the vision tower's updates while its parameters stay in the optimizer.
+
+    The backends build the optimizer before a stage can say "frozen" (EasyR1's own ``freeze_vision_tower`` leaves
+    the tower out of the optimizer for good; verl and FSDP own ``requires_grad`` after wrapping), so while frozen
+    the gate (1) detaches the output of each tower module in a forward hook: no gradient reaches the tower, the
+    rest of the model gets exactly the gradients of a frozen tower, the grad-norm clip sees none and the tower's
+    backward is skipped; and (2) sets the tower's ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
+    it: no weight decay, no moment update, no step count (FSDP1 with ``use_orig_params=True`` writes a missing
+    gradient back as zeros). With FSDP1 flat parameters one FlatParameter may hold tower and text weights together,
+    which no optimizer can half-skip, so those are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
+    instead of detaching, so the tower's backward still runs: FSDP1 leaves a unit whose forward ran and whose backward
+    did not with unregistered parameters on a one-rank (NO_SHARD) run, and the next state dict fails (found with
+    InternVL's ViT layers, which hold parameters of their own; in stage 2 the tower sees only the dummy image).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.tower = vision_tower(model)
+        self.optimizer = optimizer
+        self.parameters = [param for param in self.tower.parameters() if param.requires_grad]
+        where = " + ".join(self.tower.prefixes)
+        if any(_is_flat_parameter(param) for param in self.parameters):
+            raise ValueError(
+                f"the vision tower ({where}) is held in FSDP1 flat parameters that may also hold text-model "
+                "weights, so its updates cannot be stopped alone: wrap the actor with use_orig_params=true "
+                "(EasyR1: worker.actor.fsdp.use_orig_params=true; verl: actor_rollout_ref.actor.strategy=fsdp2 or "
+                "actor_rollout_ref.actor.fsdp_config.use_orig_params=true)"
+            )
+        if not self.parameters:
+            raise ValueError(
+                f"the vision tower ({where}) has no trainable parameters: it was frozen at start "
+                "(EasyR1: worker.actor.model.freeze_vision_tower=true), and the optimizer was built without it. "
+                "Start with it trainable to freeze it per stage."
+            )
+        in_optimizer = {id(param) for group in optimizer.param_groups for param in group["params"]}
+        missing = sum(id(param) not in in_optimizer for param in self.parameters)
+        if missing:
+            raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
+        # FSDP1 saves an optimizer only if each flat parameter's trainable members all have state or none has.
+        self._fill_state = isinstance(model, FSDP1)
+        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else _detach
+        self._param_ids = {id(param) for param in self.parameters}
+        self._handles: list[RemovableHandle] = []
+        self._filling = False
+        self.steps_gated = 0
+
+    @property
+    def trainable(self) -> bool:
+        return not self._handles
+
+    def set_trainable(self, trainable: bool) -> None:
+        if trainable == self.trainable:
+            return
+        if trainable:
+            for handle in self._handles:
+                handle.remove()
+            self._handles = []
+            return
+        self.fill_missing_state()
+        self._handles = [
+            module.register_forward_hook(lambda _module, _args, output: self._hook_output(output))
+            for module in self.tower.modules
+        ]
+        self._handles.append(self.optimizer.register_step_pre_hook(self._drop_tower_grads))
+
+    def fill_missing_state(self) -> int:
+        """Under FSDP1, give tower parameters without optimizer state the state the optimizer would create lazily.
+
+        FSDP1's optimizer-state-dict conversion (EasyR1's checkpoint save goes through ``get_state_dict``) refuses
+        a flat parameter whose trainable members have state only in part, and the root unit mixes tower weights
+        with text weights: a tower frozen before it ever stepped (first stage frozen, or frozen right after an
+        optimizer reset) would make every save fail. The optimizer builds the state itself in one zero-gradient,
+        zero-lr step over these parameters only; taking back the step count leaves exactly what the first real
+        step would have created (Adam moments zero, step 0) and the weights untouched (lr 0 also zeroes decoupled
+        weight decay). Returns how many parameters were filled.
+        """
+        optimizer = self.optimizer
+        missing = [param for param in self.parameters if not optimizer.state.get(param)] if self._fill_state else []
+        if not missing:
+            return 0
+        stashed = {}
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    stashed[param] = param.grad
+                    param.grad = None
+        rates = [group["lr"] for group in optimizer.param_groups]
+        self._filling = True
+        try:
+            for group in optimizer.param_groups:
+                group["lr"] = torch.zeros_like(group["lr"]) if isinstance(group["lr"], torch.Tensor) else 0.0
+            for param in missing:
+                param.grad = torch.zeros_like(param)
+            optimizer.step()
+        finally:
+            self._filling = False
+            for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                group["lr"] = rate
+            for param in missing:
+                param.grad = None
+            for param, grad in stashed.items():
+                param.grad = grad
+        for param in missing:
+            state = optimizer.state[param]
+            if "step" in state:
+                state["step"] -= 1
+        return len(missing)
+
+    def _drop_tower_grads(self, optimizer: torch.optim.Optimizer, _args: Any, _kwargs: Any) -> None:
+        if self._filling:
+            return
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                if id(param) in self._param_ids:
+                    param.grad = None
+        self.steps_gated += 1
+
+
+def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
+    """Forget Adam moments and step counts, as a fresh optimizer would (they are rebuilt lazily on the next step);
+    returns how many parameters had state. Param groups (learning rates, weight decay) and the LR schedule are kept.
+
+    Run it before a step's update, never between an update and a checkpoint save: saving an optimizer with no state
+    at all makes torch (``_init_optim_state``) create step-1 state with a zero-gradient step."""
+    count = len(optimizer.state)
+    optimizer.state.clear()
+    return count
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+@contextlib.contextmanager
+def _on_collective_device(module: nn.Module) -> Iterator[None]:
+    """Keep ``module`` on a device the process group can communicate on while its shards are gathered or broadcast.
+
+    A group with NCCL alone cannot move CPU tensors: a module whose parameters live on CPU (FSDP2
+    ``CPUOffloadPolicy``, which verl uses for the reference model) is moved to the GPU for the collective and back
+    afterwards, each buffer to where it was (verl keeps buffers of CPU-offloaded modules on the GPU;
+    ``fsdp2_load_full_state_dict`` does the same). verl and EasyR1 register gloo for CPU next to NCCL, so there
+    nothing moves."""
+    if not is_distributed():
+        yield
+        return
+    supported = dist.distributed_c10d._device_capability()  # device types the default group can communicate on
+    param_device = next(module.parameters()).device
+    if param_device.type in supported:
+        yield
+        return
+    buffer_devices = {name: buf.device for name, buf in module.named_buffers()}
+    module.to(torch.device(supported[0]))
+    try:
+        yield
+    finally:
+        module.to(param_device)
+        for name, buf in module.named_buffers():
+            if buf.device != buffer_devices.get(name, buf.device):
+                buf.data = buf.data.to(buffer_devices[name])
+
+
+def gather_full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Full (unsharded) weights on CPU on rank 0 and an empty dict elsewhere; collective on every rank.
+
+    On accelerators each gathered tensor is moved to CPU as it comes (``cpu_offload``), so the full model never
+    sits in accelerator memory. For a model on CPU that option is skipped: torch 2.13's FSDP1 full-state-dict path
+    crashes (SIGSEGV in the clone of ``_full_post_state_dict_hook``) when asked to offload CPU tensors across
+    ranks, and there is nothing to offload anyway. On a plain model on CPU the tensors may share the live
+    parameters' storage.
+    """
+    with _on_collective_device(module):
+        on_accelerator = any(param.device.type != "cpu" for param in module.parameters())
+        options = StateDictOptions(full_state_dict=True, cpu_offload=on_accelerator)
+        state = get_model_state_dict(module, options=options)
+    if not on_accelerator and is_distributed() and dist.get_rank() != 0:
+        return {}  # without cpu_offload every rank receives the full copy; keep the contract of rank 0 only
+    return state
+
+
+def load_full_weights(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load full weights given on rank 0 (an empty dict elsewhere) into a plain or sharded module, every tensor,
+    strictly (dtypes may differ); collective: rank 0 broadcasts into the other ranks' shards."""
+    broadcast = is_distributed() and dist.get_world_size() > 1
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=broadcast, strict=True)
+    with _on_collective_device(module):
+        set_model_state_dict(module, state_dict, options=options)
+
+
+def copy_weights(source: nn.Module, target: nn.Module) -> int:
+    """Make ``target`` a copy of ``source`` (same architecture), every tensor, strictly; returns the number of
+    tensors copied (on rank 0). Used to make the KL reference the current policy.
+
+    Goes through rank 0's full CPU copy, so the two may differ in dtype, wrapping, sharding and device (EasyR1's
+    reference is bf16 FSDP1 without ``use_orig_params``, verl's may be CPU-offloaded FSDP2); collective."""
+    state_dict = gather_full_state_dict(source)
+    load_full_weights(target, state_dict)
+    return len(state_dict)
