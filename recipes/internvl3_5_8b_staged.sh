@@ -6,8 +6,8 @@
 # No per-stage damping (reference training/README.md: InternVL3.5 needs none).
 # Prompts up to 4096 tokens and optimizer offload (reference stage 1/3 scripts; recipes/model/internvl3_5_8b.yaml).
 #
-# EasyR1 @ b44b311 does not train InternVL yet (issue #15): the EasyR1 backend refuses it with the reason; the same
-# recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_5_8b_staged.sh) or TRL on one GPU (`backend=trl`).
+# On EasyR1 @ b44b311 (the default backend) our worker applies the InternVL fixes at run time (docs/integrations/
+# easyr1.md); the same recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_5_8b_staged.sh) or TRL on one GPU (`backend=trl`).
 #
 # Usage: bash recipes/internvl3_5_8b_staged.sh [overrides...] [--dry-run]       e.g. --dry-run backend=verl
 #   data:  VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR

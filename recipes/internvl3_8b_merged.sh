@@ -4,8 +4,8 @@
 # (reference internvl3_8b/merged_baseline.sh: freeze_vision_tower=false) and images capped at 500000 pixels
 # (data.max_pixels=500000 there; recipes/model/internvl3_8b.yaml merged_max_pixels).
 #
-# EasyR1 @ b44b311 does not train InternVL yet (issue #15): the EasyR1 backend refuses it with the reason; the same
-# recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_8b_merged.sh) or TRL on one GPU (`backend=trl`).
+# On EasyR1 @ b44b311 (the default backend) our worker applies the InternVL fixes at run time (docs/integrations/
+# easyr1.md); the same recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_8b_merged.sh) or TRL on one GPU (`backend=trl`).
 #
 # Usage: bash recipes/internvl3_8b_merged.sh [overrides...] [--dry-run]       e.g. --dry-run backend=verl
 #   data:  VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR

@@ -7,8 +7,8 @@
 # internvl3_8b.yaml): lr 3e-7 with a 0.05 warm-up of the stage's own steps, KL 5e-2, clip ratios 0.15, grad norm 0.5.
 # Prompts up to 4096 tokens and optimizer offload (reference stage 1/3 scripts; recipes/model/internvl3_8b.yaml).
 #
-# EasyR1 @ b44b311 does not train InternVL yet (issue #15): the EasyR1 backend refuses it with the reason; the same
-# recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_8b_staged.sh) or TRL on one GPU (`backend=trl`).
+# On EasyR1 @ b44b311 (the default backend) our worker applies the InternVL fixes at run time (docs/integrations/
+# easyr1.md); the same recipe runs on verl (`backend=verl`, or recipes/verl/internvl3_8b_staged.sh) or TRL on one GPU (`backend=trl`).
 #
 # Usage: bash recipes/internvl3_8b_staged.sh [overrides...] [--dry-run]       e.g. --dry-run backend=verl
 #   data:  VLMCC_STAGE1_TRAIN, VLMCC_STAGE1_IMAGE_DIR, VLMCC_STAGE2_TRAIN, VLMCC_STAGE3_TRAIN, VLMCC_STAGE3_IMAGE_DIR

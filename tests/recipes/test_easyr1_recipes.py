@@ -106,9 +106,12 @@ def test_unset_data_variables_are_named(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.parametrize("model", ["internvl3_8b", "internvl3_5_8b"])
-def test_internvl_is_refused_with_the_reason(model: str) -> None:
-    with pytest.raises(LaunchError, match=r"not InternVL \(hiyouga/EasyR1 issues #150, #484\); use backend=trl"):
-        easyr1_node(compose(f"model={model}"))
+def test_internvl_composes_for_easyr1_and_ulysses_is_refused(model: str) -> None:
+    node = easyr1_node(compose(f"model={model}"))
+    # padding-free stays on, as in the reference scripts: our worker makes it right for InternVL (internvl.py)
+    assert node["worker"]["actor"]["padding_free"] is True
+    with pytest.raises(LaunchError, match=r"ulysses_size=2: Ulysses sequence parallelism is not wired for InternVL"):
+        easyr1_node(compose(f"model={model}", "+backend.easyr1.worker.actor.ulysses_size=2"))
 
 
 def test_without_easyr1_the_dry_run_fails_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:

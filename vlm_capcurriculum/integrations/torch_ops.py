@@ -130,6 +130,31 @@ def _detach(value: Any) -> Any:
     return value
 
 
+class _ZeroGradient(torch.autograd.Function):
+    """Identity forward (bit for bit), zero gradient backward."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad)
+
+
+def _zero_gradient(value: Any) -> Any:
+    """The same value, through which only a zero gradient flows back (FSDP1: see ``VisionTowerGate``)."""
+    if isinstance(value, torch.Tensor):
+        return _ZeroGradient.apply(value) if value.requires_grad else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(_zero_gradient(item) for item in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_zero_gradient(item) for item in value)
+    if isinstance(value, Mapping):  # dict and transformers ModelOutput
+        return type(value)(**{key: _zero_gradient(item) for key, item in value.items()})
+    return value
+
+
 def _is_flat_parameter(param: torch.Tensor) -> bool:
     # torch.distributed.fsdp._flat_param.FlatParameter (private); its class sets `_is_flat_param`.
     return type(param).__name__ == "FlatParameter" or bool(getattr(param, "_is_flat_param", False))
@@ -145,7 +170,10 @@ class VisionTowerGate:
     backward is skipped; and (2) sets the tower's ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
     it: no weight decay, no moment update, no step count (FSDP1 with ``use_orig_params=True`` writes a missing
     gradient back as zeros). With FSDP1 flat parameters one FlatParameter may hold tower and text weights together,
-    which no optimizer can half-skip, so those are refused.
+    which no optimizer can half-skip, so those are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
+    instead of detaching, so the tower's backward still runs: FSDP1 leaves a unit whose forward ran and whose backward
+    did not with unregistered parameters on a one-rank (NO_SHARD) run, and the next state dict fails (found with
+    InternVL's ViT layers, which hold parameters of their own; in stage 2 the tower sees only the dummy image).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -172,6 +200,7 @@ class VisionTowerGate:
             raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
         # FSDP1 saves an optimizer only if each flat parameter's trainable members all have state or none has.
         self._fill_state = isinstance(model, FSDP1)
+        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else _detach
         self._param_ids = {id(param) for param in self.parameters}
         self._handles: list[RemovableHandle] = []
         self._filling = False
@@ -191,7 +220,8 @@ class VisionTowerGate:
             return
         self.fill_missing_state()
         self._handles = [
-            module.register_forward_hook(lambda _module, _args, output: _detach(output)) for module in self.tower.modules
+            module.register_forward_hook(lambda _module, _args, output: self._hook_output(output))
+            for module in self.tower.modules
         ]
         self._handles.append(self.optimizer.register_step_pre_hook(self._drop_tower_grads))
 

@@ -45,6 +45,7 @@ from verl.utils import torch_functional as VF  # noqa: E402
 from verl.utils.dataset import process_image  # noqa: E402
 from verl.workers.rollout.base import BaseRollout  # noqa: E402
 
+from vlm_capcurriculum.integrations.easyr1 import internvl  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.private_api import CPU_PATCHES  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker import CurriculumFSDPWorker  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker_mixin import CurriculumWorkerMixin  # noqa: E402
@@ -215,6 +216,8 @@ class TransformersRollout(BaseRollout):
         ]
         if not images:
             return {}
+        if internvl.is_internvl_processor(self.processor):  # vLLM tiles InternVL images with the processor's settings
+            return dict(internvl.tiling_processor(self.processor).image_processor(images=images, return_tensors="pt"))
         return dict(self.processor.image_processor(images=images, return_tensors="pt"))
 
     @torch.no_grad()

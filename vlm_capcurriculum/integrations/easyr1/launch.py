@@ -20,8 +20,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from vlm_capcurriculum.launch import LaunchError
 
-#: Model families EasyR1 @ b44b311 trains (verl/models/monkey_patch.py, FSDPWorker); InternVL is not among them.
-SUPPORTED_FAMILIES = ("qwen2_5_vl", "qwen3_vl")
+#: Model families the EasyR1 backend trains: EasyR1's own (verl/models/monkey_patch.py, FSDPWorker) and InternVL3/3.5
+#: (the -hf checkpoints) through the fixes our worker applies at run time (internvl.py).
+SUPPORTED_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "internvl")
 _ENV_MISSING = re.compile(r"Environment variable '([^']+)' not found")
 
 
@@ -48,9 +49,15 @@ def easyr1_node(config: DictConfig) -> dict[str, Any]:
     if family is not None and family not in SUPPORTED_FAMILIES:
         raise LaunchError(
             f"backend 'easyr1': model family {family!r} ({OmegaConf.select(config, 'model.name')}) is not supported: "
-            f"EasyR1 trains {', '.join(SUPPORTED_FAMILIES)} vision-language models (and text models), not InternVL "
-            "(hiyouga/EasyR1 issues #150, #484); use backend=trl for InternVL (TRL's GRPOTrainer handles InternVL3/3.5)"
+            f"the EasyR1 backend trains {', '.join(SUPPORTED_FAMILIES)} vision-language models (and text models)"
         )
+    if family == "internvl":
+        from .internvl import InternVLUnsupportedError, check_ulysses
+
+        try:
+            check_ulysses(int(OmegaConf.select(backend.easyr1, "worker.actor.ulysses_size", default=1) or 1))
+        except InternVLUnsupportedError as error:
+            raise LaunchError(f"backend 'easyr1': {error}") from None
     try:
         parse_curriculum(config.get("curriculum"))  # errors name the recipe key (and a missing env variable)
     except SpecError as error:

@@ -121,6 +121,19 @@ API: dict[str, PrivateAPI] = {
         "get_fsdp_wrap_policy",
         "the wrap policy EasyR1 applies (one FSDP unit per `_no_split_modules` block); lane tests wrap with it",
     ),
+    # --- InternVL (internvl.py; worker.py swaps the two module globals only during _build_model_optimizer) ------
+    "apply_ulysses_patch": PrivateAPI(
+        "verl.workers.fsdp_workers",
+        "apply_ulysses_patch",
+        "called by FSDPWorker._build_model_optimizer when padding_free; raises NotImplementedError for `internvl`, "
+        "so InternVL gets the patch of its language model's type (internvl.padding_free_patch)",
+    ),
+    "fsdp_workers_get_fsdp_wrap_policy": PrivateAPI(
+        "verl.workers.fsdp_workers",
+        "get_fsdp_wrap_policy",
+        "the name _build_model_optimizer calls between loading the model and FSDP-wrapping it: where InternVL gets "
+        "its FSDP layer classes, its dummy vision forward and its tower freeze (internvl.wrap_policy_patch)",
+    ),
     # --- trainer (trainer wiring) --------------------------------------------------------------------------
     "RayPPOTrainer": PrivateAPI(
         "verl.trainer.ray_trainer",
@@ -171,6 +184,7 @@ WORKER_ATTRIBUTES: dict[str, str] = {
     "ref_fsdp_module": "the reference model's FSDP module (the actor itself when LoRA is on)",
     "processor": "the HF processor, or None for text-only models",
     "tokenizer": "the HF tokenizer",
+    "model_config": "the HF model config (AutoConfig), set in _build_model_optimizer before the model loads",
     "_has_actor": "role flag",
     "_has_ref": "role flag (False when algorithm.disable_kl)",
     "_is_lora": "LoRA flag: the reference is the actor with adapters disabled",
@@ -196,6 +210,15 @@ TRAINER_ATTRIBUTES: dict[str, str] = {
     "kl_ctrl": "driver KL controller; `.kl_coef` used by apply_kl_penalty when algorithm.use_kl_loss is False",
     "reward_fn": "the training reward actor (our CurriculumRewardManager; stage reward kwargs)",
     "val_reward_fn": "the validation reward actor (keeps the configured kwargs)",
+}
+
+#: FSDPWorker members CurriculumFSDPWorker overrides for InternVL (internvl.py says why; verified at b44b311).
+INTERNVL_OVERRIDES: dict[str, str] = {
+    "_build_model_optimizer": "(model_config, fsdp_config, optim_config, padding_free, role): calls "
+    "apply_ulysses_patch(model_type) when padding_free, freezes `model.model.visual` if present, then "
+    "get_fsdp_wrap_policy(model, is_lora_model=...) and FSDP(..., use_orig_params=fsdp_config.use_orig_params); "
+    "sets self.model_config before all of them",
+    "_process_multi_modal_inputs": '(data): reads only `self.processor.image_processor(images=..., return_tensors="pt")`',
 }
 
 #: EasyR1's CUDA literals and the name the CPU execution replaces for each, *inside EasyR1's module*, in the worker
