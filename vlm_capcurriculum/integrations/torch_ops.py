@@ -17,7 +17,7 @@ and ``lm_head``) is never part of it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,15 +118,17 @@ def language_model_prefixes(model: nn.Module) -> tuple[str, ...]:
     return LANGUAGE_MODEL_PATHS[_class_name(unwrap_model(model))]
 
 
-def _detach(value: Any) -> Any:
+def _map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], value: Any) -> Any:
+    """``value`` (a module output: tensor, namedtuple, tuple/list, dict or ModelOutput) with ``fn`` applied to each
+    tensor in it."""
     if isinstance(value, torch.Tensor):
-        return value.detach()
+        return fn(value)
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_detach(item) for item in value))
+        return type(value)(*(_map_tensors(fn, item) for item in value))
     if isinstance(value, (tuple, list)):
-        return type(value)(_detach(item) for item in value)
+        return type(value)(_map_tensors(fn, item) for item in value)
     if isinstance(value, Mapping):  # dict and transformers ModelOutput
-        return type(value)(**{key: _detach(item) for key, item in value.items()})
+        return type(value)(**{key: _map_tensors(fn, item) for key, item in value.items()})
     return value
 
 
@@ -142,17 +144,13 @@ class _ZeroGradient(torch.autograd.Function):
         return torch.zeros_like(grad)
 
 
+def _detach(value: Any) -> Any:
+    return _map_tensors(torch.Tensor.detach, value)
+
+
 def _zero_gradient(value: Any) -> Any:
     """The same value, through which only a zero gradient flows back (FSDP1: see ``VisionTowerGate``)."""
-    if isinstance(value, torch.Tensor):
-        return _ZeroGradient.apply(value) if value.requires_grad else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
-        return type(value)(*(_zero_gradient(item) for item in value))
-    if isinstance(value, (tuple, list)):
-        return type(value)(_zero_gradient(item) for item in value)
-    if isinstance(value, Mapping):  # dict and transformers ModelOutput
-        return type(value)(**{key: _zero_gradient(item) for key, item in value.items()})
-    return value
+    return _map_tensors(lambda tensor: _ZeroGradient.apply(tensor) if tensor.requires_grad else tensor, value)
 
 
 def _is_flat_parameter(param: torch.Tensor) -> bool:
