@@ -199,7 +199,7 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
 
     from vlm_capcurriculum.checkpoints import CheckpointError
 
-    from .history import print_stage_table
+    from .console import print_stage_table
     from .trainer import CurriculumStateError, last_complete_checkpoint
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines

@@ -56,13 +56,12 @@ from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
-from vlm_capcurriculum.rewards import score_batch
 
 from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .engine import BaseValues, TRLEngine
 from .history import CurriculumHistory, StepStats, write_summary
-from .rewards import accuracy_reward, answer_spec, format_reward
+from .rewards import accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 from .weights import load_weights_strict
 
@@ -503,27 +502,21 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         finally:
             if was_training:
                 model.train()
-        specs = [
-            answer_spec(gt, kind, cap)
-            for gt, kind, cap in zip(
-                self.val_dataset["ground_truth"],
-                self.val_dataset["answer_type"],
-                self.val_dataset["capability"],
-                strict=True,
-            )
-        ]
-        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
-        scores = score_batch(texts, [spec if spec is not None else "" for spec in specs], format_weight=format_weight)
+        rows = self.val_dataset
+        accuracies = accuracy_reward(texts, rows["ground_truth"], rows["answer_type"], rows["capability"])
+        formats = format_reward(texts)
+        accuracy_weight, format_weight = self.reward_weights.tolist()  # reward_funcs=[accuracy_reward, format_reward]
+        overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
         metrics = {
-            "val/reward": sum(s["overall"] for s in scores) / len(scores),
-            "val/accuracy": sum(s["accuracy"] for s in scores) / len(scores),
-            "val/format": sum(s["format"] for s in scores) / len(scores),
+            "val/reward": sum(overall) / len(overall),
+            "val/accuracy": sum(accuracies) / len(accuracies),
+            "val/format": sum(formats) / len(formats),
             "val/completion_length": sum(lengths) / len(lengths),
-            "val/samples": float(len(scores)),
+            "val/samples": float(len(overall)),
         }
         by_capability: dict[str, list[float]] = {}
-        for capability, result in zip(self.val_dataset["capability"], scores, strict=True):
-            by_capability.setdefault(capability, []).append(result["accuracy"])
+        for capability, accuracy in zip(rows["capability"], accuracies, strict=True):
+            by_capability.setdefault(capability, []).append(accuracy)
         for capability, values in sorted(by_capability.items()):
             metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
