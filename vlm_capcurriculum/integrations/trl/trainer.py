@@ -14,7 +14,7 @@ What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10,
   per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
 * ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
   (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
-  (:mod:`.weights`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
+  (:func:`.engine.load_weights_strict`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
 
 A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
 the warm-up restart point), RNG states and fast-forwards the sampler; the controller restarts at the completed step
@@ -59,11 +59,10 @@ from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
 from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
-from .engine import BaseValues, TRLEngine
+from .engine import BaseValues, TRLEngine, load_weights_strict
 from .history import CurriculumHistory, StepStats, write_summary
 from .rewards import accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
-from .weights import load_weights_strict
 
 logger = logging.getLogger(__name__)
 
