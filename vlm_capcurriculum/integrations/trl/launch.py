@@ -292,6 +292,7 @@ def _drop_overlong_prompts(
     from vlm_capcurriculum.integrations.easyr1.records import without_records
 
     from .dataset import prompt_lengths
+    from .engine import SUPPORTED_OPERATIONS
 
     limit = settings.max_prompt_length
     lengths = prompt_lengths(dataset, processor)
@@ -305,7 +306,7 @@ def _drop_overlong_prompts(
         spec = parse_curriculum(config.get("curriculum"))
         data = without_records(data, overlong, note="dropped_overlong_prompt")
         plan = build_plan(spec, data.stage_data())
-        validate_plan_for_engine(plan, _supported_operations(), engine_name="trl")
+        validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)
     except (PlanError, SpecError, TRLConfigError, UnsupportedOverrideError) as err:
         raise LaunchError(
@@ -319,9 +320,3 @@ def _drop_overlong_prompts(
 
     print_plan(plan, data)
     return data, plan, settings
-
-
-def _supported_operations() -> Any:
-    from .engine import SUPPORTED_OPERATIONS
-
-    return SUPPORTED_OPERATIONS
