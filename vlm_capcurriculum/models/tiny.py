@@ -109,6 +109,18 @@ def _text_kwargs(tokenizer: Any) -> dict[str, Any]:
     }
 
 
+#: The vision sizes both Qwen-VL generations share (their ViTs differ in activation, patch and positions).
+_QWEN_VISION = {
+    "depth": VISION_DEPTH,
+    "hidden_size": VISION_HIDDEN,
+    "intermediate_size": VISION_INTERMEDIATE,
+    "num_heads": VISION_HEADS,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "out_hidden_size": TEXT_HIDDEN,
+}
+
+
 def _qwen_config(cls: type[PretrainedConfig], tokenizer: Any, text: dict[str, Any], vision: dict[str, Any]) -> Any:
     """A Qwen-VL config (both generations share the vision token ids and the untied LM head)."""
     image_id, video_id, start_id, end_id = token_ids(
@@ -131,20 +143,13 @@ def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
         # M-RoPE (temporal, height, width) sections over head_dim / 2 = 8, in the 7B's 16:24:24 proportion.
         **rope_kwargs({"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]}),
     }
-    vision = {
-        "depth": VISION_DEPTH,
-        "hidden_size": VISION_HIDDEN,
-        "intermediate_size": VISION_INTERMEDIATE,
-        "num_heads": VISION_HEADS,
+    vision = _QWEN_VISION | {
         "hidden_act": "silu",
         "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         # Window of 56 px = 2 x 2 merged tokens; block 0 attends within windows, block 1 (like 7/15/23/31) globally.
         "window_size": 56,
         "fullatt_block_indexes": [1],
         "tokens_per_second": 2,
-        "out_hidden_size": TEXT_HIDDEN,
     }
     return _qwen_config(Qwen2_5_VLConfig, tokenizer, text, vision)
 
@@ -159,18 +164,11 @@ def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
             {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}
         ),
     }
-    vision = {
-        "depth": VISION_DEPTH,
-        "hidden_size": VISION_HIDDEN,
-        "intermediate_size": VISION_INTERMEDIATE,
-        "num_heads": VISION_HEADS,
+    vision = _QWEN_VISION | {
         "hidden_act": "gelu_pytorch_tanh",
         "patch_size": 16,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         "num_position_embeddings": 64,  # an 8 x 8 learned grid, bilinearly interpolated like the real 48 x 48
         "deepstack_visual_indexes": [0],  # block 0's features are injected into LM layer 0, as 8/16/24 -> 0/1/2
-        "out_hidden_size": TEXT_HIDDEN,
     }
     return _qwen_config(Qwen3VLConfig, tokenizer, text, vision)
 
