@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.checkpoints import write_json_atomic
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import mean, stage_summary
+from vlm_capcurriculum.curriculum.run_layout import write_summary as write_run_summary
 
 
 @dataclass
@@ -131,14 +131,7 @@ class CurriculumHistory:
 
 
 def write_summary(path: str | os.PathLike[str], plan: Plan, history: CurriculumHistory, updates_per_step: int) -> Path:
-    """Write ``curriculum_summary.json`` atomically (a kill mid-write leaves the previous file)."""
-    payload = {
-        "mode": plan.mode.value,
-        "total_steps": plan.total_steps,
-        "completed_steps": history.steps[-1].step if history.steps else 0,
-        "updates_per_step": updates_per_step,
-        "plan_fingerprint": plan.fingerprint,
-        "stages": history.summary(plan, updates_per_step),
-    }
-    write_json_atomic(path, payload)
-    return Path(path)
+    """``curriculum_summary.json`` of the run so far (:func:`~vlm_capcurriculum.curriculum.run_layout.write_summary`)."""
+    completed = history.steps[-1].step if history.steps else 0
+    stages = history.summary(plan, updates_per_step)
+    return write_run_summary(path, plan, stages, completed, updates_per_step=updates_per_step)
