@@ -40,7 +40,6 @@ from transformers.integrations import TensorBoardCallback
 from transformers.integrations.integration_utils import default_logdir
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
-from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.models import unwrap_model_for_generation
 
 from vlm_capcurriculum.checkpoints import (
@@ -59,6 +58,7 @@ from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
 from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
+from .dataset import prompt_text
 from .engine import BaseValues, TRLEngine, load_weights_strict
 from .history import CurriculumHistory, StepStats, write_summary
 from .rewards import accuracy_reward, format_reward
@@ -534,13 +534,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def _generate_validation(
         self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
     ) -> tuple[list[str], list[int]]:
-        prompts = [
-            prepare_multimodal_messages(prompt, images=images or None)
-            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
-        ]
         texts = [
-            apply_chat_template({"prompt": prompt}, self.processing_class, **self.chat_template_kwargs)["prompt"]
-            for prompt in prompts
+            prompt_text(prompt, images, self.processing_class, **self.chat_template_kwargs)
+            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
         ]
         images = [list(images) if images else None for images in rows["images"]]
         inputs = self.processing_class(
