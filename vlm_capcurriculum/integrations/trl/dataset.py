@@ -28,8 +28,8 @@ from typing import Any
 
 from datasets import Dataset, Features, Image, List, Value
 
-from vlm_capcurriculum.prompts import render_prompt
-from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER, SampleRecord
+from vlm_capcurriculum.prompts import prompt_blocks, render_prompt
+from vlm_capcurriculum.schema import SampleRecord
 
 FEATURES = Features(
     {
@@ -42,17 +42,6 @@ FEATURES = Features(
         "capability": Value("string"),
     }
 )
-
-
-def prompt_blocks(text: str) -> list[dict[str, str | None]]:
-    """Content blocks of a rendered prompt: text pieces, with an image block at every ``<image>``."""
-    blocks: list[dict[str, str | None]] = []
-    for position, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
-        if position > 0:
-            blocks.append({"type": "image", "text": None})
-        if piece:
-            blocks.append({"type": "text", "text": piece})
-    return blocks
 
 
 def record_row(

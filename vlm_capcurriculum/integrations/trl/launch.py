@@ -32,10 +32,10 @@ from vlm_capcurriculum.curriculum import (
 )
 from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
 from vlm_capcurriculum.launch import LaunchError
+from vlm_capcurriculum.models.tiny import TinyModelError, tiny_family
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
 
 from .config import TRLConfigError, TRLSettings, build_settings
-from .tiny import TinyModelError, tiny_family
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +150,7 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from vlm_capcurriculum.models import register_processors
-
-    from .tiny import prepare_tiny_model
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model
 
     path = settings.model_path
     family = tiny_family(path)
