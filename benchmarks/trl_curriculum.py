@@ -31,8 +31,8 @@ from transformers import TrainerCallback
 from vlm_capcurriculum.curriculum import parse_curriculum, plan_curriculum
 from vlm_capcurriculum.integrations.trl.dataset import build_dataset
 from vlm_capcurriculum.integrations.trl.rewards import accuracy_reward, format_reward, reward_weights
-from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model
 from vlm_capcurriculum.models import FAMILIES, load_tiny
+from vlm_capcurriculum.models.tiny import prepare_tiny_model
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_recipes" / "samples"
 BASELINE = "qwen3_vl"

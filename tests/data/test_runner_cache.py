@@ -134,7 +134,7 @@ def test_cache_survives_sigkill_during_writes(tmp_path) -> None:
         from vlm_capcurriculum.data import ResponseCache, Sample
         cache = ResponseCache({str(path)!r})
         for i in range(10**9):
-            cache.put(f"key{{i}}", 0, Sample("answer " * 50 + str(i), "stop"), model="m")
+            cache.store_many([(f"key{{i}}", "m", "{{}}", [(0, Sample("answer " * 50 + str(i), "stop"))])])
             if i == 200:
                 print("ready", flush=True)
         """

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vlm_capcurriculum.curriculum.plan import PlannedStage
+    from vlm_capcurriculum.curriculum.plan import Plan, PlannedStage
 
 SUMMARY_FILE = "curriculum_summary.json"
 STEPS_FILE = "curriculum_steps.jsonl"
@@ -148,3 +148,22 @@ class StepsLog:
             handle.flush()
             os.fsync(handle.fileno())
         self._last_step = int(record["step"])
+
+
+def write_summary(
+    path: str | os.PathLike[str], plan: Plan, stages: Sequence[Mapping[str, Any]], completed_steps: int, **extra: Any
+) -> Path:
+    """Write ``curriculum_summary.json`` (``extra`` keys first, then the common ones) atomically: a kill mid-write
+    leaves the previous file."""
+    from vlm_capcurriculum.checkpoints import write_json_atomic
+
+    payload = {
+        **extra,
+        "mode": plan.mode.value,
+        "total_steps": plan.total_steps,
+        "completed_steps": completed_steps,
+        "plan_fingerprint": plan.fingerprint,
+        "stages": list(stages),
+    }
+    write_json_atomic(path, payload)
+    return Path(path)

@@ -111,12 +111,6 @@ class ResponseCache:
         ).fetchall()
         return {idx: Sample(text, finish_reason, tokens) for idx, text, finish_reason, tokens in rows}
 
-    def put(self, key: str, index: int, sample: Sample, *, model: str) -> None:
-        self._db.execute(
-            _INSERT_SAMPLE,
-            (key, index, model, sample.text, sample.finish_reason, time.time(), sample.completion_tokens),
-        )
-
     def store_many(
         self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]
     ) -> dict[str, dict[int, Sample]]:
@@ -151,10 +145,6 @@ class ResponseCache:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-    def put_request(self, key: str, model: str, blob: str) -> None:
-        """Remember what ``key`` stands for: its canonical JSON (written once per key, before its first sample)."""
-        self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
 
     def request_payload(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchone()

@@ -18,7 +18,6 @@ a stall (:meth:`Runner.watch`: no answer for the runner's ``stall_timeout``), wi
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections import deque
@@ -27,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.checkpoints import write_json_atomic
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import RequestFailed
-from vlm_capcurriculum.data.io import AtomicJsonlWriter, partial_path
+from vlm_capcurriculum.data.io import AtomicJsonlWriter
 from vlm_capcurriculum.data.progress import ProgressBar, RunSummary
 from vlm_capcurriculum.data.request import InputError
 from vlm_capcurriculum.data.runner import Runner
@@ -213,7 +213,8 @@ async def arun_job(
     result.models = RunSummary.models_of(runner)
     result.wall_s = time.monotonic() - started
     if summary is not None:
-        _write_json(Path(summary), result.to_dict())
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(summary, result.to_dict())
         result.outputs["summary"] = str(summary)
     if print_summary:
         result.render()
@@ -237,10 +238,3 @@ def run_job(
             return await arun_job(rows, process, output, runner=runner, **options)
 
     return asyncio.run(main())
-
-
-def _write_json(path: Path, data: Any) -> None:
-    partial = partial_path(path)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, path)

@@ -4,12 +4,12 @@
 Every capability works the same way: text-only questions are sent as text, image questions with their images
 (``<image>`` placeholders mark where). Each question is asked in the training prompt (the problem followed by the
 paper's ``<think>``/``\\boxed{}`` format prompt, rendered as every backend renders it: :mod:`vlm_capcurriculum.prompts`)
-and each answer graded with
-:func:`~vlm_capcurriculum.rewards.score_batch` against the record's own ground truth (answer type, options), the
-same reward the trainer uses. The record comes back with ``pass_rate``; optionally ``predictions`` (the extracted
+and each answer graded
+by :func:`vlm_capcurriculum.evaluate.grading.grade` (our rewards) against the record's own ground truth (answer
+type, options), as ``vlmcc eval`` grades. The record comes back with ``pass_rate``; optionally ``predictions`` (the extracted
 final answers), ``correctness`` (one boolean each, the columns of the paper's released files) and ``responses``.
-Answers are extracted with ``extraction="lenient"`` (the fallback chain, not only the last box): pass@K measures
-whether the base model can solve a question, and a right answer it forgot to box still says it can.
+Extraction is lenient (the fallback chain, not only the last box): pass@K measures whether the base model can
+solve a question, and a right answer it forgot to box still says it can.
 
 Paper settings (reference ``data_pipeline/passK/run_stage{1,2,3}.sh`` and ``run_inference.py``): Qwen3-VL-8B-
 Instruct, K=16, temperature 0.7, top-p 0.9, 1024 new tokens, and top-k 20: ``run_inference.py`` never sets top-k,
@@ -40,7 +40,7 @@ from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
 from vlm_capcurriculum.data.runner import Runner
-from vlm_capcurriculum.rewards import extract_answer, score_batch
+from vlm_capcurriculum.evaluate.grading import grade
 from vlm_capcurriculum.schema import SampleRecord
 
 #: Paper pass@K settings: K=16 at temperature 0.7, top-p 0.9, 1024 new tokens (passK/run_stage*.sh), top-k 20
@@ -83,15 +83,15 @@ def make_passk(
         )
         completion = await runner.complete(backend, request, sampling)
         responses = completion.texts
-        truth = record.ground_truth()
-        # Scoring may wait on the guarded symbolic workers (up to their time limit): off the event loop, so the
+        # Grading may wait on the guarded symbolic workers (up to their time limit): off the event loop, so the
         # other questions' requests keep flowing meanwhile.
-        scores = await asyncio.to_thread(score_batch, responses, [truth] * len(responses), extraction="lenient")
-        correct = [s["accuracy"] == 1.0 for s in scores]
+        n = len(responses)
+        grades = await asyncio.to_thread(grade, responses, [record.ground_truth()] * n, [record.answer_type] * n)
+        correct = [result.correct for result in grades]
         out = {k: v for k, v in record.to_dict().items() if k not in PASSK_COLUMNS}  # no stale columns
         out["pass_rate"] = sum(correct) / len(correct)
         if keep_predictions:
-            out["predictions"] = [extract_answer(r, record.answer_type, extraction="lenient") for r in responses]
+            out["predictions"] = [result.extracted for result in grades]
             out["correctness"] = correct
         if keep_responses:
             out["responses"] = responses

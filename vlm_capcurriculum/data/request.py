@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER
+
 # Bump when the key payload changes shape, so old cache entries can never be mistaken for new ones.
 CACHE_KEY_VERSION = 1
-IMAGE_PLACEHOLDER = "<image>"
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),

@@ -32,17 +32,11 @@ def rope_kwargs(rope: dict[str, Any]) -> dict[str, Any]:
     return {"rope_theta": rope["rope_theta"], "rope_scaling": scaling}
 
 
-def qwen2_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], pretokenize: str, **kwargs: Any) -> Any:
-    """A Qwen2 tokenizer over a BPE vocabulary: 5's ``Qwen2Tokenizer``; on 4.x a ``Qwen2TokenizerFast`` with the same
-    model, NFC normaliser, split regex, byte-level pre-tokeniser and decoder."""
-    if not TRANSFORMERS_4:
-        from transformers import Qwen2Tokenizer
+def qwen_pipeline(model: Any, pretokenize: str) -> Any:
+    """A ``tokenizers`` pipeline as ``Qwen2Tokenizer`` builds it: NFC, Qwen's split regex, byte-level (no regex)."""
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
-        return Qwen2Tokenizer(vocab=vocab, merges=merges, **kwargs)
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from transformers import Qwen2TokenizerFast
-
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False, byte_fallback=False))
+    backend = Tokenizer(model)
     backend.normalizer = normalizers.NFC()
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -50,6 +44,21 @@ def qwen2_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], pretok
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
+    return backend
+
+
+def qwen2_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]], pretokenize: str, **kwargs: Any) -> Any:
+    """A Qwen2 tokenizer over a BPE vocabulary: 5's ``Qwen2Tokenizer``; on 4.x a ``Qwen2TokenizerFast`` with the same
+    model, NFC normaliser, split regex, byte-level pre-tokeniser and decoder."""
+    if not TRANSFORMERS_4:
+        from transformers import Qwen2Tokenizer
+
+        return Qwen2Tokenizer(vocab=vocab, merges=merges, **kwargs)
+    from tokenizers import decoders, models
+    from transformers import Qwen2TokenizerFast
+
+    bpe = models.BPE(vocab=vocab, merges=merges, unk_token=None, fuse_unk=False, byte_fallback=False)
+    backend = qwen_pipeline(bpe, pretokenize)
     backend.decoder = decoders.ByteLevel()
     if kwargs.get("extra_special_tokens") is None:  # 4.x reads None as a dict
         kwargs.pop("extra_special_tokens", None)

@@ -16,12 +16,24 @@ Real 7B/8B checkpoints the tiny configs follow (values from their ``config.json`
 * ``internvl3``: OpenGVLab/InternVL3-8B-hf (InternViT-300M: 1024 x 24, patch 14 on 448 tiles, biased QKV, no QK norm,
   LayerNorm, layer scale 0.1; pixel-shuffle 0.5 -> 256 tokens per tile; Qwen2.5-7B LM).
 * ``internvl3_5``: OpenGVLab/InternVL3_5-8B-HF (same InternViT-300M and projector; Qwen3-8B LM with QK norm).
+
+As a recipe's model, ``model.path: tiny://<family>`` (the CPU quick starts of every backend) is built by
+:func:`prepare_tiny_model` into ``<output_dir>/base_model`` (reused when it is already there, e.g. on resume): a model
+directory to rebuild the KL reference from and a processor to save with every stage checkpoint.
+
+**Format warm-start.** A randomly initialised model never writes the paper's answer format, so every completion
+scores 0, every GRPO advantage is 0 and nothing is learned. With ``model.tiny_warm_start_steps > 0`` the tiny model
+is first taught the format by that many supervised steps on the training records' gold answers written as
+``<think> </think> \\boxed{answer}`` (the role a real checkpoint's instruction tuning plays): it then mostly keeps the
+format and answers more or less at random, so rewards vary within a group. The warmed-up weights are what
+``base_model`` holds: the KL reference is that model.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -42,6 +54,8 @@ from transformers import (
     Qwen3VLConfig,
     Qwen3VLForConditionalGeneration,
 )
+
+from vlm_capcurriculum.schema import SampleRecord
 
 from ._compat import GotOcr2ImageProcessorPil, Qwen2VLImageProcessorPil, rope_kwargs
 from .processors import (
@@ -109,6 +123,18 @@ def _text_kwargs(tokenizer: Any) -> dict[str, Any]:
     }
 
 
+#: The vision sizes both Qwen-VL generations share (their ViTs differ in activation, patch and positions).
+_QWEN_VISION = {
+    "depth": VISION_DEPTH,
+    "hidden_size": VISION_HIDDEN,
+    "intermediate_size": VISION_INTERMEDIATE,
+    "num_heads": VISION_HEADS,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "out_hidden_size": TEXT_HIDDEN,
+}
+
+
 def _qwen_config(cls: type[PretrainedConfig], tokenizer: Any, text: dict[str, Any], vision: dict[str, Any]) -> Any:
     """A Qwen-VL config (both generations share the vision token ids and the untied LM head)."""
     image_id, video_id, start_id, end_id = token_ids(
@@ -131,20 +157,13 @@ def _qwen2_5_vl_config(tokenizer: Any) -> PretrainedConfig:
         # M-RoPE (temporal, height, width) sections over head_dim / 2 = 8, in the 7B's 16:24:24 proportion.
         **rope_kwargs({"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [2, 3, 3]}),
     }
-    vision = {
-        "depth": VISION_DEPTH,
-        "hidden_size": VISION_HIDDEN,
-        "intermediate_size": VISION_INTERMEDIATE,
-        "num_heads": VISION_HEADS,
+    vision = _QWEN_VISION | {
         "hidden_act": "silu",
         "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         # Window of 56 px = 2 x 2 merged tokens; block 0 attends within windows, block 1 (like 7/15/23/31) globally.
         "window_size": 56,
         "fullatt_block_indexes": [1],
         "tokens_per_second": 2,
-        "out_hidden_size": TEXT_HIDDEN,
     }
     return _qwen_config(Qwen2_5_VLConfig, tokenizer, text, vision)
 
@@ -159,18 +178,11 @@ def _qwen3_vl_config(tokenizer: Any) -> PretrainedConfig:
             {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}
         ),
     }
-    vision = {
-        "depth": VISION_DEPTH,
-        "hidden_size": VISION_HIDDEN,
-        "intermediate_size": VISION_INTERMEDIATE,
-        "num_heads": VISION_HEADS,
+    vision = _QWEN_VISION | {
         "hidden_act": "gelu_pytorch_tanh",
         "patch_size": 16,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         "num_position_embeddings": 64,  # an 8 x 8 learned grid, bilinearly interpolated like the real 48 x 48
         "deepstack_visual_indexes": [0],  # block 0's features are injected into LM layer 0, as 8/16/24 -> 0/1/2
-        "out_hidden_size": TEXT_HIDDEN,
     }
     return _qwen_config(Qwen3VLConfig, tokenizer, text, vision)
 
@@ -361,3 +373,129 @@ def load_tiny(path: str | Path) -> tuple[PreTrainedModel, ProcessorMixin]:
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     model.eval()
     return model, processor
+
+
+# -- tiny://<family> as a recipe's model ----------------------------------------------------------------------------
+
+
+class TinyModelError(ValueError):
+    """A ``tiny://`` path that names no family, or an output directory holding a differently built tiny model."""
+
+
+TINY_SCHEME = "tiny://"
+BASE_MODEL_DIR = "base_model"
+_READY = "vlmcc_tiny.json"
+
+
+def tiny_family(path: str) -> str | None:
+    """The family of a ``tiny://<family>`` path, None for any other path; raises for an unknown family."""
+    if not path.startswith(TINY_SCHEME):
+        return None
+    family = path[len(TINY_SCHEME) :].strip("/")
+    if family not in FAMILIES:
+        raise TinyModelError(
+            f"model.path {path!r}: unknown tiny family {family!r}; expected one of {', '.join(FAMILIES)}"
+        )
+    return family
+
+
+def warm_start_target(record: SampleRecord) -> str:
+    """The supervised answer of the format warm-start: empty reasoning, the gold answer boxed."""
+    return f"<think> </think> \\boxed{{{record.answer}}}"
+
+
+def format_warm_start(
+    model: torch.nn.Module,
+    processor: object,
+    records: Sequence[SampleRecord],
+    image_paths: Callable[[int], Sequence[Path]],
+    *,
+    steps: int,
+    batch_size: int = 8,
+    lr: float = 3e-3,
+    seed: int = 0,
+    template: str | None = None,
+) -> list[float]:
+    """Supervised steps on ``prompt -> <think> </think> \\boxed{answer}<eos>`` (loss on the answer only); returns
+    the losses. Runs under its own RNG so the caller's random state is untouched. Needs only transformers (the
+    prompt is the processor's chat template, as TRL renders it), so the EasyR1 lane warm-starts with it too."""
+    from PIL import Image
+
+    from vlm_capcurriculum.prompts import prompt_blocks, render_prompt
+
+    tokenizer = processor.tokenizer  # type: ignore[attr-defined]
+    end = tokenizer.eos_token or ""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    losses: list[float] = []
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            picks = torch.randint(len(records), (batch_size,), generator=generator).tolist()
+            images = [[Image.open(path).convert("RGB") for path in image_paths(i)] or None for i in picks]
+            prompts = [
+                processor.apply_chat_template(  # type: ignore[attr-defined]
+                    [{"role": "user", "content": prompt_blocks(render_prompt(records[i].problem, template))}],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+                for i in picks
+            ]
+            targets = [warm_start_target(records[i]) + end for i in picks]
+            has_images = any(images)
+            kwargs = {"images": images if has_images else None, "padding": True, "return_tensors": "pt"}
+            full = processor(
+                text=[p + t for p, t in zip(prompts, targets, strict=True)], padding_side="right", **kwargs
+            )
+            prompt_only = processor(text=prompts, padding_side="right", **kwargs)
+            labels = full["input_ids"].clone()
+            labels[full["attention_mask"] == 0] = -100
+            for row, length in enumerate(prompt_only["attention_mask"].sum(dim=1).tolist()):
+                labels[row, :length] = -100
+            loss = model(**full, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def prepare_tiny_model(
+    family: str,
+    output_dir: str | Path,
+    *,
+    seed: int = 0,
+    warm_start_steps: int = 0,
+    records: Sequence[SampleRecord] = (),
+    image_paths: Callable[[int], Sequence[Path]] | None = None,
+    template: str | None = None,
+) -> Path:
+    """Build (or reuse) ``<output_dir>/base_model`` for a ``tiny://`` path; returns the directory."""
+    path = Path(output_dir) / BASE_MODEL_DIR
+    recipe = {"family": family, "seed": seed, "warm_start_steps": warm_start_steps, "records": len(records)}
+    ready = path / _READY
+    if ready.is_file():
+        if json.loads(ready.read_text()) != recipe:
+            raise TinyModelError(
+                f"{path} holds a tiny model built differently ({ready.read_text().strip()}; asked: {recipe}): "
+                "use a fresh output directory"
+            )
+        return path
+    print(f"tiny model: building a random {family} model (seed {seed}) in {path}", flush=True)
+    save_tiny(family, path, seed=seed)
+    if warm_start_steps > 0:
+        if image_paths is None or not records:
+            raise TinyModelError("the format warm-start needs the training records")
+        model, processor = load_tiny(path)
+        losses = format_warm_start(
+            model, processor, records, image_paths, steps=warm_start_steps, seed=seed, template=template
+        )
+        print(
+            f"tiny model: {family}: format warm-start ({warm_start_steps} supervised steps on the boxed gold "
+            f"answers, model.tiny_warm_start_steps): loss {losses[0]:.3f} -> {losses[-1]:.3f}",
+            flush=True,
+        )
+        model.save_pretrained(path)
+    ready.write_text(json.dumps(recipe) + "\n")
+    return path

@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import AddedToken, models, pre_tokenizers, trainers
 from transformers import Qwen2Tokenizer
 
-from ._compat import qwen2_tokenizer
+from ._compat import qwen2_tokenizer, qwen_pipeline
 
 # The pre-tokenisation regex of Qwen2Tokenizer (transformers/models/qwen2/tokenization_qwen2.py). Training with the
 # same split means the merges we learn are exactly the ones Qwen2Tokenizer can apply.
@@ -140,14 +140,7 @@ def train_bpe(vocab_size: int = BPE_VOCAB_SIZE, seed: int = 0) -> tuple[dict[str
     Training is deterministic for a given corpus, so every call (and every process) gets the same vocabulary.
     Cached because tests build many tokenizers.
     """
-    backend = Tokenizer(models.BPE())
-    backend.normalizer = normalizers.NFC()
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    backend = qwen_pipeline(models.BPE(), _QWEN_SPLIT)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),

@@ -59,3 +59,17 @@ def render_prompt(problem: str, template: str | None = None) -> str:
     from jinja2 import Template
 
     return Template((template if template is not None else read_prompt()).strip()).render(content=problem)
+
+
+def prompt_blocks(text: str) -> list[dict[str, str | None]]:
+    """Chat content blocks of a rendered prompt: its text pieces, with an image block at every ``<image>`` (the
+    conversational form TRL and the processors' chat templates read)."""
+    from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER
+
+    blocks: list[dict[str, str | None]] = []
+    for position, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
+        if position > 0:
+            blocks.append({"type": "image", "text": None})
+        if piece:
+            blocks.append({"type": "text", "text": piece})
+    return blocks

@@ -447,9 +447,9 @@ WARM_START_STEPS = 60  # the tiny recipes' model.tiny_warm_start_steps (recipes/
 
 def warm_tiny_model(family: str, root: Path) -> Path:
     """``<root>/base_model``: the package's tiny ``family`` format warm-started on the sample records exactly as a
-    ``tiny://`` recipe builds it for the TRL and verl quick starts (``integrations.trl.tiny.prepare_tiny_model``), so
+    ``tiny://`` recipe builds it for the TRL and verl quick starts (``models.tiny.prepare_tiny_model``), so
     the EasyR1 run's rewards vary within a group and the policy gradient is not zero."""
-    from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model
     from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt
     from vlm_capcurriculum.schema import read_records
 

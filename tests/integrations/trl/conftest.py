@@ -42,7 +42,7 @@ def image() -> Image.Image:
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``tiny_base(family)``: a warmed-up tiny base model directory (built once per session and family)."""
-    from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-bases")
     built: dict[str, Path] = {}

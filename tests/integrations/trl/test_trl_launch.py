@@ -151,8 +151,7 @@ def test_quickstart_script_trains_all_stages(tmp_path: Path) -> None:
 
 def test_prompts_use_the_shared_format_prompt() -> None:
     """The recipe's format prompt is the shipped think_boxed.jinja (what EasyR1 is given), rendered as EasyR1 does."""
-    from vlm_capcurriculum.integrations.trl.dataset import prompt_blocks
-    from vlm_capcurriculum.prompts import THINK_BOXED, render_prompt
+    from vlm_capcurriculum.prompts import THINK_BOXED, prompt_blocks, render_prompt
 
     assert settings("backend.device=cpu")[0].format_prompt == THINK_BOXED.read_text(encoding="utf-8")
     text = render_prompt("  <image>How many circles?  ")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vlm_capcurriculum.integrations.trl.weights import WeightLoadError, load_weights_strict
+from vlm_capcurriculum.integrations.trl.engine import WeightLoadError, load_weights_strict
 from vlm_capcurriculum.models import FAMILIES, build_tiny
 
 # Of the tensors that differ between two initialisations, how many the Trainer's own resume
@@ -27,7 +27,7 @@ def test_strict_loading_restores_every_tensor(family: str, tmp_path: Path) -> No
     stock = stale.load_state_dict(load_file(tmp_path / "model.safetensors"), strict=False)  # what Trainer does
     restored = sum(torch.equal(stale.state_dict()[name], saved[name]) for name in differing)
     if family in LOADED_BY_TRAINER:
-        assert restored == LOADED_BY_TRAINER[family] and stock.missing_keys, "the trap is gone: revisit weights.py"
+        assert restored == LOADED_BY_TRAINER[family] and stock.missing_keys, "the trap is gone: revisit load_weights_strict"
     else:
         assert restored == len(differing)  # Qwen3-VL saves under its module names
 

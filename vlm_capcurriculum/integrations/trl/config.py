@@ -140,6 +140,7 @@ def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str, bool]:
 
 def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
     """Check the recipe against the plan and build the real ``GRPOConfig`` (no model is loaded)."""
+    import trl
     from trl import GRPOConfig
 
     backend = config.backend
@@ -154,7 +155,7 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
     known = {field.name for field in dataclasses.fields(GRPOConfig)}
     unknown = sorted(set(native) - known)
     if unknown:
-        raise TRLConfigError(f"backend.grpo.{unknown[0]}: not a GRPOConfig field (trl {_trl_version()})")
+        raise TRLConfigError(f"backend.grpo.{unknown[0]}: not a GRPOConfig field (trl {trl.__version__})")
     if str(train.get("kl_penalty", "low_var_kl")) != "low_var_kl":
         raise TRLConfigError(
             f"train.kl_penalty: TRL's KL term is the k3 estimator (low_var_kl), not {train.kl_penalty!r}"
@@ -261,9 +262,3 @@ def read_format_prompt(path: str) -> str:
         return read_prompt(path)
     except PromptNotFoundError as err:
         raise TRLConfigError(f"backend.format_prompt: {err}") from None
-
-
-def _trl_version() -> str:
-    import trl
-
-    return trl.__version__

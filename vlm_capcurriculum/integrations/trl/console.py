@@ -3,12 +3,12 @@
 TRL's own console output is a progress bar plus its whole metrics dict per optimizer step (~900 characters); the
 numbers still go to the loggers of ``report_to`` (TensorBoard by default, ``recipes/backend/trl.yaml``). On the
 console this module prints instead one short line per curriculum step, a banner when a stage starts that names what
-changed, and a line when a stage ends (checkpoint, validation).
+changed, a line when a stage ends (checkpoint, validation) and the per-stage table at the end of the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -74,3 +74,38 @@ def quiet_console(trainer: Any) -> None:
     to the ``report_to`` loggers)."""
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
+
+
+def print_stage_table(entries: Sequence[Mapping[str, Any]]) -> None:
+    """The per-stage summary as a table on the console (what the CPU quick start ends with)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    table = Table(title="curriculum stages")
+    columns = ["#", "stage", "steps", "step range", "reward start", "reward end", "accuracy", "format",
+               "length", "val accuracy", "checkpoint"]  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("stage", "checkpoint") else "right")
+    for entry in entries:
+        validation = entry.get("validation") or {}
+        table.add_row(
+            str(entry["stage"]),
+            entry["name"],
+            f"{entry['steps']}/{entry['planned_steps']}",
+            f"{entry['first_step']}-{entry['last_step']}",
+            _number(entry["reward_start"]),
+            _number(entry["reward_end"]),
+            _number(entry["accuracy"]),
+            _number(entry["format"]),
+            _number(entry["mean_completion_length"], 1),
+            _number(validation.get("val/accuracy")),
+            entry.get("checkpoint") or "-",
+        )
+    console.print(table)
+    console.print(
+        "reward start/end: mean reward over the first/last tenth of a stage's steps; length: mean completion tokens",
+        highlight=False,
+    )

@@ -28,8 +28,8 @@ from typing import Any
 
 from datasets import Dataset, Features, Image, List, Value
 
-from vlm_capcurriculum.prompts import render_prompt
-from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER, SampleRecord
+from vlm_capcurriculum.prompts import prompt_blocks, render_prompt
+from vlm_capcurriculum.schema import SampleRecord
 
 FEATURES = Features(
     {
@@ -42,17 +42,6 @@ FEATURES = Features(
         "capability": Value("string"),
     }
 )
-
-
-def prompt_blocks(text: str) -> list[dict[str, str | None]]:
-    """Content blocks of a rendered prompt: text pieces, with an image block at every ``<image>``."""
-    blocks: list[dict[str, str | None]] = []
-    for position, piece in enumerate(text.split(IMAGE_PLACEHOLDER)):
-        if position > 0:
-            blocks.append({"type": "image", "text": None})
-        if piece:
-            blocks.append({"type": "text", "text": piece})
-    return blocks
 
 
 def record_row(
@@ -105,16 +94,21 @@ def with_pixel_bounds(dataset: Dataset, min_pixels: int | None, max_pixels: int 
     return dataset.with_transform(transform)
 
 
+def prompt_text(prompt: Any, images: Sequence[Any] | None, processor: Any, **chat_template_kwargs: Any) -> str:
+    """A row's prompt as the text ``GRPOTrainer`` gives the processor (TRL's chat template over its messages)."""
+    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
+
+    messages = prepare_multimodal_messages(prompt, images=list(images) if images else None)
+    return apply_chat_template({"prompt": messages}, processor, **chat_template_kwargs)["prompt"]
+
+
 def prompt_lengths(dataset: Dataset, processor: Any, chat_template_kwargs: dict[str, Any] | None = None) -> list[int]:
     """Tokens of each row's prompt as ``GRPOTrainer`` builds it (chat template, then the processor with the row's
     images, so image tokens count): the length EasyR1's ``filter_overlong_prompts`` compares with the limit."""
-    from trl.data_utils import apply_chat_template, prepare_multimodal_messages
-
     lengths = []
     for row in dataset:
         images = list(row["images"]) or None
-        messages = prepare_multimodal_messages(row["prompt"], images=images)
-        text = apply_chat_template({"prompt": messages}, processor, **(chat_template_kwargs or {}))["prompt"]
+        text = prompt_text(row["prompt"], images, processor, **(chat_template_kwargs or {}))
         inputs = processor(text=[text], images=[images] if images else None, return_tensors="pt")
         lengths.append(int(inputs["input_ids"].shape[1]))
     return lengths

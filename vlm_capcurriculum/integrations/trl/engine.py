@@ -21,6 +21,10 @@ Each operation acts on the object TRL or transformers actually reads, at the tim
 * **refresh_reference**: copies the policy into the reference model and records where those weights are saved (the
   previous stage's checkpoint when it was saved right before, else a dedicated directory), because TRL checkpoints
   do not hold the reference; a resumed run reloads it from there.
+* **strict weight loading** (:func:`load_weights_strict`, for the reference and for the trainer's resume): the
+  Trainer's ``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under
+  their release key names and map them back only inside ``from_pretrained``, so it would load almost nothing (tiny
+  models: 1 of 57 Qwen2.5-VL tensors, 0 of 73 InternVL ones) and silently keep stale weights.
 * **rollout_n** is not supported: TRL fixes the generation batch (and the data loader's batch size) at construction,
   so a plan that changes it fails ``validate_plan_for_engine`` before training.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +52,6 @@ from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimiz
 from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import reward_weights, unknown_reward_settings
-from .weights import load_weights_strict
 
 if TYPE_CHECKING:
     from .trainer import CurriculumGRPOTrainer
@@ -69,6 +73,31 @@ class BaseValues:
     rollout_temperature: float
     reward_kwargs: Mapping[str, Any] = field(default_factory=dict)
     lr_warmup_ratio: float = 0.0
+
+
+class WeightLoadError(RuntimeError):
+    """Saved weights that do not match the model tensor for tensor."""
+
+
+def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) -> None:
+    """Copy the weights saved in the HF model directory ``source`` into ``model`` (same class), every tensor, through
+    ``from_pretrained`` (which converts the key names) then ``load_state_dict(strict=True)``; costs one extra copy of
+    the model in host memory while it runs."""
+    saved = type(model).from_pretrained(os.fspath(source), dtype=_dtype(model), local_files_only=True)
+    state = saved.state_dict()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise WeightLoadError(f"{source}: the saved weights do not match {type(model).__name__}: {err}") from err
+    finally:
+        del saved, state
+
+
+def _dtype(model: torch.nn.Module) -> torch.dtype:
+    dtype = getattr(model, "dtype", None)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return next(model.parameters()).dtype
 
 
 class TRLEngine(EngineBase):

@@ -12,7 +12,6 @@ and the validation metrics.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import mean, stage_summary
+from vlm_capcurriculum.curriculum.run_layout import write_summary as write_run_summary
 
 
 @dataclass
@@ -131,56 +131,7 @@ class CurriculumHistory:
 
 
 def write_summary(path: str | os.PathLike[str], plan: Plan, history: CurriculumHistory, updates_per_step: int) -> Path:
-    """Write ``curriculum_summary.json`` atomically (a kill mid-write leaves the previous file)."""
-    path = Path(path)
-    payload = {
-        "mode": plan.mode.value,
-        "total_steps": plan.total_steps,
-        "completed_steps": history.steps[-1].step if history.steps else 0,
-        "updates_per_step": updates_per_step,
-        "plan_fingerprint": plan.fingerprint,
-        "stages": history.summary(plan, updates_per_step),
-    }
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(temporary, path)
-    return path
-
-
-def _number(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def print_stage_table(entries: Sequence[Mapping[str, Any]]) -> None:
-    """The per-stage summary as a table on the console (what the CPU quick start ends with)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    table = Table(title="curriculum stages")
-    columns = ["#", "stage", "steps", "step range", "reward start", "reward end", "accuracy", "format",
-               "length", "val accuracy", "checkpoint"]  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("stage", "checkpoint") else "right")
-    for entry in entries:
-        validation = entry.get("validation") or {}
-        table.add_row(
-            str(entry["stage"]),
-            entry["name"],
-            f"{entry['steps']}/{entry['planned_steps']}",
-            f"{entry['first_step']}-{entry['last_step']}",
-            _number(entry["reward_start"]),
-            _number(entry["reward_end"]),
-            _number(entry["accuracy"]),
-            _number(entry["format"]),
-            _number(entry["mean_completion_length"], 1),
-            _number(validation.get("val/accuracy")),
-            entry.get("checkpoint") or "-",
-        )
-    console.print(table)
-    console.print(
-        "reward start/end: mean reward over the first/last tenth of a stage's steps; length: mean completion tokens",
-        highlight=False,
-    )
+    """``curriculum_summary.json`` of the run so far (:func:`~vlm_capcurriculum.curriculum.run_layout.write_summary`)."""
+    completed = history.steps[-1].step if history.steps else 0
+    stages = history.summary(plan, updates_per_step)
+    return write_run_summary(path, plan, stages, completed, updates_per_step=updates_per_step)

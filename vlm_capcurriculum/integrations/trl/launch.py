@@ -32,10 +32,10 @@ from vlm_capcurriculum.curriculum import (
 )
 from vlm_capcurriculum.curriculum.run_layout import STAGES_DIR, STEPS_FILE, SUMMARY_FILE
 from vlm_capcurriculum.launch import LaunchError
+from vlm_capcurriculum.models.tiny import TinyModelError, tiny_family
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError, SampleRecord, read_records
 
 from .config import TRLConfigError, TRLSettings, build_settings
-from .tiny import TinyModelError, tiny_family
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +150,7 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from vlm_capcurriculum.models import register_processors
-
-    from .tiny import prepare_tiny_model
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model
 
     path = settings.model_path
     family = tiny_family(path)
@@ -199,7 +198,7 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
 
     from vlm_capcurriculum.checkpoints import CheckpointError
 
-    from .history import print_stage_table
+    from .console import print_stage_table
     from .trainer import CurriculumStateError, last_complete_checkpoint
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
@@ -292,6 +291,7 @@ def _drop_overlong_prompts(
     from vlm_capcurriculum.integrations.easyr1.records import without_records
 
     from .dataset import prompt_lengths
+    from .engine import SUPPORTED_OPERATIONS
 
     limit = settings.max_prompt_length
     lengths = prompt_lengths(dataset, processor)
@@ -305,7 +305,7 @@ def _drop_overlong_prompts(
         spec = parse_curriculum(config.get("curriculum"))
         data = without_records(data, overlong, note="dropped_overlong_prompt")
         plan = build_plan(spec, data.stage_data())
-        validate_plan_for_engine(plan, _supported_operations(), engine_name="trl")
+        validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)
     except (PlanError, SpecError, TRLConfigError, UnsupportedOverrideError) as err:
         raise LaunchError(
@@ -319,9 +319,3 @@ def _drop_overlong_prompts(
 
     print_plan(plan, data)
     return data, plan, settings
-
-
-def _supported_operations() -> Any:
-    from .engine import SUPPORTED_OPERATIONS
-
-    return SUPPORTED_OPERATIONS

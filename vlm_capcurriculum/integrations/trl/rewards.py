@@ -129,20 +129,3 @@ def accuracy_reward(
 def format_reward(completions: Sequence[Any], **_: Any) -> list[float]:
     """1.0 when the completion follows ``<think> reasoning </think> ... \\boxed{answer}`` (the paper's format)."""
     return [format_score(completion_text(completion)) for completion in completions]
-
-
-def overall_reward(
-    completions: Sequence[Any],
-    ground_truth: Sequence[Any],
-    answer_type: Sequence[str] | None = None,
-    capability: Sequence[str] | None = None,
-    *,
-    format_weight: float = PAPER_FORMAT_WEIGHT,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    **_: Any,
-) -> list[float]:
-    """The paper's single reward ``(1 - format_weight) * accuracy + format_weight * format``, for a trainer that
-    wants one function (accuracy and format are then not logged separately)."""
-    accuracies = accuracy_reward(completions, ground_truth, answer_type, capability, timeout_s=timeout_s)
-    formats = format_reward(completions)
-    return [(1.0 - format_weight) * acc + format_weight * fmt for acc, fmt in zip(accuracies, formats, strict=True)]

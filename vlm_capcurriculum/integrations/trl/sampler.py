@@ -12,8 +12,8 @@ EasyR1's names: ``B = rollout_batch_size``, and ``global_batch_size`` prompts pe
 TRL's data loader draws one generation batch per micro-step (``batch_size = per_device_train_batch_size *
 steps_per_generation``) and only the first draw of each ``steps_per_generation * num_iterations`` is used (the rest
 replay the buffered generations), which is why TRL's ``RepeatSampler`` yields every chunk ``repeat_count`` times.
-:class:`CurriculumRepeatSampler` yields the same layout with the plan's batches as the chunks: each prompt index
-``num_generations`` times in a row, each batch ``repeat_count`` times. A generation batch therefore is one plan
+:class:`CurriculumRepeatSampler` is that sampler, unshuffled, over the plan's order: each prompt index
+``num_generations`` times in a row, each plan batch ``repeat_count`` times. A generation batch therefore is one plan
 batch and never crosses a stage boundary.
 
 **Resume.** The sampler always describes the whole run; transformers' ``Trainer`` fast-forwards it on resume by
@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from torch.utils.data import Sampler
+from trl.trainer.utils import RepeatSampler
 
-from vlm_capcurriculum.curriculum import CurriculumSampler, Plan
+from vlm_capcurriculum.curriculum import Plan
 
 
 class BatchLayoutError(ValueError):
@@ -62,25 +62,15 @@ def updates_per_step(
     return micro_steps // gradient_accumulation_steps
 
 
-class CurriculumRepeatSampler(Sampler[int]):
-    """TRL's ``RepeatSampler`` layout over ``plan.indices`` (see the module docstring)."""
+class CurriculumRepeatSampler(RepeatSampler):
+    """TRL's ``RepeatSampler`` (unshuffled) over the plan's order ``plan.indices`` (see the module docstring)."""
 
     def __init__(self, plan: Plan, *, num_generations: int, repeat_count: int) -> None:
         if num_generations < 1 or repeat_count < 1:
             raise ValueError(f"num_generations ({num_generations}) and repeat_count ({repeat_count}) must be >= 1")
         self.plan = plan
-        self.num_generations = num_generations
-        self.repeat_count = repeat_count
-
-    def __len__(self) -> int:
-        return len(self.plan.indices) * self.num_generations * self.repeat_count
+        self.order = list(plan.indices)
+        super().__init__(self.order, num_generations, plan.batch_size, repeat_count, shuffle=False)
 
     def __iter__(self) -> Iterator[int]:
-        order = iter(CurriculumSampler(self.plan))
-        batch_size = self.plan.batch_size
-        for _ in range(self.plan.total_steps):
-            batch = [next(order) for _ in range(batch_size)]
-            for _ in range(self.repeat_count):
-                for index in batch:
-                    for _ in range(self.num_generations):
-                        yield index
+        return (self.order[position] for position in super().__iter__())

@@ -14,7 +14,7 @@ What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10,
   per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
 * ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
   (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
-  (:mod:`.weights`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
+  (:func:`.engine.load_weights_strict`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
 
 A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
 the warm-up restart point), RNG states and fast-forwards the sampler; the controller restarts at the completed step
@@ -40,7 +40,6 @@ from transformers.integrations import TensorBoardCallback
 from transformers.integrations.integration_utils import default_logdir
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
-from trl.data_utils import apply_chat_template, prepare_multimodal_messages
 from trl.models import unwrap_model_for_generation
 
 from vlm_capcurriculum.checkpoints import (
@@ -56,15 +55,14 @@ from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
-from vlm_capcurriculum.rewards import score_batch
 
 from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
-from .engine import BaseValues, TRLEngine
+from .dataset import prompt_text
+from .engine import BaseValues, TRLEngine, load_weights_strict
 from .history import CurriculumHistory, StepStats, write_summary
-from .rewards import accuracy_reward, answer_spec, format_reward
+from .rewards import accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
-from .weights import load_weights_strict
 
 logger = logging.getLogger(__name__)
 
@@ -503,27 +501,21 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         finally:
             if was_training:
                 model.train()
-        specs = [
-            answer_spec(gt, kind, cap)
-            for gt, kind, cap in zip(
-                self.val_dataset["ground_truth"],
-                self.val_dataset["answer_type"],
-                self.val_dataset["capability"],
-                strict=True,
-            )
-        ]
-        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
-        scores = score_batch(texts, [spec if spec is not None else "" for spec in specs], format_weight=format_weight)
+        rows = self.val_dataset
+        accuracies = accuracy_reward(texts, rows["ground_truth"], rows["answer_type"], rows["capability"])
+        formats = format_reward(texts)
+        accuracy_weight, format_weight = self.reward_weights.tolist()  # reward_funcs=[accuracy_reward, format_reward]
+        overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
         metrics = {
-            "val/reward": sum(s["overall"] for s in scores) / len(scores),
-            "val/accuracy": sum(s["accuracy"] for s in scores) / len(scores),
-            "val/format": sum(s["format"] for s in scores) / len(scores),
+            "val/reward": sum(overall) / len(overall),
+            "val/accuracy": sum(accuracies) / len(accuracies),
+            "val/format": sum(formats) / len(formats),
             "val/completion_length": sum(lengths) / len(lengths),
-            "val/samples": float(len(scores)),
+            "val/samples": float(len(overall)),
         }
         by_capability: dict[str, list[float]] = {}
-        for capability, result in zip(self.val_dataset["capability"], scores, strict=True):
-            by_capability.setdefault(capability, []).append(result["accuracy"])
+        for capability, accuracy in zip(rows["capability"], accuracies, strict=True):
+            by_capability.setdefault(capability, []).append(accuracy)
         for capability, values in sorted(by_capability.items()):
             metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
@@ -542,13 +534,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def _generate_validation(
         self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
     ) -> tuple[list[str], list[int]]:
-        prompts = [
-            prepare_multimodal_messages(prompt, images=images or None)
-            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
-        ]
         texts = [
-            apply_chat_template({"prompt": prompt}, self.processing_class, **self.chat_template_kwargs)["prompt"]
-            for prompt in prompts
+            prompt_text(prompt, images, self.processing_class, **self.chat_template_kwargs)
+            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
         ]
         images = [list(images) if images else None for images in rows["images"]]
         inputs = self.processing_class(

@@ -425,7 +425,7 @@ def run_verl(config: DictConfig, *, device: str = "cuda") -> None:
 def _model_path(recipe: DictConfig, output_dir: Path) -> str:
     """The model verl loads: ``model.path``, or for ``tiny://<family>`` the tiny model the run builds into
     ``<output_dir>/base_model`` (:func:`prepare_model`)."""
-    from vlm_capcurriculum.integrations.trl.tiny import BASE_MODEL_DIR, tiny_family
+    from vlm_capcurriculum.models.tiny import BASE_MODEL_DIR, tiny_family
 
     path = str(OmegaConf.select(recipe, "model.path", default="") or "")
     if tiny_family(path) is not None:
@@ -435,7 +435,7 @@ def _model_path(recipe: DictConfig, output_dir: Path) -> str:
 
 def prepare_model(recipe: DictConfig, run: VerlRun) -> None:
     """Build a ``tiny://`` model (with the TRL backend's format warm-start, so rewards are not all 0) before Ray."""
-    from vlm_capcurriculum.integrations.trl.tiny import prepare_tiny_model, tiny_family
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model, tiny_family
     from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt
 
     family = tiny_family(str(OmegaConf.select(recipe, "model.path", default="") or ""))
