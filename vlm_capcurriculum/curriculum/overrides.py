@@ -62,29 +62,23 @@ def _number(*, zero: bool = False, below_one: bool = False) -> Callable[[Any], A
     return check
 
 
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"must be an integer >= 1, got {value!r}")
-    return value
+def _must_be(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda value: value) -> Any:
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(f"must be {expected}, got {value!r}")
+        return convert(value)
+
+    return check
 
 
-def _tower(value: Any) -> VisionTower:
-    try:
-        return VisionTower(value)
-    except ValueError:
-        raise ValueError(f"must be 'trainable' or 'frozen', got {value!r}") from None
-
-
-def _kwargs(value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
-        raise ValueError(f"must be a mapping of reward keyword arguments, got {value!r}")
-    return dict(value)
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {value!r}")
-    return value
+_count = _must_be("an integer >= 1", lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+_tower = _must_be("'trainable' or 'frozen'", lambda value: value in ("trainable", "frozen"), VisionTower)
+_flag = _must_be("true or false", lambda value: isinstance(value, bool))
+_kwargs = _must_be(
+    "a mapping of reward keyword arguments",
+    lambda value: isinstance(value, Mapping) and all(isinstance(key, str) for key in value),
+    dict,
+)
 
 
 # ------------------------------------------------------------------------------------ the table
