@@ -71,7 +71,9 @@ def _must_be(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], 
     return check
 
 
-_count = _must_be("an integer >= 1", lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+_count = _must_be(
+    "an integer >= 1", lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1
+)
 _tower = _must_be("'trainable' or 'frozen'", lambda value: value in ("trainable", "frozen"), VisionTower)
 _flag = _must_be("true or false", lambda value: isinstance(value, bool))
 _kwargs = _must_be(
@@ -124,8 +126,8 @@ class Knob:
         return () if self.when == START else (stage, stage.end_step)
 
 
-def _knob(name: str, method: str, kind: type, check: Callable[[Any], Any], **extra: Any) -> Knob:
-    return Knob(name, method, STATE, (Field(name, kind, check),), **extra)
+def _knob(name: str, method: str, kind: Any, check: Callable[[Any], Any], operation: str = "", **args: Any) -> Knob:
+    return Knob(operation or name, method, STATE, (Field(name, kind, check),), **args)
 
 
 def _action(name: str, method: str, when: str) -> Knob:
@@ -134,20 +136,21 @@ def _action(name: str, method: str, when: str) -> Knob:
 
 #: Every knob and action, in the order the controller applies them (see controller.py).
 TABLE: tuple[Knob, ...] = (
-    Knob(
+    _knob(
         "vision_tower",
         "set_vision_tower_trainable",
-        STATE,
-        (Field("vision_tower", VisionTower, _tower),),
-        lambda state, _: (None if state.vision_tower is None else state.vision_tower is VisionTower.trainable,),
+        VisionTower,
+        _tower,
+        args=lambda state, _: (None if state.vision_tower is None else state.vision_tower is VisionTower.trainable,),
     ),
     _knob("lr", "set_lr", float, _number()),
-    Knob(
-        "lr_warmup",
+    _knob(
+        "lr_warmup_ratio",
         "set_lr_warmup",
-        STATE,
-        (Field("lr_warmup_ratio", float, _number(zero=True, below_one=True)),),
-        lambda state, stage: (state.lr_warmup_ratio, stage),
+        float,
+        _number(zero=True, below_one=True),
+        operation="lr_warmup",
+        args=lambda state, stage: (state.lr_warmup_ratio, stage),
     ),
     _knob("kl_coef", "set_kl_coef", float, _number(zero=True)),
     Knob(
@@ -194,10 +197,6 @@ class _Layer:
                 except ValueError as err:
                     raise OverrideError(name, str(err)) from None
 
-    @classmethod
-    def from_config(cls, config: Any) -> Overrides:
-        return Overrides(**{name: getattr(config, name) for name in FIELDS})
-
     def layered(self, *later: Overrides) -> Overrides:
         """This layer with ``later`` layers on top: their set fields win; ``reward`` kwargs merge by key."""
         values = {name: getattr(self, name) for name in FIELDS}
@@ -234,9 +233,6 @@ class _Layer:
         if action not in START_ACTIONS + END_ACTIONS:
             raise KeyError(action)
         return bool(getattr(self, action))
-
-    def replace(self, **changes: Any) -> Overrides:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
 def _dataclass(name: str, doc: str, **options: Any) -> Any:
