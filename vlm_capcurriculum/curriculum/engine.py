@@ -18,7 +18,7 @@ Contract for implementers:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vlm_capcurriculum.curriculum.overrides import KNOB_OF, OPERATION_OF_FIELD, Operation
@@ -99,15 +99,17 @@ class UnsupportedOverrideError(ValueError):
         )
 
 
-def required_operations(plan: Plan) -> frozenset[Operation]:
-    """The operations some planned stage needs (a knob set, or an action switched on)."""
-    needed: set[Operation] = set()
+def _needs(plan: Plan) -> Iterator[tuple[PlannedStage, str, Any, Operation]]:
+    """(stage, field, value, operation) of every override a planned stage needs (an action switched off needs none)."""
     for stage in plan.stages:
         for name, value in stage.state.set_fields().items():
-            if value is False:
-                continue  # an action switched off needs nothing
-            needed.add(OPERATION_OF_FIELD[name])
-    return frozenset(needed)
+            if value is not False:
+                yield stage, name, value, OPERATION_OF_FIELD[name]
+
+
+def required_operations(plan: Plan) -> frozenset[Operation]:
+    """The operations some planned stage needs (a knob set, or an action switched on)."""
+    return frozenset(operation for *_, operation in _needs(plan))
 
 
 def validate_plan_for_engine(
@@ -119,13 +121,10 @@ def validate_plan_for_engine(
         supported = supported.supported_operations
     allowed = frozenset(Operation(op) for op in supported)
     problems: dict[tuple[str, str], str] = {}  # stitched_replay repeats stages: report each once
-    for stage in plan.stages:
-        for name, value in stage.state.set_fields().items():
-            if value is False or OPERATION_OF_FIELD[name] in allowed:
-                continue
+    for stage, name, value, operation in _needs(plan):
+        if operation not in allowed:
             problems.setdefault(
-                (stage.name, name),
-                f"stage {stage.name!r} (from step {stage.start_step}) sets {name}={value!r}",
+                (stage.name, name), f"stage {stage.name!r} (from step {stage.start_step}) sets {name}={value!r}"
             )
     if problems:
         raise UnsupportedOverrideError(list(problems.values()), engine_name)
