@@ -54,3 +54,19 @@ def test_works_inside_a_running_hydra_app_and_restores_it(recipe_dir: Path, tmp_
         assert GlobalHydra.instance().hydra is before
         assert compose("app").app == 1
     assert not GlobalHydra.instance().is_initialized()
+
+
+def test_an_override_of_a_library_stage_by_index_changes_that_stage(recipe_dir: Path) -> None:
+    (recipe_dir / "curriculum" / "c.yaml").write_text("batch_size: 8\nstages: ['${stages.b}', {name: x, epochs: 1}]\n")
+    (recipe_dir / "run.yaml").write_text(
+        "defaults:\n  - _self_\n  - curriculum: a\nstages:\n  a: {name: a, epochs: 1}\n  b: {name: b, epochs: 1}\n"
+    )
+    overrides = ["curriculum=c", "curriculum.stages.0.epochs=3", "+curriculum.stages.0.steps=2"]
+    config = load_config(recipe_dir / "run.yaml", [*overrides, "curriculum.stages.1.epochs=4"])
+    assert [dict(stage) for stage in config.curriculum.stages] == [
+        {"name": "b", "epochs": 3, "steps": 2},
+        {"name": "x", "epochs": 4},
+    ]
+    assert config.stages.a.epochs == 1
+    with pytest.raises(ConfigError, match=r"Could not override 'curriculum\.stages\.1\.nope'"):
+        load_config(recipe_dir / "run.yaml", ["curriculum=c", "curriculum.stages.1.nope=1"])

@@ -7,6 +7,10 @@ file with Hydra's compose API, the file's directory being the config directory, 
 :func:`vlm_capcurriculum.curriculum.parse_curriculum` resolves the curriculum block and names a missing
 environment variable by the key that needs it. Every backend launcher loads its config through here.
 
+A recipe's curriculum may list its stages as references to a stage library (``stages: ['${stages.perception}']``,
+recipes/config.yaml). Hydra cannot override inside such a list element, so an override of
+``curriculum.stages.N.<key>`` on a referenced stage is applied to the stage it refers to (``stages.perception.<key>``).
+
 Relative data paths inside the config are resolved against the current directory when data is loaded (as
 EasyR1 and verl do), not against the config file.
 """
@@ -14,11 +18,13 @@ EasyR1 and verl do), not against the config file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 CONFIG_SUFFIXES = (".yaml",)
@@ -49,6 +55,30 @@ def _one_line(error: BaseException) -> str:
     return " ".join(lines) if lines else type(error).__name__
 
 
+_STAGE_OVERRIDE = re.compile(r"^([+~]*)curriculum\.stages\.(\d+)\.(.+)$")
+_REFERENCE = re.compile(r"^\$\{([\w.]+)\}$")
+
+
+def _stage_overrides(config_name: str, overrides: list[str]) -> list[str]:
+    """``overrides`` with ``curriculum.stages.N.<key>`` on a referenced stage retargeted to the referenced node."""
+    from hydra import compose
+
+    if not any(_STAGE_OVERRIDE.match(item) for item in overrides):
+        return overrides
+    composed = compose(config_name=config_name, overrides=[i for i in overrides if not _STAGE_OVERRIDE.match(i)])
+    stages = (OmegaConf.to_container(composed, resolve=False).get("curriculum") or {}).get("stages")  # type: ignore[union-attr]
+    return [_retarget(item, stages if isinstance(stages, list) else []) for item in overrides]
+
+
+def _retarget(item: str, stages: list[Any]) -> str:
+    match = _STAGE_OVERRIDE.match(item)
+    if match is None:
+        return item
+    prefix, index, key = match.group(1), int(match.group(2)), match.group(3)
+    reference = _REFERENCE.match(stages[index]) if index < len(stages) and isinstance(stages[index], str) else None
+    return f"{prefix}{reference.group(1)}.{key}" if reference else item
+
+
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> DictConfig:
     """Compose the config file at ``path`` with Hydra-style ``overrides``; raises :class:`ConfigError`."""
     import yaml
@@ -62,6 +92,6 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
         raise ConfigError(f"{path}: a config file must end in .yaml (Hydra finds configs by that suffix)")
     try:
         with _hydra_config_dir(config_path.parent):
-            return compose(config_name=config_path.stem, overrides=list(overrides))
+            return compose(config_name=config_path.stem, overrides=_stage_overrides(config_path.stem, list(overrides)))
     except (HydraException, OmegaConfBaseException, yaml.YAMLError, ValueError) as err:
         raise ConfigError(f"{path}: {_one_line(err)}") from err

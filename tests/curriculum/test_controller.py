@@ -18,6 +18,7 @@ from vlm_capcurriculum.curriculum import (
     required_operations,
     validate_plan_for_engine,
 )
+from vlm_capcurriculum.curriculum.overrides import TABLE
 
 SIZES = [StageData(8), StageData(4), StageData(12)]
 
@@ -116,6 +117,17 @@ def test_engine_base_raises_for_operations_it_does_not_implement() -> None:
     assert isinstance(engine, CurriculumEngine)
     with pytest.raises(NotImplementedError, match="does not support kl_coef"):
         engine.set_kl_coef(0.1)
+
+
+def test_the_knob_table_names_every_engine_method_once() -> None:
+    """The protocol's methods are the table's (a row without its method, or a method without a row, fails)."""
+    methods = [knob.method for knob in TABLE]
+    protocol = {name for name in vars(CurriculumEngine) if not name.startswith("_")} - {"supported_operations"}
+    assert len(methods) == len(set(methods)) and set(methods) == protocol
+    assert [Operation[knob.operation] for knob in TABLE] == list(Operation)
+    for knob in TABLE:
+        with pytest.raises(NotImplementedError, match=f"does not support {knob.value}$"):
+            getattr(EngineBase(), knob.method)()
 
 
 def test_steps_out_of_order_are_refused(staged_config, recording_engine) -> None:

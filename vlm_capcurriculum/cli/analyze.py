@@ -59,7 +59,6 @@ def _eval_rows(path: str) -> list[dict[str, Any]]:
 def run_perception(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from vlm_capcurriculum.data import run_job
     from vlm_capcurriculum.data.prompting import PromptTemplate
     from vlm_capcurriculum.evaluate.perception import (
         ERROR,
@@ -92,17 +91,14 @@ def run_perception(args: argparse.Namespace) -> int:
     [backend] = jobs.backends(args)
     root = args.image_root or str(Path(args.input).parent)
     sampling = jobs.sampling(args)
-    cache = args.cache or jobs.beside(args.output, ".cache.sqlite")
 
     def audit(output: str | Path, control: bool) -> list[dict[str, Any]]:
         process = make_audit(backend, image_root=root, sampling=sampling, prompt=prompt, control=control)
-        run_job(
+        jobs.run(
+            args,
             audited,
             process,
             output,
-            cache=cache,
-            stall_timeout=jobs.stall_timeout(args),
-            progress=not args.no_progress,
             desc="audit (image withheld)" if control else "audit",
             print_summary=False,
         )

@@ -160,19 +160,14 @@ def _image_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 
 def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, desc: str) -> Any:
-    from vlm_capcurriculum.data import run_job
-
     if args.limit is not None:
         rows = rows[: max(args.limit, 0)]
-    return run_job(
+    return jobs.run(
+        args,
         rows,
         process,
-        args.output,
-        cache=args.cache or jobs.beside(args.output, ".cache.sqlite"),
-        stall_timeout=jobs.stall_timeout(args),
         rejects=args.rejects or jobs.beside(args.output, ".rejects.jsonl"),
         summary=args.summary or jobs.beside(args.output, ".summary.json"),
-        progress=not args.no_progress,
         desc=desc,
     )
 

@@ -71,7 +71,6 @@ def run_eval(args: argparse.Namespace) -> int:
     args.max_tokens = EVAL_MAX_TOKENS if args.max_tokens is None else args.max_tokens
     if not args.input:
         raise CLIError("--input is required (benchmark records) with the built-in backend")
-    from vlm_capcurriculum.data import run_job
     from vlm_capcurriculum.data.inputs import record_rows
     from vlm_capcurriculum.evaluate.builtin import TokenCounter, make_eval, read_eval_rows, summarize
 
@@ -91,14 +90,11 @@ def run_eval(args: argparse.Namespace) -> int:
         tokens=TokenCounter(args.tokenizer) if args.tokenizer else None,
     )
     rejects = args.rejects or jobs.beside(args.output, ".rejects.jsonl")
-    run = run_job(
+    run = jobs.run(
+        args,
         rows,
         process,
-        args.output,
-        cache=args.cache or jobs.beside(args.output, ".cache.sqlite"),
-        stall_timeout=jobs.stall_timeout(args),
         rejects=rejects,
-        progress=not args.no_progress,
         desc=f"eval {args.model}",
         print_summary=False,
     )

@@ -67,6 +67,21 @@ def beside(output: str, suffix: str) -> Path:
     return Path(output).with_suffix(suffix)
 
 
+def run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, output: Any = None, **options: Any) -> Any:
+    """``run_job`` with the job options (:func:`job_options`): the answer cache beside ``--output`` by default."""
+    from vlm_capcurriculum.data import run_job
+
+    return run_job(
+        rows,
+        process,
+        output or args.output,
+        cache=args.cache or beside(args.output, ".cache.sqlite"),
+        stall_timeout=stall_timeout(args),
+        progress=not args.no_progress,
+        **options,
+    )
+
+
 def backends(args: argparse.Namespace) -> list[Any]:
     from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy, VLLMBackend
 

@@ -31,6 +31,7 @@ from vlm_capcurriculum.curriculum.engine import (
 )
 from vlm_capcurriculum.curriculum.overrides import (
     END_ACTIONS,
+    KNOB_OF,
     KNOBS,
     START_ACTIONS,
     OverrideError,
@@ -45,6 +46,7 @@ from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, SpecE
 __all__ = [
     "END_ACTIONS",
     "KNOBS",
+    "KNOB_OF",
     "OPERATION_OF_FIELD",
     "START_ACTIONS",
     "CurriculumData",

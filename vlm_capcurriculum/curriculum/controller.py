@@ -12,21 +12,16 @@ A trainer calls :meth:`StageController.before_step` before global step ``s`` run
 * after the last step of a planned stage, it runs the end actions (``save_stage_checkpoint``, then ``validate``).
   End actions of steps completed before a resume are not replayed.
 
-"Full state" means one setter call per operation the plan uses anywhere, in this order: vision tower, lr,
-lr warm-up, kl_coef, clip ratios, max grad norm, rollout temperature, rollout n, reward kwargs; a knob the stage leaves unset
-is passed as ``None`` (the engine's base value). So after any step, a resumed run's engine is in the same state
+"Full state" means one setter call per operation the plan uses anywhere, in the order of ``overrides.TABLE``
+(vision tower, lr, lr warm-up, kl_coef, clip ratios, max grad norm, rollout temperature, rollout n, reward kwargs);
+a knob the stage leaves unset is passed as ``None`` (the engine's base value). So after any step, a resumed run's engine is in the same state
 as an uninterrupted one's.
 """
 
 from __future__ import annotations
 
-from vlm_capcurriculum.curriculum.engine import (
-    CurriculumEngine,
-    Operation,
-    required_operations,
-    validate_plan_for_engine,
-)
-from vlm_capcurriculum.curriculum.overrides import Overrides, VisionTower
+from vlm_capcurriculum.curriculum.engine import CurriculumEngine, required_operations, validate_plan_for_engine
+from vlm_capcurriculum.curriculum.overrides import END, START, STATE, TABLE, Knob, Operation
 from vlm_capcurriculum.curriculum.plan import Plan, PlannedStage
 
 
@@ -45,7 +40,11 @@ class StageController:
         validate_plan_for_engine(plan, engine.supported_operations, engine_name=engine_name or type(engine).__name__)
         self.plan = plan
         self.engine = engine
-        self._operations = required_operations(plan)
+        used = required_operations(plan)
+        self._knobs = {
+            when: [knob for knob in TABLE if knob.when == when and Operation[knob.operation] in used]
+            for when in (STATE, START, END)
+        }
         self._next_step = completed_steps + 1
         self._in_step: int | None = None
         self._current: PlannedStage | None = None
@@ -71,10 +70,10 @@ class StageController:
         if self._current is None:
             self.apply_state(stage)
             if step == stage.start_step and step > 1:
-                self._start_actions(stage)
+                self._actions(START, stage)
         elif stage.position != self._current.position:
             self.apply_state(stage)
-            self._start_actions(stage)
+            self._actions(START, stage)
         self._current = stage
         self._in_step = step
         return stage
@@ -88,39 +87,17 @@ class StageController:
         self._in_step = None
         self._next_step = step + 1
         if step == stage.end_step:
-            if stage.state.flag("save_checkpoint"):
-                self.engine.save_stage_checkpoint(stage, step)
-            if stage.state.flag("validate"):
-                self.engine.validate(stage, step)
+            self._actions(END, stage)
 
     def apply_state(self, stage: PlannedStage) -> None:
         """Apply the full knob state of ``stage`` (every knob the plan uses; unset ones as None)."""
-        state: Overrides = stage.state
-        ops = self._operations
-        engine = self.engine
-        if Operation.vision_tower in ops:
-            engine.set_vision_tower_trainable(
-                None if state.vision_tower is None else state.vision_tower is VisionTower.trainable
-            )
-        if Operation.lr in ops:
-            engine.set_lr(state.lr)
-        if Operation.lr_warmup in ops:
-            engine.set_lr_warmup(state.lr_warmup_ratio, stage)
-        if Operation.kl_coef in ops:
-            engine.set_kl_coef(state.kl_coef)
-        if Operation.clip_ratio in ops:
-            engine.set_clip_ratio(state.clip_ratio_low, state.clip_ratio_high)
-        if Operation.max_grad_norm in ops:
-            engine.set_max_grad_norm(state.max_grad_norm)
-        if Operation.rollout_temperature in ops:
-            engine.set_rollout_temperature(state.rollout_temperature)
-        if Operation.rollout_n in ops:
-            engine.set_rollout_n(state.rollout_n)
-        if Operation.reward in ops:
-            engine.set_reward_kwargs(dict(state.reward or {}))
+        for knob in self._knobs[STATE]:
+            self._call(knob, stage)
 
-    def _start_actions(self, stage: PlannedStage) -> None:
-        if stage.state.flag("reset_optimizer"):
-            self.engine.reset_optimizer()
-        if stage.state.flag("refresh_reference"):
-            self.engine.refresh_reference()
+    def _actions(self, when: str, stage: PlannedStage) -> None:
+        for knob in self._knobs[when]:
+            if stage.state.flag(knob.fields[0].name):
+                self._call(knob, stage)
+
+    def _call(self, knob: Knob, stage: PlannedStage) -> None:
+        getattr(self.engine, knob.method)(*knob.arguments(stage))

@@ -18,49 +18,13 @@ Contract for implementers:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from enum import Enum
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from vlm_capcurriculum.curriculum.overrides import KNOB_OF, OPERATION_OF_FIELD, Operation
 
 if TYPE_CHECKING:
     from vlm_capcurriculum.curriculum.plan import Plan, PlannedStage
-
-
-class Operation(str, Enum):
-    """An engine operation; the value is the override field (or fields) that need it."""
-
-    vision_tower = "vision_tower"
-    lr = "lr"
-    lr_warmup = "lr_warmup_ratio"
-    kl_coef = "kl_coef"
-    clip_ratio = "clip_ratio"
-    max_grad_norm = "max_grad_norm"
-    rollout_temperature = "rollout_temperature"
-    rollout_n = "rollout_n"
-    reward = "reward"
-    reset_optimizer = "reset_optimizer"
-    refresh_reference = "refresh_reference"
-    save_checkpoint = "save_checkpoint"
-    validate = "validate"
-
-
-# override field -> the operation that honours it
-OPERATION_OF_FIELD: dict[str, Operation] = {
-    "vision_tower": Operation.vision_tower,
-    "lr": Operation.lr,
-    "lr_warmup_ratio": Operation.lr_warmup,
-    "kl_coef": Operation.kl_coef,
-    "clip_ratio_low": Operation.clip_ratio,
-    "clip_ratio_high": Operation.clip_ratio,
-    "max_grad_norm": Operation.max_grad_norm,
-    "rollout_temperature": Operation.rollout_temperature,
-    "rollout_n": Operation.rollout_n,
-    "reward": Operation.reward,
-    "reset_optimizer": Operation.reset_optimizer,
-    "refresh_reference": Operation.refresh_reference,
-    "save_checkpoint": Operation.save_checkpoint,
-    "validate": Operation.validate,
-}
 
 
 @runtime_checkable
@@ -111,44 +75,16 @@ class EngineBase:
     def _unsupported(self, operation: Operation) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not support {operation.value}")
 
-    def set_vision_tower_trainable(self, trainable: bool | None) -> None:
-        self._unsupported(Operation.vision_tower)
 
-    def set_lr(self, lr: float | None) -> None:
-        self._unsupported(Operation.lr)
+def _raising(operation: Operation) -> Any:
+    def method(self: EngineBase, *args: Any) -> None:
+        self._unsupported(operation)
 
-    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
-        self._unsupported(Operation.lr_warmup)
+    return method
 
-    def set_kl_coef(self, kl_coef: float | None) -> None:
-        self._unsupported(Operation.kl_coef)
 
-    def set_clip_ratio(self, low: float | None, high: float | None) -> None:
-        self._unsupported(Operation.clip_ratio)
-
-    def set_max_grad_norm(self, max_grad_norm: float | None) -> None:
-        self._unsupported(Operation.max_grad_norm)
-
-    def set_rollout_temperature(self, temperature: float | None) -> None:
-        self._unsupported(Operation.rollout_temperature)
-
-    def set_rollout_n(self, n: int | None) -> None:
-        self._unsupported(Operation.rollout_n)
-
-    def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
-        self._unsupported(Operation.reward)
-
-    def reset_optimizer(self) -> None:
-        self._unsupported(Operation.reset_optimizer)
-
-    def refresh_reference(self) -> None:
-        self._unsupported(Operation.refresh_reference)
-
-    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
-        self._unsupported(Operation.save_checkpoint)
-
-    def validate(self, stage: PlannedStage, step: int) -> None:
-        self._unsupported(Operation.validate)
+for _operation, _knob in KNOB_OF.items():
+    setattr(EngineBase, _knob.method, _raising(_operation))
 
 
 class UnsupportedOverrideError(ValueError):
@@ -163,15 +99,17 @@ class UnsupportedOverrideError(ValueError):
         )
 
 
-def required_operations(plan: Plan) -> frozenset[Operation]:
-    """The operations some planned stage needs (a knob set, or an action switched on)."""
-    needed: set[Operation] = set()
+def _needs(plan: Plan) -> Iterator[tuple[PlannedStage, str, Any, Operation]]:
+    """(stage, field, value, operation) of every override a planned stage needs (an action switched off needs none)."""
     for stage in plan.stages:
         for name, value in stage.state.set_fields().items():
-            if value is False:
-                continue  # an action switched off needs nothing
-            needed.add(OPERATION_OF_FIELD[name])
-    return frozenset(needed)
+            if value is not False:
+                yield stage, name, value, OPERATION_OF_FIELD[name]
+
+
+def required_operations(plan: Plan) -> frozenset[Operation]:
+    """The operations some planned stage needs (a knob set, or an action switched on)."""
+    return frozenset(operation for *_, operation in _needs(plan))
 
 
 def validate_plan_for_engine(
@@ -183,13 +121,10 @@ def validate_plan_for_engine(
         supported = supported.supported_operations
     allowed = frozenset(Operation(op) for op in supported)
     problems: dict[tuple[str, str], str] = {}  # stitched_replay repeats stages: report each once
-    for stage in plan.stages:
-        for name, value in stage.state.set_fields().items():
-            if value is False or OPERATION_OF_FIELD[name] in allowed:
-                continue
+    for stage, name, value, operation in _needs(plan):
+        if operation not in allowed:
             problems.setdefault(
-                (stage.name, name),
-                f"stage {stage.name!r} (from step {stage.start_step}) sets {name}={value!r}",
+                (stage.name, name), f"stage {stage.name!r} (from step {stage.start_step}) sets {name}={value!r}"
             )
     if problems:
         raise UnsupportedOverrideError(list(problems.values()), engine_name)

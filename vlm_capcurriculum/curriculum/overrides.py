@@ -1,4 +1,5 @@
-"""Stage overrides: the knobs a stage may change when it starts, and the actions around it.
+"""Stage overrides: the knobs a stage may change when it starts, and the actions around it, declared once in
+:data:`TABLE`.
 
 An :class:`Overrides` value is a *layer*: every field is optional and ``None`` means "not set here". A stage's
 state is the stack ``run-wide → capability_overrides[capability] → stage`` flattened by :meth:`Overrides.layered`,
@@ -6,38 +7,27 @@ later layers winning field by field (``reward`` kwargs merge key by key). A knob
 engine's configured base value: a stage that does not mention ``lr`` trains with the base lr even if the stage
 before it changed it. So every stage's state is fully determined by the spec, and a resumed run can re-apply it.
 
-Knobs (state, re-applied on resume): ``vision_tower``, ``lr``, ``lr_warmup_ratio`` (a linear LR warm-up over that
-fraction of the stage's own steps, restarting at the stage's first step: what each of the reference's chained
-per-stage runs did with EasyR1's ``lr_warmup_ratio``), ``kl_coef``, ``clip_ratio_low``, ``clip_ratio_high``,
-``max_grad_norm``, ``rollout_temperature``, ``rollout_n``, ``reward``.
-Actions at stage start: ``reset_optimizer``, ``refresh_reference`` (the KL reference becomes the current policy,
-what the paper's chained per-stage runs did implicitly). Actions at stage end: ``save_checkpoint``, ``validate``.
+``lr_warmup_ratio`` is a linear LR warm-up over that fraction of the stage's own steps, restarting at the stage's
+first step: what each of the reference's chained per-stage runs did with EasyR1's ``lr_warmup_ratio``.
+``refresh_reference`` makes the KL reference the current policy, what those chained runs did implicitly.
+
+From :data:`TABLE` follow: the override fields and their checks (:class:`Overrides`), the OmegaConf schema
+(:class:`OverridesConfig`), the engine operations (:class:`Operation`, the raising defaults of
+``engine.EngineBase``, the unsupported-override check) and the controller's dispatch, in table order.
+A new knob is one row here, its method in ``engine.CurriculumEngine``, and its implementation in each backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-KNOBS: tuple[str, ...] = (
-    "vision_tower",
-    "lr",
-    "lr_warmup_ratio",
-    "kl_coef",
-    "clip_ratio_low",
-    "clip_ratio_high",
-    "max_grad_norm",
-    "rollout_temperature",
-    "rollout_n",
-    "reward",
-)
-START_ACTIONS: tuple[str, ...] = ("reset_optimizer", "refresh_reference")
-END_ACTIONS: tuple[str, ...] = ("save_checkpoint", "validate")
-FIELDS: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
+if TYPE_CHECKING:
+    from vlm_capcurriculum.curriculum.plan import PlannedStage
 
 
 class VisionTower(str, Enum):
@@ -55,87 +45,157 @@ class OverrideError(ValueError):
         super().__init__(f"{field_name}: {message}")
 
 
-@dataclass
-class OverridesConfig:
-    """OmegaConf schema of an ``overrides:`` block (unknown keys are rejected)."""
-
-    vision_tower: Optional[VisionTower] = None  # noqa: UP045 (OmegaConf needs typing.Optional)
-    lr: Optional[float] = None  # noqa: UP045
-    lr_warmup_ratio: Optional[float] = None  # noqa: UP045
-    kl_coef: Optional[float] = None  # noqa: UP045
-    clip_ratio_low: Optional[float] = None  # noqa: UP045
-    clip_ratio_high: Optional[float] = None  # noqa: UP045
-    max_grad_norm: Optional[float] = None  # noqa: UP045
-    rollout_temperature: Optional[float] = None  # noqa: UP045
-    rollout_n: Optional[int] = None  # noqa: UP045
-    reward: Optional[dict[str, Any]] = None  # noqa: UP045
-    reset_optimizer: Optional[bool] = None  # noqa: UP045
-    refresh_reference: Optional[bool] = None  # noqa: UP045
-    save_checkpoint: Optional[bool] = None  # noqa: UP045
-    validate: Optional[bool] = None  # noqa: UP045
+# ------------------------------------------------------------------------------------ value checks
+# A check returns the value as stored (normalised) or raises the message of an OverrideError.
 
 
-def _positive(name: str, value: float | None, *, allow_zero: bool = False, below_one: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise OverrideError(name, f"must be a number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise OverrideError(name, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    if below_one and value >= 1:
-        raise OverrideError(name, f"must be < 1, got {value!r}")
+def _number(*, zero: bool = False, below_one: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise ValueError(f"must be a number, got {value!r}")
+        if value < 0 or (value == 0 and not zero):
+            raise ValueError(f"must be {'>= 0' if zero else '> 0'}, got {value!r}")
+        if below_one and value >= 1:
+            raise ValueError(f"must be < 1, got {value!r}")
+        return value
+
+    return check
+
+
+def _must_be(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda value: value) -> Any:
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(f"must be {expected}, got {value!r}")
+        return convert(value)
+
+    return check
+
+
+_count = _must_be(
+    "an integer >= 1", lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1
+)
+_tower = _must_be("'trainable' or 'frozen'", lambda value: value in ("trainable", "frozen"), VisionTower)
+_flag = _must_be("true or false", lambda value: isinstance(value, bool))
+_kwargs = _must_be(
+    "a mapping of reward keyword arguments",
+    lambda value: isinstance(value, Mapping) and all(isinstance(key, str) for key in value),
+    dict,
+)
+
+
+# ------------------------------------------------------------------------------------ the table
+
+STATE, START, END = "state", "start", "end"
 
 
 @dataclass(frozen=True)
-class Overrides:
-    """One layer of overrides, or (after :meth:`layered`) a stage's complete state. ``None`` = not set."""
+class Field:
+    """One override key: its value type (OmegaConf schema) and the check that normalises a set value."""
 
-    vision_tower: VisionTower | None = None
-    lr: float | None = None
-    lr_warmup_ratio: float | None = None
-    kl_coef: float | None = None
-    clip_ratio_low: float | None = None
-    clip_ratio_high: float | None = None
-    max_grad_norm: float | None = None
-    rollout_temperature: float | None = None
-    rollout_n: int | None = None
-    reward: Mapping[str, Any] | None = None
-    reset_optimizer: bool | None = None
-    refresh_reference: bool | None = None
-    save_checkpoint: bool | None = None
-    validate: bool | None = None
+    name: str
+    type: Any
+    check: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A knob or action: the override fields it reads and the engine method that applies it.
+
+    ``when``: ``state`` knobs are re-applied at every stage start and resume (unset = ``None``, the engine's base
+    value); ``start`` actions run at a later stage's first step, ``end`` actions after a stage's last step, each
+    only when its flag is true. ``args`` turns the stage into the method's arguments; by default the fields'
+    values (state), nothing (start) or ``(stage, stage.end_step)`` (end).
+    """
+
+    operation: str
+    method: str
+    when: str
+    fields: tuple[Field, ...]
+    args: Callable[[Overrides, PlannedStage], tuple[Any, ...]] | None = None
+
+    @property
+    def value(self) -> str:
+        """The :class:`Operation` value: the override field that needs it, or the operation's name for several."""
+        return self.fields[0].name if len(self.fields) == 1 else self.operation
+
+    def arguments(self, stage: PlannedStage) -> tuple[Any, ...]:
+        if self.args is not None:
+            return self.args(stage.state, stage)
+        if self.when == STATE:
+            return tuple(getattr(stage.state, field.name) for field in self.fields)
+        return () if self.when == START else (stage, stage.end_step)
+
+
+def _knob(name: str, method: str, kind: Any, check: Callable[[Any], Any], operation: str = "", **args: Any) -> Knob:
+    return Knob(operation or name, method, STATE, (Field(name, kind, check),), **args)
+
+
+def _action(name: str, method: str, when: str) -> Knob:
+    return Knob(name, method, when, (Field(name, bool, _flag),))
+
+
+#: Every knob and action, in the order the controller applies them (see controller.py).
+TABLE: tuple[Knob, ...] = (
+    _knob(
+        "vision_tower",
+        "set_vision_tower_trainable",
+        VisionTower,
+        _tower,
+        args=lambda state, _: (None if state.vision_tower is None else state.vision_tower is VisionTower.trainable,),
+    ),
+    _knob("lr", "set_lr", float, _number()),
+    _knob(
+        "lr_warmup_ratio",
+        "set_lr_warmup",
+        float,
+        _number(zero=True, below_one=True),
+        operation="lr_warmup",
+        args=lambda state, stage: (state.lr_warmup_ratio, stage),
+    ),
+    _knob("kl_coef", "set_kl_coef", float, _number(zero=True)),
+    Knob(
+        "clip_ratio",
+        "set_clip_ratio",
+        STATE,
+        (Field("clip_ratio_low", float, _number(below_one=True)), Field("clip_ratio_high", float, _number())),
+    ),
+    _knob("max_grad_norm", "set_max_grad_norm", float, _number()),
+    _knob("rollout_temperature", "set_rollout_temperature", float, _number()),
+    _knob("rollout_n", "set_rollout_n", int, _count),
+    _knob("reward", "set_reward_kwargs", dict[str, Any], _kwargs, args=lambda state, _: (dict(state.reward or {}),)),
+    _action("reset_optimizer", "reset_optimizer", START),
+    _action("refresh_reference", "refresh_reference", START),
+    _action("save_checkpoint", "save_stage_checkpoint", END),
+    _action("validate", "validate", END),
+)
+
+#: An engine operation; the value is the override field (or fields) that need it.
+Operation = Enum("Operation", [(knob.operation, knob.value) for knob in TABLE], type=str, module=__name__)  # type: ignore[misc]
+KNOB_OF: dict[Any, Knob] = {Operation[knob.operation]: knob for knob in TABLE}
+#: override field -> the operation that honours it
+OPERATION_OF_FIELD: dict[str, Any] = {field.name: Operation[knob.operation] for knob in TABLE for field in knob.fields}
+
+
+def _names(when: str) -> tuple[str, ...]:
+    return tuple(field.name for knob in TABLE if knob.when == when for field in knob.fields)
+
+
+KNOBS, START_ACTIONS, END_ACTIONS = _names(STATE), _names(START), _names(END)
+FIELDS: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
+_CHECKS = {field.name: field.check for knob in TABLE for field in knob.fields}
+
+
+class _Layer:
+    """The methods of :class:`Overrides` (whose fields come from :data:`TABLE`)."""
 
     def __post_init__(self) -> None:
-        if self.vision_tower is not None:
-            try:
-                object.__setattr__(self, "vision_tower", VisionTower(self.vision_tower))
-            except ValueError:
-                raise OverrideError(
-                    "vision_tower", f"must be 'trainable' or 'frozen', got {self.vision_tower!r}"
-                ) from None
-        _positive("lr", self.lr)
-        _positive("lr_warmup_ratio", self.lr_warmup_ratio, allow_zero=True, below_one=True)
-        _positive("kl_coef", self.kl_coef, allow_zero=True)
-        _positive("clip_ratio_low", self.clip_ratio_low, below_one=True)
-        _positive("clip_ratio_high", self.clip_ratio_high)
-        _positive("max_grad_norm", self.max_grad_norm)
-        _positive("rollout_temperature", self.rollout_temperature)
-        if self.rollout_n is not None and (
-            isinstance(self.rollout_n, bool) or not isinstance(self.rollout_n, int) or self.rollout_n < 1
-        ):
-            raise OverrideError("rollout_n", f"must be an integer >= 1, got {self.rollout_n!r}")
-        if self.reward is not None:
-            if not isinstance(self.reward, Mapping) or not all(isinstance(key, str) for key in self.reward):
-                raise OverrideError("reward", f"must be a mapping of reward keyword arguments, got {self.reward!r}")
-            object.__setattr__(self, "reward", dict(self.reward))
-        for name in START_ACTIONS + END_ACTIONS:
+        for name, check in _CHECKS.items():
             value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise OverrideError(name, f"must be true or false, got {value!r}")
-
-    @classmethod
-    def from_config(cls, config: OverridesConfig) -> Overrides:
-        return cls(**{name: getattr(config, name) for name in FIELDS})
+            if value is not None:
+                try:
+                    object.__setattr__(self, name, check(value))
+                except ValueError as err:
+                    raise OverrideError(name, str(err)) from None
 
     def layered(self, *later: Overrides) -> Overrides:
         """This layer with ``later`` layers on top: their set fields win; ``reward`` kwargs merge by key."""
@@ -174,18 +234,33 @@ class Overrides:
             raise KeyError(action)
         return bool(getattr(self, action))
 
-    def replace(self, **changes: Any) -> Overrides:
-        return dataclasses.replace(self, **changes)
+
+def _dataclass(name: str, doc: str, **options: Any) -> Any:
+    """A dataclass with every field of :data:`TABLE` as ``Optional[type] = None`` (OmegaConf needs ``Optional``)."""
+    fields = [(f.name, Optional[f.type], dataclasses.field(default=None)) for knob in TABLE for f in knob.fields]  # noqa: UP045
+    return dataclasses.make_dataclass(name, fields, namespace={"__doc__": doc, "__module__": __name__}, **options)
 
 
+OverridesConfig = _dataclass("OverridesConfig", "OmegaConf schema of an ``overrides:`` block (unknown keys fail).")
+Overrides = _dataclass(
+    "Overrides",
+    "One layer of overrides, or (after ``layered``) a stage's complete state. ``None`` = not set.",
+    bases=(_Layer,),
+    frozen=True,
+)
 NO_OVERRIDES = Overrides()
 
 __all__ = [
     "END_ACTIONS",
     "FIELDS",
     "KNOBS",
+    "KNOB_OF",
     "NO_OVERRIDES",
+    "OPERATION_OF_FIELD",
     "START_ACTIONS",
+    "TABLE",
+    "Knob",
+    "Operation",
     "OverrideError",
     "Overrides",
     "OverridesConfig",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from vlm_capcurriculum.curriculum.overrides import Overrides
 from vlm_capcurriculum.curriculum.plan import DataSlice, Plan, PlanError, PlannedStage
-from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order
+from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, StageSpec
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,37 @@ class _PlanBuilder:
         )
         self.indices.extend(offset + i for i in local)
 
+    def add_stage(
+        self,
+        stage: StageSpec,
+        data: StageData,
+        steps: int,
+        rates: Sequence[float] | None,
+        *,
+        replay_pass: int | None = None,
+    ) -> None:
+        """``steps`` steps of a spec stage; replay pass k trains its epoch k (the draws of a staged run's epoch k)."""
+        self.add(
+            name=stage.name,
+            capability=stage.capability,
+            stage_index=stage.index,
+            replay_pass=replay_pass,
+            num_samples=data.num_samples,
+            order=stage.order,
+            state=self.spec.stage_state(stage),
+            local=_run(
+                data.num_samples,
+                steps,
+                self.batch,
+                stage.order,
+                rates,
+                self.spec.seed,
+                stage.name,
+                (replay_pass or 1) - 1,
+            ),
+            offset=self.slices[stage.index].offset,
+        )
+
     def note_left_out(self, name: str, n: int) -> None:
         rest = n % self.batch
         if rest:
@@ -180,21 +211,8 @@ def _staged_steps(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> list
 
 def _plan_staged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
     spec = plan.spec
-    for stage, data, piece, steps in zip(
-        spec.stages, stage_data, plan.slices, _staged_steps(spec, stage_data), strict=True
-    ):
-        rates = _checked_pass_rates(f"stage {stage.name!r}", data, stage.order)
-        plan.add(
-            name=stage.name,
-            capability=stage.capability,
-            stage_index=stage.index,
-            replay_pass=None,
-            num_samples=data.num_samples,
-            order=stage.order,
-            state=spec.stage_state(stage),
-            local=_run(data.num_samples, steps, spec.batch_size, stage.order, rates, spec.seed, stage.name),
-            offset=piece.offset,
-        )
+    for stage, data, steps in zip(spec.stages, stage_data, _staged_steps(spec, stage_data), strict=True):
+        plan.add_stage(stage, data, steps, _checked_pass_rates(f"stage {stage.name!r}", data, stage.order))
         plan.note_left_out(stage.name, data.num_samples)
 
 
@@ -233,29 +251,8 @@ def _plan_stitched(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
         checked.append(_checked_pass_rates(f"stage {stage.name!r}", data, stage.order))
         plan.note_left_out(stage.name, data.num_samples)
     for replay_pass in range(1, spec.epochs + 1):
-        for stage, data, piece, rates in zip(spec.stages, stage_data, plan.slices, checked, strict=True):
-            steps = data.num_samples // spec.batch_size
-            plan.add(
-                name=stage.name,
-                capability=stage.capability,
-                stage_index=stage.index,
-                replay_pass=replay_pass,
-                num_samples=data.num_samples,
-                order=stage.order,
-                state=spec.stage_state(stage),
-                # pass k is the stage's epoch k: the same draws as epoch k of a staged run
-                local=_run(
-                    data.num_samples,
-                    steps,
-                    spec.batch_size,
-                    stage.order,
-                    rates,
-                    spec.seed,
-                    stage.name,
-                    first_epoch=replay_pass - 1,
-                ),
-                offset=piece.offset,
-            )
+        for stage, data, rates in zip(spec.stages, stage_data, checked, strict=True):
+            plan.add_stage(stage, data, data.num_samples // spec.batch_size, rates, replay_pass=replay_pass)
 
 
 def build_plan(spec: CurriculumSpec, stage_data: Sequence[StageData]) -> Plan:

@@ -141,10 +141,6 @@ class CurriculumSpec:
     epochs: int | None = None  # passes over all stages, stitched_replay only
     strict: bool = False  # name/capability warnings (curriculum.data.name_warnings) are errors
 
-    @classmethod
-    def from_config(cls, config: DictConfig | Mapping[str, Any], *, path: str = "curriculum") -> CurriculumSpec:
-        return parse_curriculum(config, path=path)
-
     def stage_state(self, stage: StageSpec) -> Overrides:
         """The complete state of ``stage``: run-wide, then its capability's layer, then its own overrides."""
         if self.mode is Mode.merged:
@@ -215,7 +211,7 @@ def _structured(schema: type, data: Mapping[str, Any], path: str) -> Any:
 
 def _overrides(config: OverridesConfig, path: str) -> Overrides:
     try:
-        return Overrides.from_config(config)
+        return Overrides(**vars(config))
     except OverrideError as err:
         raise SpecError(f"{path}.{err.field}", str(err).split(": ", 1)[1]) from None
 

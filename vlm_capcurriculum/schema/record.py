@@ -140,10 +140,6 @@ class SampleRecord:
         return row
 
 
-def image_placeholder_count(problem: str) -> int:
-    return problem.count(IMAGE_PLACEHOLDER)
-
-
 def with_leading_placeholders(problem: str, images: Sequence[str]) -> str:
     """``problem`` with one ``<image>`` per image prepended, the layout of the paper's perception prompts
     (``"<image>{question}"`` in the reference ``format_for_training.py``)."""
