@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum import __version__
 from vlm_capcurriculum.cli import main
@@ -32,7 +32,7 @@ def test_a_reader_that_stops_early_is_not_an_error() -> None:
         stderr=subprocess.PIPE,
         text=True,
         timeout=300,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert reader.stdin is not None
     reader.stdin.close()

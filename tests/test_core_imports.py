@@ -16,12 +16,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 import vlm_capcurriculum
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11 (the check itself needs no 3.10 run)
 
-ROOT = Path(__file__).resolve().parents[1]
 # What the extras pull in without naming it (import names).
 TRANSITIVE = ("torch", "torchdata", "vllm", "ray", "tensorboard", "wandb", "numpy", "pandas", "kernels", "flash_attn")
 IMPORT_NAME = {"pillow": "PIL", "transformers": "transformers", "pytest-timeout": "pytest_timeout"}
@@ -33,7 +33,7 @@ NEEDS_EXTRA = {"vlm_capcurriculum.data.openai_backend": "data"}
 
 def extras() -> dict[str, list[str]]:
     """Each extra's import names, from pyproject.toml."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     out = {}
     for extra, requirements in project["optional-dependencies"].items():
         names = [re.match(r"[A-Za-z0-9_.\-]+", req).group(0).lower() for req in requirements]  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ def test_vlmcc_help_plan_and_data_help_without_optional_packages() -> None:
             sys.exit(main({argv!r}))
             """
         )
-        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
         assert result.returncode == 0, (argv, result.stderr)
         assert "usage: vlmcc" in result.stdout or "curriculum plan" in result.stdout
 

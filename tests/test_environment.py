@@ -6,14 +6,12 @@ import subprocess
 import sys
 import textwrap
 from importlib import metadata
-from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum import environment
 from vlm_capcurriculum.launch import LaunchError, check_backend_installed
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fake_installed(monkeypatch: pytest.MonkeyPatch, versions: dict[str, str], requires: list[str]) -> None:
@@ -62,7 +60,7 @@ def test_verl_dry_run_without_verl_names_the_extra() -> None:
         sys.exit(main(["train", "--config", "recipes/config.yaml", "backend=verl", "--dry-run"]))
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

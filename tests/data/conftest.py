@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from data_helpers import FAST_RETRY, png_bytes
 from fault_server import FaultServer
+from testkit import REPO
 
 from vlm_capcurriculum.data import OpenAIBackend
 
 HERE = Path(__file__).parent
-REPO = HERE.parents[1]
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pipeline_helpers import docci_corpus, read_jsonl, write_jsonl
 from test_filter import OPTIONS, SCRIPT
+from testkit import REPO
 
 from vlm_capcurriculum.data import ResponseCache
 
-REPO = Path(__file__).resolve().parents[2]
 ROWS = 120
 CONCURRENCY = 4
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from pipeline_helpers import docci_corpus, mcq_json, read_jsonl
+from testkit import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "data_recipes"
 
 

@@ -11,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+from testkit import REPO
+
 from vlm_capcurriculum.data import ResponseCache
 from vlm_capcurriculum.data.io import partial_path
 
 HERE = Path(__file__).parent
-REPO = HERE.parents[1]
 ROWS = 150
 MODELS = ("small", "large")
 

@@ -10,9 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from testkit import REPO
+
 from vlm_capcurriculum.models.tiny import save_tiny
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = REPO / "data_recipes" / "samples" / "images"
 
 

@@ -19,10 +19,7 @@ CONFIG = str(REPO / "recipes" / "config.yaml")
 TRAIN = ["train", "--config", CONFIG, "backend=trl", "model=tiny_qwen3_vl"]
 
 
-@pytest.fixture(autouse=True)
-def _repo_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(REPO)
-    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "out"))
+pytestmark = pytest.mark.usefixtures("recipe_run")  # from the repository root, OUTPUT_DIR in tmp
 
 
 def fake_checkpoint(output: Path, completed_steps: int) -> Path:

@@ -20,10 +20,7 @@ from vlm_capcurriculum.integrations.trl.config import build_settings
 CONFIG = str(REPO / "recipes" / "config.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _repo_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.chdir(REPO)  # the recipes' sample data paths are relative to the repository root
-    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "out"))
+pytestmark = pytest.mark.usefixtures("recipe_run")  # from the repository root, OUTPUT_DIR in tmp
 
 
 def settings(*overrides: str):

@@ -18,10 +18,7 @@ from vlm_capcurriculum.models import build_tiny_processor
 CONFIG = str(REPO / "recipes" / "config.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _repo_root(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.chdir(REPO)
-    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "out"))
+pytestmark = pytest.mark.usefixtures("recipe_run")  # from the repository root, OUTPUT_DIR in tmp
 
 
 def compose(*overrides: str):

@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from testkit import REPO
 
 from vlm_capcurriculum.integrations.trl.trainer import last_complete_checkpoint
 
 pytestmark = pytest.mark.slow
 
 CHILD = Path(__file__).with_name("resume_child.py")
-REPO = Path(__file__).resolve().parents[3]
 
 
 def run_child(family: str, base: Path, output: Path, kill_after: int = 0) -> subprocess.CompletedProcess:

@@ -9,9 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from testkit import REPO
+
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, parse_curriculum, plan_curriculum
 
-REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "data_recipes" / "samples"
 STAGE_FILES = {
     "perception": SAMPLES / "perception.jsonl",
