@@ -6,16 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIG = "recipes/config.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
+pytestmark = pytest.mark.usefixtures("repo_root")
 
 
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:

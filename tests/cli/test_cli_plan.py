@@ -7,10 +7,9 @@ import zlib
 from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def plain_config(tmp_path: Path, body: str) -> Path:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit import REPO
 
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.curriculum import StageData, build_plan, parse_curriculum
 
-REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("easyr1", "verl", "trl")
 RELEASED_ROWS = (3072, 12800, 15872)  # the released stage files (paper Sec. 4.1: 6 / 25 / 31 steps per epoch)
 

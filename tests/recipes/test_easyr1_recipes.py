@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum.cli import main
 from vlm_capcurriculum.config import load_config
@@ -20,7 +21,6 @@ from vlm_capcurriculum.integrations.easyr1.paths import resolve_function_path
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.prompts import THINK_BOXED, PromptNotFoundError, resolve_prompt
 
-REPO = Path(__file__).resolve().parents[2]
 PAPER_ENV = {
     "VLMCC_STAGE1_TRAIN": "/data/perception.jsonl",
     "VLMCC_STAGE1_IMAGE_DIR": "/data/perception_images",

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 from vlm_capcurriculum.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 PAPER_ROWS = {"perception": 3072, "text_reasoning": 12800, "visual_reasoning": 15872}
 
 
