@@ -17,11 +17,12 @@ Units follow :mod:`vlm_capcurriculum.rewards.units` (both named: same dimension 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 
 from vlm_capcurriculum.rewards.bounds import MAX_DIGITS, MAX_EXPONENT_DIGITS
+from vlm_capcurriculum.rewards.latex import squash
 from vlm_capcurriculum.rewards.units import canonical_unit, conversion
+from vlm_capcurriculum.rewards.value import Quantity
 
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d.,])|\d+)(?:\.\d*)?|\.\d+"
 _SIGNED = rf"[+-]?\s*(?:{_NUM})"
@@ -55,18 +56,8 @@ _WORDS_RE = re.compile(
     re.IGNORECASE,
 )
 _HUNDRED = re.compile(r"^(?:(?P<count>a|one|two|three|four|five|six|seven|eight|nine)\s+)?hundred(?![A-Za-z])", re.I)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A parsed number. ``value`` is exact (None for infinity, whose sign is ``infinite``); ``unit`` is canonical
-    (``""`` for none); ``decimal`` records a decimal point (compared after rounding); ``percent`` a percent sign."""
-
-    value: Fraction | None
-    unit: str = ""
-    percent: bool = False
-    decimal: bool = False
-    infinite: int = 0
+#: Words that start a number in prose ("three apples", "a dozen eggs"); "no" is a count only where one is expected.
+NUMBER_WORDS = tuple(word for word in (*_ONES, *_TENS, "a hundred", "hundred") if word != "no")
 
 
 def _numeral(text: str) -> Fraction | None:
@@ -91,7 +82,7 @@ def parse_number_head(text: str) -> tuple[Quantity, str] | None:
     if match.group("num") is None:  # \frac
         numerator = groups[1] if groups[1] is not None else groups[2]
         denominator = groups[3] if groups[3] is not None else groups[4]
-        num, den = _numeral(_squash(numerator)), _numeral(_squash(denominator))
+        num, den = _numeral(squash(numerator)), _numeral(squash(denominator))
         if num is None or den is None or den == 0:
             return None
         value = num / den
@@ -121,10 +112,6 @@ def parse_number_head(text: str) -> tuple[Quantity, str] | None:
                 value = value ** int(power)
     rest = text[match.end() :]
     return Quantity(sign * value, decimal=decimal), rest
-
-
-def _squash(text: str) -> str:
-    return text.replace(" ", "")
 
 
 def _parse_words_head(text: str) -> tuple[Quantity, str] | None:
@@ -203,13 +190,6 @@ def parse_quantity(text: str) -> Quantity | None:
     return Quantity(quantity.value, unit, bool(percent), quantity.decimal, quantity.infinite)
 
 
-def _close(a: Fraction, b: Fraction, rounded: bool) -> bool:
-    """Exact equality: a decimal is the rational it writes (``0.5`` is ``1/2``; ``0.333333`` is not ``1/3`` and
-    ``1.0000001`` is not ``1``), the rule :func:`vlm_capcurriculum.rewards.expr.compare` applies too."""
-    del rounded
-    return a == b
-
-
 def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
     """Equality under the rules in the module docstring."""
     if pred.unit and gold.unit and pred.unit != gold.unit:
@@ -218,13 +198,11 @@ def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
             return False
         if pred.value is None or gold.value is None or pred.percent != gold.percent:
             return False
-        return _close(pred.value * pred_conversion[1], gold.value * gold_conversion[1], pred.decimal or gold.decimal)
+        return pred.value * pred_conversion[1] == gold.value * gold_conversion[1]
     if pred.infinite or gold.infinite:
         return pred.infinite == gold.infinite
     assert pred.value is not None and gold.value is not None
-    rounded = pred.decimal or gold.decimal
     if pred.percent == gold.percent:
-        return _close(pred.value, gold.value, rounded)
+        return pred.value == gold.value
     percent, bare = (pred, gold) if pred.percent else (gold, pred)
-    assert percent.value is not None and bare.value is not None
-    return _close(percent.value, bare.value, rounded) or _close(percent.value / 100, bare.value, rounded)
+    return percent.value == bare.value or percent.value / 100 == bare.value  # type: ignore[operator]

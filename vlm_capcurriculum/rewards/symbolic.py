@@ -9,7 +9,7 @@ rejected: sympy would otherwise try to build them and hold the CPU (and the GIL)
 
 Comparison is Math-Verify's ``verify`` (symbolic simplification, sets, intervals, relations, matrices), with
 set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is ``x \\in [-2, 7]``) and floats rounded to
-:data:`FLOAT_ROUNDING` places instead of its default 6, which would make ``0.333333`` equal ``1/3`` and
+:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places instead of its default 6, which would make ``0.333333`` equal ``1/3`` and
 ``1.0000001`` equal ``1``, against our rule that a decimal is the rational it writes
 (:func:`vlm_capcurriculum.rewards.expr.compare`); the exact fast path decides plain numbers before this runs.
 """
@@ -19,21 +19,13 @@ from __future__ import annotations
 import logging
 import math
 import re
+from functools import lru_cache
 
-#: Decimal places Math-Verify rounds floats to (its default is 6; see the module docstring).
-FLOAT_ROUNDING = 12
-#: Parsed trees whose value could exceed 10**MAX_LOG10 are not simplified.
-MAX_LOG10 = 2_000
-#: Trees with more nodes than this are not simplified (a 1000-character answer has far fewer).
-MAX_NODES = 5_000
-#: Sums and products over more terms than this are not evaluated (sympy may expand them term by term).
-MAX_TERMS = 10_000
+from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, FLOAT_ROUNDING, MAX_LOG10, MAX_NESTING, MAX_NODES, MAX_TERMS
 
 # Python's power operator (latex2sympy would reject it anyway), giant numerals, and binomials or factorials of big
 # numerals, which latex2sympy evaluates while parsing.
-_STRING_SCREEN = re.compile(r"\*\*|\d{2000,}|\\binom\s*\{?\s*\d{5,}|\d{5,}\s*\)?\s*!")
-#: Answers nested deeper than this are not parsed (the parser recurses per level).
-MAX_NESTING = 100
+_STRING_SCREEN = re.compile(rf"\*\*|\d{{{MAX_LOG10},}}|\\binom\s*\{{?\s*\d{{5,}}|\d{{5,}}\s*\)?\s*!")
 
 
 class TooLarge(Exception):
@@ -215,3 +207,8 @@ def warm_up() -> None:
     _quiet_math_verify()
     for pred, gold in _WARM_UP:
         equivalent(pred, gold)
+
+
+#: What a guard worker may run, by name. Verdicts are remembered per worker for the life of the worker (an answer
+#: that is too large raises and is not remembered).
+TASKS = {"equivalent": lru_cache(maxsize=CACHE_SIZE)(equivalent)}

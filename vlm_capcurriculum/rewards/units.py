@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from vlm_capcurriculum.rewards.fold import singular
+
 _ALIASES: dict[str, tuple[str, ...]] = {
     "mm": ("millimeter", "millimetre"),
     "cm": ("centimeter", "centimetre"),
@@ -156,14 +158,5 @@ def _canonical_word(word: str) -> str:
     word = word.strip()
     if word in _CANONICAL:
         return _CANONICAL[word]
-    singular = _singular(word)
-    return _CANONICAL.get(singular, singular)
-
-
-def _singular(word: str) -> str:
-    """A rough singular ("weeks" -> "week", "inches" -> "inch"), applied to both sides alike."""
-    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    one = singular(word)
+    return _CANONICAL.get(one, one)
