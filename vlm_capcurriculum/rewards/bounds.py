@@ -24,8 +24,10 @@ MAX_DIGITS = 400
 MAX_EXPONENT_DIGITS = 400
 #: Exact rational values are computed only while they stay below this many digits (numerator or denominator).
 MAX_EXACT_DIGITS = 2_000
-#: The largest n whose n! is computed exactly (170! is the largest a float holds).
-MAX_EXACT_FACTORIAL = 500
+#: The largest n whose n! is computed exactly, and the largest a float holds.
+MAX_EXACT_FACTORIAL, MAX_FLOAT_FACTORIAL = 500, 170
+#: The largest q whose q-th root is taken exactly (``4^{1/2}`` is 2).
+MAX_EXACT_ROOT = 64
 #: A float power with an exponent beyond this overflows or underflows: decided at once, never computed.
 MAX_FLOAT_EXPONENT = 1e6
 #: Expressions in more variables than this are left to the symbolic path.
@@ -66,6 +68,9 @@ MAX_LOG10 = 2_000
 MAX_NODES = 5_000
 #: Sums and products over more terms than this are not evaluated (sympy may expand them term by term).
 MAX_TERMS = 10_000
+#: Binomials and factorials of numerals with more digits than this are rejected before parsing (latex2sympy
+#: evaluates them while it parses).
+MAX_FACTORIAL_DIGITS = 4
 #: Default per-answer limit in seconds. The paper's (unused) helper used 1 s; symbolic comparisons of honest answers
 #: take tens of milliseconds and the slowest in benchmarks/cases about 0.5 s on one CPU core, so 2 s leaves room for a
 #: loaded machine without letting a runaway answer hold a batch.

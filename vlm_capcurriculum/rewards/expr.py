@@ -10,12 +10,12 @@ evaluates in floating-point complex arithmetic, where an enormous number is an `
 
 Equivalence (:func:`compare`): constants built from numerals with + - * / integer powers and roots that come out
 rational are compared exactly (``2^{100}+1`` is not ``2^{100}``, ``\\frac{1}{2^{98}}`` is not ``\\frac{1}{2^{99}}``);
-a decimal numeral is the rational it writes, so it never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``);
+a decimal numeral never equals an irrational (the decimal rule of :class:`~vlm_capcurriculum.rewards.value.Quantity`);
 other constants compare in floating point relative to their size, with no absolute floor (``10^{-12}`` is not
 ``10^{-10}``). Expressions with variables are probabilistic identity tests: both sides are evaluated at fixed points
 where each variable takes negative, small and larger positive values (so ``|x|``, ``\\sqrt{x^2}`` and ``x/|x|`` are
-not ``x``, ``x``, ``1``); equal at every point to ``FLOAT_EQUAL`` relative is equal, different beyond ``FLOAT_DIFFERENT``
-at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
+not ``x``, ``x``, ``1``); equal at every point to ``FLOAT_EQUAL`` relative is equal, different beyond
+``FLOAT_DIFFERENT`` at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
 and ``e`` Euler's number. Relations compare as proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1``
 is ``x < 1``, by a positive factor).
 
@@ -38,7 +38,9 @@ from vlm_capcurriculum.rewards.bounds import (
     MAX_DIGITS,
     MAX_EXACT_DIGITS,
     MAX_EXACT_FACTORIAL,
+    MAX_EXACT_ROOT,
     MAX_FLOAT_EXPONENT,
+    MAX_FLOAT_FACTORIAL,
     MAX_NESTING,
     MAX_VARIABLES,
     REAL_TOLERANCE,
@@ -419,7 +421,12 @@ def evaluate(node: Node, point: dict[str, complex], scale: list[float] | None = 
         return -evaluate(args[0], point, scale)
     if kind == "fact":
         value = evaluate(args[0], point, scale)
-        if abs(value.imag) > REAL_TOLERANCE or value.real < 0 or value.real > 170 or value.real != int(value.real):
+        if (
+            abs(value.imag) > REAL_TOLERANCE
+            or value.real < 0
+            or value.real > MAX_FLOAT_FACTORIAL
+            or value.real != int(value.real)
+        ):
             raise ValueError("factorial outside what a float holds")
         return complex(math.factorial(int(value.real)))
     if kind == "abs":
@@ -545,7 +552,7 @@ def _exact_power(base: Fraction, exponent: Fraction) -> Fraction:
             raise _NotExact
         return Fraction(0)
     p, q = exponent.numerator, exponent.denominator
-    if abs(p) * max(_digits(base), 1) > MAX_EXACT_DIGITS or q > 64:
+    if abs(p) * max(_digits(base), 1) > MAX_EXACT_DIGITS or q > MAX_EXACT_ROOT:
         raise _NotExact
     if q > 1:
         if base < 0:
@@ -603,10 +610,9 @@ def _is_real(value: complex) -> bool:
 def compare(pred: Node, gold: Node) -> bool | None:
     """Equality of two expressions: True, False, or None when undecided.
 
-    Constants: exact when both are rational (:func:`exact_value`); a decimal numeral is the rational it writes, so
-    a decimal never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``, as ``1.414`` is not) - the paper's
-    reward (sympy) applies the same rule. Other constants compare in floating point relative to their size.
-    Expressions with variables are evaluated at :func:`_points` (negative and sign-changing values included);
+    Constants: exact when both are rational (:func:`exact_value`), a decimal never equals an irrational; other
+    constants compare in floating point relative to their size. Expressions with variables are evaluated at
+    :func:`_points` (negative and sign-changing values included);
     a point where exactly one side is not real (outside its real domain: ``2\\ln x`` at x < 0) is skipped.
     """
     if is_relation(pred) or is_relation(gold):

@@ -57,7 +57,6 @@ THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
 _END_TOKENS = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end_of_text)\|>")
 
 _BOX_TOKENS = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{|\\[{}\\]|[{}]")
-_BOX_OPENER = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{")
 
 _ANSWER_PHRASE = re.compile(
     r"(?:(?:final\s+answer|correct\s+(?:answer|option|choice)|the\s+answer|answer)\s*(?:\*\*)?\s*"

@@ -7,11 +7,10 @@
 (:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
 left to the symbolic path.
 
-Comparison (:func:`quantities_equal`): exact. A decimal is the rational it writes, so ``0.5`` equals ``1/2`` but
-``0.333333`` is not ``1/3`` and ``1.0000001`` is not ``1`` (the paper's reward, sympy, agrees; Math-Verify's
-6-place rounding would credit them, and also ``10^{-7}`` against ``0``). A percent on
-one side only matches the bare number either way (``28\\%`` = ``28`` = ``0.28``): graders and datasets write both.
-Units follow :mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
+Comparison (:func:`quantities_equal`): exact, under the decimal rule of
+:class:`~vlm_capcurriculum.rewards.value.Quantity`. A percent on one side only matches the bare number either way
+(``28\\%`` = ``28`` = ``0.28``): graders and datasets write both. Units follow
+:mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
 """
 
 from __future__ import annotations

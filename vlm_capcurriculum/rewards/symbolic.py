@@ -9,9 +9,8 @@ rejected: sympy would otherwise try to build them and hold the CPU (and the GIL)
 
 Comparison is Math-Verify's ``verify`` (symbolic simplification, sets, intervals, relations, matrices), with
 set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is ``x \\in [-2, 7]``) and floats rounded to
-:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places instead of its default 6, which would make ``0.333333`` equal ``1/3`` and
-``1.0000001`` equal ``1``, against our rule that a decimal is the rational it writes
-(:func:`vlm_capcurriculum.rewards.expr.compare`); the exact fast path decides plain numbers before this runs.
+:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places instead of its default 6, for the decimal rule of
+:class:`~vlm_capcurriculum.rewards.value.Quantity`; the exact fast path decides plain numbers before this runs.
 """
 
 from __future__ import annotations
@@ -21,11 +20,21 @@ import math
 import re
 from functools import lru_cache
 
-from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, FLOAT_ROUNDING, MAX_LOG10, MAX_NESTING, MAX_NODES, MAX_TERMS
+from vlm_capcurriculum.rewards.bounds import (
+    CACHE_SIZE,
+    FLOAT_ROUNDING,
+    MAX_FACTORIAL_DIGITS,
+    MAX_FLOAT_FACTORIAL,
+    MAX_LOG10,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_TERMS,
+)
 
 # Python's power operator (latex2sympy would reject it anyway), giant numerals, and binomials or factorials of big
 # numerals, which latex2sympy evaluates while parsing.
-_STRING_SCREEN = re.compile(rf"\*\*|\d{{{MAX_LOG10},}}|\\binom\s*\{{?\s*\d{{5,}}|\d{{5,}}\s*\)?\s*!")
+_BIG = rf"\d{{{MAX_FACTORIAL_DIGITS + 1},}}"
+_STRING_SCREEN = re.compile(rf"\*\*|\d{{{MAX_LOG10},}}|\\binom\s*\{{?\s*{_BIG}|{_BIG}\s*\)?\s*!")
 
 
 class TooLarge(Exception):
@@ -121,7 +130,7 @@ def _value(node: object) -> float | None:
             return result
         if isinstance(node, (sympy.factorial, sympy.factorial2)):
             n = _value(node.args[0])
-            return None if n is None or n > 170 else math.gamma(max(n, 0) + 1)
+            return None if n is None or n > MAX_FLOAT_FACTORIAL else math.gamma(max(n, 0) + 1)
     except (OverflowError, ValueError, ZeroDivisionError, TypeError):
         return None
     return 1.0

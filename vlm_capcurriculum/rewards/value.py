@@ -17,7 +17,10 @@ from fractions import Fraction
 @dataclass(frozen=True)
 class Quantity:
     """A number. ``value`` is exact (None for infinity, whose sign is ``infinite``); ``unit`` is canonical (``""``
-    for none); ``decimal`` records a decimal point, ``percent`` a percent sign."""
+    for none); ``percent`` records a percent sign, ``decimal`` a decimal point. The decimal rule of every comparison
+    here: a decimal is the rational it writes (``0.5`` is ``1/2``; ``0.333333`` is not ``1/3``, ``1.0000001`` is
+    not ``1``, ``1.41421356`` is not ``\\sqrt{2}``), as in the paper's reward (sympy); Math-Verify's default 6-place
+    rounding would credit them."""
 
     value: Fraction | None
     unit: str = ""
