@@ -22,6 +22,18 @@ def top_level(text: str) -> Iterator[tuple[int, str]]:
             yield i, char
 
 
+def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
+    """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
+    pieces: list[tuple[str, str]] = []
+    start = 0
+    for i, char in top_level(text):
+        if char in separators:
+            pieces.append((text[start:i], char))
+            start = i + 1
+    pieces.append((text[start:], ""))
+    return pieces
+
+
 def encloses(text: str, opening: str = OPENING, closing: str = CLOSING) -> bool:
     """Whether the bracket opening ``text`` closes at its last character (escaped ``\\{``, ``\\}`` are not
     brackets)."""

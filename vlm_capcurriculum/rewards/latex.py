@@ -132,11 +132,7 @@ def strip_outer_braces(text: str) -> str:
     """``{x}`` is ``x`` when the braces enclose everything (LaTeX grouping); ``{1, 2}`` stays: a set."""
     while text.startswith("{") and text.endswith("}") and encloses(text, "{", "}"):
         inner = text[1:-1].strip()
-        if _has_top_level_comma(inner):
+        if any(char in ",;" for _, char in top_level(inner)):
             return text
         text = inner
     return text
-
-
-def _has_top_level_comma(text: str) -> bool:
-    return any(char in ",;" for _, char in top_level(text))

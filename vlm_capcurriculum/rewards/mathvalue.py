@@ -33,7 +33,7 @@ from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
 from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, MAX_NESTING
-from vlm_capcurriculum.rewards.brackets import encloses, top_level
+from vlm_capcurriculum.rewards.brackets import encloses, split_top_level
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.rewards.value import (
     Items,
@@ -41,7 +41,6 @@ from vlm_capcurriculum.rewards.value import (
     Node,
     Op,
     Quantity,
-    Ratio,
     Seq,
     Union,
     Value,
@@ -62,19 +61,7 @@ _THOUSANDS_PIECE = re.compile(r"\d{3}(?:\.\d+)?(?![\d])")
 _PM = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
 _CHAIN_NAME = re.compile(_NAME)
 _ASCENDING, _DESCENDING = frozenset({"<", "<="}), frozenset({">", ">="})
-_INFINITY = {1: Quantity(None, "", False, False, 1), -1: Quantity(None, "", False, False, -1)}
-
-
-def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
-    """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
-    pieces: list[tuple[str, str]] = []
-    start = 0
-    for i, char in top_level(text):
-        if char in separators:
-            pieces.append((text[start:i], char))
-            start = i + 1
-    pieces.append((text[start:], ""))
-    return pieces
+_INFINITY = {sign: Quantity(None, infinite=sign) for sign in (1, -1)}
 
 
 def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -191,7 +178,7 @@ class _ValueParser:
             pieces = [piece for piece, _ in split_top_level(text, ":")]
             quantities = [parse_quantity(piece) for piece in pieces]
             if len(pieces) > 1 and all(quantities):
-                return Ratio(tuple(quantities))  # type: ignore[arg-type]
+                return Seq(":", ":", tuple(quantities))  # type: ignore[arg-type]
             return None
         return self.leaf(text)
 
@@ -407,10 +394,6 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
                 for pr, gr in zip(pred.rows, gold.rows, strict=True)
                 for p, g in zip(pr, gr, strict=True)
             ]
-        )
-    if isinstance(pred, Ratio) and isinstance(gold, Ratio):
-        return len(pred.parts) == len(gold.parts) and all(
-            quantities_equal(p, g) for p, g in zip(pred.parts, gold.parts, strict=True)
         )
     if isinstance(pred, Words) and isinstance(gold, Words):
         return pred.text == gold.text

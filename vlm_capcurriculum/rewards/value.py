@@ -57,7 +57,7 @@ class Items:
 
 @dataclass(frozen=True)
 class Seq:
-    """A tuple or interval: ordered elements between brackets."""
+    """A tuple, interval or ratio: ordered elements between brackets (``:`` and ``:`` for a ratio ``3:4``)."""
 
     left: str
     right: str
@@ -75,18 +75,13 @@ class Matrix:
 
 
 @dataclass(frozen=True)
-class Ratio:
-    parts: tuple[Quantity, ...]
-
-
-@dataclass(frozen=True)
 class Words:
     """A text answer ("odd", "Evelyn", "no solution"), compared case-folded."""
 
     text: str
 
 
-Value = Quantity | Op | Items | Seq | Union | Matrix | Ratio | Words
+Value = Quantity | Op | Items | Seq | Union | Matrix | Words
 
 
 def is_relation(value: object) -> bool:
