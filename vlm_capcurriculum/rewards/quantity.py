@@ -38,11 +38,10 @@ _PERCENT = re.compile(r"^(?:%|percent(?:age)?|per\s*cent|pct)(?![A-Za-z])\s*", r
 _SCALE = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _SCALE_RE = re.compile(r"^(thousand|million|billion|trillion)s?(?![A-Za-z])\s*", re.IGNORECASE)
 
-_ONES = {
-    "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "a dozen": 12, "dozen": 12,
-    "single": 1, "once": 1, "twice": 2, "a couple": 2, "a pair": 2, "no": 0,
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]  # fmt: skip
+_ONES = dict(zip(_NUMBERS, range(20), strict=True)) | {
+    "none": 0, "a dozen": 12, "dozen": 12, "single": 1, "once": 1, "twice": 2, "a couple": 2, "a pair": 2, "no": 0,
 }  # fmt: skip
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _WORDS_RE = re.compile(
@@ -54,7 +53,7 @@ _WORDS_RE = re.compile(
     r"|^(?P<ones>" + "|".join(sorted((k for k in _ONES if k != "no"), key=len, reverse=True)) + r")",
     re.IGNORECASE,
 )
-_HUNDRED = re.compile(r"^(?:(?P<count>a|one|two|three|four|five|six|seven|eight|nine)\s+)?hundred(?![A-Za-z])", re.I)
+_HUNDRED = re.compile(rf"^(?:(?P<count>a|{'|'.join(_NUMBERS[1:10])})\s+)?hundred(?![A-Za-z])", re.IGNORECASE)
 #: Words that start a number in prose ("three apples", "a dozen eggs"); "no" is a count only where one is expected.
 NUMBER_WORDS = tuple(word for word in (*_ONES, *_TENS, "a hundred", "hundred") if word != "no")
 
