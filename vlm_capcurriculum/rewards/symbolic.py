@@ -218,6 +218,21 @@ def warm_up() -> None:
         equivalent(pred, gold)
 
 
-#: What a guard worker may run, by name. Verdicts are remembered per worker for the life of the worker (an answer
-#: that is too large raises and is not remembered).
-TASKS = {"equivalent": lru_cache(maxsize=CACHE_SIZE)(equivalent)}
+@lru_cache(maxsize=CACHE_SIZE)
+def _remembered(pred: str, gold: str) -> bool | None:
+    try:
+        return equivalent(pred, gold)
+    except TooLarge:
+        return None
+
+
+def remembered_equivalent(pred: str, gold: str) -> bool:
+    """:func:`equivalent`, remembered for the life of the worker (rejections too: a batch repeats its answers)."""
+    verdict = _remembered(pred, gold)
+    if verdict is None:
+        raise TooLarge("remembered as too large")
+    return verdict
+
+
+#: What a guard worker may run, by name.
+TASKS = {"equivalent": remembered_equivalent}
