@@ -77,6 +77,11 @@ MAX_FACTORIAL_DIGITS = 4
 DEFAULT_TIMEOUT_S = 2.0
 #: How long a fresh worker may take to import sympy and Math-Verify before it is given up on.
 BOOT_TIMEOUT_S = 120.0
+#: Guard workers per process at most, by default (reward actors share the node; ``VLMCC_REWARD_WORKERS`` overrides).
+MAX_WORKERS = 4
+#: A worker's own limits, so that even an orphan cannot run away: address space in MB and CPU seconds per task
+#: (``VLMCC_GUARD_MEMORY_MB`` and ``VLMCC_GUARD_TASK_CPU_S`` override them).
+WORKER_MEMORY_MB, WORKER_TASK_CPU_S = 4096, 60.0
 
 # ---------------------------------------------------------------- memory
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.rewards.bounds import BOOT_TIMEOUT_S, DEFAULT_TIMEOUT_S
+from vlm_capcurriculum.rewards.bounds import BOOT_TIMEOUT_S, DEFAULT_TIMEOUT_S, MAX_WORKERS
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,11 @@ def reset_guard_stats() -> None:
 
 
 def default_pool_size() -> int:
-    """``VLMCC_REWARD_WORKERS`` or half the CPU cores, between 1 and 4 (reward actors share the node)."""
+    """``VLMCC_REWARD_WORKERS`` or half the CPU cores, between 1 and :data:`~.bounds.MAX_WORKERS`."""
     configured = os.environ.get("VLMCC_REWARD_WORKERS")
     if configured:
         return max(1, int(configured))
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    return max(1, min(MAX_WORKERS, (os.cpu_count() or 2) // 2))
 
 
 class _Worker:

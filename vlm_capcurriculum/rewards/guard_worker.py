@@ -24,9 +24,7 @@ import os
 import sys
 
 from vlm_capcurriculum.rewards import symbolic
-
-#: Defaults of the worker's own limits (address space in MB, CPU seconds per task); the environment overrides them.
-MEMORY_MB, TASK_CPU_S = "4096", "60"
+from vlm_capcurriculum.rewards.bounds import WORKER_MEMORY_MB, WORKER_TASK_CPU_S
 
 
 def _limit_self() -> None:
@@ -34,7 +32,7 @@ def _limit_self() -> None:
         import resource
     except ImportError:  # not POSIX: the parent's kill is the only limit
         return
-    memory_mb = int(os.environ.get("VLMCC_GUARD_MEMORY_MB", MEMORY_MB))
+    memory_mb = int(os.environ.get("VLMCC_GUARD_MEMORY_MB", WORKER_MEMORY_MB))
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         with contextlib.suppress(ValueError, OSError):
@@ -55,7 +53,7 @@ def _cpu_cap_next_task() -> None:
         import resource
     except ImportError:
         return
-    cap = float(os.environ.get("VLMCC_GUARD_TASK_CPU_S", TASK_CPU_S))
+    cap = float(os.environ.get("VLMCC_GUARD_TASK_CPU_S", WORKER_TASK_CPU_S))
     used = resource.getrusage(resource.RUSAGE_SELF)
     soft = int(used.ru_utime + used.ru_stime + cap) + 1
     with contextlib.suppress(ValueError, OSError):
