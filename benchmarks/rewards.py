@@ -234,14 +234,14 @@ def grade_baseline(name: str, cases: list[Case], runner: BaselineRunner) -> Grad
 
 
 def _clear_our_caches(restart_guard: bool = False, wait_for_guard: bool = True) -> None:
-    """Forget everything our reward remembers between batches (verdicts, parses); with ``restart_guard`` also start
-    fresh guard workers (their verdict and parser caches are empty) and, with ``wait_for_guard``, wait until they
-    have booted, as in training, where they start when the reward is loaded and boot during the first rollouts."""
+    """Forget everything our reward remembers between batches (parses; the guard workers hold the verdicts); with
+    ``restart_guard`` also start fresh guard workers (their verdict and parser caches are empty) and, with
+    ``wait_for_guard``, wait until they have booted, as in training, where they start when the reward is loaded and
+    boot during the first rollouts."""
     from vlm_capcurriculum.rewards import latex, mathvalue, scoring, shutdown_pool
     from vlm_capcurriculum.rewards.guard import prestart_pool
 
-    scoring._symbolic_cache.clear()
-    for module in (latex, mathvalue, scoring):  # every memo of the package, so no verdict or parse is reused
+    for module in (latex, mathvalue, scoring):  # every memo of the package, so no parse is reused
         for value in vars(module).values():
             if callable(getattr(value, "cache_clear", None)):
                 value.cache_clear()

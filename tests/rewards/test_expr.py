@@ -91,3 +91,36 @@ def test_expressions_are_compared_at_negative_and_sign_changing_points() -> None
     assert same("\\sqrt{u^2}", "|u|") is True
     assert same("\\frac{u}{|u|}", "1") is False
     assert same("\\ln(u^2)", "2\\ln(u)") is True  # equal wherever both are real
+
+
+def test_one_value_model_from_numbers_to_whole_answers() -> None:
+    """A numeral inside an expression is the same Quantity a bare number parses to, and a whole answer's tree holds
+    the expression itself (no second representation to convert between)."""
+    from vlm_capcurriculum.rewards.mathvalue import parse_value
+    from vlm_capcurriculum.rewards.quantity import parse_quantity
+    from vlm_capcurriculum.rewards.value import Op, Quantity, Seq
+
+    half = Quantity(Fraction(5, 2), decimal=True)
+    assert parse_quantity("2.5") == half
+    assert parse_expression("2.5x") == Op("mul", (half, Op("var", ("x",))))
+    assert parse_value("\\frac{\\pi}{3}") == parse_expression("\\frac{\\pi}{3}")
+    assert parse_value("(2.5, \\sqrt{2})") == Seq("(", ")", (half, parse_expression("\\sqrt{2}")))
+
+
+@pytest.mark.parametrize("depth", [10, 60])
+def test_one_nesting_bound_for_every_parser(depth: int) -> None:
+    from vlm_capcurriculum.rewards.bounds import MAX_NESTING
+    from vlm_capcurriculum.rewards.mathvalue import parse_value
+    from vlm_capcurriculum.rewards.symbolic import TooLarge, parse_latex
+
+    text = "-(" * depth + "1" + ")" * depth
+    if depth <= MAX_NESTING // 2:
+        assert compare(parse_expression(text), parse_expression("1" if depth % 2 == 0 else "-1")) is True
+        assert parse_value(text) is not None
+        parse_latex(text)
+    else:
+        with pytest.raises(Unsupported):
+            parse_expression(text)
+        assert parse_value(text) is None
+        with pytest.raises(TooLarge):
+            parse_latex(text)

@@ -1,7 +1,8 @@
 """The guard: worker processes with a hard per-task deadline that kill runaway work.
 
-These tests run real worker processes (``python -m vlm_capcurriculum.rewards.guard_worker``); the ``hang`` task
-spins the CPU inside the worker the way a big-integer power does (holding the GIL), so only a kill can stop it.
+These tests run real worker processes (``python -m vlm_capcurriculum.rewards.guard_worker``) on the task table of
+``guard_test_tasks.py``: production's plus ``ping`` and ``hang``, which spins the CPU inside the worker the way a
+big-integer power does (holding the GIL), so only a kill can stop it.
 """
 
 from __future__ import annotations
@@ -10,18 +11,39 @@ import multiprocessing
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from vlm_capcurriculum.rewards import guard, score, verify
 from vlm_capcurriculum.rewards.guard import GuardPool, Outcome
 
+TEST_TASKS = "guard_test_tasks"
+
+
+@pytest.fixture(autouse=True)
+def _test_tasks_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers find ``guard_test_tasks`` (next to this file) on their PYTHONPATH."""
+    here = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
+
 
 @pytest.fixture
 def pool():
-    pool = GuardPool(size=1)
+    pool = GuardPool(size=1, tasks=TEST_TASKS)
     yield pool
     pool.close()
+
+
+def test_production_workers_run_only_production_tasks() -> None:
+    pool = GuardPool(size=1)
+    try:
+        assert pool.run([("ping", ()), ("equivalent", ("\\frac{1}{2}", "0.5"))]) == [
+            Outcome("error", "KeyError"),
+            Outcome("ok", True),
+        ]
+    finally:
+        pool.close()
 
 
 def _pids(pool: GuardPool) -> set[int]:
@@ -77,7 +99,7 @@ def test_worker_that_dies_is_replaced(pool: GuardPool) -> None:
 
 
 def test_concurrent_callers_share_the_pool() -> None:
-    pool = GuardPool(size=2)
+    pool = GuardPool(size=2, tasks=TEST_TASKS)
     results: dict[int, list[Outcome]] = {}
 
     def call(index: int) -> None:
@@ -95,7 +117,7 @@ def test_concurrent_callers_share_the_pool() -> None:
 
 
 def test_close_stops_every_worker() -> None:
-    pool = GuardPool(size=2)
+    pool = GuardPool(size=2, tasks=TEST_TASKS)
     pool.run([("ping", ())] * 2)
     processes = [worker.process for worker in pool._idle]
     assert processes

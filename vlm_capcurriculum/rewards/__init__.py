@@ -8,9 +8,10 @@ own type). Framework entry points: ``reward_fns/capcurriculum.py`` (EasyR1) and
 :mod:`vlm_capcurriculum.integrations.verl.reward` (verl).
 """
 
+from vlm_capcurriculum.rewards.bounds import DEFAULT_TIMEOUT_S
 from vlm_capcurriculum.rewards.extract import Extraction, extract, extract_answer
 from vlm_capcurriculum.rewards.format import format_ok, format_score
-from vlm_capcurriculum.rewards.guard import DEFAULT_TIMEOUT_S, guard_stats, reset_guard_stats, shutdown_pool
+from vlm_capcurriculum.rewards.guard import guard_stats, reset_guard_stats, shutdown_pool
 from vlm_capcurriculum.rewards.scoring import (
     PAPER_FORMAT_WEIGHT,
     score,

@@ -1,5 +1,5 @@
-"""Characters outside every bracket: the one scan that several parsers need (top-level commas, ``=`` signs,
-relation operators, separators), written once. Linear in the text; unbalanced closers simply push the depth below
+"""Bracket scans that several parsers need (top-level commas, ``=`` signs, relation operators, separators; whether a
+bracket encloses a whole text), written once. Linear in the text; unbalanced closers simply push the depth below
 zero, where nothing counts as top level."""
 
 from __future__ import annotations
@@ -20,3 +20,34 @@ def top_level(text: str) -> Iterator[tuple[int, str]]:
             depth -= 1
         elif depth == 0:
             yield i, char
+
+
+def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
+    """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
+    pieces: list[tuple[str, str]] = []
+    start = 0
+    for i, char in top_level(text):
+        if char in separators:
+            pieces.append((text[start:i], char))
+            start = i + 1
+    pieces.append((text[start:], ""))
+    return pieces
+
+
+def encloses(text: str, opening: str = OPENING, closing: str = CLOSING) -> bool:
+    """Whether the bracket opening ``text`` closes at its last character (escaped ``\\{``, ``\\}`` are not
+    brackets)."""
+    depth = 0
+    escaped = False
+    for i, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in opening:
+            depth += 1
+        elif char in closing:
+            depth -= 1
+            if depth == 0:
+                return i == len(text) - 1
+    return False

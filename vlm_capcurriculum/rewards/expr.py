@@ -3,18 +3,19 @@ trigonometry and polynomials in a few variables.
 
 Why not sympy here: parsing LaTeX with Math-Verify's ANTLR grammar costs tens of milliseconds per answer and
 simplification can run away; this parser is a single pass over at most
-:data:`~vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS` characters, nests at most :data:`MAX_DEPTH` levels, and
+:data:`~vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS` characters, nests at most
+:data:`~vlm_capcurriculum.rewards.bounds.MAX_NESTING` levels, and
 evaluates in floating-point complex arithmetic, where an enormous number is an ``OverflowError`` or ``inf`` at once
 (``2^{10^{10}}`` and ``1000000!`` cost microseconds). Nothing is ever evaluated as code.
 
 Equivalence (:func:`compare`): constants built from numerals with + - * / integer powers and roots that come out
 rational are compared exactly (``2^{100}+1`` is not ``2^{100}``, ``\\frac{1}{2^{98}}`` is not ``\\frac{1}{2^{99}}``);
-a decimal numeral is the rational it writes, so it never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``);
+a decimal numeral never equals an irrational (the decimal rule of :class:`~vlm_capcurriculum.rewards.value.Quantity`);
 other constants compare in floating point relative to their size, with no absolute floor (``10^{-12}`` is not
 ``10^{-10}``). Expressions with variables are probabilistic identity tests: both sides are evaluated at fixed points
 where each variable takes negative, small and larger positive values (so ``|x|``, ``\\sqrt{x^2}`` and ``x/|x|`` are
-not ``x``, ``x``, ``1``); equal at every point to :data:`EQUAL` relative is equal, different beyond :data:`DIFFERENT`
-at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
+not ``x``, ``x``, ``1``); equal at every point to ``FLOAT_EQUAL`` relative is equal, different beyond
+``FLOAT_DIFFERENT`` at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
 and ``e`` Euler's number. Relations compare as proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1``
 is ``x < 1``, by a positive factor).
 
@@ -30,51 +31,31 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from vlm_capcurriculum.rewards.bounds import MAX_DIGITS
+from vlm_capcurriculum.rewards.bounds import (
+    DECIMAL_CONSTANT_TOLERANCE,
+    FLOAT_DIFFERENT,
+    FLOAT_EQUAL,
+    MAX_DIGITS,
+    MAX_EXACT_DIGITS,
+    MAX_EXACT_FACTORIAL,
+    MAX_EXACT_ROOT,
+    MAX_FLOAT_EXPONENT,
+    MAX_FLOAT_FACTORIAL,
+    MAX_NESTING,
+    MAX_VARIABLES,
+    REAL_TOLERANCE,
+    RESIDUE,
+    SHORT_DECIMAL_DIGITS,
+    ZERO_RESIDUE,
+)
 from vlm_capcurriculum.rewards.brackets import top_level
-
-#: Deepest nesting of brackets and operators the parser follows.
-MAX_DEPTH = 60
+from vlm_capcurriculum.rewards.value import Node, Op, Quantity, is_relation
 
 _GREEK = frozenset(
-    [
-        "alpha",
-        "beta",
-        "gamma",
-        "delta",
-        "epsilon",
-        "varepsilon",
-        "zeta",
-        "eta",
-        "theta",
-        "vartheta",
-        "iota",
-        "kappa",
-        "lambda",
-        "mu",
-        "nu",
-        "xi",
-        "rho",
-        "sigma",
-        "tau",
-        "upsilon",
-        "phi",
-        "varphi",
-        "chi",
-        "psi",
-        "omega",
-        "Gamma",
-        "Delta",
-        "Theta",
-        "Lambda",
-        "Xi",
-        "Sigma",
-        "Upsilon",
-        "Phi",
-        "Psi",
-        "Omega",
-    ]
-)
+    ["alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
+     "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma",
+     "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"]
+)  # fmt: skip
 _FUNCTIONS = frozenset(
     ["sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "ln", "log", "exp"]
 )  # fmt: skip
@@ -116,12 +97,7 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-#: The mark of a numeral written with a decimal point: ("num", Fraction, DECIMAL).
-DECIMAL = "decimal"
-
-# AST: tuples. ("num", Fraction|complex[, DECIMAL]) ("var", name) ("neg", a) ("add", a, b) ("sub", a, b) ("mul", a, b)
-# ("div", a, b) ("pow", a, b) ("fn", name, a) ("root", n, a) ("fact", a) ("abs", a) ("log", base, a)
-Node = tuple
+_CONSTANTS = {"pi": complex(math.pi), "e": complex(math.e), "i": 1j}  # i as in Math-Verify: e^{i\pi} is -1
 
 
 class _Parser:
@@ -145,7 +121,7 @@ class _Parser:
 
     def enter(self) -> None:
         self.depth += 1
-        if self.depth > MAX_DEPTH:
+        if self.depth > MAX_NESTING:
             raise Unsupported("nested too deep")
 
     def parse(self) -> Node:
@@ -160,7 +136,7 @@ class _Parser:
         while self.peek().kind == "sym" and self.peek().text in "+-":
             operator = self.take().text
             right = self.term()
-            node = ("add", node, right) if operator == "+" else ("sub", node, right)
+            node = Op("add" if operator == "+" else "sub", (node, right))
         self.depth -= 1
         return node
 
@@ -173,13 +149,13 @@ class _Parser:
                 right = self.signed()
                 if token.text == "/" and self.starts_primary(self.peek()):
                     raise Unsupported("ambiguous division")  # 1/2x: (1/2)x or 1/(2x)?
-                node = ("mul", node, right) if token.text == "*" else ("div", node, right)
+                node = Op("mul" if token.text == "*" else "div", (node, right))
             elif token.kind == "cmd" and token.text in ("cdot", "times", "div"):
                 self.take()
                 right = self.signed()
-                node = ("div", node, right) if token.text == "div" else ("mul", node, right)
+                node = Op("div" if token.text == "div" else "mul", (node, right))
             elif self.starts_primary(token):
-                node = ("mul", node, self.power())
+                node = Op("mul", (node, self.power()))
             else:
                 return node
 
@@ -199,7 +175,7 @@ class _Parser:
             self.enter()
             operand = self.signed()
             self.depth -= 1
-            return ("neg", operand) if token.text == "-" else operand
+            return Op("neg", (operand,)) if token.text == "-" else operand
         return self.power()
 
     def power(self) -> Node:
@@ -207,7 +183,7 @@ class _Parser:
         if self.peek().kind == "sym" and self.peek().text == "^":
             self.take()
             exponent = self.script()
-            node = ("pow", node, exponent)
+            node = Op("pow", (node, exponent))
             if self.peek().kind == "sym" and self.peek().text == "^":
                 raise Unsupported("double superscript")
             node = self.postfix(node)
@@ -216,7 +192,7 @@ class _Parser:
     def postfix(self, node: Node) -> Node:
         while self.peek().kind == "sym" and self.peek().text == "!":
             self.take()
-            node = ("fact", node)
+            node = Op("fact", (node,))
         return node
 
     def script(self) -> Node:
@@ -264,7 +240,7 @@ class _Parser:
                 inner = self.expression()
                 self.depth -= 1
                 self.expect("|")
-                return ("abs", inner)
+                return Op("abs", (inner,))
             raise Unsupported(f"unexpected {token.text!r}")
         if token.kind == "cmd":
             return self.command()
@@ -292,27 +268,25 @@ class _Parser:
                     self.tokens.insert(self.position, Token(token.kind, token.text[1:]))
             else:
                 raise Unsupported("bad subscript")
-        if name == "e":
-            return ("num", complex(math.e))
-        if name == "i":
-            return ("num", 1j)  # the imaginary unit, as in Math-Verify: e^{i\pi} is -1
-        return ("var", name)
+        if name in ("e", "i"):
+            return Op("const", (name,))
+        return Op("var", (name,))
 
     def command(self) -> Node:
         name = self.take().text
         if name == "pi":
-            return ("num", complex(math.pi))
+            return Op("const", (name,))
         if name in _GREEK:
             return self.variable("\\" + name)
         if name == "frac":
             numerator = self.script()
             denominator = self.script()
-            return ("div", numerator, denominator)
+            return Op("div", (numerator, denominator))
         if name == "sqrt":
             if self.peek().kind == "sym" and self.peek().text == "[":
                 index = self.group("[", "]")
-                return ("root", index, self.script())
-            return ("root", ("num", Fraction(2)), self.script())
+                return Op("root", (index, self.script()))
+            return Op("root", (Quantity(Fraction(2)), self.script()))
         if name in _FUNCTIONS:
             return self.function(name)
         raise Unsupported(f"command \\{name}")
@@ -333,18 +307,17 @@ class _Parser:
             argument = self.postfix(self.primary())
             if self.starts_primary(self.peek()) or (self.peek().kind == "sym" and self.peek().text == "^"):
                 raise Unsupported("ambiguous function argument")  # \sin 2x: sin(2x) or sin(2)x?
-        node: Node = ("log", base, argument) if base is not None else ("fn", name, argument)
+        node: Node = Op("log", (base, argument)) if base is not None else Op("fn", (name, argument))
         if exponent is not None:
-            node = ("pow", node, exponent)
+            node = Op("pow", (node, exponent))
         return node
 
 
-def _numeral_node(text: str) -> Node:
-    """A numeral, exactly (a Fraction); a decimal numeral is marked, for the decimal rule of :func:`compare`."""
+def _numeral_node(text: str) -> Quantity:
+    """A numeral, exactly; a decimal numeral is marked, for the decimal rule of :func:`compare`."""
     if len(text) > MAX_DIGITS:
         raise Unsupported("numeral too long")
-    value = Fraction(text.rstrip(".") or "0")
-    return ("num", value, DECIMAL) if "." in text else ("num", value)
+    return Quantity(Fraction(text.rstrip(".") or "0"), decimal="." in text)
 
 
 _RELATION = re.compile(r"\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z])|<=|>=|!=|=|<|>")
@@ -374,7 +347,7 @@ def parse_expression(text: str) -> Node:
     left, right = _Parser(text[: match.start()]).parse(), _Parser(text[match.end() :]).parse()
     if operator in _FLIPPED:  # a < b is b > a: one orientation per relation
         operator, left, right = _FLIPPED[operator], right, left
-    return ("rel", operator, left, right)
+    return Op("rel", (operator, left, right))
 
 
 def split_relations(text: str) -> tuple[list[str], list[str]]:
@@ -399,16 +372,19 @@ def _top_level_relations(text: str) -> list[re.Match[str]]:
     return [match for match in matches if match.start() in top]
 
 
-def variables(node: Node) -> set[str]:
-    found: set[str] = set()
-    stack = [node]
+def _operations(node: Node) -> list[Op]:
+    """Every operation in ``node`` (its numerals left out)."""
+    found, stack = [], [node]
     while stack:
         item = stack.pop()
-        if item[0] == "var":
-            found.add(item[1])
-        else:
-            stack.extend(child for child in item[1:] if isinstance(child, tuple))
+        if isinstance(item, Op):
+            found.append(item)
+            stack.extend(child for child in item.args if isinstance(child, (Op, Quantity)))
     return found
+
+
+def variables(node: Node) -> set[str]:
+    return {op.args[0] for op in _operations(node) if op.kind == "var"}
 
 
 _FUNCTION_VALUES = {
@@ -434,32 +410,39 @@ def evaluate(node: Node, point: dict[str, complex], scale: list[float] | None = 
     """The value of ``node`` at ``point``; raises ArithmeticError/ValueError where it is undefined, huge or too small
     for a float. ``scale``, when given, collects the magnitudes whose rounding can leave a residue in the result
     (operands of sums and differences, arguments of functions): ``\\cos(\\pi/2)`` is 6e-17, not 0."""
-    kind = node[0]
-    if kind == "num":
-        return complex(node[1])
+    if isinstance(node, Quantity):
+        return complex(node.value)  # type: ignore[arg-type]
+    kind, args = node.kind, node.args
+    if kind == "const":
+        return _CONSTANTS[args[0]]
     if kind == "var":
-        return point[node[1]]
+        return point[args[0]]
     if kind == "neg":
-        return -evaluate(node[1], point, scale)
+        return -evaluate(args[0], point, scale)
     if kind == "fact":
-        value = evaluate(node[1], point, scale)
-        if abs(value.imag) > 1e-12 or value.real < 0 or value.real > 170 or value.real != int(value.real):
-            raise ValueError("factorial outside small non-negative integers")
+        value = evaluate(args[0], point, scale)
+        if (
+            abs(value.imag) > REAL_TOLERANCE
+            or value.real < 0
+            or value.real > MAX_FLOAT_FACTORIAL
+            or value.real != int(value.real)
+        ):
+            raise ValueError("factorial outside what a float holds")
         return complex(math.factorial(int(value.real)))
     if kind == "abs":
-        return complex(abs(evaluate(node[1], point, scale)))
+        return complex(abs(evaluate(args[0], point, scale)))
     if kind == "fn":
-        argument = evaluate(node[2], point, scale)
+        argument = evaluate(args[1], point, scale)
         if scale is not None:
             scale.append(abs(argument))
-        return _finite(_FUNCTION_VALUES[node[1]](argument))
+        return _finite(_FUNCTION_VALUES[args[0]](argument))
     if kind == "log":
-        argument, base = evaluate(node[2], point, scale), evaluate(node[1], point, scale)
+        argument, base = evaluate(args[1], point, scale), evaluate(args[0], point, scale)
         if scale is not None:
             scale.extend((abs(argument), abs(base)))
         return _finite(cmath.log(argument) / cmath.log(base))
-    left = evaluate(node[1], point, scale)
-    right = evaluate(node[2], point, scale)
+    left = evaluate(args[0], point, scale)
+    right = evaluate(args[1], point, scale)
     if kind in ("add", "sub") and scale is not None:
         scale.extend((abs(left), abs(right)))
     if kind == "add":
@@ -490,7 +473,7 @@ def _finite(value: complex) -> complex:
 
 
 def _power(base: complex, exponent: complex) -> complex:
-    if abs(exponent) > 1e6 and abs(base) not in (0.0, 1.0):
+    if abs(exponent) > MAX_FLOAT_EXPONENT and abs(base) not in (0.0, 1.0):
         raise OverflowError("exponent too large")
     if base.imag == 0 and exponent.imag == 0 and (base.real >= 0 or exponent.real == int(exponent.real)):
         result = complex(math.pow(base.real, exponent.real))  # stay real: (-2)^3 is -8, not -8+1e-15i
@@ -509,10 +492,6 @@ def _root(radicand: complex, index: complex) -> complex:
     if index == 0:
         raise ZeroDivisionError("zeroth root")
     return _power(radicand, 1 / index)
-
-
-#: Exact values are computed only while they stay below this many digits (numerator or denominator).
-MAX_EXACT_DIGITS = 2_000
 
 
 class _NotExact(Exception):
@@ -534,17 +513,15 @@ def _digits(value: Fraction) -> int:
 
 
 def _exact(node: Node) -> Fraction:
-    kind = node[0]
-    if kind == "num":
-        if isinstance(node[1], Fraction):
-            return node[1]
-        raise _NotExact
+    if isinstance(node, Quantity):
+        return node.value  # type: ignore[return-value]
+    kind, args = node.kind, node.args
     if kind == "neg":
-        return -_exact(node[1])
+        return -_exact(args[0])
     if kind == "abs":
-        return abs(_exact(node[1]))
+        return abs(_exact(args[0]))
     if kind in ("add", "sub", "mul", "div"):
-        left, right = _exact(node[1]), _exact(node[2])
+        left, right = _exact(args[0]), _exact(args[1])
         result = {"add": left + right, "sub": left - right, "mul": left * right}.get(kind) if kind != "div" else None
         if kind == "div":
             result = left / right
@@ -553,15 +530,15 @@ def _exact(node: Node) -> Fraction:
             raise _NotExact
         return result
     if kind == "pow":
-        return _exact_power(_exact(node[1]), _exact(node[2]))
+        return _exact_power(_exact(args[0]), _exact(args[1]))
     if kind == "root":
-        index = _exact(node[1])
+        index = _exact(args[0])
         if index == 0:
             raise _NotExact
-        return _exact_power(_exact(node[2]), 1 / index)
+        return _exact_power(_exact(args[1]), 1 / index)
     if kind == "fact":
-        value = _exact(node[1])
-        if value.denominator != 1 or not 0 <= value <= 500:
+        value = _exact(args[0])
+        if value.denominator != 1 or not 0 <= value <= MAX_EXACT_FACTORIAL:
             raise _NotExact
         return Fraction(math.factorial(int(value)))
     raise _NotExact
@@ -575,7 +552,7 @@ def _exact_power(base: Fraction, exponent: Fraction) -> Fraction:
             raise _NotExact
         return Fraction(0)
     p, q = exponent.numerator, exponent.denominator
-    if abs(p) * max(_digits(base), 1) > MAX_EXACT_DIGITS or q > 64:
+    if abs(p) * max(_digits(base), 1) > MAX_EXACT_DIGITS or q > MAX_EXACT_ROOT:
         raise _NotExact
     if q > 1:
         if base < 0:
@@ -598,15 +575,9 @@ def _exact_root(n: int, q: int) -> int:
 
 def has_decimal(node: Node) -> bool:
     """Whether a numeral with a decimal point appears in ``node``."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if item[0] == "num":
-            if len(item) > 2 and item[2] == DECIMAL:
-                return True
-            continue
-        stack.extend(child for child in item[1:] if isinstance(child, tuple))
-    return False
+    if isinstance(node, Quantity):
+        return node.decimal
+    return any(isinstance(arg, Quantity) and arg.decimal for op in _operations(node) for arg in op.args)
 
 
 #: Evaluation points: every variable takes negative, small, and larger positive values across the points (so |x|,
@@ -626,12 +597,6 @@ def _points(names: set[str], count: int = _POINTS) -> list[dict[str, complex]]:
     return points
 
 
-#: Two float values are equal when they differ by at most EQUAL relative to the larger (plus EQUAL times the largest
-#: magnitude that rounding may have left as a residue), and clearly different beyond DIFFERENT; between, undecided.
-#: No absolute floor: 10^{-12} and 10^{-10} are different numbers.
-EQUAL, DIFFERENT = 1e-11, 1e-9
-
-
 def _difference(a: complex, b: complex, residue: float) -> float:
     """How far apart a and b are, relative to their size (and to the rounding residue of their computation)."""
     size = max(abs(a), abs(b), residue)
@@ -639,24 +604,23 @@ def _difference(a: complex, b: complex, residue: float) -> float:
 
 
 def _is_real(value: complex) -> bool:
-    return abs(value.imag) <= 1e-12 * max(1.0, abs(value.real))
+    return abs(value.imag) <= REAL_TOLERANCE * max(1.0, abs(value.real))
 
 
 def compare(pred: Node, gold: Node) -> bool | None:
     """Equality of two expressions: True, False, or None when undecided.
 
-    Constants: exact when both are rational (:func:`exact_value`); a decimal numeral is the rational it writes, so
-    a decimal never equals an irrational (``1.41421356`` is not ``\\sqrt{2}``, as ``1.414`` is not) - the paper's
-    reward (sympy) applies the same rule. Other constants compare in floating point relative to their size.
-    Expressions with variables are evaluated at :func:`_points` (negative and sign-changing values included);
+    Constants: exact when both are rational (:func:`exact_value`), a decimal never equals an irrational; other
+    constants compare in floating point relative to their size. Expressions with variables are evaluated at
+    :func:`_points` (negative and sign-changing values included);
     a point where exactly one side is not real (outside its real domain: ``2\\ln x`` at x < 0) is skipped.
     """
-    if pred[0] == "rel" or gold[0] == "rel":
-        if pred[0] != "rel" or gold[0] != "rel" or pred[1] != gold[1]:
+    if is_relation(pred) or is_relation(gold):
+        if not (is_relation(pred) and is_relation(gold)) or pred.args[0] != gold.args[0]:  # type: ignore[union-attr]
             return False  # an equation is not a number; x >= 5 is not x > 5
-        return _compare_relations(pred, gold)
+        return _compare_relations(pred, gold)  # type: ignore[arg-type]
     names = variables(pred) | variables(gold)
-    if len(names) > 6:
+    if len(names) > MAX_VARIABLES:
         return None
     if not names:
         exact_pred, exact_gold = exact_value(pred), exact_value(gold)
@@ -674,10 +638,10 @@ def compare(pred: Node, gold: Node) -> bool | None:
             continue
         if names and _is_real(p) != _is_real(g):
             continue
-        difference = _difference(p, g, max(scale, default=0.0) * 1e-4)
-        if difference <= EQUAL:
+        difference = _difference(p, g, max(scale, default=0.0) * RESIDUE)
+        if difference <= FLOAT_EQUAL:
             equal_points += 1
-        elif difference > DIFFERENT:
+        elif difference > FLOAT_DIFFERENT:
             return False
         else:
             return None
@@ -686,10 +650,6 @@ def compare(pred: Node, gold: Node) -> bool | None:
     if equal_points == 0 or (names and equal_points < 3):
         return None
     return True
-
-
-#: A decimal with at most this many significant digits may equal a constant that only floats can evaluate.
-_SHORT_DECIMAL_DIGITS = 10
 
 
 def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
@@ -702,7 +662,7 @@ def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
     except (ArithmeticError, ValueError, KeyError):
         return None
     digits = len(str(abs(decimal.numerator * 10 ** _decimal_places(decimal) // decimal.denominator)).strip("0"))
-    return digits <= _SHORT_DECIMAL_DIGITS and _difference(complex(decimal), value, 0.0) <= 1e-13
+    return digits <= SHORT_DECIMAL_DIGITS and _difference(complex(decimal), value, 0.0) <= DECIMAL_CONSTANT_TOLERANCE
 
 
 def _decimal_places(value: Fraction) -> int:
@@ -713,22 +673,22 @@ def _decimal_places(value: Fraction) -> int:
     return 40
 
 
-def _compare_relations(pred: Node, gold: Node) -> bool | None:
+def _compare_relations(pred: Op, gold: Op) -> bool | None:
     """Same relation when ``lhs - rhs`` of one is a constant multiple of the other's (a positive one for
     inequalities, whose direction it must keep)."""
     names = variables(pred) | variables(gold)
-    if len(names) > 6:
+    if len(names) > MAX_VARIABLES:
         return None
     ratio: complex | None = None
     agreeing = 0
     for point in _points(names):
         scale: list[float] = []
         try:
-            p = evaluate(pred[2], point, scale) - evaluate(pred[3], point, scale)
-            g = evaluate(gold[2], point, scale) - evaluate(gold[3], point, scale)
+            p = evaluate(pred.args[1], point, scale) - evaluate(pred.args[2], point, scale)
+            g = evaluate(gold.args[1], point, scale) - evaluate(gold.args[2], point, scale)
         except (ArithmeticError, ValueError, KeyError):
             continue
-        residue = max(scale, default=0.0) * 1e-12
+        residue = max(scale, default=0.0) * ZERO_RESIDUE
         if abs(p) <= residue and abs(g) <= residue:
             agreeing += 1
             continue
@@ -737,11 +697,11 @@ def _compare_relations(pred: Node, gold: Node) -> bool | None:
         current = p / g
         if ratio is None:
             ratio = current
-        elif _difference(current, ratio, 0.0) > EQUAL:
-            return False if _difference(current, ratio, 0.0) > DIFFERENT else None
+        elif _difference(current, ratio, 0.0) > FLOAT_EQUAL:
+            return False if _difference(current, ratio, 0.0) > FLOAT_DIFFERENT else None
         agreeing += 1
     if agreeing < 2 and names:
         return None
-    if ratio is not None and pred[1] in (">", ">=") and not (abs(ratio.imag) < 1e-12 and ratio.real > 0):
+    if ratio is not None and pred.args[0] in (">", ">=") and not (abs(ratio.imag) < REAL_TOLERANCE and ratio.real > 0):
         return False
     return True if agreeing else None

@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from vlm_capcurriculum.rewards.bounds import FALLBACK_TAIL_CHARS, PHRASE_TAIL_CHARS, SHORT_REGION_CHARS
 from vlm_capcurriculum.rewards.brackets import top_level
 
 ExtractionMode = Literal["paper", "lenient"]
@@ -50,13 +51,12 @@ def check_extraction(extraction: str) -> None:
         raise ValueError(f"extraction must be one of {', '.join(EXTRACTION_MODES)}, got {extraction!r}")
 
 
-_THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
+THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
+THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
 # Chat-template tokens that leak into decoded text: nothing after them is the model's answer.
 _END_TOKENS = re.compile(r"<\|(?:im_end|im_start|endoftext|eot_id|end_of_text)\|>")
 
 _BOX_TOKENS = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{|\\[{}\\]|[{}]")
-_BOX_OPENER = re.compile(r"\\(?:boxed|fbox|framebox)\s*\{")
 
 _ANSWER_PHRASE = re.compile(
     r"(?:(?:final\s+answer|correct\s+(?:answer|option|choice)|the\s+answer|answer)\s*(?:\*\*)?\s*"
@@ -69,14 +69,6 @@ _SENTENCE_END = re.compile(r"\n|[.!?。](?=\s|$)")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+?)\$", re.DOTALL)
 _NUMBER = re.compile(r"(?<![\w.\\])[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?(?:\s*%)?")
 _PROSE_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
-
-#: How much of the region's end the weak math fallback (step 3) looks at: the answer sits at the end, and a bounded
-#: window keeps lazy-match scans linear in the response length.
-FALLBACK_TAIL_CHARS = 3000
-#: A phrase tail longer than this is cut: an answer is a short span.
-PHRASE_TAIL_CHARS = 300
-#: A region up to this long is taken whole as a short-type answer ("B", "Yes, there is.", "three apples").
-SHORT_REGION_CHARS = 200
 
 SHORT_TYPES = frozenset({"choice", "number", "yesno", "text"})
 
@@ -98,9 +90,9 @@ def answer_region(response: str) -> str:
     the prompt); text from a ``<think>`` that is never closed onwards is unfinished reasoning; a chat-template end
     token ends the answer.
     """
-    closes = list(_THINK_CLOSE.finditer(response))
+    closes = list(THINK_CLOSE.finditer(response))
     region = response[closes[-1].end() :] if closes else response
-    opened = _THINK_OPEN.search(region)
+    opened = THINK_OPEN.search(region)
     if opened:
         region = region[: opened.start()]
     end = _END_TOKENS.search(region)
@@ -243,11 +235,11 @@ def _last_sentence(region: str) -> str:
 
 def final_reasoning_boxes(response: str) -> list[str]:
     """The boxes of the last closed ``<think>`` block when nothing but whitespace follows it, else ``[]``."""
-    closes = list(_THINK_CLOSE.finditer(response))
+    closes = list(THINK_CLOSE.finditer(response))
     if not closes or answer_region(response).strip():
         return []
     close = closes[-1]
-    opens = [match for match in _THINK_OPEN.finditer(response, 0, close.start())]
+    opens = [match for match in THINK_OPEN.finditer(response, 0, close.start())]
     start = opens[-1].end() if opens else 0
     return find_boxes(response[start : close.start()])
 

@@ -15,6 +15,8 @@ _ARTICLES = frozenset({"a", "an", "the"})
 _SPELLING = {"grey": "gray", "colour": "color", "coloured": "colored", "centre": "center", "metre": "meter"}
 _PUNCTUATION = re.compile(r"(?<!\d)[.,](?!\d)|[!?;:\"“”‘’()\[\]{}*`_~|#<>/\\]|(?<![A-Za-z])'|'(?![A-Za-z])")
 _HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+#: Verbs after which a sentence states its answer ("It is blue.", "The car looks red.").
+COPULAS = frozenset({"is", "are", "was", "were", "be", "looks", "appears"})
 
 
 def markup_free(text: str) -> str:

@@ -14,18 +14,13 @@ removes whitespace around ``<``, ``>`` and ``/`` (Qwen2.5-VL-32B writes ``< thin
 
 from __future__ import annotations
 
-import re
-
-from vlm_capcurriculum.rewards.extract import find_boxes
-
-_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
-_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
+from vlm_capcurriculum.rewards.extract import THINK_CLOSE, THINK_OPEN, find_boxes
 
 
 def format_ok(response: str) -> bool:
     """Whether ``response`` follows ``<think> reasoning </think> ... \\boxed{answer} ...``."""
-    opens = list(_OPEN.finditer(response))
-    closes = list(_CLOSE.finditer(response))
+    opens = list(THINK_OPEN.finditer(response))
+    closes = list(THINK_CLOSE.finditer(response))
     if len(opens) != 1 or len(closes) != 1:
         return False
     if response[: opens[0].start()].strip() or opens[0].end() > closes[0].start():

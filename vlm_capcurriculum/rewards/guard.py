@@ -33,15 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.rewards.bounds import BOOT_TIMEOUT_S, DEFAULT_TIMEOUT_S, MAX_WORKERS
+
 logger = logging.getLogger(__name__)
 
-#: Default per-answer limit in seconds. The paper's (unused) helper used 1 s; symbolic comparisons of honest answers
-#: take tens of milliseconds and the slowest in benchmarks/cases about 0.5 s on one CPU core, so 2 s leaves room for a
-#: loaded machine without letting a runaway answer hold a batch.
-DEFAULT_TIMEOUT_S = 2.0
-#: How long a fresh worker may take to import sympy and Math-Verify before it is given up on.
-BOOT_TIMEOUT_S = 120.0
-
+#: The module whose ``TASKS`` table names what a worker may run (tests start pools on a table of their own).
+PRODUCTION_TASKS = "vlm_capcurriculum.rewards.symbolic"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -78,24 +75,24 @@ def reset_guard_stats() -> None:
 
 
 def default_pool_size() -> int:
-    """``VLMCC_REWARD_WORKERS`` or half the CPU cores, between 1 and 4 (reward actors share the node)."""
+    """``VLMCC_REWARD_WORKERS`` or half the CPU cores, between 1 and :data:`~.bounds.MAX_WORKERS`."""
     configured = os.environ.get("VLMCC_REWARD_WORKERS")
     if configured:
         return max(1, int(configured))
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    return max(1, min(MAX_WORKERS, (os.cpu_count() or 2) // 2))
 
 
 class _Worker:
     """One worker process and its read buffer."""
 
-    def __init__(self) -> None:
+    def __init__(self, tasks: str) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         # The kernel's parent-death signal fires when the *thread* that started the child ends: only safe from
         # the main thread. Elsewhere the worker relies on end of input and its CPU cap.
         env["VLMCC_GUARD_PDEATHSIG"] = "1" if threading.current_thread() is threading.main_thread() else "0"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vlm_capcurriculum.rewards.guard_worker"],
+            [sys.executable, "-m", "vlm_capcurriculum.rewards.guard_worker", tasks],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -166,11 +163,13 @@ class _Worker:
 
 
 class GuardPool:
-    """Runs named tasks (see :data:`vlm_capcurriculum.rewards.guard_worker.TASKS`) in worker processes, each
-    under a hard deadline. Thread-safe: concurrent callers each claim their own workers."""
+    """Runs named tasks (the ``TASKS`` table of the module ``tasks``, by default
+    :data:`vlm_capcurriculum.rewards.symbolic.TASKS`) in worker processes, each under a hard deadline. Thread-safe:
+    concurrent callers each claim their own workers."""
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(self, size: int | None = None, tasks: str = PRODUCTION_TASKS) -> None:
         self.size = size or default_pool_size()
+        self.tasks = tasks
         self.spare = 1
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
@@ -340,7 +339,7 @@ class GuardPool:
 
     def _start(self) -> _Worker:
         """Start a worker; the caller holds the lock."""
-        worker = _Worker()
+        worker = _Worker(self.tasks)
         self._alive += 1
         return worker
 

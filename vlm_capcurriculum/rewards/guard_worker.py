@@ -1,10 +1,12 @@
 """The guard's worker process: reads tasks as JSON lines on stdin, answers on a private copy of stdout.
 
-Started by :class:`vlm_capcurriculum.rewards.guard.GuardPool` as ``python -m vlm_capcurriculum.rewards.guard_worker``
-(a fresh interpreter, not a fork, so it works from daemonic processes, Ray actors and threads alike). Messages:
+Started by :class:`vlm_capcurriculum.rewards.guard.GuardPool` as ``python -m vlm_capcurriculum.rewards.guard_worker
+MODULE`` (a fresh interpreter, not a fork, so it works from daemonic processes, Ray actors and threads alike), where
+``MODULE`` holds the ``TASKS`` table (in production :data:`vlm_capcurriculum.rewards.symbolic.TASKS`; the module name
+comes from the pool's code, never from a message). Messages:
 
 * worker -> parent, once: ``["ready"]`` after imports are warm;
-* parent -> worker: ``[task_id, task_name, [args...]]``; task names index :data:`TASKS`, never code;
+* parent -> worker: ``[task_id, task_name, [args...]]``; task names index ``TASKS``, never code;
 * worker -> parent: ``[task_id, status, value]`` with status ``ok``, ``rejected`` (the answer is too large to
   evaluate) or ``error``.
 
@@ -16,25 +18,13 @@ and exit on end of input.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
 
 from vlm_capcurriculum.rewards import symbolic
-
-
-def _hang(seconds: float) -> bool:
-    """A runaway task for the guard's own checks: spins the CPU (holding the GIL, like a big-integer power)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
-    return True
-
-
-TASKS: dict[str, Callable[..., Any]] = {"equivalent": symbolic.equivalent, "ping": lambda: True, "hang": _hang}
+from vlm_capcurriculum.rewards.bounds import WORKER_MEMORY_MB, WORKER_TASK_CPU_S
 
 
 def _limit_self() -> None:
@@ -42,7 +32,7 @@ def _limit_self() -> None:
         import resource
     except ImportError:  # not POSIX: the parent's kill is the only limit
         return
-    memory_mb = int(os.environ.get("VLMCC_GUARD_MEMORY_MB", "4096"))
+    memory_mb = int(os.environ.get("VLMCC_GUARD_MEMORY_MB", WORKER_MEMORY_MB))
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         with contextlib.suppress(ValueError, OSError):
@@ -63,7 +53,7 @@ def _cpu_cap_next_task() -> None:
         import resource
     except ImportError:
         return
-    cap = float(os.environ.get("VLMCC_GUARD_TASK_CPU_S", "60"))
+    cap = float(os.environ.get("VLMCC_GUARD_TASK_CPU_S", WORKER_TASK_CPU_S))
     used = resource.getrusage(resource.RUSAGE_SELF)
     soft = int(used.ru_utime + used.ru_stime + cap) + 1
     with contextlib.suppress(ValueError, OSError):
@@ -74,6 +64,7 @@ def main() -> None:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
     _limit_self()
+    tasks = importlib.import_module(sys.argv[1]).TASKS
     symbolic.warm_up()
     protocol.write('["ready"]\n')
     for line in sys.stdin:
@@ -83,7 +74,7 @@ def main() -> None:
             continue
         _cpu_cap_next_task()
         try:
-            reply = [task_id, "ok", TASKS[name](*args)]
+            reply = [task_id, "ok", tasks[name](*args)]
         except symbolic.TooLarge:
             reply = [task_id, "rejected", False]
         except (Exception, RecursionError, MemoryError) as error:

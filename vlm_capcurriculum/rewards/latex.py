@@ -13,7 +13,8 @@ import unicodedata
 from fractions import Fraction
 from functools import lru_cache
 
-from vlm_capcurriculum.rewards.brackets import top_level
+from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, CACHED_TEXT_CHARS
+from vlm_capcurriculum.rewards.brackets import encloses, top_level
 
 _UNICODE = {
     "\u2212": "-",  # minus sign
@@ -81,13 +82,10 @@ def clean(text: str) -> str:
     """The canonical spelling of an answer (see the module docstring); idempotent: the rules are applied until
     nothing changes (one rule's output can be another's input: ``\\{$\\}`` is an empty set once ``$`` is gone).
     Short texts (answers) are cached: the rollouts of one prompt repeat them."""
-    return _clean_cached(text) if len(text) <= _CACHED_CHARS else _clean(text)
+    return _clean_cached(text) if len(text) <= CACHED_TEXT_CHARS else _clean(text)
 
 
-_CACHED_CHARS = 2_000
-
-
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=CACHE_SIZE)
 def _clean_cached(text: str) -> str:
     return _clean(text)
 
@@ -125,35 +123,16 @@ def _clean_once(text: str) -> str:
     return strip_outer_braces(text)
 
 
+def squash(text: str) -> str:
+    """``text`` without any whitespace (spacing never changes a numeral or a formula's meaning)."""
+    return "".join(text.split())
+
+
 def strip_outer_braces(text: str) -> str:
     """``{x}`` is ``x`` when the braces enclose everything (LaTeX grouping); ``{1, 2}`` stays: a set."""
-    while text.startswith("{") and text.endswith("}") and _encloses(text, "{", "}"):
+    while text.startswith("{") and text.endswith("}") and encloses(text, "{", "}"):
         inner = text[1:-1].strip()
-        if _has_top_level_comma(inner):
+        if any(char in ",;" for _, char in top_level(inner)):
             return text
         text = inner
     return text
-
-
-def _encloses(text: str, left: str, right: str) -> bool:
-    """Whether the bracket opening ``text`` closes at its last character."""
-    depth = 0
-    escaped = False
-    for i, char in enumerate(text):
-        if escaped:
-            escaped = False
-            continue
-        if char == "\\":
-            escaped = True
-            continue
-        if char == left:
-            depth += 1
-        elif char == right:
-            depth -= 1
-            if depth == 0:
-                return i == len(text) - 1
-    return False
-
-
-def _has_top_level_comma(text: str) -> bool:
-    return any(char in ",;" for _, char in top_level(text))

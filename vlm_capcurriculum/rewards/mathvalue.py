@@ -1,7 +1,8 @@
 """Exact structure of a maths answer: numbers, lists, sets, tuples, intervals, unions, matrices, ratios, words.
 
-:func:`parse_value` turns a cleaned answer into a small tree whose leaves are :class:`Quantity` (numbers with
-units and percent, compared exactly) or :class:`Expr` (roots, pi, powers, polynomials, single relations, compared
+:func:`parse_value` turns a cleaned answer into a tree of :mod:`~vlm_capcurriculum.rewards.value` whose leaves are
+numbers (:class:`~vlm_capcurriculum.rewards.value.Quantity`, with units and percent, compared exactly) or expressions
+(:class:`~vlm_capcurriculum.rewards.value.Op`: roots, pi, powers, polynomials, single relations, compared
 numerically by :mod:`vlm_capcurriculum.rewards.expr`), or None when any part is outside this grammar (chained
 inequalities, sums, integrals...). :func:`values_equal` compares two trees: True, False, or None when only the
 symbolic path can tell. Both are pure Python over bounded input: this is the fast path that settles most answers
@@ -26,64 +27,26 @@ Decisions, each applied to both sides alike:
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
-from vlm_capcurriculum.rewards.brackets import top_level
-from vlm_capcurriculum.rewards.quantity import Quantity, parse_quantity, quantities_equal
-
-
-@dataclass(frozen=True)
-class Items:
-    """An unordered collection; ``labels`` holds each element's label or None."""
-
-    items: tuple[Value, ...]
-    labels: tuple[str | None, ...]
-
-
-@dataclass(frozen=True)
-class Seq:
-    """A tuple or interval: ordered elements between brackets."""
-
-    left: str
-    right: str
-    items: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class Union:
-    parts: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class Matrix:
-    rows: tuple[tuple[Value, ...], ...]
-
-
-@dataclass(frozen=True)
-class Ratio:
-    parts: tuple[Quantity, ...]
-
-
-@dataclass(frozen=True)
-class Expr:
-    """An expression in the grammar of :mod:`vlm_capcurriculum.rewards.expr` (compared numerically)."""
-
-    node: tuple
-
-
-@dataclass(frozen=True)
-class Words:
-    """A text answer ("odd", "Evelyn", "no solution"), compared case-folded."""
-
-    text: str
-
-
-Value = Quantity | Expr | Items | Seq | Union | Matrix | Ratio | Words
+from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, MAX_NESTING
+from vlm_capcurriculum.rewards.brackets import encloses, split_top_level
+from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
+from vlm_capcurriculum.rewards.value import (
+    Items,
+    Matrix,
+    Node,
+    Op,
+    Quantity,
+    Seq,
+    Union,
+    Value,
+    Words,
+    is_relation,
+)
 
 _NAME = r"(?:\\?[A-Za-z]+'*(?:_\{?[A-Za-z0-9,]+\}?)?(?:\^\{?[A-Za-z0-9*]+\}?)?(?:\([A-Za-z, ]+\))?|\|[A-Za-z]+\|)"
 _LABEL = re.compile(
@@ -96,22 +59,9 @@ _VOWEL = re.compile(r"[aeiouyAEIOUY]")
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 _THOUSANDS_PIECE = re.compile(r"\d{3}(?:\.\d+)?(?![\d])")
 _PM = re.compile(r"\\(?:pm|mp)(?![A-Za-z])")
-_MAX_DEPTH = 50
 _CHAIN_NAME = re.compile(_NAME)
 _ASCENDING, _DESCENDING = frozenset({"<", "<="}), frozenset({">", ">="})
-_INFINITY = {1: Quantity(None, "", False, False, 1), -1: Quantity(None, "", False, False, -1)}
-
-
-def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
-    """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
-    pieces: list[tuple[str, str]] = []
-    start = 0
-    for i, char in top_level(text):
-        if char in separators:
-            pieces.append((text[start:i], char))
-            start = i + 1
-    pieces.append((text[start:], ""))
-    return pieces
+_INFINITY = {sign: Quantity(None, infinite=sign) for sign in (1, -1)}
 
 
 def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -132,20 +82,7 @@ def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return merged
 
 
-def _encloses(text: str) -> bool:
-    """Whether the bracket opening ``text`` closes at its last character (any of ``([{`` / ``)]}``)."""
-    depth = 0
-    for i, char in enumerate(text):
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i == len(text) - 1
-    return False
-
-
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=CACHE_SIZE)
 def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
     """Parse a cleaned answer into a value tree, or None when any part is outside the exact grammar. Trees are
     immutable, so parses are cached (a gold answer is parsed once for all its rollouts).
@@ -159,7 +96,7 @@ class _ValueParser:
         self.strip_labels = strip_labels
 
     def value(self, text: str, depth: int) -> Value | None:
-        if depth > _MAX_DEPTH:
+        if depth > MAX_NESTING:
             return None
         text = text.strip()
         if not text:
@@ -213,7 +150,7 @@ class _ValueParser:
         return label, value.strip()
 
     def item(self, text: str, depth: int) -> Value | None:
-        if depth > _MAX_DEPTH:
+        if depth > MAX_NESTING:
             return None
         _, text = self.split_label(text)
         if not text:
@@ -230,9 +167,9 @@ class _ValueParser:
             return Items((), ())
         if text.startswith("\\{") and text.endswith("\\}"):
             return self.collection(text[2:-2], depth)
-        if text[0] == "{" and _encloses(text):
+        if text[0] == "{" and encloses(text):
             return self.collection(text[1:-1], depth)
-        if text[0] in "([" and text[-1] in ")]" and _encloses(text):
+        if text[0] in "([" and text[-1] in ")]" and encloses(text):
             return self.sequence(text, depth)
         matrix = _MATRIX.match(text)
         if matrix:
@@ -241,7 +178,7 @@ class _ValueParser:
             pieces = [piece for piece, _ in split_top_level(text, ":")]
             quantities = [parse_quantity(piece) for piece in pieces]
             if len(pieces) > 1 and all(quantities):
-                return Ratio(tuple(quantities))  # type: ignore[arg-type]
+                return Seq(":", ":", tuple(quantities))  # type: ignore[arg-type]
             return None
         return self.leaf(text)
 
@@ -255,7 +192,7 @@ class _ValueParser:
         if _WORDS.fullmatch(text) and (" " in text or (len(text) >= 3 and _VOWEL.search(text) and not text.isupper())):
             return Words(re.sub(r"\s+", " ", text.lower()))
         try:
-            return Expr(expr.parse_expression(text))
+            return expr.parse_expression(text)
         except (expr.Unsupported, ValueError, ZeroDivisionError, OverflowError):
             return None
 
@@ -306,7 +243,7 @@ class _ValueParser:
         else:
             return None
         bounds = [self.leaf(bound.strip()) for bound in (low, high)]
-        if any(bound is None or _is_relation(bound) or not _constant(bound) for bound in bounds):
+        if any(bound is None or is_relation(bound) or not _constant(bound) for bound in bounds):
             return None
         left = "(" if low_op in ("<", ">") else "["
         right = ")" if high_op in ("<", ">") else "]"
@@ -319,10 +256,10 @@ class _ValueParser:
             return None
         base_text, offset_text = pieces[0].strip(), pieces[1].strip()
         offset = _as_node(self.leaf(offset_text))
-        base = _as_node(self.leaf(base_text)) if base_text else ("num", Fraction(0))
+        base = _as_node(self.leaf(base_text)) if base_text else Quantity(Fraction(0))
         if offset is None or base is None:
             return None
-        return Items((Expr(("add", base, offset)), Expr(("sub", base, offset))), (None, None))
+        return Items((Op("add", (base, offset)), Op("sub", (base, offset))), (None, None))
 
 
 _UNSET = object()
@@ -332,47 +269,45 @@ def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
     """``60^\\circ`` against ``\\frac{\\pi}{3}``: an angle in degrees equals an expression that is the same number of
     degrees or the same angle in radians. Returns ``_UNSET`` when the pair is not a degree/expression pair."""
     angle, other = (pred, gold) if isinstance(pred, Quantity) else (gold, pred)
-    if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Expr)) or angle.value is None:
+    if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op)) or angle.value is None:
         return _UNSET
     if angle.percent:
         return None
-    degrees = ("num", angle.value, expr.DECIMAL) if angle.decimal else ("num", angle.value)
-    verdicts = [
-        expr.compare(other.node, degrees),
-        expr.compare(other.node, ("div", ("mul", degrees, ("num", complex(math.pi))), ("num", Fraction(180)))),
-    ]
+    degrees = Quantity(angle.value, decimal=angle.decimal)
+    radians = Op("div", (Op("mul", (degrees, Op("const", ("pi",)))), Quantity(Fraction(180))))
+    verdicts = [expr.compare(other, degrees), expr.compare(other, radians)]
     if True in verdicts:
         return True
     return None if None in verdicts else False
 
 
-def _is_relation(value: Value) -> bool:
-    return isinstance(value, Expr) and value.node[0] == "rel"
-
-
 def _constant(value: Value) -> bool:
-    return not isinstance(value, Expr) or not expr.variables(value.node)
+    return not isinstance(value, Op) or not expr.variables(value)
 
 
 def _relation_interval(value: Value) -> Seq | None:
     """``x > 5`` as ``(5, \\infty)``, ``5 \\ge x`` as ``(-\\infty, 5]``: a relation between one name and a constant
     (relations are stored as ``>``/``>=``), else None."""
-    if not _is_relation(value):
+    if not is_relation(value):
         return None
-    _, operator, left, right = value.node  # type: ignore[union-attr]
+    operator, left, right = value.args  # type: ignore[union-attr]
     closed = operator == ">="
     if operator not in (">", ">="):
         return None
-    if left[0] == "var" and not expr.variables(right):  # x > c
-        return Seq("[" if closed else "(", ")", (Expr(right), _INFINITY[1]))
-    if right[0] == "var" and not expr.variables(left):  # c > x
-        return Seq("(", "]" if closed else ")", (_INFINITY[-1], Expr(left)))
+    if _is_name(left) and not expr.variables(right):  # x > c
+        return Seq("[" if closed else "(", ")", (right, _INFINITY[1]))
+    if _is_name(right) and not expr.variables(left):  # c > x
+        return Seq("(", "]" if closed else ")", (_INFINITY[-1], left))
     return None
+
+
+def _is_name(node: Node) -> bool:
+    return isinstance(node, Op) and node.kind == "var"
 
 
 def _as_intervals(value: Value) -> Value | None:
     """A relation, or a list of relations joined by "or", as the interval or union it describes (None if not)."""
-    if isinstance(value, Items) and value.items and all(_is_relation(item) for item in value.items):
+    if isinstance(value, Items) and value.items and all(is_relation(item) for item in value.items):
         parts = [_relation_interval(item) for item in value.items]
         return None if any(part is None for part in parts) else Union(tuple(parts))  # type: ignore[arg-type]
     return _relation_interval(value)
@@ -390,12 +325,10 @@ def _relations_against_intervals(pred: Value, gold: Value) -> Verdict | object:
     return values_equal(pred, gold)
 
 
-def _as_node(value: Value | None) -> tuple | None:
-    """The expression node of a plain number or expression (None for units, percents, words...)."""
-    if isinstance(value, Expr):
-        return value.node
-    if isinstance(value, Quantity) and value.value is not None and not value.unit and not value.percent:
-        return ("num", value.value, expr.DECIMAL) if value.decimal else ("num", value.value)
+def _as_node(value: Value | None) -> Node | None:
+    """A plain number or expression as an expression node (None for units, percents, words...)."""
+    if isinstance(value, Op) or (isinstance(value, Quantity) and value.plain):
+        return value
     return None
 
 
@@ -419,7 +352,7 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
         gold = gold.items[0]
     if isinstance(pred, Quantity) and isinstance(gold, Quantity):
         return quantities_equal(pred, gold)
-    if isinstance(pred, (Expr, Quantity)) and isinstance(gold, (Expr, Quantity)):
+    if isinstance(pred, (Op, Quantity)) and isinstance(gold, (Op, Quantity)):
         degrees = _degrees_against_expression(pred, gold)
         if degrees is not _UNSET:
             return degrees
@@ -430,7 +363,7 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     as_sets = _relations_against_intervals(pred, gold)
     if as_sets is not _UNSET:
         return as_sets  # type: ignore[return-value]
-    if _is_relation(pred) or _is_relation(gold):
+    if is_relation(pred) or is_relation(gold):
         return None  # a relation against anything else: the symbolic path's call
     ordered = _labelled_as_tuple(pred, gold)
     if ordered is not None:
@@ -461,10 +394,6 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
                 for pr, gr in zip(pred.rows, gold.rows, strict=True)
                 for p, g in zip(pr, gr, strict=True)
             ]
-        )
-    if isinstance(pred, Ratio) and isinstance(gold, Ratio):
-        return len(pred.parts) == len(gold.parts) and all(
-            quantities_equal(p, g) for p, g in zip(pred.parts, gold.parts, strict=True)
         )
     if isinstance(pred, Words) and isinstance(gold, Words):
         return pred.text == gold.text

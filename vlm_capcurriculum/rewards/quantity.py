@@ -7,21 +7,21 @@
 (:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
 left to the symbolic path.
 
-Comparison (:func:`quantities_equal`): exact. A decimal is the rational it writes, so ``0.5`` equals ``1/2`` but
-``0.333333`` is not ``1/3`` and ``1.0000001`` is not ``1`` (the paper's reward, sympy, agrees; Math-Verify's
-6-place rounding would credit them, and also ``10^{-7}`` against ``0``). A percent on
-one side only matches the bare number either way (``28\\%`` = ``28`` = ``0.28``): graders and datasets write both.
-Units follow :mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
+Comparison (:func:`quantities_equal`): exact, under the decimal rule of
+:class:`~vlm_capcurriculum.rewards.value.Quantity`. A percent on one side only matches the bare number either way
+(``28\\%`` = ``28`` = ``0.28``): graders and datasets write both. Units follow
+:mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 
 from vlm_capcurriculum.rewards.bounds import MAX_DIGITS, MAX_EXPONENT_DIGITS
+from vlm_capcurriculum.rewards.latex import squash
 from vlm_capcurriculum.rewards.units import canonical_unit, conversion
+from vlm_capcurriculum.rewards.value import Quantity
 
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d.,])|\d+)(?:\.\d*)?|\.\d+"
 _SIGNED = rf"[+-]?\s*(?:{_NUM})"
@@ -38,11 +38,10 @@ _PERCENT = re.compile(r"^(?:%|percent(?:age)?|per\s*cent|pct)(?![A-Za-z])\s*", r
 _SCALE = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _SCALE_RE = re.compile(r"^(thousand|million|billion|trillion)s?(?![A-Za-z])\s*", re.IGNORECASE)
 
-_ONES = {
-    "zero": 0, "none": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "a dozen": 12, "dozen": 12,
-    "single": 1, "once": 1, "twice": 2, "a couple": 2, "a pair": 2, "no": 0,
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]  # fmt: skip
+_ONES = dict(zip(_NUMBERS, range(20), strict=True)) | {
+    "none": 0, "a dozen": 12, "dozen": 12, "single": 1, "once": 1, "twice": 2, "a couple": 2, "a pair": 2, "no": 0,
 }  # fmt: skip
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _WORDS_RE = re.compile(
@@ -54,19 +53,9 @@ _WORDS_RE = re.compile(
     r"|^(?P<ones>" + "|".join(sorted((k for k in _ONES if k != "no"), key=len, reverse=True)) + r")",
     re.IGNORECASE,
 )
-_HUNDRED = re.compile(r"^(?:(?P<count>a|one|two|three|four|five|six|seven|eight|nine)\s+)?hundred(?![A-Za-z])", re.I)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A parsed number. ``value`` is exact (None for infinity, whose sign is ``infinite``); ``unit`` is canonical
-    (``""`` for none); ``decimal`` records a decimal point (compared after rounding); ``percent`` a percent sign."""
-
-    value: Fraction | None
-    unit: str = ""
-    percent: bool = False
-    decimal: bool = False
-    infinite: int = 0
+_HUNDRED = re.compile(rf"^(?:(?P<count>a|{'|'.join(_NUMBERS[1:10])})\s+)?hundred(?![A-Za-z])", re.IGNORECASE)
+#: Words that start a number in prose ("three apples", "a dozen eggs"); "no" is a count only where one is expected.
+NUMBER_WORDS = tuple(word for word in (*_ONES, *_TENS, "a hundred", "hundred") if word != "no")
 
 
 def _numeral(text: str) -> Fraction | None:
@@ -91,7 +80,7 @@ def parse_number_head(text: str) -> tuple[Quantity, str] | None:
     if match.group("num") is None:  # \frac
         numerator = groups[1] if groups[1] is not None else groups[2]
         denominator = groups[3] if groups[3] is not None else groups[4]
-        num, den = _numeral(_squash(numerator)), _numeral(_squash(denominator))
+        num, den = _numeral(squash(numerator)), _numeral(squash(denominator))
         if num is None or den is None or den == 0:
             return None
         value = num / den
@@ -121,10 +110,6 @@ def parse_number_head(text: str) -> tuple[Quantity, str] | None:
                 value = value ** int(power)
     rest = text[match.end() :]
     return Quantity(sign * value, decimal=decimal), rest
-
-
-def _squash(text: str) -> str:
-    return text.replace(" ", "")
 
 
 def _parse_words_head(text: str) -> tuple[Quantity, str] | None:
@@ -203,13 +188,6 @@ def parse_quantity(text: str) -> Quantity | None:
     return Quantity(quantity.value, unit, bool(percent), quantity.decimal, quantity.infinite)
 
 
-def _close(a: Fraction, b: Fraction, rounded: bool) -> bool:
-    """Exact equality: a decimal is the rational it writes (``0.5`` is ``1/2``; ``0.333333`` is not ``1/3`` and
-    ``1.0000001`` is not ``1``), the rule :func:`vlm_capcurriculum.rewards.expr.compare` applies too."""
-    del rounded
-    return a == b
-
-
 def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
     """Equality under the rules in the module docstring."""
     if pred.unit and gold.unit and pred.unit != gold.unit:
@@ -218,13 +196,11 @@ def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
             return False
         if pred.value is None or gold.value is None or pred.percent != gold.percent:
             return False
-        return _close(pred.value * pred_conversion[1], gold.value * gold_conversion[1], pred.decimal or gold.decimal)
+        return pred.value * pred_conversion[1] == gold.value * gold_conversion[1]
     if pred.infinite or gold.infinite:
         return pred.infinite == gold.infinite
     assert pred.value is not None and gold.value is not None
-    rounded = pred.decimal or gold.decimal
     if pred.percent == gold.percent:
-        return _close(pred.value, gold.value, rounded)
+        return pred.value == gold.value
     percent, bare = (pred, gold) if pred.percent else (gold, pred)
-    assert percent.value is not None and bare.value is not None
-    return _close(percent.value, bare.value, rounded) or _close(percent.value / 100, bare.value, rounded)
+    return percent.value == bare.value or percent.value / 100 == bare.value  # type: ignore[operator]

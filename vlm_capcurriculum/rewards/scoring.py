@@ -5,7 +5,7 @@
 (:mod:`~vlm_capcurriculum.rewards.extract`) is equivalent to the ground truth under the verifier of its answer type
 (:mod:`~vlm_capcurriculum.rewards.verifiers`); answers the exact rules cannot settle go, all at once, to the
 guarded worker pool (:mod:`~vlm_capcurriculum.rewards.guard`), where each has a hard wall-clock limit. A batch
-deduplicates identical (answer, gold) pairs (five rollouts often agree) and remembers symbolic verdicts across
+deduplicates identical (answer, gold) pairs (five rollouts often agree); the workers remember their verdicts across
 batches.
 
 These functions never raise on what a model writes or on a missing or malformed ground truth (that scores 0, is
@@ -17,13 +17,11 @@ mode) raise.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
+from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, DEFAULT_TIMEOUT_S, MAX_ANSWER_CHARS, MAX_RESPONSE_CHARS
 from vlm_capcurriculum.rewards.extract import (
     Extraction,
     ExtractionMode,
@@ -33,7 +31,7 @@ from vlm_capcurriculum.rewards.extract import (
     strip_wrappers,
 )
 from vlm_capcurriculum.rewards.format import format_score
-from vlm_capcurriculum.rewards.guard import DEFAULT_TIMEOUT_S, count, get_pool
+from vlm_capcurriculum.rewards.guard import count, get_pool
 from vlm_capcurriculum.rewards.verifiers import EXACT_VERIFIERS
 from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 
@@ -43,11 +41,6 @@ GroundTruth = str | int | float | Sequence[Any] | Mapping[str, Any] | AnswerSpec
 
 #: The paper's format weight (overall = 0.9 * accuracy + 0.1 * format).
 PAPER_FORMAT_WEIGHT = 0.1
-
-_SYMBOLIC_CACHE_SIZE = 16_384
-_symbolic_cache: OrderedDict[tuple[str, str], bool] = OrderedDict()
-_symbolic_cache_lock = threading.Lock()
-
 
 _warned_kinds: set[str] = set()
 
@@ -68,7 +61,7 @@ def _invalid(ground_truth: object, error: AnswerSpecError) -> None:
         )
 
 
-@lru_cache(maxsize=8_192)
+@lru_cache(maxsize=CACHE_SIZE)
 def _spec_from_string(ground_truth: str) -> AnswerSpec | AnswerSpecError:
     try:
         return AnswerSpec.parse(ground_truth)
@@ -141,24 +134,12 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
                 undecided.append(answer)
         else:
             for answer in undecided:
-                key = (answer, spec.answer)
-                with _symbolic_cache_lock:
-                    cached = _symbolic_cache.get(key)
-                if cached is not None:
-                    results[index] = results[index] or cached
-                else:
-                    waiting.setdefault(key, []).append(index)
+                waiting.setdefault((answer, spec.answer), []).append(index)
     if waiting:
         keys = list(waiting)
         outcomes = get_pool().run([("equivalent", key) for key in keys], timeout_s)
         for key, outcome in zip(keys, outcomes, strict=True):
-            verdict = outcome.status == "ok" and outcome.value is True
-            if outcome.status in ("ok", "rejected"):
-                with _symbolic_cache_lock:
-                    _symbolic_cache[key] = verdict
-                    if len(_symbolic_cache) > _SYMBOLIC_CACHE_SIZE:
-                        _symbolic_cache.popitem(last=False)
-            if verdict:
+            if outcome.status == "ok" and outcome.value is True:
                 for index in waiting[key]:
                     results[index] = True
     return results

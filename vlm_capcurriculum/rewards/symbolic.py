@@ -9,9 +9,8 @@ rejected: sympy would otherwise try to build them and hold the CPU (and the GIL)
 
 Comparison is Math-Verify's ``verify`` (symbolic simplification, sets, intervals, relations, matrices), with
 set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is ``x \\in [-2, 7]``) and floats rounded to
-:data:`FLOAT_ROUNDING` places instead of its default 6, which would make ``0.333333`` equal ``1/3`` and
-``1.0000001`` equal ``1``, against our rule that a decimal is the rational it writes
-(:func:`vlm_capcurriculum.rewards.expr.compare`); the exact fast path decides plain numbers before this runs.
+:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places instead of its default 6, for the decimal rule of
+:class:`~vlm_capcurriculum.rewards.value.Quantity`; the exact fast path decides plain numbers before this runs.
 """
 
 from __future__ import annotations
@@ -19,21 +18,23 @@ from __future__ import annotations
 import logging
 import math
 import re
+from functools import lru_cache
 
-#: Decimal places Math-Verify rounds floats to (its default is 6; see the module docstring).
-FLOAT_ROUNDING = 12
-#: Parsed trees whose value could exceed 10**MAX_LOG10 are not simplified.
-MAX_LOG10 = 2_000
-#: Trees with more nodes than this are not simplified (a 1000-character answer has far fewer).
-MAX_NODES = 5_000
-#: Sums and products over more terms than this are not evaluated (sympy may expand them term by term).
-MAX_TERMS = 10_000
+from vlm_capcurriculum.rewards.bounds import (
+    CACHE_SIZE,
+    FLOAT_ROUNDING,
+    MAX_FACTORIAL_DIGITS,
+    MAX_FLOAT_FACTORIAL,
+    MAX_LOG10,
+    MAX_NESTING,
+    MAX_NODES,
+    MAX_TERMS,
+)
 
 # Python's power operator (latex2sympy would reject it anyway), giant numerals, and binomials or factorials of big
 # numerals, which latex2sympy evaluates while parsing.
-_STRING_SCREEN = re.compile(r"\*\*|\d{2000,}|\\binom\s*\{?\s*\d{5,}|\d{5,}\s*\)?\s*!")
-#: Answers nested deeper than this are not parsed (the parser recurses per level).
-MAX_NESTING = 100
+_BIG = rf"\d{{{MAX_FACTORIAL_DIGITS + 1},}}"
+_STRING_SCREEN = re.compile(rf"\*\*|\d{{{MAX_LOG10},}}|\\binom\s*\{{?\s*{_BIG}|{_BIG}\s*\)?\s*!")
 
 
 class TooLarge(Exception):
@@ -129,7 +130,7 @@ def _value(node: object) -> float | None:
             return result
         if isinstance(node, (sympy.factorial, sympy.factorial2)):
             n = _value(node.args[0])
-            return None if n is None or n > 170 else math.gamma(max(n, 0) + 1)
+            return None if n is None or n > MAX_FLOAT_FACTORIAL else math.gamma(max(n, 0) + 1)
     except (OverflowError, ValueError, ZeroDivisionError, TypeError):
         return None
     return 1.0
@@ -215,3 +216,23 @@ def warm_up() -> None:
     _quiet_math_verify()
     for pred, gold in _WARM_UP:
         equivalent(pred, gold)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _remembered(pred: str, gold: str) -> bool | None:
+    try:
+        return equivalent(pred, gold)
+    except TooLarge:
+        return None
+
+
+def remembered_equivalent(pred: str, gold: str) -> bool:
+    """:func:`equivalent`, remembered for the life of the worker (rejections too: a batch repeats its answers)."""
+    verdict = _remembered(pred, gold)
+    if verdict is None:
+        raise TooLarge("remembered as too large")
+    return verdict
+
+
+#: What a guard worker may run, by name.
+TASKS = {"equivalent": remembered_equivalent}

@@ -14,46 +14,49 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "mm": ("millimeter", "millimetre"),
-    "cm": ("centimeter", "centimetre"),
-    "m": ("meter", "metre"),
-    "km": ("kilometer", "kilometre"),
-    "in": ("inch", "inches"),
-    "ft": ("foot", "feet"),
-    "yd": ("yard",),
-    "mi": ("mile",),
-    "s": ("sec", "second"),
-    "min": ("minute",),
-    "h": ("hr", "hour"),
-    "day": (),
-    "week": ("wk",),
-    "month": ("mo",),
-    "year": ("yr",),
-    "mg": ("milligram",),
-    "g": ("gram", "gm"),
-    "kg": ("kilogram", "kilo"),
-    "lb": ("lbs", "pound"),
-    "oz": ("ounce",),
-    "ml": ("milliliter", "millilitre"),
-    "l": ("liter", "litre"),
-    "gal": ("gallon",),
-    "°": ("deg", "degree", "degrees", "°c", "°f"),
-    "rad": ("radian",),
-    "km/h": ("kph", "kmh", "kilometers per hour", "km per hour", "kilometer per hour"),
-    "mi/h": ("mph", "miles per hour", "mile per hour"),
-    "m/s": ("meters per second", "meter per second", "mps"),
-    "$": ("dollar", "usd", "buck"),
-    "cent": ("c", "¢"),
-    "yuan": ("rmb", "cny"),
-    "euro": ("eur",),
-}
-_CANONICAL: dict[str, str] = {}
-for _name, _aliases in _ALIASES.items():
-    _CANONICAL[_name] = _name
-    for _alias in _aliases:
-        _CANONICAL[_alias] = _name
+from vlm_capcurriculum.rewards.fold import singular
 
+#: Canonical name: (dimension, exact factor to the dimension's base unit, aliases). Units without a fixed conversion
+#: (months, years, gallons, angles, currencies but the dollar) have no dimension: only the same unit equals them.
+#: Factors are the international definitions (inch, foot, pound...).
+_UNITS: dict[str, tuple[str | None, str | None, str]] = {
+    "mm": ("length", "1/1000", "millimeter|millimetre"),
+    "cm": ("length", "1/100", "centimeter|centimetre"),
+    "m": ("length", "1", "meter|metre"),
+    "km": ("length", "1000", "kilometer|kilometre"),
+    "in": ("length", "0.0254", "inch|inches"),
+    "ft": ("length", "0.3048", "foot|feet"),
+    "yd": ("length", "0.9144", "yard"),
+    "mi": ("length", "1609.344", "mile"),
+    "s": ("time", "1", "sec|second"),
+    "min": ("time", "60", "minute"),
+    "h": ("time", "3600", "hr|hour"),
+    "day": ("time", "86400", ""),
+    "week": ("time", "604800", "wk"),
+    "month": (None, None, "mo"),
+    "year": (None, None, "yr"),
+    "mg": ("mass", "1/1000", "milligram"),
+    "g": ("mass", "1", "gram|gm"),
+    "kg": ("mass", "1000", "kilogram|kilo"),
+    "lb": ("mass", "453.59237", "lbs|pound"),
+    "oz": ("mass", "28.349523125", "ounce"),
+    "ml": ("volume", "1/1000", "milliliter|millilitre"),
+    "l": ("volume", "1", "liter|litre"),
+    "gal": (None, None, "gallon"),
+    "°": (None, None, "deg|degree|degrees|°c|°f"),
+    "rad": (None, None, "radian"),
+    "km/h": (None, None, "kph|kmh|kilometers per hour|km per hour|kilometer per hour"),
+    "mi/h": (None, None, "mph|miles per hour|mile per hour"),
+    "m/s": (None, None, "meters per second|meter per second|mps"),
+    "$": ("usd", "1", "dollar|usd|buck"),
+    "cent": ("usd", "1/100", "c|¢"),
+    "yuan": (None, None, "rmb|cny"),
+    "euro": (None, None, "eur"),
+}
+_CANONICAL = {alias: name for name, (_, _, aliases) in _UNITS.items() for alias in (name, *aliases.split("|")) if alias}
+_FACTORS = {
+    name: (dimension, Fraction(factor)) for name, (dimension, factor, _) in _UNITS.items() if dimension and factor
+}
 #: Words that say "some unit" without naming one.
 _GENERIC = frozenset(
     {"unit", "units", "square unit", "square units", "sq unit", "sq units", "cubic unit", "cubic units"}
@@ -68,31 +71,6 @@ _UNIT_SHAPE = re.compile(
     r"(?:\s*(?:/|\bper\b)\s*[A-Za-z]+(?:\s*\^\s*\{?\s*[23]\s*\}?)?)?"
     r"(?:\s+[A-Za-z]+(?:\s*\^\s*\{?\s*[23]\s*\}?)?){0,3}"
 )
-#: Exact conversion factors to one base unit per dimension (international definitions of inch, foot, pound...).
-_FACTORS: dict[str, tuple[str, Fraction]] = {
-    "mm": ("length", Fraction(1, 1000)),
-    "cm": ("length", Fraction(1, 100)),
-    "m": ("length", Fraction(1)),
-    "km": ("length", Fraction(1000)),
-    "in": ("length", Fraction("0.0254")),
-    "ft": ("length", Fraction("0.3048")),
-    "yd": ("length", Fraction("0.9144")),
-    "mi": ("length", Fraction("1609.344")),
-    "s": ("time", Fraction(1)),
-    "min": ("time", Fraction(60)),
-    "h": ("time", Fraction(3600)),
-    "day": ("time", Fraction(86400)),
-    "week": ("time", Fraction(604800)),
-    "mg": ("mass", Fraction(1, 1000)),
-    "g": ("mass", Fraction(1)),
-    "kg": ("mass", Fraction(1000)),
-    "lb": ("mass", Fraction("453.59237")),
-    "oz": ("mass", Fraction("28.349523125")),
-    "ml": ("volume", Fraction(1, 1000)),
-    "l": ("volume", Fraction(1)),
-    "$": ("usd", Fraction(1)),
-    "cent": ("usd", Fraction(1, 100)),
-}
 
 
 def conversion(unit: str) -> tuple[str, Fraction] | None:
@@ -156,14 +134,5 @@ def _canonical_word(word: str) -> str:
     word = word.strip()
     if word in _CANONICAL:
         return _CANONICAL[word]
-    singular = _singular(word)
-    return _CANONICAL.get(singular, singular)
-
-
-def _singular(word: str) -> str:
-    """A rough singular ("weeks" -> "week", "inches" -> "inch"), applied to both sides alike."""
-    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    one = singular(word)
+    return _CANONICAL.get(one, one)

@@ -11,32 +11,17 @@ from collections.abc import Callable
 
 from vlm_capcurriculum.rewards.verifiers.choice import parse_choice, verify_choice
 from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
-from vlm_capcurriculum.rewards.verifiers.number import parse_number, verify_number
+from vlm_capcurriculum.rewards.verifiers.number import verify_number
 from vlm_capcurriculum.rewards.verifiers.text import verify_text
-from vlm_capcurriculum.rewards.verifiers.yesno import parse_yesno, verify_yesno
+from vlm_capcurriculum.rewards.verifiers.yesno import verify_yesno
 from vlm_capcurriculum.schema.answer import AnswerSpec
-
-
-def _math(answer: str, spec: AnswerSpec) -> bool | None:
-    return verify_math_exact(answer, spec.answer)
-
 
 EXACT_VERIFIERS: dict[str, Callable[[str, AnswerSpec], bool | None]] = {
     "choice": verify_choice,
-    "math": _math,
+    "math": lambda answer, spec: verify_math_exact(answer, spec.answer),
     "number": verify_number,
     "yesno": verify_yesno,
     "text": verify_text,
 }
 
-__all__ = [
-    "EXACT_VERIFIERS",
-    "parse_choice",
-    "parse_number",
-    "parse_yesno",
-    "verify_choice",
-    "verify_math_exact",
-    "verify_number",
-    "verify_text",
-    "verify_yesno",
-]
+__all__ = ["EXACT_VERIFIERS", "parse_choice"]

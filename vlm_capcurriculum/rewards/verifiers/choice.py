@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from vlm_capcurriculum.rewards.fold import fold, markup_free
+from vlm_capcurriculum.rewards.fold import COPULAS, fold, markup_free
 from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.schema.answer import AnswerSpec
@@ -38,7 +38,6 @@ _LETTER_IS_ANSWER = re.compile(
     r"(?:\s+(?:answer|option|choice))?",
     re.IGNORECASE,
 )
-_COPULAS = ("is", "are", "was", "were")
 # Another option letter named in the text after a letter: "(A) or (B)", "A. and B", "A, C", "A. B".
 _ANOTHER_LETTER = re.compile(r"(?:\b(?:or|and|nor)\s+|[,/&]\s*)\(?([A-Z])\)?(?=$|[\s.,;:)])")
 _LONE_LETTER = re.compile(r"\(?([A-Z])\)?[.)]?")
@@ -103,7 +102,7 @@ def _by_option_text(text: str, choices: Mapping[str, str]) -> str | None:
         matches = [letter for letter, option in options.items() if option == folded]
         if not matches:  # "It is blue.": a sentence whose last words after "is" are an option's text
             words = folded.split()
-            cut = max((i for i, word in enumerate(words) if word in _COPULAS), default=-1)
+            cut = max((i for i, word in enumerate(words) if word in COPULAS), default=-1)
             if cut >= 0:
                 tail = " ".join(words[cut + 1 :])
                 matches = [letter for letter, option in options.items() if option and option == tail]

@@ -10,26 +10,23 @@ It returns None for everything else (roots, pi, variables, relations, equations)
 from __future__ import annotations
 
 from vlm_capcurriculum.rewards.bounds import MAX_ANSWER_CHARS
-from vlm_capcurriculum.rewards.latex import clean
-from vlm_capcurriculum.rewards.mathvalue import Expr, parse_value, values_equal
-
-
-def _squash(text: str) -> str:
-    return "".join(text.split())
+from vlm_capcurriculum.rewards.latex import clean, squash
+from vlm_capcurriculum.rewards.mathvalue import parse_value, values_equal
+from vlm_capcurriculum.rewards.value import is_relation
 
 
 def verify_math_exact(answer: str, gold: str) -> bool | None:
     """True/False when the exact rules decide, None when the symbolic path must."""
     if len(answer) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
-        return _squash(answer) == _squash(gold)  # too long to parse: only an identical answer counts
+        return squash(answer) == squash(gold)  # too long to parse: only an identical answer counts
     pred_clean, gold_clean = clean(answer), clean(gold)
     if not pred_clean:
         return False
-    if _squash(pred_clean) == _squash(gold_clean):
+    if squash(pred_clean) == squash(gold_clean):
         return True
     gold_value = parse_value(gold_clean)
     pred_value = parse_value(pred_clean)
-    if _is_equation(gold_value) or _is_equation(pred_value):
+    if is_relation(gold_value) or is_relation(pred_value):
         # An equation (2x + 4y - 3 = 0) is compared with the whole other equation, label side included
         # (y = -x/2 + 3/4), not with its right-hand side.
         gold_value = parse_value(gold_clean, strip_labels=False)
@@ -37,7 +34,3 @@ def verify_math_exact(answer: str, gold: str) -> bool | None:
     if gold_value is None or pred_value is None:
         return None
     return values_equal(pred_value, gold_value)
-
-
-def _is_equation(value: object) -> bool:
-    return isinstance(value, Expr) and value.node[0] == "rel"

@@ -14,17 +14,13 @@ from fractions import Fraction
 
 from vlm_capcurriculum.rewards.fold import markup_free
 from vlm_capcurriculum.rewards.latex import clean
-from vlm_capcurriculum.rewards.quantity import Quantity, parse_number_head, parse_quantity, quantities_equal
+from vlm_capcurriculum.rewards.quantity import NUMBER_WORDS, parse_number_head, parse_quantity, quantities_equal
+from vlm_capcurriculum.rewards.value import Quantity
 from vlm_capcurriculum.rewards.verifiers.math import verify_math_exact
 from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _MATHS = re.compile(r"\\[A-Za-z]+|[\^+*=]|\d\s*/\s*\d")
-_NUMBER_START = re.compile(
-    r"(?<![\w.])(?=[+-]?\d|\.\d|(?:zero|none|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
-    r"|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty"
-    r"|ninety|a dozen|dozen|a hundred|hundred|single|twice|once)(?![A-Za-z]))",
-    re.IGNORECASE,
-)
+_NUMBER_START = re.compile(rf"(?<![\w.])(?=[+-]?\d|\.\d|(?:{'|'.join(NUMBER_WORDS)})(?![A-Za-z]))", re.IGNORECASE)
 
 
 # A number stated as a bound ("at least 3", "more than 3", "3 or more", "up to 3", "nearly 3", "> 3"). An estimate

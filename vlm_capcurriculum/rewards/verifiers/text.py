@@ -9,7 +9,7 @@ not "is red". Gold answers that are yes/no or numbers are graded by those rules,
 
 from __future__ import annotations
 
-from vlm_capcurriculum.rewards.fold import fold, fold_words
+from vlm_capcurriculum.rewards.fold import COPULAS, fold, fold_words
 from vlm_capcurriculum.rewards.latex import clean
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.rewards.verifiers.number import parse_number
@@ -17,7 +17,6 @@ from vlm_capcurriculum.rewards.verifiers.yesno import parse_yesno
 from vlm_capcurriculum.schema.answer import AnswerSpec
 
 _COLOUR_SUFFIX = ("color", "colored", "colour", "coloured")
-_COPULAS = ("is", "are", "was", "were", "be", "looks", "appears")
 
 
 def _core(words: list[str]) -> list[str]:
@@ -55,4 +54,4 @@ def verify_text(answer: str, spec: AnswerSpec) -> bool:
     if pred == gold or _phrases(pred) == _phrases(gold) != {" ".join(gold)}:
         return True
     tail = pred[-(len(gold) + 1) :]
-    return len(pred) > len(gold) and tail[0] in _COPULAS and tail[1:] == gold
+    return len(pred) > len(gold) and tail[0] in COPULAS and tail[1:] == gold
