@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from testkit import qwen
 
 REWARD_FILE = Path(__file__).resolve().parents[2] / "reward_fns" / "capcurriculum.py"
 
@@ -30,8 +31,6 @@ def load_like_easyr1(path: Path):
     return module
 
 
-def qwen(final: str) -> str:
-    return f"<think>\nreasoning\n</think>\n\n{final}"
 
 
 def reward_inputs(pairs: list[tuple[str, str]]) -> list[dict]:

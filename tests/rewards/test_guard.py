@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -58,12 +57,11 @@ def test_runs_tasks_in_order(pool: GuardPool) -> None:
 @pytest.mark.timeout(120)
 def test_runaway_task_is_killed_at_its_deadline(pool: GuardPool, stats_delta) -> None:
     pool.run([("ping", ())])  # start-up is not part of any deadline
-    started = time.monotonic()
-    outcomes = pool.run([("hang", (60,)), ("ping", ())], timeout_s=0.5)
-    elapsed = time.monotonic() - started
+    # a task the guard failed to kill would run for 10 minutes: the test's own timeout fails it (no wall-clock bound
+    # here, which a loaded machine could break)
+    outcomes = pool.run([("hang", (600,)), ("ping", ())], timeout_s=0.5)
     assert outcomes[0] == Outcome("timeout")
     assert outcomes[1] == Outcome("ok", True)  # the next task runs on the warm spare
-    assert elapsed < 10, elapsed
     assert stats_delta()["timeouts"] == 1
     assert pool.run([("ping", ())]) == [Outcome("ok", True)]
 

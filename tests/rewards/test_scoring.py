@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from testkit import qwen
 
 from vlm_capcurriculum.rewards import (
     AnswerSpec,
@@ -13,11 +14,6 @@ from vlm_capcurriculum.rewards import (
     verify_batch,
     verify_response,
 )
-
-
-def qwen(final: str) -> str:
-    """A response in the paper's format, as Qwen2.5-VL writes it."""
-    return f"<think>\nLet me work through this step by step.\n</think>\n\n{final}"
 
 
 def test_paper_weights() -> None:
