@@ -151,11 +151,11 @@ def run_chain(
     run_stage: Callable[[Sequence[str]], int] | None = None,
 ) -> str:
     """Run every stage in turn; returns the final model directory."""
+    from verl.utils.checkpoint import find_latest_ckpt
+
     from .hf_export import has_weights
     from .merge import next_stage_model
-    from .private_api import resolve
 
-    find_latest_ckpt = resolve("find_latest_ckpt")
     runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
     model_path = str(node.worker.actor.model.model_path)
     for stage in plan.stages:

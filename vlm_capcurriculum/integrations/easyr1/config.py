@@ -10,8 +10,7 @@ The ``curriculum`` field stays a plain mapping in the dataclass (EasyR1's ``to_d
 :func:`load_run_config` validates it with the curriculum core (``parse_curriculum``) before anything else, so
 its errors name the key (``curriculum.stages[1].epochs``). One key is ours rather than the core's:
 ``curriculum.execution`` (``single``: all stages in one EasyR1 run, the default; ``chained``: one EasyR1 run per
-stage, see chained.py). Importing this module imports EasyR1's config (without vLLM where vLLM is absent: see
-vllm_free.py).
+stage, see chained.py). Importing this module checks the installed EasyR1 (installed.py), then imports its config.
 """
 
 from __future__ import annotations
@@ -28,9 +27,10 @@ from omegaconf.errors import OmegaConfBaseException
 from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec
 
-from .private_api import resolve
+from .installed import require_easyr1
 
-PPOConfig = resolve("PPOConfig")
+require_easyr1()  # the one version check, before the first EasyR1 import (and EasyR1's config without vLLM)
+from verl.trainer.config import PPOConfig  # noqa: E402
 
 
 @dataclass

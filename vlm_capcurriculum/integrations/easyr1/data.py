@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from torchdata.stateful_dataloader import StatefulDataLoader
+from verl.utils.dataset import RLHFDataset, collate_fn
+from verl.utils.tokenizer import get_processor, get_tokenizer
+
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, CurriculumSampler, Plan
 
-from .config import ConfigError
-from .private_api import resolve
-from .records import INDEX_KEY, without_records, write_train_file
+from .records import ANSWER_KEY, IMAGE_KEY, INDEX_KEY, PROMPT_KEY, without_records, write_train_file
 
 #: ``create_dataloader``'s worker count (EasyR1 @ b44b311 hard-codes it).
 EASYR1_NUM_WORKERS = 8
@@ -30,9 +33,8 @@ EASYR1_NUM_WORKERS = 8
 
 def rlhf_dataset(config: Any, tokenizer: Any, processor: Any, data_path: str, *, filter_overlong: bool) -> Any:
     """``RLHFDataset`` with the keyword arguments ``create_dataloader`` passes (``filter_overlong`` aside)."""
-    dataset_cls = resolve("RLHFDataset")
     data = config.data
-    return dataset_cls(
+    return RLHFDataset(
         data_path=data_path,
         tokenizer=tokenizer,
         processor=processor,
@@ -54,8 +56,6 @@ def rlhf_dataset(config: Any, tokenizer: Any, processor: Any, data_path: str, *,
 
 def use_our_columns(config: Any) -> None:
     """Point EasyR1's column keys at the columns :mod:`.records` writes."""
-    from .records import ANSWER_KEY, IMAGE_KEY, PROMPT_KEY
-
     config.data.prompt_key, config.data.answer_key, config.data.image_key = PROMPT_KEY, ANSWER_KEY, IMAGE_KEY
 
 
@@ -93,8 +93,6 @@ def train_dataloader(
     num_workers: int = EASYR1_NUM_WORKERS,
 ) -> Any:
     """The training loader: the plan's samples in the plan's order, one batch per global step."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
     dataset = rlhf_dataset(config, tokenizer, processor, train_file, filter_overlong=False)
     if len(dataset) != plan.dataset_size:
         raise ConfigError(
@@ -106,7 +104,7 @@ def train_dataloader(
         batch_size=plan.batch_size,
         sampler=CurriculumSampler(plan, completed_steps=completed_steps),
         num_workers=num_workers,
-        collate_fn=resolve("collate_fn"),
+        collate_fn=collate_fn,
         pin_memory=False,
         drop_last=True,
     )
@@ -114,8 +112,6 @@ def train_dataloader(
 
 def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int = EASYR1_NUM_WORKERS) -> Any:
     """The validation loader exactly as ``create_dataloader`` builds it, over ``data.val_files``."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
     dataset = rlhf_dataset(
         config, tokenizer, processor, config.data.val_files, filter_overlong=config.data.filter_overlong_prompts
     )
@@ -127,7 +123,7 @@ def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=resolve("collate_fn"),
+        collate_fn=collate_fn,
         pin_memory=False,
         drop_last=False,
     )
@@ -135,7 +131,6 @@ def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int
 
 def load_tokenizer_and_processor(config: Any) -> tuple[Any, Any]:
     """EasyR1's ``get_tokenizer``/``get_processor`` with the arguments ``verl.trainer.main.Runner`` passes."""
-    get_tokenizer, get_processor = resolve("get_tokenizer"), resolve("get_processor")
     model = config.worker.actor.model
     kwargs = {
         "override_chat_template": config.data.override_chat_template,

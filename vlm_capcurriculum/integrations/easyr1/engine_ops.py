@@ -28,7 +28,8 @@ from vlm_capcurriculum.integrations.torch_ops import (
     unwrap_model,
 )
 
-from .private_api import LIVE_ACTOR_KNOBS
+#: Actor-config fields DataParallelPPOActor reads as ``self.config.<knob>`` on every micro-batch (at b44b311).
+LIVE_ACTOR_KNOBS = ("kl_coef", "clip_ratio_low", "clip_ratio_high", "clip_ratio_dual", "max_grad_norm")
 
 __all__ = [
     "LIVE_ACTOR_KNOBS",

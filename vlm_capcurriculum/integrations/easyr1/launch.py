@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.launch import LaunchError
 
 #: Model families the EasyR1 backend trains: EasyR1's own (verl/models/monkey_patch.py, FSDPWorker) and InternVL3/3.5
@@ -81,15 +82,15 @@ def easyr1_node(config: DictConfig) -> dict[str, Any]:
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The :class:`vlm_capcurriculum.launch.Launcher` of the EasyR1 backend."""
-    from .private_api import EasyR1APIError, require_easyr1
+    from .installed import EasyR1VersionError
 
     try:
-        require_easyr1()
-    except EasyR1APIError as error:
-        raise LaunchError(f"backend 'easyr1': EasyR1 is not installed. {error}") from None
-    native = easyr1_node(config)
-    from .config import ConfigError, dotted_keys, run_config_from_node, schema_node
+        from .config import dotted_keys, run_config_from_node, schema_node
+    except EasyR1VersionError as error:
+        raise LaunchError(f"backend 'easyr1': {error}") from None
     from .main import run_config
+
+    native = easyr1_node(config)
 
     try:
         user = OmegaConf.create(native)

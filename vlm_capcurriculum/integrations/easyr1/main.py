@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_plan, load_curriculum_data
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 
+from .installed import EasyR1VersionError
+
 PROGRAM = "python -m vlm_capcurriculum.integrations.easyr1"
-
-
-class EntryPointError(RuntimeError):
-    """A one-line user error (printed without a traceback)."""
 
 
 @dataclass
@@ -43,8 +42,6 @@ class PreparedRun:
 
 
 def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
-    from .config import ConfigError
-
     try:
         return build_plan(run.spec, data.stage_data())
     except PlanError as error:
@@ -53,8 +50,6 @@ def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
 
 def load_data(run: Any) -> tuple[CurriculumData, Plan]:
     """Every stage's records (strict: a bad row is an error naming file, line and field) and their plan."""
-    from .config import ConfigError
-
     try:
         data = load_curriculum_data(run.spec)
     except RecordValidationError as error:
@@ -66,7 +61,6 @@ def load_data(run: Any) -> tuple[CurriculumData, Plan]:
 
 def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
-    from .config import ConfigError
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
     from .layout import StageLayout
     from .prepare import apply_plan, check_config, check_plan
@@ -115,11 +109,10 @@ def _plan_record(plan: Plan, data: CurriculumData) -> dict[str, Any]:
 
 def check_resume_target(prepared: PreparedRun) -> None:
     """Refuse to resume checkpoints of another plan (before Ray starts; the sampler would refuse them later)."""
-    from .config import ConfigError
-    from .private_api import resolve
+    from verl.utils.checkpoint import CHECKPOINT_TRACKER
 
     config = prepared.run.config
-    tracker = Path(prepared.layout.root) / resolve("CHECKPOINT_TRACKER")
+    tracker = Path(prepared.layout.root) / CHECKPOINT_TRACKER
     resuming = config.trainer.load_checkpoint_path is not None or (
         config.trainer.find_last_checkpoint and tracker.is_file()
     )
@@ -222,15 +215,6 @@ def run_config(run: Any, *, dry_run_only: bool) -> int:
     return train(run)
 
 
-def require_easyr1_or_exit() -> None:
-    from .private_api import EasyR1APIError, require_easyr1
-
-    try:
-        require_easyr1()
-    except EasyR1APIError as error:
-        raise EntryPointError(str(error)) from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg in ("-h", "--help") for arg in args):
@@ -239,13 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry = "--dry-run" in args
     args = [arg for arg in args if arg != "--dry-run"]
     try:
-        require_easyr1_or_exit()
-        from .config import ConfigError, load_run_config
+        from .config import load_run_config  # refuses an EasyR1 other than the supported one (installed.py)
 
-        try:
-            return run_config(load_run_config(args), dry_run_only=dry)
-        except ConfigError as error:
-            raise EntryPointError(str(error)) from None
-    except EntryPointError as error:
+        return run_config(load_run_config(args), dry_run_only=dry)
+    except (ConfigError, EasyR1VersionError) as error:  # one line, no traceback
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

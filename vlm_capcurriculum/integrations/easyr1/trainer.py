@@ -3,7 +3,7 @@
 ``RayPPOTrainer.fit`` has no hooks. Per step it does ``global_step += 1``, ``prepare_rollout_engine()``,
 ``_make_batch_data(metrics)``, ``release_rollout_engine()``, reward, log-probs, advantages, ``update_actor``,
 then ``_validate``/``_save_checkpoint`` when their frequencies hit, and logs ``metrics`` at ``global_step``. We
-override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_ATTRIBUTES``):
+override two methods (read at EasyR1 b44b311):
 
 * ``_make_batch_data``: the step is known and nothing of it has run yet. At a stage boundary (and at the first
   step a process runs) we release the rollout engine (the sharding manager asserts load/offload alternate, and
@@ -15,8 +15,8 @@ override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_AT
 * ``_load_checkpoint``: after EasyR1 restored the actor, optimizer, scheduler and ``dataloader.pt``, the
   controller starts at the restored step and the engine restores what EasyR1 does not checkpoint (the KL
   reference of a stage that refreshed it). The sampler is also positioned from the step, so a checkpoint
-  without ``dataloader.pt`` still resumes on the right samples. Both it and ``_save_checkpoint`` are wrapped by
-  :mod:`.checkpointing` (a manifest sealed after each save; a damaged newest checkpoint falls back).
+  without ``dataloader.pt`` still resumes on the right samples. Both it and ``_save_checkpoint`` are wrapped
+  (a manifest sealed after each save; a damaged newest checkpoint falls back).
 
 ``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
 ``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
@@ -28,19 +28,20 @@ written before EasyR1 saves that step's checkpoint (``_save_checkpoint``) or els
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from verl.trainer.ray_trainer import RayPPOTrainer
+from verl.utils.checkpoint import find_latest_ckpt
+
+from vlm_capcurriculum.checkpoints import checked_resume, seal, unseal
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
 
-from .checkpointing import load_checked, save_sealed
-from .config import ConfigError
 from .engine import EasyR1Engine
 from .layout import StageLayout
-from .private_api import resolve
 from .progress import RunProgress
 from .records import INDEX_KEY, SAMPLE_ID_KEY
-
-RayPPOTrainer = resolve("RayPPOTrainer")
 
 #: Reward metrics copied per stage (EasyR1 logs the reward function's keys as ``reward/<key>``).
 STAGE_REWARD_KEYS = ("overall", "accuracy", "format")
@@ -124,14 +125,37 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
             self.progress.record_validation(step, data)
 
     def _save_checkpoint(self) -> None:
+        """EasyR1's save (``global_step_N/{actor,dataloader.pt}``, then its tracker), sealed with a manifest written
+        last (:mod:`vlm_capcurriculum.checkpoints`)."""
         self._record_step()
+        folder = Path(self.config.trainer.save_checkpoint_path) / f"global_step_{self.global_step}"
+        if folder.is_dir():
+            unseal(folder)
         super()._save_checkpoint()
+        seal(folder)
 
-    def _save_checkpoint(self) -> None:
-        save_sealed(self, super()._save_checkpoint)  # vlm_capcurriculum.checkpoints: manifest written last
+    def _load_checked(self) -> None:
+        """EasyR1's load (``trainer.load_checkpoint_path``, or the tracker's newest with ``find_last_checkpoint``)
+        from a verified checkpoint: a damaged newest one falls back to the newest complete one for this load."""
+        config = self.config.trainer
+        if config.load_checkpoint_path is not None:
+            checked_resume(Path(config.load_checkpoint_path).parent, config.load_checkpoint_path, explicit=True)
+            return super()._load_checkpoint()
+        if not config.find_last_checkpoint:
+            return super()._load_checkpoint()
+        latest, _ = find_latest_ckpt(config.save_checkpoint_path)
+        chosen = checked_resume(config.save_checkpoint_path, latest)
+        if chosen == latest:
+            return super()._load_checkpoint()
+        saved = config.load_checkpoint_path, config.find_last_checkpoint
+        config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
+        try:
+            super()._load_checkpoint()
+        finally:
+            config.load_checkpoint_path, config.find_last_checkpoint = saved
 
     def _load_checkpoint(self) -> None:
-        load_checked(self, super()._load_checkpoint)  # a damaged newest checkpoint falls back to a complete one
+        self._load_checked()
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(

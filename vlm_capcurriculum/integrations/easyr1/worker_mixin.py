@@ -21,44 +21,41 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch.distributed as dist
+from verl.single_controller.base import Worker
+from verl.single_controller.base.decorator import Dispatch, register
+from verl.utils.fsdp_utils import load_fsdp_model, offload_fsdp_model
 
 from . import engine_ops
 from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
-from .private_api import resolve, worker_attribute
-
-Worker = resolve("Worker")
-register = resolve("register")
-Dispatch = resolve("Dispatch")
 
 
 class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     """Stage-boundary operations for the actor (and its reference) of an EasyR1 ``FSDPWorker``."""
 
     def _curriculum_actor_only(self) -> None:
-        if not worker_attribute(self, "_has_actor"):
+        if not self._has_actor:
             raise RuntimeError("curriculum engine operations run on the actor worker group (actor_rollout_ref)")
 
     @contextmanager
     def _curriculum_params_loaded(self, *, reference: bool = False) -> Iterator[None]:
-        load, offload = resolve("load_fsdp_model"), resolve("offload_fsdp_model")
         offloaded = []
-        if worker_attribute(self, "_use_param_offload"):
-            offloaded.append(worker_attribute(self, "fsdp_module"))
-        if reference and worker_attribute(self, "_use_ref_param_offload"):
-            offloaded.append(worker_attribute(self, "ref_fsdp_module"))
+        if self._use_param_offload:
+            offloaded.append(self.fsdp_module)
+        if reference and self._use_ref_param_offload:
+            offloaded.append(self.ref_fsdp_module)
         for module in offloaded:
-            load(module)
+            load_fsdp_model(module)
         try:
             yield
         finally:
             for module in offloaded:
-                offload(module)
+                offload_fsdp_model(module)
 
     def _curriculum_vision_gate(self) -> engine_ops.VisionTowerGate:
         gate = getattr(self, "_curriculum_gate", None)
         if gate is None:
             gate = engine_ops.VisionTowerGate(
-                worker_attribute(self, "fsdp_module"), worker_attribute(self, "optimizer")
+                self.fsdp_module, self.optimizer
             )
             self._curriculum_gate = gate
         return gate
@@ -74,14 +71,14 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_set_lr(self, lr: float) -> list[float]:
         """Set the peak learning rate (the scheduler's ``base_lrs``); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return engine_ops.set_base_lr(worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), lr)
+        return engine_ops.set_base_lr(self.optimizer, self.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         """Start the stage's LR warm-up (counted from the stage's first update); returns the rates now in effect."""
         self._curriculum_actor_only()
         return engine_ops.set_stage_warmup(
-            worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), steps_into_stage, warmup
+            self.optimizer, self.lr_scheduler, steps_into_stage, warmup
         )
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -92,13 +89,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         driver's ``RayPPOTrainer.kl_ctrl.kl_coef``: the trainer sets that one.
         """
         self._curriculum_actor_only()
-        return engine_ops.set_actor_knobs(worker_attribute(self, "actor").config, knobs)
+        return engine_ops.set_actor_knobs(self.actor.config, knobs)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_reset_optimizer(self) -> int:
         """Drop the optimizer's moments and step counts; returns how many parameter states were dropped."""
         self._curriculum_actor_only()
-        dropped = engine_ops.reset_optimizer_state(worker_attribute(self, "optimizer"))
+        dropped = engine_ops.reset_optimizer_state(self.optimizer)
         gate = getattr(self, "_curriculum_gate", None)
         if gate is not None and not gate.trainable:
             gate.fill_missing_state()  # a frozen tower still needs state for FSDP to save the optimizer
@@ -108,15 +105,15 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_refresh_reference(self) -> bool:
         """Make the KL reference a copy of the current actor."""
         self._curriculum_actor_only()
-        if not worker_attribute(self, "_has_ref"):
+        if not self._has_ref:
             raise RuntimeError("this run has no reference model (algorithm.disable_kl=true): nothing to refresh")
-        if worker_attribute(self, "_is_lora"):
+        if self._is_lora:
             raise RuntimeError(
                 "with LoRA the reference is the actor with adapters disabled; refreshing it would mean merging "
                 "the adapters into the base weights, which is not supported"
             )
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.copy_weights(worker_attribute(self, "fsdp_module"), worker_attribute(self, "ref_fsdp_module"))
+            engine_ops.copy_weights(self.fsdp_module, self.ref_fsdp_module)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -127,11 +124,11 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         reference restarts as the base model; the stage-start weights are the previous stage's export.
         """
         self._curriculum_actor_only()
-        if not worker_attribute(self, "_has_ref") or worker_attribute(self, "_is_lora"):
+        if not self._has_ref or self._is_lora:
             raise RuntimeError("this run has no separate reference model to load")
         state_dict = read_hf_weights(path) if dist.get_rank() == 0 else {}
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.load_full_weights(worker_attribute(self, "ref_fsdp_module"), state_dict)
+            engine_ops.load_full_weights(self.ref_fsdp_module, state_dict)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -142,13 +139,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         it rotates checkpoints (``remove_obsolete_ckpt``).
         """
         self._curriculum_actor_only()
-        fsdp_module = worker_attribute(self, "fsdp_module")
+        fsdp_module = self.fsdp_module
         with self._curriculum_params_loaded():
             state_dict = engine_ops.gather_full_state_dict(fsdp_module)
         written = None
         if dist.get_rank() == 0:
             model = engine_ops.unwrap_model(fsdp_module)
-            processing = worker_attribute(self, "processor") or worker_attribute(self, "tokenizer")
+            processing = self.processor or self.tokenizer
             written = str(
                 write_hf_model_dir(
                     path,
@@ -168,13 +165,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_engine_state(self) -> dict[str, Any]:
         """The knobs as the worker sees them now (for metrics and for checking a resumed run)."""
         self._curriculum_actor_only()
-        actor_config = worker_attribute(self, "actor").config
-        scheduler = worker_attribute(self, "lr_scheduler")
+        actor_config = self.actor.config
+        scheduler = self.lr_scheduler
         gate = getattr(self, "_curriculum_gate", None)
         return {
             "lr": scheduler.get_last_lr()[0],
             "base_lr": scheduler.base_lrs[0],
             "vision_trainable": True if gate is None else gate.trainable,
             **{name: getattr(actor_config, name) for name in engine_ops.LIVE_ACTOR_KNOBS},
-            "optimizer_states": len(worker_attribute(self, "optimizer").state),
+            "optimizer_states": len(self.optimizer.state),
         }
