@@ -89,15 +89,6 @@ def test_incomplete_or_foreign_checkpoints_fail_clearly(easyr1_checkpoint, tmp_p
     assert not (tmp_path / "out").exists()
 
 
-def test_command_line(easyr1_checkpoint, tmp_path, capsys):
-    actor_dir, _ = easyr1_checkpoint
-    assert merge.main([str(actor_dir), "--output", str(tmp_path / "cli"), "--dtype", "float32"]) == 0
-    assert has_weights(capsys.readouterr().out.strip())
-    assert merge.main([str(actor_dir), "--output", str(tmp_path / "cli")]) == 1  # exists, no --overwrite
-    assert "exists" in capsys.readouterr().err
-    assert merge.main([str(tmp_path), "--output", str(tmp_path / "x")]) == 1
-
-
 def test_hybrid_sharded_checkpoint_merges(tmp_path):
     """HSDP as EasyR1 builds it with worker.actor.fsdp.fsdp_size: a ("ddp", "fsdp") mesh of 2 x 2 processes."""
     lane.run_distributed(lane.hybrid_shard_scenario, 4, str(tmp_path))
