@@ -11,7 +11,8 @@ from transformers import AutoTokenizer, GenerationConfig, Qwen2_5_VLForCondition
 from verl.utils.torch_functional import get_cosine_schedule_with_warmup
 
 from vlm_capcurriculum.integrations.easyr1 import engine_ops
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights, write_hf_model_dir
+from vlm_capcurriculum.integrations.easyr1.hf_export import write_hf_model_dir
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
 pytestmark = pytest.mark.usefixtures("process_group")
 

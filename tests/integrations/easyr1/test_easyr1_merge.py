@@ -11,7 +11,7 @@ from transformers import AutoTokenizer, GenerationConfig, Qwen2_5_VLForCondition
 from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
 from vlm_capcurriculum.integrations.easyr1 import merge
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
 pytestmark = pytest.mark.usefixtures("process_group")
 

@@ -33,7 +33,8 @@ from verl.protocol import DataProto  # noqa: E402
 from verl.single_controller.base.decorator import MAGIC_ATTR, Dispatch  # noqa: E402
 
 from vlm_capcurriculum.integrations.easyr1.config import load_run_config  # noqa: E402
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights, write_hf_model_dir  # noqa: E402
+from vlm_capcurriculum.integrations.easyr1.hf_export import write_hf_model_dir  # noqa: E402
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.main import prepare  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.runner import build_trainer  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker import CurriculumFSDPWorker  # noqa: E402

@@ -23,12 +23,12 @@ stages whose model folder holds weights and resumes an interrupted stage inside 
 ``curriculum_summary.json`` are rebuilt from the stage runs' own (:func:`write_chain_progress`), so a chained run
 reads as a one-run curriculum does.
 
-The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -38,12 +38,14 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
+from verl.utils.checkpoint import find_latest_ckpt
 
 from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, StageSpec, VisionTower
 from vlm_capcurriculum.curriculum.data import expand_train_files
 from vlm_capcurriculum.curriculum.run_layout import StepsLog
 
-from .layout import StageLayout
+from .layout import RunProgress, StageLayout, has_weights
+from .merge import next_stage_model
 
 #: Stage knob -> EasyR1 config key of a fresh run.
 NATIVE_KEYS: dict[str, str] = {
@@ -151,11 +153,6 @@ def run_chain(
     run_stage: Callable[[Sequence[str]], int] | None = None,
 ) -> str:
     """Run every stage in turn; returns the final model directory."""
-    from verl.utils.checkpoint import find_latest_ckpt
-
-    from .hf_export import has_weights
-    from .merge import next_stage_model
-
     runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
     model_path = str(node.worker.actor.model.model_path)
     for stage in plan.stages:
@@ -191,10 +188,6 @@ def write_chain_progress(plan: Plan, layout: StageLayout) -> None:
     """The whole chain's ``curriculum_steps.jsonl`` and ``curriculum_summary.json`` under the parent's root, as one
     run writes them: every finished stage run's steps file, its steps renumbered to the plan's global steps (a stage
     run counts from 1), its stage-end validation, and the merged ``stages/NN-name`` folder as the checkpoint."""
-    import json
-
-    from .progress import RunProgress
-
     progress = RunProgress(layout, plan)
     progress.steps.resume_at(0)
     for stage in plan.stages:

@@ -187,10 +187,10 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
 
 
 def _resolve_repo_files(node: DictConfig, source: str) -> None:
-    """Our reward by default; the reward and prompt files found from any directory (paths.py)."""
+    """Our reward by default; the reward and prompt files found from any directory (layout.py)."""
     from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
 
-    from .paths import default_reward_function, resolve_function_path
+    from .layout import default_reward_function, resolve_function_path
 
     try:
         reward = node.worker.reward.reward_function

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
-from .hf_export import has_weights
-from .layout import StageLayout
+from .layout import StageLayout, has_weights
 from .prepare import supported_operations
 
 if TYPE_CHECKING:

@@ -18,22 +18,12 @@ import transformers
 from packaging.version import Version
 from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel
 
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
+from .layout import WEIGHT_FILES
+
 # Files of an EasyR1 `huggingface/` folder that we regenerate rather than copy.
 _REGENERATED = {"config.json", "generation_config.json", *WEIGHT_FILES}
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-
-
-def has_weights(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a model directory with weights (not just config and tokenizer)."""
-    directory = Path(path)
-    return (directory / "config.json").is_file() and any((directory / name).is_file() for name in WEIGHT_FILES)
 
 
 def model_class_for(config: PretrainedConfig) -> type[PreTrainedModel]:

@@ -23,6 +23,8 @@ from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 
 from .installed import EasyR1VersionError
+from .layout import StageLayout
+from .records import write_train_file, write_val_file
 
 PROGRAM = "python -m vlm_capcurriculum.integrations.easyr1"
 
@@ -62,9 +64,7 @@ def load_data(run: Any) -> tuple[CurriculumData, Plan]:
 def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
-    from .layout import StageLayout
     from .prepare import apply_plan, check_config, check_plan
-    from .records import write_train_file, write_val_file
 
     config = run.config
     notes = check_config(run)
@@ -169,7 +169,6 @@ def dry_run_chained(run: Any) -> int:
     from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     from .chained import stage_command
-    from .layout import StageLayout
     from .prepare import check_config, check_plan
 
     notes = check_config(run)
@@ -190,7 +189,6 @@ def dry_run_chained(run: Any) -> int:
 def train(run: Any) -> int:
     if run.execution == "chained":
         from .chained import run_chain
-        from .layout import StageLayout
         from .prepare import check_config, check_plan
 
         for note in check_config(run):

@@ -19,7 +19,8 @@ import torch
 from torch.distributed.tensor import DTensor, Replicate, Shard
 from transformers import AutoConfig, GenerationConfig
 
-from .hf_export import has_weights, write_hf_model_dir
+from .hf_export import write_hf_model_dir
+from .layout import has_weights
 
 SHARD_NAME = re.compile(r"^model_world_size_(\d+)_rank_(\d+)\.pt$")
 

@@ -39,8 +39,7 @@ from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
 
 from .engine import EasyR1Engine
-from .layout import StageLayout
-from .progress import RunProgress
+from .layout import RunProgress, StageLayout
 from .records import INDEX_KEY, SAMPLE_ID_KEY
 
 #: Reward metrics copied per stage (EasyR1 logs the reward function's keys as ``reward/<key>``).
