@@ -14,7 +14,8 @@ import internvl_lane
 import pytest
 import torch
 
-from vlm_capcurriculum.integrations.easyr1 import engine_ops, internvl
+from vlm_capcurriculum.integrations import torch_ops
+from vlm_capcurriculum.integrations.easyr1 import internvl
 
 FAMILIES = internvl_lane.FAMILIES
 
@@ -144,7 +145,7 @@ def test_vision_gate_keeps_tower_and_projector_bit_identical(model_dir: Path, pr
     actor, optimizer, scheduler = lane.build_actor(fsdp_module)
     batches = [internvl_lane.image_batch(processor, (120, 60)), internvl_lane.text_batch(processor)]
     lane.train_step(actor, scheduler, batches[0])  # the tower has optimizer state before it is frozen
-    gate = engine_ops.VisionTowerGate(fsdp_module, optimizer)
+    gate = torch_ops.VisionTowerGate(fsdp_module, optimizer)
     assert gate.tower.prefixes == ("model.vision_tower", "model.multi_modal_projector")
     gate.set_trainable(False)
     before = lane.full_state(fsdp_module)

@@ -10,7 +10,7 @@ Stood in: the actor worker group (FSDPWorker + vLLM need GPUs). :class:`Recordin
 method names ``CurriculumFSDPWorker`` registers for driver calls (``@register``), answers with the dispatch
 mode's shape (one result per rank for ``ONE_TO_ALL``), enforces the rollout engine's load/offload alternation
 exactly as EasyR1's ``FSDPVLLMShardingManager`` asserts it, and generates scripted responses. The worker methods
-themselves are tested on real FSDP modules in test_easyr1_worker.py / test_easyr1_engine_ops.py.
+themselves are tested on real FSDP modules in test_easyr1_worker.py / test_easyr1_engine_ops.py (worker_mixin.py).
 """
 
 from __future__ import annotations

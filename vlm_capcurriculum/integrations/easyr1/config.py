@@ -225,7 +225,7 @@ def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
 
     EasyR1's ``worker.actor.model.freeze_vision_tower`` removes the tower from the optimizer before FSDP
     wrapping, so it can never be unfrozen; a run whose stages differ must start with it trainable. Our
-    freeze (engine_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
+    freeze (torch_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
     own parameters instead of FSDP flat parameters that mix them with text-model parameters.
     """
     if config.worker.actor.model.freeze_vision_tower:

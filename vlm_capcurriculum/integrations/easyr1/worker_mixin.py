@@ -1,4 +1,7 @@
-"""Engine operations as driver-callable methods on EasyR1's FSDP worker.
+"""Engine operations on the objects EasyR1's FSDP worker owns, as driver-callable methods of that worker.
+
+The operations every backend shares are in :mod:`vlm_capcurriculum.integrations.torch_ops`; the ones on EasyR1's
+LambdaLR and ActorConfig are the functions below (the lane tests run them on a real tiny FSDP actor).
 
 ``CurriculumWorkerMixin`` is meant to sit *first* among the bases of the worker class
 (``class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker)``, see worker.py). The order matters:
@@ -16,17 +19,87 @@ Methods that touch weights bring offloaded parameters back first and offload the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 import torch.distributed as dist
+from torch.optim.lr_scheduler import LambdaLR
 from verl.single_controller.base import Worker
 from verl.single_controller.base.decorator import Dispatch, register
 from verl.utils.fsdp_utils import load_fsdp_model, offload_fsdp_model
 
-from . import engine_ops
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
+from vlm_capcurriculum.integrations.torch_ops import (
+    VisionTowerGate,
+    copy_weights,
+    gather_full_state_dict,
+    load_full_weights,
+    reset_optimizer_state,
+    unwrap_model,
+)
+
 from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
+
+#: Actor-config fields DataParallelPPOActor reads as ``self.config.<knob>`` on every micro-batch (at b44b311).
+LIVE_ACTOR_KNOBS = ("kl_coef", "clip_ratio_low", "clip_ratio_high", "clip_ratio_dual", "max_grad_norm")
+
+
+def _lambda_scheduler(scheduler: Any) -> LambdaLR:
+    if not isinstance(scheduler, LambdaLR):
+        raise TypeError(
+            f"expected EasyR1's LambdaLR (verl.utils.torch_functional), got {type(scheduler).__name__}: "
+            "cannot change its base learning rate"
+        )
+    return scheduler
+
+
+def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
+    """Change the peak learning rate; the schedule (warmup, cosine) keeps its position.
+
+    EasyR1's schedulers multiply ``base_lrs`` by a factor of the step, so the new rate is ``lr * factor``
+    from now on, including the very next optimizer step (the group's current ``lr`` is updated too).
+    Returns the new current learning rates.
+    """
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"learning rate must be a finite number >= 0, got {lr!r}")
+    scheduler = _lambda_scheduler(scheduler)
+    scheduler.base_lrs = [float(lr)] * len(optimizer.param_groups)
+    current = []
+    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
+        group["initial_lr"] = float(lr)
+        group["lr"] = float(lr) * factor(scheduler.last_epoch)
+        current.append(group["lr"])
+    scheduler._last_lr = list(current)  # torch private: what get_last_lr() returns (EasyR1 logs it as actor/lr)
+    return current
+
+
+def set_stage_warmup(optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int) -> list[float]:
+    """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
+    update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
+    schedule's factors: :mod:`.prepare` allows it only over EasyR1's constant schedule without its own warm-up."""
+    scheduler = _lambda_scheduler(scheduler)
+    return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
+
+
+def set_actor_knobs(actor_config: Any, knobs: Mapping[str, float]) -> dict[str, float]:
+    """Set loss/optimizer knobs that DataParallelPPOActor reads on every micro-batch; returns the old values."""
+    unknown = sorted(set(knobs) - set(LIVE_ACTOR_KNOBS))
+    if unknown:
+        raise KeyError(f"not a live EasyR1 actor knob: {unknown}; supported: {list(LIVE_ACTOR_KNOBS)}")
+    previous = {}
+    for name, value in knobs.items():
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if value < 0 or (name.startswith("clip_ratio") and value == 0):
+            raise ValueError(f"{name} must be {'> 0' if name.startswith('clip_ratio') else '>= 0'}, got {value}")
+        if not hasattr(actor_config, name):
+            raise AttributeError(f"{type(actor_config).__name__} has no field {name!r} in this EasyR1 version")
+        previous[name] = getattr(actor_config, name)
+        setattr(actor_config, name, float(value))
+    return previous
 
 
 class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
@@ -51,10 +124,10 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
             for module in offloaded:
                 offload_fsdp_model(module)
 
-    def _curriculum_vision_gate(self) -> engine_ops.VisionTowerGate:
+    def _curriculum_vision_gate(self) -> VisionTowerGate:
         gate = getattr(self, "_curriculum_gate", None)
         if gate is None:
-            gate = engine_ops.VisionTowerGate(
+            gate = VisionTowerGate(
                 self.fsdp_module, self.optimizer
             )
             self._curriculum_gate = gate
@@ -71,13 +144,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_set_lr(self, lr: float) -> list[float]:
         """Set the peak learning rate (the scheduler's ``base_lrs``); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return engine_ops.set_base_lr(self.optimizer, self.lr_scheduler, lr)
+        return set_base_lr(self.optimizer, self.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         """Start the stage's LR warm-up (counted from the stage's first update); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return engine_ops.set_stage_warmup(
+        return set_stage_warmup(
             self.optimizer, self.lr_scheduler, steps_into_stage, warmup
         )
 
@@ -89,13 +162,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         driver's ``RayPPOTrainer.kl_ctrl.kl_coef``: the trainer sets that one.
         """
         self._curriculum_actor_only()
-        return engine_ops.set_actor_knobs(self.actor.config, knobs)
+        return set_actor_knobs(self.actor.config, knobs)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_reset_optimizer(self) -> int:
         """Drop the optimizer's moments and step counts; returns how many parameter states were dropped."""
         self._curriculum_actor_only()
-        dropped = engine_ops.reset_optimizer_state(self.optimizer)
+        dropped = reset_optimizer_state(self.optimizer)
         gate = getattr(self, "_curriculum_gate", None)
         if gate is not None and not gate.trainable:
             gate.fill_missing_state()  # a frozen tower still needs state for FSDP to save the optimizer
@@ -113,7 +186,7 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
                 "the adapters into the base weights, which is not supported"
             )
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.copy_weights(self.fsdp_module, self.ref_fsdp_module)
+            copy_weights(self.fsdp_module, self.ref_fsdp_module)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -128,7 +201,7 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
             raise RuntimeError("this run has no separate reference model to load")
         state_dict = read_hf_weights(path) if dist.get_rank() == 0 else {}
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.load_full_weights(self.ref_fsdp_module, state_dict)
+            load_full_weights(self.ref_fsdp_module, state_dict)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -141,10 +214,10 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         self._curriculum_actor_only()
         fsdp_module = self.fsdp_module
         with self._curriculum_params_loaded():
-            state_dict = engine_ops.gather_full_state_dict(fsdp_module)
+            state_dict = gather_full_state_dict(fsdp_module)
         written = None
         if dist.get_rank() == 0:
-            model = engine_ops.unwrap_model(fsdp_module)
+            model = unwrap_model(fsdp_module)
             processing = self.processor or self.tokenizer
             written = str(
                 write_hf_model_dir(
@@ -172,6 +245,6 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
             "lr": scheduler.get_last_lr()[0],
             "base_lr": scheduler.base_lrs[0],
             "vision_trainable": True if gate is None else gate.trainable,
-            **{name: getattr(actor_config, name) for name in engine_ops.LIVE_ACTOR_KNOBS},
+            **{name: getattr(actor_config, name) for name in LIVE_ACTOR_KNOBS},
             "optimizer_states": len(self.optimizer.state),
         }
