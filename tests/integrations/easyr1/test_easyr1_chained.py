@@ -18,10 +18,9 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
 from vlm_capcurriculum.integrations.easyr1.chained import ChainError, run_chain
-from vlm_capcurriculum.integrations.easyr1.config import load_run_config
+from vlm_capcurriculum.integrations.easyr1.config import check_config, check_plan, load_run_config
 from vlm_capcurriculum.integrations.easyr1.layout import StageLayout
 from vlm_capcurriculum.integrations.easyr1.main import load_data
-from vlm_capcurriculum.integrations.easyr1.prepare import check_config, check_plan
 
 pytestmark = pytest.mark.usefixtures("process_group")
 

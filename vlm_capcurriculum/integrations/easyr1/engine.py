@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
+from .config import supported_operations
 from .layout import StageLayout, has_weights
-from .prepare import supported_operations
 
 if TYPE_CHECKING:
     from .trainer import CurriculumRayPPOTrainer
@@ -55,7 +55,7 @@ class EasyR1Engine(EngineBase):
         self.base: dict[str, Any] = {
             "vision_trainable": not self._easyr1_frozen,
             "lr": float(actor.optim.lr),
-            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 whenever the knob is in use (prepare.py)
+            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 whenever the knob is in use (config.unsupported_operations)
             "kl_coef": float(config.algorithm.kl_coef),
             "clip_ratio_low": float(actor.clip_ratio_low),
             "clip_ratio_high": float(actor.clip_ratio_high),

@@ -34,7 +34,7 @@ class PreparedRun:
     run: Any  # config.RunConfig
     data: CurriculumData
     plan: Plan
-    layout: Any  # prepare.StageLayout
+    layout: StageLayout
     vision: str
     dropped_overlong: int
     notes: list[str]
@@ -63,8 +63,8 @@ def load_data(run: Any) -> tuple[CurriculumData, Plan]:
 
 def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
+    from .config import apply_plan, check_config, check_plan
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
-    from .prepare import apply_plan, check_config, check_plan
 
     config = run.config
     notes = check_config(run)
@@ -169,7 +169,7 @@ def dry_run_chained(run: Any) -> int:
     from vlm_capcurriculum.curriculum.plan_table import print_plan
 
     from .chained import stage_command
-    from .prepare import check_config, check_plan
+    from .config import check_config, check_plan
 
     notes = check_config(run)
     data, plan = load_data(run)
@@ -189,7 +189,7 @@ def dry_run_chained(run: Any) -> int:
 def train(run: Any) -> int:
     if run.execution == "chained":
         from .chained import run_chain
-        from .prepare import check_config, check_plan
+        from .config import check_config, check_plan
 
         for note in check_config(run):
             print(f"note: {note}")

@@ -84,7 +84,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         if self.training_steps != plan.total_steps:
             raise ConfigError(
                 f"EasyR1 would train {self.training_steps} steps but the plan has {plan.total_steps}: set "
-                "trainer.max_steps from the plan (prepare.apply_plan) before building the trainer"
+                "trainer.max_steps from the plan (config.apply_plan) before building the trainer"
             )
         if len(self.train_dataloader) != plan.total_steps:
             raise ConfigError(

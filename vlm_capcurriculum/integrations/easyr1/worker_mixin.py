@@ -79,7 +79,7 @@ def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> 
 def set_stage_warmup(optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int) -> list[float]:
     """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
     update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
-    schedule's factors: :mod:`.prepare` allows it only over EasyR1's constant schedule without its own warm-up."""
+    schedule's factors: :mod:`.config` allows it only over EasyR1's constant schedule without its own warm-up."""
     scheduler = _lambda_scheduler(scheduler)
     return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
 
