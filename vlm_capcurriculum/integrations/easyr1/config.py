@@ -1,16 +1,9 @@
-"""EasyR1's whole configuration plus our ``curriculum:`` block, loaded the way ``verl.trainer.main`` loads it.
+"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (structured
+``PPOConfig``, ``config=FILE`` merged, then the ``key=value`` overrides, ``to_object``, ``deep_post_init``; unknown
+keys still fail), validated by the curriculum core, checked against the plan and changed by it.
 
-``verl.trainer.main.main`` does: ``OmegaConf.from_cli()``; ``OmegaConf.structured(PPOConfig())``; if the command
-line has ``config=FILE``, pop it and merge the YAML file; merge the remaining ``key=value`` overrides;
-``OmegaConf.to_object``; ``deep_post_init()``. :func:`load_config` does the same with
-:class:`CurriculumPPOConfig`, so every EasyR1 config file and override works unchanged and unknown keys still
-fail. Errors say whether the file or the command line was at fault and name the key.
-
-The ``curriculum`` field stays a plain mapping in the dataclass (EasyR1's ``to_dict``/logging see it as such);
-:func:`load_run_config` validates it with the curriculum core (``parse_curriculum``) before anything else, so
-its errors name the key (``curriculum.stages[1].epochs``). One key is ours rather than the core's:
-``curriculum.execution`` (``single``: all stages in one EasyR1 run, the default; ``chained``: one EasyR1 run per
-stage, see chained.py). Importing this module checks the installed EasyR1 (installed.py), then imports its config.
+``curriculum.execution`` is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or
+``chained`` (one EasyR1 run per stage, chained.py). Importing this module checks the installed EasyR1 first.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
 """EasyR1's dataset and loader over the curriculum: ``RLHFDataset`` + our sampler, as ``create_dataloader`` builds them.
 
-``verl/trainer/data_loader.py::create_dataloader`` hard-codes a random or sequential sampler; we build the same
-``RLHFDataset`` (same keyword arguments from ``DataConfig``) and the same ``StatefulDataLoader`` (``num_workers=8``,
-EasyR1's ``collate_fn``, ``drop_last=True``) with :class:`~vlm_capcurriculum.curriculum.CurriculumSampler` as the
-sampler and ``plan.batch_size`` as the batch size. The loader's ``i``-th batch is global step ``i + 1``.
-``RayPPOTrainer._save_checkpoint`` stores ``train_dataloader.state_dict()`` in ``global_step_N/dataloader.pt``;
-torchdata's batch sampler saves our sampler's own state in it and restores it on load, so a resumed run continues
-with step ``N + 1``'s samples (the sampler refuses a state of another plan).
+No hook in EasyR1: ``verl/trainer/data_loader.py::create_dataloader`` hard-codes a random or sequential sampler, so
+we build the same ``RLHFDataset`` and ``StatefulDataLoader`` with :class:`~vlm_capcurriculum.curriculum.CurriculumSampler`
+(the loader's ``i``-th batch is global step ``i + 1``; ``dataloader.pt`` in EasyR1's checkpoint holds its state).
 
-Overlong prompts: EasyR1 filters prompts longer than ``data.max_prompt_length`` when it builds the dataset, which
-would shift every index after a removed row. :func:`drop_overlong_prompts` runs EasyR1's own filter once over the
-written file, removes those records from the curriculum data (counted in each stage's report) and the plan is
-built on what is left; the training dataset is then built unfiltered from the rewritten file.
+Overlong prompts: EasyR1's filter drops rows when it builds the dataset, which would shift every later index, so
+:func:`drop_overlong_prompts` runs it once over the written file, the plan is built on what is left, and the training
+dataset is then built unfiltered from the rewritten file.
 """
 
 from __future__ import annotations

@@ -1,15 +1,9 @@
 """The curriculum engine for EasyR1: the core's engine protocol on a running ``CurriculumRayPPOTrainer``.
 
-Each operation is a driver call to the actor worker group (``trainer.actor_rollout_ref_wg``, methods of
-:class:`~vlm_capcurriculum.integrations.easyr1.worker_mixin.CurriculumWorkerMixin`, ``ONE_TO_ALL``: one result
-per rank, checked to agree), or driver-side state (the KL controller, the reward actor, validation). Setters take
-``None`` as "the value the run was configured with" (the core's contract); the base values are read from the
-config when the engine is built.
-
-Stage model directories and reference snapshots go under ``trainer.save_checkpoint_path`` (:class:`StageLayout`):
-``stages/<NN>-<name>/`` after a stage with ``save_checkpoint``, ``curriculum/reference/<NN>-<name>`` for a stage
-that refreshed its reference when the stage before it left no model directory. EasyR1 checkpoints only the actor,
-so :meth:`restore_after_resume` reloads the reference from there when a run resumes inside such a stage.
+Each operation is a ``curriculum_*`` call to the actor worker group (:mod:`.worker_mixin`, one result per rank,
+checked to agree) or driver-side state (the KL controller, the reward actor, validation). Setters take ``None`` as
+"the value the run was configured with" (the core's contract). EasyR1 checkpoints only the actor, so
+:meth:`EasyR1Engine.restore_after_resume` reloads a refreshed reference from disk after a resume inside its stage.
 """
 
 from __future__ import annotations

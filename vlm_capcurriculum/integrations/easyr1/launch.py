@@ -1,13 +1,9 @@
 """``vlmcc train --config recipes/config.yaml backend=easyr1 ...``: a composed recipe run by the EasyR1 entry point.
 
-``recipes/backend/easyr1.yaml`` holds EasyR1's native configuration under ``backend.easyr1`` (its keys interpolate
-the recipe's backend-neutral ``train.*`` and ``model.*``). :func:`easyr1_node` turns the recipe into the config the
-entry point takes (``backend.easyr1`` + the resolved ``curriculum`` block + ``curriculum.execution`` from
-``backend.execution`` + ``data.val_files`` from the recipe's data group), and :func:`launch` runs it exactly as
-``python -m vlm_capcurriculum.integrations.easyr1 config=...`` would, in this process.
-
-Importing this module needs no EasyR1: ``vlmcc train`` imports it first and :func:`launch` reports a missing
-EasyR1 in one line.
+:func:`easyr1_node` turns the recipe into the entry point's config (``backend.easyr1``, the resolved ``curriculum``
+block with ``execution`` from ``backend.execution``, ``data.val_files``); :func:`launch` runs it as
+``python -m vlm_capcurriculum.integrations.easyr1 config=...`` would, in this process. Importing this module needs no
+EasyR1 (``vlmcc train`` imports it first).
 """
 
 from __future__ import annotations

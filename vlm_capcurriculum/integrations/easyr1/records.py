@@ -1,21 +1,10 @@
-"""The curriculum's global index space as ONE EasyR1 data file, and the validation data next to it.
+"""The curriculum's global index space as ONE EasyR1 data file (row ``i`` is global index ``i``, so the sampler's
+indices need no translation), and the validation data next to it.
 
-EasyR1 reads training data through ``RLHFDataset`` (``verl/utils/dataset.py``): a JSON-lines/parquet file whose
-``data.prompt_key`` column is the prompt (split on ``<image>`` into image and text parts), ``data.answer_key`` the
-ground truth handed to the reward, and ``data.image_key`` the image paths (joined to ``data.image_dir``; an
-absolute path survives that join unchanged). Every other column passes through to the batch.
-
-We write the records of all stages in global index order (``CurriculumData.records``), so row ``i`` of the file is
-global index ``i`` and the curriculum sampler's indices need no translation. Columns:
-
-* ``problem``: the record's problem, ``<image>`` placeholders included;
-* ``answer``: ``record.ground_truth()``, the :class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding our reward
-  decodes (a plain letter or number, or a JSON object with type, choices and capability);
-* ``images``: absolute image paths (only when some record has images: a text-only model has no processor);
-* ``capability`` and ``curriculum_index`` (the global index), which reach the trainer's batch so that it can
-  check that every step trains exactly the planned samples.
-
-This module imports nothing from EasyR1 (CI tests it).
+``RLHFDataset`` reads ``data.prompt_key`` (split on ``<image>``), ``data.answer_key`` (handed to the reward: our
+:class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding) and ``data.image_key`` (absolute paths survive its join
+with ``data.image_dir``); every other column passes through to the batch, which is how the trainer checks that each
+step trains exactly the planned samples (``curriculum_index``). Imports nothing from EasyR1 (CI tests it).
 """
 
 from __future__ import annotations
