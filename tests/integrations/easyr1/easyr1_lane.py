@@ -282,8 +282,11 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
     from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
     from vlm_capcurriculum.integrations import torch_ops
-    from vlm_capcurriculum.integrations.easyr1.hf_export import read_hf_weights, write_hf_model_dir
-    from vlm_capcurriculum.integrations.easyr1.merge import merge_actor_checkpoint
+    from vlm_capcurriculum.integrations.easyr1.hf_export import (
+        merge_actor_checkpoint,
+        read_hf_weights,
+        write_hf_model_dir,
+    )
 
     out = Path(out_dir)
     tokenizer = build_tokenizer()
@@ -339,7 +342,7 @@ def hybrid_shard_scenario(rank: int, world_size: int, out_dir: str) -> None:
     from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
     from verl.utils.fsdp_utils import get_fsdp_wrap_policy
 
-    from vlm_capcurriculum.integrations.easyr1.merge import merge_actor_checkpoint
+    from vlm_capcurriculum.integrations.easyr1.hf_export import merge_actor_checkpoint
 
     out = Path(out_dir)
     tokenizer = build_tokenizer()

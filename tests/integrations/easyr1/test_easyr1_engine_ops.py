@@ -194,7 +194,7 @@ def test_stage_checkpoint_is_a_loadable_hf_model(model_config, tokenizer, batch,
 
 def test_two_ranks_freeze_and_export(tmp_path):
     """Real sharding: 2 gloo ranks, tower frozen mid-run, stage export, the export reloaded into a bf16 reference
-    (broadcast from rank 0), EasyR1 shards merged by merge.py."""
+    (broadcast from rank 0), EasyR1 shards merged by hf_export.py."""
     lane.run_distributed(lane.two_rank_scenario, 2, str(tmp_path))
     results = torch.load(tmp_path / "results.pt", weights_only=False)
     assert results["tower_unchanged"] and results["text_changed"]

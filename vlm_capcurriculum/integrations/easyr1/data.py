@@ -94,15 +94,9 @@ def train_dataloader(
             f"{train_file} holds {len(dataset)} rows but the plan's global index space has {plan.dataset_size}: "
             "the data file and the plan are out of step (rewrite it by restarting the launcher)"
         )
-    return StatefulDataLoader(
-        dataset=dataset,
-        batch_size=plan.batch_size,
-        sampler=CurriculumSampler(plan, completed_steps=completed_steps),
-        num_workers=num_workers,
-        collate_fn=collate_fn,
-        pin_memory=False,
-        drop_last=True,
-    )
+    sampler = CurriculumSampler(plan, completed_steps=completed_steps)
+    return StatefulDataLoader(dataset, plan.batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
+                              drop_last=True)  # fmt: skip
 
 
 def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int = EASYR1_NUM_WORKERS) -> Any:
@@ -113,15 +107,7 @@ def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int
     if len(dataset) == 0:
         raise ConfigError(f"data.val_files={config.data.val_files}: no validation prompt is left")
     batch_size = len(dataset) if config.data.val_batch_size == -1 else config.data.val_batch_size
-    return StatefulDataLoader(
-        dataset=dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=collate_fn,
-        pin_memory=False,
-        drop_last=False,
-    )
+    return StatefulDataLoader(dataset, batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_fn)
 
 
 def load_tokenizer_and_processor(config: Any) -> tuple[Any, Any]:

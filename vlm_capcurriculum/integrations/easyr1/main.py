@@ -165,39 +165,32 @@ def dry_run(run: Any) -> int:
     return 0
 
 
-def dry_run_chained(run: Any) -> int:
+def chained(run: Any, *, dry_run_only: bool) -> int:
+    """``curriculum.execution=chained``: one EasyR1 run per stage (chained.py); a dry run lists them."""
     from vlm_capcurriculum.curriculum.plan_table import print_plan
 
-    from .chained import stage_command
+    from .chained import run_chain, stage_command
     from .config import check_config, check_plan
 
     notes = check_config(run)
     data, plan = load_data(run)
     check_plan(run, plan)
     layout = StageLayout(run.config.trainer.save_checkpoint_path)
+    for note in notes:
+        print(f"note: {note}")
+    if not dry_run_only:
+        print(f"[curriculum] chain finished: final model {run_chain(run.node, run.spec, plan, layout)}")
+        return 0
     print(f"dry run: {run.source}, chained: one EasyR1 run per stage")
     print_plan(plan, data)
     for stage in plan.stages:
         config_file = f"{layout.chained_run_dir(stage.position, stage.name)}/config.yaml"
         print(f"stage {stage.position + 1}: {' '.join(stage_command(config_file))} -> "
               f"{layout.stage_model(stage.position, stage.name)}")  # fmt: skip
-    for note in notes:
-        print(f"note: {note}")
     return 0
 
 
 def train(run: Any) -> int:
-    if run.execution == "chained":
-        from .chained import run_chain
-        from .config import check_config, check_plan
-
-        for note in check_config(run):
-            print(f"note: {note}")
-        _, plan = load_data(run)
-        check_plan(run, plan)
-        final = run_chain(run.node, run.spec, plan, StageLayout(run.config.trainer.save_checkpoint_path))
-        print(f"[curriculum] chain finished: final model {final}")
-        return 0
     prepared = prepare(run)
     print_summary(prepared, header=f"training: {run.source}")
     from .runner import train as train_on_ray  # imports Ray and EasyR1's trainer (vLLM): training machines only
@@ -208,9 +201,9 @@ def train(run: Any) -> int:
 
 def run_config(run: Any, *, dry_run_only: bool) -> int:
     """Dry-run or train a loaded :class:`~vlm_capcurriculum.integrations.easyr1.config.RunConfig`."""
-    if dry_run_only:
-        return dry_run_chained(run) if run.execution == "chained" else dry_run(run)
-    return train(run)
+    if run.execution == "chained":
+        return chained(run, dry_run_only=dry_run_only)
+    return dry_run(run) if dry_run_only else train(run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

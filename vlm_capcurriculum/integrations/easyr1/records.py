@@ -35,19 +35,25 @@ def has_images(data: CurriculumData) -> bool:
     return any(record.images for record in data.records)
 
 
+def _row(record: Any, images: list[str] | None) -> dict[str, Any]:
+    row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
+    if images is not None:  # only when some record has images: a text-only model has no processor
+        row[IMAGE_KEY] = images
+    row[CAPABILITY_KEY] = record.capability
+    return row
+
+
 def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
     """One EasyR1 row per record of the global index space, in index order."""
     with_images = has_images(data)
-    rows = []
-    for index, record in enumerate(data.records):
-        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
-        if with_images:
-            row[IMAGE_KEY] = [str(path) for path in data.image_paths(index)]
-        row[CAPABILITY_KEY] = record.capability
-        row[INDEX_KEY] = index
-        row[SAMPLE_ID_KEY] = record.id
-        rows.append(row)
-    return rows
+    return [
+        {
+            **_row(record, [str(path) for path in data.image_paths(index)] if with_images else None),
+            INDEX_KEY: index,
+            SAMPLE_ID_KEY: record.id,
+        }
+        for index, record in enumerate(data.records)
+    ]
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -134,12 +140,9 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
             "local files only (we convert them) or one `name@split`"
         )
     result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
-    rows = []
     with_images = any(record.images for record in result.records)
-    for record, location in zip(result.records, result.locations, strict=True):
-        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
-        if with_images:
-            row[IMAGE_KEY] = [str((location.path.parent / image).absolute()) for image in record.images]
-        row[CAPABILITY_KEY] = record.capability
-        rows.append(row)
+    rows = [
+        _row(record, [str((location.path.parent / image).absolute()) for image in record.images] if with_images else None)
+        for record, location in zip(result.records, result.locations, strict=True)
+    ]
     return str(write_jsonl(rows, path)), result.report
