@@ -49,7 +49,9 @@ class EasyR1Engine(EngineBase):
         self.base: dict[str, Any] = {
             "vision_trainable": not self._easyr1_frozen,
             "lr": float(actor.optim.lr),
-            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 whenever the knob is in use (config.unsupported_operations)
+            "lr_warmup_ratio": float(
+                actor.optim.lr_warmup_ratio
+            ),  # 0 whenever the knob is in use (config.unsupported_operations)
             "kl_coef": float(config.algorithm.kl_coef),
             "clip_ratio_low": float(actor.clip_ratio_low),
             "clip_ratio_high": float(actor.clip_ratio_high),

@@ -176,7 +176,9 @@ def merge_shards(shard_paths: Sequence[Path], dtype: torch.dtype | None = None) 
                 coordinate = (value.device_mesh.mesh == rank).nonzero()[0].tolist()
                 shards = [(mesh_dim, p.dim) for mesh_dim, p in enumerate(value.placements) if isinstance(p, Shard)]
                 if len(shards) > 1 or not all(isinstance(p, (Shard, Replicate)) for p in value.placements):
-                    raise CheckpointError(f"{key!r}: unsupported DTensor placements {value.placements} (FSDP/HSDP only)")
+                    raise CheckpointError(
+                        f"{key!r}: unsupported DTensor placements {value.placements} (FSDP/HSDP only)"
+                    )
                 layout[key] = (value.shape, shards[0][1] if shards else None)
                 if any(index for dim, index in enumerate(coordinate) if not shards or dim != shards[0][0]):
                     continue  # a replica of a piece another rank provides

@@ -40,7 +40,12 @@ from vlm_capcurriculum.curriculum.run_layout import StepsLog, stage_summary, ste
 
 #: The reward EasyR1 runs by default: our batch reward (``REWARD_TYPE = "batch"``), the paper's 0.9/0.1 score.
 DEFAULT_REWARD_FUNCTION = "reward_fns/capcurriculum.py:compute_score"
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,9 @@ class RunProgress:
         for stage in self.plan.stages:
             model = self.layout.stage_model(stage.position, stage.name)
             checkpoint = model if has_weights(model) else None
-            entry = stage_summary(stage, records, checkpoint=checkpoint, validation=self.validations.get(stage.position))
+            entry = stage_summary(
+                stage, records, checkpoint=checkpoint, validation=self.validations.get(stage.position)
+            )
             if entry is not None:
                 entries.append(entry)
         return entries

@@ -142,7 +142,9 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
     result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
     with_images = any(record.images for record in result.records)
     rows = [
-        _row(record, [str((location.path.parent / image).absolute()) for image in record.images] if with_images else None)
+        _row(
+            record, [str((location.path.parent / image).absolute()) for image in record.images] if with_images else None
+        )
         for record, location in zip(result.records, result.locations, strict=True)
     ]
     return str(write_jsonl(rows, path)), result.report

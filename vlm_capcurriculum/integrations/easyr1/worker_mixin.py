@@ -76,7 +76,9 @@ def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> 
     return current
 
 
-def set_stage_warmup(optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int) -> list[float]:
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
+) -> list[float]:
     """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
     update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
     schedule's factors: :mod:`.config` allows it only over EasyR1's constant schedule without its own warm-up."""
@@ -127,9 +129,7 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def _curriculum_vision_gate(self) -> VisionTowerGate:
         gate = getattr(self, "_curriculum_gate", None)
         if gate is None:
-            gate = VisionTowerGate(
-                self.fsdp_module, self.optimizer
-            )
+            gate = VisionTowerGate(self.fsdp_module, self.optimizer)
             self._curriculum_gate = gate
         return gate
 
@@ -150,9 +150,7 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         """Start the stage's LR warm-up (counted from the stage's first update); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return set_stage_warmup(
-            self.optimizer, self.lr_scheduler, steps_into_stage, warmup
-        )
+        return set_stage_warmup(self.optimizer, self.lr_scheduler, steps_into_stage, warmup)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_actor_knobs(self, knobs: dict[str, float]) -> dict[str, float]:
