@@ -1,20 +1,12 @@
-"""Engine operations on the objects EasyR1's FSDP worker owns, as driver-callable methods of that worker.
+"""Engine operations on the objects EasyR1's FSDP worker owns, as ``curriculum_*`` methods the driver calls
+(``@register(dispatch_mode=Dispatch.ONE_TO_ALL)``: every rank runs it, the per-rank results come back).
 
-The operations every backend shares are in :mod:`vlm_capcurriculum.integrations.torch_ops`; the ones on EasyR1's
-LambdaLR and ActorConfig are the functions below (the lane tests run them on a real tiny FSDP actor).
-
-``CurriculumWorkerMixin`` is meant to sit *first* among the bases of the worker class
-(``class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker)``, see worker.py). The order matters:
-``verl.single_controller.ray.base.create_colocated_worker_cls`` builds its ``WorkerDict`` actor as a subclass
-of ``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` with no arguments. For a direct
-subclass of ``FSDPWorker`` that base is ``FSDPWorker``, whose ``__init__`` needs ``config`` and ``role``; for our
-class it is this mixin, which is a plain ``Worker`` (no required arguments), exactly what EasyR1's own
-``FSDPWorker`` yields (``FSDPWorker.__base__ is Worker``).
-
-Every method is ``@register(dispatch_mode=Dispatch.ONE_TO_ALL)``: the driver calls
-``actor_rollout_ref_wg.curriculum_<op>(...)`` and every rank runs it (the list of per-rank results comes back).
-Methods that touch weights bring offloaded parameters back first and offload them again after, as
-``FSDPWorker.save_checkpoint`` does.
+The mixin must be the first base of the worker class (worker.py): ``create_colocated_worker_cls`` subclasses
+``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` without arguments, which a plain ``Worker``
+accepts (as for EasyR1's own ``FSDPWorker``, whose base is ``Worker``) and ``FSDPWorker`` does not. Methods that touch
+weights load offloaded parameters first and offload them after, as ``FSDPWorker.save_checkpoint`` does. The
+operations every backend shares are in :mod:`vlm_capcurriculum.integrations.torch_ops`; the ones on EasyR1's LambdaLR
+and ActorConfig are the functions below.
 """
 
 from __future__ import annotations
