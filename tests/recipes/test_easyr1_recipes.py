@@ -17,7 +17,7 @@ from testkit import REPO
 from vlm_capcurriculum.cli import main
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.integrations.easyr1.launch import easyr1_node
-from vlm_capcurriculum.integrations.easyr1.paths import resolve_function_path
+from vlm_capcurriculum.integrations.easyr1.layout import resolve_function_path
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.prompts import THINK_BOXED, PromptNotFoundError, resolve_prompt
 

@@ -1,7 +1,7 @@
 """The opt-in EasyR1 lane: these tests run only in the environment made by ``run_lane.sh EASYR1_SRC``.
 
-Everywhere else (CI has volcengine verl installed as ``verl`` and transformers 5) the whole folder is skipped
-here, before any test module imports torch, transformers or ``verl``.
+Everywhere else (CI has volcengine verl installed as ``verl`` and transformers 5) only ``test_easyr1_installed.py``
+is collected (the version check needs no EasyR1), before any test module imports torch, transformers or ``verl``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vlm_capcurriculum.integrations.easyr1.private_api import easyr1_location, is_easyr1_installed
+from vlm_capcurriculum.integrations.easyr1.installed import easyr1_location, is_easyr1_installed
 
 
 def _skip_reason() -> str | None:
@@ -25,16 +25,16 @@ def _skip_reason() -> str | None:
     return None
 
 
-_REASON = _skip_reason()
-if _REASON:
-    pytest.skip(_REASON, allow_module_level=True)
+LANE_SKIP_REASON = _skip_reason()
+if LANE_SKIP_REASON:
+    collect_ignore_glob = ["test_easyr1_[!i]*.py", "test_easyr1_internvl*.py"]  # all but test_easyr1_installed.py
+else:
+    import easyr1_lane  # (after the lane gate: imports torch and transformers)
+    import lane_placeholders
 
-import easyr1_lane  # noqa: E402  (after the lane gate: imports torch and transformers)
-import lane_placeholders  # noqa: E402
-
-# qwen_vl_utils imports torchvision, which the CPU lane cannot install; vLLM is *not* stubbed here (tests that
-# need it run in a subprocess) so that in-process tests see the real "no vLLM" situation.
-lane_placeholders.install("qwen_vl_utils")
+    # qwen_vl_utils imports torchvision, which the CPU lane cannot install; vLLM is *not* stubbed here (tests that
+    # need it run in a subprocess) so that in-process tests see the real "no vLLM" situation.
+    lane_placeholders.install("qwen_vl_utils")
 
 
 def pytest_configure(config: pytest.Config) -> None:

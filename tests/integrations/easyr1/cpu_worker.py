@@ -5,7 +5,7 @@ EasyR1 @ b44b311 has no device or rollout extension point: CUDA is literal in it
 ``FSDPWorker._build_rollout`` always builds ``vLLMRollout``. Two things make it run on a CPU:
 
 * :func:`apply_cpu_patches`: process-local replacements of EasyR1's CUDA literals, one per entry of
-  ``private_api.CPU_PATCHES`` (the one list to review on an EasyR1 upgrade). They replace *names inside EasyR1's
+  :data:`CPU_PATCHES` (the one list to review on an EasyR1 upgrade). They replace *names inside EasyR1's
   modules* (a module's ``torch``, ``init_device_mesh``, auto-model classes), never EasyR1's files or torch itself,
   and only in the process that calls them (each Ray worker calls it at start, :func:`setup_process`).
 * :class:`CPUCurriculumFSDPWorker`: our ``CurriculumFSDPWorker`` whose process group is gloo and whose rollout
@@ -46,11 +46,25 @@ from verl.utils.dataset import process_image  # noqa: E402
 from verl.workers.rollout.base import BaseRollout  # noqa: E402
 
 from vlm_capcurriculum.integrations.easyr1 import internvl  # noqa: E402
-from vlm_capcurriculum.integrations.easyr1.private_api import CPU_PATCHES  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker import CurriculumFSDPWorker  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker_mixin import CurriculumWorkerMixin  # noqa: E402
 
 CPU = torch.device("cpu")
+
+#: EasyR1's CUDA literals the CPU execution replaces *inside EasyR1's modules*, in the worker processes only.
+#: ``<module>.torch`` is replaced by a view of torch whose ``torch.cuda`` answers for the CPU.
+CPU_PATCHES: dict[str, str] = {
+    "verl.single_controller.base.worker.torch": "Worker.__init__ calls torch.cuda.get_device_name() (its AMD check)",
+    "verl.workers.fsdp_workers.torch": "FSDP(device_id=torch.cuda.current_device()), data.to(torch.cuda.current_device()), "
+    "torch.cuda.max_memory_* metrics in update_actor",
+    "verl.workers.fsdp_workers.init_device_mesh": 'init_device_mesh("cuda", ...) for the FSDP and Ulysses meshes',
+    "verl.workers.fsdp_workers.AutoModelForImageTextToText": 'from_pretrained(attn_implementation="flash_attention_2", '
+    'device_map="cuda") in _build_model_optimizer: sdpa and "cpu" instead',
+    "verl.workers.fsdp_workers.AutoModelForCausalLM": "the same, for text-only models",
+    "verl.utils.model_utils.torch": "print_gpu_memory_usage calls torch.cuda.mem_get_info()",
+    "verl.utils.flops_counter.torch": "FlopsCounter calls torch.cuda.get_device_name()",
+    "verl.utils.checkpoint.checkpoint_manager.torch": "the checkpoint's RNG state: torch.cuda.get/set_rng_state",
+}
 
 
 # --- the patches --------------------------------------------------------------------------------------------------
@@ -162,7 +176,7 @@ def _replacement(target: str, original: Any) -> Any:
 
 
 def apply_cpu_patches() -> list[str]:
-    """Install every replacement of ``private_api.CPU_PATCHES`` in this process; returns the targets patched."""
+    """Install every replacement of :data:`CPU_PATCHES` in this process; returns the targets patched."""
     patched = []
     for target in CPU_PATCHES:
         module_name, name = target.rsplit(".", 1)

@@ -228,7 +228,7 @@ def train_step(actor: Any, scheduler: Any, batch: dict[str, torch.Tensor]) -> fl
 
 
 def full_state(fsdp_module: FSDP) -> dict[str, torch.Tensor]:
-    from vlm_capcurriculum.integrations.easyr1.engine_ops import gather_full_state_dict
+    from vlm_capcurriculum.integrations.torch_ops import gather_full_state_dict
 
     return {key: value.clone() for key, value in gather_full_state_dict(fsdp_module).items()}
 
@@ -281,9 +281,12 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
     from transformers import Qwen2_5_VLForConditionalGeneration
     from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
-    from vlm_capcurriculum.integrations.easyr1 import engine_ops
-    from vlm_capcurriculum.integrations.easyr1.hf_export import read_hf_weights, write_hf_model_dir
-    from vlm_capcurriculum.integrations.easyr1.merge import merge_actor_checkpoint
+    from vlm_capcurriculum.integrations import torch_ops
+    from vlm_capcurriculum.integrations.easyr1.hf_export import (
+        merge_actor_checkpoint,
+        read_hf_weights,
+        write_hf_model_dir,
+    )
 
     out = Path(out_dir)
     tokenizer = build_tokenizer()
@@ -292,25 +295,25 @@ def two_rank_scenario(rank: int, world_size: int, out_dir: str) -> None:
     fsdp_module = wrap_fsdp(build_model(config), use_orig_params=True)
     actor, optimizer, scheduler = build_actor(fsdp_module)
     train_step(actor, scheduler, batch)
-    engine_ops.VisionTowerGate(fsdp_module, optimizer).set_trainable(False)
+    torch_ops.VisionTowerGate(fsdp_module, optimizer).set_trainable(False)
     before = full_state(fsdp_module)
     for _ in range(2):
         train_step(actor, scheduler, batch)
     after = full_state(fsdp_module)
 
-    weights = engine_ops.gather_full_state_dict(fsdp_module)
+    weights = torch_ops.gather_full_state_dict(fsdp_module)
     if rank == 0:
         write_hf_model_dir(
             out / "stage_export",
             weights,
-            engine_ops.unwrap_model(fsdp_module).config,
+            torch_ops.unwrap_model(fsdp_module).config,
             processing_class=tokenizer,
             dtype=torch.float32,
         )
     dist.barrier()
     # resume inside a stage that refreshed its reference: reload the stage-start export into the reference
     reference = wrap_fsdp(build_model(config, seed=9).to(torch.bfloat16).requires_grad_(False), use_orig_params=False)
-    engine_ops.load_full_weights(reference, read_hf_weights(out / "stage_export") if rank == 0 else {})
+    torch_ops.load_full_weights(reference, read_hf_weights(out / "stage_export") if rank == 0 else {})
     reference_weights = full_state(reference)
     manager = FSDPCheckpointManager(
         model=fsdp_module, optimizer=optimizer, lr_scheduler=scheduler, processing_class=tokenizer
@@ -339,7 +342,7 @@ def hybrid_shard_scenario(rank: int, world_size: int, out_dir: str) -> None:
     from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
     from verl.utils.fsdp_utils import get_fsdp_wrap_policy
 
-    from vlm_capcurriculum.integrations.easyr1.merge import merge_actor_checkpoint
+    from vlm_capcurriculum.integrations.easyr1.hf_export import merge_actor_checkpoint
 
     out = Path(out_dir)
     tokenizer = build_tokenizer()

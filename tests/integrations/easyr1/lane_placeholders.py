@@ -9,7 +9,7 @@
 
 Each finder is installed only when the real package cannot be imported, so a machine with vLLM (or with a
 working qwen_vl_utils) always gets the real thing. Python sees the stand-in as installed (``find_spec``
-succeeds), which is why tests that need ``vllm_free.py``'s config-only path run in interpreters without it.
+succeeds), which is why tests that need ``installed.py``'s config-only import run in interpreters without it.
 """
 
 from __future__ import annotations

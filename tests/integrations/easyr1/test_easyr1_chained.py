@@ -3,7 +3,7 @@
 A stage's EasyR1 run needs GPUs and vLLM, so ``run_stage`` stands in for the child process: it loads the stage's
 config exactly as the child's entry point would (``load_run_config``, ``check_config``, the data and the plan),
 then leaves what EasyR1 leaves, written by EasyR1's own ``FSDPCheckpointManager``: ``global_step_N/actor`` shards
-and ``checkpoint_tracker.json``. The chain then merges them with merge.py and hands the model to the next stage.
+and ``checkpoint_tracker.json``. The chain then merges them (hf_export.py) and hands the model to the next stage.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
 from vlm_capcurriculum.integrations.easyr1.chained import ChainError, run_chain
-from vlm_capcurriculum.integrations.easyr1.config import load_run_config
+from vlm_capcurriculum.integrations.easyr1.config import check_config, check_plan, load_run_config
 from vlm_capcurriculum.integrations.easyr1.layout import StageLayout
 from vlm_capcurriculum.integrations.easyr1.main import load_data
-from vlm_capcurriculum.integrations.easyr1.prepare import check_config, check_plan
 
 pytestmark = pytest.mark.usefixtures("process_group")
 

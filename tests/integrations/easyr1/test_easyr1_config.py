@@ -10,7 +10,6 @@ from omegaconf import OmegaConf
 from vlm_capcurriculum.integrations.easyr1.config import (
     ConfigError,
     CurriculumPPOConfig,
-    curriculum_block,
     enable_runtime_vision_toggle,
     load_config,
 )
@@ -56,7 +55,7 @@ def test_curriculum_block_from_the_yaml_file(example_config, tmp_path):
     base.curriculum = {"stages": [{"name": "perception", "epochs": 16, "vision": "trainable"}], "execution": "one_run"}
     OmegaConf.save(base, recipe)
     config = load_config([f"config={recipe}", "curriculum.execution=chained"])
-    assert curriculum_block(config) == {
+    assert dict(config.curriculum) == {
         "stages": [{"name": "perception", "epochs": 16, "vision": "trainable"}],
         "execution": "chained",
     }

@@ -320,7 +320,7 @@ def test_tiny_qwen3_vl_trains_every_stage(staged_qwen3: Path, qwen3_model_dir: P
 def test_chained_stages_start_from_the_previous_stage_weights(chained: Path, model_dir: Path) -> None:
     from omegaconf import OmegaConf
 
-    from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights
+    from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
     sources = [str(model_dir)] + [str(chained / "stages" / name) for name in STAGES[:2]]
     for name, source in zip(STAGES, sources, strict=True):

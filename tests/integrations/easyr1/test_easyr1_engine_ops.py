@@ -10,8 +10,10 @@ import torch
 from transformers import AutoTokenizer, GenerationConfig, Qwen2_5_VLForConditionalGeneration
 from verl.utils.torch_functional import get_cosine_schedule_with_warmup
 
-from vlm_capcurriculum.integrations.easyr1 import engine_ops
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights, write_hf_model_dir
+from vlm_capcurriculum.integrations import torch_ops
+from vlm_capcurriculum.integrations.easyr1 import worker_mixin
+from vlm_capcurriculum.integrations.easyr1.hf_export import write_hf_model_dir
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
 pytestmark = pytest.mark.usefixtures("process_group")
 
@@ -31,7 +33,7 @@ def _tower_keys(state):
 
 def test_frozen_tower_does_not_move_and_keeps_its_optimizer_state(model_config, batch):
     fsdp_module, actor, optimizer, scheduler = _actor(model_config, weight_decay=0.1)
-    gate = engine_ops.VisionTowerGate(fsdp_module, optimizer)
+    gate = torch_ops.VisionTowerGate(fsdp_module, optimizer)
     lane.train_step(actor, scheduler, batch)  # a trainable stage first: the tower gets Adam state
     tower_state = {id(p): {k: v.clone() for k, v in optimizer.state[p].items()} for p in gate.parameters}
     before = lane.full_state(fsdp_module)
@@ -57,7 +59,7 @@ def test_frozen_tower_does_not_move_and_keeps_its_optimizer_state(model_config, 
 def test_gate_matches_easyr1_freeze_vision_tower(model_config, batch):
     """Our mid-run freeze trains the rest exactly like EasyR1's freeze-at-start (up to float summation order)."""
     gated, gated_actor, gated_optimizer, gated_scheduler = _actor(model_config)
-    engine_ops.VisionTowerGate(gated, gated_optimizer).set_trainable(False)
+    torch_ops.VisionTowerGate(gated, gated_optimizer).set_trainable(False)
     frozen, frozen_actor, _, frozen_scheduler = _actor(model_config, freeze_tower_at_start=True)
     for _ in range(3):
         gated_norm = lane.train_step(gated_actor, gated_scheduler, batch)
@@ -71,10 +73,10 @@ def test_gate_matches_easyr1_freeze_vision_tower(model_config, batch):
 def test_gate_needs_orig_params_and_a_trainable_tower(model_config):
     fsdp_module, _, optimizer, _ = _actor(model_config, use_orig_params=False)
     with pytest.raises(ValueError, match="use_orig_params"):
-        engine_ops.VisionTowerGate(fsdp_module, optimizer)
+        torch_ops.VisionTowerGate(fsdp_module, optimizer)
     fsdp_module, _, optimizer, _ = _actor(model_config, freeze_tower_at_start=True)
     with pytest.raises(ValueError, match="frozen at start"):
-        engine_ops.VisionTowerGate(fsdp_module, optimizer)
+        torch_ops.VisionTowerGate(fsdp_module, optimizer)
 
 
 def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch):
@@ -84,7 +86,7 @@ def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch
         lane.train_step(actor, scheduler, batch)
     factor = scheduler.lr_lambdas[0]
 
-    current = engine_ops.set_base_lr(optimizer, scheduler, 5e-4)
+    current = worker_mixin.set_base_lr(optimizer, scheduler, 5e-4)
 
     assert current == [pytest.approx(5e-4 * factor(3))]
     assert scheduler.get_last_lr() == current  # what EasyR1 logs as actor/lr
@@ -92,7 +94,7 @@ def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch
     lane.train_step(actor, scheduler, batch)
     assert scheduler.get_last_lr()[0] == pytest.approx(5e-4 * factor(4))
     with pytest.raises(ValueError):
-        engine_ops.set_base_lr(optimizer, scheduler, math.nan)
+        worker_mixin.set_base_lr(optimizer, scheduler, math.nan)
 
 
 def test_a_stage_warm_up_restarts_easyr1s_constant_schedule(model_config, batch):
@@ -100,7 +102,7 @@ def test_a_stage_warm_up_restarts_easyr1s_constant_schedule(model_config, batch)
     for _ in range(2):
         lane.train_step(actor, scheduler, batch)
     # the stage starts with the next update and warms up over 4: lr x 0, 1/4, 2/4, 3/4, then 1
-    assert engine_ops.set_stage_warmup(optimizer, scheduler, 0, 4) == [0.0]
+    assert worker_mixin.set_stage_warmup(optimizer, scheduler, 0, 4) == [0.0]
     seen = []
     for _ in range(5):
         seen.append(optimizer.param_groups[0]["lr"])
@@ -123,7 +125,7 @@ def test_actor_knobs_are_the_ones_easyr1_reads(model_config, batch):
             )
         )
     )
-    previous = engine_ops.set_actor_knobs(
+    previous = worker_mixin.set_actor_knobs(
         actor.config, {"max_grad_norm": 0.05, "kl_coef": 0.05, "clip_ratio_low": 0.15, "clip_ratio_high": 0.25}
     )
     assert previous["max_grad_norm"] == 1.0
@@ -132,13 +134,13 @@ def test_actor_knobs_are_the_ones_easyr1_reads(model_config, batch):
     assert (actor.config.kl_coef, actor.config.clip_ratio_low, actor.config.clip_ratio_high) == (0.05, 0.15, 0.25)
     for bad in ({"lr": 1.0}, {"kl_coef": -1.0}, {"clip_ratio_low": 0.0}, {"max_grad_norm": True}):
         with pytest.raises((KeyError, ValueError)):
-            engine_ops.set_actor_knobs(actor.config, bad)
+            worker_mixin.set_actor_knobs(actor.config, bad)
 
 
 def test_reset_optimizer_forgets_moments(model_config, batch):
     _, actor, optimizer, scheduler = _actor(model_config)
     lane.train_step(actor, scheduler, batch)
-    assert engine_ops.reset_optimizer_state(optimizer) > 0
+    assert torch_ops.reset_optimizer_state(optimizer) > 0
     assert len(optimizer.state) == 0
     lane.train_step(actor, scheduler, batch)
     assert all(float(state["step"]) == 1 for state in optimizer.state.values())
@@ -151,7 +153,7 @@ def test_refresh_reference_copies_actor_weights(model_config, batch):
     reference_model = lane.build_model(model_config, seed=7).to(torch.bfloat16).requires_grad_(False)
     reference = lane.wrap_fsdp(reference_model, use_orig_params=False)
 
-    engine_ops.copy_weights(fsdp_module, reference)
+    torch_ops.copy_weights(fsdp_module, reference)
 
     actor_weights, reference_weights = lane.full_state(fsdp_module), lane.full_state(reference)
     assert actor_weights.keys() == reference_weights.keys()
@@ -163,8 +165,8 @@ def test_refresh_reference_copies_actor_weights(model_config, batch):
 def test_stage_checkpoint_is_a_loadable_hf_model(model_config, tokenizer, batch, tmp_path, dtype):
     fsdp_module, actor, _, scheduler = _actor(model_config)
     lane.train_step(actor, scheduler, batch)
-    weights = engine_ops.gather_full_state_dict(fsdp_module)
-    model = engine_ops.unwrap_model(fsdp_module)
+    weights = torch_ops.gather_full_state_dict(fsdp_module)
+    model = torch_ops.unwrap_model(fsdp_module)
     generation = GenerationConfig(eos_token_id=[5, 6], max_new_tokens=64)
 
     out = write_hf_model_dir(
@@ -192,7 +194,7 @@ def test_stage_checkpoint_is_a_loadable_hf_model(model_config, tokenizer, batch,
 
 def test_two_ranks_freeze_and_export(tmp_path):
     """Real sharding: 2 gloo ranks, tower frozen mid-run, stage export, the export reloaded into a bf16 reference
-    (broadcast from rank 0), EasyR1 shards merged by merge.py."""
+    (broadcast from rank 0), EasyR1 shards merged by hf_export.py."""
     lane.run_distributed(lane.two_rank_scenario, 2, str(tmp_path))
     results = torch.load(tmp_path / "results.pt", weights_only=False)
     assert results["tower_unchanged"] and results["text_changed"]
@@ -204,7 +206,7 @@ def test_two_ranks_freeze_and_export(tmp_path):
 def test_freezing_before_any_step_leaves_the_state_a_first_step_would_create(model_config, batch, strategy):
     """Frozen-then-unfrozen with no step in between trains exactly like never frozen, for both EasyR1 optimizers."""
     gated, gated_actor, gated_optimizer, gated_scheduler = _actor(model_config, strategy=strategy)
-    gate = engine_ops.VisionTowerGate(gated, gated_optimizer)
+    gate = torch_ops.VisionTowerGate(gated, gated_optimizer)
     before = lane.full_state(gated)
     gate.set_trainable(False)
     assert all(gated_optimizer.state[param] for param in gate.parameters)  # filled (FSDP needs it to save)
@@ -228,7 +230,7 @@ def test_checkpoint_of_a_tower_frozen_from_the_start_saves_and_resumes_exactly(
 
     options = StateDictOptions(cpu_offload=True)
     fsdp_module, actor, optimizer, scheduler = _actor(model_config)
-    original_gate = engine_ops.VisionTowerGate(fsdp_module, optimizer)
+    original_gate = torch_ops.VisionTowerGate(fsdp_module, optimizer)
     original_gate.set_trainable(False)
     for _ in range(2):
         lane.train_step(actor, scheduler, batch)
@@ -237,7 +239,7 @@ def test_checkpoint_of_a_tower_frozen_from_the_start_saves_and_resumes_exactly(
     model_state, optim_state = torch.load(tmp_path / "model_and_optim.pt", weights_only=False)
 
     resumed, resumed_actor, resumed_optimizer, resumed_scheduler = _actor(model_config, seed=5)
-    gate = engine_ops.VisionTowerGate(resumed, resumed_optimizer)
+    gate = torch_ops.VisionTowerGate(resumed, resumed_optimizer)
     if freeze_first:
         gate.set_trainable(False)
     set_state_dict(

@@ -10,9 +10,8 @@ import pytest
 
 from vlm_capcurriculum.cli import main as vlmcc
 from vlm_capcurriculum.curriculum import Mode, plan_curriculum
-from vlm_capcurriculum.integrations.easyr1.config import ConfigError, load_run_config
+from vlm_capcurriculum.integrations.easyr1.config import ConfigError, check_config, check_plan, load_run_config
 from vlm_capcurriculum.integrations.easyr1.main import check_resume_target, main, prepare
-from vlm_capcurriculum.integrations.easyr1.prepare import check_config, check_plan
 from vlm_capcurriculum.prompts import THINK_BOXED
 
 REPO = lane.REPO

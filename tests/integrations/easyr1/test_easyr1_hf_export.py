@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights, read_hf_weights, write_hf_model_dir
+from vlm_capcurriculum.integrations.easyr1.hf_export import read_hf_weights, write_hf_model_dir
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
 
 @pytest.fixture

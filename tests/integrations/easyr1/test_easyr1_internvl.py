@@ -14,7 +14,8 @@ import internvl_lane
 import pytest
 import torch
 
-from vlm_capcurriculum.integrations.easyr1 import engine_ops, internvl
+from vlm_capcurriculum.integrations import torch_ops
+from vlm_capcurriculum.integrations.easyr1 import internvl
 
 FAMILIES = internvl_lane.FAMILIES
 
@@ -34,43 +35,6 @@ def _in_fresh_interpreter(script: str) -> str:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout.strip().splitlines()[-1]
-
-
-def test_the_easyr1_code_our_fixes_hook_into_is_as_written_against() -> None:
-    """private_api.INTERNVL_OVERRIDES, read from EasyR1's source (importing fsdp_workers needs vLLM): the order
-    inside _build_model_optimizer our wrap-policy hook relies on, and the one processor call we redirect."""
-    import ast
-
-    from vlm_capcurriculum.integrations.easyr1.private_api import INTERNVL_OVERRIDES, easyr1_location
-
-    source = (easyr1_location() / "workers" / "fsdp_workers.py").read_text()
-    methods = {
-        node.name: node
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef) and node.name in INTERNVL_OVERRIDES
-    }
-    assert set(methods) == set(INTERNVL_OVERRIDES)
-    build = methods["_build_model_optimizer"]
-    assert [arg.arg for arg in build.args.args] == [
-        "self",
-        "model_config",
-        "fsdp_config",
-        "optim_config",
-        "padding_free",
-        "role",
-    ]
-    body = ast.get_source_segment(source, build)
-    order = [
-        body.index("self.model_config = AutoConfig.from_pretrained("),
-        body.index("apply_ulysses_patch(self.model_config.model_type)"),
-        body.index("model.model.visual.requires_grad_(False)"),
-        body.index("auto_wrap_policy = get_fsdp_wrap_policy(model, is_lora_model=is_lora_model)"),
-        body.index("use_orig_params=fsdp_config.use_orig_params"),
-        body.index("filter(lambda p: p.requires_grad, self.fsdp_module.parameters())"),
-    ]
-    assert order == sorted(order)
-    process = ast.get_source_segment(source, methods["_process_multi_modal_inputs"])
-    assert process.count("self.processor") == 2 and "self.processor.image_processor(images=images" in process
 
 
 def test_easyr1_loads_processor_and_model_class(model_dir: Path) -> None:
@@ -181,7 +145,7 @@ def test_vision_gate_keeps_tower_and_projector_bit_identical(model_dir: Path, pr
     actor, optimizer, scheduler = lane.build_actor(fsdp_module)
     batches = [internvl_lane.image_batch(processor, (120, 60)), internvl_lane.text_batch(processor)]
     lane.train_step(actor, scheduler, batches[0])  # the tower has optimizer state before it is frozen
-    gate = engine_ops.VisionTowerGate(fsdp_module, optimizer)
+    gate = torch_ops.VisionTowerGate(fsdp_module, optimizer)
     assert gate.tower.prefixes == ("model.vision_tower", "model.multi_modal_projector")
     gate.set_trainable(False)
     before = lane.full_state(fsdp_module)

@@ -1,4 +1,4 @@
-"""merge.py on shards written by EasyR1's own FSDPCheckpointManager (CPU, gloo)."""
+"""hf_export.py's merge of the shards written by EasyR1's own FSDPCheckpointManager (CPU, gloo)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 from transformers import AutoTokenizer, GenerationConfig, Qwen2_5_VLForConditionalGeneration
 from verl.utils.checkpoint.fsdp_checkpoint_manager import FSDPCheckpointManager
 
-from vlm_capcurriculum.integrations.easyr1 import merge
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights
+from vlm_capcurriculum.integrations.easyr1 import hf_export
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 
 pytestmark = pytest.mark.usefixtures("process_group")
 
@@ -37,7 +37,7 @@ def test_reference_scripts_handover_has_no_weights_and_we_merge_it(easyr1_checkp
     handed_over = actor_dir / "huggingface"  # what the reference one-shot script passes to stage 2
     assert (handed_over / "config.json").is_file() and not has_weights(handed_over)
 
-    model_dir = merge.next_stage_model(handed_over, tmp_path / "stage_1")
+    model_dir = hf_export.next_stage_model(handed_over, tmp_path / "stage_1")
 
     assert model_dir == (tmp_path / "stage_1").absolute() and has_weights(model_dir)
     loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, torch_dtype="auto")
@@ -51,7 +51,7 @@ def test_reference_scripts_handover_has_no_weights_and_we_merge_it(easyr1_checkp
 
 def test_float32_merge_reproduces_the_logits(easyr1_checkpoint, tmp_path, model_config, batch):
     actor_dir, weights = easyr1_checkpoint
-    out = merge.merge_actor_checkpoint(actor_dir, tmp_path / "fp32", dtype=torch.float32)
+    out = hf_export.merge_actor_checkpoint(actor_dir, tmp_path / "fp32", dtype=torch.float32)
     loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(out).eval()
     original = lane.build_model(model_config)
     original.load_state_dict(weights)
@@ -62,11 +62,11 @@ def test_float32_merge_reproduces_the_logits(easyr1_checkpoint, tmp_path, model_
 
 def test_next_stage_model_reuses_finished_work(easyr1_checkpoint, tmp_path):
     actor_dir, _ = easyr1_checkpoint
-    out = merge.next_stage_model(actor_dir.parent, tmp_path / "stage")  # global_step_N works too
+    out = hf_export.next_stage_model(actor_dir.parent, tmp_path / "stage")  # global_step_N works too
     stamp = (out / "model.safetensors").stat().st_mtime_ns
-    assert merge.next_stage_model(actor_dir, tmp_path / "stage") == out
+    assert hf_export.next_stage_model(actor_dir, tmp_path / "stage") == out
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
-    assert merge.next_stage_model(out, tmp_path / "elsewhere") == out  # already a model
+    assert hf_export.next_stage_model(out, tmp_path / "elsewhere") == out  # already a model
 
 
 def test_incomplete_or_foreign_checkpoints_fail_clearly(easyr1_checkpoint, tmp_path):
@@ -74,28 +74,19 @@ def test_incomplete_or_foreign_checkpoints_fail_clearly(easyr1_checkpoint, tmp_p
     broken = tmp_path / "actor"
     shutil.copytree(actor_dir, broken)
     shutil.copy(broken / "model_world_size_1_rank_0.pt", broken / "model_world_size_2_rank_0.pt")
-    with pytest.raises(merge.CheckpointError, match="world sizes"):
-        merge.find_shards(broken)
+    with pytest.raises(hf_export.CheckpointError, match="world sizes"):
+        hf_export.find_shards(broken)
     (broken / "model_world_size_1_rank_0.pt").unlink()
-    with pytest.raises(merge.CheckpointError, match=r"ranks \[1\]"):
-        merge.find_shards(broken)
-    with pytest.raises(merge.CheckpointError, match="no EasyR1 model shards"):
-        merge.find_shards(tmp_path)
+    with pytest.raises(hf_export.CheckpointError, match=r"ranks \[1\]"):
+        hf_export.find_shards(broken)
+    with pytest.raises(hf_export.CheckpointError, match="no EasyR1 model shards"):
+        hf_export.find_shards(tmp_path)
     lora = tmp_path / "lora_actor"
     shutil.copytree(actor_dir, lora)
     (lora / "lora_adapter").mkdir()
-    with pytest.raises(merge.CheckpointError, match="LoRA"):
-        merge.merge_actor_checkpoint(lora, tmp_path / "out")
+    with pytest.raises(hf_export.CheckpointError, match="LoRA"):
+        hf_export.merge_actor_checkpoint(lora, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-
-
-def test_command_line(easyr1_checkpoint, tmp_path, capsys):
-    actor_dir, _ = easyr1_checkpoint
-    assert merge.main([str(actor_dir), "--output", str(tmp_path / "cli"), "--dtype", "float32"]) == 0
-    assert has_weights(capsys.readouterr().out.strip())
-    assert merge.main([str(actor_dir), "--output", str(tmp_path / "cli")]) == 1  # exists, no --overwrite
-    assert "exists" in capsys.readouterr().err
-    assert merge.main([str(tmp_path), "--output", str(tmp_path / "x")]) == 1
 
 
 def test_hybrid_sharded_checkpoint_merges(tmp_path):

@@ -10,7 +10,7 @@ from verl.protocol import DataProto
 from verl.workers.reward import AutoRewardManager, RewardConfig
 
 from vlm_capcurriculum.curriculum import load_curriculum_data, parse_curriculum
-from vlm_capcurriculum.integrations.easyr1.paths import default_reward_function
+from vlm_capcurriculum.integrations.easyr1.layout import default_reward_function
 from vlm_capcurriculum.integrations.easyr1.reward import CurriculumRewardManager
 
 RESPONSE_LENGTH = 48

@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights
 from vlm_capcurriculum.integrations.easyr1.worker_mixin import CurriculumWorkerMixin
 
 

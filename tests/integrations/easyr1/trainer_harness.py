@@ -10,7 +10,7 @@ Stood in: the actor worker group (FSDPWorker + vLLM need GPUs). :class:`Recordin
 method names ``CurriculumFSDPWorker`` registers for driver calls (``@register``), answers with the dispatch
 mode's shape (one result per rank for ``ONE_TO_ALL``), enforces the rollout engine's load/offload alternation
 exactly as EasyR1's ``FSDPVLLMShardingManager`` asserts it, and generates scripted responses. The worker methods
-themselves are tested on real FSDP modules in test_easyr1_worker.py / test_easyr1_engine_ops.py.
+themselves are tested on real FSDP modules in test_easyr1_worker.py / test_easyr1_engine_ops.py (worker_mixin.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from verl.protocol import DataProto  # noqa: E402
 from verl.single_controller.base.decorator import MAGIC_ATTR, Dispatch  # noqa: E402
 
 from vlm_capcurriculum.integrations.easyr1.config import load_run_config  # noqa: E402
-from vlm_capcurriculum.integrations.easyr1.hf_export import has_weights, write_hf_model_dir  # noqa: E402
+from vlm_capcurriculum.integrations.easyr1.hf_export import write_hf_model_dir  # noqa: E402
+from vlm_capcurriculum.integrations.easyr1.layout import has_weights  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.main import prepare  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.runner import build_trainer  # noqa: E402
 from vlm_capcurriculum.integrations.easyr1.worker import CurriculumFSDPWorker  # noqa: E402

@@ -1,34 +1,19 @@
 """``curriculum.execution=chained``: every stage is its own EasyR1 run, as the paper trained (fresh optimizer, LR
 schedule and KL reference per stage), with the FSDP shards merged into a Hugging Face model between stages.
 
-For stage ``k`` (``chained/<NN>-<name>/`` under the parent's ``trainer.save_checkpoint_path``) we write
-``config.yaml``: the parent's configuration with
-
-* a one-stage curriculum (the stage as the spec validated it: same name, seed and order, so its sample order is
-  the one the stage has in the one-run plan; paths made absolute);
-* the stage's knobs as EasyR1's own start-up settings: ``vision_tower`` -> ``worker.actor.model.freeze_vision_tower``
-  (EasyR1's freeze, exactly the reference scripts), ``lr`` -> ``worker.actor.optim.lr`` (``lr_warmup_ratio`` -> its
-  ``lr_warmup_ratio``), ``kl_coef`` ->
-  ``algorithm.kl_coef``, clip ratios, ``max_grad_norm``, ``rollout_temperature`` -> ``worker.rollout.temperature``,
-  ``rollout_n`` -> ``worker.rollout.n`` and ``reward`` -> ``worker.reward.reward_function_kwargs``. The start
-  actions are what a fresh run does anyway; ``save_checkpoint`` is what the merge does and EasyR1 validates at
-  the end of every run;
-* ``worker.actor.model.model_path`` = the previous stage's merged model, ``trainer.save_checkpoint_path`` =
-  ``chained/<NN>-<name>/easyr1``, ``trainer.experiment_name`` suffixed with the stage.
-
-Each stage runs in a fresh process (``python -m vlm_capcurriculum.integrations.easyr1 config=...``): vLLM and Ray
-release GPU memory reliably only at process exit. Then ``merge.next_stage_model`` turns the last
-``global_step_N/actor`` into ``stages/<NN>-<name>/`` (the layout every backend writes). Re-running the chain skips
-stages whose model folder holds weights and resumes an interrupted stage inside EasyR1 (``trainer.find_last_checkpoint``). After every stage the parent's ``curriculum_steps.jsonl`` and
-``curriculum_summary.json`` are rebuilt from the stage runs' own (:func:`write_chain_progress`), so a chained run
-reads as a one-run curriculum does.
-
-The stage configuration is built by :func:`stage_node`, which needs no EasyR1 (CI tests it).
+Stage ``k`` runs ``config.yaml`` in ``chained/<NN>-<name>/``: the parent's config with a one-stage curriculum (same
+name, seed and order, so the same sample order as in the one-run plan), the stage's knobs as EasyR1's own start-up
+settings (:data:`NATIVE_KEYS`, ``vision_tower`` as EasyR1's ``freeze_vision_tower``, ``reward`` as its reward
+kwargs) and the previous stage's merged model as ``model_path``. Each stage is a fresh process (vLLM and Ray free GPU
+memory reliably only at exit); :func:`.hf_export.next_stage_model` then writes ``stages/<NN>-<name>/``. Re-running the
+chain skips stages whose model folder holds weights and resumes an interrupted one inside EasyR1; the parent's
+progress files are rebuilt from the stage runs' own after every stage, so a chain reads as a one-run curriculum.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -43,7 +28,7 @@ from vlm_capcurriculum.curriculum import CurriculumSpec, Plan, PlannedStage, Sta
 from vlm_capcurriculum.curriculum.data import expand_train_files
 from vlm_capcurriculum.curriculum.run_layout import StepsLog
 
-from .layout import StageLayout
+from .layout import RunProgress, StageLayout, has_weights
 
 #: Stage knob -> EasyR1 config key of a fresh run.
 NATIVE_KEYS: dict[str, str] = {
@@ -151,11 +136,10 @@ def run_chain(
     run_stage: Callable[[Sequence[str]], int] | None = None,
 ) -> str:
     """Run every stage in turn; returns the final model directory."""
-    from .hf_export import has_weights
-    from .merge import next_stage_model
-    from .private_api import resolve
+    from verl.utils.checkpoint import find_latest_ckpt  # here: the rest of this module runs without EasyR1 (CI)
 
-    find_latest_ckpt = resolve("find_latest_ckpt")
+    from .hf_export import next_stage_model
+
     runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
     model_path = str(node.worker.actor.model.model_path)
     for stage in plan.stages:
@@ -191,10 +175,6 @@ def write_chain_progress(plan: Plan, layout: StageLayout) -> None:
     """The whole chain's ``curriculum_steps.jsonl`` and ``curriculum_summary.json`` under the parent's root, as one
     run writes them: every finished stage run's steps file, its steps renumbered to the plan's global steps (a stage
     run counts from 1), its stage-end validation, and the merged ``stages/NN-name`` folder as the checkpoint."""
-    import json
-
-    from .progress import RunProgress
-
     progress = RunProgress(layout, plan)
     progress.steps.resume_at(0)
     for stage in plan.stages:

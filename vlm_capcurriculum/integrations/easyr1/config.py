@@ -1,17 +1,9 @@
-"""EasyR1's whole configuration plus our ``curriculum:`` block, loaded the way ``verl.trainer.main`` loads it.
+"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (structured
+``PPOConfig``, ``config=FILE`` merged, then the ``key=value`` overrides, ``to_object``, ``deep_post_init``; unknown
+keys still fail), validated by the curriculum core, checked against the plan and changed by it.
 
-``verl.trainer.main.main`` does: ``OmegaConf.from_cli()``; ``OmegaConf.structured(PPOConfig())``; if the command
-line has ``config=FILE``, pop it and merge the YAML file; merge the remaining ``key=value`` overrides;
-``OmegaConf.to_object``; ``deep_post_init()``. :func:`load_config` does the same with
-:class:`CurriculumPPOConfig`, so every EasyR1 config file and override works unchanged and unknown keys still
-fail. Errors say whether the file or the command line was at fault and name the key.
-
-The ``curriculum`` field stays a plain mapping in the dataclass (EasyR1's ``to_dict``/logging see it as such);
-:func:`load_run_config` validates it with the curriculum core (``parse_curriculum``) before anything else, so
-its errors name the key (``curriculum.stages[1].epochs``). One key is ours rather than the core's:
-``curriculum.execution`` (``single``: all stages in one EasyR1 run, the default; ``chained``: one EasyR1 run per
-stage, see chained.py). Importing this module imports EasyR1's config (without vLLM where vLLM is absent: see
-vllm_free.py).
+``curriculum.execution`` is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or
+``chained`` (one EasyR1 run per stage, chained.py). Importing this module checks the installed EasyR1 first.
 """
 
 from __future__ import annotations
@@ -19,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +19,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from vlm_capcurriculum.config import ConfigError
+from vlm_capcurriculum.curriculum import (
+    Mode,
+    Operation,
+    Plan,
+    UnsupportedOverrideError,
+    VisionTower,
+    required_operations,
+    validate_plan_for_engine,
+)
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec
 
-from .private_api import resolve
+from .installed import require_easyr1
 
-PPOConfig = resolve("PPOConfig")
+require_easyr1()  # the one version check, before the first EasyR1 import (and EasyR1's config without vLLM)
+from verl.trainer.config import PPOConfig  # noqa: E402
 
 
 @dataclass
@@ -187,10 +190,10 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
 
 
 def _resolve_repo_files(node: DictConfig, source: str) -> None:
-    """Our reward by default; the reward and prompt files found from any directory (paths.py)."""
+    """Our reward by default; the reward and prompt files found from any directory (layout.py)."""
     from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
 
-    from .paths import default_reward_function, resolve_function_path
+    from .layout import default_reward_function, resolve_function_path
 
     try:
         reward = node.worker.reward.reward_function
@@ -215,17 +218,12 @@ def load_run_config(argv: Sequence[str]) -> RunConfig:
     return run_config_from_node(node, explicit, source)
 
 
-def curriculum_block(config: CurriculumPPOConfig) -> dict[str, Any]:
-    """The raw ``curriculum`` mapping as EasyR1's config holds it (``execution`` included)."""
-    return dict(config.curriculum)
-
-
 def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
     """Prepare the actor for freezing/unfreezing its vision tower at stage boundaries.
 
     EasyR1's ``worker.actor.model.freeze_vision_tower`` removes the tower from the optimizer before FSDP
     wrapping, so it can never be unfrozen; a run whose stages differ must start with it trainable. Our
-    freeze (engine_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
+    freeze (torch_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
     own parameters instead of FSDP flat parameters that mix them with text-model parameters.
     """
     if config.worker.actor.model.freeze_vision_tower:
@@ -235,3 +233,151 @@ def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
             "false and let the stages decide."
         )
     config.worker.actor.fsdp.use_orig_params = True
+
+
+# --- plan-time decisions: what the engine supports, what EasyR1's config must say, what we refuse (before Ray) ---
+#: Operations a single EasyR1 run can never change mid-run, and why (``supported_operations`` leaves them out).
+NEVER_MID_RUN: dict[Operation, str] = {
+    Operation.rollout_n: (
+        "EasyR1's workers fold worker.rollout.n into their batch sizes once, at start (FSDPWorker._init_dist_mesh)"
+    ),
+    Operation.rollout_temperature: (
+        "EasyR1 fixes worker.rollout.temperature at start in both vLLM's sampling parameters and the actor's "
+        "log-probability temperature"
+    ),
+}
+CHAINED_HINT = "per-stage values of these work with curriculum.execution=chained (one EasyR1 run per stage)"
+
+
+class VisionMode(str, Enum):
+    """How the vision tower is handled for the whole run."""
+
+    trainable = "trainable"  # trainable in every stage: nothing to do
+    frozen = "frozen"  # frozen in every stage: EasyR1's own freeze_vision_tower (the paper's merged baseline)
+    per_stage = "per_stage"  # changes between stages: the worker's VisionTowerGate, use_orig_params=True
+
+
+def unsupported_operations(config: CurriculumPPOConfig) -> dict[Operation, str]:
+    """Operations this EasyR1 config cannot change at a stage boundary of one run, with the reason."""
+    out = dict(NEVER_MID_RUN)
+    lora = config.worker.actor.model.lora.rank > 0
+    if config.algorithm.disable_kl:
+        out[Operation.kl_coef] = "algorithm.disable_kl=true: the run has no KL term"
+        out[Operation.refresh_reference] = "algorithm.disable_kl=true: the run has no reference model"
+    elif not config.algorithm.use_kl_loss and config.algorithm.kl_type != "fixed":
+        out[Operation.kl_coef] = (
+            f"algorithm.kl_type={config.algorithm.kl_type}: EasyR1's adaptive KL controller sets the coefficient itself"
+        )
+    optim = config.worker.actor.optim
+    if optim.lr_scheduler_type != "constant" or optim.lr_warmup_ratio > 0 or optim.lr_warmup_steps:
+        out[Operation.lr_warmup] = (
+            "a stage's warm-up replaces EasyR1's LR schedule, so it needs the constant one without a warm-up of its "
+            f"own (configured: {optim.lr_scheduler_type}, lr_warmup_ratio {optim.lr_warmup_ratio}, lr_warmup_steps "
+            f"{optim.lr_warmup_steps}): set worker.actor.optim.lr_scheduler_type=constant and the warm-up to 0"
+        )
+    if lora:
+        out.setdefault(
+            Operation.refresh_reference,
+            "LoRA (worker.actor.model.lora.rank > 0): the reference is the actor with its adapters disabled",
+        )
+        out[Operation.vision_tower] = "LoRA (worker.actor.model.lora.rank > 0): the vision gate needs full fine-tuning"
+    return out
+
+
+def supported_operations(config: CurriculumPPOConfig) -> frozenset[Operation]:
+    """What :class:`~vlm_capcurriculum.integrations.easyr1.engine.EasyR1Engine` can do for this config."""
+    return frozenset(Operation) - frozenset(unsupported_operations(config))
+
+
+def check_plan(run: RunConfig, plan: Plan) -> None:
+    """Raise :class:`ConfigError` naming every stage override this run cannot honour, with EasyR1's reason."""
+    config = run.config
+    unsupported = unsupported_operations(config)
+    if run.execution == "chained":  # each stage is its own run: every knob is a native start-up setting there
+        unsupported = {op: why for op, why in unsupported.items() if op is Operation.kl_coef}
+    try:
+        validate_plan_for_engine(plan, frozenset(Operation) - frozenset(unsupported), engine_name="EasyR1")
+    except UnsupportedOverrideError as error:
+        needed = sorted(required_operations(plan) & set(unsupported), key=lambda op: op.value)
+        reasons = "; ".join(f"{op.value}: {unsupported[op]}" for op in needed)
+        hint = f" ({CHAINED_HINT})" if set(needed) & set(NEVER_MID_RUN) else ""
+        raise ConfigError(f"{run.source}: {error}. Why: {reasons}{hint}") from None
+
+
+def check_config(run: RunConfig) -> list[str]:
+    """Refuse EasyR1 settings that contradict a curriculum; returns notes about settings the curriculum replaces."""
+    config, explicit, source = run.config, run.explicit, run.source
+    if config.algorithm.online_filtering:
+        raise ConfigError(
+            f"{source}: `algorithm.online_filtering=true` is not supported with a curriculum: EasyR1 then draws "
+            "several batches per step (RayPPOTrainer._make_batch_data), so data stages and training steps drift apart"
+        )
+    if config.data.mini_rollout_batch_size is not None:
+        raise ConfigError(
+            f"{source}: `data.mini_rollout_batch_size` is not supported with a curriculum: EasyR1 then assembles one "
+            "step from several loader batches; remove it (the curriculum's batch_size is the step's prompt count)"
+        )
+    if "data.train_files" in explicit and config.data.train_files:
+        raise ConfigError(
+            f"{source}: `data.train_files` is set, but the curriculum's stages name the training data "
+            "(curriculum.stages[*].train_files); remove data.train_files"
+        )
+    batch = run.spec.batch_size
+    if "data.rollout_batch_size" in explicit and config.data.rollout_batch_size != batch:
+        raise ConfigError(
+            f"{source}: `data.rollout_batch_size={config.data.rollout_batch_size}` contradicts "
+            f"`curriculum.batch_size={batch}` (prompts per step); set one of them, or both to the same value"
+        )
+    if run.execution == "chained" and run.spec.mode is not Mode.staged:
+        raise ConfigError(
+            f"{source}: `curriculum.execution=chained` runs the stages of a staged curriculum one after another; "
+            f"mode {run.spec.mode.value} trains one phase: use execution=single"
+        )
+    notes = []
+    defaults = {"data": type(config.data)(), "trainer": type(config.trainer)()}
+    for key, replacement in (
+        ("data.shuffle", "curriculum.order"),
+        ("data.seed", "curriculum.seed"),
+        ("trainer.total_epochs", "the stages' epochs"),
+    ):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if key in explicit and value != getattr(defaults[section], name):
+            notes.append(f"{key}={value} is not used: {replacement} decides (the curriculum sampler orders the data)")
+    optim = config.worker.actor.optim
+    if (optim.lr_warmup_ratio > 0 or optim.lr_warmup_steps) and run.execution == "single":
+        notes.append(
+            "the LR warm-up happens once, at the start of the run (reset_optimizer keeps the schedule's position); "
+            "curriculum.execution=chained warms up every stage"
+        )
+    return notes
+
+
+def vision_mode(config: CurriculumPPOConfig, plan: Plan) -> VisionMode:
+    """Trainable throughout, frozen throughout, or changing between stages (a stage's None = the config's value)."""
+    base = VisionTower.frozen if config.worker.actor.model.freeze_vision_tower else VisionTower.trainable
+    states = {stage.state.vision_tower or base for stage in plan.stages}
+    if states == {VisionTower.frozen}:
+        return VisionMode.frozen
+    if states == {VisionTower.trainable}:
+        return VisionMode.trainable
+    return VisionMode.per_stage
+
+
+def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
+    """Write the plan's consequences into EasyR1's config (before the trainer is built)."""
+    config = run.config
+    if "trainer.max_steps" in run.explicit and config.trainer.max_steps not in (None, plan.total_steps):
+        raise ConfigError(
+            f"{run.source}: `trainer.max_steps={config.trainer.max_steps}` contradicts the plan's "
+            f"{plan.total_steps} steps; remove it (the curriculum sets it)"
+        )
+    # RayPPOTrainer.__init__ turns max_steps into training_steps: the LR schedule's horizon and the progress bar.
+    config.trainer.max_steps = plan.total_steps
+    config.data.rollout_batch_size = plan.batch_size
+    mode = vision_mode(config, plan)
+    if mode is VisionMode.frozen:
+        config.worker.actor.model.freeze_vision_tower = True  # EasyR1's own freeze, as the paper's merged baseline
+    elif mode is VisionMode.per_stage:
+        enable_runtime_vision_toggle(config)
+    return mode

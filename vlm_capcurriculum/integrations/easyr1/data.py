@@ -1,28 +1,26 @@
 """EasyR1's dataset and loader over the curriculum: ``RLHFDataset`` + our sampler, as ``create_dataloader`` builds them.
 
-``verl/trainer/data_loader.py::create_dataloader`` hard-codes a random or sequential sampler; we build the same
-``RLHFDataset`` (same keyword arguments from ``DataConfig``) and the same ``StatefulDataLoader`` (``num_workers=8``,
-EasyR1's ``collate_fn``, ``drop_last=True``) with :class:`~vlm_capcurriculum.curriculum.CurriculumSampler` as the
-sampler and ``plan.batch_size`` as the batch size. The loader's ``i``-th batch is global step ``i + 1``.
-``RayPPOTrainer._save_checkpoint`` stores ``train_dataloader.state_dict()`` in ``global_step_N/dataloader.pt``;
-torchdata's batch sampler saves our sampler's own state in it and restores it on load, so a resumed run continues
-with step ``N + 1``'s samples (the sampler refuses a state of another plan).
+No hook in EasyR1: ``verl/trainer/data_loader.py::create_dataloader`` hard-codes a random or sequential sampler, so
+we build the same ``RLHFDataset`` and ``StatefulDataLoader`` with :class:`~vlm_capcurriculum.curriculum.CurriculumSampler`
+(the loader's ``i``-th batch is global step ``i + 1``; ``dataloader.pt`` in EasyR1's checkpoint holds its state).
 
-Overlong prompts: EasyR1 filters prompts longer than ``data.max_prompt_length`` when it builds the dataset, which
-would shift every index after a removed row. :func:`drop_overlong_prompts` runs EasyR1's own filter once over the
-written file, removes those records from the curriculum data (counted in each stage's report) and the plan is
-built on what is left; the training dataset is then built unfiltered from the rewritten file.
+Overlong prompts: EasyR1's filter drops rows when it builds the dataset, which would shift every later index, so
+:func:`drop_overlong_prompts` runs it once over the written file, the plan is built on what is left, and the training
+dataset is then built unfiltered from the rewritten file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from torchdata.stateful_dataloader import StatefulDataLoader
+from verl.utils.dataset import RLHFDataset, collate_fn
+from verl.utils.tokenizer import get_processor, get_tokenizer
+
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, CurriculumSampler, Plan
 
-from .config import ConfigError
-from .private_api import resolve
-from .records import INDEX_KEY, without_records, write_train_file
+from .records import ANSWER_KEY, IMAGE_KEY, INDEX_KEY, PROMPT_KEY, without_records, write_train_file
 
 #: ``create_dataloader``'s worker count (EasyR1 @ b44b311 hard-codes it).
 EASYR1_NUM_WORKERS = 8
@@ -30,9 +28,8 @@ EASYR1_NUM_WORKERS = 8
 
 def rlhf_dataset(config: Any, tokenizer: Any, processor: Any, data_path: str, *, filter_overlong: bool) -> Any:
     """``RLHFDataset`` with the keyword arguments ``create_dataloader`` passes (``filter_overlong`` aside)."""
-    dataset_cls = resolve("RLHFDataset")
     data = config.data
-    return dataset_cls(
+    return RLHFDataset(
         data_path=data_path,
         tokenizer=tokenizer,
         processor=processor,
@@ -54,8 +51,6 @@ def rlhf_dataset(config: Any, tokenizer: Any, processor: Any, data_path: str, *,
 
 def use_our_columns(config: Any) -> None:
     """Point EasyR1's column keys at the columns :mod:`.records` writes."""
-    from .records import ANSWER_KEY, IMAGE_KEY, PROMPT_KEY
-
     config.data.prompt_key, config.data.answer_key, config.data.image_key = PROMPT_KEY, ANSWER_KEY, IMAGE_KEY
 
 
@@ -93,49 +88,30 @@ def train_dataloader(
     num_workers: int = EASYR1_NUM_WORKERS,
 ) -> Any:
     """The training loader: the plan's samples in the plan's order, one batch per global step."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
     dataset = rlhf_dataset(config, tokenizer, processor, train_file, filter_overlong=False)
     if len(dataset) != plan.dataset_size:
         raise ConfigError(
             f"{train_file} holds {len(dataset)} rows but the plan's global index space has {plan.dataset_size}: "
             "the data file and the plan are out of step (rewrite it by restarting the launcher)"
         )
-    return StatefulDataLoader(
-        dataset=dataset,
-        batch_size=plan.batch_size,
-        sampler=CurriculumSampler(plan, completed_steps=completed_steps),
-        num_workers=num_workers,
-        collate_fn=resolve("collate_fn"),
-        pin_memory=False,
-        drop_last=True,
-    )
+    sampler = CurriculumSampler(plan, completed_steps=completed_steps)
+    return StatefulDataLoader(dataset, plan.batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
+                              drop_last=True)  # fmt: skip
 
 
 def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int = EASYR1_NUM_WORKERS) -> Any:
     """The validation loader exactly as ``create_dataloader`` builds it, over ``data.val_files``."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
-
     dataset = rlhf_dataset(
         config, tokenizer, processor, config.data.val_files, filter_overlong=config.data.filter_overlong_prompts
     )
     if len(dataset) == 0:
         raise ConfigError(f"data.val_files={config.data.val_files}: no validation prompt is left")
     batch_size = len(dataset) if config.data.val_batch_size == -1 else config.data.val_batch_size
-    return StatefulDataLoader(
-        dataset=dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=resolve("collate_fn"),
-        pin_memory=False,
-        drop_last=False,
-    )
+    return StatefulDataLoader(dataset, batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate_fn)
 
 
 def load_tokenizer_and_processor(config: Any) -> tuple[Any, Any]:
     """EasyR1's ``get_tokenizer``/``get_processor`` with the arguments ``verl.trainer.main.Runner`` passes."""
-    get_tokenizer, get_processor = resolve("get_tokenizer"), resolve("get_processor")
     model = config.worker.actor.model
     kwargs = {
         "override_chat_template": config.data.override_chat_template,

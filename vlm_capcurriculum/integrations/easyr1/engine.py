@@ -1,15 +1,9 @@
 """The curriculum engine for EasyR1: the core's engine protocol on a running ``CurriculumRayPPOTrainer``.
 
-Each operation is a driver call to the actor worker group (``trainer.actor_rollout_ref_wg``, methods of
-:class:`~vlm_capcurriculum.integrations.easyr1.worker_mixin.CurriculumWorkerMixin`, ``ONE_TO_ALL``: one result
-per rank, checked to agree), or driver-side state (the KL controller, the reward actor, validation). Setters take
-``None`` as "the value the run was configured with" (the core's contract); the base values are read from the
-config when the engine is built.
-
-Stage model directories and reference snapshots go under ``trainer.save_checkpoint_path`` (:class:`StageLayout`):
-``stages/<NN>-<name>/`` after a stage with ``save_checkpoint``, ``curriculum/reference/<NN>-<name>`` for a stage
-that refreshed its reference when the stage before it left no model directory. EasyR1 checkpoints only the actor,
-so :meth:`restore_after_resume` reloads the reference from there when a run resumes inside such a stage.
+Each operation is a ``curriculum_*`` call to the actor worker group (:mod:`.worker_mixin`, one result per rank,
+checked to agree) or driver-side state (the KL controller, the reward actor, validation). Setters take ``None`` as
+"the value the run was configured with" (the core's contract). EasyR1 checkpoints only the actor, so
+:meth:`EasyR1Engine.restore_after_resume` reloads a refreshed reference from disk after a resume inside its stage.
 """
 
 from __future__ import annotations
@@ -21,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
-from .hf_export import has_weights
-from .layout import StageLayout
-from .prepare import supported_operations
+from .config import supported_operations
+from .layout import StageLayout, has_weights
 
 if TYPE_CHECKING:
     from .trainer import CurriculumRayPPOTrainer
@@ -56,7 +49,9 @@ class EasyR1Engine(EngineBase):
         self.base: dict[str, Any] = {
             "vision_trainable": not self._easyr1_frozen,
             "lr": float(actor.optim.lr),
-            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 whenever the knob is in use (prepare.py)
+            "lr_warmup_ratio": float(
+                actor.optim.lr_warmup_ratio
+            ),  # 0 whenever the knob is in use (config.unsupported_operations)
             "kl_coef": float(config.algorithm.kl_coef),
             "clip_ratio_low": float(actor.clip_ratio_low),
             "clip_ratio_high": float(actor.clip_ratio_high),

@@ -2,8 +2,7 @@
 
 EasyR1 @ b44b311 loads these checkpoints through ``AutoModelForImageTextToText`` without remote code, but trains them
 wrongly in five places. Each fix below is applied by our worker (:class:`.worker.CurriculumFSDPWorker`) in its own
-process at run time; EasyR1's files stay as installed. The EasyR1 names involved are listed in ``private_api``
-(``API["apply_ulysses_patch"]``, ``API["fsdp_workers_get_fsdp_wrap_policy"]``, ``INTERNVL_OVERRIDES``).
+process at run time; EasyR1's files stay as installed.
 
 1. Padding-free (``worker.actor.padding_free=true``, kept by the reference scripts): ``apply_ulysses_patch`` raises
    ``NotImplementedError`` for model type ``internvl``. What it does for a supported text model is swap in its

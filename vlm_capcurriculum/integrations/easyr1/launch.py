@@ -1,13 +1,9 @@
 """``vlmcc train --config recipes/config.yaml backend=easyr1 ...``: a composed recipe run by the EasyR1 entry point.
 
-``recipes/backend/easyr1.yaml`` holds EasyR1's native configuration under ``backend.easyr1`` (its keys interpolate
-the recipe's backend-neutral ``train.*`` and ``model.*``). :func:`easyr1_node` turns the recipe into the config the
-entry point takes (``backend.easyr1`` + the resolved ``curriculum`` block + ``curriculum.execution`` from
-``backend.execution`` + ``data.val_files`` from the recipe's data group), and :func:`launch` runs it exactly as
-``python -m vlm_capcurriculum.integrations.easyr1 config=...`` would, in this process.
-
-Importing this module needs no EasyR1: ``vlmcc train`` imports it first and :func:`launch` reports a missing
-EasyR1 in one line.
+:func:`easyr1_node` turns the recipe into the entry point's config (``backend.easyr1``, the resolved ``curriculum``
+block with ``execution`` from ``backend.execution``, ``data.val_files``); :func:`launch` runs it as
+``python -m vlm_capcurriculum.integrations.easyr1 config=...`` would, in this process. Importing this module needs no
+EasyR1 (``vlmcc train`` imports it first).
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.launch import LaunchError
 
 #: Model families the EasyR1 backend trains: EasyR1's own (verl/models/monkey_patch.py, FSDPWorker) and InternVL3/3.5
@@ -81,15 +78,15 @@ def easyr1_node(config: DictConfig) -> dict[str, Any]:
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The :class:`vlm_capcurriculum.launch.Launcher` of the EasyR1 backend."""
-    from .private_api import EasyR1APIError, require_easyr1
+    from .installed import EasyR1VersionError
 
     try:
-        require_easyr1()
-    except EasyR1APIError as error:
-        raise LaunchError(f"backend 'easyr1': EasyR1 is not installed. {error}") from None
-    native = easyr1_node(config)
-    from .config import ConfigError, dotted_keys, run_config_from_node, schema_node
+        from .config import dotted_keys, run_config_from_node, schema_node
+    except EasyR1VersionError as error:
+        raise LaunchError(f"backend 'easyr1': {error}") from None
     from .main import run_config
+
+    native = easyr1_node(config)
 
     try:
         user = OmegaConf.create(native)

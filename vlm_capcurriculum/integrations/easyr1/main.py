@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_plan, load_curriculum_data
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 
+from .installed import EasyR1VersionError
+from .layout import StageLayout
+from .records import write_train_file, write_val_file
+
 PROGRAM = "python -m vlm_capcurriculum.integrations.easyr1"
-
-
-class EntryPointError(RuntimeError):
-    """A one-line user error (printed without a traceback)."""
 
 
 @dataclass
@@ -33,7 +34,7 @@ class PreparedRun:
     run: Any  # config.RunConfig
     data: CurriculumData
     plan: Plan
-    layout: Any  # prepare.StageLayout
+    layout: StageLayout
     vision: str
     dropped_overlong: int
     notes: list[str]
@@ -43,8 +44,6 @@ class PreparedRun:
 
 
 def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
-    from .config import ConfigError
-
     try:
         return build_plan(run.spec, data.stage_data())
     except PlanError as error:
@@ -53,8 +52,6 @@ def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
 
 def load_data(run: Any) -> tuple[CurriculumData, Plan]:
     """Every stage's records (strict: a bad row is an error naming file, line and field) and their plan."""
-    from .config import ConfigError
-
     try:
         data = load_curriculum_data(run.spec)
     except RecordValidationError as error:
@@ -66,11 +63,8 @@ def load_data(run: Any) -> tuple[CurriculumData, Plan]:
 
 def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
-    from .config import ConfigError
+    from .config import apply_plan, check_config, check_plan
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
-    from .layout import StageLayout
-    from .prepare import apply_plan, check_config, check_plan
-    from .records import write_train_file, write_val_file
 
     config = run.config
     notes = check_config(run)
@@ -115,11 +109,10 @@ def _plan_record(plan: Plan, data: CurriculumData) -> dict[str, Any]:
 
 def check_resume_target(prepared: PreparedRun) -> None:
     """Refuse to resume checkpoints of another plan (before Ray starts; the sampler would refuse them later)."""
-    from .config import ConfigError
-    from .private_api import resolve
+    from verl.utils.checkpoint import CHECKPOINT_TRACKER
 
     config = prepared.run.config
-    tracker = Path(prepared.layout.root) / resolve("CHECKPOINT_TRACKER")
+    tracker = Path(prepared.layout.root) / CHECKPOINT_TRACKER
     resuming = config.trainer.load_checkpoint_path is not None or (
         config.trainer.find_last_checkpoint and tracker.is_file()
     )
@@ -172,41 +165,32 @@ def dry_run(run: Any) -> int:
     return 0
 
 
-def dry_run_chained(run: Any) -> int:
+def chained(run: Any, *, dry_run_only: bool) -> int:
+    """``curriculum.execution=chained``: one EasyR1 run per stage (chained.py); a dry run lists them."""
     from vlm_capcurriculum.curriculum.plan_table import print_plan
 
-    from .chained import stage_command
-    from .layout import StageLayout
-    from .prepare import check_config, check_plan
+    from .chained import run_chain, stage_command
+    from .config import check_config, check_plan
 
     notes = check_config(run)
     data, plan = load_data(run)
     check_plan(run, plan)
     layout = StageLayout(run.config.trainer.save_checkpoint_path)
+    for note in notes:
+        print(f"note: {note}")
+    if not dry_run_only:
+        print(f"[curriculum] chain finished: final model {run_chain(run.node, run.spec, plan, layout)}")
+        return 0
     print(f"dry run: {run.source}, chained: one EasyR1 run per stage")
     print_plan(plan, data)
     for stage in plan.stages:
         config_file = f"{layout.chained_run_dir(stage.position, stage.name)}/config.yaml"
         print(f"stage {stage.position + 1}: {' '.join(stage_command(config_file))} -> "
               f"{layout.stage_model(stage.position, stage.name)}")  # fmt: skip
-    for note in notes:
-        print(f"note: {note}")
     return 0
 
 
 def train(run: Any) -> int:
-    if run.execution == "chained":
-        from .chained import run_chain
-        from .layout import StageLayout
-        from .prepare import check_config, check_plan
-
-        for note in check_config(run):
-            print(f"note: {note}")
-        _, plan = load_data(run)
-        check_plan(run, plan)
-        final = run_chain(run.node, run.spec, plan, StageLayout(run.config.trainer.save_checkpoint_path))
-        print(f"[curriculum] chain finished: final model {final}")
-        return 0
     prepared = prepare(run)
     print_summary(prepared, header=f"training: {run.source}")
     from .runner import train as train_on_ray  # imports Ray and EasyR1's trainer (vLLM): training machines only
@@ -217,18 +201,9 @@ def train(run: Any) -> int:
 
 def run_config(run: Any, *, dry_run_only: bool) -> int:
     """Dry-run or train a loaded :class:`~vlm_capcurriculum.integrations.easyr1.config.RunConfig`."""
-    if dry_run_only:
-        return dry_run_chained(run) if run.execution == "chained" else dry_run(run)
-    return train(run)
-
-
-def require_easyr1_or_exit() -> None:
-    from .private_api import EasyR1APIError, require_easyr1
-
-    try:
-        require_easyr1()
-    except EasyR1APIError as error:
-        raise EntryPointError(str(error)) from None
+    if run.execution == "chained":
+        return chained(run, dry_run_only=dry_run_only)
+    return dry_run(run) if dry_run_only else train(run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,13 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry = "--dry-run" in args
     args = [arg for arg in args if arg != "--dry-run"]
     try:
-        require_easyr1_or_exit()
-        from .config import ConfigError, load_run_config
+        from .config import load_run_config  # refuses an EasyR1 other than the supported one (installed.py)
 
-        try:
-            return run_config(load_run_config(args), dry_run_only=dry)
-        except ConfigError as error:
-            raise EntryPointError(str(error)) from None
-    except EntryPointError as error:
+        return run_config(load_run_config(args), dry_run_only=dry)
+    except (ConfigError, EasyR1VersionError) as error:  # one line, no traceback
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

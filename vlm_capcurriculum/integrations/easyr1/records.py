@@ -1,21 +1,10 @@
-"""The curriculum's global index space as ONE EasyR1 data file, and the validation data next to it.
+"""The curriculum's global index space as ONE EasyR1 data file (row ``i`` is global index ``i``, so the sampler's
+indices need no translation), and the validation data next to it.
 
-EasyR1 reads training data through ``RLHFDataset`` (``verl/utils/dataset.py``): a JSON-lines/parquet file whose
-``data.prompt_key`` column is the prompt (split on ``<image>`` into image and text parts), ``data.answer_key`` the
-ground truth handed to the reward, and ``data.image_key`` the image paths (joined to ``data.image_dir``; an
-absolute path survives that join unchanged). Every other column passes through to the batch.
-
-We write the records of all stages in global index order (``CurriculumData.records``), so row ``i`` of the file is
-global index ``i`` and the curriculum sampler's indices need no translation. Columns:
-
-* ``problem``: the record's problem, ``<image>`` placeholders included;
-* ``answer``: ``record.ground_truth()``, the :class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding our reward
-  decodes (a plain letter or number, or a JSON object with type, choices and capability);
-* ``images``: absolute image paths (only when some record has images: a text-only model has no processor);
-* ``capability`` and ``curriculum_index`` (the global index), which reach the trainer's batch so that it can
-  check that every step trains exactly the planned samples.
-
-This module imports nothing from EasyR1 (CI tests it).
+``RLHFDataset`` reads ``data.prompt_key`` (split on ``<image>``), ``data.answer_key`` (handed to the reward: our
+:class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding) and ``data.image_key`` (absolute paths survive its join
+with ``data.image_dir``); every other column passes through to the batch, which is how the trainer checks that each
+step trains exactly the planned samples (``curriculum_index``). Imports nothing from EasyR1 (CI tests it).
 """
 
 from __future__ import annotations
@@ -46,19 +35,25 @@ def has_images(data: CurriculumData) -> bool:
     return any(record.images for record in data.records)
 
 
+def _row(record: Any, images: list[str] | None) -> dict[str, Any]:
+    row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
+    if images is not None:  # only when some record has images: a text-only model has no processor
+        row[IMAGE_KEY] = images
+    row[CAPABILITY_KEY] = record.capability
+    return row
+
+
 def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
     """One EasyR1 row per record of the global index space, in index order."""
     with_images = has_images(data)
-    rows = []
-    for index, record in enumerate(data.records):
-        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
-        if with_images:
-            row[IMAGE_KEY] = [str(path) for path in data.image_paths(index)]
-        row[CAPABILITY_KEY] = record.capability
-        row[INDEX_KEY] = index
-        row[SAMPLE_ID_KEY] = record.id
-        rows.append(row)
-    return rows
+    return [
+        {
+            **_row(record, [str(path) for path in data.image_paths(index)] if with_images else None),
+            INDEX_KEY: index,
+            SAMPLE_ID_KEY: record.id,
+        }
+        for index, record in enumerate(data.records)
+    ]
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -145,12 +140,11 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
             "local files only (we convert them) or one `name@split`"
         )
     result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
-    rows = []
     with_images = any(record.images for record in result.records)
-    for record, location in zip(result.records, result.locations, strict=True):
-        row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
-        if with_images:
-            row[IMAGE_KEY] = [str((location.path.parent / image).absolute()) for image in record.images]
-        row[CAPABILITY_KEY] = record.capability
-        rows.append(row)
+    rows = [
+        _row(
+            record, [str((location.path.parent / image).absolute()) for image in record.images] if with_images else None
+        )
+        for record, location in zip(result.records, result.locations, strict=True)
+    ]
     return str(write_jsonl(rows, path)), result.report

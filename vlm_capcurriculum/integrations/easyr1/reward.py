@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from .private_api import EasyR1APIError, resolve
-
-AutoRewardManager = resolve("AutoRewardManager")
+from verl.workers.reward import AutoRewardManager
 
 
 class CurriculumRewardManager(AutoRewardManager):  # type: ignore[misc, valid-type]
@@ -26,11 +24,6 @@ class CurriculumRewardManager(AutoRewardManager):  # type: ignore[misc, valid-ty
 
     def __init__(self, config: Any, tokenizer: Any) -> None:
         super().__init__(config, tokenizer)
-        if not isinstance(self.reward_fn, partial):
-            raise EasyR1APIError(
-                "AutoRewardManager.reward_fn is no longer a functools.partial of the reward function; "
-                "update vlm_capcurriculum/integrations/easyr1/reward.py"
-            )
         self._curriculum_function = self.reward_fn.func
         self._curriculum_base_kwargs = dict(self.reward_fn.keywords)
 

@@ -17,11 +17,12 @@ import json
 from typing import Any
 
 import ray
+from verl.single_controller.ray import RayWorkerGroup
+from verl.trainer.ray_trainer import ResourcePoolManager, Role
 
 from vlm_capcurriculum.curriculum import Plan
 
 from .data import load_tokenizer_and_processor, train_dataloader, val_dataloader
-from .private_api import resolve
 from .reward import CurriculumRewardManager
 from .trainer import CurriculumRayPPOTrainer
 from .worker import CurriculumFSDPWorker
@@ -40,13 +41,12 @@ RAY_ENV_VARS = {
 
 def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOTrainer:
     """Everything ``verl.trainer.main.Runner.run`` builds, with our worker, loader, reward actor and trainer."""
-    role, pool_manager_cls = resolve("Role"), resolve("ResourcePoolManager")
     tokenizer, processor = load_tokenizer_and_processor(config)
     worker = ray.remote(CurriculumFSDPWorker)
     pool = "global_pool"
-    resource_pool_manager = pool_manager_cls(
+    resource_pool_manager = ResourcePoolManager(
         resource_pool_spec={pool: [config.trainer.n_gpus_per_node] * config.trainer.nnodes},
-        mapping={role.ActorRolloutRef: pool, role.Critic: pool},
+        mapping={Role.ActorRolloutRef: pool, Role.Critic: pool},
     )
     reward_actor = ray.remote(CurriculumRewardManager).options(num_cpus=config.worker.reward.num_cpus)
     reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
@@ -61,9 +61,9 @@ def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOT
         processor=processor,
         train_dataloader=train_dataloader(config, tokenizer, processor, plan, train_file),
         val_dataloader=val_dataloader(config, tokenizer, processor),
-        role_worker_mapping={role.ActorRolloutRef: worker, role.Critic: worker},
+        role_worker_mapping={Role.ActorRolloutRef: worker, Role.Critic: worker},
         resource_pool_manager=resource_pool_manager,
-        ray_worker_group_cls=resolve("RayWorkerGroup"),
+        ray_worker_group_cls=RayWorkerGroup,
         reward_fn=reward_fn,
         val_reward_fn=val_reward_fn,
         plan=plan,

@@ -1,46 +1,34 @@
 """``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller.
 
-``RayPPOTrainer.fit`` has no hooks. Per step it does ``global_step += 1``, ``prepare_rollout_engine()``,
-``_make_batch_data(metrics)``, ``release_rollout_engine()``, reward, log-probs, advantages, ``update_actor``,
-then ``_validate``/``_save_checkpoint`` when their frequencies hit, and logs ``metrics`` at ``global_step``. We
-override two methods (read at EasyR1 b44b311, listed in ``private_api.TRAINER_ATTRIBUTES``):
+No hook in EasyR1: ``RayPPOTrainer.fit`` has none, so we override what it calls (read at b44b311). Per step it does
+``global_step += 1``, ``_make_batch_data``, reward, log-probs, advantages, ``update_actor``, then
+``_validate``/``_save_checkpoint`` when due, and logs the step's metrics; ``logger`` is assigned inside ``fit``.
 
-* ``_make_batch_data``: the step is known and nothing of it has run yet. At a stage boundary (and at the first
-  step a process runs) we release the rollout engine (the sharding manager asserts load/offload alternate, and
-  ``_validate`` loads it itself), let the controller finish the previous step (stage-end actions: model
-  directory, validation) and begin this one (the stage's knobs, then ``reset_optimizer``/``refresh_reference``),
-  and load the engine again. Every boundary operation thus happens before the step's update, never between an
-  update and EasyR1's checkpoint save. The step's ``metrics`` get ``curriculum/stage`` and friends, and the batch
-  is checked to hold exactly the plan's samples of this step.
-* ``_load_checkpoint``: after EasyR1 restored the actor, optimizer, scheduler and ``dataloader.pt``, the
-  controller starts at the restored step and the engine restores what EasyR1 does not checkpoint (the KL
-  reference of a stage that refreshed it). The sampler is also positioned from the step, so a checkpoint
-  without ``dataloader.pt`` still resumes on the right samples. Both it and ``_save_checkpoint`` are wrapped by
-  :mod:`.checkpointing` (a manifest sealed after each save; a damaged newest checkpoint falls back).
-
-``fit`` itself runs unchanged; after it returns we close the last step (the last stage's model directory).
-``logger`` (built inside ``fit``) is wrapped to add per-stage copies of the reward metrics:
-``curriculum/reward/<stage>/overall`` etc., one series per stage, and to keep the layout every backend writes
-(progress.py): each step's metrics become its line of ``curriculum_steps.jsonl`` (with the batch's sample ids),
-written before EasyR1 saves that step's checkpoint (``_save_checkpoint``) or else when it logs the step, and
-``curriculum_summary.json`` is rewritten; ``_load_checkpoint`` rewinds the steps file to the checkpoint.
+* ``_make_batch_data``: the step is known and nothing of it has run. At a stage boundary the controller finishes the
+  previous step (stage-end model directory, validation) and begins this one (knobs, optimizer reset, reference
+  refresh), so no boundary operation falls between an update and EasyR1's checkpoint save; the batch must hold
+  exactly the plan's samples of the step.
+* ``_load_checkpoint`` / ``_save_checkpoint``: verified resume and sealed saves (:mod:`vlm_capcurriculum.checkpoints`);
+  after a resume the sampler, controller, progress files and the engine (KL reference) start at the restored step.
+* ``logger``: adds per-stage copies of the reward metrics and writes each step's line of the progress files
+  (:class:`.layout.RunProgress`) before EasyR1 saves the step's checkpoint, or else when it logs the step.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from verl.trainer.ray_trainer import RayPPOTrainer
+from verl.utils.checkpoint import find_latest_ckpt
+
+from vlm_capcurriculum.checkpoints import checked_resume, seal, unseal
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumSampler, Plan, StageController
 
-from .checkpointing import load_checked, save_sealed
-from .config import ConfigError
 from .engine import EasyR1Engine
-from .layout import StageLayout
-from .private_api import resolve
-from .progress import RunProgress
+from .layout import RunProgress, StageLayout
 from .records import INDEX_KEY, SAMPLE_ID_KEY
-
-RayPPOTrainer = resolve("RayPPOTrainer")
 
 #: Reward metrics copied per stage (EasyR1 logs the reward function's keys as ``reward/<key>``).
 STAGE_REWARD_KEYS = ("overall", "accuracy", "format")
@@ -84,7 +72,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         if self.training_steps != plan.total_steps:
             raise ConfigError(
                 f"EasyR1 would train {self.training_steps} steps but the plan has {plan.total_steps}: set "
-                "trainer.max_steps from the plan (prepare.apply_plan) before building the trainer"
+                "trainer.max_steps from the plan (config.apply_plan) before building the trainer"
             )
         if len(self.train_dataloader) != plan.total_steps:
             raise ConfigError(
@@ -124,14 +112,37 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
             self.progress.record_validation(step, data)
 
     def _save_checkpoint(self) -> None:
+        """EasyR1's save (``global_step_N/{actor,dataloader.pt}``, then its tracker), sealed with a manifest written
+        last (:mod:`vlm_capcurriculum.checkpoints`)."""
         self._record_step()
+        folder = Path(self.config.trainer.save_checkpoint_path) / f"global_step_{self.global_step}"
+        if folder.is_dir():
+            unseal(folder)
         super()._save_checkpoint()
+        seal(folder)
 
-    def _save_checkpoint(self) -> None:
-        save_sealed(self, super()._save_checkpoint)  # vlm_capcurriculum.checkpoints: manifest written last
+    def _load_checked(self) -> None:
+        """EasyR1's load (``trainer.load_checkpoint_path``, or the tracker's newest with ``find_last_checkpoint``)
+        from a verified checkpoint: a damaged newest one falls back to the newest complete one for this load."""
+        config = self.config.trainer
+        if config.load_checkpoint_path is not None:
+            checked_resume(Path(config.load_checkpoint_path).parent, config.load_checkpoint_path, explicit=True)
+            return super()._load_checkpoint()
+        if not config.find_last_checkpoint:
+            return super()._load_checkpoint()
+        latest, _ = find_latest_ckpt(config.save_checkpoint_path)
+        chosen = checked_resume(config.save_checkpoint_path, latest)
+        if chosen == latest:
+            return super()._load_checkpoint()
+        saved = config.load_checkpoint_path, config.find_last_checkpoint
+        config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
+        try:
+            super()._load_checkpoint()
+        finally:
+            config.load_checkpoint_path, config.find_last_checkpoint = saved
 
     def _load_checkpoint(self) -> None:
-        load_checked(self, super()._load_checkpoint)  # a damaged newest checkpoint falls back to a complete one
+        self._load_checked()
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(

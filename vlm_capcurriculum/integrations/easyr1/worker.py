@@ -6,40 +6,27 @@ run trains (or in the lane tests, which supply a test-only vLLM placeholder).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
+from unittest import mock
+
+from verl.workers import fsdp_workers
+from verl.workers.fsdp_workers import FSDPWorker
 
 from . import internvl
-from .private_api import API, resolve, worker_attribute
 from .worker_mixin import CurriculumWorkerMixin
-
-FSDPWorker = resolve("FSDPWorker")
-
-
-@contextmanager
-def _replaced(module: Any, replacements: dict[str, Any]) -> Iterator[None]:
-    """Swap module globals for the duration of one call (this process only)."""
-    saved = {name: getattr(module, name) for name in replacements}
-    for name, value in replacements.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)
 
 
 class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[misc, valid-type]
     """EasyR1's ``FSDPWorker`` with ``curriculum_*`` driver calls (the mixin must stay the first base) and the
-    InternVL fixes of :mod:`.internvl` (``private_api.INTERNVL_OVERRIDES``)."""
+    InternVL fixes of :mod:`.internvl`.
+
+    No hook in EasyR1 for the InternVL fixes: ``_build_model_optimizer`` calls the module globals
+    ``apply_ulysses_patch`` and ``get_fsdp_wrap_policy`` of ``fsdp_workers``, so we swap them for that one call.
+    """
 
     def _build_model_optimizer(
         self, model_config: Any, fsdp_config: Any, optim_config: Any, padding_free: bool, role: str
     ) -> None:
-        module = importlib.import_module(API["apply_ulysses_patch"].module)  # fsdp_workers: where they are called
-
         def freeze() -> bool:
             if role != "ref":  # the reference never trains (EasyR1 freezes all of it)
                 internvl.check_ulysses(int(getattr(self.config.actor, "ulysses_size", 1)))
@@ -50,21 +37,20 @@ class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[m
 
         replacements = {
             "apply_ulysses_patch": internvl.padding_free_patch(
-                resolve("apply_ulysses_patch"),
-                lambda: worker_attribute(self, "model_config").get_text_config().model_type,
+                fsdp_workers.apply_ulysses_patch, lambda: self.model_config.get_text_config().model_type
             ),
             "get_fsdp_wrap_policy": internvl.wrap_policy_patch(
-                resolve("fsdp_workers_get_fsdp_wrap_policy"),
+                fsdp_workers.get_fsdp_wrap_policy,
                 freeze=freeze,
                 on_freeze=use_orig_params,
                 log=self.print_rank0,
             ),
         }
-        with _replaced(module, replacements):
+        with mock.patch.multiple(fsdp_workers, **replacements):  # this process, this call only
             return super()._build_model_optimizer(model_config, fsdp_config, optim_config, padding_free, role)
 
     def _process_multi_modal_inputs(self, data: Any) -> None:
-        processor = worker_attribute(self, "processor")
+        processor = self.processor
         if not internvl.is_internvl_processor(processor):
             return super()._process_multi_modal_inputs(data)
         self.processor = internvl.tiling_processor(processor)

@@ -1,65 +1,127 @@
-"""Engine operations as driver-callable methods on EasyR1's FSDP worker.
+"""Engine operations on the objects EasyR1's FSDP worker owns, as ``curriculum_*`` methods the driver calls
+(``@register(dispatch_mode=Dispatch.ONE_TO_ALL)``: every rank runs it, the per-rank results come back).
 
-``CurriculumWorkerMixin`` is meant to sit *first* among the bases of the worker class
-(``class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker)``, see worker.py). The order matters:
-``verl.single_controller.ray.base.create_colocated_worker_cls`` builds its ``WorkerDict`` actor as a subclass
-of ``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` with no arguments. For a direct
-subclass of ``FSDPWorker`` that base is ``FSDPWorker``, whose ``__init__`` needs ``config`` and ``role``; for our
-class it is this mixin, which is a plain ``Worker`` (no required arguments), exactly what EasyR1's own
-``FSDPWorker`` yields (``FSDPWorker.__base__ is Worker``).
-
-Every method is ``@register(dispatch_mode=Dispatch.ONE_TO_ALL)``: the driver calls
-``actor_rollout_ref_wg.curriculum_<op>(...)`` and every rank runs it (the list of per-rank results comes back).
-Methods that touch weights bring offloaded parameters back first and offload them again after, as
-``FSDPWorker.save_checkpoint`` does.
+The mixin must be the first base of the worker class (worker.py): ``create_colocated_worker_cls`` subclasses
+``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` without arguments, which a plain ``Worker``
+accepts (as for EasyR1's own ``FSDPWorker``, whose base is ``Worker``) and ``FSDPWorker`` does not. Methods that touch
+weights load offloaded parameters first and offload them after, as ``FSDPWorker.save_checkpoint`` does. The
+operations every backend shares are in :mod:`vlm_capcurriculum.integrations.torch_ops`; the ones on EasyR1's LambdaLR
+and ActorConfig are the functions below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 import torch.distributed as dist
+from torch.optim.lr_scheduler import LambdaLR
+from verl.single_controller.base import Worker
+from verl.single_controller.base.decorator import Dispatch, register
+from verl.utils.fsdp_utils import load_fsdp_model, offload_fsdp_model
 
-from . import engine_ops
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
+from vlm_capcurriculum.integrations.torch_ops import (
+    VisionTowerGate,
+    copy_weights,
+    gather_full_state_dict,
+    load_full_weights,
+    reset_optimizer_state,
+    unwrap_model,
+)
+
 from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
-from .private_api import resolve, worker_attribute
 
-Worker = resolve("Worker")
-register = resolve("register")
-Dispatch = resolve("Dispatch")
+#: Actor-config fields DataParallelPPOActor reads as ``self.config.<knob>`` on every micro-batch (at b44b311).
+LIVE_ACTOR_KNOBS = ("kl_coef", "clip_ratio_low", "clip_ratio_high", "clip_ratio_dual", "max_grad_norm")
+
+
+def _lambda_scheduler(scheduler: Any) -> LambdaLR:
+    if not isinstance(scheduler, LambdaLR):
+        raise TypeError(
+            f"expected EasyR1's LambdaLR (verl.utils.torch_functional), got {type(scheduler).__name__}: "
+            "cannot change its base learning rate"
+        )
+    return scheduler
+
+
+def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
+    """Change the peak learning rate; the schedule (warmup, cosine) keeps its position.
+
+    EasyR1's schedulers multiply ``base_lrs`` by a factor of the step, so the new rate is ``lr * factor``
+    from now on, including the very next optimizer step (the group's current ``lr`` is updated too).
+    Returns the new current learning rates.
+    """
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"learning rate must be a finite number >= 0, got {lr!r}")
+    scheduler = _lambda_scheduler(scheduler)
+    scheduler.base_lrs = [float(lr)] * len(optimizer.param_groups)
+    current = []
+    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
+        group["initial_lr"] = float(lr)
+        group["lr"] = float(lr) * factor(scheduler.last_epoch)
+        current.append(group["lr"])
+    scheduler._last_lr = list(current)  # torch private: what get_last_lr() returns (EasyR1 logs it as actor/lr)
+    return current
+
+
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
+) -> list[float]:
+    """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
+    update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
+    schedule's factors: :mod:`.config` allows it only over EasyR1's constant schedule without its own warm-up."""
+    scheduler = _lambda_scheduler(scheduler)
+    return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
+
+
+def set_actor_knobs(actor_config: Any, knobs: Mapping[str, float]) -> dict[str, float]:
+    """Set loss/optimizer knobs that DataParallelPPOActor reads on every micro-batch; returns the old values."""
+    unknown = sorted(set(knobs) - set(LIVE_ACTOR_KNOBS))
+    if unknown:
+        raise KeyError(f"not a live EasyR1 actor knob: {unknown}; supported: {list(LIVE_ACTOR_KNOBS)}")
+    previous = {}
+    for name, value in knobs.items():
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if value < 0 or (name.startswith("clip_ratio") and value == 0):
+            raise ValueError(f"{name} must be {'> 0' if name.startswith('clip_ratio') else '>= 0'}, got {value}")
+        if not hasattr(actor_config, name):
+            raise AttributeError(f"{type(actor_config).__name__} has no field {name!r} in this EasyR1 version")
+        previous[name] = getattr(actor_config, name)
+        setattr(actor_config, name, float(value))
+    return previous
 
 
 class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     """Stage-boundary operations for the actor (and its reference) of an EasyR1 ``FSDPWorker``."""
 
     def _curriculum_actor_only(self) -> None:
-        if not worker_attribute(self, "_has_actor"):
+        if not self._has_actor:
             raise RuntimeError("curriculum engine operations run on the actor worker group (actor_rollout_ref)")
 
     @contextmanager
     def _curriculum_params_loaded(self, *, reference: bool = False) -> Iterator[None]:
-        load, offload = resolve("load_fsdp_model"), resolve("offload_fsdp_model")
         offloaded = []
-        if worker_attribute(self, "_use_param_offload"):
-            offloaded.append(worker_attribute(self, "fsdp_module"))
-        if reference and worker_attribute(self, "_use_ref_param_offload"):
-            offloaded.append(worker_attribute(self, "ref_fsdp_module"))
+        if self._use_param_offload:
+            offloaded.append(self.fsdp_module)
+        if reference and self._use_ref_param_offload:
+            offloaded.append(self.ref_fsdp_module)
         for module in offloaded:
-            load(module)
+            load_fsdp_model(module)
         try:
             yield
         finally:
             for module in offloaded:
-                offload(module)
+                offload_fsdp_model(module)
 
-    def _curriculum_vision_gate(self) -> engine_ops.VisionTowerGate:
+    def _curriculum_vision_gate(self) -> VisionTowerGate:
         gate = getattr(self, "_curriculum_gate", None)
         if gate is None:
-            gate = engine_ops.VisionTowerGate(
-                worker_attribute(self, "fsdp_module"), worker_attribute(self, "optimizer")
-            )
+            gate = VisionTowerGate(self.fsdp_module, self.optimizer)
             self._curriculum_gate = gate
         return gate
 
@@ -74,15 +136,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_set_lr(self, lr: float) -> list[float]:
         """Set the peak learning rate (the scheduler's ``base_lrs``); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return engine_ops.set_base_lr(worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), lr)
+        return set_base_lr(self.optimizer, self.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         """Start the stage's LR warm-up (counted from the stage's first update); returns the rates now in effect."""
         self._curriculum_actor_only()
-        return engine_ops.set_stage_warmup(
-            worker_attribute(self, "optimizer"), worker_attribute(self, "lr_scheduler"), steps_into_stage, warmup
-        )
+        return set_stage_warmup(self.optimizer, self.lr_scheduler, steps_into_stage, warmup)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_actor_knobs(self, knobs: dict[str, float]) -> dict[str, float]:
@@ -92,13 +152,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         driver's ``RayPPOTrainer.kl_ctrl.kl_coef``: the trainer sets that one.
         """
         self._curriculum_actor_only()
-        return engine_ops.set_actor_knobs(worker_attribute(self, "actor").config, knobs)
+        return set_actor_knobs(self.actor.config, knobs)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_reset_optimizer(self) -> int:
         """Drop the optimizer's moments and step counts; returns how many parameter states were dropped."""
         self._curriculum_actor_only()
-        dropped = engine_ops.reset_optimizer_state(worker_attribute(self, "optimizer"))
+        dropped = reset_optimizer_state(self.optimizer)
         gate = getattr(self, "_curriculum_gate", None)
         if gate is not None and not gate.trainable:
             gate.fill_missing_state()  # a frozen tower still needs state for FSDP to save the optimizer
@@ -108,15 +168,15 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_refresh_reference(self) -> bool:
         """Make the KL reference a copy of the current actor."""
         self._curriculum_actor_only()
-        if not worker_attribute(self, "_has_ref"):
+        if not self._has_ref:
             raise RuntimeError("this run has no reference model (algorithm.disable_kl=true): nothing to refresh")
-        if worker_attribute(self, "_is_lora"):
+        if self._is_lora:
             raise RuntimeError(
                 "with LoRA the reference is the actor with adapters disabled; refreshing it would mean merging "
                 "the adapters into the base weights, which is not supported"
             )
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.copy_weights(worker_attribute(self, "fsdp_module"), worker_attribute(self, "ref_fsdp_module"))
+            copy_weights(self.fsdp_module, self.ref_fsdp_module)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -127,11 +187,11 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         reference restarts as the base model; the stage-start weights are the previous stage's export.
         """
         self._curriculum_actor_only()
-        if not worker_attribute(self, "_has_ref") or worker_attribute(self, "_is_lora"):
+        if not self._has_ref or self._is_lora:
             raise RuntimeError("this run has no separate reference model to load")
         state_dict = read_hf_weights(path) if dist.get_rank() == 0 else {}
         with self._curriculum_params_loaded(reference=True):
-            engine_ops.load_full_weights(worker_attribute(self, "ref_fsdp_module"), state_dict)
+            load_full_weights(self.ref_fsdp_module, state_dict)
         return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
@@ -142,13 +202,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         it rotates checkpoints (``remove_obsolete_ckpt``).
         """
         self._curriculum_actor_only()
-        fsdp_module = worker_attribute(self, "fsdp_module")
+        fsdp_module = self.fsdp_module
         with self._curriculum_params_loaded():
-            state_dict = engine_ops.gather_full_state_dict(fsdp_module)
+            state_dict = gather_full_state_dict(fsdp_module)
         written = None
         if dist.get_rank() == 0:
-            model = engine_ops.unwrap_model(fsdp_module)
-            processing = worker_attribute(self, "processor") or worker_attribute(self, "tokenizer")
+            model = unwrap_model(fsdp_module)
+            processing = self.processor or self.tokenizer
             written = str(
                 write_hf_model_dir(
                     path,
@@ -168,13 +228,13 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
     def curriculum_engine_state(self) -> dict[str, Any]:
         """The knobs as the worker sees them now (for metrics and for checking a resumed run)."""
         self._curriculum_actor_only()
-        actor_config = worker_attribute(self, "actor").config
-        scheduler = worker_attribute(self, "lr_scheduler")
+        actor_config = self.actor.config
+        scheduler = self.lr_scheduler
         gate = getattr(self, "_curriculum_gate", None)
         return {
             "lr": scheduler.get_last_lr()[0],
             "base_lr": scheduler.base_lrs[0],
             "vision_trainable": True if gate is None else gate.trainable,
-            **{name: getattr(actor_config, name) for name in engine_ops.LIVE_ACTOR_KNOBS},
-            "optimizer_states": len(worker_attribute(self, "optimizer").state),
+            **{name: getattr(actor_config, name) for name in LIVE_ACTOR_KNOBS},
+            "optimizer_states": len(self.optimizer.state),
         }
