@@ -34,8 +34,7 @@ def test_composes_over_verls_ppo_trainer(verl_config: Any) -> None:
     assert config.trainer.use_v1 is True
     assert config.actor_rollout_ref.actor.optim.lr == 1e-6
     assert config.data.image_key == "images" and config.data.prompt_key == "prompt"
-    # the core's driver and order provider by default; the dataset sees the curriculum block through data
-    assert config.curriculum.driver.path == "pkg://vlm_capcurriculum.integrations.verl.driver"
+    # the order provider by default; the dataset sees the curriculum block through data
     assert config.curriculum.order_provider.name == "training_order"
     assert config.data.curriculum.order_provider == config.curriculum.order_provider
     # one step is one batch of the plan; the paper's image bounds and format weight
@@ -47,11 +46,9 @@ def test_composes_over_verls_ppo_trainer(verl_config: Any) -> None:
 def test_default_factories_load_through_verls_loader(verl_config: Any) -> None:
     from verl.utils.import_utils import load_extern_object
 
-    from vlm_capcurriculum.integrations.verl.driver import stage_driver
     from vlm_capcurriculum.integrations.verl.planning import training_order
 
     curriculum = verl_config().curriculum
-    assert load_extern_object(curriculum.driver.path, curriculum.driver.name) is stage_driver
     assert load_extern_object(curriculum.order_provider.path, curriculum.order_provider.name) is training_order
 
 

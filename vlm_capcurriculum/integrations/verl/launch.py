@@ -46,7 +46,6 @@ from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecEr
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import SUPPORTED_SUFFIXES, DataFileError, RecordValidationError, read_records
 
-from .capabilities import UnsupportedOverrideError, check_overrides
 from .hydra_args import (
     OverrideValueError,
     escape_interpolations,
@@ -56,6 +55,7 @@ from .hydra_args import (
 )
 from .internvl import InternVLConfigError, check_internvl, is_internvl, processor_kwargs, tiling_of
 from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
+from .support import UnsupportedOverrideError, check_overrides, check_plan
 from .writer import VerlDataError, write_verl_parquet
 
 CONFIG_MODULE = "vlm_capcurriculum.integrations.verl.config"
@@ -246,7 +246,6 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
 
-    from .driver import check_plan
 
     if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
         auto_set_device(config)

@@ -2,9 +2,8 @@
 
 verl's config carries the core's curriculum spec as its ``curriculum`` block (mode, batch_size, stages, overrides;
 ``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the two
-factory references this integration adds (``driver``, ``order_provider``). Both the stage driver (in the
-trainer's constructor) and the curriculum dataset (in ``_init_dataloader``) plan from that block with the core's
-``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
+keys this integration adds (``order_provider``, ``output_dir``). Both the trainer (in its constructor) and the
+curriculum dataset (in ``_init_dataloader``) plan from that block with the core's ``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
 
 The dataset's rows are the training files verl was given (``data.train_files``), which must be the stages'
 records in stage order: the global index space of the plan. :func:`training_order` checks that row by row (count
@@ -36,7 +35,7 @@ from vlm_capcurriculum.curriculum import (
 )
 
 #: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
-PLUGIN_KEYS: tuple[str, ...] = ("driver", "order_provider", "output_dir")
+PLUGIN_KEYS: tuple[str, ...] = ("order_provider", "output_dir")
 
 
 class CurriculumConfigError(ValueError):
