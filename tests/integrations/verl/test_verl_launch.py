@@ -113,6 +113,7 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
     )  # the model id is not loadable offline: no prompt measuring here (test_verl_overlong.py)
     started: list[Any] = []
+
     def record(config: Any, *, device: str = "cuda") -> None:
         started.append(config)
 

@@ -197,7 +197,11 @@ def test_fit_drives_the_real_stage_controller_in_verls_hook_order(sample_run: An
     # a stage starts after the step's rollout, with the replicas asleep, before its update; state, then actions
     step5 = _between(events, ("rollout", 5), ("update", 5))
     assert step5[:3] == [("rollout", 5), ("sample", 5), ("sleep_replicas",)]
-    assert _worker_calls(step5) == ["curriculum_set_vision_trainable", "curriculum_reset_optimizer", "curriculum_refresh_reference"]
+    assert _worker_calls(step5) == [
+        "curriculum_set_vision_trainable",
+        "curriculum_reset_optimizer",
+        "curriculum_refresh_reference",
+    ]
     assert _worker_calls(_between(events, ("rollout", 9), ("update", 9))) == _worker_calls(step5)
     # nothing inside a stage
     assert _worker_calls(_between(events, ("rollout", 6), ("update", 8))) == []
@@ -242,7 +246,10 @@ def test_merged_baseline_freezes_the_tower_once(sample_run: Any, tiny_processor:
     assert [(stage.name, stage.steps) for stage in run.plan.stages] == [("merged", 12)]
     trainer, events = _run(run.config, tiny_processor)
     names = [name for name in trainer.actor_rollout_wg.names() if name.startswith("curriculum_")]
-    assert names == ["curriculum_set_vision_trainable", "curriculum_save_hf_model"]  # frozen at step 1; stage-end export
+    assert names == [
+        "curriculum_set_vision_trainable",
+        "curriculum_save_hf_model",
+    ]  # frozen at step 1; stage-end export
     assert trainer.actor_rollout_wg.calls[0][1] == (False,)
     assert [event for event in events if event[0] == "validate"] == [("validate", 12)]
 
@@ -253,7 +260,12 @@ def test_merged_baseline_freezes_the_tower_once(sample_run: Any, tiny_processor:
         # inside stage 2 (verl's own checkpoint at step 6): stage 2's reference snapshot, stage 2's frozen tower
         (6, "reference_02_text_reasoning.pt", ["curriculum_load_reference", "curriculum_set_vision_trainable"], False),
         # at the end of stage 2 (its stage-end checkpoint): stage 3 starts normally, nothing to restore
-        (8, None, ["curriculum_set_vision_trainable", "curriculum_reset_optimizer", "curriculum_refresh_reference"], True),
+        (
+            8,
+            None,
+            ["curriculum_set_vision_trainable", "curriculum_reset_optimizer", "curriculum_refresh_reference"],
+            True,
+        ),
     ],
 )
 def test_resume_reapplies_the_stage_and_continues_the_same_rows(

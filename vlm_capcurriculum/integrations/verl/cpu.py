@@ -71,7 +71,14 @@ def _cpu_device_module() -> types.ModuleType:
         "max_memory_reserved",
     ):
         setattr(module, name, zero)
-    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "manual_seed", "manual_seed_all", "ipc_collect"):
+    for name in (
+        "empty_cache",
+        "reset_peak_memory_stats",
+        "set_device",
+        "manual_seed",
+        "manual_seed_all",
+        "ipc_collect",
+    ):
         setattr(module, name, none)
     module.is_available = lambda: True
     module.device_count = lambda: 1

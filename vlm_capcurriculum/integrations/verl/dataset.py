@@ -167,4 +167,3 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
     def positions(self) -> Sequence[int] | None:
         """Row of the concatenated files at each position of the training order (None for validation)."""
         return self.order
-

@@ -87,6 +87,8 @@ def cpu_overrides(ranks: int) -> dict[str, Any]:
         "data.dataloader_num_workers": 0,
         "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1,
     }
+
+
 CONFIG_NAME = "capcurriculum_trainer"
 #: The option of the ``curriculum`` config group the launcher writes (``<output_dir>/config/curriculum/run.yaml``).
 CURRICULUM_OPTION = "run"
@@ -245,7 +247,6 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
-
 
     if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
         auto_set_device(config)

@@ -107,7 +107,9 @@ class CapCurriculumTrainer(PPOTrainerSync):
             )
         super().__init__(config)
         if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
-            check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
+            check_overrides(
+                config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true"
+            )
         # Plan-time: every stage's overrides are checked before any worker is spawned.
         data, self.curriculum_plan = load_plan(config.curriculum)
         check_run_shape(self.curriculum_plan, config)

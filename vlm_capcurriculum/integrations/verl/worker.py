@@ -122,8 +122,6 @@ def load_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
     load_full_weights(module, state_dict)
 
 
-
-
 class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
     """``ActorRolloutRefWorker`` plus the engine operations a curriculum stage transition needs."""
 
