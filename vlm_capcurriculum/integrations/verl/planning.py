@@ -60,10 +60,6 @@ def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, A
     return block
 
 
-def curriculum_spec(curriculum: DictConfig | Mapping[str, Any] | None) -> CurriculumSpec:
-    return parse_curriculum(spec_block(curriculum))
-
-
 def _file_stamps(spec: CurriculumSpec) -> list[tuple[str, int, int]]:
     stamps = []
     for stage in spec.stages:

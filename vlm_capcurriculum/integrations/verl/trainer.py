@@ -35,21 +35,24 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import ray
 import transfer_queue as tq
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.debug import marked_timer
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
+from vlm_capcurriculum.checkpoints import checked_resume, seal, unseal
 from vlm_capcurriculum.curriculum import PlannedStage, StageController
 
-from .checkpointing import load_checked, save_sealed
 from .engine import VerlEngine, reference_tag_to_restore
 from .layout import RunLayout
 from .planning import CurriculumConfigError, check_run_shape, load_plan
@@ -94,6 +97,44 @@ def content_order(data: Any) -> list[int]:
         return str(extra.get("id", "") if isinstance(extra, Mapping) else extra), tokens[index]
 
     return sorted(range(len(tokens)), key=key)
+
+
+# verl 0.9.1 (``trainer_base.py``) saves the actor, ``data.pt``, then ``latest_checkpointed_iteration.txt``, and resumes
+# from the directory that tracker names (``resume_mode=auto``) or ``trainer.resume_from_path``. We seal after its save
+# and, when the tracker's choice does not verify, point ``resume_from_path`` at the newest complete checkpoint for the
+# duration of its load (:mod:`vlm_capcurriculum.checkpoints`).
+def save_sealed(trainer: Any, save: Callable[[], None]) -> None:
+    """``save()`` (verl's ``_save_checkpoint``), then the manifest; an async save is left unsealed (its files
+    are still being written), and such checkpoints are judged by verl's tracker alone."""
+    folder = Path(trainer.config.trainer.default_local_dir) / f"global_step_{trainer.global_steps}"
+    if folder.is_dir():
+        unseal(folder)
+    save()
+    if not trainer.config.actor_rollout_ref.actor.get("checkpoint", {}).get("async_save", False):
+        seal(folder)
+
+
+def load_checked(trainer: Any, load: Callable[[], None]) -> None:
+    """``load()`` (verl's ``_load_checkpoint``) from a verified checkpoint."""
+    config = trainer.config.trainer
+    root = os.path.join(os.getcwd(), config.default_local_dir)  # as verl resolves it (an absolute path stays)
+    if config.resume_mode == "resume_path":
+        checked_resume(Path(config.resume_from_path).parent, config.resume_from_path, explicit=True)
+        return load()
+    if config.resume_mode != "auto":
+        return load()
+    latest = find_latest_ckpt_path(root)
+    chosen = checked_resume(root, latest)
+    if chosen == latest:
+        return load()
+    saved = config.resume_mode, config.get("resume_from_path")
+    with open_dict(config):
+        config.resume_mode, config.resume_from_path = ("resume_path", chosen) if chosen else ("disable", None)
+    try:
+        load()
+    finally:
+        with open_dict(config):
+            config.resume_mode, config.resume_from_path = saved
 
 
 @register_trainer(TRAINER_MODE)
