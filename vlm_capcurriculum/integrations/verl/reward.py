@@ -44,13 +44,12 @@ from vlm_capcurriculum.rewards import (
 from vlm_capcurriculum.rewards.extract import ExtractionMode, check_extraction
 from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
 from vlm_capcurriculum.rewards.scoring import capability_key, type_key
+from vlm_capcurriculum.schema import PAPER_CAPABILITIES
 
 logger = logging.getLogger(__name__)
 
 #: Keys of every result, in order, before the breakdown keys (see the module docstring).
 RESULT_KEYS = ("score", "acc", "overall", "accuracy", "format", "pred")
-#: The paper's capabilities, one per stage (perception -> text reasoning -> visual reasoning).
-PAPER_CAPABILITIES = ("perception", "text_reasoning", "visual_reasoning")
 #: Keyword arguments verl itself may pass (reward-model routing); accepted and unused.
 _FRAMEWORK_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned_kwargs: set[str] = set()

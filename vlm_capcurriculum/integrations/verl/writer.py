@@ -15,8 +15,7 @@ One row per record, with the columns verl 0.9.1 uses (``verl/utils/dataset/rl_da
 * ``extra_info``: ``index`` (row in this file), ``id``, ``capability``, ``answer_type``, ``choices`` (a list of
   ``{"letter", "text"}``), ``source``, ``pass_rate`` (null if unknown) and ``question`` (the problem text).
 
-Bad records are reported by position and id with every problem found; ``on_error="skip"`` writes the good ones and
-returns what was skipped, ``"raise"`` (default) writes nothing.
+Bad records are reported by position and id with every problem found, and nothing is written.
 """
 
 from __future__ import annotations
@@ -24,17 +23,16 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt, render_prompt
+from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER
 from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
 
-IMAGE_PLACEHOLDER = "<image>"
 REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")
 
 _EXTRA_INFO = pa.struct(
@@ -74,15 +72,6 @@ class VerlDataError(ValueError):
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{len(problems)} bad record(s):\n  {shown}{more}")
-
-
-@dataclass
-class WriteReport:
-    """What a write did: rows written and, for ``on_error="skip"``, each skipped record with its problems."""
-
-    path: Path
-    written: int
-    skipped: list[str] = field(default_factory=list)
 
 
 def _problems(record: Mapping[str, Any], image_root: Path) -> list[str]:
@@ -163,17 +152,14 @@ def write_verl_parquet(
     image_root: str | os.PathLike[str] = ".",
     embed_images: bool = True,
     format_prompt: str | os.PathLike[str] | None = THINK_BOXED,
-    on_error: Literal["raise", "skip"] = "raise",
     origin: str = "records",
-) -> WriteReport:
+) -> int:
     """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
 
     Each problem is rendered in ``format_prompt`` (the file of a format prompt, the paper's by default, as every
     backend renders it: :mod:`vlm_capcurriculum.prompts`; ``None`` writes the problem as is); ``origin``
     names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
-    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically; returns the rows written."""
     root = Path(image_root)
     template = None if format_prompt is None else read_prompt(format_prompt)
     rows: list[dict] = []
@@ -189,9 +175,7 @@ def write_verl_parquet(
             continue
         seen[str(record_id)] = position
         rows.append(_row(record, len(rows), root, embed_images, template))
-    if bad and on_error == "raise":
-        raise VerlDataError(bad)
-    if not rows:
+    if bad or not rows:
         raise VerlDataError(bad or [f"{origin}: no records to write"])
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -199,4 +183,4 @@ def write_verl_parquet(
     tmp = target.with_name(f".{target.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, target)
-    return WriteReport(path=target, written=len(rows), skipped=bad)
+    return len(rows)
