@@ -1,8 +1,8 @@
-"""The curriculum plan inside a verl run, and the training order it gives the dataset (``curriculum.order_provider``).
+"""The curriculum plan inside a verl run, and the training order it gives the dataset (:mod:`.dataset`).
 
 verl's config carries the core's curriculum spec as its ``curriculum`` block (mode, batch_size, stages, overrides;
-``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the two
-keys this integration adds (``order_provider``, ``output_dir``). Both the trainer (in its constructor) and the
+``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the
+one key this integration adds (``output_dir``). Both the trainer (in its constructor) and the
 curriculum dataset (in ``_init_dataloader``) plan from that block with the core's ``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
 
 The dataset's rows are the training files verl was given (``data.train_files``), which must be the stages'
@@ -35,7 +35,7 @@ from vlm_capcurriculum.curriculum import (
 )
 
 #: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
-PLUGIN_KEYS: tuple[str, ...] = ("order_provider", "output_dir")
+PLUGIN_KEYS: tuple[str, ...] = ("output_dir",)
 
 
 class CurriculumConfigError(ValueError):
@@ -124,7 +124,7 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
 
 
 def training_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
-    """The order provider (``curriculum.order_provider``): the plan's exact index order, after checking that the
+    """The plan's exact index order for the dataset, after checking that the
     training files are the plan's global index space."""
     data, plan = load_plan(curriculum)
     check_rows_match(data, files, rows_per_file)
