@@ -81,8 +81,6 @@ def test_check_reports_every_problem_at_once(verl_config: Any) -> None:
         check_overrides(
             config,
             {
-                "vision_tower": "sometimes",
-                "lr": -1,
                 "kl_coef": 0.1,
                 "rollout_n": 8,
                 "reward": {"format_weight": 0.2},
@@ -93,8 +91,6 @@ def test_check_reports_every_problem_at_once(verl_config: Any) -> None:
     message = str(error.value)
     assert all(problem.startswith("stage 'perception': ") for problem in error.value.problems)
     for expected in (
-        "vision_tower='sometimes': must be 'trainable' or 'frozen'",
-        "lr=-1: must be a positive number",
         "kl_coef: not supported by verl here",
         "rollout_n=8: cannot change mid-run (configured 5)",
         "reward: not supported by verl here",
@@ -125,5 +121,3 @@ def test_a_stage_warm_up_needs_verls_constant_schedule_without_its_own(verl_conf
     ):
         entry = override_support(verl_config([override]))["lr_warmup_ratio"]
         assert not entry.supported and "constant one without a warm-up" in entry.detail
-    with pytest.raises(UnsupportedOverrideError, match=r"lr_warmup_ratio=1\.0: must be a number in \[0, 1\)"):
-        check_overrides(verl_config(), {"lr_warmup_ratio": 1.0}, where="stage 'x'")
