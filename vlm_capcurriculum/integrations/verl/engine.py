@@ -9,7 +9,6 @@ is kept in step with what the workers were told, so verl code that reads it on t
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from vlm_capcurriculum.curriculum import EngineBase, Plan, PlannedStage
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
 from .layout import RunLayout
+from .planning import file_tag
 from .support import supported_operations
 from .worker import EngineOperationError
 
@@ -66,8 +66,7 @@ def build_actor_loss_fn(config: DictConfig, values: Mapping[str, float]) -> Call
 
 def stage_tag(stage: PlannedStage) -> str:
     """A file-name-safe tag unique to a planned stage (reference snapshots, stage checkpoints): ``02_text_reasoning``."""
-    name = re.sub(r"[^\w.-]+", "_", stage.name).strip("._") or "stage"
-    return f"{stage.position + 1:02d}_{name}"
+    return file_tag(stage.position, stage.name)
 
 
 def reference_tag_to_restore(plan: Plan, completed_steps: int) -> str | None:

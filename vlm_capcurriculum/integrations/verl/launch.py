@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
@@ -54,7 +53,14 @@ from .hydra_args import (
     override_value,
 )
 from .internvl import InternVLConfigError, check_internvl, is_internvl, processor_kwargs, tiling_of
-from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
+from .planning import (
+    CurriculumConfigError,
+    absolute_spec_paths,
+    check_run_shape,
+    file_tag,
+    spec_block,
+    training_order,
+)
 from .support import UnsupportedOverrideError, check_overrides, check_plan
 from .writer import VerlDataError, write_verl_parquet
 
@@ -136,10 +142,6 @@ class VerlRun:
         ]
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "stage"
-
-
 def plan_id(plan: Plan) -> str:
     """A short digest of the plan (stages, overrides, exact order): the default run directory's suffix, so that
     the same recipe resumes into the same directory and a different curriculum does not."""
@@ -163,7 +165,7 @@ def write_stage_files(data: CurriculumData, directory: Path, *, embed_images: bo
             {**record.to_dict(), "images": [str(path) for path in stage.image_paths(index)]}
             for index, record in enumerate(stage.records)
         ]
-        path = directory / f"train_{position + 1:02d}_{_safe_name(stage.stage.name)}.parquet"
+        path = directory / f"train_{file_tag(position, stage.stage.name)}.parquet"
         write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"stage {stage.stage.name!r}")
         files.append(path)
     return files
@@ -184,7 +186,7 @@ def write_val_files(val_files: Sequence[str], directory: Path, *, embed_images: 
             {**record.to_dict(), "images": [str(location.path.parent.absolute() / image) for image in record.images]}
             for record, location in zip(result.records, result.locations, strict=True)
         ]
-        path = directory / f"val_{position + 1:02d}_{_safe_name(source.stem)}.parquet"
+        path = directory / f"val_{file_tag(position, source.stem)}.parquet"
         write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"data.val_files[{position}]")
         written.append(path)
     return written

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,12 @@ from vlm_capcurriculum.curriculum import (
 
 #: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
 PLUGIN_KEYS: tuple[str, ...] = ("output_dir",)
+
+
+def file_tag(position: int, name: str) -> str:
+    """``NN_<name>``, file-name safe, for the stage (or file) at 0-based ``position``: ``02_text_reasoning``."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "stage"
+    return f"{position + 1:02d}_{safe}"
 
 
 class CurriculumConfigError(ValueError):
