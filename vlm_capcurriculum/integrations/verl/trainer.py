@@ -1,34 +1,12 @@
-"""The ``capcurriculum`` trainer mode: verl 0.9.1's synchronous v1 trainer driving the core's stage controller.
+"""The ``capcurriculum`` trainer mode (``trainer.v1.trainer_mode=capcurriculum``): verl 0.9.1's synchronous v1
+trainer driving the core's stage controller; the hook timeline and the verl internals used are in
+``docs/integrations/verl.md``.
 
-Selected with ``trainer.v1.trainer_mode=capcurriculum`` (``TaskRunnerV1.run`` calls ``get_trainer_cls`` on it).
-verl's ``PPOTrainer.fit`` (``verl/trainer/ppo/v1/trainer_base.py``) runs, per global step ``N`` (1-based)::
-
-    on_step_begin()
-    step(metrics, timing_raw)
-      prepare_step()                submit the step's prompts (train_batch_size rows of the dataloader) to rollout
-      _step_once()
-        on_sample_begin()
-        replay_buffer.sample()      wait for the rollouts and rewards
-        on_sample_end()             PPOTrainerSync: rollout replicas sleep (GPU memory free)
-                                    -> controller.before_step(N)   stage state and start actions
-        old log-probs, ref log-probs, advantages, actor update
-                                    -> metrics += reward/<key> (the reward's extra info, per step)
-                                    -> controller.after_step(N)    stage end: checkpoint, request validation
-    _save_checkpoint()              if trainer.save_freq says so: global_step_N/{actor,data.pt}
-    on_step_end()                   PPOTrainerSync: weights -> rollout replicas; then the requested validation
-    validation (trainer.test_freq), _compute_metrics, logger.log(metrics, step=N)
-
-The controller is built at the first step this process runs (``K + 1`` after a resume from ``global_step_K``), in
-its ``on_sample_end``, so that it re-applies the current stage's state with the replicas asleep; after a resume
-inside a stage that refreshed the KL reference, the reference snapshot is reloaded there too (verl rebuilds the
-reference from the base model on start).
-
-Why stage starts are applied after the rollout: every override verl can apply (support.py) acts on training
-(loss, optimizer, vision-tower gradients, reference model), and all of that happens after ``on_sample_end``; the
-rollout of step ``N`` uses the policy after step ``N - 1`` either way. Generation settings (temperature, n) cannot
-change mid-run in verl 0.9.1.
-
-The private verl surface this module relies on is listed in ``docs/integrations/verl.md``.
+Stage starts are applied in ``on_sample_end``, after the step's rollout with the replicas asleep: every override
+verl can apply acts on training (loss, optimizer, vision-tower gradients, reference), all after that hook, and the
+rollout of step ``N`` uses the policy after step ``N - 1`` either way. The controller is built at the first step
+this process runs (``K + 1`` after a resume from ``global_step_K``), so it re-applies the stage's state there and
+reloads the KL reference snapshot (verl rebuilds the reference from the base model on start).
 """
 
 from __future__ import annotations

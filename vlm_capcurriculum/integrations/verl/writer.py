@@ -1,21 +1,10 @@
-"""Write sample records (our interchange format, ARCHITECTURE.md) as the parquet files verl's ``RLHFDataset`` reads.
+"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (:func:`verl_schema`).
 
-One row per record, with the columns verl 0.9.1 uses (``verl/utils/dataset/rl_dataset.py`` and the reward loop):
-
-* ``prompt``: the chat, ``[{"role": "user", "content": "<image>What ... <instruction>"}]``. ``RLHFDataset``
-  splits the content on ``<image>`` and puts the record's images there, in order, so the placeholders stay in the
-  text and their count must equal the number of images.
-* ``images``: by default the image files' bytes, ``[{"bytes": ..., "path": "<relative path>"}]`` (what
-  ``datasets.Image`` stores; ``RLHFDataset`` opens ``bytes`` with PIL), so the file is self-contained on every
-  Ray node; or, with ``embed_images=False``, absolute path strings (every node must see the same files).
-* ``data_source``: the capability, so verl's validation metrics (``val-core/<data_source>/...``) come per
-  capability without extra code; ``ability``: the capability as well.
-* ``reward_model``: ``{"style": "rule", "ground_truth": AnswerSpec(...).to_ground_truth()}``: the reward sees the
-  answer type, the choices and the capability through the ground truth alone.
-* ``extra_info``: ``index`` (row in this file), ``id``, ``capability``, ``answer_type``, ``choices`` (a list of
-  ``{"letter", "text"}``), ``source``, ``pass_rate`` (null if unknown) and ``question`` (the problem text).
-
-Bad records are reported by position and id with every problem found, and nothing is written.
+The prompt keeps the ``<image>`` placeholders (``RLHFDataset`` splits on them), so their count must equal the images;
+``data_source`` is the capability, so verl's validation metrics come per capability without extra code; the ground
+truth is our :class:`AnswerSpec` encoding, so the reward sees type, choices and capability through it alone. Images
+are embedded as bytes by default (every Ray node reads the file alone), or absolute paths. Bad records are reported
+by position and id with every problem found, and nothing is written.
 """
 
 from __future__ import annotations
