@@ -22,7 +22,7 @@ def test_verl_resume_is_redirected_from_a_damaged_newest_checkpoint(tmp_path, mo
     and the config is restored afterwards."""
     from omegaconf import OmegaConf
 
-    from vlm_capcurriculum.integrations.verl.checkpointing import load_checked, save_sealed
+    from vlm_capcurriculum.integrations.verl.trainer import load_checked, save_sealed
 
     pytest.importorskip("verl")
     monkeypatch.chdir(tmp_path)

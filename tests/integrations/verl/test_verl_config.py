@@ -34,25 +34,12 @@ def test_composes_over_verls_ppo_trainer(verl_config: Any) -> None:
     assert config.trainer.use_v1 is True
     assert config.actor_rollout_ref.actor.optim.lr == 1e-6
     assert config.data.image_key == "images" and config.data.prompt_key == "prompt"
-    # the core's driver and order provider by default; the dataset sees the curriculum block through data
-    assert config.curriculum.driver.path == "pkg://vlm_capcurriculum.integrations.verl.driver"
-    assert config.curriculum.order_provider.name == "training_order"
-    assert config.data.curriculum.order_provider == config.curriculum.order_provider
+    # the dataset sees the curriculum block through data
+    assert config.data.curriculum == config.curriculum
     # one step is one batch of the plan; the paper's image bounds and format weight
     assert OmegaConf.to_container(verl_config([]).data, resolve=False)["train_batch_size"] == 2  # BASE_OVERRIDES
     assert config.data.mm_processor_kwargs == {"min_pixels": 262144, "max_pixels": 4194304}
     assert config.reward.custom_reward_function.reward_kwargs == {"format_weight": 0.1}
-
-
-def test_default_factories_load_through_verls_loader(verl_config: Any) -> None:
-    from verl.utils.import_utils import load_extern_object
-
-    from vlm_capcurriculum.integrations.verl.driver import stage_driver
-    from vlm_capcurriculum.integrations.verl.planning import training_order
-
-    curriculum = verl_config().curriculum
-    assert load_extern_object(curriculum.driver.path, curriculum.driver.name) is stage_driver
-    assert load_extern_object(curriculum.order_provider.path, curriculum.order_provider.name) is training_order
 
 
 def test_train_batch_size_follows_the_curriculum() -> None:

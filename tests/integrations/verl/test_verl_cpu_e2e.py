@@ -1,6 +1,6 @@
 """Real GRPO training through verl on a CPU (``backend.device=cpu``), started by the real launcher
 (``python -m vlm_capcurriculum train ... backend=verl``): verl's trainer, FSDP2 workers on gloo, the ``hf``
-rollout, our reward, the curriculum driver. Assertions read the run's artefacts (stage folders, checkpoints,
+rollout, our reward, the core's stage controller. Assertions read the run's artefacts (stage folders, checkpoints,
 reference snapshots, the steps file), never its log.
 
 Runs are shared between tests through module-scoped fixtures and shrunk to one epoch per stage (4 steps of 8

@@ -20,9 +20,8 @@ import torch
 from verl_doubles import make_engine, vl_inputs
 
 from vlm_capcurriculum.integrations import torch_ops
-from vlm_capcurriculum.integrations.verl import engine_ops
-from vlm_capcurriculum.integrations.verl.engine_ops import EngineOperationError
-from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
+from vlm_capcurriculum.integrations.verl import worker as engine_ops
+from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker, EngineOperationError
 from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
 HERE = Path(__file__).parent
@@ -138,30 +137,30 @@ def test_reset_optimizer_forgets_moments(tiny_vl_model: Any, tiny_processor: Any
 
 
 def test_worker_methods_on_verl_engines(tiny_vl_model: Any, tiny_processor: Any, tmp_path: Path) -> None:
-    """The ``cc_*`` methods of our worker class, called as the worker group would, on verl engine objects."""
+    """The ``curriculum_*`` methods of our worker class, called as the worker group would, on verl engine objects."""
     actor = make_engine(tiny_vl_model)
     reference = make_engine(build_tiny("qwen2_5_vl", seed=1)[0].to(torch.bfloat16))
     worker = object.__new__(CapCurriculumActorRolloutRefWorker)
     worker.role = "actor_rollout_ref"
     worker.actor, worker.ref = SimpleNamespace(engine=actor), SimpleNamespace(engine=reference)
 
-    result = worker.cc_set_vision_trainable(False)
+    result = worker.curriculum_set_vision_trainable(False)
     assert result["trainable"] is False
     assert result["vision_parameters"] == sum(p.numel() for p in tiny_vl_model.model.visual.parameters())
-    assert worker.cc_set_lr(5e-3) == [pytest.approx(5e-3)]
-    assert worker.cc_set_max_grad_norm(0.5) == 0.5 and actor.optimizer_config.clip_grad == 0.5
+    assert worker.curriculum_set_lr(5e-3) == [pytest.approx(5e-3)]
+    assert worker.curriculum_set_max_grad_norm(0.5) == 0.5 and actor.optimizer_config.clip_grad == 0.5
     _train_step(actor, tiny_processor)
-    assert worker.cc_reset_optimizer() > 0
+    assert worker.curriculum_reset_optimizer() > 0
 
     saved = tmp_path / "curriculum" / "reference_s.pt"
-    assert worker.cc_refresh_reference(str(saved)) == len(tiny_vl_model.state_dict())
+    assert worker.curriculum_refresh_reference(str(saved)) == len(tiny_vl_model.state_dict())
     for (name, a), (_, r) in zip(
         tiny_vl_model.state_dict().items(), reference.module.state_dict().items(), strict=True
     ):
         assert torch.equal(a.to(torch.bfloat16), r), name
     fresh = make_engine(build_tiny("qwen2_5_vl", seed=2)[0])
     worker.ref = SimpleNamespace(engine=fresh)
-    worker.cc_load_reference(str(saved))
+    worker.curriculum_load_reference(str(saved))
     assert all(
         torch.equal(a, b.float())
         for a, b in zip(fresh.module.state_dict().values(), reference.module.state_dict().values(), strict=True)
@@ -169,7 +168,7 @@ def test_worker_methods_on_verl_engines(tiny_vl_model: Any, tiny_processor: Any,
 
     worker.ref = None
     with pytest.raises(EngineOperationError, match="use_kl_loss=true"):
-        worker.cc_refresh_reference(None)
+        worker.curriculum_refresh_reference(None)
 
 
 def _free_port() -> int:
@@ -218,7 +217,7 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
         worker.actor, worker.ref = SimpleNamespace(engine=actor), SimpleNamespace(engine=reference)
 
         results: dict[str, Any] = {}
-        worker.cc_set_vision_trainable(False)
+        worker.curriculum_set_vision_trainable(False)
         results["tower_params_are_dtensors"] = all(
             type(p).__name__ == "DTensor" for p in engine_ops.install_vision_gate(actor).parameters
         )
@@ -232,13 +231,13 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
             results["language_changed"] = all(
                 not torch.equal(before[k], after[k]) for k in before if ".language_model.layers." in k
             )
-        worker.cc_refresh_reference(os.path.join(out_dir, "reference.pt"))
+        worker.curriculum_refresh_reference(os.path.join(out_dir, "reference.pt"))
         ref_full = torch_ops.gather_full_state_dict(reference.module)
         if rank == 0:
             results["reference_equals_policy"] = all(
                 torch.equal(after[k].to(torch.bfloat16), ref_full[k]) for k in after
             )
-        hf_dir = worker.cc_save_hf_model(os.path.join(out_dir, "stage_perception"), 3)
+        hf_dir = worker.curriculum_save_hf_model(os.path.join(out_dir, "stage_perception"), 3)
         results["manager_rotation_untouched"] = actor.checkpoint_manager.previous_saved_paths == []
         if rank == 0:
             results["hf_dir"] = hf_dir

@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 
 from vlm_capcurriculum.integrations.verl.hydra_args import (
     OverrideValueError,
+    flatten_overrides,
+    format_overrides,
     override_value,
-    overrides_from_mapping,
 )
 
 PARSER = OverridesParser.create()
@@ -78,11 +79,13 @@ def test_nested_and_dotted_keys_give_the_same_overrides() -> None:
     nested = {"data": {"train_batch_size": 8, "mm_processor_kwargs": {}}, "trainer": {"logger": ["console"]}}
     dotted = {"data.train_batch_size": 8, "data.mm_processor_kwargs": {}, "trainer.logger": ["console"]}
     expected = ["data.train_batch_size=8", "data.mm_processor_kwargs={}", "trainer.logger=[console]"]
-    assert overrides_from_mapping(nested) == overrides_from_mapping(dotted) == expected
+    assert format_overrides(flatten_overrides(nested)) == format_overrides(flatten_overrides(dotted)) == expected
 
 
 def test_plus_prefix_reaches_every_leaf() -> None:
-    overrides = overrides_from_mapping({"+reward.custom_reward_function.reward_kwargs": {"format_weight": 0.1}})
+    overrides = format_overrides(
+        flatten_overrides({"+reward.custom_reward_function.reward_kwargs": {"format_weight": 0.1}})
+    )
     assert overrides == ["+reward.custom_reward_function.reward_kwargs.format_weight=0.1"]
 
 
@@ -92,4 +95,4 @@ def test_plus_prefix_reaches_every_leaf() -> None:
 )
 def test_unwritable_mappings_are_errors(mapping: dict) -> None:
     with pytest.raises(OverrideValueError):
-        overrides_from_mapping(mapping)
+        format_overrides(flatten_overrides(mapping))

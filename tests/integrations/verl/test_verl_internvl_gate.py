@@ -18,7 +18,7 @@ import torch
 from verl_doubles import make_engine, vl_inputs
 
 from vlm_capcurriculum.integrations import torch_ops
-from vlm_capcurriculum.integrations.verl import engine_ops
+from vlm_capcurriculum.integrations.verl import worker as engine_ops
 from vlm_capcurriculum.models import build_tiny
 
 HERE = Path(__file__).parent

@@ -88,9 +88,9 @@ def test_recipe_keys_reach_verls_config(sample_run: Any) -> None:
     assert config.data.train_batch_size == run.plan.batch_size == 8
     assert config.trainer.experiment_name == run.output_dir.name
     assert config.trainer.default_local_dir == str(run.output_dir / "checkpoints")
-    # the curriculum block is the recipe's, with absolute paths, plus our two factories
+    # the curriculum block is the recipe's, with absolute paths, plus where the run layout goes
     assert config.curriculum.mode == "staged" and config.curriculum.overrides.refresh_reference is True
-    assert set(config.curriculum) >= {"driver", "order_provider", "stages"}
+    assert set(config.curriculum) >= {"output_dir", "stages"}
 
 
 def test_default_output_dir_names_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,6 +113,7 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
     )  # the model id is not loadable offline: no prompt measuring here (test_verl_overlong.py)
     started: list[Any] = []
+
     def record(config: Any, *, device: str = "cuda") -> None:
         started.append(config)
 

@@ -17,7 +17,7 @@ from verl.utils import tensordict_utils as tu
 from verl.utils.config import omega_conf_to_dataclass
 from verl.workers.utils.losses import ppo_loss
 
-from vlm_capcurriculum.integrations.verl.loss import actor_config_with, build_actor_loss_fn
+from vlm_capcurriculum.integrations.verl.engine import build_actor_loss_fn
 
 
 def _batch(batch_size: int = 4, prompt: int = 3, response: int = 6, seed: int = 0) -> tuple[dict, TensorDict]:
@@ -81,7 +81,7 @@ def test_clip_ratios_are_bound_into_the_loss(verl_config: Any) -> None:
 
 
 def test_overrides_map_to_actor_fields_and_unknown_names_fail(verl_config: Any) -> None:
-    actor = actor_config_with(verl_config(), {"kl_coef": 0.05, "clip_ratio_high": 0.28})
+    actor = build_actor_loss_fn(verl_config(), {"kl_coef": 0.05, "clip_ratio_high": 0.28}).keywords["config"]
     assert actor.kl_loss_coef == 0.05 and actor.clip_ratio_high == 0.28 and actor.clip_ratio_low == 0.2
     with pytest.raises(KeyError, match="entropy_coeff"):
-        actor_config_with(verl_config(), {"entropy_coeff": 0.1})
+        build_actor_loss_fn(verl_config(), {"entropy_coeff": 0.1})

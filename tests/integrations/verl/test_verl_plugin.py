@@ -112,7 +112,7 @@ def test_plugin_module_is_standard_library_only() -> None:
 
         sys.meta_path.insert(0, Blocker())
         import vlm_capcurriculum.integrations.verl.plugin as plugin
-        assert any(type(f).__name__ == "_RegisterAfterTrainerBase" for f in sys.meta_path)
+        assert any(type(f).__name__ == "_AfterImport" for f in sys.meta_path)
         print("ok")
         """
     )

@@ -28,8 +28,8 @@ from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl_doubles import RecordingCheckpointManager, RecordingWorkerGroup
 
 import vlm_capcurriculum.integrations.verl.trainer as trainer_module
-from vlm_capcurriculum.integrations.verl.capabilities import UnsupportedOverrideError
-from vlm_capcurriculum.integrations.verl.driver import CurriculumStageDriver, reference_tag_to_restore
+from vlm_capcurriculum.integrations.verl.engine import VerlEngine, reference_tag_to_restore
+from vlm_capcurriculum.integrations.verl.support import UnsupportedOverrideError
 from vlm_capcurriculum.integrations.verl.trainer import (
     CapCurriculumTrainer,
     CurriculumConfigError,
@@ -142,9 +142,9 @@ def test_trainer_mode_is_registered_and_takes_verls_sync_paths(sample_run: Any) 
     assert trainer.trainer_mode == "sync"  # verl's base branches on this name
     assert type(trainer.replay_buffer) is ReplayBuffer
     assert trainer.parameter_sync_step == 1
-    # the default driver factory built the core's controller-backed driver over the launcher's plan
-    assert isinstance(trainer.stage_driver, CurriculumStageDriver)
-    assert trainer.stage_driver.plan.indices == run.plan.indices
+    # the engine over the launcher's plan (the controller comes at the first step)
+    assert isinstance(trainer.curriculum_engine, VerlEngine)
+    assert trainer.curriculum_plan.indices == run.plan.indices
 
 
 def test_worker_class_replaces_verls_actor_worker(sample_run: Any) -> None:
@@ -157,11 +157,11 @@ def test_worker_class_replaces_verls_actor_worker(sample_run: Any) -> None:
     assert worker.__ray_actor_class__ is CapCurriculumActorRolloutRefWorker
 
 
-def test_missing_driver_and_async_layout_are_config_errors(sample_run: Any) -> None:
+def test_missing_curriculum_and_async_layout_are_config_errors(sample_run: Any) -> None:
     config = sample_run().config
     with open_dict(config):
-        config.curriculum.driver.path = None
-    with pytest.raises(CurriculumConfigError, match=r"curriculum\.driver\.path"):
+        config.curriculum.stages = []
+    with pytest.raises(CurriculumConfigError, match=r"the verl config has no curriculum"):
         CapCurriculumTrainer(config)
     config = sample_run().config
     config.actor_rollout_ref.hybrid_engine = False
@@ -183,7 +183,6 @@ def test_plan_is_checked_against_the_verl_config_before_any_worker(sample_run: A
 def test_fit_drives_the_real_stage_controller_in_verls_hook_order(sample_run: Any, tiny_processor: Any) -> None:
     run = sample_run()
     trainer, events = _run(run.config, tiny_processor)
-    driver = trainer.stage_driver
     ids = [record.id for record in run.data.records]
 
     # the dataloader served the plan's exact order, one batch per step, and the plan's stages
@@ -191,14 +190,18 @@ def test_fit_drives_the_real_stage_controller_in_verls_hook_order(sample_run: An
     for stage, steps in STAGE_STEPS.items():
         capability = run.plan.stages[stage - 1].capability
         assert all(sample.startswith(capability) for step in steps for sample in trainer.rollout_ids[step])
-    assert driver.controller.finished
+    assert trainer.curriculum_controller.finished
 
     # step 1: the first stage's state (tower trainable); its start actions are skipped (fresh optimizer/reference)
-    assert _worker_calls(_between(events, ("rollout", 1), ("update", 1))) == ["cc_set_vision_trainable"]
+    assert _worker_calls(_between(events, ("rollout", 1), ("update", 1))) == ["curriculum_set_vision_trainable"]
     # a stage starts after the step's rollout, with the replicas asleep, before its update; state, then actions
     step5 = _between(events, ("rollout", 5), ("update", 5))
     assert step5[:3] == [("rollout", 5), ("sample", 5), ("sleep_replicas",)]
-    assert _worker_calls(step5) == ["cc_set_vision_trainable", "cc_reset_optimizer", "cc_refresh_reference"]
+    assert _worker_calls(step5) == [
+        "curriculum_set_vision_trainable",
+        "curriculum_reset_optimizer",
+        "curriculum_refresh_reference",
+    ]
     assert _worker_calls(_between(events, ("rollout", 9), ("update", 9))) == _worker_calls(step5)
     # nothing inside a stage
     assert _worker_calls(_between(events, ("rollout", 6), ("update", 8))) == []
@@ -207,14 +210,14 @@ def test_fit_drives_the_real_stage_controller_in_verls_hook_order(sample_run: An
     by_name: dict[str, list] = {}
     for name, args, _ in calls:
         by_name.setdefault(name, []).append(args)
-    assert by_name["cc_set_vision_trainable"] == [(True,), (False,), (True,)]  # the paper's per-stage tower
-    assert [Path(args[0]).name for args in by_name["cc_refresh_reference"]] == [
+    assert by_name["curriculum_set_vision_trainable"] == [(True,), (False,), (True,)]  # the paper's per-stage tower
+    assert [Path(args[0]).name for args in by_name["curriculum_refresh_reference"]] == [
         "reference_02_text_reasoning.pt",
         "reference_03_visual_reasoning.pt",
     ]
     # stage ends (steps 4, 8, 12): a resumable checkpoint where verl would not save one (it saves at 3, 6, 9, 12),
     # then the HF export; validation after that step's weight sync
-    assert [(Path(args[0]).name, args[1]) for args in by_name["cc_save_hf_model"]] == [
+    assert [(Path(args[0]).name, args[1]) for args in by_name["curriculum_save_hf_model"]] == [
         ("01_perception", 4),
         ("02_text_reasoning", 8),
         ("03_visual_reasoning", 12),
@@ -242,8 +245,11 @@ def test_merged_baseline_freezes_the_tower_once(sample_run: Any, tiny_processor:
     run = sample_run("curriculum=merged")
     assert [(stage.name, stage.steps) for stage in run.plan.stages] == [("merged", 12)]
     trainer, events = _run(run.config, tiny_processor)
-    names = [name for name in trainer.actor_rollout_wg.names() if name.startswith("cc_")]
-    assert names == ["cc_set_vision_trainable", "cc_save_hf_model"]  # frozen at step 1; stage-end export
+    names = [name for name in trainer.actor_rollout_wg.names() if name.startswith("curriculum_")]
+    assert names == [
+        "curriculum_set_vision_trainable",
+        "curriculum_save_hf_model",
+    ]  # frozen at step 1; stage-end export
     assert trainer.actor_rollout_wg.calls[0][1] == (False,)
     assert [event for event in events if event[0] == "validate"] == [("validate", 12)]
 
@@ -252,9 +258,14 @@ def test_merged_baseline_freezes_the_tower_once(sample_run: Any, tiny_processor:
     ("resume_at", "restored", "first_calls", "trainable"),
     [
         # inside stage 2 (verl's own checkpoint at step 6): stage 2's reference snapshot, stage 2's frozen tower
-        (6, "reference_02_text_reasoning.pt", ["cc_load_reference", "cc_set_vision_trainable"], False),
+        (6, "reference_02_text_reasoning.pt", ["curriculum_load_reference", "curriculum_set_vision_trainable"], False),
         # at the end of stage 2 (its stage-end checkpoint): stage 3 starts normally, nothing to restore
-        (8, None, ["cc_set_vision_trainable", "cc_reset_optimizer", "cc_refresh_reference"], True),
+        (
+            8,
+            None,
+            ["curriculum_set_vision_trainable", "curriculum_reset_optimizer", "curriculum_refresh_reference"],
+            True,
+        ),
     ],
 )
 def test_resume_reapplies_the_stage_and_continues_the_same_rows(
@@ -272,7 +283,7 @@ def test_resume_reapplies_the_stage_and_continues_the_same_rows(
     assert {s: second.rollout_ids[s] for s in second.rollout_ids} == {
         s: first.rollout_ids[s] for s in second.rollout_ids
     }
-    assert second.stage_driver.controller.finished
+    assert second.curriculum_controller.finished
 
     names = second.actor_rollout_wg.names()
     assert names[0] == "load_checkpoint"
@@ -280,9 +291,9 @@ def test_resume_reapplies_the_stage_and_continues_the_same_rows(
     assert _worker_calls(_between(events, ("rollout", step), ("update", step))) == first_calls
     if restored is not None:
         assert Path(second.actor_rollout_wg.calls[1][1][0]).name == restored
-    assert second.actor_rollout_wg.calls[names.index("cc_set_vision_trainable")][1] == (trainable,)
+    assert second.actor_rollout_wg.calls[names.index("curriculum_set_vision_trainable")][1] == (trainable,)
     # one-shot actions of steps before the checkpoint are not replayed: only stage 3's start resets and refreshes
-    assert names.count("cc_reset_optimizer") == names.count("cc_refresh_reference") == 1
+    assert names.count("curriculum_reset_optimizer") == names.count("curriculum_refresh_reference") == 1
     validations = [event for event in events if event[0] == "validate"]
     assert validations == [("validate", step) for step in (8, 12) if step > resume_at]
 
@@ -311,8 +322,8 @@ def test_freeze_vision_tower_flag_is_honoured(sample_run: Any, tiny_processor: A
     trainer._load_checkpoint()
     trainer.on_init_end()
     # verl's sync trainer pushes the weights first; the freeze is a cheap flag on the workers
-    assert events == [("update_weights", 0), ("worker", "cc_set_vision_trainable")]
-    assert trainer.actor_rollout_wg.calls[0][:2] == ("cc_set_vision_trainable", (False,))
+    assert events == [("update_weights", 0), ("worker", "curriculum_set_vision_trainable")]
+    assert trainer.actor_rollout_wg.calls[0][:2] == ("curriculum_set_vision_trainable", (False,))
 
 
 def test_worker_methods_bind_through_verls_colocated_worker_class() -> None:
@@ -326,16 +337,16 @@ def test_worker_methods_bind_through_verls_colocated_worker_class() -> None:
         {"actor_rollout_ref": RayClassWithInitArgs(cls=remote, config=None, role="actor_rollout_ref")}
     )
     bound = set(dir(colocated.cls.__ray_actor_class__))
-    ours = {name for name in RecordingWorkerGroup().registered if name.startswith("cc_")}
+    ours = {name for name in RecordingWorkerGroup().registered if name.startswith("curriculum_")}
     assert ours == {
-        "cc_set_vision_trainable",
-        "cc_set_lr",
-        "cc_set_lr_warmup",
-        "cc_set_max_grad_norm",
-        "cc_reset_optimizer",
-        "cc_refresh_reference",
-        "cc_load_reference",
-        "cc_save_hf_model",
+        "curriculum_set_vision_trainable",
+        "curriculum_set_lr",
+        "curriculum_set_lr_warmup",
+        "curriculum_set_max_grad_norm",
+        "curriculum_reset_optimizer",
+        "curriculum_refresh_reference",
+        "curriculum_load_reference",
+        "curriculum_save_hf_model",
     }
     assert {f"actor_rollout_ref_{name}" for name in [*ours, "set_loss_fn", "update_actor"]} <= bound
 

@@ -35,11 +35,11 @@ class RecordingWorkerGroup:
 
     @staticmethod
     def _result(name: str, args: tuple) -> Any:
-        if name == "cc_set_vision_trainable":
+        if name == "curriculum_set_vision_trainable":
             return {"trainable": args[0], "vision_parameters": 1234}
-        if name == "cc_set_lr":
+        if name == "curriculum_set_lr":
             return [args[0]]
-        if name == "cc_set_max_grad_norm":
+        if name == "curriculum_set_max_grad_norm":
             return args[0]
         return None
 

@@ -39,7 +39,7 @@ PLATFORM_NAME = "capcurriculum_cpu"
 _applied = False
 
 
-def cpu_selected() -> bool:
+def cpu_selected() -> bool:  # also in plugin.py, which must not import this module (torch)
     return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
 
 
@@ -64,14 +64,9 @@ def _cpu_device_module() -> types.ModuleType:
             setattr(module, name, getattr(torch.cpu, name))
     zero = lambda *args, **kwargs: 0  # noqa: E731
     none = lambda *args, **kwargs: None  # noqa: E731
-    for name in (
-        "memory_allocated",
-        "memory_reserved",
-        "max_memory_allocated",
-        "max_memory_reserved",
-    ):
+    for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
         setattr(module, name, zero)
-    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "manual_seed", "manual_seed_all", "ipc_collect"):
+    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "ipc_collect"):
         setattr(module, name, none)
     module.is_available = lambda: True
     module.device_count = lambda: 1

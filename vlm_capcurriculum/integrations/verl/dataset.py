@@ -9,11 +9,9 @@ state verl saves in ``global_step_N/data.pt`` is the number of rows consumed: a 
 row of the same stage. With ``trainer.total_epochs=1`` the run is exactly the plan (``len(order) //
 train_batch_size`` steps).
 
-The order comes from a provider, ``data.curriculum.order_provider.{path,name}`` (loaded like every verl custom
-object; by default :func:`~vlm_capcurriculum.integrations.verl.planning.training_order`, the curriculum plan's
-order), called as ``provider(curriculum_config, files=[...], rows_per_file=[...]) -> Sequence[int]`` with indices
-into the concatenated files (local copies, in ``data.train_files`` order). The order must fill whole batches of
-``data.train_batch_size`` (the loader drops a partial last batch). The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
+The order is the curriculum plan's over the concatenated files (:func:`~.planning.training_order`, from the
+``data.curriculum`` block) and must fill whole batches of ``data.train_batch_size`` (the loader drops a partial last
+batch). The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
 
 Rows must not disappear between writing and the plan: ``max_samples`` and ``filter_overlong_prompts`` would drop
 rows the plan indexes, so they are refused here with the count instead of silently shifting every later index.
@@ -30,7 +28,8 @@ import datasets
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, ListConfig
 from verl.utils.dataset.rl_dataset import RLHFDataset
-from verl.utils.import_utils import load_extern_object
+
+from .planning import training_order
 
 logger = logging.getLogger(__name__)
 
@@ -124,22 +123,15 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
         self.order: list[int] | None = None
         super().__init__(data_files, tokenizer, config, processor, max_samples)
 
-    def _order_provider(self) -> tuple[Any, Any] | None:
-        curriculum = self.config.get("curriculum")
-        provider = curriculum.get("order_provider") if curriculum is not None else None
-        if provider is None or not provider.get("path"):
-            return None
-        return load_extern_object(provider.path, provider.name), curriculum
-
     def _read_files_and_tokenize(self) -> None:
         """verl's loading (read, concatenate, max_samples, length filter), then the plan's order for training."""
         super()._read_files_and_tokenize()
-        provider = self._order_provider() if self.is_train else None
-        if provider is None:
-            if self.is_train:
-                logger.warning("data.curriculum.order_provider is not set: training rows keep the files' order")
+        curriculum = self.config.get("curriculum")
+        if not self.is_train:
             return
-        order_fn, curriculum = provider
+        if curriculum is None:
+            logger.warning("data.curriculum is not set: training rows keep the files' order")
+            return
         files = list(self.data_files)
         rows_per_file = [count_rows(path) for path in files]
         total = sum(rows_per_file)
@@ -149,7 +141,7 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
                 f"(data.train_max_samples / data.filter_overlong_prompts); the curriculum order indexes the files as "
                 "written: filter when writing the files instead"
             )
-        order = [int(i) for i in order_fn(curriculum, files=files, rows_per_file=rows_per_file)]
+        order = training_order(curriculum, files, rows_per_file)
         bad = [i for i in order if not 0 <= i < total]
         if bad:
             raise CurriculumDataError(f"the curriculum order has {len(bad)} indices outside 0..{total - 1}: {bad[:5]}")
@@ -167,4 +159,3 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
     def positions(self) -> Sequence[int] | None:
         """Row of the concatenated files at each position of the training order (None for validation)."""
         return self.order
-

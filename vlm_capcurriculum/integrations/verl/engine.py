@@ -1,24 +1,27 @@
-"""The driver side of the stage-transition operations for verl 0.9.1: one method per operation.
+"""The core's curriculum engine on a running :class:`~.trainer.CapCurriculumTrainer` (the stage controller calls it).
 
-The stage driver (:mod:`.driver`: the core's stage controller through ``VerlCurriculumEngine``) calls these on the
-trainer's process (the ``TaskRunnerV1`` Ray actor). Each either talks to the actor worker group (``trainer.actor_rollout_wg``: methods of
-:class:`~vlm_capcurriculum.integrations.verl.worker.CapCurriculumActorRolloutRefWorker` and verl's own
-``set_loss_fn``) or uses the trainer itself (checkpoint, validation). The driver's copy of the config is kept in
-step with what the workers were told, so verl code that reads it on the driver (``_update_actor`` and friends)
-and anything logged from it agree with the workers.
+Each operation is a call on the actor worker group (the ``curriculum_*`` methods of :mod:`.worker`, verl's own
+``set_loss_fn``) or on the trainer (checkpoint, validation). ``None`` from the controller means the configured base
+value, read from the config when the engine is built (before any stage changed it). The trainer's copy of the config
+is kept in step with what the workers were told, so verl code that reads it on the driver and the logs agree.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .capabilities import Capability, check_overrides, verl_capabilities
-from .engine_ops import EngineOperationError
-from .loss import LOSS_OVERRIDE_FIELDS, build_actor_loss_fn
+from vlm_capcurriculum.curriculum import EngineBase, Plan, PlannedStage
+from vlm_capcurriculum.curriculum.warmup import warmup_steps
+
+from .layout import RunLayout
+from .planning import file_tag
+from .support import supported_operations
+from .worker import EngineOperationError
 
 if TYPE_CHECKING:
     from .trainer import CapCurriculumTrainer
@@ -26,107 +29,168 @@ if TYPE_CHECKING:
 #: Where, under ``trainer.default_local_dir``, stage checkpoints and reference snapshots go.
 CURRICULUM_DIR = "curriculum"
 
+#: Curriculum override -> field of ``actor_rollout_ref.actor`` that verl's loss function reads.
+LOSS_OVERRIDE_FIELDS: dict[str, str] = {
+    "kl_coef": "kl_loss_coef",
+    "clip_ratio_low": "clip_ratio_low",
+    "clip_ratio_high": "clip_ratio_high",
+}
 
-class VerlEngine:
-    """Stage-transition operations on a running :class:`CapCurriculumTrainer`."""
 
-    def __init__(self, trainer: CapCurriculumTrainer) -> None:
+def build_actor_loss_fn(config: DictConfig, values: Mapping[str, float]) -> Callable[..., Any]:
+    """The actor loss verl's worker builds, with the loss overrides ``values`` applied.
+
+    verl 0.9.1 does not read these knobs live: ``ActorRolloutRefWorker.init_model`` binds a frozen ``ActorConfig``
+    into ``partial(ppo_loss, config=...)`` (or ``distillation_ppo_loss``); the worker group's ``set_loss_fn``
+    replaces it. The worker's copy also carries ``model_config``, which the loss functions never read."""
+    from verl.trainer.distillation import is_distillation_enabled
+    from verl.utils.config import omega_conf_to_dataclass
+    from verl.workers.utils.losses import ppo_loss
+
+    unknown = set(values) - set(LOSS_OVERRIDE_FIELDS)
+    if unknown:
+        raise KeyError(f"not loss overrides: {sorted(unknown)}; expected {sorted(LOSS_OVERRIDE_FIELDS)}")
+    actor = OmegaConf.create(OmegaConf.to_container(config.actor_rollout_ref.actor, resolve=True))
+    for name, value in values.items():
+        actor[LOSS_OVERRIDE_FIELDS[name]] = float(value)
+    actor_config = omega_conf_to_dataclass(actor)
+    distillation = config.get("distillation")
+    if is_distillation_enabled(distillation):
+        from verl.trainer.distillation import distillation_ppo_loss
+
+        return partial(
+            distillation_ppo_loss, config=actor_config, distillation_config=omega_conf_to_dataclass(distillation)
+        )
+    return partial(ppo_loss, config=actor_config)
+
+
+def stage_tag(stage: PlannedStage) -> str:
+    """A file-name-safe tag unique to a planned stage (reference snapshots, stage checkpoints): ``02_text_reasoning``."""
+    return file_tag(stage.position, stage.name)
+
+
+def reference_tag_to_restore(plan: Plan, completed_steps: int) -> str | None:
+    """After a resume from ``global_step_<completed_steps>``: the tag of the reference snapshot in effect then
+    (the last stage started by then with ``refresh_reference``), or None when the reference is the base model or
+    the next step refreshes it anyway."""
+    if completed_steps <= 0 or completed_steps >= plan.total_steps:
+        return None
+    following = plan.stage_at(completed_steps + 1)
+    if following.start_step == completed_steps + 1 and following.state.flag("refresh_reference"):
+        return None
+    for stage in reversed(plan.stages):
+        if 1 < stage.start_step <= completed_steps and stage.state.flag("refresh_reference"):
+            return stage_tag(stage)
+    return None
+
+
+class VerlEngine(EngineBase):
+    """The core's ``CurriculumEngine`` over verl's actor worker group; loss knobs are shipped only when they change
+    (each change rebuilds and ships the loss function)."""
+
+    def __init__(self, trainer: CapCurriculumTrainer, plan: Plan, layout: RunLayout | None = None) -> None:
         self.trainer = trainer
-        actor = trainer.config.actor_rollout_ref.actor
-        self.loss_values: dict[str, float] = {name: float(actor[key]) for name, key in LOSS_OVERRIDE_FIELDS.items()}
-        self.vision_trainable = not bool(actor.get("freeze_vision_tower", False))
+        self.plan = plan
+        self.layout = layout  # the common output layout, when curriculum.output_dir is set
+        config = trainer.config
+        actor = config.actor_rollout_ref.actor
+        self.supported_operations = supported_operations(config)
+        self.loss_values = {name: float(actor[key]) for name, key in LOSS_OVERRIDE_FIELDS.items()}
+        self.base_loss = dict(self.loss_values)
+        self.base_vision_trainable = self.vision_trainable = not bool(actor.get("freeze_vision_tower", False))
+        self.base_lr = float(actor.optim.lr)
+        # a plan that sets the warm-up is allowed only without verl's own (support.py): the base is then 0
+        self.base_lr_warmup_ratio = float(actor.optim.get("lr_warmup_steps_ratio") or 0.0)
+        self.base_max_grad_norm = float(actor.optim.clip_grad)
         self.validation_requested = False
         self.reference_path: str | None = None
 
-    # ---------------------------------------------------------------- plan time
-    @property
-    def capabilities(self) -> dict[str, Capability]:
-        return verl_capabilities(self.trainer.config)
-
-    def check_overrides(self, overrides: Mapping[str, Any], *, where: str) -> None:
-        """Plan-time check: raise naming every override this verl config cannot apply."""
-        check_overrides(self.trainer.config, overrides, where=where)
-
     # ---------------------------------------------------------------- helpers
-    def _worker_group(self) -> Any:
+    def _call(self, method: str, *args: Any, agree: bool = False) -> None:
+        """``method`` on every rank of the actor worker group; with ``agree``, every rank must return the same."""
         group = getattr(self.trainer, "actor_rollout_wg", None)
         if group is None:
             raise EngineOperationError("the actor worker group does not exist yet (call after trainer.init())")
-        return group
+        results = getattr(group, method)(*args)
+        if agree and (not results or any(result != results[0] for result in results[1:])):
+            raise EngineOperationError(f"{method}: ranks disagree: {results}")
+
+    def _set_config(self, values: Mapping[str, Any]) -> None:
+        with open_dict(self.trainer.config):
+            for key, value in values.items():
+                OmegaConf.update(self.trainer.config, key, value)
 
     def _curriculum_dir(self, *parts: str) -> str:
         return os.path.join(self.trainer.config.trainer.default_local_dir, CURRICULUM_DIR, *parts)
 
-    @staticmethod
-    def _same_on_all_ranks(results: list[Any], what: str) -> Any:
-        if not results or any(result != results[0] for result in results[1:]):
-            raise EngineOperationError(f"{what}: ranks disagree: {results}")
-        return results[0]
+    def _stage_in_progress(self) -> PlannedStage:
+        return self.plan.stage_at(self.trainer.global_steps)
 
-    # ---------------------------------------------------------------- operations
-    def set_vision_trainable(self, trainable: bool) -> None:
-        self._same_on_all_ranks(self._worker_group().cc_set_vision_trainable(trainable), "vision tower")
+    # ---------------------------------------------------------------- the core's operations
+    def set_vision_tower_trainable(self, trainable: bool | None) -> None:
+        trainable = self.base_vision_trainable if trainable is None else bool(trainable)
+        self._call("curriculum_set_vision_trainable", trainable, agree=True)
         self.vision_trainable = trainable
 
-    def set_lr(self, lr: float) -> None:
-        self._same_on_all_ranks(self._worker_group().cc_set_lr(float(lr)), "learning rate")
-        with open_dict(self.trainer.config):
-            self.trainer.config.actor_rollout_ref.actor.optim.lr = float(lr)
+    def set_lr(self, lr: float | None) -> None:
+        lr = self.base_lr if lr is None else float(lr)
+        self._call("curriculum_set_lr", lr, agree=True)
+        self._set_config({"actor_rollout_ref.actor.optim.lr": lr})
 
-    def set_lr_warmup(self, steps_into_stage: int, warmup: int) -> None:
-        """The stage's LR warm-up (``warmup`` updates from the stage's first one, ``steps_into_stage`` steps ago)."""
-        self._same_on_all_ranks(self._worker_group().cc_set_lr_warmup(steps_into_stage, warmup), "LR warm-up")
+    def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
+        """The stage's warm-up: ``warmup_steps(ratio, stage.steps)`` updates from the stage's first one."""
+        ratio = self.base_lr_warmup_ratio if ratio is None else ratio
+        steps_into_stage = self.trainer.global_steps - stage.start_step
+        self._call("curriculum_set_lr_warmup", steps_into_stage, warmup_steps(ratio, stage.steps), agree=True)
 
-    def set_loss(self, **changes: float) -> None:
-        """Change any of ``kl_coef``, ``clip_ratio_low``, ``clip_ratio_high``; the others keep their current value."""
-        unknown = set(changes) - set(LOSS_OVERRIDE_FIELDS)
-        if unknown:
-            raise EngineOperationError(f"not loss settings: {sorted(unknown)}")
-        values = {**self.loss_values, **{name: float(value) for name, value in changes.items()}}
-        self._worker_group().set_loss_fn(build_actor_loss_fn(self.trainer.config, values))
-        self.loss_values = values
-        with open_dict(self.trainer.config):
-            for name, value in values.items():
-                self.trainer.config.actor_rollout_ref.actor[LOSS_OVERRIDE_FIELDS[name]] = value
+    def _set_loss(self, **changes: float | None) -> None:
+        wanted = {**self.loss_values}
+        wanted.update({name: self.base_loss[name] if v is None else float(v) for name, v in changes.items()})
+        if wanted == self.loss_values:
+            return
+        self._call("set_loss_fn", build_actor_loss_fn(self.trainer.config, wanted))
+        self.loss_values = wanted
+        self._set_config({f"actor_rollout_ref.actor.{LOSS_OVERRIDE_FIELDS[n]}": v for n, v in wanted.items()})
 
-    def set_max_grad_norm(self, max_norm: float) -> None:
-        self._same_on_all_ranks(self._worker_group().cc_set_max_grad_norm(float(max_norm)), "max grad norm")
-        with open_dict(self.trainer.config):
-            self.trainer.config.actor_rollout_ref.actor.optim.clip_grad = float(max_norm)
+    def set_kl_coef(self, kl_coef: float | None) -> None:
+        self._set_loss(kl_coef=kl_coef)
+
+    def set_clip_ratio(self, low: float | None, high: float | None) -> None:
+        self._set_loss(clip_ratio_low=low, clip_ratio_high=high)
+
+    def set_max_grad_norm(self, max_grad_norm: float | None) -> None:
+        max_norm = self.base_max_grad_norm if max_grad_norm is None else float(max_grad_norm)
+        self._call("curriculum_set_max_grad_norm", max_norm, agree=True)
+        self._set_config({"actor_rollout_ref.actor.optim.clip_grad": max_norm})
 
     def reset_optimizer(self) -> None:
-        self._worker_group().cc_reset_optimizer()
+        self._call("curriculum_reset_optimizer")
 
-    def reference_snapshot_path(self, tag: str) -> str:
-        return self._curriculum_dir(f"reference_{tag}.pt")
-
-    def refresh_reference(self, tag: str) -> str:
-        """Make the KL reference the current policy. Its weights are also saved (returned path) so that
-        :meth:`restore_reference` can rebuild it after a resume: verl never checkpoints the reference model, it
-        rebuilds it from ``actor_rollout_ref.model.path`` at start."""
-        path = self.reference_snapshot_path(tag)
-        self._worker_group().cc_refresh_reference(path)
+    def refresh_reference(self) -> None:
+        """Make the KL reference the current policy, and save its weights for :meth:`restore_reference`: verl never
+        checkpoints the reference model, it rebuilds it from ``actor_rollout_ref.model.path`` at start."""
+        path = self._curriculum_dir(f"reference_{stage_tag(self._stage_in_progress())}.pt")
+        self._call("curriculum_refresh_reference", path)
         self.reference_path = path
-        return path
 
     def restore_reference(self, tag: str) -> None:
-        """After a resume inside a stage that refreshed the reference: load the snapshot saved by
-        :meth:`refresh_reference` with the same ``tag``."""
-        path = self.reference_snapshot_path(tag)
-        self._worker_group().cc_load_reference(path)  # rank 0 reads it; an error if it is missing
+        """After a resume inside a stage that refreshed the reference: load the snapshot of that refresh."""
+        path = self._curriculum_dir(f"reference_{tag}.pt")
+        self._call("curriculum_load_reference", path)  # rank 0 reads it; an error if it is missing
         self.reference_path = path
 
-    def save_checkpoint(self, tag: str) -> str:
-        """A resumable checkpoint at this step (unless verl saves one anyway) plus Hugging Face weights under
-        ``<default_local_dir>/curriculum/<tag>/huggingface``; returns that directory."""
+    def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
+        """A resumable checkpoint at this step (unless verl saves one anyway), then the Hugging Face weights under
+        ``<default_local_dir>/curriculum/<tag>/huggingface``, copied into the run layout's stage folder."""
         trainer = self.trainer
         if not trainer.verl_saves_checkpoint_at(trainer.global_steps):
             trainer._save_checkpoint()
-        local_path = self._curriculum_dir(tag)
-        self._worker_group().cc_save_hf_model(local_path, trainer.global_steps)
-        return os.path.join(local_path, "huggingface")
+        local_path = self._curriculum_dir(stage_tag(stage))
+        self._call("curriculum_save_hf_model", local_path, trainer.global_steps)
+        if self.layout is not None:
+            self.layout.export_stage(stage, os.path.join(local_path, "huggingface"))
 
-    def validate(self) -> None:
+    def validate(self, stage: PlannedStage, step: int) -> None:
         """Validate after this step's weights reach the rollout replicas (the trainer runs it in on_step_end);
         skipped when verl's own ``trainer.test_freq`` validates the same step."""
         self.validation_requested = True
@@ -135,7 +199,5 @@ class VerlEngine:
         """What the engine currently applies, for the step's log."""
         return {
             "curriculum/vision_trainable": float(self.vision_trainable),
-            "curriculum/kl_coef": self.loss_values["kl_coef"],
-            "curriculum/clip_ratio_low": self.loss_values["clip_ratio_low"],
-            "curriculum/clip_ratio_high": self.loss_values["clip_ratio_high"],
+            **{f"curriculum/{name}": value for name, value in self.loss_values.items()},
         }

@@ -1,16 +1,9 @@
-"""Hydra command-line overrides from plain values: how a recipe's ``backend.overrides`` reach verl's config.
+"""Hydra override strings from plain values: how a recipe's ``backend.overrides`` reach verl's config.
 
-verl users configure runs with Hydra overrides (``data.train_batch_size=512``); the recipe's verl backend group
-(``recipes/backend/verl.yaml``) lists the same keys as a mapping, interpolating the backend-neutral ``train.*``
-values. :func:`overrides_from_mapping` turns that mapping back into override strings, so that composing the run
-goes through Hydra exactly as verl's own command line does: an unknown key is Hydra's error ("Could not override
-'x'. To append to your config use +x"), and keys verl's config does not declare are added with a leading ``+``,
-as on verl's command line.
-
-Values are written in Hydra's override grammar (``null``, ``true``, numbers, strings, ``[...]``, ``{...}``); a
-string is left bare only when Hydra reads it back as that same string (``vllm``, ``/data/x.parquet``), otherwise
-quoted, so paths with spaces, commas or quotes and strings such as ``"1.0"`` or ``"null"`` survive, and a literal
-``${`` is escaped so that OmegaConf does not read it as an interpolation.
+Why strings and not an OmegaConf merge: the launcher composes the run from exactly the overrides it writes into
+``verl.sh`` (verl's own command line), so that command reproduces the run and a typo is Hydra's own error
+("Could not override 'x'"); keys verl does not declare take a leading ``+``, as on verl's command line. A string is
+left bare only when Hydra reads it back as that same string, otherwise quoted, and a literal ``${`` is escaped.
 """
 
 from __future__ import annotations
@@ -98,7 +91,8 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def flatten_overrides(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """The leaves of ``mapping`` by override key (see :func:`overrides_from_mapping`)."""
+    """The leaves of ``mapping`` by override key: dotted (``data.train_batch_size``) and nested keys give the same
+    one; a top-level ``+`` (or ``++``) prefix is kept on every leaf below it; an empty mapping is a leaf."""
     leaves: dict[str, Any] = {}
     for key, value in mapping.items():
         key = str(key)
@@ -129,13 +123,3 @@ def escape_interpolations(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [escape_interpolations(item) for item in value]
     return value
-
-
-def overrides_from_mapping(mapping: Mapping[str, Any]) -> list[str]:
-    """``key=value`` override strings for every leaf of ``mapping``.
-
-    Keys may be dotted (``data.train_batch_size``) or nested mappings (``data: {train_batch_size: ...}``); both
-    give the same override. A top-level key starting with ``+`` (or ``++``) keeps that prefix on every leaf below
-    it: ``+reward.custom_reward_function.reward_kwargs: {format_weight: 0.1}`` becomes
-    ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``. An empty mapping is a leaf (``{}``)."""
-    return format_overrides(flatten_overrides(mapping))

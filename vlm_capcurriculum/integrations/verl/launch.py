@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
@@ -46,7 +45,6 @@ from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecEr
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import SUPPORTED_SUFFIXES, DataFileError, RecordValidationError, read_records
 
-from .capabilities import UnsupportedOverrideError, check_overrides
 from .hydra_args import (
     OverrideValueError,
     escape_interpolations,
@@ -55,7 +53,15 @@ from .hydra_args import (
     override_value,
 )
 from .internvl import InternVLConfigError, check_internvl, is_internvl, processor_kwargs, tiling_of
-from .planning import CurriculumConfigError, absolute_spec_paths, check_run_shape, spec_block, training_order
+from .planning import (
+    CurriculumConfigError,
+    absolute_spec_paths,
+    check_run_shape,
+    file_tag,
+    spec_block,
+    training_order,
+)
+from .support import UnsupportedOverrideError, check_overrides, check_plan
 from .writer import VerlDataError, write_verl_parquet
 
 CONFIG_MODULE = "vlm_capcurriculum.integrations.verl.config"
@@ -87,6 +93,8 @@ def cpu_overrides(ranks: int) -> dict[str, Any]:
         "data.dataloader_num_workers": 0,
         "transfer_queue.backend.SimpleStorage.num_data_storage_units": 1,
     }
+
+
 CONFIG_NAME = "capcurriculum_trainer"
 #: The option of the ``curriculum`` config group the launcher writes (``<output_dir>/config/curriculum/run.yaml``).
 CURRICULUM_OPTION = "run"
@@ -134,10 +142,6 @@ class VerlRun:
         ]
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "stage"
-
-
 def plan_id(plan: Plan) -> str:
     """A short digest of the plan (stages, overrides, exact order): the default run directory's suffix, so that
     the same recipe resumes into the same directory and a different curriculum does not."""
@@ -161,7 +165,7 @@ def write_stage_files(data: CurriculumData, directory: Path, *, embed_images: bo
             {**record.to_dict(), "images": [str(path) for path in stage.image_paths(index)]}
             for index, record in enumerate(stage.records)
         ]
-        path = directory / f"train_{position + 1:02d}_{_safe_name(stage.stage.name)}.parquet"
+        path = directory / f"train_{file_tag(position, stage.stage.name)}.parquet"
         write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"stage {stage.stage.name!r}")
         files.append(path)
     return files
@@ -182,7 +186,7 @@ def write_val_files(val_files: Sequence[str], directory: Path, *, embed_images: 
             {**record.to_dict(), "images": [str(location.path.parent.absolute() / image) for image in record.images]}
             for record, location in zip(result.records, result.locations, strict=True)
         ]
-        path = directory / f"val_{position + 1:02d}_{_safe_name(source.stem)}.parquet"
+        path = directory / f"val_{file_tag(position, source.stem)}.parquet"
         write_verl_parquet(rows, path, image_root="/", embed_images=embed_images, origin=f"data.val_files[{position}]")
         written.append(path)
     return written
@@ -245,8 +249,6 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
-
-    from .driver import check_plan
 
     if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
         auto_set_device(config)

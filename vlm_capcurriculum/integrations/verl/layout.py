@@ -35,7 +35,6 @@ def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-
 class RunLayout:
     """Writes the layout of one verl run (in the trainer's process)."""
 

@@ -23,6 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from vlm_capcurriculum.curriculum import CurriculumData
 from vlm_capcurriculum.schema import write_records
 
+from .planning import file_tag
+
 
 def overlong_rows(config: DictConfig, train_files: Sequence[Path]) -> list[int]:
     """Indices (over the files in order) of the rows verl's overlong-prompt filter drops under ``config``."""
@@ -59,7 +61,7 @@ def write_kept_records(data: CurriculumData, curriculum: dict[str, Any], directo
             dataclasses.replace(record, images=tuple(os.path.relpath(path, root) for path in paths))
             for record, paths in zip(stage.records, absolute, strict=True)
         ]
-        path = directory / f"kept_{position + 1:02d}_{stage.stage.name}.jsonl"
+        path = directory / f"kept_{file_tag(position, stage.stage.name)}.jsonl"
         write_records(records, path)
         stages.append({**block, "train_files": [str(path)], "image_root": str(root)})
     return {**curriculum, "stages": stages}

@@ -1,10 +1,9 @@
-"""The curriculum plan inside a verl run, and the training order it gives the dataset (``curriculum.order_provider``).
+"""The curriculum plan inside a verl run, and the training order it gives the dataset (:mod:`.dataset`).
 
 verl's config carries the core's curriculum spec as its ``curriculum`` block (mode, batch_size, stages, overrides;
-``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the two
-factory references this integration adds (``driver``, ``order_provider``). Both the stage driver (in the
-trainer's constructor) and the curriculum dataset (in ``_init_dataloader``) plan from that block with the core's
-``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
+``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the
+one key this integration adds (``output_dir``). Both the trainer (in its constructor) and the
+curriculum dataset (in ``_init_dataloader``) plan from that block with the core's ``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
 
 The dataset's rows are the training files verl was given (``data.train_files``), which must be the stages'
 records in stage order: the global index space of the plan. :func:`training_order` checks that row by row (count
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +36,13 @@ from vlm_capcurriculum.curriculum import (
 )
 
 #: Keys of verl's ``curriculum`` block that belong to this integration, not to the core's spec.
-PLUGIN_KEYS: tuple[str, ...] = ("driver", "order_provider", "output_dir")
+PLUGIN_KEYS: tuple[str, ...] = ("output_dir",)
+
+
+def file_tag(position: int, name: str) -> str:
+    """``NN_<name>``, file-name safe, for the stage (or file) at 0-based ``position``: ``02_text_reasoning``."""
+    safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "stage"
+    return f"{position + 1:02d}_{safe}"
 
 
 class CurriculumConfigError(ValueError):
@@ -59,10 +65,6 @@ def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, A
             "curriculum.stages and the other keys of vlm_capcurriculum's curriculum spec"
         )
     return block
-
-
-def curriculum_spec(curriculum: DictConfig | Mapping[str, Any] | None) -> CurriculumSpec:
-    return parse_curriculum(spec_block(curriculum))
 
 
 def _file_stamps(spec: CurriculumSpec) -> list[tuple[str, int, int]]:
@@ -129,7 +131,7 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
 
 
 def training_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
-    """The order provider (``curriculum.order_provider``): the plan's exact index order, after checking that the
+    """The plan's exact index order for the dataset, after checking that the
     training files are the plan's global index space."""
     data, plan = load_plan(curriculum)
     check_rows_match(data, files, rows_per_file)

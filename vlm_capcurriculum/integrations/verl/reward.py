@@ -1,27 +1,12 @@
-"""verl (>= 0.9.1) reward entry point: ``reward.custom_reward_function.path=pkg://vlm_capcurriculum.integrations.verl.reward``.
+"""verl's reward entry point (``reward.custom_reward_function.path=pkg://vlm_capcurriculum.integrations.verl.reward``).
 
-verl's reward loop (``verl.experimental.reward_loop``, manager ``naive``) calls
-``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)`` once per sample, from an
-executor thread of a long-lived reward worker, with ``reward.custom_reward_function.reward_kwargs`` merged in
-(set them with ``+reward.custom_reward_function.reward_kwargs.format_weight=0.1``). The guard's worker
-processes are shared by those threads and outlive the calls.
-
-The answer spec comes from ``ground_truth`` (a plain answer or our JSON encoding, see
-:class:`vlm_capcurriculum.rewards.AnswerSpec`) and, when present, ``extra_info["answer_type"]``,
-``extra_info["choices"]`` (letter -> option text, or our verl writer's list of ``{"letter", "text"}``) and
-``extra_info["capability"]``, which override it.
-
-Key scheme (chosen so that both frameworks accept it): verl stacks every key of every sample into one array per
-key (``RewardLoopManager.compute_rm_score`` and the agent loop take the key list from the first sample), so every
-sample returns the *same keys*: ``score`` (= ``overall``, the reward), ``acc`` (= ``accuracy``; verl's validation
-reports ``acc`` as its core metric, per ``data_source``), ``overall``, ``accuracy``, ``format``, ``pred`` (the
-extracted answer, a string: verl skips strings when averaging and uses ``pred`` for majority voting), and with
-``breakdown`` (default) ``accuracy_<type>`` for all five answer types and ``accuracy_<capability>`` for each of
-``capabilities`` (default: the paper's three stages). A breakdown key that does not concern the sample is ``None``:
-verl's ``process_validation_metrics`` drops ``None`` before averaging, and our trainer's ``reward/<key>`` metrics
-average numeric values only, so each breakdown key is the accuracy over the samples it concerns, the same number
-EasyR1 logs (``reward_fns/capcurriculum.py`` adds the keys only to the samples they concern, because EasyR1
-averages each key over the samples that have it and cannot average ``None``).
+verl calls ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=, **reward_kwargs)`` once per
+sample from a long-lived reward worker's threads. The answer spec is the ground truth (a plain answer or our JSON
+encoding), with ``extra_info``'s ``answer_type``, ``choices`` and ``capability`` on top. Every sample returns the
+*same keys* (verl stacks the first sample's key set over all samples): :data:`RESULT_KEYS`, then per answer type and
+per capability the accuracy, ``None`` where the key does not concern the sample (verl and our trainer average
+numbers only, so each is the accuracy over the samples it concerns, as EasyR1 logs it). Details in
+``docs/integrations/verl.md`` (Reward).
 """
 
 from __future__ import annotations
@@ -44,13 +29,12 @@ from vlm_capcurriculum.rewards import (
 from vlm_capcurriculum.rewards.extract import ExtractionMode, check_extraction
 from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
 from vlm_capcurriculum.rewards.scoring import capability_key, type_key
+from vlm_capcurriculum.schema import PAPER_CAPABILITIES
 
 logger = logging.getLogger(__name__)
 
 #: Keys of every result, in order, before the breakdown keys (see the module docstring).
 RESULT_KEYS = ("score", "acc", "overall", "accuracy", "format", "pred")
-#: The paper's capabilities, one per stage (perception -> text reasoning -> visual reasoning).
-PAPER_CAPABILITIES = ("perception", "text_reasoning", "visual_reasoning")
 #: Keyword arguments verl itself may pass (reward-model routing); accepted and unused.
 _FRAMEWORK_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned_kwargs: set[str] = set()

@@ -1,79 +1,46 @@
-"""The ``capcurriculum`` trainer mode: verl 0.9.1's synchronous v1 trainer driving a curriculum stage driver.
+"""The ``capcurriculum`` trainer mode (``trainer.v1.trainer_mode=capcurriculum``): verl 0.9.1's synchronous v1
+trainer driving the core's stage controller; the hook timeline and the verl internals used are in
+``docs/integrations/verl.md``.
 
-Selected with ``trainer.v1.trainer_mode=capcurriculum`` (``TaskRunnerV1.run`` calls ``get_trainer_cls`` on it).
-verl's ``PPOTrainer.fit`` (``verl/trainer/ppo/v1/trainer_base.py``) runs, per global step ``N`` (1-based)::
-
-    on_step_begin()
-    step(metrics, timing_raw)
-      prepare_step()                submit the step's prompts (train_batch_size rows of the dataloader) to rollout
-      _step_once()
-        on_sample_begin()
-        replay_buffer.sample()      wait for the rollouts and rewards
-        on_sample_end()             PPOTrainerSync: rollout replicas sleep (GPU memory free)
-                                    -> stage_driver.on_step_begin(N)        stage start: apply overrides
-        old log-probs, ref log-probs, advantages, actor update
-                                    -> metrics += reward/<key> (the reward's extra info, per step)
-                                    -> stage_driver.on_step_end(N, metrics) stage end: checkpoint, request val
-    _save_checkpoint()              if trainer.save_freq says so: global_step_N/{actor,data.pt}
-    on_step_end()                   PPOTrainerSync: weights -> rollout replicas; then the requested validation
-    validation (trainer.test_freq), _compute_metrics, logger.log(metrics, step=N)
-
-``on_train_begin`` runs once before the loop, with ``global_steps`` already at the first step to run (``K + 1``
-after a resume from ``global_step_K``); the driver's ``on_train_begin`` is deferred to that first step's
-``on_sample_end`` so that it can re-apply the current stage's state with the replicas asleep.
-
-Why stage starts are applied after the rollout: every override verl can apply (capabilities.py) acts on training
-(loss, optimizer, vision-tower gradients, reference model), and all of that happens after ``on_sample_end``; the
-rollout of step ``N`` uses the policy after step ``N - 1`` either way. Generation settings (temperature, n) cannot
-change mid-run in verl 0.9.1.
-
-The private verl surface this module relies on is listed in ``docs/integrations/verl.md``.
+Stage starts are applied in ``on_sample_end``, after the step's rollout with the replicas asleep: every override
+verl can apply acts on training (loss, optimizer, vision-tower gradients, reference), all after that hook, and the
+rollout of step ``N`` uses the policy after step ``N - 1`` either way. The controller is built at the first step
+this process runs (``K + 1`` after a resume from ``global_step_K``), so it re-applies the stage's state there and
+reloads the KL reference snapshot (verl rebuilds the reference from the base model on start).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import ray
 import transfer_queue as tq
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.debug import marked_timer
-from verl.utils.import_utils import load_extern_object
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from .checkpointing import load_checked, save_sealed
-from .engine import VerlEngine
-from .planning import CurriculumConfigError
+from vlm_capcurriculum.checkpoints import checked_resume, seal, unseal
+from vlm_capcurriculum.curriculum import PlannedStage, StageController
+
+from .engine import VerlEngine, reference_tag_to_restore
+from .layout import RunLayout
+from .planning import CurriculumConfigError, check_run_shape, load_plan
 from .plugin import TRAINER_MODE
+from .support import ENGINE_NAME, check_overrides, check_plan
 from .worker import CapCurriculumActorRolloutRefWorker
 
 #: verl's base trainer branches on ``trainer_mode == "sync"`` (replay buffer class, gen_batch_size, TransferQueue
 #: checkpointing, in-flight prompt re-issue); ours must take every synchronous branch.
 BEHAVES_AS = "sync"
-
-
-@runtime_checkable
-class StageDriver(Protocol):
-    """What the trainer calls; by default :class:`~.driver.CurriculumStageDriver`, the core's stage controller
-    (see ``build_stage_driver``)."""
-
-    def on_train_begin(self, global_step: int) -> None:
-        """Once, at the first step to run (``global_step``, after its rollout, before ``on_step_begin``); after a
-        resume, re-apply the current stage's state."""
-
-    def on_step_begin(self, global_step: int) -> None:
-        """Before the training work of ``global_step`` (after its rollout): apply a new stage's overrides when it
-        starts here."""
-
-    def on_step_end(self, global_step: int, metrics: Mapping[str, Any]) -> Mapping[str, float]:
-        """After the actor update of ``global_step`` (``metrics`` holds the step's metrics so far); stage-end
-        actions; returns metrics to log (e.g. ``curriculum/stage``)."""
 
 
 def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
@@ -110,24 +77,42 @@ def content_order(data: Any) -> list[int]:
     return sorted(range(len(tokens)), key=key)
 
 
-def build_stage_driver(config: DictConfig, engine: VerlEngine) -> StageDriver:
-    """Load ``curriculum.driver.{path,name}`` (a ``pkg://`` or file path, as verl loads custom classes) and call it
-    as ``factory(curriculum_config, engine)``. The factory checks the plan against ``engine.check_overrides``."""
-    curriculum = config.get("curriculum")
-    driver_ref = curriculum.get("driver") if curriculum is not None else None
-    if driver_ref is None or not driver_ref.get("path") or not driver_ref.get("name"):
-        raise CurriculumConfigError(
-            f"trainer.v1.trainer_mode={TRAINER_MODE} needs curriculum.driver.path and curriculum.driver.name "
-            "(the stage driver factory)"
-        )
-    factory = load_extern_object(driver_ref.path, driver_ref.name)
-    driver = factory(curriculum, engine)
-    if not isinstance(driver, StageDriver):
-        raise CurriculumConfigError(
-            f"{driver_ref.path}:{driver_ref.name} returned {type(driver).__name__}, which lacks "
-            "on_train_begin/on_step_begin/on_step_end"
-        )
-    return driver
+# verl 0.9.1 (``trainer_base.py``) saves the actor, ``data.pt``, then ``latest_checkpointed_iteration.txt``, and resumes
+# from the directory that tracker names (``resume_mode=auto``) or ``trainer.resume_from_path``. We seal after its save
+# and, when the tracker's choice does not verify, point ``resume_from_path`` at the newest complete checkpoint for the
+# duration of its load (:mod:`vlm_capcurriculum.checkpoints`).
+def save_sealed(trainer: Any, save: Callable[[], None]) -> None:
+    """``save()`` (verl's ``_save_checkpoint``), then the manifest; an async save is left unsealed (its files
+    are still being written), and such checkpoints are judged by verl's tracker alone."""
+    folder = Path(trainer.config.trainer.default_local_dir) / f"global_step_{trainer.global_steps}"
+    if folder.is_dir():
+        unseal(folder)
+    save()
+    if not trainer.config.actor_rollout_ref.actor.get("checkpoint", {}).get("async_save", False):
+        seal(folder)
+
+
+def load_checked(trainer: Any, load: Callable[[], None]) -> None:
+    """``load()`` (verl's ``_load_checkpoint``) from a verified checkpoint."""
+    config = trainer.config.trainer
+    root = os.path.join(os.getcwd(), config.default_local_dir)  # as verl resolves it (an absolute path stays)
+    if config.resume_mode == "resume_path":
+        checked_resume(Path(config.resume_from_path).parent, config.resume_from_path, explicit=True)
+        return load()
+    if config.resume_mode != "auto":
+        return load()
+    latest = find_latest_ckpt_path(root)
+    chosen = checked_resume(root, latest)
+    if chosen == latest:
+        return load()
+    saved = config.resume_mode, config.get("resume_from_path")
+    with open_dict(config):
+        config.resume_mode, config.resume_from_path = ("resume_path", chosen) if chosen else ("disable", None)
+    try:
+        load()
+    finally:
+        with open_dict(config):
+            config.resume_mode, config.resume_from_path = saved
 
 
 @register_trainer(TRAINER_MODE)
@@ -140,13 +125,19 @@ class CapCurriculumTrainer(PPOTrainerSync):
                 f"trainer mode {TRAINER_MODE} is synchronous and needs actor_rollout_ref.hybrid_engine=true"
             )
         super().__init__(config)
-        self.curriculum_engine = VerlEngine(self)
         if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
-            self.curriculum_engine.check_overrides(
-                {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true"
+            check_overrides(
+                config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true"
             )
-        # Plan-time: the driver factory checks every stage's overrides before any worker is spawned.
-        self.stage_driver = build_stage_driver(config, self.curriculum_engine)
+        # Plan-time: every stage's overrides are checked before any worker is spawned.
+        data, self.curriculum_plan = load_plan(config.curriculum)
+        check_run_shape(self.curriculum_plan, config)
+        check_plan(self.curriculum_plan, config)
+        output_dir = config.curriculum.get("output_dir")
+        layout = RunLayout(output_dir, self.curriculum_plan, data) if output_dir else None
+        self.curriculum_engine = VerlEngine(self, self.curriculum_plan, layout)
+        self.curriculum_controller: StageController | None = None  # built at the first step this process runs
+        self._stage_rewards: tuple[int, dict[str, list[float]]] | None = None  # (stage position, rewards so far)
 
     # verl reads ``self.trainer_mode`` to choose its synchronous code paths; report "sync" to it and keep the
     # configured name (``capcurriculum``) for anyone who asks.
@@ -187,28 +178,54 @@ class CapCurriculumTrainer(PPOTrainerSync):
         super().on_init_end()  # PPOTrainerSync: push the (possibly resumed) weights to the rollout replicas
         # verl 0.9.1 declares actor.freeze_vision_tower but nothing reads it; this trainer mode honours it.
         if self.config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
-            self.curriculum_engine.set_vision_trainable(False)
-
-    def on_train_begin(self) -> None:
-        super().on_train_begin()
-        self._driver_train_begin_pending = True
+            self.curriculum_engine.set_vision_tower_trainable(False)
 
     def on_sample_end(self) -> None:
         super().on_sample_end()  # PPOTrainerSync: rollout replicas sleep
         with marked_timer("curriculum", self.timing_raw):
-            if getattr(self, "_driver_train_begin_pending", False):
-                self._driver_train_begin_pending = False
-                self.stage_driver.on_train_begin(self.global_steps)
-            self.stage_driver.on_step_begin(self.global_steps)
+            if self.curriculum_controller is None:
+                self._start_curriculum(completed=self.global_steps - 1)
+            self.curriculum_controller.before_step(self.global_steps)
+
+    def _start_curriculum(self, completed: int) -> None:
+        engine, plan = self.curriculum_engine, self.curriculum_plan
+        if engine.layout is not None:
+            engine.layout.start(completed)
+        self.curriculum_controller = StageController(plan, engine, completed_steps=completed, engine_name=ENGINE_NAME)
+        tag = reference_tag_to_restore(plan, completed)
+        if tag is not None:
+            engine.restore_reference(tag)
 
     def step(self, metrics: dict, timing_raw: dict) -> Any:
         batch = super().step(metrics, timing_raw)
         metrics.update(self._reward_metrics(batch))
+        step, engine = self.global_steps, self.curriculum_engine
+        stage = self.curriculum_plan.stage_at(step)
         with marked_timer("curriculum", timing_raw):
-            driver_metrics = dict(self.stage_driver.on_step_end(self.global_steps, metrics))
-        metrics.update(self.curriculum_engine.state_metrics())
-        metrics.update(driver_metrics)
+            self.curriculum_controller.after_step(step)  # stage end: the stage folder is written here
+            if engine.layout is not None:
+                engine.layout.log_step(step, metrics)
+        metrics.update(engine.state_metrics())
+        metrics["curriculum/stage"] = float(stage.position + 1)
+        metrics["curriculum/stage_step"] = float(step - stage.start_step + 1)
+        metrics.update(self._stage_reward_metrics(stage, metrics))
         return batch
+
+    def _stage_reward_metrics(self, stage: PlannedStage, metrics: dict) -> dict[str, float]:
+        """Per reward key ``reward/<k>`` of the step: ``stage/<stage>/reward/<k>`` (this step) and
+        ``stage/<stage>/reward_mean/<k>`` (mean over the stage's steps run by this process so far)."""
+        if self._stage_rewards is None or self._stage_rewards[0] != stage.position:
+            self._stage_rewards = (stage.position, {})
+        seen = self._stage_rewards[1]
+        out: dict[str, float] = {}
+        for name, value in list(metrics.items()):
+            if not name.startswith("reward/") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            key = name[len("reward/") :]
+            seen.setdefault(key, []).append(float(value))
+            out[f"stage/{stage.name}/reward/{key}"] = float(value)
+            out[f"stage/{stage.name}/reward_mean/{key}"] = sum(seen[key]) / len(seen[key])
+        return out
 
     def _balance_batch(self, batch: Any, metrics: Any, *args: Any, **kwargs: Any) -> Any:
         """The step's samples in content order (record id, then prompt + response tokens) before verl balances

@@ -1,25 +1,125 @@
-"""verl 0.9.1's actor/rollout/ref worker with the curriculum's stage-transition operations.
+"""verl 0.9.1's actor/rollout/ref worker with the curriculum's stage-transition operations (worker side).
 
-The v1 trainer runs ``verl.workers.engine_workers.ActorRolloutRefWorker`` (not the legacy ``fsdp_workers``): it
-holds ``self.actor`` and ``self.ref``, each a ``TrainingWorker`` whose ``.engine`` is an ``FSDPEngine`` (or another
-``BaseEngine``), and ``self.rollout``. Methods decorated with ``@register(dispatch_mode=Dispatch.ONE_TO_ALL)`` become
-calls on the driver's worker group that run on every rank and return one result per rank.
-
-:class:`~vlm_capcurriculum.integrations.verl.trainer.CapCurriculumTrainer` puts this class in place of
-``ActorRolloutRefWorker`` in its role-to-worker mapping. All methods are prefixed ``cc_`` to stay clear of verl's.
+The v1 trainer runs ``verl.workers.engine_workers.ActorRolloutRefWorker``: ``self.actor`` and ``self.ref`` are
+``TrainingWorker``s whose ``.engine`` is an ``FSDPEngine`` (``module``: the FSDP-wrapped Hugging Face model;
+``optimizer`` over *all* parameters; ``lr_scheduler``: a ``LambdaLR``). ``@register(dispatch_mode=ONE_TO_ALL)``
+methods become calls on the driver's worker group that run on every rank and return one result per rank; ours are
+prefixed ``curriculum_`` to stay clear of verl's. The operations every backend shares live in
+:mod:`vlm_capcurriculum.integrations.torch_ops`; the torch functions here are verl's LR changes and the reference
+snapshot a resume reloads.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import torch
+from torch import nn
 from verl.single_controller.base.decorator import Dispatch, register
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
 from vlm_capcurriculum.integrations import torch_ops
+from vlm_capcurriculum.integrations.torch_ops import (
+    VisionTowerGate,
+    gather_full_state_dict,
+    is_distributed,
+    load_full_weights,
+)
 
-from . import engine_ops
-from .engine_ops import EngineOperationError
+
+class EngineOperationError(RuntimeError):
+    """A stage transition that cannot be applied to this engine (the message says why and what to change)."""
+
+
+_GATE_ATTR = "_capcurriculum_vision_gate"
+
+
+def install_vision_gate(engine: Any) -> VisionTowerGate:
+    """The vision gate (:class:`~vlm_capcurriculum.integrations.torch_ops.VisionTowerGate`) of verl's engine,
+    built once over its ``module`` and ``optimizer``."""
+    gate = getattr(engine, _GATE_ATTR, None)
+    if gate is None:
+        gate = VisionTowerGate(engine.module, engine.optimizer)
+        setattr(engine, _GATE_ATTR, gate)
+    return gate
+
+
+def set_learning_rate(
+    optimizer: torch.optim.Optimizer, lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None, lr: float
+) -> list[float]:
+    """Make ``lr`` the base learning rate from now on; returns the learning rates in effect for the next update.
+
+    verl's schedulers are ``LambdaLR`` (lr = base_lr x factor(step)), so the base rates move and the current rates
+    become ``lr x factor(current step)``: warm-up or decay in progress continues from where it is. Several param
+    groups keep their ratios to the first group. ``base_lrs`` is part of the scheduler's ``state_dict``, which verl
+    checkpoints, so a resumed run keeps the new rate."""
+    if lr <= 0:
+        raise EngineOperationError(f"learning rate must be positive, got {lr}")
+    groups = optimizer.param_groups
+    if lr_scheduler is None:
+        for group in groups:
+            group["lr"] = lr
+        return [group["lr"] for group in groups]
+    lambdas = getattr(lr_scheduler, "lr_lambdas", None)
+    if lambdas is None:
+        raise EngineOperationError(
+            f"cannot change the learning rate of a {type(lr_scheduler).__name__}; only LambdaLR schedulers "
+            "(verl's constant and cosine schedules) are supported"
+        )
+    first = lr_scheduler.base_lrs[0]
+    lr_scheduler.base_lrs = [lr * (base / first) if first else lr for base in lr_scheduler.base_lrs]
+    step = lr_scheduler.last_epoch
+    for group, base, factor in zip(groups, lr_scheduler.base_lrs, lambdas, strict=True):
+        group["lr"] = base * factor(step)
+        group["initial_lr"] = base
+    lr_scheduler._last_lr = [group["lr"] for group in groups]
+    return list(lr_scheduler._last_lr)
+
+
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer,
+    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    steps_into_stage: int,
+    warmup: int,
+) -> list[float]:
+    """The per-stage warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up counted from the stage's
+    first update, which was ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume
+    inside it). verl's v1 worker steps the scheduler once per training step. Replaces the schedule's factors, so the
+    plan check allows it only over verl's constant schedule without its own warm-up (:mod:`.support`)."""
+    if lr_scheduler is None:
+        raise EngineOperationError("a per-stage LR warm-up needs verl's LR scheduler; this engine has none")
+    try:
+        return install_stage_warmup(
+            optimizer, lr_scheduler, start=lr_scheduler.last_epoch - steps_into_stage, warmup=warmup
+        )
+    except TypeError as error:
+        raise EngineOperationError(str(error)) from None
+
+
+def save_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Write the module's full weights to ``path`` (rank 0), so a copied reference survives a resume."""
+    state_dict = gather_full_state_dict(module)
+    if not is_distributed() or torch.distributed.get_rank() == 0:
+        os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+        tmp = f"{os.fspath(path)}.tmp"
+        torch.save(state_dict, tmp)
+        os.replace(tmp, path)
+    if is_distributed():
+        torch.distributed.barrier()
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load weights written by :func:`save_weights` (rank 0 reads, the others receive by broadcast)."""
+    rank0 = not is_distributed() or torch.distributed.get_rank() == 0
+    found = [os.path.exists(path) if rank0 else None]
+    if is_distributed():
+        torch.distributed.broadcast_object_list(found, src=0)  # every rank raises together, none waits forever
+    if not found[0]:
+        raise EngineOperationError(f"no saved weights at {os.fspath(path)} (on rank 0)")
+    state_dict = torch.load(path, map_location="cpu", weights_only=True) if rank0 else {}
+    load_full_weights(module, state_dict)
 
 
 class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
@@ -39,51 +139,51 @@ class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
         return self.ref.engine
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_set_vision_trainable(self, trainable: bool) -> dict[str, Any]:
+    def curriculum_set_vision_trainable(self, trainable: bool) -> dict[str, Any]:
         engine = self._actor_engine()
-        gate = engine_ops.install_vision_gate(engine)
+        gate = install_vision_gate(engine)
         gate.set_trainable(trainable)
-        return {"trainable": trainable, "vision_parameters": engine_ops.count_parameters(gate.parameters)}
+        return {"trainable": trainable, "vision_parameters": sum(p.numel() for p in gate.parameters)}
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_set_lr(self, lr: float) -> list[float]:
+    def curriculum_set_lr(self, lr: float) -> list[float]:
         engine = self._actor_engine()
-        return engine_ops.set_learning_rate(engine.optimizer, engine.lr_scheduler, lr)
+        return set_learning_rate(engine.optimizer, engine.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
+    def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         engine = self._actor_engine()
-        return engine_ops.set_stage_warmup(engine.optimizer, engine.lr_scheduler, steps_into_stage, warmup)
+        return set_stage_warmup(engine.optimizer, engine.lr_scheduler, steps_into_stage, warmup)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_set_max_grad_norm(self, max_norm: float) -> float:
+    def curriculum_set_max_grad_norm(self, max_norm: float) -> float:
         # FSDPEngine.optimizer_step reads optimizer_config.clip_grad on every step; it is a mutable field.
         engine = self._actor_engine()
         engine.optimizer_config.clip_grad = float(max_norm)
         return engine.optimizer_config.clip_grad
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_reset_optimizer(self) -> int:
+    def curriculum_reset_optimizer(self) -> int:
         return torch_ops.reset_optimizer_state(self._actor_engine().optimizer)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_refresh_reference(self, save_path: str | None = None) -> int:
+    def curriculum_refresh_reference(self, save_path: str | None = None) -> int:
         """Copy the actor's weights into the reference model; optionally keep a copy for resuming."""
         actor, ref = self._actor_engine(), self._ref_engine()
         with actor.eval_mode(), ref.eval_mode():  # load offloaded parameters for the copy
             copied = torch_ops.copy_weights(actor.module, ref.module)
             if save_path:
-                engine_ops.save_weights(ref.module, save_path)
+                save_weights(ref.module, save_path)
         return copied
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_load_reference(self, path: str) -> None:
+    def curriculum_load_reference(self, path: str) -> None:
         ref = self._ref_engine()
         with ref.eval_mode():
-            engine_ops.load_weights(ref.module, path)
+            load_weights(ref.module, path)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
-    def cc_save_hf_model(self, local_path: str, global_step: int) -> str:
+    def curriculum_save_hf_model(self, local_path: str, global_step: int) -> str:
         """Write the actor as a Hugging Face model under ``local_path/huggingface`` with verl's own checkpoint
         manager, saving only ``hf_model`` and leaving the manager's rotation of resumable checkpoints untouched."""
         engine = self._actor_engine()

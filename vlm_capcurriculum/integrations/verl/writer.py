@@ -1,22 +1,10 @@
-"""Write sample records (our interchange format, ARCHITECTURE.md) as the parquet files verl's ``RLHFDataset`` reads.
+"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (:func:`verl_schema`).
 
-One row per record, with the columns verl 0.9.1 uses (``verl/utils/dataset/rl_dataset.py`` and the reward loop):
-
-* ``prompt``: the chat, ``[{"role": "user", "content": "<image>What ... <instruction>"}]``. ``RLHFDataset``
-  splits the content on ``<image>`` and puts the record's images there, in order, so the placeholders stay in the
-  text and their count must equal the number of images.
-* ``images``: by default the image files' bytes, ``[{"bytes": ..., "path": "<relative path>"}]`` (what
-  ``datasets.Image`` stores; ``RLHFDataset`` opens ``bytes`` with PIL), so the file is self-contained on every
-  Ray node; or, with ``embed_images=False``, absolute path strings (every node must see the same files).
-* ``data_source``: the capability, so verl's validation metrics (``val-core/<data_source>/...``) come per
-  capability without extra code; ``ability``: the capability as well.
-* ``reward_model``: ``{"style": "rule", "ground_truth": AnswerSpec(...).to_ground_truth()}``: the reward sees the
-  answer type, the choices and the capability through the ground truth alone.
-* ``extra_info``: ``index`` (row in this file), ``id``, ``capability``, ``answer_type``, ``choices`` (a list of
-  ``{"letter", "text"}``), ``source``, ``pass_rate`` (null if unknown) and ``question`` (the problem text).
-
-Bad records are reported by position and id with every problem found; ``on_error="skip"`` writes the good ones and
-returns what was skipped, ``"raise"`` (default) writes nothing.
+The prompt keeps the ``<image>`` placeholders (``RLHFDataset`` splits on them), so their count must equal the images;
+``data_source`` is the capability, so verl's validation metrics come per capability without extra code; the ground
+truth is our :class:`AnswerSpec` encoding, so the reward sees type, choices and capability through it alone. Images
+are embedded as bytes by default (every Ray node reads the file alone), or absolute paths. Bad records are reported
+by position and id with every problem found, and nothing is written.
 """
 
 from __future__ import annotations
@@ -24,17 +12,16 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt, render_prompt
+from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER
 from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
 
-IMAGE_PLACEHOLDER = "<image>"
 REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")
 
 _EXTRA_INFO = pa.struct(
@@ -74,15 +61,6 @@ class VerlDataError(ValueError):
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"{len(problems)} bad record(s):\n  {shown}{more}")
-
-
-@dataclass
-class WriteReport:
-    """What a write did: rows written and, for ``on_error="skip"``, each skipped record with its problems."""
-
-    path: Path
-    written: int
-    skipped: list[str] = field(default_factory=list)
 
 
 def _problems(record: Mapping[str, Any], image_root: Path) -> list[str]:
@@ -163,17 +141,14 @@ def write_verl_parquet(
     image_root: str | os.PathLike[str] = ".",
     embed_images: bool = True,
     format_prompt: str | os.PathLike[str] | None = THINK_BOXED,
-    on_error: Literal["raise", "skip"] = "raise",
     origin: str = "records",
-) -> WriteReport:
+) -> int:
     """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
 
     Each problem is rendered in ``format_prompt`` (the file of a format prompt, the paper's by default, as every
     backend renders it: :mod:`vlm_capcurriculum.prompts`; ``None`` writes the problem as is); ``origin``
     names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
-    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically; returns the rows written."""
     root = Path(image_root)
     template = None if format_prompt is None else read_prompt(format_prompt)
     rows: list[dict] = []
@@ -189,9 +164,7 @@ def write_verl_parquet(
             continue
         seen[str(record_id)] = position
         rows.append(_row(record, len(rows), root, embed_images, template))
-    if bad and on_error == "raise":
-        raise VerlDataError(bad)
-    if not rows:
+    if bad or not rows:
         raise VerlDataError(bad or [f"{origin}: no records to write"])
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -199,4 +172,4 @@ def write_verl_parquet(
     tmp = target.with_name(f".{target.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, target)
-    return WriteReport(path=target, written=len(rows), skipped=bad)
+    return len(rows)

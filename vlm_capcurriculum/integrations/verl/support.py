@@ -1,21 +1,27 @@
-"""Which curriculum stage overrides verl 0.9.1 can apply mid-run, decided from the config before any GPU work.
+"""Which curriculum stage overrides verl 0.9.1 can apply mid-run, decided from the config before any worker exists.
 
-The curriculum core names the overrides a stage may carry (ARCHITECTURE.md, issue 3); each integration says which
-it honours. Anything verl cannot do is an error when the plan is checked (:func:`check_overrides`), never a silent
-no-op at the stage boundary. The reasons below are facts about verl 0.9.1's v1 trainer and engine workers; the
-design note ``docs/integrations/verl.md`` explains them.
+Anything verl cannot do is an error when the plan is checked (:func:`check_plan`), never a silent no-op at the stage
+boundary. The reasons below are facts about verl 0.9.1's v1 trainer and engine workers (``docs/integrations/verl.md``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
 
-from vlm_capcurriculum.curriculum import END_ACTIONS, KNOBS, START_ACTIONS, Operation, UnsupportedOverrideError
+from vlm_capcurriculum.curriculum import (
+    END_ACTIONS,
+    KNOBS,
+    OPERATION_OF_FIELD,
+    START_ACTIONS,
+    Operation,
+    Plan,
+    UnsupportedOverrideError,
+    validate_plan_for_engine,
+)
 
 #: Every override name a curriculum stage may carry (the core's vocabulary).
 OVERRIDES: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
@@ -27,7 +33,7 @@ FSDP_STRATEGIES = ("fsdp", "fsdp2")
 
 
 @dataclass(frozen=True)
-class Capability:
+class OverrideSupport:
     """Whether an override is supported with this config, and how (or why not, and what to change)."""
 
     name: str
@@ -43,8 +49,8 @@ def _uses_lora(config: DictConfig) -> bool:
     return lora_rank > 0 or model.get("lora_adapter_path") is not None
 
 
-def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
-    """The capability list for this composed verl config (``actor_rollout_ref``, ``data``, ``algorithm``...)."""
+def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
+    """Every override's support under this composed verl config."""
     actor = config.actor_rollout_ref.actor
     strategy = actor.get("strategy")
     fsdp = strategy in FSDP_STRATEGIES
@@ -53,10 +59,10 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
     has_reference = bool(actor.get("use_kl_loss", False) or config.algorithm.get("use_kl_in_reward", False))
     lora = _uses_lora(config)
     val_files = config.data.get("val_files")
-    caps: list[Capability] = []
+    found: list[OverrideSupport] = []
 
     def add(name: str, supported: bool, detail: str) -> None:
-        caps.append(Capability(name, supported, detail))
+        found.append(OverrideSupport(name, supported, detail))
 
     if not fsdp:
         add("vision_tower", False, not_fsdp)
@@ -152,32 +158,16 @@ def verl_capabilities(config: DictConfig) -> dict[str, Capability]:
         False,
         "reward workers are long-lived Ray actors with reward.custom_reward_function.reward_kwargs bound at start",
     )
-    return {cap.name: cap for cap in caps}
-
-
-def _is_positive_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return {entry.name: entry for entry in found}
 
 
 def _value_problem(name: str, value: Any, config: DictConfig) -> str | None:
-    """Why ``value`` is not a valid value for override ``name`` (None if it is)."""
+    """Why verl cannot take ``value`` (None if it can). The core's spec has already checked each value's type and
+    range; here only what verl fixes at start: the rollout temperature and n may only repeat the configured value."""
     rollout = config.actor_rollout_ref.rollout
-    if name == "vision_tower":
-        return None if value in ("trainable", "frozen") else "must be 'trainable' or 'frozen'"
-    if name in ("lr", "clip_ratio_low", "clip_ratio_high", "max_grad_norm"):
-        return None if _is_positive_number(value) else "must be a positive number"
-    if name == "lr_warmup_ratio":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
-        return None if ok else "must be a number in [0, 1)"
-    if name == "kl_coef":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-        return None if ok else "must be a number >= 0"
-    if name in ("reset_optimizer", "refresh_reference", "save_checkpoint", "validate"):
-        return None if isinstance(value, bool) else "must be true or false"
-    if name == "rollout_temperature" and value != rollout.temperature:
-        return f"cannot change mid-run (configured {rollout.temperature})"
-    if name == "rollout_n" and value != rollout.n:
-        return f"cannot change mid-run (configured {rollout.n})"
+    configured = {"rollout_temperature": rollout.temperature, "rollout_n": rollout.n}
+    if name in configured and value != configured[name]:
+        return f"cannot change mid-run (configured {configured[name]})"
     return None
 
 
@@ -192,46 +182,45 @@ def _asks_for_action(name: str, value: Any) -> bool:
 
 def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: str) -> None:
     """Raise :class:`UnsupportedOverrideError` naming every override in ``overrides`` (at ``where``, e.g.
-    ``"stage 'perception'"``) that is unknown, invalid, or unsupported by this verl config."""
-    caps = verl_capabilities(config)
+    ``"stage 'perception'"``) that is unknown or unsupported by this verl config."""
+    support = override_support(config)
     problems = []
     for name, value in overrides.items():
-        if name not in caps:
+        if name not in support:
             problems.append(f"{name}: unknown override (known: {', '.join(OVERRIDES)})")
             continue
         problem = _value_problem(name, value, config)
         if problem is not None:
             problems.append(f"{name}={value!r}: {problem}")
-        elif _asks_for_action(name, value) and not caps[name].supported:
-            problems.append(f"{name}: not supported by verl here: {caps[name].detail}")
+        elif _asks_for_action(name, value) and not support[name].supported:
+            problems.append(f"{name}: not supported by verl here: {support[name].detail}")
     if problems:
         raise UnsupportedOverrideError([f"{where}: {problem}" for problem in problems], ENGINE_NAME)
 
 
-#: The core's engine operations and the overrides (capabilities above) each one needs.
-_OVERRIDES_OF_OPERATION: dict[Operation, tuple[str, ...]] = {
-    Operation.vision_tower: ("vision_tower",),
-    Operation.lr: ("lr",),
-    Operation.lr_warmup: ("lr_warmup_ratio",),
-    Operation.kl_coef: ("kl_coef",),
-    Operation.clip_ratio: ("clip_ratio_low", "clip_ratio_high"),
-    Operation.max_grad_norm: ("max_grad_norm",),
-    Operation.rollout_temperature: ("rollout_temperature",),
-    Operation.rollout_n: ("rollout_n",),
-    Operation.reward: ("reward",),
-    Operation.reset_optimizer: ("reset_optimizer",),
-    Operation.refresh_reference: ("refresh_reference",),
-    Operation.save_checkpoint: ("save_checkpoint",),
-    Operation.validate: ("validate",),
-}
-
-
 def supported_operations(config: DictConfig) -> frozenset[Operation]:
-    """The curriculum core's operations this verl config supports (``CurriculumEngine.supported_operations``).
+    """The core's operations whose overrides are all supported: a stage that sets ``rollout_temperature``,
+    ``rollout_n`` or ``reward`` at all (even to the configured value) fails the core's plan check."""
+    support = override_support(config)
+    unsupported = {OPERATION_OF_FIELD[name] for name, entry in support.items() if not entry.supported}
+    return frozenset(set(OPERATION_OF_FIELD.values()) - unsupported)
 
-    Exactly the supported capabilities: a stage that sets ``rollout_temperature``, ``rollout_n`` or ``reward`` at
-    all (even to the configured value) fails the core's plan check, since verl cannot change them mid-run."""
-    caps = verl_capabilities(config)
-    return frozenset(
-        operation for operation, names in _OVERRIDES_OF_OPERATION.items() if all(caps[name].supported for name in names)
-    )
+
+def check_plan(plan: Plan, config: DictConfig) -> None:
+    """Every planned stage against this verl config: verl's reason for each override it cannot apply, then the
+    core's check against :func:`supported_operations`."""
+    problems = []
+    seen: set[tuple[str, str]] = set()
+    for stage in plan.stages:
+        fields = stage.state.set_fields()
+        key = (stage.name, repr(sorted(fields.items())))
+        if key in seen:  # stitched_replay repeats stages
+            continue
+        seen.add(key)
+        try:
+            check_overrides(config, fields, where=f"stage {stage.name!r} (steps {stage.start_step}-{stage.end_step})")
+        except UnsupportedOverrideError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise UnsupportedOverrideError(problems, ENGINE_NAME)
+    validate_plan_for_engine(plan, supported_operations(config), engine_name=ENGINE_NAME)
