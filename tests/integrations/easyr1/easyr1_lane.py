@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from testkit import REPO
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
@@ -379,7 +380,6 @@ def hybrid_shard_scenario(rank: int, world_size: int, out_dir: str) -> None:
 
 # --- run configurations over the sample data ----------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[3]
 SAMPLES = REPO / "data_recipes" / "samples"
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verl_samples import ROOT, make_records, prepare_sample_run
+from testkit import REPO
+from verl_samples import make_records, prepare_sample_run
 
 from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
@@ -80,7 +81,7 @@ def verl_config() -> Callable[..., Any]:
 @pytest.fixture
 def sample_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """``sample_run(*recipe_overrides)``: a prepared verl run of the sample recipe in ``tmp_path/run``."""
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
 
     def prepare(*overrides: str, output_dir: Path | None = None, layout: bool = False) -> Any:
         run = prepare_sample_run(output_dir or tmp_path / "run", *overrides)

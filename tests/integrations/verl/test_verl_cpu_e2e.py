@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from testkit import REPO
 
 pytest.importorskip("verl")
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 SHRUNK = [
@@ -60,7 +60,7 @@ def _train(output_dir: Path, *overrides: str, timeout: int = 1200, env: dict[str
     log = output_dir.with_suffix(".log")
     with log.open("w") as handle:
         result = subprocess.run(
-            _command(output_dir, *overrides), cwd=ROOT, env={**_environment(), **(env or {})}, stdout=handle,
+            _command(output_dir, *overrides), cwd=REPO, env={**_environment(), **(env or {})}, stdout=handle,
             stderr=subprocess.STDOUT, timeout=timeout, start_new_session=True,
         )  # fmt: skip
     assert result.returncode == 0, f"training failed, see {log}:\n" + log.read_text()[-4000:]
@@ -260,7 +260,7 @@ def test_killed_mid_stage_and_restarted_resumes_to_the_same_steps(staged_qwen2_5
     extra = ("model=tiny_qwen2_5_vl", "backend.overrides.trainer.save_freq=2")
     log = out.with_suffix(".log").open("w")
     process = subprocess.Popen(
-        _command(out, *extra), cwd=ROOT, env=_environment(), stdout=log, stderr=subprocess.STDOUT,
+        _command(out, *extra), cwd=REPO, env=_environment(), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 900

@@ -9,13 +9,14 @@ import pytest
 
 pytest.importorskip("verl")
 
-from verl_samples import ROOT, prepare_sample_run
+from testkit import REPO
+from verl_samples import prepare_sample_run
 
 from vlm_capcurriculum.launch import LaunchError
 
 
 def test_cpu_device_composes_the_hf_rollout_on_gloo_ranks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     run = prepare_sample_run(tmp_path / "out", "model=tiny_qwen2_5_vl", "backend.device=cpu", "backend.cpu_ranks=2")
     config = run.config
     assert run.device == "cpu"
@@ -29,6 +30,6 @@ def test_cpu_device_composes_the_hf_rollout_on_gloo_ranks(tmp_path: Path, monkey
 
 
 def test_unknown_device_is_a_launch_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     with pytest.raises(LaunchError, match=r"backend\.device"):
         prepare_sample_run(tmp_path / "out", "backend.device=tpu")

@@ -19,7 +19,8 @@ import yaml
 pytest.importorskip("verl")
 
 from omegaconf import OmegaConf
-from verl_samples import ROOT, SAMPLE_RECIPE_OVERRIDES
+from testkit import REPO
+from verl_samples import SAMPLE_RECIPE_OVERRIDES
 
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.curriculum import parse_curriculum, plan_curriculum
@@ -29,7 +30,7 @@ from vlm_capcurriculum.launch import LaunchError
 SAMPLE_STAGES = ("perception", "text_reasoning", "visual_reasoning")
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vlm_capcurriculum", *args], capture_output=True, text=True, timeout=600, cwd=cwd
     )
@@ -66,14 +67,14 @@ def test_printed_command_is_verls_own_entry_point(tmp_path: Path, sample_run: An
         text=True,
         timeout=600,
         cwd=tmp_path,  # anywhere: every path in the config is absolute
-        env={**os.environ, "PYTHONPATH": str(ROOT)},  # where the project is not installed
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # where the project is not installed
     )
     assert result.returncode == 0, result.stderr[-3000:]
     composed = yaml.safe_load(result.stdout)
     assert composed == OmegaConf.to_container(run.config, resolve=True)
     assert composed["trainer"]["v1"]["trainer_mode"] == "capcurriculum"
     assert composed["data"]["train_files"] == [str(path) for path in run.train_files]
-    assert composed["curriculum"]["stages"][0]["train_files"] == [str(ROOT / "data_recipes/samples/perception.jsonl")]
+    assert composed["curriculum"]["stages"][0]["train_files"] == [str(REPO / "data_recipes/samples/perception.jsonl")]
 
 
 def test_recipe_keys_reach_verls_config(sample_run: Any) -> None:
@@ -95,21 +96,21 @@ def test_recipe_keys_reach_verls_config(sample_run: Any) -> None:
 
 def test_default_output_dir_names_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the default is relative to the current directory; data paths made absolute
-    samples = ROOT / "data_recipes" / "samples"
+    samples = REPO / "data_recipes" / "samples"
     data = [f"data.{name}.train_files=[{samples / name}.jsonl]" for name in SAMPLE_STAGES]
     overrides = [*SAMPLE_RECIPE_OVERRIDES, *data, f"data.val_files=[{samples / 'visual_reasoning.jsonl'}]"]
-    run = launch_module.prepare_run(load_config(ROOT / "recipes" / "config.yaml", overrides))
+    run = launch_module.prepare_run(load_config(REPO / "recipes" / "config.yaml", overrides))
     assert run.output_dir == tmp_path / "outputs" / "verl" / f"qwen3_vl_8b_staged_{launch_module.plan_id(run.plan)}"
-    merged = load_config(ROOT / "recipes" / "config.yaml", [*overrides, "curriculum=merged"])
+    merged = load_config(REPO / "recipes" / "config.yaml", [*overrides, "curriculum=merged"])
     assert launch_module.plan_id(plan_curriculum(parse_curriculum(merged.curriculum))[1]) != launch_module.plan_id(
         run.plan
     )
 
 
 def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     recipe = load_config(
-        ROOT / "recipes" / "config.yaml",
+        REPO / "recipes" / "config.yaml",
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
     )  # the model id is not loadable offline: no prompt measuring here (test_verl_overlong.py)
     started: list[Any] = []
@@ -127,9 +128,9 @@ def test_launch_runs_verl_only_without_dry_run(tmp_path: Path, monkeypatch: pyte
 def test_launch_says_when_the_run_is_complete_or_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     recipe = load_config(
-        ROOT / "recipes" / "config.yaml",
+        REPO / "recipes" / "config.yaml",
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", "backend.drop_overlong_prompts=false"],
     )
 
@@ -172,9 +173,9 @@ def test_launch_says_when_the_run_is_complete_or_interrupted(
 def test_problems_are_one_line_launch_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: list[str], message: str
 ) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     recipe = load_config(
-        ROOT / "recipes" / "config.yaml", [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", *overrides]
+        REPO / "recipes" / "config.yaml", [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", *overrides]
     )
     with pytest.raises(LaunchError, match=message):
         launch_module.prepare_run(recipe)

@@ -12,7 +12,8 @@ import yaml
 
 pytest.importorskip("verl")
 
-from verl_samples import ROOT, SAMPLE_RECIPE_OVERRIDES
+from testkit import REPO
+from verl_samples import SAMPLE_RECIPE_OVERRIDES
 
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.integrations.verl.launch import prepare_run
@@ -22,9 +23,9 @@ from vlm_capcurriculum.integrations.verl.overlong import overlong_rows
 def test_overlong_prompts_are_dropped_counted_and_replanned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, byte_bpe_tokenizer_dir: str, capsys
 ) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     overrides = [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={tmp_path}", f"model.path={byte_bpe_tokenizer_dir}"]
-    recipe = load_config(ROOT / "recipes" / "config.yaml", [*overrides, "train.max_prompt_length=200"])
+    recipe = load_config(REPO / "recipes" / "config.yaml", [*overrides, "train.max_prompt_length=200"])
     assert recipe.backend.drop_overlong_prompts  # recipes/backend/verl.yaml
     full = prepare_run(recipe)  # what a dry run writes: nothing measured
     dropped = overlong_rows(full.config, full.train_files)

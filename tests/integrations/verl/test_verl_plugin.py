@@ -11,20 +11,13 @@ import importlib.metadata
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from testkit import REPO
 
 pytest.importorskip("verl")
 
-ROOT = Path(__file__).resolve().parents[3]
 ENTRY_POINT = "vlm_capcurriculum.integrations.verl.plugin"
-
-
-def test_pyproject_declares_the_entry_point() -> None:
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["verl.plugins"] == {"capcurriculum": ENTRY_POINT}
 
 
 def _require_installed_entry_point() -> None:
@@ -42,7 +35,7 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=REPO,
     )
 
 

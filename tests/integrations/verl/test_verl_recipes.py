@@ -16,13 +16,14 @@ import pytest
 
 pytest.importorskip("verl")
 
-from verl_samples import ROOT
+
+from testkit import REPO
 
 from vlm_capcurriculum.config import load_config
 from vlm_capcurriculum.curriculum import parse_curriculum, plan_curriculum
 
-SCRIPTS = sorted((ROOT / "recipes" / "verl").glob("*.sh"))
-SAMPLES = ROOT / "data_recipes" / "samples"
+SCRIPTS = sorted((REPO / "recipes" / "verl").glob("*.sh"))
+SAMPLES = REPO / "data_recipes" / "samples"
 #: The paper data's environment variables pointed at the sample data.
 PAPER_ENV = {
     "VLMCC_STAGE1_TRAIN": str(SAMPLES / "perception.jsonl"),
@@ -73,10 +74,10 @@ def test_launcher_composes_the_paper_recipe_on_verl(
 ) -> None:
     args = _script_args(script, tmp_path)
     assert args[:2] == ["train", "--config"] and args[-1] == "extra=1"  # the user's arguments come last
-    assert Path(args[2]).resolve() == ROOT / "recipes" / "config.yaml"
+    assert Path(args[2]).resolve() == REPO / "recipes" / "config.yaml"
     for name, value in PAPER_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     recipe = load_config(args[2], args[3:-1])
     model, mode = script.stem.rsplit("_", 1)
     assert recipe.backend.name == "verl" and recipe.curriculum.mode == mode
@@ -102,11 +103,11 @@ def test_launcher_composes_the_paper_recipe_on_verl(
 
 
 def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
-    script = ROOT / "recipes" / "verl" / "qwen2_5vl_7b_staged.sh"
+    script = REPO / "recipes" / "verl" / "qwen2_5vl_7b_staged.sh"
     bin_dir = (
         None if shutil.which("vlmcc") else _shim(tmp_path / "bin", f'exec {sys.executable} -m vlm_capcurriculum "$@"')
     )
-    env = {**os.environ, **PAPER_ENV, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **PAPER_ENV, "PYTHONPATH": str(REPO)}
     if bin_dir is not None:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     out = tmp_path / "run"
@@ -115,7 +116,7 @@ def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=REPO,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -127,7 +128,7 @@ def test_staged_launcher_dry_run_end_to_end(tmp_path: Path) -> None:
 #: Every InternVL launcher: the verl ones and the EasyR1-default ones (run with backend=verl).
 INTERNVL_LAUNCHERS = [
     *(path for path in SCRIPTS if path.name.startswith("internvl")),
-    *sorted((ROOT / "recipes").glob("internvl*.sh")),
+    *sorted((REPO / "recipes").glob("internvl*.sh")),
 ]
 
 
@@ -156,7 +157,7 @@ def test_every_internvl_launcher_dry_runs_on_verl(
     assert argv[:2] == ["train", "--config"] and "backend=verl" in argv and "--dry-run" in argv
     for name, value in {**PAPER_ENV, "HF_HUB_OFFLINE": "1"}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO)
     out = tmp_path / "run"
     assert main([*argv, f"backend.output_dir={out}"]) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -181,9 +182,9 @@ def test_every_internvl_launcher_dry_runs_on_verl(
 def test_the_internvl_gpu_check_composes(tmp_path: Path) -> None:
     """``recipes/gpu_checks/verl_internvl.sh --dry-run``: both runs of the GPU check (staged, merged) compose, pass
     verl's validation and write verl's command with the file logger rollout_check reads and InternVL's tile cap."""
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(ROOT), "OUTPUT_DIR": str(tmp_path)}
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO), "OUTPUT_DIR": str(tmp_path)}
     env["HF_HUB_OFFLINE"] = "1"
-    script = ROOT / "recipes" / "gpu_checks" / "verl_internvl.sh"
+    script = REPO / "recipes" / "gpu_checks" / "verl_internvl.sh"
     result = subprocess.run(
         ["bash", str(script), "--dry-run"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
     )

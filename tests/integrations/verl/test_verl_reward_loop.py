@@ -26,11 +26,11 @@ import ray
 import torch
 from omegaconf import open_dict
 from tensordict import TensorDict
+from testkit import REPO
 from transfer_queue import KVBatchMeta
 from verl import DataProto
 from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 from verl.utils.dataset.rl_dataset import collate_fn
-from verl_samples import ROOT
 
 from vlm_capcurriculum.integrations.verl.dataset import CurriculumRLDataset
 from vlm_capcurriculum.integrations.verl.reward import RESULT_KEYS
@@ -47,7 +47,7 @@ def local_ray() -> Any:
         num_cpus=8,
         num_gpus=0,
         include_dashboard=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}},
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false"}},
     )
     yield
     ray.shutdown()

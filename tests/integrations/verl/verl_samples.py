@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+from testkit import REPO
 
 #: Recipe overrides for CPU tests of the sample recipe: one GPU's layout, no dataloader workers, no validation before
 #: training, one epoch per stage (4 steps each with the samples' batch of 8: 12 steps over three stages), verl's own
@@ -32,7 +32,7 @@ def prepare_sample_run(output_dir: Path, *overrides: str) -> Any:
     from vlm_capcurriculum.integrations.verl.launch import prepare_run
 
     recipe = load_config(
-        ROOT / "recipes" / "config.yaml",
+        REPO / "recipes" / "config.yaml",
         [*SAMPLE_RECIPE_OVERRIDES, f"backend.output_dir={output_dir}", *overrides],
     )
     return prepare_run(recipe)
