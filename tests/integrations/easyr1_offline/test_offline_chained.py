@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from vlm_capcurriculum.curriculum import load_curriculum_data, parse_curriculum, plan_curriculum
-from vlm_capcurriculum.integrations.easyr1.chained import stage_command, stage_node
+from vlm_capcurriculum.curriculum import KNOBS, Overrides, load_curriculum_data, parse_curriculum, plan_curriculum
+from vlm_capcurriculum.integrations.easyr1.chained import NATIVE_KEYS, stage_command, stage_node
 from vlm_capcurriculum.integrations.easyr1.layout import StageLayout
 
 
@@ -72,6 +73,31 @@ def test_stage_configs_carry_the_stage_state_as_native_settings(sample_spec, tmp
     assert third.worker.actor.optim.lr == 1e-6 and third.worker.rollout.n == 5
     assert OmegaConf.to_container(third.curriculum)["stages"][0]["steps"] == 3
     assert node.worker.actor.model.model_path == "/models/base"  # the parent node is not modified
+
+
+def test_every_state_knob_of_the_core_table_reaches_the_stage_runs_config(sample_spec, tmp_path: Path) -> None:
+    values = {
+        "vision_tower": "frozen",
+        "lr": 2e-6,
+        "lr_warmup_ratio": 0.1,
+        "kl_coef": 0.05,
+        "clip_ratio_low": 0.1,
+        "clip_ratio_high": 0.4,
+        "max_grad_norm": 0.5,
+        "rollout_temperature": 0.7,
+        "rollout_n": 3,
+        "reward": {"format_weight": 0.3},
+    }
+    assert set(values) == set(KNOBS), "a new stage knob: map it to EasyR1's config in chained.py (and here)"
+    _, plan = plan_curriculum(sample_spec)
+    stage = dataclasses.replace(plan.stages[0], state=Overrides(**values))
+    node = stage_node(_parent_node(tmp_path), sample_spec, stage, model_path="/m", layout=StageLayout(str(tmp_path)))
+
+    assert {knob: OmegaConf.select(node, key) for knob, key in NATIVE_KEYS.items()} == {
+        knob: values[knob] for knob in NATIVE_KEYS
+    }
+    assert node.worker.actor.model.freeze_vision_tower is True
+    assert dict(node.worker.reward.reward_function_kwargs) == {"format_weight": 0.3, "other": 1}
 
 
 def test_a_stage_run_trains_the_samples_the_one_run_plan_gives_that_stage(sample_spec, tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from verl.trainer.ppo.utils import create_rl_dataset, create_rl_sampler
 from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn, get_dataset_class
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.integrations.verl.dataset import CurriculumDataError, CurriculumRLDataset
-from vlm_capcurriculum.integrations.verl.planning import CurriculumConfigError
 from vlm_capcurriculum.prompts import render_prompt
 
 
@@ -110,13 +110,13 @@ def test_training_files_must_be_the_plans_records_in_stage_order(sample_run: Any
     with open_dict(data_config):
         data_config.train_files = [str(path) for path in reversed(run.train_files)]
     with pytest.raises(
-        CurriculumConfigError,
+        ConfigError,
         match=r"train_03_visual_reasoning.parquet row 0 has id 'visual_reasoning-000', but record 0",
     ):
         CurriculumRLDataset(data_config.train_files, tiny_processor.tokenizer, data_config, tiny_processor)
     with open_dict(data_config):
         data_config.train_files = [str(path) for path in run.train_files[:2]]
-    with pytest.raises(CurriculumConfigError, match=r"hold 72 rows but the curriculum's stages hold 108 records"):
+    with pytest.raises(ConfigError, match=r"hold 72 rows but the curriculum's stages hold 108 records"):
         CurriculumRLDataset(data_config.train_files, tiny_processor.tokenizer, data_config, tiny_processor)
 
 

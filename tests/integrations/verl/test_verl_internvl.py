@@ -20,9 +20,9 @@ pytest.importorskip("verl")
 import torch
 from PIL import Image
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.integrations.verl.internvl import (
     PUBLIC_TILING,
-    InternVLConfigError,
     Tiling,
     check_internvl,
     is_internvl,
@@ -51,7 +51,7 @@ def test_internvl_is_recognised_by_family_or_checkpoint(verl_config: Any) -> Non
 
 def test_the_native_checkpoint_plans_and_ulysses_is_refused(verl_config: Any) -> None:
     check_internvl(verl_config([NATIVE]), "internvl")
-    with pytest.raises(InternVLConfigError) as error:
+    with pytest.raises(ConfigError) as error:
         check_internvl(verl_config([NATIVE, "actor_rollout_ref.actor.ulysses_sequence_parallel_size=2"]), "internvl")
     message = str(error.value)
     assert "Ulysses sequence parallelism is not wired for InternVL" in message
@@ -61,7 +61,7 @@ def test_the_native_checkpoint_plans_and_ulysses_is_refused(verl_config: Any) ->
 
 
 def test_the_remote_code_checkpoint_is_refused_with_the_native_id(verl_config: Any) -> None:
-    with pytest.raises(InternVLConfigError, match="use the transformers-native OpenGVLab/InternVL3-8B-hf"):
+    with pytest.raises(ConfigError, match="use the transformers-native OpenGVLab/InternVL3-8B-hf"):
         check_internvl(verl_config(["actor_rollout_ref.model.path=OpenGVLab/InternVL3-8B"]))
 
 
@@ -72,7 +72,7 @@ def test_max_pixels_becomes_the_most_tiles_that_fit() -> None:
     assert max_patches_for(3 * tile, PUBLIC_TILING) == 2  # 2 crops + thumbnail
     assert max_patches_for(tile, PUBLIC_TILING) == 1
     assert max_patches_for(4194304, PUBLIC_TILING) is None  # 20 tiles fit: the processor's own 12 (+1) bind
-    with pytest.raises(InternVLConfigError, match="below one InternVL tile"):
+    with pytest.raises(ConfigError, match="below one InternVL tile"):
         max_patches_for(tile - 1, PUBLIC_TILING)
     merged = processor_kwargs({"min_pixels": 262144, "max_pixels": 500000}, PUBLIC_TILING)
     assert merged == {"max_patches": 1}  # min_pixels has no InternVL counterpart: every tile is full size

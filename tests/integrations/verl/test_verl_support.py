@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("verl")
 
+from vlm_capcurriculum.curriculum.overrides import FIELDS
 from vlm_capcurriculum.integrations.verl.support import (
-    OVERRIDES,
     UnsupportedOverrideError,
     check_overrides,
     override_support,
@@ -24,8 +24,8 @@ def _supported(config: Any) -> set[str]:
 
 def test_our_defaults_support_every_engine_operation(verl_config: Any) -> None:
     support = override_support(verl_config())
-    assert set(support) == set(OVERRIDES)
-    assert _supported(verl_config()) == set(OVERRIDES) - UNSUPPORTED_MID_RUN
+    assert set(support) == set(FIELDS)
+    assert _supported(verl_config()) == set(FIELDS) - UNSUPPORTED_MID_RUN
     assert "agent-loop workers" in support["rollout_temperature"].detail
 
 

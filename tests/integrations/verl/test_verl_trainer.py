@@ -28,11 +28,11 @@ from verl.trainer.ppo.v1.trainer_base import get_trainer_cls
 from verl_doubles import RecordingCheckpointManager, RecordingWorkerGroup
 
 import vlm_capcurriculum.integrations.verl.trainer as trainer_module
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.integrations.verl.engine import VerlEngine, reference_tag_to_restore
 from vlm_capcurriculum.integrations.verl.support import UnsupportedOverrideError
 from vlm_capcurriculum.integrations.verl.trainer import (
     CapCurriculumTrainer,
-    CurriculumConfigError,
     reward_extra_metrics,
 )
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker
@@ -161,11 +161,11 @@ def test_missing_curriculum_and_async_layout_are_config_errors(sample_run: Any) 
     config = sample_run().config
     with open_dict(config):
         config.curriculum.stages = []
-    with pytest.raises(CurriculumConfigError, match=r"the verl config has no curriculum"):
+    with pytest.raises(ConfigError, match=r"the verl config has no curriculum"):
         CapCurriculumTrainer(config)
     config = sample_run().config
     config.actor_rollout_ref.hybrid_engine = False
-    with pytest.raises(CurriculumConfigError, match="hybrid_engine"):
+    with pytest.raises(ConfigError, match="hybrid_engine"):
         CapCurriculumTrainer(config)
 
 
@@ -176,7 +176,7 @@ def test_plan_is_checked_against_the_verl_config_before_any_worker(sample_run: A
         CapCurriculumTrainer(config)
     config = sample_run().config
     config.data.train_batch_size = 16
-    with pytest.raises(CurriculumConfigError, match=r"data.train_batch_size=16 but curriculum.batch_size=8"):
+    with pytest.raises(ConfigError, match=r"data.train_batch_size=16 but curriculum.batch_size=8"):
         CapCurriculumTrainer(config)
 
 

@@ -30,7 +30,8 @@ from vlm_capcurriculum.curriculum.run_layout import StepsLog
 
 from .layout import RunProgress, StageLayout, has_weights
 
-#: Stage knob -> EasyR1 config key of a fresh run.
+#: Stage knob -> EasyR1 config key of a fresh run; ``vision_tower`` and ``reward`` are set by :func:`stage_node`
+#: itself. Every state knob of the core's table is one of these (tests/integrations/easyr1_offline checks it).
 NATIVE_KEYS: dict[str, str] = {
     "lr": "worker.actor.optim.lr",
     "lr_warmup_ratio": "worker.actor.optim.lr_warmup_ratio",
@@ -98,15 +99,14 @@ def stage_node(
         out.trainer.max_steps = None  # the stage run sets it from its own plan
         out.data.rollout_batch_size = spec.batch_size
         out.trainer.experiment_name = f"{node.trainer.experiment_name}-{stage.position + 1:02d}-{stage.name}"
-        if state.vision_tower is not None:
-            out.worker.actor.model.freeze_vision_tower = state.vision_tower is VisionTower.frozen
-        for knob, key in NATIVE_KEYS.items():
-            value = getattr(state, knob)
-            if value is not None:
-                OmegaConf.update(out, key, value, merge=False)
-        if state.reward is not None:
-            kwargs = OmegaConf.to_container(out.worker.reward.reward_function_kwargs, resolve=True) or {}
-            out.worker.reward.reward_function_kwargs = {**kwargs, **dict(state.reward)}  # type: ignore[dict-item]
+        for knob, value in state.knobs().items():  # the state knobs of the core's table that the stage sets
+            if knob == "vision_tower":
+                out.worker.actor.model.freeze_vision_tower = value == VisionTower.frozen.value
+            elif knob == "reward":
+                kwargs = OmegaConf.to_container(out.worker.reward.reward_function_kwargs, resolve=True) or {}
+                out.worker.reward.reward_function_kwargs = {**kwargs, **value}  # type: ignore[dict-item]
+            else:
+                OmegaConf.update(out, NATIVE_KEYS[knob], value, merge=False)
     OmegaConf.resolve(out)
     return out
 

@@ -34,6 +34,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vlm_capcurriculum.config import ConfigError
+
 FAMILY = "internvl"
 
 #: Remote-code InternVL checkpoints and their transformers-native counterparts.
@@ -41,10 +43,6 @@ NATIVE_CHECKPOINTS: dict[str, str] = {
     "OpenGVLab/InternVL3-8B": "OpenGVLab/InternVL3-8B-hf",
     "OpenGVLab/InternVL3_5-8B": "OpenGVLab/InternVL3_5-8B-HF",
 }
-
-
-class InternVLConfigError(ValueError):
-    """A verl config that cannot train InternVL; the message says what to change."""
 
 
 def is_internvl(config: DictConfig, family: str | None = None) -> bool:
@@ -66,7 +64,7 @@ def _sequence_parallel_sizes(node: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 
 def check_internvl(config: DictConfig, family: str | None = None) -> None:
-    """Plan-time checks for an InternVL run (nothing for other models); raises :class:`InternVLConfigError`."""
+    """Plan-time checks for an InternVL run (nothing for other models); raises :class:`ConfigError`."""
     if not is_internvl(config, family):
         return
     problems = []
@@ -87,7 +85,7 @@ def check_internvl(config: DictConfig, family: str | None = None) -> None:
             f"transformers-native {NATIVE_CHECKPOINTS[path]}"
         )
     if problems:
-        raise InternVLConfigError("InternVL on verl: " + "; ".join(problems))
+        raise ConfigError("InternVL on verl: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------------------------------------------ pixel cap
@@ -133,7 +131,7 @@ def max_patches_for(max_pixels: int, tiling: Tiling) -> int | None:
     than one crop brings a thumbnail, that is 1 crop."""
     budget = int(max_pixels) // (tiling.tile * tiling.tile)
     if budget < 1:
-        raise InternVLConfigError(
+        raise ConfigError(
             f"data.mm_processor_kwargs.max_pixels={max_pixels} is below one InternVL tile ({tiling.tile} x "
             f"{tiling.tile} = {tiling.tile * tiling.tile} px): InternVL cannot show an image in fewer pixels"
         )

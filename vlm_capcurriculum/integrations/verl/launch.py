@@ -41,6 +41,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, SpecError, parse_curriculum, plan_curriculum
 from vlm_capcurriculum.launch import LaunchError
 from vlm_capcurriculum.schema import SUPPORTED_SUFFIXES, DataFileError, RecordValidationError, read_records
@@ -52,9 +53,8 @@ from .hydra_args import (
     format_overrides,
     override_value,
 )
-from .internvl import InternVLConfigError, check_internvl, is_internvl, processor_kwargs, tiling_of
+from .internvl import check_internvl, is_internvl, processor_kwargs, tiling_of
 from .planning import (
-    CurriculumConfigError,
     absolute_spec_paths,
     check_run_shape,
     file_tag,
@@ -105,10 +105,9 @@ _USER_ERRORS = (
     DataFileError,
     RecordValidationError,
     VerlDataError,
-    CurriculumConfigError,
+    ConfigError,
     UnsupportedOverrideError,
     OverrideValueError,
-    InternVLConfigError,
 )
 
 

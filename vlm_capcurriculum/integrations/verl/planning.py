@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import (
     CurriculumData,
     CurriculumSpec,
@@ -45,10 +46,6 @@ def file_tag(position: int, name: str) -> str:
     return f"{position + 1:02d}_{safe}"
 
 
-class CurriculumConfigError(ValueError):
-    """The ``curriculum`` block or the verl config cannot run the curriculum."""
-
-
 def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
     """The core's curriculum spec from verl's ``curriculum`` block: resolved, without :data:`PLUGIN_KEYS`."""
     if curriculum is None:
@@ -59,7 +56,7 @@ def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, A
         block = dict(curriculum)
     block = {key: value for key, value in (block or {}).items() if key not in PLUGIN_KEYS}
     if not block.get("stages"):
-        raise CurriculumConfigError(
+        raise ConfigError(
             "the verl config has no curriculum: select one with curriculum=<name> (a curriculum/<name>.yaml on "
             "Hydra's search path, e.g. the one `vlmcc train ... backend=verl --dry-run` writes) or set "
             "curriculum.stages and the other keys of vlm_capcurriculum's curriculum spec"
@@ -94,14 +91,14 @@ def load_plan(curriculum: DictConfig | Mapping[str, Any] | None) -> tuple[Curric
 
 def _row_ids(path: str) -> list[str]:
     if not path.endswith(".parquet"):
-        raise CurriculumConfigError(
+        raise ConfigError(
             f"training file {path}: the curriculum dataset reads the parquet files written by "
             "write_verl_parquet (vlmcc train ... backend=verl writes them)"
         )
     try:
         column = pq.read_table(path, columns=["extra_info.id"]).column(0)
     except (KeyError, ValueError) as error:
-        raise CurriculumConfigError(f"training file {path} has no extra_info.id column ({error})") from None
+        raise ConfigError(f"training file {path} has no extra_info.id column ({error})") from None
     return [str(value) for value in column.to_pylist()]
 
 
@@ -111,7 +108,7 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
     total = sum(rows_per_file)
     if total != len(data):
         counts = ", ".join(f"{stage.stage.name} {len(stage.records)}" for stage in data.stages)
-        raise CurriculumConfigError(
+        raise ConfigError(
             f"data.train_files hold {total} rows but the curriculum's stages hold {len(data)} records ({counts}): "
             "the training files must be every stage's records, in stage order"
         )
@@ -122,7 +119,7 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
             record_id = data.records[position].id
             if row_id != record_id:
                 stage, local = data.locate(position)
-                raise CurriculumConfigError(
+                raise ConfigError(
                     f"{path} row {row} has id {row_id!r}, but record {position} of the curriculum (stage "
                     f"{stage.stage.name!r}: {stage.locations[local]}) is {record_id!r}: the training files must be "
                     "every stage's records, in stage order"
@@ -164,7 +161,7 @@ def check_run_shape(plan: Plan, config: DictConfig) -> None:
     if trainer.get("v1", {}).get("sampler", {}).get("sync_refill_failed_groups", False):
         problems.append("trainer.v1.sampler.sync_refill_failed_groups draws extra prompts per step")
     if problems:
-        raise CurriculumConfigError("the verl config does not fit the curriculum plan: " + "; ".join(problems))
+        raise ConfigError("the verl config does not fit the curriculum plan: " + "; ".join(problems))
 
 
 def absolute_spec_paths(block: Mapping[str, Any], base: Path | None = None) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from omegaconf import DictConfig
 
 from vlm_capcurriculum.curriculum import (
     END_ACTIONS,
-    KNOBS,
     OPERATION_OF_FIELD,
     START_ACTIONS,
     Operation,
@@ -22,9 +21,7 @@ from vlm_capcurriculum.curriculum import (
     UnsupportedOverrideError,
     validate_plan_for_engine,
 )
-
-#: Every override name a curriculum stage may carry (the core's vocabulary).
-OVERRIDES: tuple[str, ...] = KNOBS + START_ACTIONS + END_ACTIONS
+from vlm_capcurriculum.curriculum.overrides import FIELDS
 
 ENGINE_NAME = "verl"
 
@@ -50,7 +47,7 @@ def _uses_lora(config: DictConfig) -> bool:
 
 
 def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
-    """Every override's support under this composed verl config."""
+    """Every override's support under this composed verl config (one entry per field of the core's table)."""
     actor = config.actor_rollout_ref.actor
     strategy = actor.get("strategy")
     fsdp = strategy in FSDP_STRATEGIES
@@ -173,7 +170,7 @@ def _value_problem(name: str, value: Any, config: DictConfig) -> str | None:
 
 def _asks_for_action(name: str, value: Any) -> bool:
     """False for values that request nothing (a false flag, an empty reward block, a repeated fixed value)."""
-    if name in ("reset_optimizer", "refresh_reference", "save_checkpoint", "validate"):
+    if name in START_ACTIONS + END_ACTIONS:
         return value is True
     if name == "reward":
         return bool(value)
@@ -187,7 +184,7 @@ def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: 
     problems = []
     for name, value in overrides.items():
         if name not in support:
-            problems.append(f"{name}: unknown override (known: {', '.join(OVERRIDES)})")
+            problems.append(f"{name}: unknown override (known: {', '.join(FIELDS)})")
             continue
         problem = _value_problem(name, value, config)
         if problem is not None:

@@ -29,11 +29,12 @@ from verl.utils.debug import marked_timer
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
 from vlm_capcurriculum.checkpoints import checked_resume, seal, unseal
+from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import PlannedStage, StageController
 
 from .engine import VerlEngine, reference_tag_to_restore
 from .layout import RunLayout
-from .planning import CurriculumConfigError, check_run_shape, load_plan
+from .planning import check_run_shape, load_plan
 from .plugin import TRAINER_MODE
 from .support import ENGINE_NAME, check_overrides, check_plan
 from .worker import CapCurriculumActorRolloutRefWorker
@@ -121,7 +122,7 @@ class CapCurriculumTrainer(PPOTrainerSync):
 
     def __init__(self, config: DictConfig) -> None:
         if not config.actor_rollout_ref.get("hybrid_engine", True):
-            raise CurriculumConfigError(
+            raise ConfigError(
                 f"trainer mode {TRAINER_MODE} is synchronous and needs actor_rollout_ref.hybrid_engine=true"
             )
         super().__init__(config)

@@ -1,4 +1,4 @@
-"""Engine operations on a real tiny Qwen2.5-VL under FSDP (gloo, CPU) with EasyR1's optimizer step and LambdaLR."""
+"""worker_mixin.py's operations on a real tiny Qwen2.5-VL under FSDP (gloo, CPU), with EasyR1's LambdaLR."""
 
 from __future__ import annotations
 
