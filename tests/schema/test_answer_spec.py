@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError, with_columns
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,17 @@ def test_options_in_either_case_with_number_texts() -> None:
     assert spec == AnswerSpec("b", "choice", {"A": "red", "B": "3"})
     many = AnswerSpec.parse({"answer": "Z", "choices": {chr(65 + i): str(i) for i in range(26)}})
     assert many.type == "choice" and len(many.choices) == 26
+
+
+def test_dataset_columns_override_the_ground_truth_or_void_it() -> None:
+    plain = AnswerSpec.parse("12")  # a plain "12" is a math answer; an answer_type column makes it a number
+    assert with_columns(plain, answer_type="number", capability="text_reasoning") == AnswerSpec(
+        "12", "number", capability="text_reasoning"
+    )
+    assert with_columns(plain, answer_type="", choices={}, capability=None) is plain  # empty columns keep the spec
+    assert with_columns(None, answer_type="number") is None  # an unreadable ground truth stays unreadable
+    letter = AnswerSpec.parse("B")
+    assert with_columns(letter, choices={"A": "red", "B": "blue"}).choices == {"A": "red", "B": "blue"}
+    # columns that contradict the ground truth: scored 0 (None), never a crash or a silent guess
+    assert with_columns(letter, choices={"A": "red"}) is None
+    assert with_columns(plain, answer_type="bogus") is None

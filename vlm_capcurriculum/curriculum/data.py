@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -87,6 +88,48 @@ class CurriculumData:
         for stage in self.stages:
             total.merge(stage.report)
         return total
+
+
+#: The note counted in a stage's read report for each record an overlong-prompt filter removed (EasyR1's
+#: ``filter_overlong_prompts``, verl's and TRL's counterparts).
+OVERLONG_NOTE = "dropped_overlong_prompt"
+
+
+def without_records(data: CurriculumData, dropped: Iterable[int], note: str = OVERLONG_NOTE) -> CurriculumData:
+    """``data`` minus the records at the global indices ``dropped``; each stage's report counts them under ``note``.
+
+    The global index space is recomputed (offsets shift), so a plan must be built on the result.
+    """
+    gone = set(dropped)
+    if not gone:
+        return data
+    if min(gone) < 0 or max(gone) >= len(data):
+        raise IndexError(f"indices to drop must lie in 0..{len(data) - 1}")
+    stages = []
+    offset = 0
+    for stage in data.stages:
+        keep = [i for i in range(len(stage.records)) if stage.offset + i not in gone]
+        removed = len(stage.records) - len(keep)
+        report = stage.report
+        if removed:
+            report = ReadReport(
+                rows_read=report.rows_read,
+                rows_kept=report.rows_kept - removed,
+                issues=list(report.issues),
+                notes=Counter(report.notes),
+            )
+            report.notes[note] += removed
+        stages.append(
+            dataclasses.replace(
+                stage,
+                records=tuple(stage.records[i] for i in keep),
+                locations=tuple(stage.locations[i] for i in keep),
+                report=report,
+                offset=offset,
+            )
+        )
+        offset += len(keep)
+    return CurriculumData(tuple(stages))
 
 
 def expand_train_files(stage: StageSpec, *, base_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -243,4 +286,5 @@ __all__: Sequence[str] = [
     "expand_train_files",
     "load_curriculum_data",
     "plan_curriculum",
+    "without_records",
 ]

@@ -1,5 +1,6 @@
 """Torch operations every backend shares at a stage boundary: where the vision tower is, stopping and restarting
-its updates, resetting the optimizer, and copying full weights between plain or sharded models.
+its updates, resetting the optimizer, changing a ``LambdaLR``'s rates, and copying full weights between plain or
+sharded models.
 
 Plain torch and no transformers import, so one module serves TRL, verl (transformers 5, FSDP2) and EasyR1's lane
 (transformers 4.57, FSDP1); each backend's ``engine_ops`` adds only what its engine objects need.
@@ -17,6 +18,7 @@ and ``lm_head``) is never part of it.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,8 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, set_model_state_dict
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP1
 from torch.utils.hooks import RemovableHandle
+
+from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
 
 # model class name -> dotted paths (from the ForConditionalGeneration root) of the modules that make up the tower.
 VISION_TOWER_PATHS: dict[str, tuple[str, ...]] = {
@@ -285,6 +289,49 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
     count = len(optimizer.state)
     optimizer.state.clear()
     return count
+
+
+def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
+    """Make ``lr`` the base (peak) learning rate from now on; returns the rates in effect for the next update.
+
+    verl's and EasyR1's schedulers are ``LambdaLR`` (lr = base_lr x factor(step)), so the base rates move and each
+    group's current rate becomes ``base x factor(current step)``: warm-up or decay in progress keeps its position,
+    and the very next update (and the logged ``get_last_lr()``) already uses it. Several param groups keep their
+    ratios to the first. ``base_lrs`` is in the scheduler's ``state_dict``, which both checkpoint, so a resumed run
+    keeps the new rate. Without a scheduler the groups' rates are set directly."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
+    lr = float(lr)
+    groups = optimizer.param_groups
+    if scheduler is None:
+        for group in groups:
+            group["lr"] = lr
+        return [group["lr"] for group in groups]
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    if lambdas is None:
+        raise TypeError(
+            f"cannot change the learning rate of a {type(scheduler).__name__}; only LambdaLR schedulers "
+            "(verl's and EasyR1's constant and cosine schedules) are supported"
+        )
+    first = scheduler.base_lrs[0]
+    scheduler.base_lrs = [lr * (base / first) if first else lr for base in scheduler.base_lrs]
+    for group, base, factor in zip(groups, scheduler.base_lrs, lambdas, strict=True):
+        group["initial_lr"] = base
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in groups]  # torch private: what get_last_lr() returns
+    return list(scheduler._last_lr)
+
+
+def set_stage_warmup(
+    optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
+) -> list[float]:
+    """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
+    update, ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume inside it). verl's
+    v1 worker and EasyR1 step the scheduler once per actor update. It replaces the schedule's factors, so each
+    backend's plan check allows it only over a constant schedule without its own warm-up. Returns the rates now."""
+    if scheduler is None:
+        raise TypeError("a per-stage LR warm-up needs the engine's LR scheduler; this engine has none")
+    return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
 
 
 def is_distributed() -> bool:

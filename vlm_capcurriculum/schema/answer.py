@@ -20,7 +20,9 @@ writers and rewards agree by construction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -34,6 +36,8 @@ _PLAIN_LETTER = re.compile(r"[A-J]")
 _OPTION_LETTER = re.compile(r"[A-Z]")
 # A string written as a JSON object ({"answer": ...}), as opposed to a LaTeX set such as {1, 2}.
 _LOOKS_LIKE_JSON = re.compile(r'^\{\s*"')
+
+logger = logging.getLogger(__name__)
 
 
 class AnswerSpecError(ValueError):
@@ -154,3 +158,29 @@ class AnswerSpec:
         if self.capability is not None:
             payload["capability"] = self.capability
         return json.dumps(payload, ensure_ascii=False)
+
+
+def with_columns(
+    spec: AnswerSpec | None,
+    *,
+    answer_type: Any = None,
+    choices: Mapping[str, str] | None = None,
+    capability: Any = None,
+) -> AnswerSpec | None:
+    """The spec a reward scores: ``spec`` (the parsed ground truth; None when unreadable) with a dataset's
+    ``answer_type`` / ``choices`` / ``capability`` columns on top (TRL's columns, verl's ``extra_info``); empty columns
+    keep the spec's. None (the sample scores 0, warned) when the columns contradict the ground truth."""
+    changes: dict[str, Any] = {}
+    if answer_type:
+        changes["type"] = str(answer_type)
+    if choices:
+        changes["choices"] = choices
+    if capability:
+        changes["capability"] = str(capability)
+    if spec is None or not changes:
+        return spec
+    try:
+        return dataclasses.replace(spec, **changes)
+    except AnswerSpecError as error:
+        logger.warning("answer columns %s contradict ground truth %r; scores 0: %s", changes, spec.answer, error)
+        return None

@@ -86,7 +86,7 @@ def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch
         lane.train_step(actor, scheduler, batch)
     factor = scheduler.lr_lambdas[0]
 
-    current = worker_mixin.set_base_lr(optimizer, scheduler, 5e-4)
+    current = torch_ops.set_base_lr(optimizer, scheduler, 5e-4)
 
     assert current == [pytest.approx(5e-4 * factor(3))]
     assert scheduler.get_last_lr() == current  # what EasyR1 logs as actor/lr
@@ -94,7 +94,7 @@ def test_set_base_lr_takes_effect_now_and_keeps_the_schedule(model_config, batch
     lane.train_step(actor, scheduler, batch)
     assert scheduler.get_last_lr()[0] == pytest.approx(5e-4 * factor(4))
     with pytest.raises(ValueError):
-        worker_mixin.set_base_lr(optimizer, scheduler, math.nan)
+        torch_ops.set_base_lr(optimizer, scheduler, math.nan)
 
 
 def test_a_stage_warm_up_restarts_easyr1s_constant_schedule(model_config, batch):
@@ -102,7 +102,7 @@ def test_a_stage_warm_up_restarts_easyr1s_constant_schedule(model_config, batch)
     for _ in range(2):
         lane.train_step(actor, scheduler, batch)
     # the stage starts with the next update and warms up over 4: lr x 0, 1/4, 2/4, 3/4, then 1
-    assert worker_mixin.set_stage_warmup(optimizer, scheduler, 0, 4) == [0.0]
+    assert torch_ops.set_stage_warmup(optimizer, scheduler, 0, 4) == [0.0]
     seen = []
     for _ in range(5):
         seen.append(optimizer.param_groups[0]["lr"])

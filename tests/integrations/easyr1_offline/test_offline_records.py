@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vlm_capcurriculum.curriculum import build_plan, load_curriculum_data, parse_curriculum
+from vlm_capcurriculum.curriculum.data import OVERLONG_NOTE, without_records
 from vlm_capcurriculum.integrations.easyr1 import records
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 from vlm_capcurriculum.schema.answer import AnswerSpec
@@ -49,22 +50,22 @@ def test_text_only_data_has_no_image_column(repo_root: Path, tmp_path: Path) -> 
 def test_dropping_records_shifts_the_index_space_and_counts_them(sample_spec) -> None:
     data = load_curriculum_data(sample_spec)
     dropped = [0, 40, 41, 107]
-    kept = records.without_records(data, dropped)
+    kept = without_records(data, dropped)
 
     assert len(kept) == 104
     assert [stage.offset for stage in kept.stages] == [0, 35, 69]
     assert kept.records == tuple(record for i, record in enumerate(data.records) if i not in dropped)
-    assert [stage.report.notes[records.OVERLONG_NOTE] for stage in kept.stages] == [1, 2, 1]
+    assert [stage.report.notes[OVERLONG_NOTE] for stage in kept.stages] == [1, 2, 1]
     assert [stage.report.rows_kept for stage in kept.stages] == [35, 34, 35]
     assert "dropped_overlong_prompt 2" in kept.stages[1].report.summary()
-    assert data.stages[1].report.notes[records.OVERLONG_NOTE] == 0  # the original is untouched
+    assert data.stages[1].report.notes[OVERLONG_NOTE] == 0  # the original is untouched
     # images still resolve through each record's own location after the shift
     assert kept.image_paths(69) == data.image_paths(72)
     plan = build_plan(sample_spec, kept.stage_data())
     assert plan.dataset_size == 104
-    assert records.without_records(data, []) is data
+    assert without_records(data, []) is data
     with pytest.raises(IndexError):
-        records.without_records(data, [108])
+        without_records(data, [108])
 
 
 def test_local_validation_files_are_converted_like_training_data(repo_root: Path, tmp_path: Path) -> None:

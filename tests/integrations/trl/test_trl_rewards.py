@@ -6,12 +6,11 @@ import pytest
 
 from vlm_capcurriculum.integrations.trl.rewards import (
     accuracy_reward,
-    answer_spec,
     completion_text,
     format_reward,
     reward_weights,
 )
-from vlm_capcurriculum.rewards import AnswerSpec, score
+from vlm_capcurriculum.rewards import score
 from vlm_capcurriculum.schema import SampleRecord
 
 RESPONSES = [
@@ -41,7 +40,6 @@ def test_weights_reproduce_the_paper_overall_reward() -> None:
 
 def test_answer_type_and_capability_come_from_the_columns() -> None:
     # A plain "12" is a math answer; the answer_type column makes it a number (so "12.0" counts).
-    assert answer_spec("12", "number", "text_reasoning") == AnswerSpec("12", "number", capability="text_reasoning")
     completions = conversational(["<think></think> \\boxed{12.0}"])
     assert accuracy_reward(completions, ["12"], answer_type=["number"]) == [1.0]
     assert accuracy_reward(conversational(["\\boxed{C}"]), ["C"], answer_type=["choice"]) == [1.0]

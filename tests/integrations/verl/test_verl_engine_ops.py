@@ -94,7 +94,7 @@ def test_learning_rate_change_mid_warmup_survives_checkpoint(tiny_vl_model: Any,
     for _ in range(2):
         engine.lr_scheduler_step()
     assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 2 / 4)
-    current = engine_ops.set_learning_rate(engine.optimizer, engine.lr_scheduler, 4e-3)
+    current = torch_ops.set_base_lr(engine.optimizer, engine.lr_scheduler, 4e-3)
     assert current == [pytest.approx(4e-3 * 2 / 4)]  # warm-up continues from where it was, at the new rate
     assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 * 2 / 4)
     assert engine.lr_scheduler_step() == pytest.approx(4e-3 * 3 / 4)
@@ -113,14 +113,14 @@ def test_a_stage_warm_up_restarts_from_the_stage_start_and_survives_checkpoint(
     for _ in range(3):
         assert engine.lr_scheduler_step() == pytest.approx(1e-2)
     # the stage started 1 step ago and warms up over 4 updates: the next update is its second (lr x 1/4)
-    assert engine_ops.set_stage_warmup(engine.optimizer, engine.lr_scheduler, 1, 4) == [pytest.approx(1e-2 / 4)]
-    current = engine_ops.set_learning_rate(engine.optimizer, engine.lr_scheduler, 4e-3)  # the stage's lr too
+    assert torch_ops.set_stage_warmup(engine.optimizer, engine.lr_scheduler, 1, 4) == [pytest.approx(1e-2 / 4)]
+    current = torch_ops.set_base_lr(engine.optimizer, engine.lr_scheduler, 4e-3)  # the stage's lr too
     assert current == [pytest.approx(4e-3 / 4)]
     assert [engine.lr_scheduler_step() for _ in range(4)] == [pytest.approx(4e-3 * f) for f in (0.5, 0.75, 1, 1)]
     state = engine.lr_scheduler.state_dict()  # verl's checkpoint manager saves it: plain numbers, no closure
     restored = make_engine(copy.deepcopy(tiny_vl_model), lr=1e-2)
     restored.lr_scheduler.load_state_dict(state)
-    engine_ops.set_stage_warmup(restored.optimizer, restored.lr_scheduler, 5, 4)  # the driver re-applies on resume
+    torch_ops.set_stage_warmup(restored.optimizer, restored.lr_scheduler, 5, 4)  # the driver re-applies on resume
     assert restored.optimizer.param_groups[0]["lr"] == pytest.approx(4e-3)
 
 

@@ -19,8 +19,9 @@ from verl.utils.tokenizer import get_processor, get_tokenizer
 
 from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, CurriculumSampler, Plan
+from vlm_capcurriculum.curriculum.data import without_records
 
-from .records import ANSWER_KEY, IMAGE_KEY, INDEX_KEY, PROMPT_KEY, without_records, write_train_file
+from .records import ANSWER_KEY, IMAGE_KEY, INDEX_KEY, PROMPT_KEY, write_train_file
 
 #: ``create_dataloader``'s worker count (EasyR1 @ b44b311 hard-codes it).
 EASYR1_NUM_WORKERS = 8

@@ -195,16 +195,7 @@ class RunProgress:
     def write_summary(self) -> Path:
         """``curriculum_summary.json``, atomically (a kill mid-write leaves the previous file)."""
         records = self.steps.read()
-        payload = {
-            "backend": "easyr1",
-            "mode": self.plan.mode.value,
-            "total_steps": self.plan.total_steps,
-            "completed_steps": records[-1]["step"] if records else 0,
-            "plan_fingerprint": self.plan.fingerprint,
-            "stages": self.stage_entries(),
-        }
-        path = Path(self.layout.summary_file)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-        return path
+        completed = records[-1]["step"] if records else 0
+        return run_layout.write_summary(
+            self.layout.summary_file, self.plan, self.stage_entries(), completed, backend="easyr1"
+        )

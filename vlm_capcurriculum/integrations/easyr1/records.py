@@ -9,10 +9,8 @@ step trains exactly the planned samples (``curriculum_index``). Imports nothing 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,6 @@ IMAGE_KEY = "images"
 CAPABILITY_KEY = "capability"
 INDEX_KEY = "curriculum_index"
 SAMPLE_ID_KEY = "sample_id"  # the record id, for the steps file (curriculum_steps.jsonl)
-
-#: The note counted in a stage's read report for each record EasyR1's overlong-prompt filter removed.
-OVERLONG_NOTE = "dropped_overlong_prompt"
 
 
 def has_images(data: CurriculumData) -> bool:
@@ -70,43 +65,6 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str])
 
 def write_train_file(data: CurriculumData, path: str | os.PathLike[str]) -> Path:
     return write_jsonl(train_rows(data), path)
-
-
-def without_records(data: CurriculumData, dropped: Iterable[int], note: str = OVERLONG_NOTE) -> CurriculumData:
-    """``data`` minus the records at the global indices ``dropped``; each stage's report counts them under ``note``.
-
-    The global index space is recomputed (offsets shift), so a plan must be built on the result.
-    """
-    gone = set(dropped)
-    if not gone:
-        return data
-    if min(gone) < 0 or max(gone) >= len(data):
-        raise IndexError(f"indices to drop must lie in 0..{len(data) - 1}")
-    stages = []
-    offset = 0
-    for stage in data.stages:
-        keep = [i for i in range(len(stage.records)) if stage.offset + i not in gone]
-        removed = len(stage.records) - len(keep)
-        report = stage.report
-        if removed:
-            report = ReadReport(
-                rows_read=report.rows_read,
-                rows_kept=report.rows_kept - removed,
-                issues=list(report.issues),
-                notes=Counter(report.notes),
-            )
-            report.notes[note] += removed
-        stages.append(
-            dataclasses.replace(
-                stage,
-                records=tuple(stage.records[i] for i in keep),
-                locations=tuple(stage.locations[i] for i in keep),
-                report=report,
-                offset=offset,
-            )
-        )
-        offset += len(keep)
-    return CurriculumData(tuple(stages))
 
 
 def is_local_data_file(entry: str) -> bool:

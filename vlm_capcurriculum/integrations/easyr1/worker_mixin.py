@@ -5,8 +5,8 @@ The mixin must be the first base of the worker class (worker.py): ``create_coloc
 ``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` without arguments, which a plain ``Worker``
 accepts (as for EasyR1's own ``FSDPWorker``, whose base is ``Worker``) and ``FSDPWorker`` does not. Methods that touch
 weights load offloaded parameters first and offload them after, as ``FSDPWorker.save_checkpoint`` does. The
-operations every backend shares are in :mod:`vlm_capcurriculum.integrations.torch_ops`; the ones on EasyR1's LambdaLR
-and ActorConfig are the functions below.
+operations every backend shares (optimizer, LambdaLR, weights) are in :mod:`vlm_capcurriculum.integrations.torch_ops`;
+the one on EasyR1's ActorConfig is below.
 """
 
 from __future__ import annotations
@@ -16,20 +16,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 import torch.distributed as dist
-from torch.optim.lr_scheduler import LambdaLR
 from verl.single_controller.base import Worker
 from verl.single_controller.base.decorator import Dispatch, register
 from verl.utils.fsdp_utils import load_fsdp_model, offload_fsdp_model
 
-from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
 from vlm_capcurriculum.integrations.torch_ops import (
     VisionTowerGate,
     copy_weights,
     gather_full_state_dict,
     load_full_weights,
     reset_optimizer_state,
+    set_base_lr,
+    set_stage_warmup,
     unwrap_model,
 )
 
@@ -37,45 +36,6 @@ from .hf_export import DTYPES, read_hf_weights, write_hf_model_dir
 
 #: Actor-config fields DataParallelPPOActor reads as ``self.config.<knob>`` on every micro-batch (at b44b311).
 LIVE_ACTOR_KNOBS = ("kl_coef", "clip_ratio_low", "clip_ratio_high", "clip_ratio_dual", "max_grad_norm")
-
-
-def _lambda_scheduler(scheduler: Any) -> LambdaLR:
-    if not isinstance(scheduler, LambdaLR):
-        raise TypeError(
-            f"expected EasyR1's LambdaLR (verl.utils.torch_functional), got {type(scheduler).__name__}: "
-            "cannot change its base learning rate"
-        )
-    return scheduler
-
-
-def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
-    """Change the peak learning rate; the schedule (warmup, cosine) keeps its position.
-
-    EasyR1's schedulers multiply ``base_lrs`` by a factor of the step, so the new rate is ``lr * factor``
-    from now on, including the very next optimizer step (the group's current ``lr`` is updated too).
-    Returns the new current learning rates.
-    """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"learning rate must be a finite number >= 0, got {lr!r}")
-    scheduler = _lambda_scheduler(scheduler)
-    scheduler.base_lrs = [float(lr)] * len(optimizer.param_groups)
-    current = []
-    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
-        group["initial_lr"] = float(lr)
-        group["lr"] = float(lr) * factor(scheduler.last_epoch)
-        current.append(group["lr"])
-    scheduler._last_lr = list(current)  # torch private: what get_last_lr() returns (EasyR1 logs it as actor/lr)
-    return current
-
-
-def set_stage_warmup(
-    optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
-) -> list[float]:
-    """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
-    update, ``steps_into_stage`` scheduler steps ago (EasyR1 steps it once per ``update_actor``). It replaces the
-    schedule's factors: :mod:`.config` allows it only over EasyR1's constant schedule without its own warm-up."""
-    scheduler = _lambda_scheduler(scheduler)
-    return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
 
 
 def set_actor_knobs(actor_config: Any, knobs: Mapping[str, float]) -> dict[str, float]:

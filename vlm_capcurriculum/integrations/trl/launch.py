@@ -288,7 +288,7 @@ def _drop_overlong_prompts(
     """EasyR1's ``filter_overlong_prompts`` for TRL: drop the training prompts above ``train.max_prompt_length``
     tokens, count them in each stage's read report, and plan and configure the run again without them."""
     from vlm_capcurriculum.curriculum import build_plan
-    from vlm_capcurriculum.integrations.easyr1.records import without_records
+    from vlm_capcurriculum.curriculum.data import without_records
 
     from .dataset import prompt_lengths
     from .engine import SUPPORTED_OPERATIONS
@@ -303,7 +303,7 @@ def _drop_overlong_prompts(
     first = f"{data.records[overlong[0]].id!r}, {lengths[overlong[0]]} tokens"
     try:
         spec = parse_curriculum(config.get("curriculum"))
-        data = without_records(data, overlong, note="dropped_overlong_prompt")
+        data = without_records(data, overlong)
         plan = build_plan(spec, data.stage_data())
         validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
         settings = build_settings(config, plan)

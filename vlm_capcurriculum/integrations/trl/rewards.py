@@ -21,7 +21,6 @@ Use them in any ``GRPOTrainer``::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -31,11 +30,11 @@ from vlm_capcurriculum.rewards import (
     DEFAULT_TIMEOUT_S,
     PAPER_FORMAT_WEIGHT,
     AnswerSpec,
-    AnswerSpecError,
     format_score,
     score_batch,
     to_spec,
 )
+from vlm_capcurriculum.schema.answer import with_columns
 
 logger = logging.getLogger(__name__)
 
@@ -69,27 +68,6 @@ def completion_text(completion: Any) -> str:
     return ""
 
 
-def answer_spec(ground_truth: Any, answer_type: str | None = None, capability: str | None = None) -> AnswerSpec | None:
-    """The spec of one completion: the ground truth, with the dataset's type and capability columns on top."""
-    spec = to_spec(ground_truth if isinstance(ground_truth, str | AnswerSpec | dict) else str(ground_truth))
-    if spec is None:
-        return None
-    changes = {}
-    if answer_type and answer_type != spec.type:
-        changes["type"] = answer_type
-    if capability and capability != spec.capability:
-        changes["capability"] = capability
-    if not changes:
-        return spec
-    try:
-        return dataclasses.replace(spec, **changes)
-    except AnswerSpecError as error:
-        logger.warning(
-            "answer_type/capability columns %s contradict ground truth %r; scores 0: %s", changes, ground_truth, error
-        )
-        return None
-
-
 def _column(values: Sequence[Any] | None, n: int) -> list[Any]:
     return list(values) if values is not None else [None] * n
 
@@ -111,7 +89,12 @@ def accuracy_reward(
     """
     n = len(completions)
     types, capabilities = _column(answer_type, n), _column(capability, n)
-    specs = [answer_spec(gt, kind, cap) for gt, kind, cap in zip(ground_truth, types, capabilities, strict=True)]
+    specs = [
+        with_columns(
+            to_spec(gt if isinstance(gt, str | AnswerSpec | dict) else str(gt)), answer_type=kind, capability=cap
+        )
+        for gt, kind, cap in zip(ground_truth, types, capabilities, strict=True)
+    ]
     texts = [completion_text(completion) for completion in completions]
     scored = score_batch(
         texts, [spec if spec is not None else "" for spec in specs], format_weight=0.0, timeout_s=timeout_s

@@ -346,7 +346,7 @@ def prepare_run(
                 overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves), *replaced)
                 config = compose_verl_config(config_dir, overrides)
         if measure_prompts and kept is None and recipe.backend.get("drop_overlong_prompts", False):
-            from vlm_capcurriculum.integrations.easyr1.records import without_records
+            from vlm_capcurriculum.curriculum.data import without_records
 
             from .overlong import overlong_rows, write_kept_records
 

@@ -14,7 +14,6 @@ Resume lives here and only here: :meth:`RunLayout.start` keeps the steps of the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -22,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlannedStage
-from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, stage_dir, stage_summary, step_record
+from vlm_capcurriculum.curriculum.run_layout import (
+    SUMMARY_FILE,
+    StepsLog,
+    stage_dir,
+    stage_summary,
+    step_record,
+    write_summary,
+)
 
 #: Step metrics (the trainer's ``reward/<key>``, means over the step's responses) behind the steps file's columns.
 REWARD_METRIC = "reward/overall"
@@ -81,15 +87,5 @@ class RunLayout:
             entry = stage_summary(stage, records, checkpoint=str(folder) if folder.is_dir() else None)
             if entry is not None:
                 stages.append(entry)
-        payload = {
-            "mode": self.plan.mode.value,
-            "total_steps": self.plan.total_steps,
-            "completed_steps": records[-1]["step"] if records else 0,
-            "plan_fingerprint": self.plan.fingerprint,
-            "stages": stages,
-        }
-        path = self.output_dir / SUMMARY_FILE
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(temporary, path)
-        return path
+        completed = records[-1]["step"] if records else 0
+        return write_summary(self.output_dir / SUMMARY_FILE, self.plan, stages, completed)

@@ -11,7 +11,6 @@ numbers only, so each is the accuracy over the samples it concerns, as EasyR1 lo
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,8 +19,6 @@ from vlm_capcurriculum.rewards import (
     ANSWER_TYPES,
     DEFAULT_TIMEOUT_S,
     PAPER_FORMAT_WEIGHT,
-    AnswerSpec,
-    AnswerSpecError,
     extract_answer,
     score,
     to_spec,
@@ -30,6 +27,7 @@ from vlm_capcurriculum.rewards.extract import ExtractionMode, check_extraction
 from vlm_capcurriculum.rewards.guard import configure_pool, prestart_pool
 from vlm_capcurriculum.rewards.scoring import capability_key, type_key
 from vlm_capcurriculum.schema import PAPER_CAPABILITIES
+from vlm_capcurriculum.schema.answer import with_columns
 
 logger = logging.getLogger(__name__)
 
@@ -38,28 +36,6 @@ RESULT_KEYS = ("score", "acc", "overall", "accuracy", "format", "pred")
 #: Keyword arguments verl itself may pass (reward-model routing); accepted and unused.
 _FRAMEWORK_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned_kwargs: set[str] = set()
-
-
-def _spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> AnswerSpec | None:
-    """The answer spec of one sample: the ground truth, with ``extra_info``'s type/choices/capability on top."""
-    spec = to_spec(ground_truth)  # numbers, lists, None: read exactly as the EasyR1 file reads them
-    if spec is None or not extra_info:
-        return spec
-    changes: dict[str, Any] = {}
-    if extra_info.get("answer_type"):
-        changes["type"] = str(extra_info["answer_type"])
-    present = _choices(extra_info.get("choices"))
-    if present:
-        changes["choices"] = present
-    if extra_info.get("capability"):
-        changes["capability"] = str(extra_info["capability"])
-    if not changes:
-        return spec
-    try:
-        return dataclasses.replace(spec, **changes)
-    except AnswerSpecError as error:
-        logger.warning("invalid answer spec in extra_info %r scores 0: %s", dict(extra_info), error)
-        return None
 
 
 def _choices(choices: Any) -> dict[str, str]:
@@ -106,7 +82,13 @@ def compute_score(
         logger.warning("vlm-capcurriculum reward ignores unknown keyword arguments %s", sorted(unknown))
     configure_pool(workers)
     prestart_pool()  # no-op once started; importing this module starts nothing (plugins import it everywhere)
-    spec = _spec(ground_truth, extra_info)
+    info = extra_info or {}
+    spec = with_columns(  # numbers, lists, None: read exactly as the EasyR1 file reads them
+        to_spec(ground_truth),
+        answer_type=info.get("answer_type"),
+        choices=_choices(info.get("choices")),
+        capability=info.get("capability"),
+    )
     if spec is None:
         result = {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
         pred = None

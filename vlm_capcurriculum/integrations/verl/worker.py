@@ -5,8 +5,8 @@ The v1 trainer runs ``verl.workers.engine_workers.ActorRolloutRefWorker``: ``sel
 ``optimizer`` over *all* parameters; ``lr_scheduler``: a ``LambdaLR``). ``@register(dispatch_mode=ONE_TO_ALL)``
 methods become calls on the driver's worker group that run on every rank and return one result per rank; ours are
 prefixed ``curriculum_`` to stay clear of verl's. The operations every backend shares live in
-:mod:`vlm_capcurriculum.integrations.torch_ops`; the torch functions here are verl's LR changes and the reference
-snapshot a resume reloads.
+:mod:`vlm_capcurriculum.integrations.torch_ops`; the torch functions here are the reference snapshot a resume
+reloads.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from torch import nn
 from verl.single_controller.base.decorator import Dispatch, register
 from verl.workers.engine_workers import ActorRolloutRefWorker
 
-from vlm_capcurriculum.curriculum.warmup import install_stage_warmup
 from vlm_capcurriculum.integrations import torch_ops
 from vlm_capcurriculum.integrations.torch_ops import (
     VisionTowerGate,
@@ -44,58 +43,6 @@ def install_vision_gate(engine: Any) -> VisionTowerGate:
         gate = VisionTowerGate(engine.module, engine.optimizer)
         setattr(engine, _GATE_ATTR, gate)
     return gate
-
-
-def set_learning_rate(
-    optimizer: torch.optim.Optimizer, lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None, lr: float
-) -> list[float]:
-    """Make ``lr`` the base learning rate from now on; returns the learning rates in effect for the next update.
-
-    verl's schedulers are ``LambdaLR`` (lr = base_lr x factor(step)), so the base rates move and the current rates
-    become ``lr x factor(current step)``: warm-up or decay in progress continues from where it is. Several param
-    groups keep their ratios to the first group. ``base_lrs`` is part of the scheduler's ``state_dict``, which verl
-    checkpoints, so a resumed run keeps the new rate."""
-    if lr <= 0:
-        raise EngineOperationError(f"learning rate must be positive, got {lr}")
-    groups = optimizer.param_groups
-    if lr_scheduler is None:
-        for group in groups:
-            group["lr"] = lr
-        return [group["lr"] for group in groups]
-    lambdas = getattr(lr_scheduler, "lr_lambdas", None)
-    if lambdas is None:
-        raise EngineOperationError(
-            f"cannot change the learning rate of a {type(lr_scheduler).__name__}; only LambdaLR schedulers "
-            "(verl's constant and cosine schedules) are supported"
-        )
-    first = lr_scheduler.base_lrs[0]
-    lr_scheduler.base_lrs = [lr * (base / first) if first else lr for base in lr_scheduler.base_lrs]
-    step = lr_scheduler.last_epoch
-    for group, base, factor in zip(groups, lr_scheduler.base_lrs, lambdas, strict=True):
-        group["lr"] = base * factor(step)
-        group["initial_lr"] = base
-    lr_scheduler._last_lr = [group["lr"] for group in groups]
-    return list(lr_scheduler._last_lr)
-
-
-def set_stage_warmup(
-    optimizer: torch.optim.Optimizer,
-    lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    steps_into_stage: int,
-    warmup: int,
-) -> list[float]:
-    """The per-stage warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up counted from the stage's
-    first update, which was ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume
-    inside it). verl's v1 worker steps the scheduler once per training step. Replaces the schedule's factors, so the
-    plan check allows it only over verl's constant schedule without its own warm-up (:mod:`.support`)."""
-    if lr_scheduler is None:
-        raise EngineOperationError("a per-stage LR warm-up needs verl's LR scheduler; this engine has none")
-    try:
-        return install_stage_warmup(
-            optimizer, lr_scheduler, start=lr_scheduler.last_epoch - steps_into_stage, warmup=warmup
-        )
-    except TypeError as error:
-        raise EngineOperationError(str(error)) from None
 
 
 def save_weights(module: nn.Module, path: str | os.PathLike[str]) -> None:
@@ -148,12 +95,12 @@ class CapCurriculumActorRolloutRefWorker(ActorRolloutRefWorker):
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_lr(self, lr: float) -> list[float]:
         engine = self._actor_engine()
-        return set_learning_rate(engine.optimizer, engine.lr_scheduler, lr)
+        return torch_ops.set_base_lr(engine.optimizer, engine.lr_scheduler, lr)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_lr_warmup(self, steps_into_stage: int, warmup: int) -> list[float]:
         engine = self._actor_engine()
-        return set_stage_warmup(engine.optimizer, engine.lr_scheduler, steps_into_stage, warmup)
+        return torch_ops.set_stage_warmup(engine.optimizer, engine.lr_scheduler, steps_into_stage, warmup)
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def curriculum_set_max_grad_norm(self, max_norm: float) -> float:
