@@ -18,7 +18,7 @@ import torch
 from verl_doubles import make_engine, vl_inputs
 
 from vlm_capcurriculum.integrations import torch_ops
-from vlm_capcurriculum.integrations.verl import worker as engine_ops
+from vlm_capcurriculum.integrations.verl import worker as worker_ops
 from vlm_capcurriculum.models import build_tiny
 
 HERE = Path(__file__).parent
@@ -34,7 +34,7 @@ def _changed(before: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[st
 def test_frozen_internvl_vision_keeps_tower_and_projector_bit_identical(family: str) -> None:
     model, processor = build_tiny(family, seed=0)
     engine = make_engine(model)
-    gate = engine_ops.install_vision_gate(engine)
+    gate = worker_ops.install_vision_gate(engine)
     names = {id(param): name for name, param in model.named_parameters()}
     gated = {names[id(param)] for param in gate.parameters}
     vision = {name for name in names.values() if name.startswith(VISION)}
@@ -84,7 +84,7 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str, family: str) -> 
         fully_shard(model, mesh=mesh)  # the class becomes FSDPInternVLForConditionalGeneration
         engine = make_engine(model)
         engine.optimizer_step = engine.optimizer.step  # verl's FSDP2 clip moves the norm to CUDA: step unclipped
-        gate = engine_ops.install_vision_gate(engine)
+        gate = worker_ops.install_vision_gate(engine)
         gate.set_trainable(False)
         before = torch_ops.gather_full_state_dict(model)
         engine.optimizer.zero_grad()

@@ -20,7 +20,7 @@ import torch
 from verl_doubles import make_engine, vl_inputs
 
 from vlm_capcurriculum.integrations import torch_ops
-from vlm_capcurriculum.integrations.verl import worker as engine_ops
+from vlm_capcurriculum.integrations.verl import worker as worker_ops
 from vlm_capcurriculum.integrations.verl.worker import CapCurriculumActorRolloutRefWorker, EngineOperationError
 from vlm_capcurriculum.models import build_tiny, build_tiny_processor
 
@@ -42,7 +42,7 @@ def _changed(before: dict[str, torch.Tensor], module: torch.nn.Module, prefix: s
 
 
 def test_vision_gate_covers_the_qwen2_5_vl_tower(tiny_vl_model: Any) -> None:
-    gate = engine_ops.install_vision_gate(make_engine(tiny_vl_model))
+    gate = worker_ops.install_vision_gate(make_engine(tiny_vl_model))
     assert gate.tower.modules == (tiny_vl_model.model.visual,)
     assert len(gate.parameters) == len(list(tiny_vl_model.model.visual.parameters()))
 
@@ -61,13 +61,13 @@ def test_text_only_model_is_refused() -> None:
         )
     )
     with pytest.raises(TypeError, match="no known vision tower layout for Qwen2ForCausalLM"):
-        engine_ops.install_vision_gate(make_engine(model))
+        worker_ops.install_vision_gate(make_engine(model))
 
 
 def test_frozen_tower_is_bit_identical_and_excluded_from_clip(tiny_vl_model: Any, tiny_processor: Any) -> None:
     engine = make_engine(tiny_vl_model)
-    gate = engine_ops.install_vision_gate(engine)
-    assert engine_ops.install_vision_gate(engine) is gate  # installed once
+    gate = worker_ops.install_vision_gate(engine)
+    assert worker_ops.install_vision_gate(engine) is gate  # installed once
 
     gate.set_trainable(False)
     before = _snapshot(tiny_vl_model)
@@ -219,7 +219,7 @@ def _fsdp2_rank(rank: int, world: int, port: int, out_dir: str) -> None:
         results: dict[str, Any] = {}
         worker.curriculum_set_vision_trainable(False)
         results["tower_params_are_dtensors"] = all(
-            type(p).__name__ == "DTensor" for p in engine_ops.install_vision_gate(actor).parameters
+            type(p).__name__ == "DTensor" for p in worker_ops.install_vision_gate(actor).parameters
         )
         before = torch_ops.gather_full_state_dict(actor_model)
         actor.optimizer.zero_grad()
@@ -275,4 +275,4 @@ def test_fsdp2_two_ranks_freeze_refresh_and_hf_export(tmp_path: Path) -> None:
 
 def test_missing_reference_snapshot_is_an_error(tiny_vl_model: Any, tmp_path: Path) -> None:
     with pytest.raises(EngineOperationError, match="no saved weights at"):
-        engine_ops.load_weights(tiny_vl_model, tmp_path / "absent.pt")
+        worker_ops.load_weights(tiny_vl_model, tmp_path / "absent.pt")
