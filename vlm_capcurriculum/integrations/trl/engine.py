@@ -48,7 +48,7 @@ from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmup, warmup_steps
-from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, vision_tower
+from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, set_base_lr, vision_tower
 from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import reward_weights, unknown_reward_settings
@@ -122,13 +122,10 @@ class TRLEngine(EngineBase):
         vision_tower(self.policy).requires_grad_(True if trainable is None else trainable)
 
     def set_lr(self, lr: float | None) -> None:
-        value = self.base.lr if lr is None else lr
-        scheduler = self.trainer.lr_scheduler
-        optimizer = self.trainer.optimizer
+        scheduler, optimizer = self.trainer.lr_scheduler, self.trainer.optimizer
         if scheduler is None or optimizer is None:
             raise RuntimeError("set_lr before the optimizer and scheduler exist")
-        scheduler.base_lrs = [value] * len(optimizer.param_groups)
-        self._sync_group_lrs()
+        set_base_lr(optimizer, scheduler, self.base.lr if lr is None else lr)
 
     def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
         self._warmup_ratio = self.base.lr_warmup_ratio if ratio is None else ratio
@@ -149,17 +146,6 @@ class TRLEngine(EngineBase):
             start=start,
             warmup=warmup_steps(self._warmup_ratio, stage.steps, updates),
         )
-
-    def _sync_group_lrs(self) -> None:
-        """Give every param group the lr the scheduler would set now (base lr x factor at its step)."""
-        scheduler = self.trainer.lr_scheduler
-        factors = [fn(scheduler.last_epoch) for fn in scheduler.lr_lambdas]
-        for group, base_lr, factor in zip(
-            self.trainer.optimizer.param_groups, scheduler.base_lrs, factors, strict=True
-        ):
-            group["initial_lr"] = base_lr
-            group["lr"] = base_lr * factor
-        scheduler._last_lr = [group["lr"] for group in self.trainer.optimizer.param_groups]
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         value = self.base.kl_coef if kl_coef is None else kl_coef

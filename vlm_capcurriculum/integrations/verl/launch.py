@@ -346,7 +346,7 @@ def prepare_run(
                 overrides = (f"curriculum={CURRICULUM_OPTION}", *format_overrides(leaves), *replaced)
                 config = compose_verl_config(config_dir, overrides)
         if measure_prompts and kept is None and recipe.backend.get("drop_overlong_prompts", False):
-            from vlm_capcurriculum.curriculum.data import without_records
+            from vlm_capcurriculum.curriculum.data import OVERLONG_NOTE, without_records
 
             from .overlong import overlong_rows, write_kept_records
 
@@ -354,7 +354,7 @@ def prepare_run(
             if dropped:
                 data = without_records(data, dropped)
                 counts = ", ".join(
-                    f"{s.stage.name} {s.report.notes.get('dropped_overlong_prompt', 0)}" for s in data.stages
+                    f"{s.stage.name} {s.report.notes.get(OVERLONG_NOTE, 0)}" for s in data.stages
                 )
                 print(
                     f"verl: dropped {len(dropped)} training prompts longer than data.max_prompt_length="
