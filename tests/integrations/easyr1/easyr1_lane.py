@@ -19,10 +19,11 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from testkit import REPO
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.distributed.fsdp import MixedPrecision, ShardingStrategy
+
+REPO = Path(__file__).resolve().parents[3]  # not testkit: subprocess scripts import this module outside pytest
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from testkit import REPO
-
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, parse_curriculum, plan_curriculum
+
+REPO = Path(__file__).resolve().parents[3]  # not testkit: subprocess scripts import this module outside pytest
 
 SAMPLES = REPO / "data_recipes" / "samples"
 STAGE_FILES = {
