@@ -35,7 +35,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vlm_capcurriculum.data import ChatRequest, ImageInput, OpenAIBackend, run_job  # noqa: E402
+from vlm_capcurriculum.data.jobs import run_job  # noqa: E402
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend  # noqa: E402
+from vlm_capcurriculum.data.request import ChatRequest, ImageInput  # noqa: E402
 
 
 class ServerProcess:

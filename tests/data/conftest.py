@@ -16,7 +16,7 @@ from data_helpers import FAST_RETRY, png_bytes
 from fault_server import FaultServer
 from testkit import REPO
 
-from vlm_capcurriculum.data import OpenAIBackend
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend
 
 HERE = Path(__file__).parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from vlm_capcurriculum.data import RetryPolicy
+from vlm_capcurriculum.data.client import RetryPolicy
 
 # Retries in tests: real backoff logic, millisecond delays.
 FAST_RETRY = RetryPolicy(max_attempts=4, malformed_attempts=3, base_delay=0.005, max_delay=0.02)

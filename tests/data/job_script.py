@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.data import ChatRequest, OpenAIBackend, Reject, RetryPolicy, Runner, read_jsonl, run_job
+from vlm_capcurriculum.data.client import RetryPolicy
+from vlm_capcurriculum.data.io import read_jsonl
+from vlm_capcurriculum.data.jobs import Reject, run_job
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+from vlm_capcurriculum.data.request import ChatRequest
+from vlm_capcurriculum.data.runner import Runner
 
 
 def main(argv: list[str] | None = None) -> int:

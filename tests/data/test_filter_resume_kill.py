@@ -16,7 +16,7 @@ from pipeline_helpers import docci_corpus, read_jsonl, write_jsonl
 from test_filter import OPTIONS, SCRIPT
 from testkit import REPO
 
-from vlm_capcurriculum.data import ResponseCache
+from vlm_capcurriculum.data.cache import ResponseCache
 
 ROWS = 120
 CONCURRENCY = 4

@@ -10,8 +10,9 @@ import pytest
 from data_helpers import FAST_RETRY
 from fault_server import expected_answer
 
-from vlm_capcurriculum.data import ChatRequest, InputError, Reject, run_job
 from vlm_capcurriculum.data.io import partial_path, read_jsonl
+from vlm_capcurriculum.data.jobs import Reject, run_job
+from vlm_capcurriculum.data.request import ChatRequest, InputError
 
 
 def read(path: Path) -> list[dict]:

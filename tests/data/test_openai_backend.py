@@ -13,16 +13,10 @@ import pytest
 from data_helpers import FAST_RETRY
 from fault_server import expected_answer
 
-from vlm_capcurriculum.data import (
-    ChatRequest,
-    ModelAccessError,
-    OpenAIBackend,
-    RequestFailed,
-    RetryPolicy,
-    SamplingParams,
-    map_requests,
-)
-from vlm_capcurriculum.data.openai_backend import parse_retry_after
+from vlm_capcurriculum.data.client import ModelAccessError, RequestFailed, RetryPolicy
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend, parse_retry_after
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+from vlm_capcurriculum.data.runner import map_requests
 
 
 def digest12(data: bytes) -> str:

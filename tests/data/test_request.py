@@ -6,8 +6,7 @@ import hashlib
 import pytest
 from data_helpers import png_bytes
 
-from vlm_capcurriculum.data import ChatRequest, ImageInput, InputError, SamplingParams, request_key
-from vlm_capcurriculum.data.request import sniff_mime
+from vlm_capcurriculum.data.request import ChatRequest, ImageInput, InputError, SamplingParams, request_key, sniff_mime
 
 
 def test_key_hashes_image_bytes_not_paths(images) -> None:

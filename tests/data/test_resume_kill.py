@@ -13,7 +13,7 @@ from pathlib import Path
 
 from testkit import REPO
 
-from vlm_capcurriculum.data import ResponseCache
+from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.io import partial_path
 
 HERE = Path(__file__).parent

@@ -12,16 +12,10 @@ import pytest
 from data_helpers import FAST_RETRY
 from fault_server import expected_answer
 
-from vlm_capcurriculum.data import (
-    CacheError,
-    ChatRequest,
-    RequestFailed,
-    ResponseCache,
-    Runner,
-    SamplingParams,
-    map_requests,
-    request_key,
-)
+from vlm_capcurriculum.data.cache import CacheError, ResponseCache
+from vlm_capcurriculum.data.client import RequestFailed
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams, request_key
+from vlm_capcurriculum.data.runner import Runner, map_requests
 
 
 def test_rerun_is_served_from_the_cache(start_server, backend_for, images, tmp_path) -> None:
@@ -131,7 +125,8 @@ def test_cache_survives_sigkill_during_writes(tmp_path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from vlm_capcurriculum.data import ResponseCache, Sample
+        from vlm_capcurriculum.data.cache import ResponseCache
+        from vlm_capcurriculum.data.client import Sample
         cache = ResponseCache({str(path)!r})
         for i in range(10**9):
             cache.store_many([(f"key{{i}}", "m", "{{}}", [(0, Sample("answer " * 50 + str(i), "stop"))])])

@@ -16,7 +16,10 @@ from pipeline_helpers import read_jsonl, write_jsonl
 from test_filter import records
 
 from vlm_capcurriculum.cli import main
-from vlm_capcurriculum.data import ChatRequest, ModelAccessError, OpenAIBackend, RetryPolicy, map_requests
+from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+from vlm_capcurriculum.data.request import ChatRequest
+from vlm_capcurriculum.data.runner import map_requests
 
 HERE = Path(__file__).parent
 

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from vlm_capcurriculum.data import (
-    ChatRequest,
-    ModelAccessError,
-    OpenAIBackend,
-    RetryPolicy,
-    SamplingParams,
-    map_requests,
-)
+from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
+from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
+from vlm_capcurriculum.data.runner import map_requests
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=6)
 

@@ -69,7 +69,7 @@ def beside(output: str, suffix: str) -> Path:
 
 def run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, output: Any = None, **options: Any) -> Any:
     """``run_job`` with the job options (:func:`job_options`): the answer cache beside ``--output`` by default."""
-    from vlm_capcurriculum.data import run_job
+    from vlm_capcurriculum.data.jobs import run_job
 
     return run_job(
         rows,
@@ -83,7 +83,9 @@ def run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, outp
 
 
 def backends(args: argparse.Namespace) -> list[Any]:
-    from vlm_capcurriculum.data import OpenAIBackend, RetryPolicy, VLLMBackend
+    from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
+    from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+    from vlm_capcurriculum.data.vllm_backend import VLLMBackend
 
     models = args.model if isinstance(args.model, list) else [args.model]
     if len(set(models)) != len(models):
@@ -106,8 +108,6 @@ def backends(args: argparse.Namespace) -> list[Any]:
     retry = RetryPolicy(
         max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
     )
-    from vlm_capcurriculum.data import ModelAccessError
-
     try:
         return [
             OpenAIBackend(
@@ -134,7 +134,7 @@ def stall_timeout(args: argparse.Namespace) -> float | None:
 
 
 def sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
-    from vlm_capcurriculum.data import SamplingParams
+    from vlm_capcurriculum.data.request import SamplingParams
 
     try:
         return SamplingParams(
@@ -154,7 +154,9 @@ def guarded(run: Any) -> Any:
     """Turn the library's input and access errors into one-line CLI errors."""
 
     def wrapper(args: argparse.Namespace) -> int:
-        from vlm_capcurriculum.data import CacheError, InputError, ModelAccessError
+        from vlm_capcurriculum.data.cache import CacheError
+        from vlm_capcurriculum.data.client import ModelAccessError
+        from vlm_capcurriculum.data.request import InputError
         from vlm_capcurriculum.schema import DataFileError
 
         try:

@@ -103,7 +103,9 @@ def check_judge(
     base_url: str, model: str, api_key_env: str | None, *, timeout: float = 120.0, retry_delay: float = 1.0
 ) -> str:
     """Ask the judge one question; its reply, or :class:`VLMEvalKitError` when it gives none."""
-    from vlm_capcurriculum.data import ChatRequest, ModelAccessError, OpenAIBackend, RetryPolicy, SamplingParams
+    from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
+    from vlm_capcurriculum.data.openai_backend import OpenAIBackend
+    from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
     from vlm_capcurriculum.data.runner import map_requests
 
     try:
