@@ -76,11 +76,9 @@ class BackendStats:
 
 @runtime_checkable
 class Backend(Protocol):
-    """A model behind some transport. ``model`` is sent to the server; ``cache_model`` names the model in cache
-    keys (the same as ``model`` unless two different checkpoints are served under one name)."""
+    """A model behind some transport; ``model`` is the served name, also the model in cache keys."""
 
     model: str
-    cache_model: str
     stats: BackendStats
 
     async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:

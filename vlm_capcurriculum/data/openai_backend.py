@@ -1,21 +1,14 @@
 """Any OpenAI-compatible chat-completions server: vLLM ``serve``, SGLang, LMDeploy, ``transformers serve``, hosted
 APIs.
 
-Written on ``aiohttp`` rather than the ``openai`` client or ``httpx``. The retry loop is the point of this module
-(which failures retry, how long to wait, ``Retry-After``, a separate budget for malformed bodies, a count per
-reason for the summary); the ``openai`` client has its own retry loop and response models that would have to be
-switched off and worked around. ``httpx`` would do, but its connection pool (httpcore 1.0.9) rescans every pooled
-connection several times per request: ``python benchmarks/data_pipeline.py --compare-clients`` (loopback, 50 ms
-latency) measured 91 req/s for ``httpx`` at 64 concurrent requests and 81 at 256, against 968 and 1761 for
-``aiohttp`` (equal up to 16); a filter run against vLLM at 64-256 concurrent requests would be bound by the
-client. Reading the body separately from the headers tells a truncated body (headers arrived, body cut off) from
-a connection failure. Concurrency is one semaphore around each attempt (released while backing off, so a slow
-retry never idles a slot) and a connector limit of the same size.
-
-Proxies: ``HTTP(S)_PROXY`` / ``NO_PROXY`` are honoured (as curl and the ``openai`` client do), but resolved once per
-backend, not per request: aiohttp's ``trust_env=True`` looks up the environment's proxy and ``~/.netrc`` in a worker
-thread on *every* request, two thread hand-offs that cost more than the rest of the client at 64+ concurrent
-requests (``benchmarks/data_pipeline.py``). ``.netrc`` credentials are not used (the API key is a bearer token).
+Written on ``aiohttp`` because the retry loop is the point of this module (which failures retry, how long to wait,
+``Retry-After``, a separate budget for malformed bodies, counts per reason); the ``openai`` client's own retries
+and response models would have to be worked around. ``httpx``'s pool rescans every pooled connection per request:
+``python benchmarks/data_pipeline.py --compare-clients`` measured 91 req/s at 64 concurrent requests against 968
+for ``aiohttp``. Concurrency is one semaphore around each attempt (released while backing off) and a connector
+limit of the same size. The proxy from ``HTTP(S)_PROXY`` / ``NO_PROXY`` is resolved once per backend: aiohttp's
+``trust_env=True`` looks it up (and ``~/.netrc``) in a worker thread on every request, which costs more than the
+rest of the client at 64+ concurrent requests.
 """
 
 from __future__ import annotations
@@ -29,7 +22,7 @@ import random
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -160,28 +153,20 @@ def encode_body(build: Callable[..., dict[str, Any]], request: ChatRequest, *arg
 
 
 class OpenAIBackend:
-    """A chat-completions endpoint. ``base_url`` is the API root as clients spell it (``http://host:8000/v1``).
-
-    The API key comes from ``api_key``, else from the environment variable ``api_key_env`` (``OPENAI_API_KEY``
-    by default; a variable named explicitly must be set, the default may be unset for local servers).
-    ``timeout`` bounds a whole attempt (connect, queueing in the server, generation, body). ``cache_model``
-    names the model in cache keys when it must differ from the served name (two checkpoints served as
-    "policy")."""
+    """A chat-completions endpoint at ``base_url``, the API root (``http://host:8000/v1``). The API key is read
+    from ``api_key_env`` (which must then be set), else from ``OPENAI_API_KEY`` (may be unset for local servers).
+    ``timeout`` bounds a whole attempt (connect, queueing in the server, generation, body)."""
 
     def __init__(
         self,
         base_url: str,
         model: str,
         *,
-        api_key: str | None = None,
         api_key_env: str | None = None,
         max_concurrency: int = 16,
         timeout: float = 600.0,
         connect_timeout: float = 10.0,
         retry: RetryPolicy | None = None,
-        cache_model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
@@ -190,15 +175,14 @@ class OpenAIBackend:
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.model = model
-        self.cache_model = cache_model or model
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.retry = retry or RetryPolicy()
         self.stats = BackendStats()
-        self._rng = rng or random.Random()
-        self._headers = {"content-type": "application/json", **(headers or {})}
-        key = api_key if api_key is not None else os.environ.get(api_key_env or DEFAULT_API_KEY_ENV)
+        self._rng = random.Random()
+        self._headers = {"content-type": "application/json"}
+        key = os.environ.get(api_key_env or DEFAULT_API_KEY_ENV)
         if key is None and api_key_env is not None:
             raise ModelAccessError(f"environment variable {api_key_env} (named as the API key source) is not set")
         if key:

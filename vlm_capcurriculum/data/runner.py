@@ -1,41 +1,34 @@
 """Cached model calls: the one place that decides what is asked of a backend and what comes from disk.
 
-:meth:`Runner.complete` is what pipeline code awaits. For a request wanting ``n`` samples it reads samples
-``0..n-1`` from the cache, asks the backend only for the missing ones, and stores each answer as soon as it
-arrives. Samples are exchangeable draws keyed by index: when a seed is set, the request that produces sample
-``i`` first is sent with seed ``seed + i``, so a server that ignores ``n`` (``transformers serve``) still gets
-distinct, reproducible seeds, and a server that honours ``n`` gets one request with ``seed``. Identical requests
-in flight at once are made once (the second waits and reads the cache).
+Samples are exchangeable draws keyed by index: :meth:`Runner.complete` reads samples ``0..n-1`` from the cache and
+asks the backend only for the missing ones; with a seed, the request that first produces sample ``i`` is sent with
+``seed + i``, so a server that ignores ``n`` (``transformers serve``) still gets distinct, reproducible seeds.
+Identical requests in flight at once are made once (the second waits and reads the cache).
 
-Answers are written to the cache in groups: every answer that arrives during one turn of the event loop is
-committed in one transaction at the start of the next turn (:meth:`Runner.flush`). One SQLite commit per answer
-cost a sixth of the client's CPU at 64 concurrent requests; grouping keeps the guarantee that a killed run loses
-only the answers of the turn it was killed in.
-
-Deterministic replay: :meth:`Runner.complete` returns only after its answer is committed, and it returns what the
-cache holds, not what the backend sent. When several runs share one cache file and ask the same request at once,
-the first commit wins (:meth:`ResponseCache.store_many`) and every run uses the winner, so each run's output is
-exactly what a later run would replay from the cache.
-
-Stalls: a server that accepts requests and never answers would keep a job waiting for attempts x timeout per
-request. :meth:`Runner.watch` stops the run with :class:`StalledError` when no answer (from a backend or the cache)
-arrived for ``stall_timeout`` seconds, and refreshes the progress bar every second meanwhile.
+Answers are committed in groups, one transaction per event-loop turn (:meth:`Runner.flush`): one SQLite commit per
+answer cost a sixth of the client's CPU at 64 concurrent requests, and a killed run still loses only one turn.
+:meth:`Runner.complete` returns what the cache holds once committed, not what the backend sent: when runs sharing
+a cache ask the same request at once, the first commit wins and every run uses it, so each output is exactly what
+a later run replays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import AsyncGenerator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample, StalledError
 from vlm_capcurriculum.data.progress import ProgressBar
 from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,11 +60,8 @@ class ModelCounters:
 
 
 class Runner:
-    """Answers requests from the cache or a backend, and counts what it did per backend.
-
-    One runner serves any number of backends (e.g. one per filter model) within one event loop; call
-    :meth:`aclose` (or use ``async with``) at the end to close the backends' connections. ``stall_timeout``
-    (seconds, ``None``: never) is how long :meth:`map` and the jobs wait without any answer before giving up."""
+    """Answers requests from the cache or any number of backends within one event loop, and counts what it did
+    per backend. ``stall_timeout`` (seconds, ``None``: never): how long :meth:`in_order` waits without any answer."""
 
     def __init__(
         self, cache: ResponseCache | str | os.PathLike[str] | None = None, *, stall_timeout: float | None = None
@@ -83,8 +73,7 @@ class Runner:
         self.stall_timeout = stall_timeout
         self.backends: dict[int, Backend] = {}
         self.counters: dict[int, ModelCounters] = {}
-        self.last_answer = time.monotonic()
-        """When the last answer arrived (``time.monotonic()``; from a backend or the cache)."""
+        self.last_answer = time.monotonic()  # from a backend or the cache
         self._locks: dict[str, list[Any]] = {}
         # answers not yet committed: key -> (model, blob, {index: sample}, future of the committed samples)
         self._unwritten: dict[str, tuple[str, str, dict[int, Sample], asyncio.Future[dict[int, Sample]]]] = {}
@@ -99,13 +88,12 @@ class Runner:
     async def complete(
         self, backend: Backend, request: ChatRequest, params: SamplingParams | None = None
     ) -> Completion:
-        """The ``params.n`` samples of ``request`` from ``backend``. Raises
-        :class:`~vlm_capcurriculum.data.client.RequestFailed` when the backend gives up on it (samples that did
-        arrive stay cached) and :class:`~vlm_capcurriculum.data.request.InputError` for an unreadable image."""
+        """The ``params.n`` samples of ``request``. Raises :class:`RequestFailed` when the backend gives up on it
+        (samples that did arrive stay cached), :class:`InputError` for an unreadable image."""
         params = params or SamplingParams()
         counters = self.counters_for(backend)
         counters.requests += 1
-        blob = key_blob(backend.cache_model, request, params)
+        blob = key_blob(backend.model, request, params)
         key = blob_key(blob)
         entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
         entry[1] += 1
@@ -146,7 +134,7 @@ class Runner:
             arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
             if self.cache is not None:
                 # what the cache holds for these indexes: another run sharing the cache may have answered first
-                arrived = list((await self._write_soon(key, backend.cache_model, blob, arrived)).items())
+                arrived = list((await self._write_soon(key, backend.model, blob, arrived)).items())
             have.update(arrived)
             counters.generated_samples += min(len(samples), len(missing))
             missing = missing[len(samples) :]
@@ -187,16 +175,15 @@ class Runner:
             if not future.done():
                 future.set_result(stored[key])
 
-    async def watch(self, bar: ProgressBar | None = None) -> NoReturn:
-        """Run beside the work: refresh ``bar`` every second (retries, failures and the seconds since the last
-        answer stay visible while nothing completes) and raise :class:`StalledError` once no answer arrived for
-        ``stall_timeout`` seconds. Cancel it when the work ends."""
+    async def watch(self, bar: ProgressBar) -> NoReturn:
+        """Refresh ``bar`` every second (retries and idle time show while nothing completes); raise
+        :class:`StalledError` once no answer arrived for ``stall_timeout`` seconds: a server that accepts requests
+        and never answers would otherwise hold a job for attempts x timeout per request."""
         self.last_answer = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             idle = time.monotonic() - self.last_answer
-            if bar is not None:
-                bar.refresh(idle)
+            bar.refresh(idle)
             if self.stall_timeout is not None and idle >= self.stall_timeout:
                 raise StalledError(self._stall_message(idle))
 
@@ -213,6 +200,41 @@ class Runner:
             + ". Stopped; the answers received so far are cached, so the same command resumes once the server answers"
         )
 
+    async def in_order(self, work: Iterable[Awaitable[T]], bar: ProgressBar, window: int) -> AsyncGenerator[T, None]:
+        """The results of ``work`` in order, at most ``window`` pending at once (memory stays bounded however long
+        the input). The first error of any item, or a stall (:meth:`watch`), cancels the rest and is raised."""
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def stop_on_error(task: asyncio.Future[Any]) -> None:
+            if not task.cancelled() and task.exception() is not None and not failed.done():
+                failed.set_exception(task.exception())  # type: ignore[arg-type]
+
+        watchdog = asyncio.ensure_future(self.watch(bar))
+        watchdog.add_done_callback(stop_on_error)
+        pending: deque[asyncio.Future[T]] = deque()
+
+        async def head() -> T:
+            await asyncio.wait([pending[0], failed], return_when=asyncio.FIRST_COMPLETED)
+            if failed.done():
+                failed.result()
+            return pending.popleft().result()
+
+        try:
+            for item in work:
+                pending.append(asyncio.ensure_future(item))
+                pending[-1].add_done_callback(stop_on_error)
+                while len(pending) >= window or (pending and pending[0].done()):
+                    yield await head()
+            while pending:
+                yield await head()
+        finally:
+            watchdog.cancel()
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if failed.done():
+                failed.exception()  # retrieved: it is being raised, or superseded by another error
+
     async def map(
         self,
         backend: Backend,
@@ -222,43 +244,26 @@ class Runner:
         progress: bool | str = True,
         window: int = 1024,
     ) -> list[Completion | RequestFailed]:
-        """Every request's completion, in order; a request the backend gave up on is its
-        :class:`RequestFailed` in place (like ``asyncio.gather(return_exceptions=True)``). ``progress`` is a
-        bar description, or ``False``; at most ``window`` requests are pending at once (memory stays bounded
-        however long the list)."""
+        """Every request's completion, in order; a request the backend gave up on is its :class:`RequestFailed`
+        in place. ``progress`` is a bar description, or ``False``."""
         desc = progress if isinstance(progress, str) else backend.model
         bar = ProgressBar(len(requests), self, desc=desc, enabled=bool(progress))
-        slots = asyncio.Semaphore(window)
 
         async def one(request: ChatRequest) -> Completion | RequestFailed:
-            async with slots:
-                outcome: Completion | RequestFailed
-                try:
-                    outcome = await self.complete(backend, request, params)
-                except RequestFailed as err:
-                    outcome = err
-                except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
-                    outcome = RequestFailed("bad_input", str(err))
-                bar.advance()
-                return outcome
+            outcome: Completion | RequestFailed
+            try:
+                outcome = await self.complete(backend, request, params)
+            except RequestFailed as err:
+                outcome = err
+            except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
+                outcome = RequestFailed("bad_input", str(err))
+            bar.advance()
+            return outcome
 
-        tasks = [asyncio.ensure_future(one(request)) for request in requests]
-        watchdog = asyncio.ensure_future(self.watch(bar))
-        everything = asyncio.gather(*tasks)
         try:
-            await asyncio.wait([everything, watchdog], return_when=asyncio.FIRST_COMPLETED)
-            if watchdog.done():
-                watchdog.result()  # raises StalledError
-            return list(everything.result())
-        except BaseException:
-            for task in tasks:  # ModelAccessError, a stall (or an interrupt): stop the rest now
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if everything.done() and not everything.cancelled():
-                everything.exception()  # retrieved: the error being raised is this one or supersedes it
-            raise
+            async with contextlib.aclosing(self.in_order((one(r) for r in requests), bar, window)) as outcomes:
+                return [outcome async for outcome in outcomes]
         finally:
-            watchdog.cancel()
             bar.close()
 
     async def aclose(self) -> None:

@@ -33,12 +33,11 @@ class VLLMBackend:
     ``extra`` sampling fields are passed to ``vllm.SamplingParams``."""
 
     def __init__(
-        self, model: str, *, max_batch: int = 512, cache_model: str | None = None, **engine_kwargs: Any
+        self, model: str, *, max_batch: int = 512, **engine_kwargs: Any
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.model = model
-        self.cache_model = cache_model or model
         self.max_batch = max_batch
         self.stats = BackendStats()
         self._engine_kwargs = engine_kwargs
