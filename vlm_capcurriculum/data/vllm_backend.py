@@ -1,14 +1,11 @@
-"""vLLM's offline engine behind the :class:`~vlm_capcurriculum.data.client.Backend` interface (optional).
+"""vLLM's offline engine as a backend (``--engine vllm``), for a GPU box without a server.
 
-For a GPU box without a server: requests that arrive while the engine is busy are gathered into one
-``LLM.chat`` call (vLLM schedules a batch far better than it serves one prompt at a time), run in a worker
-thread so the event loop keeps feeding the cache and the output. ``vllm`` is imported only when the engine is
-first needed. Images travel as the same base64 data URLs as over HTTP; ``LLM.chat`` parses OpenAI-format
-messages itself.
+Requests that arrive while the engine is busy are gathered into one ``LLM.chat`` call (vLLM schedules a batch far
+better than one prompt at a time), run in a worker thread so the event loop keeps feeding the cache and the output.
 
-UNVERIFIED: vLLM cannot be installed in the development environment (no GPU, no wheel for its torch pin), so
-this module has never run against a real engine; it is written against ``vllm.LLM.chat(messages: list of
-conversations, sampling_params: list, use_tqdm=...)`` and ``RequestOutput.outputs[i].text/.finish_reason``.
+UNVERIFIED: vLLM cannot be installed where this is developed (no GPU), so this module has never run against a real
+engine; it is written against ``vllm.LLM.chat(conversations, sampling_params: list, use_tqdm=...)`` and
+``RequestOutput.outputs[i].text/.finish_reason/.token_ids``.
 """
 
 from __future__ import annotations
@@ -20,6 +17,8 @@ from typing import Any
 from vlm_capcurriculum.data.client import BackendStats, RequestFailed, Sample
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
 
+MAX_BATCH = 512
+
 
 @dataclass
 class _Pending:
@@ -29,18 +28,11 @@ class _Pending:
 
 
 class VLLMBackend:
-    """``vllm.LLM(model, **engine_kwargs)``, batching up to ``max_batch`` concurrent requests per call.
-    ``extra`` sampling fields are passed to ``vllm.SamplingParams``."""
+    """``vllm.LLM(model)``, imported when first needed; ``extra`` sampling fields go to ``vllm.SamplingParams``."""
 
-    def __init__(
-        self, model: str, *, max_batch: int = 512, **engine_kwargs: Any
-    ) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    def __init__(self, model: str) -> None:
         self.model = model
-        self.max_batch = max_batch
         self.stats = BackendStats()
-        self._engine_kwargs = engine_kwargs
         self._llm: Any = None
         self._queue: list[_Pending] = []
         self._worker: asyncio.Task[None] | None = None
@@ -51,7 +43,7 @@ class VLLMBackend:
                 import vllm
             except ImportError as err:
                 raise ImportError("VLLMBackend needs the `vllm` package (pip install vllm on a GPU machine)") from err
-            self._llm = vllm.LLM(model=self.model, **self._engine_kwargs)
+            self._llm = vllm.LLM(model=self.model)
         return self._llm
 
     def _sampling_params(self, params: SamplingParams, n: int, seed: int | None) -> Any:
@@ -77,7 +69,7 @@ class VLLMBackend:
     async def _drain(self) -> None:
         while self._queue:
             await asyncio.sleep(0)  # let every request created in this tick join the batch
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             self.stats.started()
             try:
                 outputs = await asyncio.to_thread(
@@ -93,12 +85,10 @@ class VLLMBackend:
                 self.stats.finished()
             self.stats.responses += 1
             for pending, output in zip(batch, outputs, strict=True):
-                samples = [
-                    Sample(c.text, getattr(c, "finish_reason", None), _token_count(c)) for c in output.outputs
-                ]
+                samples = [Sample(c.text, c.finish_reason, len(c.token_ids)) for c in output.outputs]
                 self.stats.samples += len(samples)
-                self.stats.prompt_tokens += len(getattr(output, "prompt_token_ids", None) or ())
-                self.stats.completion_tokens += sum(len(getattr(c, "token_ids", ()) or ()) for c in output.outputs)
+                self.stats.prompt_tokens += len(output.prompt_token_ids or ())
+                self.stats.completion_tokens += sum(sample.completion_tokens or 0 for sample in samples)
                 if not pending.future.done():
                     pending.future.set_result(samples)
 
@@ -106,9 +96,3 @@ class VLLMBackend:
         if self._worker is not None:
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
-
-
-def _token_count(output: Any) -> int | None:
-    """The generated token count of one vLLM ``CompletionOutput`` (None when it carries no token ids)."""
-    token_ids = getattr(output, "token_ids", None)
-    return len(token_ids) if token_ids is not None else None
