@@ -1,26 +1,9 @@
-"""The caption-SFT dataset of the paper's SFT-versus-RL perception ablation (Table 6): each image, the instruction
-"describe the image in detail", and its human caption as the target.
-
-Two chat-JSONL layouts, one row per image:
-
-* ``trl`` (TRL ``SFTTrainer``, conversational prompt-completion, so the loss is on the caption only)::
-
-    {"id": ..., "images": ["<path>"], "prompt": [{"role": "user", "content": "<instruction>"}],
-     "completion": [{"role": "assistant", "content": "<caption>"}]}
-
-  TRL puts the image before the first user turn (``trl.data_utils.prepare_multimodal_messages``); load with
-  ``datasets.load_dataset("json", ...)`` and ``cast_column("images", Sequence(Image()))`` (absolute paths, or
-  ``--absolute-images`` here) so the collator gets pictures.
-* ``llamafactory`` (LLaMA-Factory's ShareGPT-style multimodal layout, as in its ``mllm_demo.json``)::
-
-    {"id": ..., "messages": [{"role": "user", "content": "<image><instruction>"},
-                              {"role": "assistant", "content": "<caption>"}], "images": ["<path>"]}
-
-  with the ``dataset_info.json`` entry :func:`llamafactory_dataset_info` returns (written beside the output).
-
-The reference run used LLaMA-Factory full fine-tuning of Qwen3-VL-8B on DOCCI captions
-(``training/examples/ablations/qwen3_vl_8b_sft_perception_then_stage23.sh``); its instruction was "Please generate a
-detailed caption", ours is ``prompts/caption_instruction.txt`` (replaceable).
+"""The caption-SFT dataset of the paper's SFT-versus-RL perception ablation (Table 6): each image, an instruction to
+describe it in detail (``prompts/caption_instruction.txt``), and its human caption as the target. Two chat-JSONL
+layouts (examples in ``data_recipes/README.md``): ``trl`` (TRL ``SFTTrainer``'s conversational prompt-completion, so
+the loss is on the caption only) and ``llamafactory`` (its ShareGPT-style multimodal layout, with the
+``dataset_info.json`` entry; the reference ran LLaMA-Factory full fine-tuning of Qwen3-VL-8B on DOCCI captions,
+``training/examples/ablations/qwen3_vl_8b_sft_perception_then_stage23.sh``).
 """
 
 from __future__ import annotations
@@ -36,14 +19,9 @@ from typing import Any
 from vlm_capcurriculum.data.captions import Caption
 from vlm_capcurriculum.data.inputs import BadRow
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
+from vlm_capcurriculum.data.prompting import PromptTemplate
 
 FORMATS = ("trl", "llamafactory")
-
-
-def default_instruction() -> str:
-    from vlm_capcurriculum.data.prompting import PromptTemplate
-
-    return PromptTemplate.packaged("caption_instruction.txt").fill()
 
 
 def sft_row(caption: Caption, instruction: str, fmt: str, image: str) -> dict[str, Any]:
@@ -54,27 +32,13 @@ def sft_row(caption: Caption, instruction: str, fmt: str, image: str) -> dict[st
             "prompt": [{"role": "user", "content": instruction}],
             "completion": [{"role": "assistant", "content": caption.caption}],
         }
-    if fmt == "llamafactory":
-        return {
-            "id": caption.id,
-            "messages": [
-                {"role": "user", "content": "<image>" + instruction},
-                {"role": "assistant", "content": caption.caption},
-            ],
-            "images": [image],
-        }
-    raise ValueError(f"unknown caption-SFT format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def llamafactory_dataset_info(name: str, file_name: str) -> dict[str, Any]:
-    """The ``dataset_info.json`` entry that makes LLaMA-Factory read :func:`sft_row`'s ``llamafactory`` rows."""
     return {
-        name: {
-            "file_name": file_name,
-            "formatting": "sharegpt",
-            "columns": {"messages": "messages", "images": "images"},
-            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
-        }
+        "id": caption.id,
+        "messages": [
+            {"role": "user", "content": "<image>" + instruction},
+            {"role": "assistant", "content": caption.caption},
+        ],
+        "images": [image],
     }
 
 
@@ -93,17 +57,17 @@ def write_caption_sft(
     instruction: str | None = None,
     image_root: str | os.PathLike[str] | None = None,
     absolute_images: bool = False,
-    issues: str | os.PathLike[str] | None = None,
 ) -> CaptionSFTSummary:
-    """Write one SFT row per good caption (atomically); bad rows go to ``issues`` (default
-    ``OUTPUT.issues.jsonl``) with file, line and field."""
+    """Write one SFT row per good caption (atomically); bad rows go to ``OUTPUT.issues.jsonl`` with file, line and
+    field."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown caption-SFT format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if absolute_images and image_root is None:
         raise ValueError("absolute image paths need the image root")
-    instruction = instruction if instruction is not None else default_instruction()
+    if instruction is None:
+        instruction = PromptTemplate.packaged("caption_instruction.txt").fill()
     output = Path(output)
-    issues_path = Path(issues) if issues is not None else output.with_suffix(".issues.jsonl")
+    issues_path = output.with_suffix(".issues.jsonl")
     summary = CaptionSFTSummary()
     seen: Counter[str] = Counter()
     with AtomicJsonlWriter(output) as rows, AtomicJsonlWriter(issues_path) as bad:
@@ -132,7 +96,12 @@ def write_caption_sft(
                 raise ValueError(f"{info}: not valid JSON ({err}); fix or remove it") from None
             if not isinstance(entries, dict):
                 raise ValueError(f"{info}: expected a JSON object of datasets")
-        entries.update(llamafactory_dataset_info(output.stem, output.name))
+        entries[output.stem] = {  # what makes LLaMA-Factory read the rows above
+            "file_name": output.name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "messages", "images": "images"},
+            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+        }
         info.write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         summary.outputs["dataset_info"] = str(info)
     return summary

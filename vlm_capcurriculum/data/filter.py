@@ -1,29 +1,13 @@
-"""Perception-sensitive filtering (the paper's Stage-1 filter): keep a question only if every filter model answers
-it wrongly from the image alone and rightly from the caption alone.
+"""Perception-sensitive filtering, the paper's Stage-1 filter (Sec. 3; reference ``data_pipeline/filter_perception.py``
+with Qwen2.5-VL-7B and -32B): keep a question only if every filter model answers it wrongly from the image alone and
+rightly from the caption alone, a failure of perception rather than of knowledge or reasoning.
 
-For each question and each model, two requests, both with the options: the image-only one (the problem with its
-image, ``prompts/filter_image.txt``) and the caption-only one (the caption instead of the image,
-``prompts/filter_caption.txt``). Answers are graded by the rewards' ``choice`` verifier against the record's
-answer and option texts (``B``, ``(B)``, ``B. red`` and ``red`` all name option B). A question is kept iff, for
-**all** models, the image answer is wrong and the caption answer is right: a failure of perception, not of
-knowledge or reasoning (paper Sec. 3; reference ``data_pipeline/filter_perception.py``, with Qwen2.5-VL-7B and
--32B and the intersection of their verdicts).
-
-"Wrong" means the answer names another option. An answer that names no option at all (empty, cut off, two
-letters) is *unanswered*: as in the reference, where an unextractable letter is neither right nor wrong, such a
-question is not kept, because nothing shows the model misperceived (``count_unanswered_as_wrong`` changes that).
-Paper decoding: greedy, a few tokens (the reference allows 8; we allow 16 so "B. red" fits).
-
-``prompts="reference"`` asks and reads as the reference's ``filter_perception.py`` did: its two prompts (the
-question block "Question / Options / Please select ...", ``prompts/reference_filter_*.txt``) and its letter reading
-(:func:`reference_letter`: an "answer: X" pattern, else the first stand-alone A-D word of the upper-cased reply, so
-the article "a" names option A). Both requests are chat messages here; the reference sent the caption-only prompt
-as raw text without a chat template (our backends speak chat completions only). ``data_recipes/README.md`` says
-how the two readings change the yield.
-
-Rows not kept are rejects with the first reason that applies (``image_right`` if any model saw it,
-``image_unanswered``, else ``caption_wrong``) and every model's answers; :class:`FilterReport` counts, per model,
-both accuracies, the kept fraction and the 2x3 confusion of the two conditions.
+Answers are graded by the rewards' ``choice`` verifier. An answer naming no option is *unanswered*: as in the
+reference, where an unextractable letter is neither right nor wrong, its question is not kept (nothing shows the
+model misperceived) unless ``count_unanswered_as_wrong``. ``prompts="reference"`` asks and reads as the reference
+did (its prompts, :func:`reference_letter`), though both requests are chat messages here (the reference sent the
+caption-only prompt as raw text). ``data_recipes/README.md`` lists the reject reasons and the report, and compares
+the two readings.
 """
 
 from __future__ import annotations
@@ -211,7 +195,6 @@ def make_filter(
     image_prompt: PromptTemplate | None = None,
     caption_prompt: PromptTemplate | None = None,
     sampling: SamplingParams = FILTER_SAMPLING,
-    keep_answers: bool = True,
     prompts: str = "ours",
 ) -> Process:
     """The job ``process`` of the filter (rows from :func:`~vlm_capcurriculum.data.inputs.record_rows`); each
@@ -264,7 +247,7 @@ def make_filter(
             for b, v in zip(backends, verdicts, strict=True)
         }
         if keep:
-            return {**record.to_dict(), **({"filter": detail} if keep_answers else {})}
+            return {**record.to_dict(), "filter": detail}
         if any(v.image == "right" for v in verdicts):
             reason = "image_right"
         elif any(v.image == "unanswered" for v in verdicts) and not report.unanswered_is_wrong:

@@ -1,17 +1,7 @@
-"""Perception MCQs from captions (the paper's Stage-1 synthesis step): one question per image-caption pair.
-
-An LLM reads a detailed caption and writes one multiple-choice question about a spatial relation or a fine visible
-detail, with four options and the letter of the true one, as JSON (prompt: ``prompts/perception_mcq.txt``). Each
-answer is parsed and checked; a malformed one is a reject with its reason and the raw text:
-
-``no_json`` (no JSON object with a question in the reply), ``missing_question``, ``missing_option`` (one of A-D
-absent or empty), ``extra_option`` (a fifth option), ``duplicate_options`` (two options the same after folding
-case, spaces and punctuation), ``answer_not_in_options`` (the answer is not one of the letters A-D).
-
-A kept question becomes a sample record: capability ``perception``, problem ``<image>{question}`` followed by the
-options, ``answer_type: choice`` with its ``choices``, ``source`` the corpus, and the caption in the ``caption``
-column for the filter. Paper settings (reference ``data_pipeline/generate_qa.py``): Qwen2.5-72B-Instruct, greedy
-decoding (temperature 0), at most 512 new tokens.
+"""Perception MCQs from captions (the paper's Stage-1 synthesis, reference ``data_pipeline/generate_qa.py``): an LLM
+reads a detailed caption and writes one four-option question about a spatial relation or a fine visible detail, as
+JSON (``prompts/perception_mcq.txt``). A malformed answer is a reject with its reason and raw text; a kept one is a
+``perception`` record with the caption beside it for the filter (both listed in ``data_recipes/README.md``).
 """
 
 from __future__ import annotations
@@ -36,15 +26,6 @@ LETTERS = ("A", "B", "C", "D")
 #: Paper defaults: greedy, 512 new tokens (reference generate_qa.py --temperature 0.0 --max-tokens 512).
 GENERATE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=512)
 PERCEPTION = "perception"
-
-REJECT_REASONS = (
-    "no_json",
-    "missing_question",
-    "missing_option",
-    "extra_option",
-    "duplicate_options",
-    "answer_not_in_options",
-)
 
 _FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL | re.IGNORECASE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -90,7 +71,7 @@ def _fold(text: str) -> str:
 
 
 def parse_mcq(text: str) -> MCQ:
-    """The question in a generation, or :class:`MalformedMCQ` with one of :data:`REJECT_REASONS`."""
+    """The question in a generation, or :class:`MalformedMCQ` with the reason it is not one."""
     text = _THINK.sub("", text)
     found = next((v for v in _json_objects(text) if isinstance(v, Mapping) and "question" in v), None)
     if found is None:
@@ -140,7 +121,6 @@ def problem_text(mcq: MCQ) -> str:
 
 
 def mcq_record(caption: Caption, mcq: MCQ, generator: str) -> dict[str, Any]:
-    """The sample-record row of a generated question (our schema, ``vlm_capcurriculum.schema``)."""
     return {
         "id": caption.id,
         "capability": PERCEPTION,

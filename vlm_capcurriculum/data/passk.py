@@ -1,30 +1,12 @@
-"""Difficulty by pass@K: K sampled answers per question from the base model, graded by our rewards; the pass rate
-(fraction correct) is what the difficulty curricula order by (paper Sec. 4.5).
+"""Difficulty by pass@K (paper Sec. 4.5): K sampled answers per question from the base model, graded by our rewards
+as ``vlmcc eval`` grades (:func:`vlm_capcurriculum.evaluate.grading.grade`, lenient extraction: a right answer the
+model forgot to box still shows it can solve the question); the pass rate orders the difficulty curricula.
 
-Every capability works the same way: text-only questions are sent as text, image questions with their images
-(``<image>`` placeholders mark where). Each question is asked in the training prompt (the problem followed by the
-paper's ``<think>``/``\\boxed{}`` format prompt, rendered as every backend renders it: :mod:`vlm_capcurriculum.prompts`)
-and each answer graded
-by :func:`vlm_capcurriculum.evaluate.grading.grade` (our rewards) against the record's own ground truth (answer
-type, options), as ``vlmcc eval`` grades. The record comes back with ``pass_rate``; optionally ``predictions`` (the extracted
-final answers), ``correctness`` (one boolean each, the columns of the paper's released files) and ``responses``.
-Extraction is lenient (the fallback chain, not only the last box): pass@K measures whether the base model can
-solve a question, and a right answer it forgot to box still says it can.
-
-Paper settings (reference ``data_pipeline/passK/run_stage{1,2,3}.sh`` and ``run_inference.py``): Qwen3-VL-8B-
-Instruct, K=16, temperature 0.7, top-p 0.9, 1024 new tokens, and top-k 20: ``run_inference.py`` never sets top-k,
-so its ``GenerationConfig`` default (``top_k: int = 20`` in ``passK/models/base_model.py``) reached vLLM's
-``SamplingParams``. Samples are cached by index, so a later run with a larger K generates only the extra ones; with
-a seed, sample i is seeded ``seed + i`` when the server ignores ``n``.
-
-Prompt placement: by default the question is asked in the training prompt (the user turn the policy sees during
-GRPO), so difficulty is measured under the prompt it is trained with. ``prompt_style="reference"`` asks as the
-reference did: the problem alone in the user turn and its format instruction (EasyR1's math prompt worded with
-``<thinking>`` tags, ``passK/datasets/base_dataset.py``) as the system prompt (``prompts/passk_reference_system.txt``).
-
-:func:`pass_rate_histogram` counts questions by correct answers (0..K), as the reference's ``analyze_pass_rate.py``
-plots them; :func:`without_solved` is the reference's filtered difficulty file (``generate_curriculum_*.py``
-writes every file twice, once without the questions of pass rate 1, which teach GRPO nothing: all K answers equal).
+Each question is asked in the training prompt, so difficulty is measured under the prompt GRPO trains with;
+``prompt_style="reference"`` asks as the reference did (the problem alone, its format instruction as the system
+prompt, ``prompts/passk_reference_system.txt``). Paper settings (reference ``data_pipeline/passK/run_stage*.sh``):
+Qwen3-VL-8B-Instruct, K=16, temperature 0.7, top-p 0.9, 1024 new tokens, and top-k 20: ``run_inference.py`` never
+sets it, so its ``GenerationConfig`` default (``passK/models/base_model.py``) reached vLLM.
 """
 
 from __future__ import annotations
@@ -43,8 +25,7 @@ from vlm_capcurriculum.data.runner import Runner
 from vlm_capcurriculum.evaluate.grading import grade
 from vlm_capcurriculum.schema import SampleRecord
 
-#: Paper pass@K settings: K=16 at temperature 0.7, top-p 0.9, 1024 new tokens (passK/run_stage*.sh), top-k 20
-#: (the reference's GenerationConfig default, see the module docstring).
+#: The paper's settings (module docstring).
 PAPER_K = 16
 PAPER_TOP_K = 20
 PASSK_SAMPLING = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=1024, n=PAPER_K, extra=(("top_k", PAPER_TOP_K),))
@@ -121,7 +102,6 @@ def pass_rate_histogram(pass_rates: list[float], k: int) -> dict[str, Any]:
 
 
 def render_histogram(histogram: dict[str, Any], width: int = 40) -> str:
-    """A text histogram: one line per number of correct answers."""
     counts, total = histogram["correct_counts"], histogram["questions"]
     top = max(counts) or 1
     mean = histogram["mean_pass_rate"]
@@ -133,7 +113,7 @@ def render_histogram(histogram: dict[str, Any], width: int = 40) -> str:
 
 
 def without_solved(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """The rows whose pass rate is below 1 (the reference's ``*_filtered_new`` difficulty files), in their order,
-    and how many were dropped."""
+    """The rows whose pass rate is below 1 (the reference's ``*_filtered_new`` files: a question all K answers
+    solve teaches GRPO nothing), in order, and how many were dropped."""
     kept = [row for row in rows if row["pass_rate"] != 1]
     return kept, len(rows) - len(kept)

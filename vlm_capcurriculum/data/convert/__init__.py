@@ -1,23 +1,10 @@
-"""Readers that turn the paper's source datasets into sample records (our schema).
+"""Readers that turn the paper's source datasets into sample records (our schema), one module per source (``SOURCES``;
+formats in ``data_recipes/README.md``).
 
-``convert(source, inputs, output)`` reads every row, maps it to our columns with the source's reader, validates it
-with the schema's own row checker (``schema.record_from_row``: placeholders match images, images exist, answer
-types and options agree), writes the good records (JSONL or parquet, atomically) and every bad row to
-``OUTPUT.issues.jsonl`` by file, line (or row) and field. Nothing is dropped without a line in that file and a
-count in the summary.
-
-================  ==================  ===========================================================================
-source            capability          reads
-================  ==================  ===========================================================================
-``orz``           text_reasoning      ORZ-Math-13k JSON (:mod:`.orz`)
-``clevr_math``    visual_reasoning    CLEVR-Math (:mod:`.clevr_math`)
-``geoqa170k``     visual_reasoning    Geo170K ``qa_tuning`` (:mod:`.geoqa`)
-``math_puma``     visual_reasoning    Math-PUMA (:mod:`.math_puma`)
-``docvqa``        visual_reasoning    DocVQA (:mod:`.docvqa`)
-``arxivqa``       visual_reasoning    ArxivQA (:mod:`.arxivqa`)
-``capcurriculum`` from the file name  the paper's released stage files (:mod:`.released`)
-``vlmevalkit``    unlabelled          VLMEvalKit benchmark TSVs, for ``vlmcc eval`` (:mod:`.vlmevalkit_tsv`)
-================  ==================  ===========================================================================
+``convert`` maps every row to our columns with the source's reader, validates it with the schema's own row checker
+(placeholders match images, images exist, answer types and options agree), writes the good records atomically and
+every problem of a bad row to ``OUTPUT.issues.jsonl`` by file, line (or row) and field: nothing is dropped without
+a line there and a count in the summary.
 """
 
 from __future__ import annotations
@@ -41,7 +28,7 @@ from vlm_capcurriculum.data.convert import (
 )
 from vlm_capcurriculum.data.convert.base import ImageSink, Source
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
-from vlm_capcurriculum.schema import RecordIssue, RowLocation, SampleRecord, iter_rows, write_records
+from vlm_capcurriculum.schema import RecordIssue, SampleRecord, iter_rows, write_records
 from vlm_capcurriculum.schema.columns import UniqueRecords
 
 SOURCES: dict[str, Source] = {
@@ -77,15 +64,10 @@ def convert(
     capability: str | None = None,
     check_images: bool = True,
     limit: int | None = None,
-    issues: str | os.PathLike[str] | None = None,
 ) -> ConvertSummary:
-    """Convert ``inputs`` of ``source`` into records at ``output`` (``.jsonl`` or ``.parquet``).
-
-    ``image_root``: what the records' image paths are relative to (the dataset's image folder for sources that
-    name their images; default the output's folder). ``image_dir``: where embedded image bytes are written (default
-    ``IMAGE_ROOT/images/SOURCE``). ``capability`` overrides the source's. Raises ``ValueError`` for an unknown
-    source or an output suffix that cannot be written, :class:`~vlm_capcurriculum.schema.DataFileError` for an
-    unreadable input file."""
+    """Convert ``inputs`` of ``source`` into records at ``output`` (``.jsonl`` or ``.parquet``). ``image_root``: what
+    the records' image paths are relative to (default the output's folder); ``image_dir``: where embedded image
+    bytes are written (default ``IMAGE_ROOT/images/SOURCE``)."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
     spec = SOURCES[source]
@@ -100,7 +82,7 @@ def convert(
     summary = ConvertSummary()
     records: list[SampleRecord] = []
     unique = UniqueRecords()
-    issues_path = Path(issues) if issues is not None else output.with_suffix(".issues.jsonl")
+    issues_path = output.with_suffix(".issues.jsonl")
     with AtomicJsonlWriter(issues_path) as bad:
 
         def report(found: list[RecordIssue]) -> None:
@@ -135,7 +117,8 @@ def convert(
                     continue
                 converted: Any = spec.convert_row(location, row, sink)
                 if isinstance(converted, list):
-                    report([RecordIssue(location, f, _reason(m), m) for f, m in converted] or [_unknown(location)])
+                    found = [RecordIssue(location, f, _reason(m), m) for f, m in converted]
+                    report(found or [RecordIssue(location, "<row>", "bad_type", "cannot be converted")])
                     continue
                 notes: Counter[str] = Counter()
                 outcome = unique.add(
@@ -159,10 +142,6 @@ def _reason(message: str) -> Any:
     if "not found" in message:
         return "image_not_found"
     return "bad_type"
-
-
-def _unknown(location: RowLocation) -> RecordIssue:
-    return RecordIssue(location, "<row>", "bad_type", "cannot be converted")
 
 
 __all__ = ["SOURCES", "ConvertSummary", "convert"]

@@ -54,4 +54,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     }
 
 
-SOURCE = Source("arxivqa", "visual_reasoning", convert_row, "ArxivQA jsonl (id, image, question, options, label)")
+SOURCE = Source("arxivqa", "visual_reasoning", convert_row)

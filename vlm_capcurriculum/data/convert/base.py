@@ -127,16 +127,14 @@ Reader = Callable[[RowLocation, Any, ImageSink], Converted]
 
 @dataclass(frozen=True)
 class Source:
-    """One dataset the converter knows."""
+    """One dataset the converter knows: its reader, how to list a file's rows when ``schema.iter_rows`` is not
+    enough, and what a row must be for the reader."""
 
     name: str
     capability: str
     convert_row: Reader
-    describe: str
     rows: Callable[[Path], Iterator[tuple[RowLocation, Any]]] | None = None
-    """How to list the rows of a file, when :func:`~vlm_capcurriculum.schema.iter_rows` is not enough."""
     row_types: tuple[type, ...] = (dict,)
-    """What a row must be for ``convert_row`` (checked once, in :func:`~vlm_capcurriculum.data.convert.convert`)."""
 
 
 def row_index(location: RowLocation) -> int:

@@ -36,4 +36,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     }
 
 
-SOURCE = Source("clevr_math", "visual_reasoning", convert_row, "CLEVR-Math rows (template, id, question, image, label)")
+SOURCE = Source("clevr_math", "visual_reasoning", convert_row)

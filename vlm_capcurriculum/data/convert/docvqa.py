@@ -58,4 +58,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     }
 
 
-SOURCE = Source("docvqa", "visual_reasoning", convert_row, "DocVQA (lmms-lab parquet or the challenge JSON)", rows)
+SOURCE = Source("docvqa", "visual_reasoning", convert_row, rows)

@@ -82,4 +82,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     }
 
 
-SOURCE = Source("geoqa170k", "visual_reasoning", convert_row, "Geo170K qa_tuning rows (image, conversations)")
+SOURCE = Source("geoqa170k", "visual_reasoning", convert_row)

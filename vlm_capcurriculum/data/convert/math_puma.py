@@ -47,4 +47,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     }
 
 
-SOURCE = Source("math_puma", "visual_reasoning", convert_row, "Math-PUMA rows (image_url, instruction, output)")
+SOURCE = Source("math_puma", "visual_reasoning", convert_row)

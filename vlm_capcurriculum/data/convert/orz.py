@@ -42,6 +42,4 @@ def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
     return out
 
 
-SOURCE = Source(
-    "orz", "text_reasoning", convert_row, "ORZ-Math-13k JSON (pairs of human / assistant turns)", row_types=(dict, list)
-)
+SOURCE = Source("orz", "text_reasoning", convert_row, row_types=(dict, list))

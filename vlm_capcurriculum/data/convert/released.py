@@ -31,4 +31,4 @@ def convert_row(location: RowLocation, row: dict[str, Any], sink: ImageSink) -> 
     return dict(row)
 
 
-SOURCE = Source("capcurriculum", "", convert_row, "the paper's released stage files (index, problem, images, answer)")
+SOURCE = Source("capcurriculum", "", convert_row)

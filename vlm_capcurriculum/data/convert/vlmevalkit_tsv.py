@@ -110,10 +110,4 @@ def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
     return converted
 
 
-SOURCE = Source(
-    "vlmevalkit",
-    "unlabelled",
-    convert_row,
-    "VLMEvalKit benchmark TSV (index, image, question, hint, A-J, answer, category)",
-    rows=rows,
-)
+SOURCE = Source("vlmevalkit", "unlabelled", convert_row, rows)
