@@ -135,10 +135,10 @@ def test_summary_table_names_rows_cache_requests_retries_failures(start_server, 
         rows, ask(backend_for(server)), tmp_path / "o.jsonl", cache=cache, progress=False, print_summary=False
     )
     [model] = summary.models
-    assert (model.requests, model.cached_samples, model.generated_samples) == (4, 1, 2)
-    assert model.http_attempts == 2 + 1 + FAST_RETRY.max_attempts
-    assert model.retries == {"http_503": 1, "http_500": FAST_RETRY.max_attempts - 1}
-    assert model.failures == {"http_500": 1}
+    assert (model["requests"], model["cached_samples"], model["generated_samples"]) == (4, 1, 2)
+    assert model["http_attempts"] == 2 + 1 + FAST_RETRY.max_attempts
+    assert model["retries"] == {"http_503": 1, "http_500": FAST_RETRY.max_attempts - 1}
+    assert model["failures"] == {"http_500": 1}
     text = io.StringIO()
     summary.render(file=text)
     table = text.getvalue()

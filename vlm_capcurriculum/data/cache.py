@@ -1,19 +1,10 @@
-"""The on-disk answer cache: every generated sample, keyed by request, kept across runs.
+"""The on-disk answer cache: every generated sample, keyed by request and sample index, kept across runs.
 
-SQLite in WAL mode. Answers are written in transactions of one or more answers (:meth:`ResponseCache.store_many`;
-the :class:`~vlm_capcurriculum.data.runner.Runner` groups the answers that arrive in one event-loop turn, because a
-commit costs far more than an insert), appended to the write-ahead log before the call returns, so a process
-killed at any instant (SIGKILL included) leaves every committed answer readable and at most the answers of the
-current turn missing: those are asked again on the next run. ``synchronous=NORMAL`` skips the fsync per commit:
-an fsync guards against power loss (the last answers could be lost, never corrupted), not process death. Several
-processes may share one cache file (``busy_timeout``): the first writer of a ``(key, index)`` wins, and
-:meth:`ResponseCache.store_many` returns the winning samples, which the runner uses instead of its own (a run's
-output is then always what the cache replays; see :mod:`~vlm_capcurriculum.data.runner`).
-
-Layout: ``samples(key, idx, model, text, finish_reason, created, completion_tokens)`` with primary key
-``(key, idx)`` (``completion_tokens`` was added later: older files gain the column, NULL for their rows), and
-``requests(key, model, payload)`` holding the key's JSON payload (messages with image hashes, sampling params)
-so an entry can be inspected without re-deriving it.
+SQLite in WAL mode: each commit is in the log before the call returns, so a process killed at any instant (SIGKILL
+included) loses at most the answers not yet committed. ``synchronous=NORMAL`` skips the fsync per commit, which
+guards against power loss, not process death. Several processes may share one file (``busy_timeout``): the first
+writer of a ``(key, index)`` wins and :meth:`ResponseCache.store_many` returns the winners. The ``requests`` table
+holds each key's JSON payload, so an entry can be inspected without re-deriving it.
 """
 
 from __future__ import annotations

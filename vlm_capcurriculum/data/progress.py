@@ -15,10 +15,8 @@ if TYPE_CHECKING:
 
 
 class ProgressBar:
-    """A tqdm bar whose postfix shows the runner's totals (cached / generated / HTTP attempts / retries /
-    failures) and, once it is a few seconds, the time since the last answer (``idle``), refreshed at most twice a
-    second so a fast cached pass is not slowed by printing. :meth:`Runner.watch` refreshes it every second, so a
-    server that retries or hangs shows it while no row completes."""
+    """A tqdm bar whose postfix shows the runner's totals and, after a few seconds without an answer, the idle
+    time; updated at most twice a second, so a fast cached pass is not slowed by printing."""
 
     def __init__(self, total: int | None, runner: Runner, *, desc: str, unit: str = "req", enabled: bool = True):
         self.runner = runner
@@ -33,7 +31,6 @@ class ProgressBar:
             self._bar.set_postfix(self.runner_totals(), refresh=False)
 
     def refresh(self, idle: float) -> None:
-        """Show the totals now (``idle``: seconds since the last answer) and redraw."""
         self._last = time.monotonic()
         totals: dict[str, Any] = self.runner_totals()
         if idle >= 5:
@@ -52,26 +49,12 @@ class ProgressBar:
             "fail": sum(sum(c.failed.values()) for c in counters),
         }
         if retries:  # which errors are being retried: "timeout 12, http_503 3"
-            totals["errors"] = ", ".join(f"{reason} {count}" for reason, count in retries.most_common(2))
+            totals["errors"] = reasons(retries, 2)
         return totals
 
     def close(self) -> None:
         self._bar.set_postfix(self.runner_totals(), refresh=False)
         self._bar.close()
-
-
-@dataclass
-class ModelSummary:
-    model: str
-    requests: int
-    cached_samples: int
-    generated_samples: int
-    http_attempts: int
-    retries: dict[str, int]
-    failures: dict[str, int]
-    prompt_tokens: int
-    completion_tokens: int
-    peak_in_flight: int
 
 
 @dataclass
@@ -83,7 +66,7 @@ class RunSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
-    models: list[ModelSummary] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -92,25 +75,23 @@ class RunSummary:
         return not self.failed
 
     @classmethod
-    def models_of(cls, runner: Runner) -> list[ModelSummary]:
-        out = []
-        for key, backend in runner.backends.items():
-            counters, stats = runner.counters[key], backend.stats
-            out.append(
-                ModelSummary(
-                    model=backend.model,
-                    requests=counters.requests,
-                    cached_samples=counters.cached_samples,
-                    generated_samples=counters.generated_samples,
-                    http_attempts=stats.attempts,
-                    retries=dict(stats.retries),
-                    failures=dict(counters.failed),
-                    prompt_tokens=stats.prompt_tokens,
-                    completion_tokens=stats.completion_tokens,
-                    peak_in_flight=stats.peak_in_flight,
-                )
-            )
-        return out
+    def models_of(cls, runner: Runner) -> list[dict[str, Any]]:
+        """Per model: the runner's sample counts and the backend's own HTTP counts."""
+        return [
+            {
+                "model": backend.model,
+                "requests": runner.counters[key].requests,
+                "cached_samples": runner.counters[key].cached_samples,
+                "generated_samples": runner.counters[key].generated_samples,
+                "http_attempts": backend.stats.attempts,
+                "retries": dict(backend.stats.retries),
+                "failures": dict(runner.counters[key].failed),
+                "prompt_tokens": backend.stats.prompt_tokens,
+                "completion_tokens": backend.stats.completion_tokens,
+                "peak_in_flight": backend.stats.peak_in_flight,
+            }
+            for key, backend in runner.backends.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,15 +111,15 @@ class RunSummary:
             models.add_column(name, justify="left" if name == "model" else "right", overflow="fold")
         for m in self.models:
             models.add_row(
-                m.model,
-                str(m.requests),
-                str(m.cached_samples),
-                str(m.generated_samples),
-                str(m.http_attempts),
-                _by_reason(m.retries),
-                _by_reason(m.failures),
-                f"{m.prompt_tokens}/{m.completion_tokens}",
-                str(m.peak_in_flight),
+                m["model"],
+                str(m["requests"]),
+                str(m["cached_samples"]),
+                str(m["generated_samples"]),
+                str(m["http_attempts"]),
+                _by_reason(m["retries"]),
+                _by_reason(m["failures"]),
+                f"{m['prompt_tokens']}/{m['completion_tokens']}",
+                str(m["peak_in_flight"]),
             )
         rows = Table(title="rows", title_justify="left")
         for name in ("in", "written", "rejected", "failed", "wall time"):
@@ -159,9 +140,11 @@ class RunSummary:
             )
 
 
-def _by_reason(counts: dict[str, int] | Counter[str]) -> str:
+def reasons(counts: dict[str, int], most: int | None = None) -> str:
+    """``"timeout 12, http_503 3"``: the reasons, most frequent first."""
+    return ", ".join(f"{reason} {count}" for reason, count in Counter(counts).most_common(most))
+
+
+def _by_reason(counts: dict[str, int]) -> str:
     total = sum(counts.values())
-    if not total:
-        return "0"
-    detail = ", ".join(f"{reason} {count}" for reason, count in sorted(counts.items(), key=lambda kv: -kv[1]))
-    return f"{total} ({detail})"
+    return f"{total} ({reasons(counts)})" if total else "0"

@@ -25,7 +25,7 @@ from typing import Any, NoReturn, TypeVar
 
 from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import Backend, RequestFailed, Sample, StalledError
-from vlm_capcurriculum.data.progress import ProgressBar
+from vlm_capcurriculum.data.progress import ProgressBar, reasons
 from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
 
 T = TypeVar("T")
@@ -190,7 +190,7 @@ class Runner:
     def _stall_message(self, idle: float) -> str:
         waiting = [
             f"{backend.model} at {getattr(backend, 'base_url', 'its engine')} ({backend.stats.in_flight} in flight"
-            + (f", retries: {_reasons(backend.stats.retries)}" if backend.stats.retries else "")
+            + (f", retries: {reasons(backend.stats.retries)}" if backend.stats.retries else "")
             + ")"
             for backend in self.backends.values()
         ]
@@ -299,7 +299,3 @@ def map_requests(
             return await runner.map(backend, requests, params, progress=progress)
 
     return asyncio.run(main())
-
-
-def _reasons(counts: Counter[str]) -> str:
-    return ", ".join(f"{reason} {count}" for reason, count in counts.most_common())

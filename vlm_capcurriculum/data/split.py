@@ -1,15 +1,9 @@
 """Train/val/test split of the filtered perception MCQs by a hash of each example's id.
 
-The reference (UCSC-VLAA/VLM-CapCurriculum @ ccde3ff, ``data_pipeline/format_for_training.py``) splits its
-filtered MCQs 85/5/10: SHA-256 of the example id, the first 8 hex digits read as a number in [0, 1] (divided by
-0xFFFFFFFF), ``< val`` is val, ``< val + test`` is test, the rest train. Without a seed we use exactly that
-scheme, so the same ids land in the same parts as the reference's files; a seed salts the hash
-(``"<seed>:<id>"``) to draw another, equally reproducible split. The part depends only on the id, never on the
-file's order or size, and rows that share an id (several questions about one image) share a part, so no image
-leaks from train into val or test.
-
-Rows are copied verbatim (every column kept) into ``<output_dir>/{train,val,test}_<prefix>.jsonl`` (the reference's
-names). A row without a usable id stops the run with its file, line and field: nothing is dropped silently.
+Without a seed, the reference's scheme (``data_pipeline/format_for_training.py``, 85/5/10; described in
+``data_recipes/README.md``), so the same ids land in the same parts as the reference's files; a seed salts the
+hash for another reproducible split. The part depends only on the id, so questions about one image share a part
+and no image leaks from train into val or test.
 """
 
 from __future__ import annotations

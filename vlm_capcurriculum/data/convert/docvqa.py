@@ -1,12 +1,8 @@
-"""DocVQA (single-page document VQA): extractive answers, several accepted spellings per question.
+"""DocVQA (single-page document VQA): the ``lmms-lab/DocVQA`` parquet or the challenge's JSON (``{"data": [...]}``).
 
-Formats: the Hugging Face copy ``lmms-lab/DocVQA`` (card features ``questionId``, ``question``,
-``question_types``, ``image`` (``datasets.Image``), ``docId``, ``ucsf_document_id``, ``ucsf_document_page_no``,
-``answers`` (list), ``data_split``) and the challenge's own JSON (``{"dataset_name", ..., "data": [{"questionId",
-"question", "image": "documents/xxx.png", "docId", "answers", ...}]}``). The test split has no answers: its rows
-are reported. Our answer spec holds one gold answer, so the first listed answer is the ground truth (``text``
-type: compared after folding case, spaces and punctuation) and all of them are kept in ``answers``; the usual
-DocVQA metric (ANLS over every answer) is therefore stricter here.
+Our answer spec holds one gold answer: the first listed is the ``text`` ground truth (compared after folding case,
+spaces and punctuation), all are kept in ``answers``, so this is stricter than DocVQA's ANLS over every answer. The
+test split has no answers: its rows are reported.
 """
 
 from __future__ import annotations

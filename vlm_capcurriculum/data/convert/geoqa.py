@@ -1,11 +1,8 @@
 """GeoQA170K (G-LLaVA's ``Luckyjhg/Geo170K``, split ``qa_tuning``): geometry questions with options.
 
-Format (the dataset card's features): ``image`` (a path such as ``geoqa_plus/1234.png``, relative to the
-release's ``images/`` folder) and ``conversations`` (``[{"from": "human", "value": "<image>\\n... Choices:\\nA:..."},
-{"from": "gpt", "value": <solution>}]``). NOT CONFIRMED from a sample row: how the solution states its final
-answer. Read here, in order: the last ``Answer: X`` / ``the answer is (option) X`` letter (a ``choice`` answer,
-with the options parsed from the question's ``Choices:`` lines), else a ``\\boxed{}`` or "answer is" value from
-the rewards' extractor (a ``math`` answer). A row with neither is reported, not guessed.
+``image`` (relative to the release's ``images/``) and ``conversations`` (human question with ``Choices:`` lines, gpt
+solution). How a solution states its answer is NOT CONFIRMED: the last ``Answer: X`` / ``the answer is X`` letter
+(a ``choice`` answer), else the rewards' extractor (``\\boxed{}``, a ``math`` answer); a row with neither is reported.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Math-PUMA (``Math-PUMA/Math-PUMA_Data_Stage2`` / ``Stage3``): multimodal maths problems with worked solutions.
 
-Format (columns read by the authors' training code, ``train/qwen2/dataset.py`` in ``wwzhuang01/Math-PUMA``):
-``image_url`` (a local image path; empty for text-only rows), ``instruction`` (the problem), ``output`` (the
-solution); the paired stage-2 data repeats them as ``image_url_2``/``instruction_2``/``output_2`` (the same
-problem in another modality), which is not converted. NOT CONFIRMED: where a solution states its final answer; it
-is taken from the solution's ``\\boxed{}`` (or "the answer is ...") by the rewards' extractor, and a row without
-one is reported rather than guessed.
+Columns as the authors' ``train/qwen2/dataset.py`` reads them: ``image_url`` (a local path; empty for text-only rows),
+``instruction``, ``output``; the ``_2`` twins (the same problem in another modality) are not converted. NOT
+CONFIRMED: the final answer is taken from the solution by the rewards' extractor; a row without one is reported.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """VLMEvalKit's benchmark TSV files (``~/LMUData/<dataset>.tsv``) -> records, for ``vlmcc eval``'s built-in backend.
 
-Format, as VLMEvalKit reads it (``vlmeval/dataset/image_base.py`` and ``image_mcq.py``): one row per question with
-``index``, ``image`` (base64; a list written as a Python list string for several images; or, to save space, the
-``index`` of another row whose image it shares: any value of 64 characters or fewer) or ``image_path``, ``question``,
-optional ``hint``, the options in columns ``A`` ... ``J`` (empty when absent), ``answer`` and ``category``. The
-question is asked as VLMEvalKit asks it (``Hint: ...``, ``Question: ...``, the ``Options:`` block). Converted:
-
-- rows with options (A-OKVQA, MMStar, RealWorldQA, MMBench...): a ``choice`` answer (the letter);
-- rows without options whose answer is Yes or No (POPE, HallusionBench): a ``yesno`` answer;
-- other rows: a ``number`` when the answer is a number; anything else is reported, not guessed (free-form answers
-  such as MathVista's have per-benchmark rules in VLMEvalKit: convert those with their own fields).
-
-``source`` is the file's name (``MMStar.tsv`` -> ``MMStar``), the benchmark key of ``vlmcc eval``'s summary, and the
-id is ``<source>:<index>``.
+Read as VLMEvalKit reads them (``vlmeval/dataset/image_base.py``, ``image_mcq.py``): ``index``, ``image`` (base64, a
+Python list string of several, or the ``index`` of a row whose image it shares: 64 characters or fewer) or
+``image_path``, ``question``, ``hint``, options ``A`` ... ``J``, ``answer``, ``category``; asked as VLMEvalKit asks.
+Rows with options become ``choice`` answers, Yes/No ones ``yesno``, numbers ``number``; other free-form answers have
+per-benchmark rules in VLMEvalKit and are reported, not guessed. ``source`` is the file's stem, ids
+``<source>:<index>``.
 """
 
 from __future__ import annotations
