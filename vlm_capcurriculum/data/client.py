@@ -1,8 +1,5 @@
-"""The model-access interface every backend implements, and what it reports.
-
-A backend turns one :class:`~vlm_capcurriculum.data.request.ChatRequest` into samples. It owns transport
-concerns (concurrency, timeouts, retries); the :class:`~vlm_capcurriculum.data.runner.Runner` above it owns
-caching and bookkeeping, so a new backend is a single ``generate`` method.
+"""The model-access interface every backend implements, and what it reports. A backend owns transport (concurrency,
+timeouts, retries); the :class:`~vlm_capcurriculum.data.runner.Runner` above it owns caching and bookkeeping.
 """
 
 from __future__ import annotations
@@ -17,13 +14,9 @@ from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
 
 @dataclass(frozen=True)
 class Sample:
-    """One generated answer."""
-
     text: str
     finish_reason: str | None = None
-    completion_tokens: int | None = None
-    """The answer's length in the model's tokens as the server counted it (``usage.completion_tokens`` of a
-    one-choice response); None when unknown (several choices share one usage, or the server sent none)."""
+    completion_tokens: int | None = None  # as the server counted it; None when unknown or shared by several choices
 
 
 class RequestFailed(Exception):
@@ -51,12 +44,11 @@ class StalledError(ModelAccessError):
 
 @dataclass
 class BackendStats:
-    """Counters a backend keeps while it runs; the summary table is made from them."""
+    """Counters a backend keeps while it runs: ``attempts`` are HTTP requests sent (or engine calls), retries
+    included; ``responses`` the attempts that produced samples."""
 
     attempts: int = 0
-    """HTTP requests sent (or engine calls made), retries included."""
     responses: int = 0
-    """Attempts that produced samples."""
     samples: int = 0
     retries: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
@@ -82,11 +74,8 @@ class Backend(Protocol):
     stats: BackendStats
 
     async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
-        """Up to ``n`` samples (at least one) for ``request``, using ``seed`` instead of ``params.seed``.
-
-        Raises :class:`RequestFailed` when this request cannot be answered and :class:`ModelAccessError` when no
-        request can. Returning fewer than ``n`` samples is allowed (servers that ignore ``n``); the runner asks
-        again for the rest."""
+        """Up to ``n`` samples (at least one; the runner asks again for the rest), seeded with ``seed``. Raises
+        :class:`RequestFailed` when this request cannot be answered, :class:`ModelAccessError` when none can."""
         ...
 
     async def aclose(self) -> None: ...
@@ -94,13 +83,10 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before trying a request again.
-
-    Transient failures (429, 5xx, connection errors, timeouts) get ``max_attempts`` tries in all; a 200 whose
-    body is malformed or truncated gets ``malformed_attempts`` (such bodies rarely heal, but a proxy hiccup
-    does). Delays double from ``base_delay`` up to ``max_delay`` with "equal jitter" (half fixed, half random),
-    so concurrent clients spread out but every wait still grows. A ``Retry-After`` header is obeyed (up to
-    ``max_retry_after`` seconds) instead of the backoff, plus up to 10% jitter."""
+    """Transient failures (429, 5xx, connection errors, timeouts) get ``max_attempts`` tries in all; a malformed or
+    truncated 200 body gets ``malformed_attempts`` (such bodies rarely heal, but a proxy hiccup does). Delays double
+    up to ``max_delay`` with "equal jitter" (half fixed, half random), so concurrent clients spread out but every
+    wait still grows; a ``Retry-After`` header (up to ``max_retry_after`` s) replaces the backoff."""
 
     max_attempts: int = 8
     malformed_attempts: int = 3
@@ -115,7 +101,7 @@ class RetryPolicy:
             raise ValueError("delays must be >= 0")
 
     def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 = the first retry)."""
+        """Seconds to wait before retry number ``retry`` (1 = the first)."""
         if retry_after is not None:
             wait = min(max(retry_after, 0.0), self.max_retry_after)
             return wait + rng.uniform(0, 0.1 * wait)

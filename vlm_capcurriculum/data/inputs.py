@@ -1,8 +1,6 @@
-"""Pipeline inputs with their file locations, and the rows that cannot be used.
-
-Every pipeline reads files row by row; a row that cannot be used becomes a ``bad_input`` reject naming its file,
-line (or row) and the fields at fault, written to the rejects file in input order and counted in the summary.
-Nothing is dropped silently, and one bad row never stops a run of 15K.
+"""Pipeline inputs with their file locations, and the rows that cannot be used: each becomes a ``bad_input`` reject
+naming its file, line (or row) and the fields at fault, in input order. Nothing is dropped silently, and one bad row
+never stops a run of 15K.
 """
 
 from __future__ import annotations
@@ -47,17 +45,6 @@ def job_id(location: RowLocation) -> str:
     return f"bad-input@{location}"
 
 
-def location_order(paths: Sequence[Path]) -> Callable[[RowLocation], tuple[int, int]]:
-    """A sort key putting locations in input order: by file (as listed), then line or row."""
-    index = {str(path): i for i, path in enumerate(paths)}
-
-    def key(location: RowLocation) -> tuple[int, int]:
-        position = location.line if location.line is not None else location.row
-        return index.get(str(location.path), len(index)), position or 0
-
-    return key
-
-
 def record_rows(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
@@ -65,10 +52,8 @@ def record_rows(
     capability: str | None = None,
     check_images: bool = True,
 ) -> list[dict[str, Any]]:
-    """Job rows for pipelines over sample records, in file order: ``{"id", "record": SampleRecord}`` for each
-    valid row and ``{"id", "bad": BadRow}`` for each row :func:`~vlm_capcurriculum.schema.read_records` rejects
-    (bad JSON, missing fields, missing image, duplicate id, ...). Raises
-    :class:`~vlm_capcurriculum.schema.DataFileError` for a file that cannot be read at all."""
+    """Job rows for pipelines over sample records, in input order: ``{"id", "record": SampleRecord}`` for each valid
+    row and ``{"id", "bad": BadRow}`` for each row :func:`~vlm_capcurriculum.schema.read_records` rejects."""
     path_list = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     result = read_records(
         path_list, image_root=image_root, capability=capability, strict=False, check_images=check_images
@@ -84,7 +69,12 @@ def record_rows(
         (location, {"id": job_id(location), "bad": BadRow(location, tuple(found))})
         for location, found in problems.items()
     ]
-    order = location_order(path_list)
+    file_index = {str(path): i for i, path in enumerate(path_list)}
+
+    def order(location: RowLocation) -> tuple[int, int]:  # by file (as listed), then line or row
+        position = location.line if location.line is not None else location.row
+        return file_index.get(str(location.path), len(file_index)), position or 0
+
     entries.sort(key=lambda entry: order(entry[0]))
     return [row for _, row in entries]
 

@@ -1,8 +1,7 @@
 """JSONL in and out: reading with file:line errors, writing all-or-nothing.
 
-An output file either holds a finished run or is untouched: rows go to a hidden ``.NAME.partial`` beside it,
-which is fsynced and renamed over ``NAME`` (``os.replace``, atomic on POSIX) only when the run ends. A run
-killed at any point leaves the previous output intact and a partial file that the next run truncates.
+An output file either holds a finished run or is untouched: rows go to a hidden ``.NAME.partial`` beside it, fsynced
+and renamed over ``NAME`` (atomic on POSIX) only when the run ends.
 """
 
 from __future__ import annotations
@@ -38,9 +37,8 @@ def partial_path(path: str | os.PathLike[str]) -> Path:
 
 
 class AtomicJsonlWriter:
-    """Rows written to a partial file, published as ``path`` by :meth:`commit`; :meth:`abort` discards them.
-
-    As a context manager it commits on normal exit and aborts on an exception."""
+    """Rows written to a partial file, published as ``path`` by :meth:`commit`; :meth:`abort` discards them. As a
+    context manager it commits on normal exit and aborts on an exception."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,7 @@ _EXT_MIME = {
 
 
 class InputError(ValueError):
-    """A bad input record (missing image, malformed field). The job runner reports it against the row and
-    goes on; it never reaches the model."""
+    """A bad input record (missing image, malformed field): reported against its row, never sent to the model."""
 
 
 def sniff_mime(data: bytes, name: str | None = None) -> str:
@@ -89,13 +88,12 @@ class ImageInput:
 
     @property
     def digest(self) -> str:
-        """SHA-256 of the image bytes (computed once)."""
         if self._digest is None:
             self._digest = hashlib.sha256(self.read()).hexdigest()
         return self._digest
 
     def data_url(self) -> str:
-        """The image as a ``data:`` URL, the form every OpenAI-compatible server accepts in ``image_url``."""
+        """The image as a ``data:`` URL, the form every OpenAI-compatible server accepts."""
         data = self.read()
         name = str(self.path) if self.path is not None else None
         return f"data:{sniff_mime(data, name)};base64,{base64.b64encode(data).decode('ascii')}"
@@ -167,7 +165,6 @@ class ChatRequest:
         return tuple(image for message in self.messages for image in message.images)
 
     def key_payload(self) -> list[dict[str, Any]]:
-        """The messages with each image replaced by the hash of its bytes."""
         return [
             {
                 "role": m.role,
@@ -180,9 +177,8 @@ class ChatRequest:
         ]
 
     def to_openai(self, image_url: Callable[[ImageInput], str] | None = None) -> list[dict[str, Any]]:
-        """The messages in the OpenAI chat format, images inlined as base64 data URLs (or as ``image_url(image)``
-        when given). A text-only turn is sent as a plain string, which every server (and every chat template)
-        accepts."""
+        """The messages in the OpenAI chat format, images as base64 data URLs (or ``image_url(image)``); a text-only
+        turn as a plain string, which every server and chat template accepts."""
         image_url = image_url or ImageInput.data_url
         out: list[dict[str, Any]] = []
         for m in self.messages:
@@ -201,16 +197,14 @@ class ChatRequest:
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Decoding settings sent with every request. ``n`` is how many samples a caller wants; it is *not* part of
-    the cache key (each sample is cached under its own index, see :func:`request_key`)."""
+    """Decoding settings sent with every request; ``n``, the samples wanted, is not part of the cache key."""
 
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 1024
     n: int = 1
     seed: int | None = None
-    extra: tuple[tuple[str, Any], ...] = field(default=())
-    """Extra request fields a server understands (e.g. ``("top_k", 20)``); part of the cache key."""
+    extra: tuple[tuple[str, Any], ...] = ()  # request fields a server understands: ``("top_k", 20)``
 
     def __post_init__(self) -> None:
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
@@ -237,7 +231,7 @@ class SamplingParams:
 
 
 def key_blob(model: str, request: ChatRequest, params: SamplingParams) -> str:
-    """The canonical JSON a cache key hashes (also stored beside the answers, to inspect an entry)."""
+    """The canonical JSON a cache key hashes: model, messages (images as the SHA-256 of their bytes), sampling."""
     payload = {
         "v": CACHE_KEY_VERSION,
         "model": model,
@@ -252,8 +246,6 @@ def blob_key(blob: str) -> str:
 
 
 def request_key(model: str, request: ChatRequest, params: SamplingParams) -> str:
-    """The cache key of a request: SHA-256 of the canonical JSON (sorted keys, no spaces) of ``{"v": 1,
-    "model", "messages" (text parts, and images as the SHA-256 of their bytes), "params": {temperature, top_p,
-    max_tokens, seed, extra}}``. ``n`` is left out: sample ``i`` of a request is stored under ``(key, i)``, so
-    asking for 8 samples after 5 were cached generates only 3."""
+    """The cache key of a request: the SHA-256 of :func:`key_blob`. ``n`` is left out: sample ``i`` is stored under
+    ``(key, i)``, so asking for 8 samples after 5 were cached generates only 3."""
     return blob_key(key_blob(model, request, params))
