@@ -19,7 +19,7 @@ import contextlib
 import os
 import time
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -79,66 +79,58 @@ class Runner:
         self._unwritten: dict[str, tuple[str, str, dict[int, Sample], asyncio.Future[dict[int, Sample]]]] = {}
         self._flush_handle: asyncio.Handle | None = None
 
-    def counters_for(self, backend: Backend) -> ModelCounters:
-        if id(backend) not in self.backends:
-            self.backends[id(backend)] = backend
-            self.counters[id(backend)] = ModelCounters()
-        return self.counters[id(backend)]
-
     async def complete(
         self, backend: Backend, request: ChatRequest, params: SamplingParams | None = None
     ) -> Completion:
         """The ``params.n`` samples of ``request``. Raises :class:`RequestFailed` when the backend gives up on it
         (samples that did arrive stay cached), :class:`InputError` for an unreadable image."""
         params = params or SamplingParams()
-        counters = self.counters_for(backend)
+        if id(backend) not in self.backends:
+            self.backends[id(backend)] = backend
+            self.counters[id(backend)] = ModelCounters()
+        counters = self.counters[id(backend)]
         counters.requests += 1
         blob = key_blob(backend.model, request, params)
         key = blob_key(blob)
+        async with self._one_at_a_time(key):
+            have = self.cache.get(key, params.n) if self.cache is not None else {}
+            from_cache = len(have)
+            counters.cached_samples += from_cache
+            if from_cache:
+                self.last_answer = time.monotonic()
+            missing = [i for i in range(params.n) if i not in have]
+            while missing:
+                seed = None if params.seed is None else params.seed + missing[0]
+                try:
+                    samples = await backend.generate(request, params, len(missing), seed)
+                except RequestFailed as err:
+                    counters.failed[err.reason] += 1
+                    raise
+                if not samples:
+                    counters.failed["no_samples"] += 1
+                    raise RequestFailed("no_samples", f"{backend.model} returned no samples")
+                self.last_answer = time.monotonic()
+                arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
+                if self.cache is not None:
+                    # what the cache holds for these indexes: another run sharing the cache may have answered first
+                    arrived = list((await self._write_soon(key, backend.model, blob, arrived)).items())
+                have.update(arrived)
+                counters.generated_samples += min(len(samples), len(missing))
+                missing = missing[len(samples) :]
+            return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        """Identical requests in flight at once are made once: the second waits, then reads the cache."""
         entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
             async with entry[0]:
-                return await self._complete(backend, counters, key, blob, request, params)
+                yield
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
-
-    async def _complete(
-        self,
-        backend: Backend,
-        counters: ModelCounters,
-        key: str,
-        blob: str,
-        request: ChatRequest,
-        params: SamplingParams,
-    ) -> Completion:
-        have = self.cache.get(key, params.n) if self.cache is not None else {}
-        from_cache = len(have)
-        counters.cached_samples += from_cache
-        if from_cache:
-            self.last_answer = time.monotonic()
-        missing = [i for i in range(params.n) if i not in have]
-        while missing:
-            seed = None if params.seed is None else params.seed + missing[0]
-            try:
-                samples = await backend.generate(request, params, len(missing), seed)
-            except RequestFailed as err:
-                counters.failed[err.reason] += 1
-                raise
-            if not samples:
-                counters.failed["no_samples"] += 1
-                raise RequestFailed("no_samples", f"{backend.model} returned no samples")
-            self.last_answer = time.monotonic()
-            arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
-            if self.cache is not None:
-                # what the cache holds for these indexes: another run sharing the cache may have answered first
-                arrived = list((await self._write_soon(key, backend.model, blob, arrived)).items())
-            have.update(arrived)
-            counters.generated_samples += min(len(samples), len(missing))
-            missing = missing[len(samples) :]
-        return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
 
     def _write_soon(
         self, key: str, model: str, blob: str, samples: list[tuple[int, Sample]]
