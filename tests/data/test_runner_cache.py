@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -105,11 +107,12 @@ def test_cache_records_what_each_key_stands_for(start_server, backend_for, image
         key = request_key("m1", request, SamplingParams())
         assert store.count("m1") == 2 and store.count("other") == 0
         assert set(store.get(key, 5)) == {0, 1}
-        payload = store.request_payload(key)
-        assert payload["model"] == "m1" and payload["messages"][0]["content"][1] == {
-            "type": "image",
-            "sha256": request.images[0].digest,
-        }
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:  # the requests table says what the key stands for
+        [(payload,)] = db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchall()
+    assert json.loads(payload)["model"] == "m1" and json.loads(payload)["messages"][0]["content"][1] == {
+        "type": "image",
+        "sha256": hashlib.sha256(images["red"].read_bytes()).hexdigest(),
+    }
 
 
 def test_not_a_cache_file_is_a_clear_error(tmp_path) -> None:

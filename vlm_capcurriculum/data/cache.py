@@ -10,13 +10,11 @@ holds each key's JSON payload, so an entry can be inspected without re-deriving 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from vlm_capcurriculum.data.client import Sample
 
@@ -136,10 +134,6 @@ class ResponseCache:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-    def request_payload(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
 
     def count(self, model: str | None = None) -> int:
         """Number of cached samples (of one model, or all)."""

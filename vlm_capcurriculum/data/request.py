@@ -116,10 +116,6 @@ class Message:
     role: str
     content: tuple[Content, ...]
 
-    @property
-    def images(self) -> tuple[ImageInput, ...]:
-        return tuple(part for part in self.content if isinstance(part, ImageInput))
-
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -159,10 +155,6 @@ class ChatRequest:
         if system is not None:
             messages.insert(0, Message("system", (system,)))
         return cls(tuple(messages))
-
-    @property
-    def images(self) -> tuple[ImageInput, ...]:
-        return tuple(image for message in self.messages for image in message.images)
 
     def key_payload(self) -> list[dict[str, Any]]:
         return [
