@@ -115,16 +115,11 @@ def shuffled(mcq: MCQ, key: str) -> MCQ:
     return MCQ(mcq.question, options, LETTERS[order.index(mcq.answer)])
 
 
-def problem_text(mcq: MCQ) -> str:
-    lines = [f"<image>{mcq.question}", "Options:"] + [f"{letter}. {mcq.options[letter]}" for letter in LETTERS]
-    return "\n".join(lines)
-
-
 def mcq_record(caption: Caption, mcq: MCQ, generator: str) -> dict[str, Any]:
     return {
         "id": caption.id,
         "capability": PERCEPTION,
-        "problem": problem_text(mcq),
+        "problem": "\n".join([f"<image>{mcq.question}", "Options:"] + [f"{k}. {mcq.options[k]}" for k in LETTERS]),
         "images": [caption.image],
         "answer": mcq.answer,
         "answer_type": "choice",

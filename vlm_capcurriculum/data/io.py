@@ -6,6 +6,7 @@ and renamed over ``NAME`` (atomic on POSIX) only when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -45,12 +46,10 @@ class AtomicJsonlWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = partial_path(self.path)
         self._handle: IO[str] | None = open(self.partial, "w", encoding="utf-8")  # noqa: SIM115
-        self.count = 0
 
     def write(self, row: Mapping[str, Any]) -> None:
         assert self._handle is not None, "writer already closed"
         self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.count += 1
 
     def commit(self) -> None:
         if self._handle is None:
@@ -80,14 +79,10 @@ class AtomicJsonlWriter:
 
 
 def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform/filesystem, where it is best effort.
-    try:
+    # Makes the rename itself durable; best effort where the platform or filesystem does not support it.
+    with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -36,12 +36,10 @@ class Completion:
     """The ``n`` samples of one request, in index order."""
 
     samples: tuple[Sample, ...]
-    cached: int = 0
-    """How many of the samples came from the cache."""
+    cached: int = 0  # how many came from the cache
 
     @property
-    def text(self) -> str:
-        """The first sample's text (the answer, for ``n == 1``)."""
+    def text(self) -> str:  # the answer, for ``n == 1``
         return self.samples[0].text
 
     @property
@@ -51,7 +49,7 @@ class Completion:
 
 @dataclass
 class ModelCounters:
-    """What the runner did for one backend (sample counts; the backend's own stats count HTTP attempts)."""
+    """What the runner did for one backend (the backend's own stats count HTTP attempts)."""
 
     requests: int = 0
     cached_samples: int = 0
