@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlm_capcurriculum.data.convert.base import text_field
 from vlm_capcurriculum.data.inputs import BadRow
 from vlm_capcurriculum.schema import RowLocation, iter_rows
 
@@ -47,17 +48,6 @@ def _images_by_stem(root: Path) -> dict[str, str]:
     return by_stem
 
 
-def _text(row: Mapping[str, Any], name: str, problems: list[tuple[str, str]]) -> str | None:
-    value = row.get(name)
-    if value is None:
-        problems.append((name, "missing"))
-        return None
-    if not isinstance(value, str) or not value.strip():
-        problems.append((name, f"must be a non-empty string, got {value!r:.80}"))
-        return None
-    return value
-
-
 def read_captions(
     path: str | os.PathLike[str],
     source: str,
@@ -88,16 +78,16 @@ def read_captions(
             continue
         problems: list[tuple[str, str]] = []
         if source == "docci":
-            example_id = _text(row, "example_id", problems)
-            image = _text(row, "image_file", problems)
-            caption = _text(row, "description", problems)
+            example_id = text_field(row, "example_id", problems, numbers=False)
+            image = text_field(row, "image_file", problems, numbers=False)
+            caption = text_field(row, "description", problems, numbers=False)
             caption_key, rid = "description", example_id
         else:
-            url = _text(row, "image_url", problems)
-            caption = _text(row, "caption", problems)
+            url = text_field(row, "image_url", problems, numbers=False)
+            caption = text_field(row, "caption", problems, numbers=False)
             caption_key, rid, image = "caption", "pixmo-" + pixmo_image_name(url, "")[:16] if url else None, None
             if image_column is not None:
-                image = _text(row, image_column, problems)
+                image = text_field(row, image_column, problems, numbers=False)
             elif url and hashed is not None:
                 image = hashed.get(pixmo_image_name(url, ""))
                 if image is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
 
@@ -66,7 +66,6 @@ class BackendStats:
         self.in_flight -= 1
 
 
-@runtime_checkable
 class Backend(Protocol):
     """A model behind some transport; ``model`` is the served name, also the model in cache keys."""
 

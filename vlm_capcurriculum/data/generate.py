@@ -16,6 +16,7 @@ from typing import Any
 
 from vlm_capcurriculum.data.captions import Caption
 from vlm_capcurriculum.data.client import Backend
+from vlm_capcurriculum.data.convert.base import options_block
 from vlm_capcurriculum.data.inputs import BadRow, job_id
 from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
@@ -119,7 +120,7 @@ def mcq_record(caption: Caption, mcq: MCQ, generator: str) -> dict[str, Any]:
     return {
         "id": caption.id,
         "capability": PERCEPTION,
-        "problem": "\n".join([f"<image>{mcq.question}", "Options:"] + [f"{k}. {mcq.options[k]}" for k in LETTERS]),
+        "problem": f"<image>{mcq.question}\n{options_block(mcq.options)}",
         "images": [caption.image],
         "answer": mcq.answer,
         "answer_type": "choice",

@@ -1,9 +1,5 @@
-"""What every converter shares: a reader yields rows in our column names (or the problems of a bad row), and
-:func:`~vlm_capcurriculum.data.convert.convert` validates them with the schema's own row checker, writes the good
-ones and reports every bad one by file, line (or row) and field.
-
-Images given as bytes (the ``{"bytes", "path"}`` struct a Hugging Face ``Image`` column becomes in parquet) are
-written once to an image folder, named by the SHA-256 of their bytes, and referenced by path.
+"""What every converter shares: a reader yields rows in our column names, or the ``(field, message)`` problems of a
+bad row. Images given as bytes (a Hugging Face ``Image`` column in parquet) are written once, named by their SHA-256.
 """
 
 from __future__ import annotations
@@ -20,29 +16,19 @@ from vlm_capcurriculum.schema import RowLocation
 
 Problems = list[tuple[str, str]]
 Converted = dict[str, Any] | Problems
-"""A row in our columns, or the ``(field, message)`` problems that keep it from being one."""
-
-_EXTENSION = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "image/bmp": ".bmp",
-}
 _LETTER_PREFIX = re.compile(r"^\s*\(?([A-J])\s*[.):：]\s*(.*)$", re.DOTALL)
 
 
 @dataclass
 class ImageSink:
-    """Where embedded image bytes are written: ``folder`` (inside the image root), paths recorded relative to
-    ``root``."""
+    """Where embedded image bytes are written: ``folder``, inside ``root``, which recorded paths are relative to."""
 
     root: Path
     folder: Path
 
     def store(self, data: bytes) -> str:
         mime = sniff_mime(data)  # by content only: bytes that are no known image are a bad row
-        name = hashlib.sha256(data).hexdigest()[:24] + _EXTENSION.get(mime, ".img")
+        name = hashlib.sha256(data).hexdigest()[:24] + "." + mime.removeprefix("image/").replace("jpeg", "jpg")
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         if not path.exists():
@@ -70,9 +56,9 @@ def image_path(value: Any, sink: ImageSink, field: str, problems: Problems) -> s
     return None
 
 
-def text_field(row: Mapping[str, Any], name: str, problems: Problems) -> str | None:
+def text_field(row: Mapping[str, Any], name: str, problems: Problems, *, numbers: bool = True) -> str | None:
     value = row.get(name)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value.strip():
         problems.append((name, "missing" if value is None else f"must be a non-empty string, got {value!r:.60}"))

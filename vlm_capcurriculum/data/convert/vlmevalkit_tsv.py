@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.data.convert.base import Converted, ImageSink, Problems, Source
+from vlm_capcurriculum.data.convert.base import Converted, ImageSink, Problems, Source, options_block
 from vlm_capcurriculum.schema import RowLocation
 
 _LETTERS = "ABCDEFGHIJ"
@@ -77,7 +77,7 @@ def convert_row(location: RowLocation, row: Any, sink: ImageSink) -> Converted:
     hint = (row.get("hint") or "").strip()
     text = (f"Hint: {hint}\n" if hint else "") + f"Question: {question}"
     if choices:
-        text += "\nOptions:\n" + "\n".join(f"{letter}. {option}" for letter, option in choices.items())
+        text += "\n" + options_block(choices)
         if answer not in choices:
             return [("answer", f"{answer!r} is not one of the options {sorted(choices)}")]
         answer_type = "choice"
