@@ -13,7 +13,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from vlm_capcurriculum.data.client import Sample
@@ -108,7 +108,8 @@ class ResponseCache:
         indexes after the commit: the given ones, or those another process sharing the file stored first."""
         now = time.time()
         stored: dict[str, dict[int, Sample]] = {}
-        with self._transaction():
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock first, so the rows read back are the committed winners
+        with self._db:  # commits, or rolls back on any error
             for key, model, blob, samples in entries:
                 self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?, ?)", (key, model, blob))
                 self._db.executemany(
@@ -123,17 +124,6 @@ class ResponseCache:
                 ).fetchall()
                 stored[key] = {idx: Sample(text, finish_reason, tokens) for idx, text, finish_reason, tokens in rows}
         return stored
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # IMMEDIATE: take the write lock first, so the rows read back are the committed winners
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def count(self, model: str | None = None) -> int:
         """Number of cached samples (of one model, or all)."""

@@ -62,20 +62,10 @@ class ImageInput:
 
     __slots__ = ("_data", "_digest", "path")
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, data: bytes | None = None) -> None:
-        if (path is None) == (data is None):
-            raise TypeError("ImageInput takes exactly one of path= or data=")
-        self.path = Path(path) if path is not None else None
-        self._data = data
+    def __init__(self, source: str | os.PathLike[str] | bytes) -> None:
+        self.path = None if isinstance(source, bytes) else Path(source)
+        self._data = source if isinstance(source, bytes) else None
         self._digest: str | None = None
-
-    @classmethod
-    def coerce(cls, image: ImageInput | str | os.PathLike[str] | bytes) -> ImageInput:
-        if isinstance(image, ImageInput):
-            return image
-        if isinstance(image, bytes):
-            return cls(data=image)
-        return cls(path=image)
 
     def read(self) -> bytes:
         if self._data is not None:
@@ -135,7 +125,7 @@ class ChatRequest:
         """A one-turn request. Images go where ``text`` has ``<image>`` placeholders (our sample schema's
         convention), or before the text when it has none (the Qwen-VL chat convention). A placeholder count
         that differs from the image count is an :class:`InputError`."""
-        coerced = [ImageInput.coerce(image) for image in images]
+        coerced = [image if isinstance(image, ImageInput) else ImageInput(image) for image in images]
         pieces = text.split(image_placeholder)
         parts: list[Content] = []
         if len(pieces) == 1:

@@ -1,9 +1,8 @@
 """ArxivQA (``MMInstruction/ArxivQA``, ``arxivqa.jsonl`` + ``images.tgz``): multiple-choice questions on figures.
 
-Format (rows as the dataset's users read them): ``id``, ``image`` (``images/<arxiv id>_<n>.jpg``, relative to the
-unpacked archive), ``question``, ``options`` (strings, usually carrying their own letters, ``"A. ..."`` or
-``"(A) ..."``), ``label`` (the letter, sometimes with text: ``"B"``, ``"B)"``, ``"(B) text"``) and ``rationale``.
-Options without letters are lettered in order; a label naming no listed option is reported.
+Rows: ``id``, ``image`` (relative to the unpacked archive), ``question``, ``options`` (usually with their own
+letters, ``"A. ..."`` or ``"(A) ..."``; lettered in order otherwise), ``label`` (``"B"``, ``"B)"``, ``"(B) text"``)
+and ``rationale``. A label naming no listed option is reported.
 """
 
 from __future__ import annotations

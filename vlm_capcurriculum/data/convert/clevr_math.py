@@ -1,8 +1,7 @@
 """CLEVR-Math (``dali-does/clevr-math``): arithmetic word problems over CLEVR scenes, answers are integers.
 
-Format (the dataset's loader features, also in parquet copies such as ``ohjoonhee/CLEVR-Math-Test``): ``template``
-(e.g. ``subtraction``), ``id``, ``question``, ``image`` (a ``datasets.Image``: in parquet ``{"bytes", "path"}``,
-in a JSON export a path relative to the CLEVR image folder) and ``label`` (the integer answer).
+Rows: ``template``, ``id``, ``question``, ``image`` (``{"bytes", "path"}`` in parquet, a path in a JSON export) and
+``label`` (the integer answer).
 """
 
 from __future__ import annotations

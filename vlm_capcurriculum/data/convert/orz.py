@@ -1,10 +1,8 @@
 """ORZ-Math-13k (Open-Reasoner-Zero ``data/orz_math_13k_collection_hard.json``): the paper's text-reasoning data.
 
-Format (read from the file in the Open-Reasoner-Zero repository): one JSON array whose items are two-turn lists,
-``[{"from": "human", "value": <problem>}, {"from": "assistant", "ground_truth": {"value": <answer>}}]``; the 57k
-file's ground truths may add ``pass_at_n``. ``datasets.load_dataset("json")`` turns each pair into columns ``"0"``
-and ``"1"``; both shapes are read. Answers are LaTeX-ish strings (``\\frac{72}{5}``, ``" k = 7 "``, a few MCQ
-letters): the type follows the plain-string rule (a single letter is ``choice``, anything else ``math``).
+One JSON array of two-turn lists, ``[{"from": "human", "value": <problem>}, {"from": "assistant", "ground_truth":
+{"value": <answer>}}]`` (``datasets.load_dataset("json")`` makes them columns ``"0"`` and ``"1"``; both are read).
+The answer type follows the schema's plain-string rule (a single letter is ``choice``, anything else ``math``).
 """
 
 from __future__ import annotations

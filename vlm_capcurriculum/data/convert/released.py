@@ -1,10 +1,7 @@
 """The paper's released stage datasets (``UCSC-VLAA/VLM-CapCurriculum-{Perception,TextReasoning,VisualReasoning}-Data``).
 
-Their columns (``index``, ``problem``, ``images``, ``answer``, ``source``, and from pass@K ``predictions``,
-``correctness``, ``pass_rate``) are already read by the schema's row checker (``schema/columns.py``: ids from
-``index`` and the file stem, a letter answer is ``choice``, images without placeholders get leading ones); this
-converter only adds the capability, from ``--capability`` or the file name (``perception...``,
-``text...``/``textual...``, ``visual...``), and writes our format.
+The schema's row checker already reads their columns (``schema/columns.py``); this converter only adds the
+capability, from ``--capability`` or the file name, and writes our format.
 """
 
 from __future__ import annotations
