@@ -73,7 +73,10 @@ class ResponseCache:
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
                 self._check_version()
-                self._add_token_column()
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
+                if "completion_tokens" not in columns:  # a file from before the column
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process added it just now
+                        self._db.execute("ALTER TABLE samples ADD COLUMN completion_tokens INTEGER")
                 return
             except sqlite3.OperationalError as err:
                 if "locked" not in str(err) or time.monotonic() > deadline:
@@ -86,12 +89,6 @@ class ResponseCache:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise CacheError(f"{self.path}: cache schema {row[0]}, this version reads {SCHEMA_VERSION}")
-
-    def _add_token_column(self) -> None:
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
-        if "completion_tokens" not in columns:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process added it just now
-                self._db.execute("ALTER TABLE samples ADD COLUMN completion_tokens INTEGER")
 
     def get(self, key: str, n: int) -> dict[int, Sample]:
         """The cached samples ``0..n-1`` of ``key`` (possibly fewer, possibly none)."""

@@ -17,7 +17,7 @@ from typing import Any
 from vlm_capcurriculum.data.captions import Caption
 from vlm_capcurriculum.data.client import Backend
 from vlm_capcurriculum.data.convert.base import options_block
-from vlm_capcurriculum.data.inputs import BadRow, job_id
+from vlm_capcurriculum.data.inputs import BadRow
 from vlm_capcurriculum.data.jobs import Process, Reject
 from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
@@ -141,7 +141,7 @@ def generate_rows(items: Iterable[Caption | BadRow]) -> list[dict[str, Any]]:
     seen: dict[str, int] = {}
     for item in items:
         if isinstance(item, BadRow):
-            rows.append({"id": job_id(item.location), "bad": item})
+            rows.append({"id": item.id, "bad": item})
             continue
         seen[item.id] = seen.get(item.id, 0) + 1
         rid = item.id if seen[item.id] == 1 else f"{item.id}#{seen[item.id]}"

@@ -26,23 +26,19 @@ class BadRow:
     location: RowLocation
     problems: tuple[tuple[str, str], ...]
 
-    def describe(self) -> str:
-        return "; ".join(f"{self.location}: {field}: {message}" for field, message in self.problems)
+    @property
+    def id(self) -> str:  # the job-row id: unique, and not an id a dataset would use
+        return f"bad-input@{self.location}"
 
     def reject(self) -> Reject:
         return Reject(
             BAD_INPUT,
             {
-                "id": job_id(self.location),
+                "id": self.id,
                 "location": str(self.location),
                 "problems": [{"field": field, "message": message} for field, message in self.problems],
             },
         )
-
-
-def job_id(location: RowLocation) -> str:
-    """The job-row id of a bad row (unique, and not an id a dataset would use)."""
-    return f"bad-input@{location}"
 
 
 def record_rows(
@@ -65,10 +61,8 @@ def record_rows(
         (location, {"id": record.id, "record": record})
         for record, location in zip(result.records, result.locations, strict=True)
     ]
-    entries += [
-        (location, {"id": job_id(location), "bad": BadRow(location, tuple(found))})
-        for location, found in problems.items()
-    ]
+    bad_rows = [BadRow(location, tuple(found)) for location, found in problems.items()]
+    entries += [(bad.location, {"id": bad.id, "bad": bad}) for bad in bad_rows]
     file_index = {str(path): i for i, path in enumerate(path_list)}
 
     def order(location: RowLocation) -> tuple[int, int]:  # by file (as listed), then line or row

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +87,7 @@ def convert(
 
         def report(found: list[RecordIssue]) -> None:
             for issue in found:
-                bad.write(
-                    {
-                        "location": str(issue.location),
-                        "field": issue.field,
-                        "reason": issue.reason,
-                        "message": issue.message,
-                    }
-                )
+                bad.write({**asdict(issue), "location": str(issue.location)})
             summary.skipped[found[0].reason] += 1
 
         for path in paths:
