@@ -1,14 +1,11 @@
 """The job runner: input rows -> an async ``process(row, runner)`` -> output rows, resumable and atomic.
 
-The cache is the durable progress, the outputs are rebuilt: every answer is cached as it arrives, and the output,
-rejects and failures files are published only when the run ends (:mod:`.io`). The same command run again after a
-kill replays finished rows from the cache and writes every row exactly once, in input order (``process`` must be a
-deterministic function of the row and the answers).
-
-A row is written (``process`` returned a row or a list of rows), rejected (:class:`Reject`: a result, counted by
-reason) or failed (a request gave up, or the row's input is bad: listed in ``OUTPUT.failures.jsonl``, not cached,
-retried by the next run). Any other exception from ``process`` is a bug, and a stall a dead server: the run stops,
-earlier outputs stay as they were, the cache keeps the answers.
+The cache is the durable progress, the outputs are rebuilt: the output, rejects and failures files are published
+only when the run ends (:mod:`.io`), so the same command run again after a kill replays finished rows from the cache
+and writes every row exactly once, in input order (``process`` must be deterministic given the row and answers).
+A row is written, rejected (:class:`Reject`: a result, counted by reason) or failed (a request gave up, or its
+input is bad: listed in ``OUTPUT.failures.jsonl``, retried by the next run). Any other exception from ``process``
+is a bug, and a stall a dead server: the run stops, earlier outputs stay, the cache keeps the answers.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from vlm_capcurriculum.data.client import RequestFailed
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
 from vlm_capcurriculum.data.progress import ProgressBar, RunSummary
 from vlm_capcurriculum.data.request import InputError
-from vlm_capcurriculum.data.runner import Runner
+from vlm_capcurriculum.data.runner import WINDOW, Runner
 
 Row = dict[str, Any]
 
@@ -76,7 +73,7 @@ async def arun_job(
     runner: Runner,
     rejects: str | os.PathLike[str] | None = None,
     summary: str | os.PathLike[str] | None = None,
-    window: int = 1024,
+    window: int = WINDOW,
     progress: bool = True,
     desc: str | None = None,
     print_summary: bool = True,

@@ -3,12 +3,10 @@ APIs.
 
 Written on ``aiohttp`` because the retry loop is the point of this module (which failures retry, how long to wait,
 ``Retry-After``, a separate budget for malformed bodies, counts per reason); the ``openai`` client's own retries
-and response models would have to be worked around. ``httpx``'s pool rescans every pooled connection per request:
-``python benchmarks/data_pipeline.py --compare-clients`` measured 91 req/s at 64 concurrent requests against 968
-for ``aiohttp``. Concurrency is one semaphore around each attempt (released while backing off) and a connector
-limit of the same size. The proxy from ``HTTP(S)_PROXY`` / ``NO_PROXY`` is resolved once per backend: aiohttp's
-``trust_env=True`` looks it up (and ``~/.netrc``) in a worker thread on every request, which costs more than the
-rest of the client at 64+ concurrent requests.
+and response models would have to be worked around, and ``httpx``'s pool rescans every pooled connection per
+request (``python benchmarks/data_pipeline.py --compare-clients``: 91 req/s at 64 concurrent requests against 968
+for ``aiohttp``). The ``HTTP(S)_PROXY`` / ``NO_PROXY`` proxy is resolved once per backend: aiohttp's
+``trust_env=True`` looks it up in a worker thread on every request, costlier than the rest of the client.
 """
 
 from __future__ import annotations
@@ -286,7 +284,7 @@ class OpenAIBackend:
 
     async def _attempt(self, encode: Callable[[], bytes]) -> list[Sample]:
         session, semaphore = self._ensure_session()
-        async with semaphore:
+        async with semaphore:  # per attempt, released while backing off: a slow retry never idles a slot
             if self._fatal is not None:
                 raise ModelAccessError(str(self._fatal))
             payload = encode()

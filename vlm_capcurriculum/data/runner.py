@@ -1,15 +1,11 @@
 """Cached model calls: the one place that decides what is asked of a backend and what comes from disk.
 
-Samples are exchangeable draws keyed by index: :meth:`Runner.complete` reads samples ``0..n-1`` from the cache and
-asks the backend only for the missing ones; with a seed, the request that first produces sample ``i`` is sent with
-``seed + i``, so a server that ignores ``n`` (``transformers serve``) still gets distinct, reproducible seeds.
-Identical requests in flight at once are made once (the second waits and reads the cache).
-
-Answers are committed in groups, one transaction per event-loop turn (:meth:`Runner.flush`): one SQLite commit per
-answer cost a sixth of the client's CPU at 64 concurrent requests, and a killed run still loses only one turn.
-:meth:`Runner.complete` returns what the cache holds once committed, not what the backend sent: when runs sharing
-a cache ask the same request at once, the first commit wins and every run uses it, so each output is exactly what
-a later run replays.
+Samples are exchangeable draws keyed by index: :meth:`Runner.complete` asks the backend only for the samples the
+cache lacks; with a seed, the request that first produces sample ``i`` is sent with ``seed + i``, so a server that
+ignores ``n`` (``transformers serve``) still gets distinct, reproducible seeds. Answers are committed once per
+event-loop turn (:meth:`Runner.flush`; a commit per answer cost a sixth of the client's CPU at 64 concurrent
+requests), and ``complete`` returns what the cache then holds: when runs sharing a cache ask the same request at
+once, the first commit wins for all, so each output is exactly what a later run replays.
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ from vlm_capcurriculum.data.progress import ProgressBar, reasons
 from vlm_capcurriculum.data.request import ChatRequest, InputError, SamplingParams, blob_key, key_blob
 
 T = TypeVar("T")
+WINDOW = 1024  # requests or rows pending at once: memory stays bounded however long the input
 
 
 @dataclass(frozen=True)
@@ -191,8 +188,8 @@ class Runner:
         )
 
     async def in_order(self, work: Iterable[Awaitable[T]], bar: ProgressBar, window: int) -> AsyncGenerator[T, None]:
-        """The results of ``work`` in order, at most ``window`` pending at once (memory stays bounded however long
-        the input). The first error of any item, or a stall (:meth:`watch`), cancels the rest and is raised."""
+        """The results of ``work`` in order, at most ``window`` pending at once. The first error of any item, or a
+        stall (:meth:`watch`), cancels the rest and is raised."""
         failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def stop_on_error(task: asyncio.Future[Any]) -> None:
@@ -232,7 +229,6 @@ class Runner:
         params: SamplingParams | None = None,
         *,
         progress: bool | str = True,
-        window: int = 1024,
     ) -> list[Completion | RequestFailed]:
         """Every request's completion, in order; a request the backend gave up on is its :class:`RequestFailed`
         in place. ``progress`` is a bar description, or ``False``."""
@@ -251,7 +247,7 @@ class Runner:
             return outcome
 
         try:
-            async with contextlib.aclosing(self.in_order((one(r) for r in requests), bar, window)) as outcomes:
+            async with contextlib.aclosing(self.in_order((one(r) for r in requests), bar, WINDOW)) as outcomes:
                 return [outcome async for outcome in outcomes]
         finally:
             bar.close()
@@ -280,12 +276,11 @@ def map_requests(
     *,
     cache: ResponseCache | str | os.PathLike[str] | None = None,
     progress: bool | str = True,
-    stall_timeout: float | None = None,
 ) -> list[Completion | RequestFailed]:
     """:meth:`Runner.map` from synchronous code: the answers in order, cached in ``cache``."""
 
     async def main() -> list[Completion | RequestFailed]:
-        async with Runner(cache, stall_timeout=stall_timeout) as runner:
+        async with Runner(cache) as runner:
             return await runner.map(backend, requests, params, progress=progress)
 
     return asyncio.run(main())
