@@ -46,8 +46,7 @@ class Verdict:
 
     image_answer: str
     caption_answer: str
-    image: str
-    """``right``, ``wrong`` (names another option) or ``unanswered`` (names none)."""
+    image: str  # ``right``, ``wrong`` (names another option) or ``unanswered`` (names none)
     caption_right: bool
 
     def keeps(self, unanswered_is_wrong: bool = False) -> bool:
@@ -125,8 +124,7 @@ class FilterReport:
     """What the filter decided: per model, and for the intersection (``kept``)."""
 
     models: list[ModelReport]
-    graded: int = 0
-    """Questions every model answered in both conditions (failed and bad rows are not graded)."""
+    graded: int = 0  # questions every model answered in both conditions (not failed or bad rows)
     kept: int = 0
     unanswered_is_wrong: bool = False
 

@@ -114,11 +114,7 @@ async def arun_job(
         elif isinstance(outcome, Mapping):
             writers["output"].write(outcome)
             result.rows_out += 1
-        elif (
-            isinstance(outcome, Sequence)
-            and not isinstance(outcome, (str, bytes))
-            and all(isinstance(item, Mapping) for item in outcome)
-        ):
+        elif isinstance(outcome, (list, tuple)) and all(isinstance(item, Mapping) for item in outcome):
             for item in outcome:
                 writers["output"].write(item)
             result.rows_out += len(outcome)

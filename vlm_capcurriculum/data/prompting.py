@@ -20,8 +20,7 @@ from vlm_capcurriculum.data.request import InputError
 @dataclass(frozen=True)
 class PromptTemplate:
     text: str
-    source: str
-    """Where the text came from (``package:NAME`` or a path), for messages and reports."""
+    source: str  # where the text came from (``package:NAME`` or a path), for messages and reports
 
     @classmethod
     def packaged(cls, name: str, *, required: Sequence[str] = ()) -> PromptTemplate:

@@ -120,20 +120,19 @@ class ChatRequest:
         images: Sequence[ImageInput | str | os.PathLike[str] | bytes] = (),
         *,
         system: str | None = None,
-        image_placeholder: str = IMAGE_PLACEHOLDER,
     ) -> ChatRequest:
         """A one-turn request. Images go where ``text`` has ``<image>`` placeholders (our sample schema's
         convention), or before the text when it has none (the Qwen-VL chat convention). A placeholder count
         that differs from the image count is an :class:`InputError`."""
         coerced = [image if isinstance(image, ImageInput) else ImageInput(image) for image in images]
-        pieces = text.split(image_placeholder)
+        pieces = text.split(IMAGE_PLACEHOLDER)
         parts: list[Content] = []
         if len(pieces) == 1:
             parts.extend(coerced)
             parts.append(text)
         elif len(pieces) - 1 != len(coerced):
             raise InputError(
-                f"prompt has {len(pieces) - 1} {image_placeholder} placeholder(s) but {len(coerced)} image(s)"
+                f"prompt has {len(pieces) - 1} {IMAGE_PLACEHOLDER} placeholder(s) but {len(coerced)} image(s)"
             )
         else:
             for i, piece in enumerate(pieces):

@@ -50,17 +50,6 @@ class SplitSummary:
         return f"{total} rows of {self.ids} examples: {parts}"
 
 
-def _key(row: Any, key: str, where: str) -> str:
-    if not isinstance(row, Mapping):
-        raise DataFileError(f"{where}: not a JSON object")
-    value = row.get(key)
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
-        raise DataFileError(
-            f"{where}: field {key!r}: needs a non-empty string or integer id to split by, got {value!r}"
-        )
-    return str(value)
-
-
 def split_file(
     path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
@@ -77,9 +66,14 @@ def split_file(
         raise ValueError(f"val ratio {val_ratio} and test ratio {test_ratio} must be >= 0 and sum to at most 1")
     rows: list[tuple[str, Any]] = []
     for location, row in iter_rows(path):
-        rows.append(
-            (split_of(_key(row, key, str(location)), val_ratio=val_ratio, test_ratio=test_ratio, seed=seed), row)
-        )
+        if not isinstance(row, Mapping):
+            raise DataFileError(f"{location}: not a JSON object")
+        value = row.get(key)
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+            raise DataFileError(
+                f"{location}: field {key!r}: needs a non-empty string or integer id to split by, got {value!r}"
+            )
+        rows.append((split_of(str(value), val_ratio=val_ratio, test_ratio=test_ratio, seed=seed), row))
     summary = SplitSummary(ids=len({str(row[key]) for _, row in rows}))
     output = Path(output_dir)
     writers = {name: AtomicJsonlWriter(output / f"{name}_{prefix}.jsonl") for name in SPLITS}

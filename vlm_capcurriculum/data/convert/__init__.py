@@ -41,10 +41,8 @@ SOURCES: dict[str, Source] = {
 class ConvertSummary:
     rows_read: int = 0
     written: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    """Bad rows by the reason of their first problem."""
-    notes: Counter[str] = field(default_factory=Counter)
-    """Normalisations of kept rows (e.g. ``prepended_image_placeholder``)."""
+    skipped: Counter[str] = field(default_factory=Counter)  # bad rows by the reason of their first problem
+    notes: Counter[str] = field(default_factory=Counter)  # normalisations of kept rows
     outputs: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
