@@ -100,9 +100,8 @@ class ResponseCache:
     def store_many(
         self, entries: Iterable[tuple[str, str, str, Sequence[tuple[int, Sample]]]]
     ) -> dict[str, dict[int, Sample]]:
-        """Store ``(key, model, key blob, [(index, sample), ...])`` entries in one transaction: each key's JSON
-        payload (written once per key) and its samples. Returns, per key, the samples the cache holds for those
-        indexes after the commit: the given ones, or those another process sharing the file stored first."""
+        """Store ``(key, model, key blob, [(index, sample), ...])`` entries in one transaction. Returns, per key, the
+        samples the cache then holds for those indexes: the given ones, or those another process stored first."""
         now = time.time()
         stored: dict[str, dict[int, Sample]] = {}
         self._db.execute("BEGIN IMMEDIATE")  # the write lock first, so the rows read back are the committed winners

@@ -107,6 +107,10 @@ def parse_completion(raw: bytes) -> tuple[list[Sample], dict[str, Any]]:
     if not isinstance(choices, list) or not choices:
         detail = error_text(raw, 200) if isinstance(data, dict) and "error" in data else "no 'choices' list"
         raise _Retryable("malformed", f"not a chat completion: {detail}", malformed=True)
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    tokens = usage.get("completion_tokens")  # one choice: the usage is its own length (vlmcc eval reports it)
+    if len(choices) > 1 or not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+        tokens = None
     samples: list[tuple[int, Sample]] = []
     for position, choice in enumerate(choices):
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -114,16 +118,9 @@ def parse_completion(raw: bytes) -> tuple[list[Sample], dict[str, Any]]:
         if content is not None and not isinstance(content, str):
             raise _Retryable("malformed", f"choice {position} has no message.content string", malformed=True)
         index = choice.get("index", position)
-        samples.append(
-            (index if isinstance(index, int) else position, Sample(content or "", choice.get("finish_reason")))
-        )
-    samples.sort(key=lambda item: item[0])
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    tokens = usage.get("completion_tokens")
-    if len(samples) == 1 and isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
-        index, only = samples[0]  # one choice: the usage is its own length (vlmcc eval reports it)
-        samples = [(index, Sample(only.text, only.finish_reason, tokens))]
-    return [sample for _, sample in samples], usage
+        sample = Sample(content or "", choice.get("finish_reason"), tokens)
+        samples.append((index if isinstance(index, int) else position, sample))
+    return [sample for _, sample in sorted(samples, key=lambda item: item[0])], usage
 
 
 class OpenAIBackend:

@@ -121,9 +121,8 @@ class ChatRequest:
         *,
         system: str | None = None,
     ) -> ChatRequest:
-        """A one-turn request. Images go where ``text`` has ``<image>`` placeholders (our sample schema's
-        convention), or before the text when it has none (the Qwen-VL chat convention). A placeholder count
-        that differs from the image count is an :class:`InputError`."""
+        """A one-turn request. Images go where ``text`` has ``<image>`` placeholders (our schema's convention; their
+        count must match), or before the text when it has none (the Qwen-VL chat convention)."""
         coerced = [image if isinstance(image, ImageInput) else ImageInput(image) for image in images]
         pieces = text.split(IMAGE_PLACEHOLDER)
         parts: list[Content] = []

@@ -163,9 +163,8 @@ class Runner:
                 future.set_result(stored[key])
 
     async def watch(self, bar: ProgressBar) -> NoReturn:
-        """Refresh ``bar`` every second (retries and idle time show while nothing completes); raise
-        :class:`StalledError` once no answer arrived for ``stall_timeout`` seconds: a server that accepts requests
-        and never answers would otherwise hold a job for attempts x timeout per request."""
+        """Refresh ``bar`` every second; raise :class:`StalledError` once no answer arrived for ``stall_timeout``
+        seconds (a server that never answers would otherwise hold a job for attempts x timeout per request)."""
         self.last_answer = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
