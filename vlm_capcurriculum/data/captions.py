@@ -8,6 +8,7 @@ whose image is not there is a ``bad_input`` reject: no model call is spent on a 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -68,11 +69,7 @@ def read_captions(
             "or an image column holding their paths"
         )
     hashed = _images_by_stem(root) if root is not None and source == "pixmo" and image_column is None else None
-    count = 0
-    for location, row in iter_rows(path):
-        if limit is not None and count >= limit:
-            return
-        count += 1
+    for location, row in itertools.islice(iter_rows(path), limit):
         if not isinstance(row, Mapping):
             yield BadRow(location, (("<row>", "not a JSON object"),))
             continue
