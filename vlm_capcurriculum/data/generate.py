@@ -26,7 +26,6 @@ from vlm_capcurriculum.data.runner import Runner
 LETTERS = ("A", "B", "C", "D")
 #: Paper defaults: greedy, 512 new tokens (reference generate_qa.py --temperature 0.0 --max-tokens 512).
 GENERATE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=512)
-PERCEPTION = "perception"
 
 _FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL | re.IGNORECASE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -119,7 +118,7 @@ def shuffled(mcq: MCQ, key: str) -> MCQ:
 def mcq_record(caption: Caption, mcq: MCQ, generator: str) -> dict[str, Any]:
     return {
         "id": caption.id,
-        "capability": PERCEPTION,
+        "capability": "perception",
         "problem": f"<image>{mcq.question}\n{options_block(mcq.options)}",
         "images": [caption.image],
         "answer": mcq.answer,

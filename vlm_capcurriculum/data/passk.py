@@ -30,7 +30,6 @@ PAPER_K = 16
 PAPER_TOP_K = 20
 PASSK_SAMPLING = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=1024, n=PAPER_K, extra=(("top_k", PAPER_TOP_K),))
 PROMPT_STYLES = ("training", "reference")
-REFERENCE_SYSTEM_PROMPT = "passk_reference_system.txt"
 #: The columns a pass@K run writes (besides ``pass_rate``), as in the paper's released files.
 PASSK_COLUMNS = ("predictions", "correctness", "responses")
 
@@ -53,7 +52,7 @@ def make_passk(
         if prompt is not None or system is not None:
             raise ValueError("prompt_style 'reference' sets both the user turn and the system prompt")
         template = PromptTemplate("{problem}", "the problem alone (reference passK)")
-        system = PromptTemplate.packaged(REFERENCE_SYSTEM_PROMPT).fill()
+        system = PromptTemplate.packaged("passk_reference_system.txt").fill()
     else:
         template = prompt or PromptTemplate.training_format()
     root = Path(image_root)

@@ -46,10 +46,12 @@ class VLLMBackend:
             self._llm = vllm.LLM(model=self.model)
         return self._llm
 
-    def _sampling_params(self, params: SamplingParams, n: int, seed: int | None) -> Any:
+    async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
+        messages = request.to_openai()  # InputError for an unreadable image reaches the job runner
+        self._engine()  # loaded on the first request; says what to install when vllm is missing
         import vllm
 
-        return vllm.SamplingParams(
+        sampling = vllm.SamplingParams(
             n=n,
             temperature=params.temperature,
             top_p=params.top_p,
@@ -57,11 +59,8 @@ class VLLMBackend:
             seed=seed,
             **dict(params.extra),
         )
-
-    async def generate(self, request: ChatRequest, params: SamplingParams, n: int, seed: int | None) -> list[Sample]:
-        messages = request.to_openai()  # InputError for an unreadable image reaches the job runner
         future: asyncio.Future[list[Sample]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(messages, self._sampling_params(params, n, seed), future))
+        self._queue.append(_Pending(messages, sampling, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain())
         return await future

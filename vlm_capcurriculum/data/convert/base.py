@@ -101,14 +101,11 @@ def options_block(choices: Mapping[str, str]) -> str:
     return "Options:\n" + "\n".join(f"{letter}. {text}" for letter, text in choices.items())
 
 
-def leading_image(problem: str, count: int = 1) -> str:
-    """``problem`` with exactly ``count`` ``<image>`` placeholders: kept where the source put them, else in front."""
-    if problem.count("<image>") == count:
+def leading_image(problem: str) -> str:
+    """``problem`` with exactly one ``<image>`` placeholder: kept where the source put it, else in front."""
+    if problem.count("<image>") == 1:
         return problem
-    return "<image>" * count + problem.replace("<image>", "").lstrip("\n")
-
-
-Reader = Callable[[RowLocation, Any, ImageSink], Converted]
+    return "<image>" + problem.replace("<image>", "").lstrip("\n")
 
 
 @dataclass(frozen=True)
@@ -118,7 +115,7 @@ class Source:
 
     name: str
     capability: str
-    convert_row: Reader
+    convert_row: Callable[[RowLocation, Any, ImageSink], Converted]
     rows: Callable[[Path], Iterator[tuple[RowLocation, Any]]] | None = None
     row_types: tuple[type, ...] = (dict,)
 
