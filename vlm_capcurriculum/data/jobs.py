@@ -43,26 +43,22 @@ RowResult = Mapping[str, Any] | Sequence[Mapping[str, Any]] | Reject
 Process = Callable[[Row, Runner], Awaitable[RowResult]]
 
 
-def check_ids(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each row's id as a string; :class:`InputError` listing (up to five) rows without one or sharing one."""
-    ids: list[str] = []
+def check_ids(rows: Sequence[Mapping[str, Any]]) -> None:
+    """:class:`InputError` listing (up to five) rows without a usable id or sharing one: resume needs them."""
     seen: dict[str, int] = {}
     problems: list[str] = []
     for number, row in enumerate(rows, start=1):
         value = row.get("id") if isinstance(row, Mapping) else None
         if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
             problems.append(f"input row {number}: no usable 'id' (got {value!r})")
-            ids.append("")
             continue
         rid = str(value)
         if rid in seen:
             problems.append(f"input rows {seen[rid]} and {number} share id {rid!r}")
         seen.setdefault(rid, number)
-        ids.append(rid)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise InputError("; ".join(problems[:5]) + more)
-    return ids
 
 
 async def arun_job(
@@ -82,7 +78,7 @@ async def arun_job(
     far the run may get ahead of a slow row); ``rejects`` and ``summary`` (JSON) are written when given."""
     started = time.monotonic()
     rows = list(rows)
-    ids = check_ids(rows)
+    check_ids(rows)
     output = Path(output)
     result = RunSummary(rows_in=len(rows))
     failures_path = output.with_suffix(".failures.jsonl")
@@ -120,7 +116,7 @@ async def arun_job(
             result.rows_out += len(outcome)
         else:
             raise TypeError(
-                f"process returned {type(outcome).__name__} for id {ids[index]!r}; "
+                f"process returned {type(outcome).__name__} for id {str(rows[index]['id'])!r}; "
                 "return a row (dict), a list of rows, or Reject(reason)"
             )
 

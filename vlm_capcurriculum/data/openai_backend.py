@@ -166,9 +166,6 @@ class OpenAIBackend:
         self._answered = False
         self._failure_streak = 0
 
-    def __repr__(self) -> str:
-        return f"OpenAIBackend({self.base_url!r}, model={self.model!r}, max_concurrency={self.max_concurrency})"
-
     def _ensure_session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
         # Created on first use, inside the running loop: both objects are bound to it.
         if self._session is None or self._semaphore is None:
