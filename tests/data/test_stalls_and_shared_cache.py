@@ -69,7 +69,9 @@ def test_a_refused_connection_stops_the_run_after_a_few_quick_tries() -> None:
 def test_concurrent_runs_sharing_a_cache_each_replay_exactly_from_it(start_server, tmp_path) -> None:
     """Two processes run the same job on one cache against a server whose answers are random: whichever run
     commits an answer first, both use it, so a third run with the server gone replays both outputs."""
-    server = start_server(latency=0.02, answer=lambda model, text, images, seed, index: f"{text}:{uuid.uuid4().hex}")
+    # Each run takes ~4.5 s (60 questions, 0.15 s each, two at a time), much longer than the gap between the two
+    # interpreters' start even on a loaded machine, so the runs overlap (at 0.02 s one could finish first).
+    server = start_server(latency=0.15, answer=lambda model, text, images, seed, index: f"{text}:{uuid.uuid4().hex}")
     rows = [{"id": f"r{i}", "question": f"q{i}"} for i in range(60)]
     data = write_jsonl(tmp_path / "rows.jsonl", rows)
     cache = tmp_path / "shared.sqlite"
