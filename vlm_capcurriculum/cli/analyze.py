@@ -4,10 +4,7 @@ vlmcc analyze perception --input staged.eval.jsonl --image-root BENCH/images --b
     --output staged.audit.jsonl [--control] [--human-labels labels.jsonl]
 vlmcc analyze length staged=staged.eval.jsonl merged=merged.eval.jsonl --compare staged merged
 
-``perception`` asks a judge to label every wrong answer (perception | reasoning | misunderstanding | other) and
-writes the labels and OUTPUT.summary.json (each label's share with a 95% Wilson interval; with ``--control`` the
-same audit with the image withheld; with ``--human-labels`` Cohen's kappa against them). ``length`` reports response
-lengths per checkpoint and a paired test of two. Exit status as ``vlmcc eval``'s: 3 when some judge requests failed.
+Outputs: docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -68,6 +65,7 @@ def run_perception(args: argparse.Namespace) -> int:
         read_human_labels,
         summarize_audit,
     )
+    from vlm_capcurriculum.evaluate.report import audit_table
 
     rows = _eval_rows(args.input)
     human = None
@@ -122,7 +120,7 @@ def run_perception(args: argparse.Namespace) -> int:
     )
     summary_path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
     summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _print_shares(summary)
+    print("\n".join(audit_table([(f"judge {args.model}", summary)])), file=sys.stderr)
     if summary["audited_without_image"]:
         print(
             f"vlmcc analyze: {summary['audited_without_image']} wrong answer(s) were judged without an image (text "
@@ -137,19 +135,9 @@ def run_perception(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_shares(summary: dict[str, Any]) -> None:
-    lines = [f"audited wrong answers: {summary['audited']}"]
-    for label, entry in summary["labels"].items():
-        if entry["count"] or label in ("perception", "reasoning", "misunderstanding", "other"):
-            ci = entry["ci95"]
-            ci_text = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-            share = "-" if entry["share"] is None else f"{100 * entry['share']:.1f}%"
-            lines.append(f"  {label:<17} {entry['count']:>5}  {share:>6}{ci_text}")
-    print("\n".join(lines), file=sys.stderr)
-
-
 def run_length(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.evaluate.length import analyze_lengths
+    from vlm_capcurriculum.evaluate.report import length_table
 
     entries = []
     for item in args.inputs:
@@ -168,29 +156,5 @@ def run_length(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     else:
         print(text)
-    _print_lengths(result)
+    print("\n".join(length_table(result)), file=sys.stderr)
     return 0
-
-
-def _print_lengths(result: dict[str, Any]) -> None:
-    def num(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
-    lines = [f"{'checkpoint':<28} {'answers':>7} {'mean tok':>9} {'correct':>9} {'limit hit':>9}"]
-    for label, entry in result["checkpoints"].items():
-        hit = entry["length_limit_hit"]["share"]
-        lines.append(
-            f"{label:<28} {entry['answered']:>7} {num(entry['all']['mean']):>9} {num(entry['correct']['mean']):>9} "
-            f"{'-' if hit is None else f'{100 * hit:.1f}%':>9}"
-        )
-    comparison = result.get("comparison")
-    if comparison:
-        change = comparison["relative_change_of_mean"]
-        test = comparison["test"]
-        lines.append(
-            f"{comparison['second']} vs {comparison['first']} on {comparison['both_correct']} items both got right: "
-            f"mean {num(comparison['second_lengths']['mean'])} vs {num(comparison['first_lengths']['mean'])} tokens"
-            + ("" if change is None else f" ({100 * change:+.1f}%)")
-            + ("" if test["p_value"] is None else f", {test['test']} p = {test['p_value']:.3g}")
-        )
-    print("\n".join(lines), file=sys.stderr)

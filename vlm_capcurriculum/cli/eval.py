@@ -3,11 +3,7 @@
 vlmcc eval --input mathvista_mini.jsonl --input pope.jsonl --image-root BENCH/images \\
     --base-url http://localhost:8000/v1 --model staged --output staged.eval.jsonl
 
-Writes one row per item to OUTPUT (id, source, prediction, extracted answer, verdict, response length in the
-model's tokens) and the accuracy overall and per benchmark (the records' ``source``) to OUTPUT.summary.json. The
-options are ``vlmcc data passk``'s: answers are cached (``OUTPUT.cache.sqlite``) and a rerun redoes only what is
-missing. Exit status: 0 when every item got an answer, 3 when some requests failed (counted as wrong; run again to
-retry them) or some input rows are not valid records (listed in OUTPUT.rejects.jsonl), 2 for a usage error.
+Outputs and exit status: docs/evaluation.md.
 """
 
 from __future__ import annotations

@@ -4,9 +4,7 @@ vlmcc report runs/staged runs/merged --output report/ \\
     --eval staged=staged.eval.summary.json --eval merged=merged.eval.summary.json \\
     --audit staged=staged.audit.summary.json --length length.json
 
-Writes reward.png, accuracy.png and response_length.png (stage boundaries marked), plots.json (what each plot
-shows) and report.md (per-stage tables, benchmarks side by side with deltas, audit shares, response lengths). A run folder is read
-through the common layout only (curriculum_summary.json, curriculum_steps.jsonl), whichever backend wrote it.
+What it writes: docs/evaluation.md.
 """
 
 from __future__ import annotations

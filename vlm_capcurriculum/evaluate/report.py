@@ -1,17 +1,7 @@
 """``vlmcc report``: plots and tables across runs, read only from the common output layout
-(:mod:`vlm_capcurriculum.curriculum.run_layout`: ``curriculum_summary.json`` and ``curriculum_steps.jsonl``), plus
-``vlmcc eval`` and ``vlmcc analyze perception`` summaries when given.
-
-Plots (PNG, matplotlib's Agg backend): reward, per-capability accuracy and response length against the step, one line
-per run, each run's stage boundaries as dashed vertical lines in its colour (at the step a stage starts). What every
-plot shows (axes labels, series, boundaries) is also written to ``plots.json``, so a reader (or a test) can check a
-plot's content without looking at pixels. ``report.md`` has the per-stage tables, the benchmarks side by side with
-deltas against the first evaluation, and the audits' label shares.
-
-Per-capability accuracy comes from the step lines' ``accuracy_<capability>`` keys (the reward's breakdown keys,
-:func:`~vlm_capcurriculum.rewards.scoring.capability_key`; ``accuracy_<answer type>`` keys are answer types, not
-capabilities); response length from ``response_length`` (or ``completion_length``). A run without a steps file
-(a backend that writes only the summary) is drawn from its summary: two points per stage.
+(:mod:`vlm_capcurriculum.curriculum.run_layout`), plus ``vlmcc eval`` and ``vlmcc analyze`` summaries when given.
+``plots.json`` says what every plot shows, so a reader (or a test) can check a plot without looking at pixels.
+What each plot and table holds: docs/evaluation.md.
 """
 
 from __future__ import annotations
