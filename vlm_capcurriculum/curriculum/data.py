@@ -12,7 +12,7 @@ import dataclasses
 import glob
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -278,13 +278,3 @@ def plan_curriculum(
     if warnings and spec.strict:
         raise PlanError(f"{warnings[0]} (curriculum.strict is true; {len(warnings)} warning(s) in all)")
     return data, dataclasses.replace(plan, notes=(*plan.notes, *(f"warning: {w}" for w in warnings)))
-
-
-__all__: Sequence[str] = [
-    "CurriculumData",
-    "StageRecords",
-    "expand_train_files",
-    "load_curriculum_data",
-    "plan_curriculum",
-    "without_records",
-]

@@ -15,9 +15,8 @@ Rules (each stage, or the merged pool, of ``n`` samples with batch size ``B``):
 * ``merged``: the pool of all stages trains the staged plan's total number of steps (paper Sec. 3.2.2).
 * ``stitched_replay``: ``curriculum.epochs`` passes, each running one epoch of every stage in order.
 
-Randomness comes from :class:`random.Random` seeded with a string of ``seed``, the stage name and the epoch, and
-only its ``random()`` method, whose sequence Python guarantees across versions; shuffles are our own
-Fisher-Yates over it. A stage keeps its shuffles when the stages around it change (stage-order ablations).
+Randomness: :class:`random.Random` seeded with ``seed``, the stage name and the epoch, through only ``random()``
+(stable across Python versions), so a stage keeps its shuffles when the stages around it change (ablations).
 """
 
 from __future__ import annotations
