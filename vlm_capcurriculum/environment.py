@@ -1,10 +1,8 @@
 """Checks of the installed packages that ``pip check`` does not make, run before a training command.
 
-transformers >= 5.11 requires ``kernels``; installing an extra that downgrades transformers (verl 0.9.1 pins
-``transformers<5.11``) leaves that ``kernels`` behind, and transformers 5.10 then imports it and fails with
-"Either a revision or a version must be specified". ``pip check`` is silent because the older transformers names
-``kernels`` only in an extra. This module finds such a leftover from the installed metadata, without importing
-either package.
+A transformers >= 5.11 install leaves ``kernels`` behind when an extra downgrades transformers (verl 0.9.1 pins
+``<5.11``); transformers 5.10 then imports it and fails. ``pip check`` is silent because the older transformers
+names ``kernels`` only in an extra.
 """
 
 from __future__ import annotations

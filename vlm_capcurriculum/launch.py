@@ -1,9 +1,5 @@
-"""Run a composed recipe on the backend it selects.
-
-A recipe names its backend through the ``backend`` config group (``recipes/backend/<name>.yaml``), whose
-``backend.launcher`` is an import path ``"package.module:function"``. The launcher owns everything
-framework-specific; this module only finds it, so adding a backend never touches the others (and a recipe can
-point at a launcher outside this package). A launcher has the signature of :class:`Launcher`.
+"""Run a composed recipe on the backend it selects: ``backend.launcher`` is an import path
+``"package.module:function"``, so adding a backend never touches the others.
 """
 
 from __future__ import annotations
