@@ -48,8 +48,6 @@ def _eval_rows(path: str) -> list[dict[str, Any]]:
         return read_eval_rows(path)
     except OSError as err:
         raise CLIError(f"{path}: cannot read ({err.strerror or err})") from None
-    except ValueError as err:
-        raise CLIError(str(err)) from None
 
 
 @jobs.guarded
@@ -72,7 +70,7 @@ def run_perception(args: argparse.Namespace) -> int:
     if args.human_labels:
         try:
             human = read_human_labels(args.human_labels)
-        except (OSError, ValueError) as err:
+        except OSError as err:
             raise CLIError(str(err)) from None
     required = ("question", "answer", "response")
     prompt = (
@@ -135,6 +133,7 @@ def run_perception(args: argparse.Namespace) -> int:
     return 0
 
 
+@jobs.guarded
 def run_length(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.evaluate.length import analyze_lengths
     from vlm_capcurriculum.evaluate.report import length_table
@@ -147,10 +146,7 @@ def run_length(args: argparse.Namespace) -> int:
         if any(label == seen for seen, _ in entries):
             raise CLIError(f"label {label!r} given twice; name inputs LABEL=PATH")
         entries.append((label, _eval_rows(path)))
-    try:
-        result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
+    result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
     text = json.dumps(result, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")

@@ -136,12 +136,9 @@ def stall_timeout(args: argparse.Namespace) -> float | None:
 def sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
     from vlm_capcurriculum.data import SamplingParams
 
-    try:
-        return SamplingParams(
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
-        )
-    except ValueError as err:
-        raise CLIError(str(err)) from None
+    return SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
+    )
 
 
 def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
@@ -151,15 +148,15 @@ def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
 
 
 def guarded(run: Any) -> Any:
-    """Turn the library's input and access errors into one-line CLI errors."""
+    """Turn the library's errors into one-line CLI errors: its bad-input errors are all ``ValueError``s (``InputError``,
+    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError`` and ``CacheError``."""
 
     def wrapper(args: argparse.Namespace) -> int:
-        from vlm_capcurriculum.data import CacheError, InputError, ModelAccessError
-        from vlm_capcurriculum.schema import DataFileError
+        from vlm_capcurriculum.data import CacheError, ModelAccessError
 
         try:
             return int(run(args))
-        except (InputError, ModelAccessError, CacheError, DataFileError) as err:
+        except (ValueError, ModelAccessError, CacheError) as err:
             raise CLIError(str(err)) from None
 
     return wrapper

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError, add_command
+from vlm_capcurriculum.cli import CLIError, add_command, jobs
 
 
 def register(subparsers: Any) -> None:
@@ -48,10 +48,11 @@ def _labelled(items: list[str], option: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@jobs.guarded
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vlm_capcurriculum.evaluate.report import ReportError, read_json, read_run, write_report
+    from vlm_capcurriculum.evaluate.report import read_json, read_run, write_report
 
     try:
         runs = []
@@ -65,8 +66,6 @@ def run_report(args: argparse.Namespace) -> int:
         audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
         lengths = read_json(args.length, "length analysis") if args.length else None
         write_report(runs, args.output, evals=evals, audits=audits, lengths=lengths)
-    except ReportError as err:
-        raise CLIError(str(err)) from None
     except ImportError as err:
         raise CLIError(f"{err}; install the report extra: pip install 'vlm-capcurriculum[report]'") from None
     print(
