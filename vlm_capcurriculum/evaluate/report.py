@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE
-from vlm_capcurriculum.rewards.scoring import capability_key
 
 BOUNDARY_GID = "stage-boundary"
 LENGTH_KEYS = ("response_length", "completion_length", "mean_completion_length")
@@ -32,45 +31,18 @@ class Run:
     steps: list[dict[str, Any]]
     torn_last_line: bool = False
 
-    @property
-    def curve_source(self) -> str:
-        return "steps" if self.steps else "summary"
-
-    @property
-    def curve(self) -> list[dict[str, Any]]:
-        """The points the plots draw: the step lines, or without them two points per stage from the summary (its
-        first and last step: reward at start and end, the stage's mean accuracy and length)."""
-        if self.steps:
-            return self.steps
-        points = []
-        for index, stage in enumerate(self.summary.get("stages") or []):
-            if not isinstance(stage.get("first_step"), int) or not isinstance(stage.get("last_step"), int):
-                continue
-            shared = {
-                "stage": stage.get("name"),
-                "stage_index": index + 1,
-                "accuracy": stage.get("accuracy"),
-                "mean_completion_length": stage.get("mean_completion_length"),
-            }
-            for capability, value in (stage.get("accuracy_by_capability") or {}).items():
-                shared[capability_key(capability)] = value
-            points.append({**shared, "step": stage["first_step"], "reward": stage.get("reward_start")})
-            if stage["last_step"] != stage["first_step"]:
-                points.append({**shared, "step": stage["last_step"], "reward": stage.get("reward_end")})
-        return points
-
     def series(self, key: str) -> tuple[list[int], list[float]]:
-        points = [(int(s["step"]), float(s[key])) for s in self.curve if isinstance(s.get(key), (int, float))]
+        points = [(int(s["step"]), float(s[key])) for s in self.steps if isinstance(s.get(key), (int, float))]
         return [x for x, _ in points], [y for _, y in points]
 
     def length_key(self) -> str | None:
-        return next((key for key in LENGTH_KEYS if any(key in s for s in self.curve)), None)
+        return next((key for key in LENGTH_KEYS if any(key in s for s in self.steps)), None)
 
     def capabilities(self) -> list[str]:
         from vlm_capcurriculum.schema.answer import ANSWER_TYPES
 
         found: dict[str, None] = {}
-        for step in self.curve:
+        for step in self.steps:
             for key in step:
                 if key.startswith("accuracy_capability_") or (
                     key.startswith("accuracy_") and key[len("accuracy_") :] not in ANSWER_TYPES
@@ -79,10 +51,10 @@ class Run:
         return list(found)
 
     def boundaries(self) -> list[tuple[int, str]]:
-        """``(first step, stage name)`` of every stage after the first: from the steps file, else the summary."""
+        """``(first step, stage name)`` of every stage after the first."""
         starts: list[tuple[int, str]] = []
         previous = None
-        for step in self.curve:
+        for step in self.steps:
             index = step.get("stage_index", step.get("stage"))
             if previous is not None and index != previous:
                 starts.append((int(step["step"]), str(step.get("stage"))))
@@ -146,9 +118,8 @@ def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: s
         if not xs:
             continue
         colour = f"C{number}"
-        label = run.name if run.steps else f"{run.name} (stage means)"
-        axis.plot(xs, ys, color=colour, label=label, marker="." if len(xs) < 40 else None)
-        info["series"].append({"run": run.name, "key": key, "points": len(xs), "from": run.curve_source})
+        axis.plot(xs, ys, color=colour, label=run.name, marker="." if len(xs) < 40 else None)
+        info["series"].append({"run": run.name, "key": key, "points": len(xs)})
         starts = run.boundaries()
         for step, stage in starts:
             axis.axvline(step - 0.5, color=colour, linestyle="--", linewidth=1, alpha=0.7, gid=BOUNDARY_GID)
