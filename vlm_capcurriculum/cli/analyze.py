@@ -41,20 +41,12 @@ def register(subparsers: Any) -> None:
     length.set_defaults(handler=run_length)
 
 
-def _eval_rows(path: str) -> list[dict[str, Any]]:
-    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
-
-    try:
-        return read_eval_rows(path)
-    except OSError as err:
-        raise CLIError(f"{path}: cannot read ({err.strerror or err})") from None
-
-
 @jobs.guarded
 def run_perception(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from vlm_capcurriculum.data.prompting import PromptTemplate
+    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
     from vlm_capcurriculum.evaluate.perception import (
         ERROR,
         default_prompt_text,
@@ -65,13 +57,10 @@ def run_perception(args: argparse.Namespace) -> int:
     )
     from vlm_capcurriculum.evaluate.report import audit_table
 
-    rows = _eval_rows(args.input)
+    rows = read_eval_rows(args.input)
     human = None
     if args.human_labels:
-        try:
-            human = read_human_labels(args.human_labels)
-        except OSError as err:
-            raise CLIError(str(err)) from None
+        human = read_human_labels(args.human_labels)
     required = ("question", "answer", "response")
     prompt = (
         PromptTemplate(default_prompt_text(), "package:evaluate/prompts/perception_audit.txt").checked(required)
@@ -98,7 +87,7 @@ def run_perception(args: argparse.Namespace) -> int:
             desc="audit (image withheld)" if control else "audit",
             print_summary=False,
         )
-        return _eval_rows(str(output))
+        return read_eval_rows(str(output))
 
     results = audit(args.output, control=False)
     control = None
@@ -135,6 +124,7 @@ def run_perception(args: argparse.Namespace) -> int:
 
 @jobs.guarded
 def run_length(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
     from vlm_capcurriculum.evaluate.length import analyze_lengths
     from vlm_capcurriculum.evaluate.report import length_table
 
@@ -145,7 +135,7 @@ def run_length(args: argparse.Namespace) -> int:
             label, path = Path(item).name.split(".")[0], item
         if any(label == seen for seen, _ in entries):
             raise CLIError(f"label {label!r} given twice; name inputs LABEL=PATH")
-        entries.append((label, _eval_rows(path)))
+        entries.append((label, read_eval_rows(path)))
     result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
     text = json.dumps(result, indent=2)
     if args.output:

@@ -210,13 +210,13 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    from vlm_capcurriculum.evaluate.builtin import fmt_accuracy
+    from vlm_capcurriculum.evaluate.report import percent
 
     width = max([len("overall"), *(len(name) for name in summary["by_source"])])
     lines = [f"{'benchmark':<{width}}  {'items':>6}  {'correct':>7}  {'acc %':>6}  {'errors':>6}"]
     for name, tally in [*summary["by_source"].items(), ("overall", summary)]:
         lines.append(
-            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {fmt_accuracy(tally['accuracy']):>6}  "
+            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {percent(tally['accuracy']):>6}  "
             f"{tally['errors']:>6}"
         )
     print("\n".join(lines), file=sys.stderr)

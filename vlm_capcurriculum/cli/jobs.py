@@ -149,14 +149,15 @@ def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
 
 def guarded(run: Any) -> Any:
     """Turn the library's errors into one-line CLI errors: its bad-input errors are all ``ValueError``s (``InputError``,
-    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError`` and ``CacheError``."""
+    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError`` and ``CacheError``, and an
+    input file that cannot be opened an ``OSError``."""
 
     def wrapper(args: argparse.Namespace) -> int:
         from vlm_capcurriculum.data import CacheError, ModelAccessError
 
         try:
             return int(run(args))
-        except (ValueError, ModelAccessError, CacheError) as err:
+        except (ValueError, OSError, ModelAccessError, CacheError) as err:
             raise CLIError(str(err)) from None
 
     return wrapper

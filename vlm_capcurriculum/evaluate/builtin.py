@@ -6,7 +6,6 @@ docs/evaluation.md.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -188,7 +187,3 @@ def read_eval_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             raise InputError(f"{path}:{number}: not an evaluation row (a JSON object with an 'id')")
         rows.append(row)
     return rows
-
-
-def fmt_accuracy(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"

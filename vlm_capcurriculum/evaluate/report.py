@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE
+from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE, mean
 
 BOUNDARY_GID = "stage-boundary"
 LENGTH_KEYS = ("response_length", "completion_length", "mean_completion_length")
@@ -183,8 +183,9 @@ def _num(value: Any, digits: int = 3) -> str:
     return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.{digits}f}"
 
 
-def _pct(value: Any) -> str:
-    return "-" if not isinstance(value, (int, float)) else f"{100 * value:.1f}"
+def percent(value: Any) -> str:
+    """A share as a percentage with one decimal; ``-`` when there is none (None, NaN)."""
+    return "-" if not isinstance(value, (int, float)) or value != value else f"{100 * value:.1f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -206,7 +207,7 @@ def stage_table(run: Run) -> list[str]:
                 "last_step": items[-1]["step"],
                 "reward_start": items[0].get("reward"),
                 "reward_end": items[-1].get("reward"),
-                "accuracy": _mean([s.get("accuracy") for s in items]),
+                "accuracy": mean([s.get("accuracy") for s in items]),
             }
             for name, items in by_stage.items()
         ]
@@ -218,7 +219,7 @@ def stage_table(run: Run) -> list[str]:
         if length_key is None or not isinstance(stage.get("first_step"), int):
             return None
         span = range(stage["first_step"], int(stage.get("last_step", stage["first_step"])) + 1)
-        return _mean([s.get(length_key) for s in run.steps if s["step"] in span])
+        return mean([s.get(length_key) for s in run.steps if s["step"] in span])
 
     rows = [
         [
@@ -238,11 +239,6 @@ def stage_table(run: Run) -> list[str]:
     return _table(header, rows)
 
 
-def _mean(values: Sequence[Any]) -> float | None:
-    numbers = [v for v in values if isinstance(v, (int, float))]
-    return sum(numbers) / len(numbers) if numbers else None
-
-
 def benchmark_table(evals: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """Accuracy (%) per benchmark, one column per evaluation, and each later one's delta against the first."""
     names: dict[str, None] = {}
@@ -253,7 +249,7 @@ def benchmark_table(evals: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]
     rows = []
     for name in [*names, None]:
         values = [(s if name is None else s.get("by_source", {}).get(name, {})).get("accuracy") for _, s in evals]
-        row = ["**overall**" if name is None else name, *(_pct(v) for v in values)]
+        row = ["**overall**" if name is None else name, *(percent(v) for v in values)]
         for value in values[1:]:
             row.append(f"{100 * (value - values[0]):+.1f}" if value is not None and values[0] is not None else "-")
         rows.append(row)
@@ -271,7 +267,7 @@ def audit_table(audits: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
         for label in labels:
             entry = summary.get("labels", {}).get(label, {})
             ci = entry.get("ci95")
-            cells.append(f"{_pct(entry.get('share'))}" + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else ""))
+            cells.append(f"{percent(entry.get('share'))}" + (f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""))
         rows.append([name, str(summary.get("audited", "-")), *cells])
     return _table(header, rows)
 
@@ -284,7 +280,7 @@ def length_table(analysis: Mapping[str, Any]) -> list[str]:
             str(entry.get("answered")),
             _num(entry["all"]["mean"], 1),
             _num(entry["correct"]["mean"], 1),
-            _pct(entry["length_limit_hit"]["share"]),
+            percent(entry["length_limit_hit"]["share"]),
         ]
         for label, entry in analysis.get("checkpoints", {}).items()
     ]
@@ -344,7 +340,7 @@ def write_report(
             str(r.summary.get("mode", "-")),
             f"{r.summary.get('completed_steps', len(r.steps))}/{r.summary.get('total_steps', '-')}",
             str(len(r.summary.get("stages") or []) or len(r.boundaries()) + 1),
-            _num(_mean([s.get("reward") for s in r.steps])),
+            _num(mean([s.get("reward") for s in r.steps])),
             str(r.path),
         ]
         for r in runs
