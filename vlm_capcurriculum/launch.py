@@ -1,14 +1,22 @@
 """Run a composed recipe on the backend it selects: ``backend.launcher`` is an import path
 ``"package.module:function"``, so adding a backend never touches the others.
+
+Before that, the installed packages are checked for what ``pip check`` misses: a transformers >= 5.11 install
+leaves ``kernels`` behind when an extra downgrades transformers (verl 0.9.1 pins ``<5.11``); transformers 5.10
+then imports it and fails, and ``pip check`` is silent because the older transformers names ``kernels`` only in an
+extra.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from importlib import metadata
 from typing import Protocol
 
 from omegaconf import DictConfig
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 
 class LaunchError(ValueError):
@@ -33,10 +41,48 @@ BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# (package that breaks, the package whose optional requirement on it decides which versions work)
+KNOWN_LEFTOVERS = (("kernels", "transformers"),)
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def leftover_problems() -> list[str]:
+    """One line per installed package that its user's installed version does not accept (with the fix)."""
+    problems = []
+    for name, user in KNOWN_LEFTOVERS:
+        version, user_version = _installed(name), _installed(user)
+        if version is None or user_version is None:
+            continue
+        specifiers = []
+        for line in metadata.requires(user) or []:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.name.lower() == name:
+                specifiers.append(requirement.specifier)
+        try:
+            accepted = all(spec.contains(Version(version), prereleases=True) for spec in specifiers)
+        except InvalidVersion:
+            continue
+        if specifiers and accepted:
+            continue
+        wanted = f" (it accepts {name}{specifiers[0]})" if specifiers and str(specifiers[0]) else ""
+        problems.append(
+            f"{name} {version} is installed but {user} {user_version} does not work with it{wanted}; it is "
+            f"probably left over from a newer {user} that another extra downgraded: pip uninstall -y {name}"
+        )
+    return problems
+
+
 def check_backend_installed(name: str) -> None:
     """One line naming the missing framework of a bundled backend, and a known-bad leftover package."""
-    from vlm_capcurriculum.environment import leftover_problems
-
     package, install = BACKEND_PACKAGES.get(name, (None, ""))
     if package is not None and importlib.util.find_spec(package) is None:
         raise LaunchError(f"backend {name!r} needs the {package!r} package, which is not installed: {install}")
