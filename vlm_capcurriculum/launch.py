@@ -24,6 +24,8 @@ class LaunchError(ValueError):
 
 
 class Launcher(Protocol):
+    """What ``backend.launcher`` names."""
+
     def __call__(self, config: DictConfig, *, dry_run: bool) -> int:
         """Train the recipe (or, with ``dry_run``, build the real backend config and data pipeline, print the
         plan and stop before any model is loaded). Returns the process exit status."""
@@ -91,8 +93,8 @@ def check_backend_installed(name: str) -> None:
         raise LaunchError(problems[0])
 
 
-def resolve_launcher(config: DictConfig) -> Launcher:
-    """Import the launcher named by ``config.backend.launcher``."""
+def run_recipe(config: DictConfig, *, dry_run: bool = False) -> int:
+    """Hand the composed recipe to the launcher named by ``config.backend.launcher``."""
     backend = config.get("backend")
     if isinstance(backend, str):  # `+backend=trl` on a config without the backend group sets a plain string
         raise LaunchError(
@@ -121,9 +123,4 @@ def resolve_launcher(config: DictConfig) -> Launcher:
     launcher = getattr(module, function_name, None)
     if not callable(launcher):
         raise LaunchError(f"backend {name!r}: {module_name} has no function {function_name!r}")
-    return launcher
-
-
-def run_recipe(config: DictConfig, *, dry_run: bool = False) -> int:
-    """Hand the composed recipe to its backend's launcher."""
-    return int(resolve_launcher(config)(config, dry_run=dry_run) or 0)
+    return int(launcher(config, dry_run=dry_run) or 0)
