@@ -17,13 +17,11 @@ record field       columns read
 ``capability``     ``capability``; else the caller's default (the stage's capability)
 =================  ==========================================================================================
 
-Images without placeholders: the paper's released files often carry images and a problem with no
-``<image>``. Neither EasyR1 (``RLHFDataset._build_messages`` splits the prompt on ``<image>``) nor verl
-(``RLHFDataset._build_messages``) inserts an image that has no placeholder, so such a row would reach the model
-without its image while the processor still receives the pixels. By default the reader therefore prepends one
-``<image>`` per image (the ``"<image>{question}"`` layout of the reference ``format_for_training.py``) and counts
-the row under the note ``prepended_image_placeholder``; ``placeholders="strict"`` rejects such rows instead. A
-problem with some placeholders but not one per image is always an error.
+The paper's released files often carry images and a problem with no ``<image>``; neither EasyR1's nor verl's
+``RLHFDataset`` inserts an image without a placeholder, so the model would never see it. By default the reader
+prepends one ``<image>`` per image (the reference ``format_for_training.py`` layout) and counts the row under the
+note ``prepended_image_placeholder``; ``placeholders="strict"`` rejects it. Some placeholders but not one per image
+is always an error.
 """
 
 from __future__ import annotations
