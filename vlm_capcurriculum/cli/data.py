@@ -1,18 +1,9 @@
 """``vlmcc data``: the data recipes (perception MCQ synthesis, perception filter, pass@K difficulty, converters,
 caption SFT) as resumable jobs against any OpenAI-compatible server.
 
-vlmcc data generate --captions docci_descriptions.jsonlines --source docci --base-url URL --model NAME --output mcq.jsonl
-vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
-vlmcc data split --input kept.jsonl --output-dir perception/   # train/val/test 85/5/10 by id hash
-vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
-vlmcc data passk-report --input scored.jsonl --without-solved scored_learnable.jsonl
-vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
-vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
-
-Every model answer is cached (``OUTPUT.cache.sqlite`` unless ``--cache``): a killed run started again with the same
-command redoes only the missing work, and adding a ``--model`` to a filter run asks only the new model. Exit status:
-0 when every row was processed (rejects are results), 3 when some rows failed (listed in
-``OUTPUT.failures.jsonl``; run again to retry them), 2 for a usage or input error.
+Examples: data_recipes/README.md. Every model answer is cached (``OUTPUT.cache.sqlite``): the same command run
+again redoes only the missing work. Exit status: 0 when every row was processed (rejects are results), 3 when some
+rows failed (``OUTPUT.failures.jsonl``; run again to retry them), 2 for a usage or input error.
 """
 
 from __future__ import annotations

@@ -1,10 +1,4 @@
-"""Sample records: the typed interchange format, its validating readers and its writers.
-
->>> from vlm_capcurriculum.schema import read_records
->>> result = read_records("perception.jsonl", capability="perception", strict=False)  # doctest: +SKIP
->>> result.report.summary()  # doctest: +SKIP
-'kept 36 of 38 rows; skipped 2 (image_not_found 2)'
-"""
+"""Sample records: the typed interchange format, its validating readers and its writers."""
 
 from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks, pillow_available
