@@ -23,7 +23,6 @@ from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, Stage
 from vlm_capcurriculum.schema import (
     DataFileError,
     ImageChecks,
-    PlaceholderPolicy,
     ReadReport,
     RecordValidationError,
     RowLocation,
@@ -158,7 +157,6 @@ def load_curriculum_data(
     strict: bool = True,
     base_dir: str | os.PathLike[str] | None = None,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     image_checks: ImageChecks | None = None,
 ) -> CurriculumData:
     """Read and validate every stage's files. Strict mode raises one :class:`RecordValidationError` holding the
@@ -186,7 +184,6 @@ def load_curriculum_data(
             capability=stage.capability,
             strict=False,
             check_images=check_images,
-            placeholders=placeholders,
             image_checks=image_checks,
         )
         stages.append(

@@ -1,6 +1,6 @@
 """Sample records: the typed interchange format, its validating readers and its writers."""
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.columns import record_from_row
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks, pillow_available
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -27,7 +27,6 @@ __all__ = [
     "DataFileError",
     "ImageChecker",
     "ImageChecks",
-    "PlaceholderPolicy",
     "ReadReport",
     "ReadResult",
     "RecordError",

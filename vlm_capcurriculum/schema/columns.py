@@ -20,8 +20,7 @@ record field       columns read
 The paper's released files often carry images and a problem with no ``<image>``; neither EasyR1's nor verl's
 ``RLHFDataset`` inserts an image without a placeholder, so the model would never see it. By default the reader
 prepends one ``<image>`` per image (the reference ``format_for_training.py`` layout) and counts the row under the
-note ``prepended_image_placeholder``; ``placeholders="strict"`` rejects it. Some placeholders but not one per image
-is always an error.
+note ``prepended_image_placeholder``. Some placeholders but not one per image is an error.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 from vlm_capcurriculum.schema.images import ImageChecker
@@ -43,8 +42,6 @@ from vlm_capcurriculum.schema.record import (
     SampleRecord,
     with_leading_placeholders,
 )
-
-PlaceholderPolicy = Literal["prepend", "strict"]
 
 PROBLEM_COLUMNS = ("problem", "prompt")
 IMAGE_COLUMNS = ("images", "image_path", "image")
@@ -161,7 +158,6 @@ def record_from_row(
     image_root: Path,
     default_capability: str | None,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     notes: Counter[str] | None = None,
     image_checker: ImageChecker | None = None,
 ) -> SampleRecord | list[RecordIssue]:
@@ -204,7 +200,7 @@ def record_from_row(
     # placeholders
     if isinstance(problem, str) and images is not None:
         count = problem.count(IMAGE_PLACEHOLDER)
-        if count == 0 and images and placeholders == "prepend":
+        if count == 0 and images:
             problem = with_leading_placeholders(problem, images)
             row_notes["prepended_image_placeholder"] += 1
         elif count != len(images):

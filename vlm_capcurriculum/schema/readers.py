@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, UniqueRecords, image_paths
+from vlm_capcurriculum.schema.columns import UniqueRecords, image_paths
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -130,7 +130,6 @@ def read_records(
     capability: str | None = None,
     strict: bool = True,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     image_checks: ImageChecks | None = None,
 ) -> ReadResult:
     """Read and validate the rows of one or more files, in the order given; ids must be unique across ``paths``.
@@ -160,7 +159,6 @@ def read_records(
                 image_root=root,
                 default_capability=capability,
                 check_images=check_images,
-                placeholders=placeholders,
                 notes=row_notes,
                 image_checker=checker,
             )
