@@ -37,12 +37,10 @@ def _sha256(path: Path) -> str:
 
 def _files(directory: Path) -> list[Path]:
     return sorted(
-        path for path in directory.rglob("*") if path.is_file() and path.name != MANIFEST and not _partial(path)
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and path.name != MANIFEST and not path.name.endswith(".partial")
     )
-
-
-def _partial(path: Path) -> bool:
-    return path.name.endswith(".partial")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

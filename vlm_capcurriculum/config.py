@@ -18,8 +18,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-CONFIG_SUFFIXES = (".yaml",)
-
 
 class ConfigError(ValueError):
     """A config that cannot be composed (missing file or group option, bad override, YAML error)."""
@@ -79,7 +77,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     config_path = Path(path).expanduser().absolute()
     if not config_path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    if config_path.suffix not in CONFIG_SUFFIXES:
+    if config_path.suffix != ".yaml":
         raise ConfigError(f"{path}: a config file must end in .yaml (Hydra finds configs by that suffix)")
     try:
         with _hydra_config_dir(config_path.parent):

@@ -116,17 +116,8 @@ class SampleRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Our own row format: the record fields in a fixed order, then the extra columns."""
-        row: dict[str, Any] = {
-            "id": self.id,
-            "capability": self.capability,
-            "problem": self.problem,
-            "images": list(self.images),
-            "answer": self.answer,
-            "answer_type": self.answer_type,
-            "choices": dict(self.choices),
-            "pass_rate": self.pass_rate,
-            "source": self.source,
-        }
+        row: dict[str, Any] = {name: getattr(self, name) for name in CORE_FIELDS}
+        row.update(images=list(self.images), choices=dict(self.choices))
         row.update(self.extra)
         return row
 
