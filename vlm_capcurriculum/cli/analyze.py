@@ -105,8 +105,7 @@ def run_perception(args: argparse.Namespace) -> int:
         prompt=prompt.source,
         outputs={"labels": str(args.output), **({"control": str(control_path)} if control is not None else {})},
     )
-    summary_path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    summary_path = jobs.write_summary(args, summary)
     print("\n".join(audit_table([(f"judge {args.model}", summary)])), file=sys.stderr)
     if summary["audited_without_image"]:
         print(

@@ -9,7 +9,6 @@ Outputs and exit status: docs/evaluation.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,9 +110,7 @@ def run_eval(args: argparse.Namespace) -> int:
         },
         run=run.to_dict(),
     )
-    summary_path = _write_summary(args, summary)
-    _print_table(summary)
-    print(f"per-item results: {args.output}; summary: {summary_path}", file=sys.stderr)
+    _publish(args, summary)
     problems = []
     if summary["errors"]:
         problems.append(f"{summary['errors']} request(s) failed and count as wrong; run the same command to retry")
@@ -124,11 +121,11 @@ def run_eval(args: argparse.Namespace) -> int:
     return jobs.ROWS_FAILED if problems else 0
 
 
-def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
-    path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+def _publish(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    """Write the summary, print its table and where both files are."""
+    path = jobs.write_summary(args, summary)
+    _print_table(summary)
+    print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
 
 
 def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
@@ -196,9 +193,7 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
         files=files,
         output=str(args.output),
     )
-    path = _write_summary(args, summary)
-    _print_table(summary)
-    print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
+    _publish(args, summary)
     ungraded = summary["verdicts"].get("ungraded", 0)
     if ungraded:
         print(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,14 @@ def run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, outp
         progress=not args.no_progress,
         **options,
     )
+
+
+def write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
+    """The summary JSON at ``--summary`` (default: ``OUTPUT.summary.json``); returns its path."""
+    path = Path(args.summary) if args.summary else beside(args.output, ".summary.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def backends(args: argparse.Namespace) -> list[Any]:
