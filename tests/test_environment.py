@@ -10,7 +10,7 @@ from importlib import metadata
 import pytest
 from testkit import REPO
 
-from vlm_capcurriculum import environment
+from vlm_capcurriculum import launch
 from vlm_capcurriculum.launch import LaunchError, check_backend_installed
 
 
@@ -20,8 +20,8 @@ def _fake_installed(monkeypatch: pytest.MonkeyPatch, versions: dict[str, str], r
             raise metadata.PackageNotFoundError(name)
         return versions[name]
 
-    monkeypatch.setattr(environment.metadata, "version", version)
-    monkeypatch.setattr(environment.metadata, "requires", lambda name: requires if name == "transformers" else [])
+    monkeypatch.setattr(launch.metadata, "version", version)
+    monkeypatch.setattr(launch.metadata, "requires", lambda name: requires if name == "transformers" else [])
 
 
 def test_a_kernels_left_behind_by_a_transformers_downgrade_is_named_with_the_fix(monkeypatch) -> None:
@@ -31,7 +31,7 @@ def test_a_kernels_left_behind_by_a_transformers_downgrade_is_named_with_the_fix
         {"transformers": "5.10.4", "kernels": "0.19.1"},
         ['kernels<0.13,>=0.12.0; extra == "kernels"', "numpy>=1.17"],
     )
-    [problem] = environment.leftover_problems()
+    [problem] = launch.leftover_problems()
     assert "kernels 0.19.1" in problem and "transformers 5.10.4" in problem and "pip uninstall -y kernels" in problem
     with pytest.raises(LaunchError, match="pip uninstall -y kernels"):
         check_backend_installed("trl")
@@ -39,13 +39,13 @@ def test_a_kernels_left_behind_by_a_transformers_downgrade_is_named_with_the_fix
 
 def test_a_kernels_that_transformers_accepts_is_fine(monkeypatch) -> None:
     _fake_installed(monkeypatch, {"transformers": "5.25.0", "kernels": "0.19.1"}, ["kernels<0.20,>=0.19.1"])
-    assert environment.leftover_problems() == []
+    assert launch.leftover_problems() == []
     _fake_installed(monkeypatch, {"transformers": "5.10.4"}, ['kernels<0.13,>=0.12.0; extra == "kernels"'])
-    assert environment.leftover_problems() == []
+    assert launch.leftover_problems() == []
 
 
 def test_the_installed_environment_has_no_known_leftover() -> None:
-    assert environment.leftover_problems() == []
+    assert launch.leftover_problems() == []
 
 
 def test_verl_dry_run_without_verl_names_the_extra() -> None:

@@ -1,18 +1,9 @@
 """Checkpoint integrity, the same for every backend: a manifest written last, verified before a resume.
 
-A checkpoint directory is *complete* when it holds :data:`MANIFEST`, written (atomically, after every other file
-of the checkpoint) by :func:`seal`, and every file the manifest lists still has its size and SHA-256. A save
-killed half-way leaves no manifest; a file truncated or overwritten later (a full disk, a copy cut short, a
-broken JSON state file) no longer matches. :func:`newest_complete` picks the newest complete checkpoint among a
-backend's candidates and says in one line which newer ones it passed over and why, so a damaged newest checkpoint
-costs the steps since the previous one instead of a traceback.
-
-What the frameworks write inside a checkpoint is theirs (TRL's ``checkpoint-N``, verl's and EasyR1's
-``global_step_N``); this module only needs the directory, and each backend calls :func:`seal` where its save ends
-and :func:`newest_complete` or :func:`verify` where its resume starts.
-
-Hashing reads every byte once per save and once per resume (about 1 s per 1.5 GB on one core): a 7B policy with
-its optimizer state (~45 GB) adds about half a minute to each, against hours of training the check protects.
+A save killed half-way leaves no manifest; a file truncated or overwritten later no longer matches its size and
+SHA-256. :func:`newest_complete` then resumes from the newest complete checkpoint and says in one line which newer
+ones it passed over, so a damaged checkpoint costs the steps since the previous one instead of a traceback.
+Hashing costs about 1 s per 1.5 GB on one core (~30 s per save and resume of a 7B policy with optimizer state).
 """
 
 from __future__ import annotations
@@ -46,12 +37,10 @@ def _sha256(path: Path) -> str:
 
 def _files(directory: Path) -> list[Path]:
     return sorted(
-        path for path in directory.rglob("*") if path.is_file() and path.name != MANIFEST and not _partial(path)
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and path.name != MANIFEST and not path.name.endswith(".partial")
     )
-
-
-def _partial(path: Path) -> bool:
-    return path.name.endswith(".partial")
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

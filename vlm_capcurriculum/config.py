@@ -1,18 +1,9 @@
 """Load a run config: a Hydra recipe (defaults list and config groups) or a plain YAML, plus overrides.
 
-``load_config("recipes/config.yaml", ["curriculum=merged", "curriculum.batch_size=8", "+x=y"])`` composes the
-file with Hydra's compose API, the file's directory being the config directory, so a recipe's config groups
-(``curriculum/``, ``model/``, ``data/``, ``backend/``) resolve next to it and a plain YAML with only a
-``curriculum:`` block works as well. Interpolations stay lazy (``${oc.env:...}`` is read when used);
-:func:`vlm_capcurriculum.curriculum.parse_curriculum` resolves the curriculum block and names a missing
-environment variable by the key that needs it. Every backend launcher loads its config through here.
-
-A recipe's curriculum may list its stages as references to a stage library (``stages: ['${stages.perception}']``,
-recipes/config.yaml). Hydra cannot override inside such a list element, so an override of
-``curriculum.stages.N.<key>`` on a referenced stage is applied to the stage it refers to (``stages.perception.<key>``).
-
-Relative data paths inside the config are resolved against the current directory when data is loaded (as
-EasyR1 and verl do), not against the config file.
+The file's directory is Hydra's config directory, so a recipe's groups resolve next to it. Interpolations stay lazy;
+``parse_curriculum`` names a missing environment variable by the key that needs it. Hydra cannot override inside
+a referenced stage (``stages: ['${stages.perception}']``), so ``curriculum.stages.N.<key>`` on one is retargeted to
+the node it refers to. Relative data paths resolve against the current directory when data is loaded, as in EasyR1.
 """
 
 from __future__ import annotations
@@ -26,8 +17,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-
-CONFIG_SUFFIXES = (".yaml",)
 
 
 class ConfigError(ValueError):
@@ -88,7 +77,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     config_path = Path(path).expanduser().absolute()
     if not config_path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    if config_path.suffix not in CONFIG_SUFFIXES:
+    if config_path.suffix != ".yaml":
         raise ConfigError(f"{path}: a config file must end in .yaml (Hydra finds configs by that suffix)")
     try:
         with _hydra_config_dir(config_path.parent):

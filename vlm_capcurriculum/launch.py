@@ -1,18 +1,22 @@
-"""Run a composed recipe on the backend it selects.
+"""Run a composed recipe on the backend it selects: ``backend.launcher`` is an import path
+``"package.module:function"``, so adding a backend never touches the others.
 
-A recipe names its backend through the ``backend`` config group (``recipes/backend/<name>.yaml``), whose
-``backend.launcher`` is an import path ``"package.module:function"``. The launcher owns everything
-framework-specific; this module only finds it, so adding a backend never touches the others (and a recipe can
-point at a launcher outside this package). A launcher has the signature of :class:`Launcher`.
+Before that, the installed packages are checked for what ``pip check`` misses: a transformers >= 5.11 install
+leaves ``kernels`` behind when an extra downgrades transformers (verl 0.9.1 pins ``<5.11``); transformers 5.10
+then imports it and fails, and ``pip check`` is silent because the older transformers names ``kernels`` only in an
+extra.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from importlib import metadata
 from typing import Protocol
 
 from omegaconf import DictConfig
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 
 class LaunchError(ValueError):
@@ -20,6 +24,8 @@ class LaunchError(ValueError):
 
 
 class Launcher(Protocol):
+    """What ``backend.launcher`` names."""
+
     def __call__(self, config: DictConfig, *, dry_run: bool) -> int:
         """Train the recipe (or, with ``dry_run``, build the real backend config and data pipeline, print the
         plan and stop before any model is loaded). Returns the process exit status."""
@@ -37,10 +43,48 @@ BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# (package that breaks, the package whose optional requirement on it decides which versions work)
+KNOWN_LEFTOVERS = (("kernels", "transformers"),)
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def leftover_problems() -> list[str]:
+    """One line per installed package that its user's installed version does not accept (with the fix)."""
+    problems = []
+    for name, user in KNOWN_LEFTOVERS:
+        version, user_version = _installed(name), _installed(user)
+        if version is None or user_version is None:
+            continue
+        specifiers = []
+        for line in metadata.requires(user) or []:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.name.lower() == name:
+                specifiers.append(requirement.specifier)
+        try:
+            accepted = all(spec.contains(Version(version), prereleases=True) for spec in specifiers)
+        except InvalidVersion:
+            continue
+        if specifiers and accepted:
+            continue
+        wanted = f" (it accepts {name}{specifiers[0]})" if specifiers and str(specifiers[0]) else ""
+        problems.append(
+            f"{name} {version} is installed but {user} {user_version} does not work with it{wanted}; it is "
+            f"probably left over from a newer {user} that another extra downgraded: pip uninstall -y {name}"
+        )
+    return problems
+
+
 def check_backend_installed(name: str) -> None:
     """One line naming the missing framework of a bundled backend, and a known-bad leftover package."""
-    from vlm_capcurriculum.environment import leftover_problems
-
     package, install = BACKEND_PACKAGES.get(name, (None, ""))
     if package is not None and importlib.util.find_spec(package) is None:
         raise LaunchError(f"backend {name!r} needs the {package!r} package, which is not installed: {install}")
@@ -49,8 +93,8 @@ def check_backend_installed(name: str) -> None:
         raise LaunchError(problems[0])
 
 
-def resolve_launcher(config: DictConfig) -> Launcher:
-    """Import the launcher named by ``config.backend.launcher``."""
+def run_recipe(config: DictConfig, *, dry_run: bool = False) -> int:
+    """Hand the composed recipe to the launcher named by ``config.backend.launcher``."""
     backend = config.get("backend")
     if isinstance(backend, str):  # `+backend=trl` on a config without the backend group sets a plain string
         raise LaunchError(
@@ -79,9 +123,4 @@ def resolve_launcher(config: DictConfig) -> Launcher:
     launcher = getattr(module, function_name, None)
     if not callable(launcher):
         raise LaunchError(f"backend {name!r}: {module_name} has no function {function_name!r}")
-    return launcher
-
-
-def run_recipe(config: DictConfig, *, dry_run: bool = False) -> int:
-    """Hand the composed recipe to its backend's launcher."""
-    return int(resolve_launcher(config)(config, dry_run=dry_run) or 0)
+    return int(launcher(config, dry_run=dry_run) or 0)

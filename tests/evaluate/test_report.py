@@ -209,27 +209,3 @@ def test_unreadable_inputs_are_named(tmp_path, capsys) -> None:
     (run / "curriculum_steps.jsonl").write_text("".join(lines[:3]) + "oops\n" + "".join(lines[3:]))
     assert cli("report", str(run), "--output", str(tmp_path / "r")) == 2
     assert "curriculum_steps.jsonl:4: not JSON" in capsys.readouterr().err
-
-
-def test_a_run_with_only_a_summary_is_drawn_from_its_stages(tmp_path) -> None:
-    folder = staged_run(tmp_path)
-    (folder / "curriculum_steps.jsonl").unlink()  # a backend that writes only curriculum_summary.json
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
-    for stage, capability in zip(summary["stages"], ("perception", "text_reasoning", "visual_reasoning"), strict=True):
-        stage["accuracy_by_capability"] = {capability: 0.5}
-        stage["mean_completion_length"] = 100.0
-    (folder / SUMMARY_FILE).write_text(json.dumps(summary))
-    run = read_run(folder)
-    figure, info = reward_figure([run])
-    [axis] = figure.axes
-    [curve] = [line for line in axis.get_lines() if line.get_gid() != BOUNDARY_GID]
-    assert list(curve.get_xdata()) == [1, 4, 5, 8, 9, 12]  # each stage's first and last step
-    assert list(curve.get_ydata()) == pytest.approx([0.1, 0.4] * 3)  # reward at start and end
-    assert boundary_xs(axis) == [4.5, 8.5]
-    assert info.panels[0]["series"][0]["from"] == "summary"
-    figure, _ = accuracy_figure([run])
-    assert [axis.get_title() for axis in figure.axes] == [
-        "accuracy: perception",
-        "accuracy: text_reasoning",
-        "accuracy: visual_reasoning",
-    ]

@@ -1,9 +1,6 @@
-"""The ``vlmcc`` command line.
-
-Each sub-command lives in its own module under this package and exposes ``register(subparsers)``; it is listed
-in :data:`COMMANDS` with its one-line help. Only the module of the command being run is imported, so
-``vlmcc --help`` and ``vlmcc plan`` work on a core-only install, and a command whose extra is missing fails
-with one line naming the extra (:data:`EXTRA_OF`) instead of breaking every other command.
+"""The ``vlmcc`` command line. Only the module of the command being run is imported (each exposes
+``register(subparsers)``), so ``vlmcc --help`` and ``vlmcc plan`` work on a core-only install, and a command whose
+extra is missing fails with one line naming the extra (:data:`EXTRA_OF`) instead of breaking every other command.
 """
 
 from __future__ import annotations
@@ -84,24 +81,16 @@ def print_bad_rows(error: BaseException) -> None:
         print(format_issues(error.issues), file=sys.stderr)
 
 
-def _selected(argv: Sequence[str]) -> str | None:
-    """The sub-command named on the command line (the first argument that is not an option), if any."""
-    for item in argv:
-        if not item.startswith("-"):
-            return item if item in COMMANDS else None
-    return None
-
-
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser, with the full options of the selected command (of every command when ``argv`` is None)."""
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser, with the full options of the command ``argv`` names (its first argument that is not an option)."""
     from vlm_capcurriculum import __version__
 
     parser = argparse.ArgumentParser(prog="vlmcc", description="Capability-curriculum RL post-training for VLMs.")
     parser.add_argument("--version", action="version", version=f"vlmcc {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    selected = _selected(argv) if argv is not None else None
+    selected = next((item for item in argv if not item.startswith("-")), None)
     for name, (module_name, help_text) in COMMANDS.items():
-        if argv is None or name == selected:
+        if name == selected:
             importlib.import_module(f"vlm_capcurriculum.cli.{module_name}").register(subparsers)
         else:
             subparsers.add_parser(name, help=help_text)

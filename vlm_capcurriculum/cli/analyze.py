@@ -4,10 +4,7 @@ vlmcc analyze perception --input staged.eval.jsonl --image-root BENCH/images --b
     --output staged.audit.jsonl [--control] [--human-labels labels.jsonl]
 vlmcc analyze length staged=staged.eval.jsonl merged=merged.eval.jsonl --compare staged merged
 
-``perception`` asks a judge to label every wrong answer (perception | reasoning | misunderstanding | other) and
-writes the labels and OUTPUT.summary.json (each label's share with a 95% Wilson interval; with ``--control`` the
-same audit with the image withheld; with ``--human-labels`` Cohen's kappa against them). ``length`` reports response
-lengths per checkpoint and a paired test of two. Exit status as ``vlmcc eval``'s: 3 when some judge requests failed.
+Outputs: docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -44,22 +41,12 @@ def register(subparsers: Any) -> None:
     length.set_defaults(handler=run_length)
 
 
-def _eval_rows(path: str) -> list[dict[str, Any]]:
-    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
-
-    try:
-        return read_eval_rows(path)
-    except OSError as err:
-        raise CLIError(f"{path}: cannot read ({err.strerror or err})") from None
-    except ValueError as err:
-        raise CLIError(str(err)) from None
-
-
 @jobs.guarded
 def run_perception(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from vlm_capcurriculum.data.prompting import PromptTemplate
+    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
     from vlm_capcurriculum.evaluate.perception import (
         ERROR,
         default_prompt_text,
@@ -68,14 +55,12 @@ def run_perception(args: argparse.Namespace) -> int:
         read_human_labels,
         summarize_audit,
     )
+    from vlm_capcurriculum.evaluate.report import audit_table
 
-    rows = _eval_rows(args.input)
+    rows = read_eval_rows(args.input)
     human = None
     if args.human_labels:
-        try:
-            human = read_human_labels(args.human_labels)
-        except (OSError, ValueError) as err:
-            raise CLIError(str(err)) from None
+        human = read_human_labels(args.human_labels)
     required = ("question", "answer", "response")
     prompt = (
         PromptTemplate(default_prompt_text(), "package:evaluate/prompts/perception_audit.txt").checked(required)
@@ -102,7 +87,7 @@ def run_perception(args: argparse.Namespace) -> int:
             desc="audit (image withheld)" if control else "audit",
             print_summary=False,
         )
-        return _eval_rows(str(output))
+        return read_eval_rows(str(output))
 
     results = audit(args.output, control=False)
     control = None
@@ -120,9 +105,8 @@ def run_perception(args: argparse.Namespace) -> int:
         prompt=prompt.source,
         outputs={"labels": str(args.output), **({"control": str(control_path)} if control is not None else {})},
     )
-    summary_path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _print_shares(summary)
+    summary_path = jobs.write_summary(args, summary)
+    print("\n".join(audit_table([(f"judge {args.model}", summary)])), file=sys.stderr)
     if summary["audited_without_image"]:
         print(
             f"vlmcc analyze: {summary['audited_without_image']} wrong answer(s) were judged without an image (text "
@@ -137,19 +121,11 @@ def run_perception(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_shares(summary: dict[str, Any]) -> None:
-    lines = [f"audited wrong answers: {summary['audited']}"]
-    for label, entry in summary["labels"].items():
-        if entry["count"] or label in ("perception", "reasoning", "misunderstanding", "other"):
-            ci = entry["ci95"]
-            ci_text = f"  [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
-            share = "-" if entry["share"] is None else f"{100 * entry['share']:.1f}%"
-            lines.append(f"  {label:<17} {entry['count']:>5}  {share:>6}{ci_text}")
-    print("\n".join(lines), file=sys.stderr)
-
-
+@jobs.guarded
 def run_length(args: argparse.Namespace) -> int:
+    from vlm_capcurriculum.evaluate.builtin import read_eval_rows
     from vlm_capcurriculum.evaluate.length import analyze_lengths
+    from vlm_capcurriculum.evaluate.report import length_table
 
     entries = []
     for item in args.inputs:
@@ -158,39 +134,12 @@ def run_length(args: argparse.Namespace) -> int:
             label, path = Path(item).name.split(".")[0], item
         if any(label == seen for seen, _ in entries):
             raise CLIError(f"label {label!r} given twice; name inputs LABEL=PATH")
-        entries.append((label, _eval_rows(path)))
-    try:
-        result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
+        entries.append((label, read_eval_rows(path)))
+    result = analyze_lengths(entries, tuple(args.compare) if args.compare else None)
     text = json.dumps(result, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     else:
         print(text)
-    _print_lengths(result)
+    print("\n".join(length_table(result)), file=sys.stderr)
     return 0
-
-
-def _print_lengths(result: dict[str, Any]) -> None:
-    def num(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
-    lines = [f"{'checkpoint':<28} {'answers':>7} {'mean tok':>9} {'correct':>9} {'limit hit':>9}"]
-    for label, entry in result["checkpoints"].items():
-        hit = entry["length_limit_hit"]["share"]
-        lines.append(
-            f"{label:<28} {entry['answered']:>7} {num(entry['all']['mean']):>9} {num(entry['correct']['mean']):>9} "
-            f"{'-' if hit is None else f'{100 * hit:.1f}%':>9}"
-        )
-    comparison = result.get("comparison")
-    if comparison:
-        change = comparison["relative_change_of_mean"]
-        test = comparison["test"]
-        lines.append(
-            f"{comparison['second']} vs {comparison['first']} on {comparison['both_correct']} items both got right: "
-            f"mean {num(comparison['second_lengths']['mean'])} vs {num(comparison['first_lengths']['mean'])} tokens"
-            + ("" if change is None else f" ({100 * change:+.1f}%)")
-            + ("" if test["p_value"] is None else f", {test['test']} p = {test['p_value']:.3g}")
-        )
-    print("\n".join(lines), file=sys.stderr)

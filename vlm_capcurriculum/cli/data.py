@@ -1,18 +1,9 @@
 """``vlmcc data``: the data recipes (perception MCQ synthesis, perception filter, pass@K difficulty, converters,
 caption SFT) as resumable jobs against any OpenAI-compatible server.
 
-vlmcc data generate --captions docci_descriptions.jsonlines --source docci --base-url URL --model NAME --output mcq.jsonl
-vlmcc data filter --input mcq.jsonl --image-root DOCCI/images --base-url URL --model A --model B --output kept.jsonl
-vlmcc data split --input kept.jsonl --output-dir perception/   # train/val/test 85/5/10 by id hash
-vlmcc data passk --input stage.jsonl --image-root IMAGES --base-url URL --model NAME -k 16 --output scored.jsonl
-vlmcc data passk-report --input scored.jsonl --without-solved scored_learnable.jsonl
-vlmcc data convert orz --input orz_math_13k_collection_hard.json --output text_reasoning.jsonl
-vlmcc data caption-sft --captions docci_descriptions.jsonlines --source docci --output caption_sft.jsonl
-
-Every model answer is cached (``OUTPUT.cache.sqlite`` unless ``--cache``): a killed run started again with the same
-command redoes only the missing work, and adding a ``--model`` to a filter run asks only the new model. Exit status:
-0 when every row was processed (rejects are results), 3 when some rows failed (listed in
-``OUTPUT.failures.jsonl``; run again to retry them), 2 for a usage or input error.
+Examples: data_recipes/README.md. Every model answer is cached (``OUTPUT.cache.sqlite``): the same command run
+again redoes only the missing work. Exit status: 0 when every row was processed (rejects are results), 3 when some
+rows failed (``OUTPUT.failures.jsonl``; run again to retry them), 2 for a usage or input error.
 """
 
 from __future__ import annotations
@@ -184,20 +175,6 @@ def _finish(summary: Any) -> int:
     return jobs.ROWS_FAILED
 
 
-def _bad_input_is_a_usage_error(run: Any) -> Any:
-    """split, convert and caption-sft report bad input as ``ValueError`` or ``DataFileError``: one-line CLI errors."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        from vlm_capcurriculum.schema import DataFileError
-
-        try:
-            return int(run(args))
-        except (ValueError, DataFileError) as err:
-            raise CLIError(str(err)) from None
-
-    return wrapper
-
-
 @jobs.guarded
 def run_generate(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.captions import read_captions
@@ -208,15 +185,10 @@ def run_generate(args: argparse.Namespace) -> int:
     [backend] = jobs.backends(args)
     packaged = "reference_perception_mcq.txt" if args.prompts == "reference" else "perception_mcq.txt"
     prompt = jobs.template(args.prompt, packaged, ("caption",))
-    try:
-        items = read_captions(
-            args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
-        )
-        rows = generate_rows(items)
-    except ValueError as err:
-        if type(err) is not ValueError:
-            raise
-        raise CLIError(str(err)) from None
+    items = read_captions(
+        args.captions, args.source, image_root=args.image_root, image_column=args.image_column, limit=args.limit
+    )
+    rows = generate_rows(items)
     process = make_generate(backend, prompt=prompt, sampling=jobs.sampling(args), shuffle_options=args.shuffle_options)
     return _finish(_run(args, rows, process, "generate"))
 
@@ -305,17 +277,14 @@ def _print_report(paths: list[str], k: int, *, as_json: bool) -> list[dict[str, 
     return rows
 
 
+@jobs.guarded
 def run_passk_report(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.io import AtomicJsonlWriter
     from vlm_capcurriculum.data.passk import without_solved
-    from vlm_capcurriculum.schema import DataFileError
 
     if args.k < 1:
         raise CLIError(f"-k must be >= 1, got {args.k}")
-    try:
-        rows = _print_report(args.input, args.k, as_json=args.json)
-    except DataFileError as err:
-        raise CLIError(str(err)) from None
+    rows = _print_report(args.input, args.k, as_json=args.json)
     if args.without_solved:
         kept, dropped = without_solved(rows)
         with AtomicJsonlWriter(args.without_solved) as writer:
@@ -328,7 +297,7 @@ def run_passk_report(args: argparse.Namespace) -> int:
     return 0
 
 
-@_bad_input_is_a_usage_error
+@jobs.guarded
 def run_split(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.split import split_file
 
@@ -347,7 +316,7 @@ def run_split(args: argparse.Namespace) -> int:
     return 0
 
 
-@_bad_input_is_a_usage_error
+@jobs.guarded
 def run_convert(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.convert import convert
 
@@ -368,7 +337,7 @@ def run_convert(args: argparse.Namespace) -> int:
     return jobs.ROWS_FAILED if args.strict and summary.skipped else 0
 
 
-@_bad_input_is_a_usage_error
+@jobs.guarded
 def run_caption_sft(args: argparse.Namespace) -> int:
     from vlm_capcurriculum.data.caption_sft import write_caption_sft
     from vlm_capcurriculum.data.captions import read_captions

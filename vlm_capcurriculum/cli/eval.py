@@ -3,17 +3,12 @@
 vlmcc eval --input mathvista_mini.jsonl --input pope.jsonl --image-root BENCH/images \\
     --base-url http://localhost:8000/v1 --model staged --output staged.eval.jsonl
 
-Writes one row per item to OUTPUT (id, source, prediction, extracted answer, verdict, response length in the
-model's tokens) and the accuracy overall and per benchmark (the records' ``source``) to OUTPUT.summary.json. The
-options are ``vlmcc data passk``'s: answers are cached (``OUTPUT.cache.sqlite``) and a rerun redoes only what is
-missing. Exit status: 0 when every item got an answer, 3 when some requests failed (counted as wrong; run again to
-retry them) or some input rows are not valid records (listed in OUTPUT.rejects.jsonl), 2 for a usage error.
+Outputs and exit status: docs/evaluation.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,9 +110,7 @@ def run_eval(args: argparse.Namespace) -> int:
         },
         run=run.to_dict(),
     )
-    summary_path = _write_summary(args, summary)
-    _print_table(summary)
-    print(f"per-item results: {args.output}; summary: {summary_path}", file=sys.stderr)
+    _publish(args, summary)
     problems = []
     if summary["errors"]:
         problems.append(f"{summary['errors']} request(s) failed and count as wrong; run the same command to retry")
@@ -128,11 +121,11 @@ def run_eval(args: argparse.Namespace) -> int:
     return jobs.ROWS_FAILED if problems else 0
 
 
-def _write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
-    path = Path(args.summary) if args.summary else jobs.beside(args.output, ".summary.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+def _publish(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+    """Write the summary, print its table and where both files are."""
+    path = jobs.write_summary(args, summary)
+    _print_table(summary)
+    print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
 
 
 def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
@@ -200,9 +193,7 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
         files=files,
         output=str(args.output),
     )
-    path = _write_summary(args, summary)
-    _print_table(summary)
-    print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
+    _publish(args, summary)
     ungraded = summary["verdicts"].get("ungraded", 0)
     if ungraded:
         print(
@@ -214,13 +205,13 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    from vlm_capcurriculum.evaluate.builtin import fmt_accuracy
+    from vlm_capcurriculum.evaluate.report import percent
 
     width = max([len("overall"), *(len(name) for name in summary["by_source"])])
     lines = [f"{'benchmark':<{width}}  {'items':>6}  {'correct':>7}  {'acc %':>6}  {'errors':>6}"]
     for name, tally in [*summary["by_source"].items(), ("overall", summary)]:
         lines.append(
-            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {fmt_accuracy(tally['accuracy']):>6}  "
+            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {percent(tally['accuracy']):>6}  "
             f"{tally['errors']:>6}"
         )
     print("\n".join(lines), file=sys.stderr)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,14 @@ def run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, outp
     )
 
 
+def write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
+    """The summary JSON at ``--summary`` (default: ``OUTPUT.summary.json``); returns its path."""
+    path = Path(args.summary) if args.summary else beside(args.output, ".summary.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
 def backends(args: argparse.Namespace) -> list[Any]:
     from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
     from vlm_capcurriculum.data.openai_backend import OpenAIBackend
@@ -136,12 +145,9 @@ def stall_timeout(args: argparse.Namespace) -> float | None:
 def sampling(args: argparse.Namespace, n: int = 1, extra: tuple[tuple[str, Any], ...] = ()) -> Any:
     from vlm_capcurriculum.data.request import SamplingParams
 
-    try:
-        return SamplingParams(
-            temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
-        )
-    except ValueError as err:
-        raise CLIError(str(err)) from None
+    return SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, n=n, seed=args.seed, extra=extra
+    )
 
 
 def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
@@ -151,17 +157,17 @@ def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
 
 
 def guarded(run: Any) -> Any:
-    """Turn the library's input and access errors into one-line CLI errors."""
+    """Turn the library's errors into one-line CLI errors: its bad-input errors are all ``ValueError``s (``InputError``,
+    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError`` and ``CacheError``, and an
+    input file that cannot be opened an ``OSError``."""
 
     def wrapper(args: argparse.Namespace) -> int:
         from vlm_capcurriculum.data.cache import CacheError
         from vlm_capcurriculum.data.client import ModelAccessError
-        from vlm_capcurriculum.data.request import InputError
-        from vlm_capcurriculum.schema import DataFileError
 
         try:
             return int(run(args))
-        except (InputError, ModelAccessError, CacheError, DataFileError) as err:
+        except (ValueError, OSError, ModelAccessError, CacheError) as err:
             raise CLIError(str(err)) from None
 
     return wrapper

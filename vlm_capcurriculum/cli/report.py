@@ -4,9 +4,7 @@ vlmcc report runs/staged runs/merged --output report/ \\
     --eval staged=staged.eval.summary.json --eval merged=merged.eval.summary.json \\
     --audit staged=staged.audit.summary.json --length length.json
 
-Writes reward.png, accuracy.png and response_length.png (stage boundaries marked), plots.json (what each plot
-shows) and report.md (per-stage tables, benchmarks side by side with deltas, audit shares, response lengths). A run folder is read
-through the common layout only (curriculum_summary.json, curriculum_steps.jsonl), whichever backend wrote it.
+What it writes: docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from vlm_capcurriculum.cli import CLIError, add_command
+from vlm_capcurriculum.cli import CLIError, add_command, jobs
 
 
 def register(subparsers: Any) -> None:
@@ -50,10 +48,11 @@ def _labelled(items: list[str], option: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@jobs.guarded
 def run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from vlm_capcurriculum.evaluate.report import ReportError, read_json, read_run, write_report
+    from vlm_capcurriculum.evaluate.report import read_json, read_run, write_report
 
     try:
         runs = []
@@ -67,8 +66,6 @@ def run_report(args: argparse.Namespace) -> int:
         audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
         lengths = read_json(args.length, "length analysis") if args.length else None
         write_report(runs, args.output, evals=evals, audits=audits, lengths=lengths)
-    except ReportError as err:
-        raise CLIError(str(err)) from None
     except ImportError as err:
         raise CLIError(f"{err}; install the report extra: pip install 'vlm-capcurriculum[report]'") from None
     print(

@@ -1,15 +1,5 @@
-"""The capability curriculum: spec, schedule, resumable sampler, engine protocol and stage controller.
-
-Typical use by a backend launcher::
-
-    cfg = load_config("recipes/config.yaml", ["curriculum=merged"])      # vlm_capcurriculum.config
-    spec = parse_curriculum(cfg.curriculum)
-    data, plan = plan_curriculum(spec)            # records of all stages = the global index space
-    validate_plan_for_engine(plan, engine)        # before any GPU time is spent
-    sampler = CurriculumSampler(plan)             # StatefulDataLoader(..., sampler=sampler, batch_size=plan.batch_size)
-    controller = StageController(plan, engine, completed_steps=resumed_step)
-    for step in range(controller.next_step, plan.total_steps + 1):
-        controller.before_step(step); train_one_step(); controller.after_step(step)
+"""The capability curriculum: spec, schedule, resumable sampler, engine protocol and stage controller. How a
+backend launcher uses them: recipes/README.md, "Contract for backends".
 """
 
 from vlm_capcurriculum.curriculum.controller import StageController, StepOrderError

@@ -12,10 +12,9 @@ A trainer calls :meth:`StageController.before_step` before global step ``s`` run
 * after the last step of a planned stage, it runs the end actions (``save_stage_checkpoint``, then ``validate``).
   End actions of steps completed before a resume are not replayed.
 
-"Full state" means one setter call per operation the plan uses anywhere, in the order of ``overrides.TABLE``
-(vision tower, lr, lr warm-up, kl_coef, clip ratios, max grad norm, rollout temperature, rollout n, reward kwargs);
-a knob the stage leaves unset is passed as ``None`` (the engine's base value). So after any step, a resumed run's engine is in the same state
-as an uninterrupted one's.
+"Full state" means one setter call per operation the plan uses anywhere, in the order of ``overrides.TABLE``, an
+unset knob passed as ``None`` (the engine's base value): so a resumed run's engine is in the same state as an
+uninterrupted one's.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import dataclasses
 import glob
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,6 @@ from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, Stage
 from vlm_capcurriculum.schema import (
     DataFileError,
     ImageChecks,
-    PlaceholderPolicy,
     ReadReport,
     RecordValidationError,
     RowLocation,
@@ -158,7 +157,6 @@ def load_curriculum_data(
     strict: bool = True,
     base_dir: str | os.PathLike[str] | None = None,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     image_checks: ImageChecks | None = None,
 ) -> CurriculumData:
     """Read and validate every stage's files. Strict mode raises one :class:`RecordValidationError` holding the
@@ -186,7 +184,6 @@ def load_curriculum_data(
             capability=stage.capability,
             strict=False,
             check_images=check_images,
-            placeholders=placeholders,
             image_checks=image_checks,
         )
         stages.append(
@@ -278,13 +275,3 @@ def plan_curriculum(
     if warnings and spec.strict:
         raise PlanError(f"{warnings[0]} (curriculum.strict is true; {len(warnings)} warning(s) in all)")
     return data, dataclasses.replace(plan, notes=(*plan.notes, *(f"warning: {w}" for w in warnings)))
-
-
-__all__: Sequence[str] = [
-    "CurriculumData",
-    "StageRecords",
-    "expand_train_files",
-    "load_curriculum_data",
-    "plan_curriculum",
-    "without_records",
-]

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class CurriculumEngine(Protocol):
-    """What an integration implements. See the module docstring for the contract."""
-
     @property
     def supported_operations(self) -> frozenset[Operation]: ...
 

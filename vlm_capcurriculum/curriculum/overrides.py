@@ -7,14 +7,10 @@ later layers winning field by field (``reward`` kwargs merge key by key). A knob
 engine's configured base value: a stage that does not mention ``lr`` trains with the base lr even if the stage
 before it changed it. So every stage's state is fully determined by the spec, and a resumed run can re-apply it.
 
-``lr_warmup_ratio`` is a linear LR warm-up over that fraction of the stage's own steps, restarting at the stage's
-first step: what each of the reference's chained per-stage runs did with EasyR1's ``lr_warmup_ratio``.
-``refresh_reference`` makes the KL reference the current policy, what those chained runs did implicitly.
-
-From :data:`TABLE` follow: the override fields and their checks (:class:`Overrides`), the OmegaConf schema
-(:class:`OverridesConfig`), the engine operations (:class:`Operation`, the raising defaults of
-``engine.EngineBase``, the unsupported-override check) and the controller's dispatch, in table order.
-A new knob is one row here, its method in ``engine.CurriculumEngine``, and its implementation in each backend.
+``lr_warmup_ratio`` (the warm-up restarts at each stage's first step) and ``refresh_reference`` do what each of the
+reference's chained per-stage EasyR1 runs did. Everything else about a knob (fields, schema, engine operation,
+dispatch) follows from :data:`TABLE`: a new knob is one row here, its method in ``engine.CurriculumEngine``, and
+its implementation in each backend.
 """
 
 from __future__ import annotations
@@ -249,20 +245,3 @@ Overrides = _dataclass(
     frozen=True,
 )
 NO_OVERRIDES = Overrides()
-
-__all__ = [
-    "END_ACTIONS",
-    "FIELDS",
-    "KNOBS",
-    "KNOB_OF",
-    "NO_OVERRIDES",
-    "OPERATION_OF_FIELD",
-    "START_ACTIONS",
-    "TABLE",
-    "Knob",
-    "Operation",
-    "OverrideError",
-    "Overrides",
-    "OverridesConfig",
-    "VisionTower",
-]

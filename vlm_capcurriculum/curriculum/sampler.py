@@ -4,20 +4,11 @@ Use it as the ``sampler`` of a (torchdata ``StatefulDataLoader``) data loader ov
 space, with ``batch_size=plan.batch_size`` and ``drop_last=True``: consecutive runs of ``batch_size`` indices are
 the plan's steps, so the loader's ``i``-th batch is global step ``i + 1``.
 
-Resuming, two equivalent ways:
-
-* the loader's own checkpoint: ``StatefulDataLoader.state_dict()`` stores this sampler's :meth:`state_dict` and
-  ``load_state_dict`` restores it (EasyR1's ``dataloader.pt``, verl's ``data.pt``);
-* the global step: ``CurriculumSampler(plan, completed_steps=N)`` continues after step ``N``.
-
-The state counts what the *consumer received*, not what was prefetched: the sampler advances when the loader
-draws an index, and with worker processes torchdata snapshots the sampler at the moment it dispatches each batch
-and returns the snapshot of the last batch it handed out, so indices prefetched for later batches are not
-counted. (Calling :meth:`state_dict` directly on a sampler whose loader prefetches would count them; take the
-loader's state instead.) The state carries the plan's fingerprint: loading it into a sampler of another plan
-(changed data, spec or seed) is an error, not a silently different run.
-
-Framework-free: no torch import. ``torchdata``'s ``Stateful`` protocol is structural, so this class satisfies it.
+Resume from the loader's own checkpoint (EasyR1's ``dataloader.pt``, verl's ``data.pt`` hold this sampler's
+:meth:`state_dict`) or from the global step (``completed_steps=N``). Take the loader's state, not the sampler's:
+torchdata snapshots the sampler per dispatched batch, so indices prefetched for later batches are not counted.
+The state carries the plan's fingerprint: loading it into another plan's sampler is an error, not a silently
+different run. No torch import: torchdata's ``Stateful`` protocol is structural.
 """
 
 from __future__ import annotations
@@ -35,11 +26,8 @@ class SamplerStateError(ValueError):
 
 
 class CurriculumSampler:
-    """Yields ``plan.indices`` in order, starting after ``completed_steps`` steps.
-
-    Each ``iter()`` is one pass over the plan from the resume position; the pass after a complete one starts
-    from the beginning, as any sampler's next epoch would (a run normally makes exactly one pass).
-    """
+    """Yields ``plan.indices`` in order, starting after ``completed_steps`` steps; a later ``iter()`` starts from
+    the beginning, as any sampler's next epoch would."""
 
     def __init__(self, plan: Plan, *, completed_steps: int = 0) -> None:
         if not 0 <= completed_steps <= plan.total_steps:

@@ -15,9 +15,8 @@ Rules (each stage, or the merged pool, of ``n`` samples with batch size ``B``):
 * ``merged``: the pool of all stages trains the staged plan's total number of steps (paper Sec. 3.2.2).
 * ``stitched_replay``: ``curriculum.epochs`` passes, each running one epoch of every stage in order.
 
-Randomness comes from :class:`random.Random` seeded with a string of ``seed``, the stage name and the epoch, and
-only its ``random()`` method, whose sequence Python guarantees across versions; shuffles are our own
-Fisher-Yates over it. A stage keeps its shuffles when the stages around it change (stage-order ablations).
+Randomness: :class:`random.Random` seeded with ``seed``, the stage name and the epoch, through only ``random()``
+(stable across Python versions), so a stage keeps its shuffles when the stages around it change (ablations).
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from vlm_capcurriculum.curriculum.overrides import Overrides
 from vlm_capcurriculum.curriculum.plan import DataSlice, Plan, PlanError, PlannedStage
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, StageSpec
 
@@ -130,35 +129,19 @@ class _PlanBuilder:
         self.indices: list[int] = []
         self.notes: list[str] = []
 
-    def add(
-        self,
-        *,
-        name: str,
-        capability: str,
-        stage_index: int | None,
-        replay_pass: int | None,
-        num_samples: int,
-        order: Order,
-        state: Overrides,
-        local: list[int],
-        offset: int,
-    ) -> None:
+    def add(self, local: list[int], offset: int, **stage: Any) -> None:
+        """A stage training the local indices ``local`` (of the slice at ``offset``); ``stage``: the rest of the
+        :class:`PlannedStage` fields."""
         steps = len(local) // self.batch
         start = (self.stages[-1].end_step if self.stages else 0) + 1
         self.stages.append(
             PlannedStage(
                 position=len(self.stages),
-                name=name,
-                capability=capability,
-                stage_index=stage_index,
-                replay_pass=replay_pass,
-                num_samples=num_samples,
-                epochs=steps / (num_samples // self.batch),
+                epochs=steps / (stage["num_samples"] // self.batch),
                 steps=steps,
                 start_step=start,
                 end_step=start + steps - 1,
-                order=order,
-                state=state,
+                **stage,
             )
         )
         self.indices.extend(offset + i for i in local)
@@ -174,14 +157,7 @@ class _PlanBuilder:
     ) -> None:
         """``steps`` steps of a spec stage; replay pass k trains its epoch k (the draws of a staged run's epoch k)."""
         self.add(
-            name=stage.name,
-            capability=stage.capability,
-            stage_index=stage.index,
-            replay_pass=replay_pass,
-            num_samples=data.num_samples,
-            order=stage.order,
-            state=self.spec.stage_state(stage),
-            local=_run(
+            _run(
                 data.num_samples,
                 steps,
                 self.batch,
@@ -191,7 +167,14 @@ class _PlanBuilder:
                 stage.name,
                 (replay_pass or 1) - 1,
             ),
-            offset=self.slices[stage.index].offset,
+            self.slices[stage.index].offset,
+            name=stage.name,
+            capability=stage.capability,
+            stage_index=stage.index,
+            replay_pass=replay_pass,
+            num_samples=data.num_samples,
+            order=stage.order,
+            state=self.spec.stage_state(stage),
         )
 
     def note_left_out(self, name: str, n: int) -> None:
@@ -228,6 +211,8 @@ def _plan_merged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
     _steps_per_epoch("merged pool", size, spec.batch_size)
     total = sum(staged_steps)
     plan.add(
+        _run(size, total, spec.batch_size, spec.order, rates, spec.seed, "merged"),
+        0,
         name="merged",
         capability="+".join(dict.fromkeys(stage.capability for stage in spec.stages)),
         stage_index=None,
@@ -235,8 +220,6 @@ def _plan_merged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
         num_samples=size,
         order=spec.order,
         state=spec.overrides,
-        local=_run(size, total, spec.batch_size, spec.order, rates, spec.seed, "merged"),
-        offset=0,
     )
     plan.notes.append(f"merged: {total} steps, the staged total ({' + '.join(map(str, staged_steps))})")
     plan.note_left_out("merged pool", size)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Optional
 
@@ -73,7 +73,6 @@ class SpecError(ValueError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
-        self.detail = message
         super().__init__(f"{path}: {message}" if path else message)
 
 
@@ -187,13 +186,8 @@ def _check_keys(data: Any, schema: type, path: str) -> None:
             close = difflib.get_close_matches(str(key), known, n=1) or [k for k in known if k.startswith(str(key))][:1]
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise SpecError(f"{path}.{key}", f"unknown key{hint} (allowed: {', '.join(known)})")
-    for f in fields(schema):
-        if f.name in data and data[f.name] is not None and is_dataclass(_nested_schema(f.name, schema)):
-            _check_keys(data[f.name], _nested_schema(f.name, schema), f"{path}.{f.name}")
-
-
-def _nested_schema(name: str, schema: type) -> Any:
-    return {"overrides": OverridesConfig}.get(name)
+    if "overrides" in known and data.get("overrides") is not None:
+        _check_keys(data["overrides"], OverridesConfig, f"{path}.overrides")
 
 
 def _structured(schema: type, data: Mapping[str, Any], path: str) -> Any:

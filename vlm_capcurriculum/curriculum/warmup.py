@@ -1,13 +1,7 @@
-"""The per-stage LR warm-up (the ``lr_warmup_ratio`` stage knob), shared by every backend's engine.
-
-A stage with ratio ``r`` and ``S`` steps warms up linearly over ``warmup_steps(r, S)`` updates from its first step,
-then keeps the constant lr: what each of the reference's chained per-stage EasyR1 runs did
-(``worker.actor.optim.lr_warmup_ratio``: ``int(ratio x the run's steps)`` warm-up steps of
-``get_constant_schedule_with_warmup``, lr x 0 at the first update). One run restarts it at every stage start.
-
-:class:`StageWarmup` is a ``LambdaLR`` factor; :func:`install_stage_warmup` puts it into a live scheduler. It is an
-object, not a closure, because ``LambdaLR.state_dict`` saves the ``__dict__`` of callable objects (two numbers here),
-so the schedule survives a checkpoint; the engines also re-install it from the plan after a resume.
+"""The per-stage LR warm-up (the ``lr_warmup_ratio`` stage knob), shared by every backend's engine: what each of
+the reference's chained per-stage EasyR1 runs did (``get_constant_schedule_with_warmup``, lr x 0 at the first
+update), restarted at every stage start. :class:`StageWarmup` is an object, not a closure, because
+``LambdaLR.state_dict`` saves the ``__dict__`` of callable objects, so the schedule survives a checkpoint.
 """
 
 from __future__ import annotations
@@ -55,6 +49,3 @@ def install_stage_warmup(optimizer: Any, scheduler: Any, *, start: int, warmup: 
         group["lr"] = base * lambdas[0](step)
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # torch private: get_last_lr()
     return list(scheduler._last_lr)
-
-
-__all__ = ["StageWarmup", "install_stage_warmup", "warmup_steps"]

@@ -1,23 +1,11 @@
-"""``vlmcc eval``'s built-in backend: every benchmark item asked of a served model and graded by our verifiers.
-
-Items are sample records (:mod:`vlm_capcurriculum.schema`; the record's ``source`` names its benchmark). Each is
-asked with the training prompt (:meth:`~vlm_capcurriculum.data.prompting.PromptTemplate.training_format`: the
-problem followed by the ``<think>``/``\\boxed{}`` format prompt, as the checkpoint was trained), at temperature 0 by
-default, and graded by :mod:`vlm_capcurriculum.evaluate.grading`. The job machinery is the data pipelines' (answer
-cache, resume, concurrency, retries).
-
-Every item is counted. A request the server gave up on becomes a row with verdict ``error`` that counts as wrong
-(and the command exits 3, so a rerun retries it from the cache's point of view: failures are never cached). An
-input row that is not a valid record is listed in ``OUTPUT.rejects.jsonl`` and counted in the summary.
-
-Response length is in the model's tokens: the server's ``usage.completion_tokens`` when it reports one, else the
-count of ``--tokenizer`` when given, else unknown; each row says which (``length_source``).
+"""``vlmcc eval``'s built-in backend: every benchmark item asked of a served model with the training prompt
+and graded by our verifiers, through the data pipelines' job machinery. Rows, verdicts and the summary:
+docs/evaluation.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -199,7 +187,3 @@ def read_eval_rows(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             raise InputError(f"{path}:{number}: not an evaluation row (a JSON object with an 'id')")
         rows.append(row)
     return rows
-
-
-def fmt_accuracy(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}"

@@ -1,10 +1,6 @@
-"""The one call from evaluation (``vlmcc eval``, pass@K) into the verifiers.
-
-Evaluation grades in *lenient* extraction (``extraction="lenient"``): the reward's whole fallback chain (last box in
-the answer, then a box in the reasoning, a closing phrase, the last number or option), so a checkpoint is scored on
-what it answered, not on whether it kept the training format (VLMEvalKit's extractor grades the paper's benchmarks
-the same way). Training keeps the paper's last-box default. Nothing else in :mod:`vlm_capcurriculum.evaluate` or
-the pass@K pipeline calls the rewards, so a change of their API is one edit here.
+"""The one call from evaluation (``vlmcc eval``, pass@K) into the verifiers, in *lenient* extraction: a checkpoint
+is scored on what it answered, not on whether it kept the training format (VLMEvalKit grades the paper's benchmarks
+the same way); training keeps the paper's last-box default.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""Reasoning length (paper Sec. 5: the staged model reasons 20.8% shorter than the merged one), from ``vlmcc eval``
-outputs: per evaluated checkpoint (a run, or one stage of it), the response length in the model's tokens over all
-answers, the correct ones and the items both compared checkpoints got right, how often the length limit was hit,
-and a paired test of the two on the items both got right (same item, two lengths)."""
+"""Reasoning length (paper Sec. 5: the staged model reasons 20.8% shorter than the merged one) per evaluated
+checkpoint, and a paired test of two on the items both got right."""
 
 from __future__ import annotations
 

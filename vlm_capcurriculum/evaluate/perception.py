@@ -1,15 +1,7 @@
 """The paper's error audit (Sec. 5): for every wrong answer, a judge model names the first wrong step and whether it
-is a perception, reasoning, misunderstanding or other error.
-
-The judge is any OpenAI-compatible model (the paper used Claude-Haiku-4.5; its audit code is not released, so the
-prompt is ours: ``prompts/perception_audit.txt``). It sees the image(s), the question, the correct answer and the
-model's whole response, and replies with ``{"label": ..., "step": ..., "why": ...}``. Replies are read leniently
-(a JSON object anywhere in the text, in a code fence or not); a reply with no such object, or with a label outside
-the four, is labelled ``unparsable`` and a request the judge server gave up on ``error``: both are counted in the
-shares, never dropped.
-
-Validation: agreement (Cohen's kappa) with human labels of a sample, and a control run with the image withheld
-(a judge that labels as much "perception" without seeing the image is not looking at it).
+is a perception, reasoning, misunderstanding or other error. The paper's audit code is not released, so the prompt
+is ours (``prompts/perception_audit.txt``). Unreadable replies (``unparsable``) and failed requests (``error``) are
+counted in the shares, never dropped. Validation (human labels, image withheld): docs/evaluation.md.
 """
 
 from __future__ import annotations

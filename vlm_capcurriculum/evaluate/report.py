@@ -1,17 +1,7 @@
 """``vlmcc report``: plots and tables across runs, read only from the common output layout
-(:mod:`vlm_capcurriculum.curriculum.run_layout`: ``curriculum_summary.json`` and ``curriculum_steps.jsonl``), plus
-``vlmcc eval`` and ``vlmcc analyze perception`` summaries when given.
-
-Plots (PNG, matplotlib's Agg backend): reward, per-capability accuracy and response length against the step, one line
-per run, each run's stage boundaries as dashed vertical lines in its colour (at the step a stage starts). What every
-plot shows (axes labels, series, boundaries) is also written to ``plots.json``, so a reader (or a test) can check a
-plot's content without looking at pixels. ``report.md`` has the per-stage tables, the benchmarks side by side with
-deltas against the first evaluation, and the audits' label shares.
-
-Per-capability accuracy comes from the step lines' ``accuracy_<capability>`` keys (the reward's breakdown keys,
-:func:`~vlm_capcurriculum.rewards.scoring.capability_key`; ``accuracy_<answer type>`` keys are answer types, not
-capabilities); response length from ``response_length`` (or ``completion_length``). A run without a steps file
-(a backend that writes only the summary) is drawn from its summary: two points per stage.
+(:mod:`vlm_capcurriculum.curriculum.run_layout`), plus ``vlmcc eval`` and ``vlmcc analyze`` summaries when given.
+``plots.json`` says what every plot shows, so a reader (or a test) can check a plot without looking at pixels.
+What each plot and table holds: docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -23,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE
-from vlm_capcurriculum.rewards.scoring import capability_key
+from vlm_capcurriculum.curriculum.run_layout import STEPS_FILE, SUMMARY_FILE, mean
 
 BOUNDARY_GID = "stage-boundary"
 LENGTH_KEYS = ("response_length", "completion_length", "mean_completion_length")
@@ -42,45 +31,18 @@ class Run:
     steps: list[dict[str, Any]]
     torn_last_line: bool = False
 
-    @property
-    def curve_source(self) -> str:
-        return "steps" if self.steps else "summary"
-
-    @property
-    def curve(self) -> list[dict[str, Any]]:
-        """The points the plots draw: the step lines, or without them two points per stage from the summary (its
-        first and last step: reward at start and end, the stage's mean accuracy and length)."""
-        if self.steps:
-            return self.steps
-        points = []
-        for index, stage in enumerate(self.summary.get("stages") or []):
-            if not isinstance(stage.get("first_step"), int) or not isinstance(stage.get("last_step"), int):
-                continue
-            shared = {
-                "stage": stage.get("name"),
-                "stage_index": index + 1,
-                "accuracy": stage.get("accuracy"),
-                "mean_completion_length": stage.get("mean_completion_length"),
-            }
-            for capability, value in (stage.get("accuracy_by_capability") or {}).items():
-                shared[capability_key(capability)] = value
-            points.append({**shared, "step": stage["first_step"], "reward": stage.get("reward_start")})
-            if stage["last_step"] != stage["first_step"]:
-                points.append({**shared, "step": stage["last_step"], "reward": stage.get("reward_end")})
-        return points
-
     def series(self, key: str) -> tuple[list[int], list[float]]:
-        points = [(int(s["step"]), float(s[key])) for s in self.curve if isinstance(s.get(key), (int, float))]
+        points = [(int(s["step"]), float(s[key])) for s in self.steps if isinstance(s.get(key), (int, float))]
         return [x for x, _ in points], [y for _, y in points]
 
     def length_key(self) -> str | None:
-        return next((key for key in LENGTH_KEYS if any(key in s for s in self.curve)), None)
+        return next((key for key in LENGTH_KEYS if any(key in s for s in self.steps)), None)
 
     def capabilities(self) -> list[str]:
         from vlm_capcurriculum.schema.answer import ANSWER_TYPES
 
         found: dict[str, None] = {}
-        for step in self.curve:
+        for step in self.steps:
             for key in step:
                 if key.startswith("accuracy_capability_") or (
                     key.startswith("accuracy_") and key[len("accuracy_") :] not in ANSWER_TYPES
@@ -89,10 +51,10 @@ class Run:
         return list(found)
 
     def boundaries(self) -> list[tuple[int, str]]:
-        """``(first step, stage name)`` of every stage after the first: from the steps file, else the summary."""
+        """``(first step, stage name)`` of every stage after the first."""
         starts: list[tuple[int, str]] = []
         previous = None
-        for step in self.curve:
+        for step in self.steps:
             index = step.get("stage_index", step.get("stage"))
             if previous is not None and index != previous:
                 starts.append((int(step["step"]), str(step.get("stage"))))
@@ -156,9 +118,8 @@ def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: s
         if not xs:
             continue
         colour = f"C{number}"
-        label = run.name if run.steps else f"{run.name} (stage means)"
-        axis.plot(xs, ys, color=colour, label=label, marker="." if len(xs) < 40 else None)
-        info["series"].append({"run": run.name, "key": key, "points": len(xs), "from": run.curve_source})
+        axis.plot(xs, ys, color=colour, label=run.name, marker="." if len(xs) < 40 else None)
+        info["series"].append({"run": run.name, "key": key, "points": len(xs)})
         starts = run.boundaries()
         for step, stage in starts:
             axis.axvline(step - 0.5, color=colour, linestyle="--", linewidth=1, alpha=0.7, gid=BOUNDARY_GID)
@@ -222,8 +183,9 @@ def _num(value: Any, digits: int = 3) -> str:
     return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.{digits}f}"
 
 
-def _pct(value: Any) -> str:
-    return "-" if not isinstance(value, (int, float)) else f"{100 * value:.1f}"
+def percent(value: Any) -> str:
+    """A share as a percentage with one decimal; ``-`` when there is none (None, NaN)."""
+    return "-" if not isinstance(value, (int, float)) or value != value else f"{100 * value:.1f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -245,7 +207,7 @@ def stage_table(run: Run) -> list[str]:
                 "last_step": items[-1]["step"],
                 "reward_start": items[0].get("reward"),
                 "reward_end": items[-1].get("reward"),
-                "accuracy": _mean([s.get("accuracy") for s in items]),
+                "accuracy": mean([s.get("accuracy") for s in items]),
             }
             for name, items in by_stage.items()
         ]
@@ -257,7 +219,7 @@ def stage_table(run: Run) -> list[str]:
         if length_key is None or not isinstance(stage.get("first_step"), int):
             return None
         span = range(stage["first_step"], int(stage.get("last_step", stage["first_step"])) + 1)
-        return _mean([s.get(length_key) for s in run.steps if s["step"] in span])
+        return mean([s.get(length_key) for s in run.steps if s["step"] in span])
 
     rows = [
         [
@@ -277,11 +239,6 @@ def stage_table(run: Run) -> list[str]:
     return _table(header, rows)
 
 
-def _mean(values: Sequence[Any]) -> float | None:
-    numbers = [v for v in values if isinstance(v, (int, float))]
-    return sum(numbers) / len(numbers) if numbers else None
-
-
 def benchmark_table(evals: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     """Accuracy (%) per benchmark, one column per evaluation, and each later one's delta against the first."""
     names: dict[str, None] = {}
@@ -292,7 +249,7 @@ def benchmark_table(evals: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]
     rows = []
     for name in [*names, None]:
         values = [(s if name is None else s.get("by_source", {}).get(name, {})).get("accuracy") for _, s in evals]
-        row = ["**overall**" if name is None else name, *(_pct(v) for v in values)]
+        row = ["**overall**" if name is None else name, *(percent(v) for v in values)]
         for value in values[1:]:
             row.append(f"{100 * (value - values[0]):+.1f}" if value is not None and values[0] is not None else "-")
         rows.append(row)
@@ -310,7 +267,7 @@ def audit_table(audits: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
         for label in labels:
             entry = summary.get("labels", {}).get(label, {})
             ci = entry.get("ci95")
-            cells.append(f"{_pct(entry.get('share'))}" + (f" [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else ""))
+            cells.append(f"{percent(entry.get('share'))}" + (f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""))
         rows.append([name, str(summary.get("audited", "-")), *cells])
     return _table(header, rows)
 
@@ -323,7 +280,7 @@ def length_table(analysis: Mapping[str, Any]) -> list[str]:
             str(entry.get("answered")),
             _num(entry["all"]["mean"], 1),
             _num(entry["correct"]["mean"], 1),
-            _pct(entry["length_limit_hit"]["share"]),
+            percent(entry["length_limit_hit"]["share"]),
         ]
         for label, entry in analysis.get("checkpoints", {}).items()
     ]
@@ -383,7 +340,7 @@ def write_report(
             str(r.summary.get("mode", "-")),
             f"{r.summary.get('completed_steps', len(r.steps))}/{r.summary.get('total_steps', '-')}",
             str(len(r.summary.get("stages") or []) or len(r.boundaries()) + 1),
-            _num(_mean([s.get("reward") for s in r.steps])),
+            _num(mean([s.get("reward") for s in r.steps])),
             str(r.path),
         ]
         for r in runs

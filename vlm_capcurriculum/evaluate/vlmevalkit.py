@@ -1,23 +1,8 @@
 """``vlmcc eval --backend vlmevalkit``: the paper's numbers come from VLMEvalKit (reference
 ``evaluation/run_eval.sh``); this backend writes its config, runs it as a separate process and reads its per-item
-results back into ``vlmcc eval``'s rows.
-
-The checkpoint is served by vLLM or LMDeploy (OpenAI-compatible) and reached through VLMEvalKit's ``LMDeployAPI``
-class at temperature 0 with the training format prompt as the system prompt, as the reference's registrations do
-(``evaluation/configs/models.py``: ``LMDeployReasoningAPI(system_prompt=UNIFIED_SYSTEM_PROMPT, temperature=0)``).
-The judge is any OpenAI-compatible model (the paper: Claude-Haiku-4.5) given to ``run.py`` as ``--judge``,
-``--judge-base-url``, ``--judge-key``. VLMEvalKit falls back to exact matching, with only a warning, when its judge
-does not answer (``ImageMCQDataset.evaluate``: "will use exact matching"), which changes the numbers silently: the
-judge is asked first (:func:`check_judge`) and the run refused when it does not answer.
-
-Read-back (VLMEvalKit formats read from its source, commit of 2026-08): predictions are
-``<work>/<model>/[<eval id>/]<model>_<dataset>.<fmt>`` (``index``, ``question``, ``answer``, ``prediction``; we run with
-``PRED_FORMAT=json``: a list of records; ``.tsv`` is read too, ``.xlsx`` with pandas). The per-item verdict comes from
-the judge's file beside it: ``..._<judge>_result.<fmt>`` with ``hit`` (multiple choice), ``..._auxmatch.<fmt>`` with
-``extracted`` compared to ``answer`` (yes/no: POPE), or ``..._<judge>.<fmt>`` with ``hit``/``score`` when present.
-Benchmarks whose per-item file carries no verdict (MathVista, MathVision and MathVerse store only the judge's
-extracted answer, ``res``, and grade it when computing the scores) get verdict ``ungraded``: counted, excluded from
-the accuracy, and the benchmark's official scores file (``_score``/``_acc``) is listed in the summary instead.
+results back into ``vlmcc eval``'s rows. The judge is asked first (:func:`check_judge`): VLMEvalKit falls back to
+exact matching, with only a warning, when its judge does not answer. Config and read-back formats:
+docs/evaluation.md.
 """
 
 from __future__ import annotations

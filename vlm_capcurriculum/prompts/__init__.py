@@ -1,16 +1,9 @@
 """The paper's unified output-format prompt, kept once for every backend and data pipeline.
 
-``think_boxed.jinja`` asks for ``<think> reasoning </think> \\boxed{answer}`` in every stage, as the reference runs
-did with one prompt (UCSC-VLAA/VLM-CapCurriculum ``training/format_prompts/math.jinja``). It is a Jinja template
-in EasyR1's ``data.format_prompt`` form: ``content`` is the problem, ``<image>`` placeholders included, and the
-rendered text is the user turn. EasyR1 is given the file; TRL, the verl data writer and the pass@K pipeline render
-it with :func:`render_prompt`, the way EasyR1 does, so every backend trains on the same text.
-
-One deliberate change from the reference: its instruction says the reasoning "MUST BE enclosed within <think>
-</think> tags" but its example reads ``<thinking> reasoning here </thinking>``; the reward (ours, and the
-reference's) only accepts ``<think>``, so a model that copied the example would lose the format reward on every
-answer. Our example says ``<think>`` too. To reproduce the reference byte for byte, point the backend's format
-prompt (``backend.format_prompt``, EasyR1's ``data.format_prompt``) at the reference's own file.
+``think_boxed.jinja`` is in EasyR1's ``data.format_prompt`` form (``content`` is the problem); the other backends
+render it with :func:`render_prompt` the way EasyR1 does, so every backend trains on the same text. One change from
+the reference's ``math.jinja``: its example reads ``<thinking>`` while its instruction and reward require
+``<think>``, so ours says ``<think>``; point ``backend.format_prompt`` at the reference's file to reproduce it.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""Sample records: the typed interchange format, its validating readers and its writers.
+"""Sample records: the typed interchange format, its validating readers and its writers."""
 
->>> from vlm_capcurriculum.schema import read_records
->>> result = read_records("perception.jsonl", capability="perception", strict=False)  # doctest: +SKIP
->>> result.report.summary()  # doctest: +SKIP
-'kept 36 of 38 rows; skipped 2 (image_not_found 2)'
-"""
-
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, record_from_row
+from vlm_capcurriculum.schema.columns import record_from_row
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks, pillow_available
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -33,7 +27,6 @@ __all__ = [
     "DataFileError",
     "ImageChecker",
     "ImageChecks",
-    "PlaceholderPolicy",
     "ReadReport",
     "ReadResult",
     "RecordError",

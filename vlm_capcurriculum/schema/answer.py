@@ -1,21 +1,10 @@
 """The answer spec: what a ground-truth string carries to a reward.
 
-EasyR1 hands a reward only ``response`` and ``ground_truth`` (ARCHITECTURE.md), so the ground truth must carry
-its own answer type. Two encodings are accepted:
-
-* a plain string, as in the paper's released datasets: a single letter ``A``-``J`` means a ``choice`` answer,
-  anything else a ``math`` answer; a number, a boolean or a list of them (what a parquet or JSON column may hold)
-  is that answer written out (``3``, ``2.5``, ``yes``, ``1, 2``), so every entry point reads it the same way;
-* a JSON object string ``{"answer": ..., "type": ..., "choices": {"A": ...}, "capability": ...}`` for every other
-  case (perception MCQs whose option texts should also be accepted, counts, yes/no, short text). The optional
-  ``capability`` lets a reward report per-capability accuracy in frameworks whose reward sees nothing else.
-  Options may use letters ``A``-``Z``.
-
-A missing ground truth (``None``, NaN, an empty string) or a string that is meant as a JSON object but is not valid
-JSON (``{"answer": "2",}``) is an :class:`AnswerSpecError` with a ``kind``: it is never graded as a maths answer.
-
-:meth:`AnswerSpec.to_ground_truth` writes the shortest encoding that parses back to the same spec, so dataset
-writers and rewards agree by construction.
+EasyR1 hands a reward only ``response`` and ``ground_truth``, so the ground truth carries its own answer type: a
+plain string as in the paper's released data (one letter ``A``-``J`` is a ``choice`` answer, anything else
+``math``; a number, boolean or list of them is that answer written out), or a JSON object string
+``{"answer", "type", "choices", "capability"}`` for every other case. A missing or malformed ground truth is an
+:class:`AnswerSpecError`, never graded as a maths answer.
 """
 
 from __future__ import annotations
@@ -41,8 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class AnswerSpecError(ValueError):
-    """A ground truth that cannot be understood; ``kind`` names the class of defect (``missing``,
-    ``malformed_json``, ``bad_value``, ``bad_spec``), so it can be counted and warned about once per kind."""
+    """A ground truth that cannot be understood; ``kind`` names the defect, so it can be warned about once per kind."""
 
     def __init__(self, message: str, kind: str = "bad_spec") -> None:
         super().__init__(message)
@@ -74,9 +62,6 @@ def _plain_answer(value: Any) -> str:
 
 @dataclass(frozen=True)
 class AnswerSpec:
-    """A gold answer with its type, the option texts for multiple choice (letter -> text), and optionally the
-    curriculum capability the question trains."""
-
     answer: str
     type: AnswerType = "math"
     choices: Mapping[str, str] = field(default_factory=dict)

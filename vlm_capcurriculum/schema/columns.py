@@ -17,13 +17,10 @@ record field       columns read
 ``capability``     ``capability``; else the caller's default (the stage's capability)
 =================  ==========================================================================================
 
-Images without placeholders: the paper's released files often carry images and a problem with no
-``<image>``. Neither EasyR1 (``RLHFDataset._build_messages`` splits the prompt on ``<image>``) nor verl
-(``RLHFDataset._build_messages``) inserts an image that has no placeholder, so such a row would reach the model
-without its image while the processor still receives the pixels. By default the reader therefore prepends one
-``<image>`` per image (the ``"<image>{question}"`` layout of the reference ``format_for_training.py``) and counts
-the row under the note ``prepended_image_placeholder``; ``placeholders="strict"`` rejects such rows instead. A
-problem with some placeholders but not one per image is always an error.
+The paper's released files often carry images and a problem with no ``<image>``; neither EasyR1's nor verl's
+``RLHFDataset`` inserts an image without a placeholder, so the model would never see it. By default the reader
+prepends one ``<image>`` per image (the reference ``format_for_training.py`` layout) and counts the row under the
+note ``prepended_image_placeholder``. Some placeholders but not one per image is an error.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError
 from vlm_capcurriculum.schema.images import ImageChecker
@@ -45,8 +42,6 @@ from vlm_capcurriculum.schema.record import (
     SampleRecord,
     with_leading_placeholders,
 )
-
-PlaceholderPolicy = Literal["prepend", "strict"]
 
 PROBLEM_COLUMNS = ("problem", "prompt")
 IMAGE_COLUMNS = ("images", "image_path", "image")
@@ -163,7 +158,6 @@ def record_from_row(
     image_root: Path,
     default_capability: str | None,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     notes: Counter[str] | None = None,
     image_checker: ImageChecker | None = None,
 ) -> SampleRecord | list[RecordIssue]:
@@ -206,7 +200,7 @@ def record_from_row(
     # placeholders
     if isinstance(problem, str) and images is not None:
         count = problem.count(IMAGE_PLACEHOLDER)
-        if count == 0 and images and placeholders == "prepend":
+        if count == 0 and images:
             problem = with_leading_placeholders(problem, images)
             row_notes["prepended_image_placeholder"] += 1
         elif count != len(images):

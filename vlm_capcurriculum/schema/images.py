@@ -1,25 +1,11 @@
-"""Image checks when records are read (``vlmcc plan``, every launcher, the data pipelines' inputs).
+"""Image checks when records are read (``vlmcc plan``, every launcher, the data pipelines' inputs): a bad image
+otherwise passes the plan and crashes training hours later with a PIL error that names neither data file nor line.
 
-A bad image otherwise passes the plan and crashes training hours later with a PIL error that names the image but
-not the data file or line. Each image path of a record is checked, in this order, and a failure becomes a
-:class:`~vlm_capcurriculum.schema.issues.RecordIssue` of its row:
-
-* inside the image root (``image_outside_root``): an absolute path elsewhere or a ``../`` that leaves the root is
-  rejected unless ``ImageChecks(outside_root=True)`` (``vlmcc plan --allow-images-outside-root``). The test is
-  on the normalised path, not the resolved one, so a symlink inside the root to a larger disk stays allowed;
-* present (``image_not_found``);
-* at most ``max_pixels`` pixels, read from the header before any pixel is decoded (``image_too_large``: a
-  decompression bomb, e.g. a 20000x20000 PNG of a few hundred KB, would take gigabytes once decoded);
-* decodes (``image_unreadable``: not an image, truncated, empty). JPEGs are decoded at 1/8 scale (``draft``),
-  which still reads every byte of the compressed stream but skips most of the work; PNGs are verified chunk by
-  chunk (each chunk's CRC, up to ``IEND``) without inflating the pixels, which catches truncation and damage in
-  transit but not a file written with corrupt compressed data and correct CRCs; other formats are decoded fully.
-  ``python benchmarks/image_checks.py`` measures the cost per image.
-
-Pillow is an optional dependency (the ``data`` and ``trl`` extras): without it only the first two checks run,
-and :func:`pillow_available` lets the caller say so. Results are cached per path, so an image shared by many
-rows is checked once, and the readers check each batch of rows' images on a thread per core first
-(:meth:`ImageChecker.prefetch`).
+Each image is checked, in order: inside the image root (on the normalised path, so a symlink inside the root to
+another disk stays allowed), present, at most ``max_pixels`` read from the header before decoding (a decompression
+bomb takes gigabytes once decoded), and decodes. JPEGs decode at 1/8 scale (``draft``); PNGs are verified chunk by
+chunk (CRCs) without inflating the pixels, which misses corrupt data with correct CRCs. Without Pillow only the
+first two checks run. Verdicts are cached per path; ``python benchmarks/image_checks.py`` measures the cost.
 """
 
 from __future__ import annotations

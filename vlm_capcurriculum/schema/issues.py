@@ -1,9 +1,5 @@
-"""Where a bad row is and what is wrong with it.
-
-Every rejected row becomes a :class:`RecordIssue` naming the file, the row (1-based line for JSONL, 0-based row
-index for JSON arrays and parquet, the indexing of the tools people open those files with) and the field, so a
-user can fix the data instead of guessing. A :class:`ReadReport` keeps every issue and counts what was kept,
-skipped and normalised: nothing is dropped without a trace.
+"""Where a bad row is and what is wrong with it: file, row (1-based line for JSONL, 0-based row for JSON arrays and
+parquet, as the tools people open those files with count) and field, so a user can fix the data instead of guessing.
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
 """Read sample records from JSONL, JSON and parquet files, validating every row.
 
-``strict=True`` reads everything, then raises :class:`RecordValidationError` with *every* issue (the message
-lists the first ones and counts the rest by reason), so one run shows the whole damage. ``strict=False`` keeps
-the good rows and returns a :class:`ReadReport` counting the skipped ones per reason. Either way no row
-disappears without a trace. A whole file that cannot be used (missing, unreadable, wrong shape) is always a
-:class:`DataFileError`: losing a file is not a row-level skip.
-
-``.json`` files may hold a JSON array of rows or JSON lines (the Hugging Face ``json`` loader accepts both);
-``.jsonl``/``.ndjson`` hold JSON lines; ``.parquet`` is read with pyarrow in batches.
+``strict=True`` raises :class:`RecordValidationError` with *every* issue, so one run shows the whole damage;
+``strict=False`` keeps the good rows and counts the skipped ones per reason. A whole file that cannot be used is
+always a :class:`DataFileError`: losing a file is not a row-level skip. ``.json`` may hold an array of rows or
+JSON lines, as the Hugging Face ``json`` loader accepts.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_capcurriculum.schema.columns import PlaceholderPolicy, UniqueRecords, image_paths
+from vlm_capcurriculum.schema.columns import UniqueRecords, image_paths
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -134,16 +130,10 @@ def read_records(
     capability: str | None = None,
     strict: bool = True,
     check_images: bool = True,
-    placeholders: PlaceholderPolicy = "prepend",
     image_checks: ImageChecks | None = None,
 ) -> ReadResult:
-    """Read and validate the rows of one or more files, in the order given.
-
-    ``image_root``: the directory image paths are relative to; ``None`` means each data file's own directory.
-    ``capability``: the capability of rows that carry none (the stage's). Ids must be unique across all
-    ``paths`` of one call. See :mod:`vlm_capcurriculum.schema.columns` for the columns accepted.
-    ``check_images``: check every image as :mod:`vlm_capcurriculum.schema.images` describes (``image_checks``).
-    """
+    """Read and validate the rows of one or more files, in the order given; ids must be unique across ``paths``.
+    ``image_root`` None: each data file's own directory; ``capability``: that of rows that carry none."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     result = ReadResult()
@@ -169,7 +159,6 @@ def read_records(
                 image_root=root,
                 default_capability=capability,
                 check_images=check_images,
-                placeholders=placeholders,
                 notes=row_notes,
                 image_checker=checker,
             )

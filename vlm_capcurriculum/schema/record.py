@@ -1,10 +1,5 @@
-"""The sample record: one question of one capability, the interchange format of every backend.
-
-A record is what a reader produces after validation, so code that holds a :class:`SampleRecord` can rely on
-its invariants: a non-empty problem whose ``<image>`` placeholders match ``images`` one to one, a non-empty
-answer, a known answer type, choices consistent with the answer and ``pass_rate`` in ``[0, 1]`` when present.
-The ground truth handed to a reward is built from the record by :class:`~vlm_capcurriculum.schema.answer.AnswerSpec`,
-so dataset writers and rewards agree by construction.
+"""The sample record: one question of one capability, the interchange format of every backend. A record is what a
+reader produces after validation, so code holding a :class:`SampleRecord` can rely on its invariants.
 """
 
 from __future__ import annotations
@@ -49,12 +44,8 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class SampleRecord:
-    """One training question.
-
-    ``images`` are paths relative to the stage's image root (or absolute, inside it: :mod:`.images`); ``choices`` maps option letters to
-    their texts for ``choice`` answers; ``pass_rate`` is the base model's pass@K rate (difficulty, higher is
-    easier); ``extra`` carries any further columns (``caption``, ``predictions``, ...) unchanged.
-    """
+    """One training question. ``images`` are relative to the stage's image root; ``pass_rate`` is the base model's
+    pass@K rate (higher is easier); ``extra`` carries any further columns unchanged."""
 
     id: str
     capability: str
@@ -125,17 +116,8 @@ class SampleRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Our own row format: the record fields in a fixed order, then the extra columns."""
-        row: dict[str, Any] = {
-            "id": self.id,
-            "capability": self.capability,
-            "problem": self.problem,
-            "images": list(self.images),
-            "answer": self.answer,
-            "answer_type": self.answer_type,
-            "choices": dict(self.choices),
-            "pass_rate": self.pass_rate,
-            "source": self.source,
-        }
+        row: dict[str, Any] = {name: getattr(self, name) for name in CORE_FIELDS}
+        row.update(images=list(self.images), choices=dict(self.choices))
         row.update(self.extra)
         return row
 

@@ -12,12 +12,8 @@ from vlm_capcurriculum.schema.record import CORE_FIELDS, SampleRecord
 
 
 def write_records(records: Iterable[SampleRecord], path: str | os.PathLike[str]) -> int:
-    """Write ``records`` to ``path`` (``.jsonl``/``.ndjson`` or ``.parquet``); returns the number written.
-
-    JSONL rows hold the record fields in a fixed order and then the extra columns, so regenerated files diff
-    cleanly. Parquet uses a fixed schema for the record fields (``choices`` as a string map) and pyarrow's
-    inference for the extra columns.
-    """
+    """Write ``records`` to ``path`` (``.jsonl``/``.ndjson`` or ``.parquet``); returns the number written. Fields
+    in a fixed order, so regenerated files diff cleanly."""
     path = Path(path)
     suffix = path.suffix.lower()
     rows = [record.to_dict() for record in records]
