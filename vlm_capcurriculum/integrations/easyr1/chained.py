@@ -5,7 +5,7 @@ Stage ``k`` runs ``config.yaml`` in ``chained/<NN>-<name>/``: the parent's confi
 name, seed and order, so the same sample order as in the one-run plan), the stage's knobs as EasyR1's own start-up
 settings (:data:`NATIVE_KEYS`, ``vision_tower`` as EasyR1's ``freeze_vision_tower``, ``reward`` as its reward
 kwargs) and the previous stage's merged model as ``model_path``. Each stage is a fresh process (vLLM and Ray free GPU
-memory reliably only at exit); :func:`.hf_export.next_stage_model` then writes ``stages/<NN>-<name>/``. Re-running the
+memory reliably only at exit); :func:`.hf_export.merge_actor_checkpoint` then writes ``stages/<NN>-<name>/``. Re-running the
 chain skips stages whose model folder holds weights and resumes an interrupted one inside EasyR1; the parent's
 progress files are rebuilt from the stage runs' own after every stage, so a chain reads as a one-run curriculum.
 """
@@ -138,7 +138,7 @@ def run_chain(
     """Run every stage in turn; returns the final model directory."""
     from verl.utils.checkpoint import find_latest_ckpt  # here: the rest of this module runs without EasyR1 (CI)
 
-    from .hf_export import next_stage_model
+    from .hf_export import merge_actor_checkpoint
 
     runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
     model_path = str(node.worker.actor.model.model_path)
@@ -164,7 +164,7 @@ def run_chain(
                 f"stage {stage.name!r}: its run stopped at step {info['last_global_step']} of {stage.steps}; "
                 "re-run the chain to resume it"
             )
-        model_path = str(next_stage_model(checkpoint, hf_dir))
+        model_path = str(merge_actor_checkpoint(Path(checkpoint) / "actor", hf_dir))
         print(f"[curriculum] chain: stage {stage.name!r} merged into {model_path}")
         write_chain_progress(plan, layout)
     write_chain_progress(plan, layout)  # also when every stage was already done
