@@ -52,9 +52,6 @@ def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOT
     reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
     val_reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
 
-    def set_reward_kwargs(kwargs: dict[str, Any]) -> Any:
-        return ray.get(reward_fn.set_reward_kwargs.remote(kwargs))
-
     return CurriculumRayPPOTrainer(
         config=config,
         tokenizer=tokenizer,
@@ -67,7 +64,6 @@ def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOT
         reward_fn=reward_fn,
         val_reward_fn=val_reward_fn,
         plan=plan,
-        set_reward_kwargs=set_reward_kwargs,
     )
 
 

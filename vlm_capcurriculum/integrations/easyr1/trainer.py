@@ -62,11 +62,10 @@ class StageMetricsLogger:
 
 
 class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
-    """EasyR1's trainer whose steps follow a curriculum plan. Extra keyword arguments: ``plan`` (required) and
-    ``set_reward_kwargs`` (a callable that changes the training reward's kwargs; None: stage reward overrides are
-    unsupported)."""
+    """EasyR1's trainer whose steps follow a curriculum ``plan`` (the one extra keyword argument); ``reward_fn`` is a
+    :class:`.reward.CurriculumRewardManager` actor."""
 
-    def __init__(self, *args: Any, plan: Plan, set_reward_kwargs: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plan = plan
         if self.training_steps != plan.total_steps:
@@ -79,7 +78,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
                 f"the training loader yields {len(self.train_dataloader)} batches for a plan of {plan.total_steps} "
                 "steps: build it with data.train_dataloader (the curriculum sampler)"
             )
-        self.curriculum_engine = EasyR1Engine(self, set_reward_kwargs=set_reward_kwargs)
+        self.curriculum_engine = EasyR1Engine(self)
         self.controller: StageController | None = None
         self._open_step: int | None = None
         self._curriculum_logger: StageMetricsLogger | None = None
