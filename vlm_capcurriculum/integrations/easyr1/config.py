@@ -1,9 +1,8 @@
-"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (structured
-``PPOConfig``, ``config=FILE`` merged, then the ``key=value`` overrides, ``to_object``, ``deep_post_init``; unknown
-keys still fail), validated by the curriculum core, checked against the plan and changed by it.
+"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (unknown keys
+still fail), validated by the curriculum core, checked against the plan and changed by it.
 
 ``curriculum.execution`` is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or
-``chained`` (one EasyR1 run per stage, chained.py). Importing this module checks the installed EasyR1 first.
+``chained`` (one EasyR1 run per stage, chained.py).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -148,12 +146,9 @@ EXECUTIONS = ("single", "chained")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A validated run: EasyR1's config, the curriculum spec, and how to execute it.
-
-    ``node`` is the merged config before ``to_object`` (chained mode writes each stage's config from it: EasyR1's
-    ``post_init`` rewrites some fields in ways that do not survive a second pass). ``explicit`` holds the dotted
-    keys the user set.
-    """
+    """A validated run. ``node`` is the merged config before ``to_object`` (chained mode writes each stage's config from
+    it: EasyR1's ``post_init`` rewrites some fields in ways that do not survive a second pass); ``explicit`` holds the
+    dotted keys the user set."""
 
     config: CurriculumPPOConfig
     spec: CurriculumSpec
@@ -247,14 +242,6 @@ NEVER_MID_RUN: dict[Operation, str] = {
     ),
 }
 CHAINED_HINT = "per-stage values of these work with curriculum.execution=chained (one EasyR1 run per stage)"
-
-
-class VisionMode(str, Enum):
-    """How the vision tower is handled for the whole run."""
-
-    trainable = "trainable"  # trainable in every stage: nothing to do
-    frozen = "frozen"  # frozen in every stage: EasyR1's own freeze_vision_tower (the paper's merged baseline)
-    per_stage = "per_stage"  # changes between stages: the worker's VisionTowerGate, use_orig_params=True
 
 
 def unsupported_operations(config: CurriculumPPOConfig) -> dict[Operation, str]:
@@ -353,19 +340,10 @@ def check_config(run: RunConfig) -> list[str]:
     return notes
 
 
-def vision_mode(config: CurriculumPPOConfig, plan: Plan) -> VisionMode:
-    """Trainable throughout, frozen throughout, or changing between stages (a stage's None = the config's value)."""
-    base = VisionTower.frozen if config.worker.actor.model.freeze_vision_tower else VisionTower.trainable
-    states = {stage.state.vision_tower or base for stage in plan.stages}
-    if states == {VisionTower.frozen}:
-        return VisionMode.frozen
-    if states == {VisionTower.trainable}:
-        return VisionMode.trainable
-    return VisionMode.per_stage
-
-
-def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
-    """Write the plan's consequences into EasyR1's config (before the trainer is built)."""
+def apply_plan(run: RunConfig, plan: Plan) -> str:
+    """Write the plan's consequences into EasyR1's config (before the trainer is built); returns how the vision tower
+    is handled: ``trainable`` or ``frozen`` in every stage (EasyR1's own freeze, as the paper's merged baseline), or
+    ``per_stage`` (the worker's VisionTowerGate)."""
     config = run.config
     if "trainer.max_steps" in run.explicit and config.trainer.max_steps not in (None, plan.total_steps):
         raise ConfigError(
@@ -375,9 +353,12 @@ def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
     # RayPPOTrainer.__init__ turns max_steps into training_steps: the LR schedule's horizon and the progress bar.
     config.trainer.max_steps = plan.total_steps
     config.data.rollout_batch_size = plan.batch_size
-    mode = vision_mode(config, plan)
-    if mode is VisionMode.frozen:
-        config.worker.actor.model.freeze_vision_tower = True  # EasyR1's own freeze, as the paper's merged baseline
-    elif mode is VisionMode.per_stage:
-        enable_runtime_vision_toggle(config)
-    return mode
+    base = VisionTower.frozen if config.worker.actor.model.freeze_vision_tower else VisionTower.trainable
+    states = {stage.state.vision_tower or base for stage in plan.stages}  # a stage's None: the config's value
+    if states == {VisionTower.frozen}:
+        config.worker.actor.model.freeze_vision_tower = True
+        return "frozen"
+    if states == {VisionTower.trainable}:
+        return "trainable"
+    enable_runtime_vision_toggle(config)
+    return "per_stage"

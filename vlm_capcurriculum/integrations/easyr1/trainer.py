@@ -1,17 +1,13 @@
 """``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller.
 
-No hook in EasyR1: ``RayPPOTrainer.fit`` has none, so we override what it calls (read at b44b311). Per step it does
-``global_step += 1``, ``_make_batch_data``, reward, log-probs, advantages, ``update_actor``, then
-``_validate``/``_save_checkpoint`` when due, and logs the step's metrics; ``logger`` is assigned inside ``fit``.
+No hook in EasyR1: ``RayPPOTrainer.fit`` has none, so we override what it calls (read at b44b311).
 
 * ``_make_batch_data``: the step is known and nothing of it has run. At a stage boundary the controller finishes the
   previous step (stage-end model directory, validation) and begins this one (knobs, optimizer reset, reference
-  refresh), so no boundary operation falls between an update and EasyR1's checkpoint save; the batch must hold
-  exactly the plan's samples of the step.
-* ``_load_checkpoint`` / ``_save_checkpoint``: verified resume and sealed saves (:mod:`vlm_capcurriculum.checkpoints`);
-  after a resume the sampler, controller, progress files and the engine (KL reference) start at the restored step.
-* ``logger``: adds per-stage copies of the reward metrics and writes each step's line of the progress files
-  (:class:`.layout.RunProgress`) before EasyR1 saves the step's checkpoint, or else when it logs the step.
+  refresh), so no boundary operation falls between an update and EasyR1's checkpoint save.
+* ``_load_checkpoint`` / ``_save_checkpoint``: verified resume and sealed saves (:mod:`vlm_capcurriculum.checkpoints`).
+* ``logger`` (assigned inside ``fit``): per-stage copies of the reward metrics, and each step's line of the progress
+  files (:class:`.layout.RunProgress`) before EasyR1 saves the step's checkpoint, or else when it logs the step.
 """
 
 from __future__ import annotations
@@ -67,17 +63,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
 
     def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.plan = plan
-        if self.training_steps != plan.total_steps:
-            raise ConfigError(
-                f"EasyR1 would train {self.training_steps} steps but the plan has {plan.total_steps}: set "
-                "trainer.max_steps from the plan (config.apply_plan) before building the trainer"
-            )
-        if len(self.train_dataloader) != plan.total_steps:
-            raise ConfigError(
-                f"the training loader yields {len(self.train_dataloader)} batches for a plan of {plan.total_steps} "
-                "steps: build it with data.train_dataloader (the curriculum sampler)"
-            )
+        self.plan = plan  # config.apply_plan set trainer.max_steps, data.train_dataloader the loader
         self.curriculum_engine = EasyR1Engine(self)
         self.controller: StageController | None = None
         self._open_step: int | None = None
@@ -157,8 +143,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
             print(f"[curriculum] resume at step {completed}: {line}")
 
     def _make_batch_data(self, metrics: dict[str, Any]) -> Any:
-        if self.controller is None:
-            raise RuntimeError("_load_checkpoint() must run first (RayPPOTrainer.fit calls it before the loop)")
+        assert self.controller is not None  # RayPPOTrainer.fit calls _load_checkpoint before the loop
         step = self.global_step
         stage = self.plan.stage_at(step)
         transition = self.controller.current_stage is None or step == stage.start_step
@@ -185,19 +170,15 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
 
     def _check_batch(self, batch: Any, step: int) -> list[str]:
         """The batch must hold the plan's samples of ``step``; returns their sample ids (one per prompt)."""
-        indices = batch.non_tensor_batch.get(INDEX_KEY)
-        if indices is None:
-            raise DataOutOfStepError(f"the batch has no {INDEX_KEY!r} column: build the loader with data.py")
         repeat = self.config.worker.rollout.n
-        got = [int(index) for index in indices[::repeat]]
+        got = [int(index) for index in batch.non_tensor_batch[INDEX_KEY][::repeat]]
         expected = list(self.plan.batch(step))
         if got != expected:
             raise DataOutOfStepError(
                 f"step {step} received samples {got[:8]}... but the plan trains {expected[:8]}...: the data "
                 "loader is out of step with the plan (a dataloader.pt of another run?)"
             )
-        sample_ids = batch.non_tensor_batch.get(SAMPLE_ID_KEY)
-        return [] if sample_ids is None else [str(sample_id) for sample_id in sample_ids[::repeat]]
+        return [str(sample_id) for sample_id in batch.non_tensor_batch[SAMPLE_ID_KEY][::repeat]]
 
     def fit(self) -> None:
         super().fit()
