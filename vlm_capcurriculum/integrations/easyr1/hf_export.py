@@ -229,4 +229,3 @@ def merge_actor_checkpoint(
         generation_config=generation_config,
         dtype=dtype,
     )
-
