@@ -26,29 +26,12 @@ INDEX_KEY = "curriculum_index"
 SAMPLE_ID_KEY = "sample_id"  # the record id, for the steps file (curriculum_steps.jsonl)
 
 
-def has_images(data: CurriculumData) -> bool:
-    return any(record.images for record in data.records)
-
-
 def _row(record: Any, images: list[str] | None) -> dict[str, Any]:
     row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
     if images is not None:  # only when some record has images: a text-only model has no processor
         row[IMAGE_KEY] = images
     row[CAPABILITY_KEY] = record.capability
     return row
-
-
-def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
-    """One EasyR1 row per record of the global index space, in index order."""
-    with_images = has_images(data)
-    return [
-        {
-            **_row(record, [str(path) for path in data.image_paths(index)] if with_images else None),
-            INDEX_KEY: index,
-            SAMPLE_ID_KEY: record.id,
-        }
-        for index, record in enumerate(data.records)
-    ]
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -64,12 +47,17 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str])
 
 
 def write_train_file(data: CurriculumData, path: str | os.PathLike[str]) -> Path:
-    return write_jsonl(train_rows(data), path)
-
-
-def is_local_data_file(entry: str) -> bool:
-    """A validation entry we read ourselves: an existing file (``name@split`` hub ids and folders go to EasyR1)."""
-    return Path(os.path.expanduser(entry)).is_file()
+    """One EasyR1 row per record of the global index space, in index order."""
+    with_images = any(record.images for record in data.records)
+    rows = (
+        {
+            **_row(record, [str(image) for image in data.image_paths(index)] if with_images else None),
+            INDEX_KEY: index,
+            SAMPLE_ID_KEY: record.id,
+        }
+        for index, record in enumerate(data.records)
+    )
+    return write_jsonl(rows, path)
 
 
 def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tuple[str, ReadReport | None]:
@@ -84,7 +72,7 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
     entries = [str(entry) for entry in entries if str(entry).strip()]
     if not entries:
         raise DataFileError("data.val_files: empty; EasyR1 validates on a data set (a file or `name@split`)")
-    local = [entry for entry in entries if is_local_data_file(entry)]
+    local = [entry for entry in entries if Path(os.path.expanduser(entry)).is_file()]  # else `name@split`, a folder
     if not local:
         if len(entries) > 1:
             raise DataFileError(
