@@ -117,11 +117,3 @@ def test_driver_calls_on_an_actor_worker(model_config, tokenizer, batch, tmp_pat
     assert worker.curriculum_load_reference(written)  # ...and back to the stage start
     reference = lane.full_state(worker.ref_fsdp_module)
     assert all(torch.equal(reference[key], value.to(torch.bfloat16)) for key, value in stage_start.items())
-
-
-@pytest.mark.usefixtures("process_group")
-def test_reference_refresh_is_refused_without_a_reference(model_config, tokenizer):
-    worker = _ActorWorker.__new__(_ActorWorker)
-    worker.__init__(model_config, tokenizer, reference=False)
-    with pytest.raises(RuntimeError, match="disable_kl"):
-        worker.curriculum_refresh_reference()

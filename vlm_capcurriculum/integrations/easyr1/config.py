@@ -21,14 +21,18 @@ from vlm_capcurriculum.curriculum import (
     Mode,
     Operation,
     Plan,
+    SpecError,
     UnsupportedOverrideError,
     VisionTower,
+    parse_curriculum,
     required_operations,
     validate_plan_for_engine,
 )
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec
+from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
 
 from .installed import require_easyr1
+from .layout import DEFAULT_REWARD_FUNCTION, resolve_function_path
 
 require_easyr1()  # the one version check, before the first EasyR1 import (and EasyR1's config without vLLM)
 from verl.trainer.config import PPOConfig  # noqa: E402
@@ -160,8 +164,6 @@ class RunConfig:
 
 def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str) -> RunConfig:
     """Validate the curriculum block of ``node`` with the core, then build EasyR1's config."""
-    from vlm_capcurriculum.curriculum import SpecError, parse_curriculum
-
     block = node.get("curriculum")
     if not block:
         raise ConfigError(
@@ -173,7 +175,17 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
     execution = str(block.get("execution", "single"))
     if execution not in EXECUTIONS:
         raise ConfigError(f"{source}: `curriculum.execution`: {execution!r}; expected one of {', '.join(EXECUTIONS)}")
-    _resolve_repo_files(node, source)
+    try:  # our reward by default; the reward and prompt files found from any directory
+        reward = node.worker.reward.reward_function
+        node.worker.reward.reward_function = resolve_function_path(
+            DEFAULT_REWARD_FUNCTION if reward is None else str(reward), what="worker.reward.reward_function"
+        )
+        if node.data.format_prompt is not None:
+            node.data.format_prompt = str(resolve_prompt(str(node.data.format_prompt)))
+    except PromptNotFoundError as error:
+        raise ConfigError(f"{source}: data.format_prompt: {error}") from None
+    except FileNotFoundError as error:
+        raise ConfigError(f"{source}: {error}") from None
     core = copy.deepcopy(node)  # the core's spec does not know `execution`; interpolations still see the whole config
     with open_dict(core):
         core.curriculum.pop("execution", None)
@@ -182,27 +194,6 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
     except SpecError as error:
         raise ConfigError(f"{source}: {error}") from None
     return RunConfig(to_config(node), spec, execution, node, explicit, source)
-
-
-def _resolve_repo_files(node: DictConfig, source: str) -> None:
-    """Our reward by default; the reward and prompt files found from any directory (layout.py)."""
-    from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
-
-    from .layout import default_reward_function, resolve_function_path
-
-    try:
-        reward = node.worker.reward.reward_function
-        node.worker.reward.reward_function = (
-            default_reward_function()
-            if reward is None
-            else resolve_function_path(str(reward), what="worker.reward.reward_function")
-        )
-        if node.data.format_prompt is not None:
-            node.data.format_prompt = str(resolve_prompt(str(node.data.format_prompt)))
-    except PromptNotFoundError as error:
-        raise ConfigError(f"{source}: data.format_prompt: {error}") from None
-    except FileNotFoundError as error:
-        raise ConfigError(f"{source}: {error}") from None
 
 
 def load_run_config(argv: Sequence[str]) -> RunConfig:
@@ -214,13 +205,9 @@ def load_run_config(argv: Sequence[str]) -> RunConfig:
 
 
 def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
-    """Prepare the actor for freezing/unfreezing its vision tower at stage boundaries.
-
-    EasyR1's ``worker.actor.model.freeze_vision_tower`` removes the tower from the optimizer before FSDP
-    wrapping, so it can never be unfrozen; a run whose stages differ must start with it trainable. Our
-    freeze (torch_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
-    own parameters instead of FSDP flat parameters that mix them with text-model parameters.
-    """
+    """Prepare the actor for freezing/unfreezing its vision tower at stage boundaries: our freeze
+    (torch_ops.VisionTowerGate) needs ``use_orig_params=True``, so that the optimizer sees the tower's own parameters
+    instead of FSDP flat parameters that mix them with text-model parameters."""
     if config.worker.actor.model.freeze_vision_tower:
         raise ConfigError(
             "`worker.actor.model.freeze_vision_tower=true` freezes the tower for the whole run (EasyR1 drops it "

@@ -62,16 +62,13 @@ def read_hf_weights(model_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return dict(model.state_dict())
 
 
-def _cast(state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    return {key: value.to(dtype) if torch.is_floating_point(value) else value for key, value in state_dict.items()}
-
-
 def build_model(config: PretrainedConfig, state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Any:
     """Instantiate the model on the meta device and adopt ``state_dict``; every weight must be provided."""
     model_class = model_class_for(config)
     with torch.device("meta"):
         model = model_class._from_config(config, **_dtype_argument(dtype))
-    result = model.load_state_dict(_cast(state_dict, dtype), strict=False, assign=True)
+    cast = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state_dict.items()}
+    result = model.load_state_dict(cast, strict=False, assign=True)
     if result.unexpected_keys:
         raise ValueError(
             f"{len(result.unexpected_keys)} weights do not belong to {model_class.__name__}: "
@@ -99,13 +96,9 @@ def write_hf_model_dir(
     dtype: torch.dtype = torch.bfloat16,
     overwrite: bool = False,
 ) -> Path:
-    """Save ``state_dict`` as a Hugging Face model directory at ``out_dir`` and return its path.
-
-    ``processing_class`` (a processor or tokenizer object) is saved with ``save_pretrained``; alternatively
-    ``copy_files_from`` names a folder (EasyR1's ``actor/huggingface``) whose tokenizer/processor files are
-    copied byte for byte. ``generation_config`` is kept as given (as EasyR1's merger does since #11007).
-    ``dtype`` defaults to bfloat16, what EasyR1's merger writes and vLLM serves.
-    """
+    """Save ``state_dict`` as a Hugging Face model directory at ``out_dir`` and return its path. The processor comes
+    from ``processing_class`` or as the files of ``copy_files_from`` (EasyR1's ``actor/huggingface``); bfloat16 is
+    what EasyR1's merger writes and vLLM serves."""
     target = Path(out_dir).absolute()
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")

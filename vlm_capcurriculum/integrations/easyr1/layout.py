@@ -105,10 +105,6 @@ def resolve_function_path(spec: str, *, what: str) -> str:
     )
 
 
-def default_reward_function() -> str:
-    return resolve_function_path(DEFAULT_REWARD_FUNCTION, what="worker.reward.reward_function")
-
-
 def has_weights(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is a model directory with weights (not just config and tokenizer)."""
     directory = Path(path)
