@@ -128,9 +128,7 @@ class EasyR1Engine(EngineBase):
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         """A Hugging Face model directory of the weights after ``step``, plus ``stage.json`` describing it."""
         path = self.layout.stage_model(stage.position, stage.name)
-        written = [result for result in self._group.curriculum_save_hf_model(path, overwrite=True) if result]
-        if len(written) != 1:
-            raise EngineError(f"stage checkpoint {path}: expected one writer rank, got {written}")
+        self._group.curriculum_save_hf_model(path, overwrite=True)  # rank 0 writes
         info = {
             "stage": stage.name,
             "capability": stage.capability,

@@ -37,7 +37,7 @@ class DataOutOfStepError(RuntimeError):
 class StageMetricsLogger:
     """EasyR1's ``Tracker`` plus per-stage copies of the step's reward means; ``on_log`` sees every log call."""
 
-    def __init__(self, tracker: Any, plan: Plan, on_log: Any = None) -> None:
+    def __init__(self, tracker: Any, plan: Plan, on_log: Any) -> None:
         self._tracker = tracker
         self._plan = plan
         self._on_log = on_log
@@ -50,8 +50,7 @@ class StageMetricsLogger:
                 if value is not None:
                     data = {**data, f"curriculum/reward/{stage.name}/{key}": value}
         self._tracker.log(data=data, step=step)
-        if self._on_log is not None:
-            self._on_log(data, step)
+        self._on_log(data, step)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tracker, name)
