@@ -45,7 +45,7 @@ def setup(tmp_path_factory):  # type: ignore[no-untyped-def]
     data = load_curriculum_data(spec)
     plan = build_plan(spec, data.stage_data())
     train_file = str(write_train_file(data, root / "train.jsonl"))
-    config.data.val_files, _ = write_val_file([str(lane.SAMPLES / "visual_reasoning.jsonl")], root / "val.jsonl")
+    config.data.val_files = write_val_file(str(lane.SAMPLES / "visual_reasoning.jsonl"), root / "val.jsonl")
     return config, tokenizer, processor, data, plan, train_file
 
 

@@ -83,7 +83,7 @@ def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
         )
     vision = apply_plan(run, plan)
     try:
-        val_file, _ = write_val_file([str(config.data.val_files)], layout.val_file)
+        val_file = write_val_file(str(config.data.val_files), layout.val_file)
     except (DataFileError, RecordValidationError) as error:
         detail = error.one_line() if isinstance(error, RecordValidationError) else str(error)
         raise ConfigError(f"{run.source}: data.val_files: {detail}") from None

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumData
-from vlm_capcurriculum.schema import DataFileError, ReadReport, read_records
+from vlm_capcurriculum.schema import DataFileError, read_records
 
 PROMPT_KEY = "problem"
 ANSWER_KEY = "answer"
@@ -60,32 +60,16 @@ def write_train_file(data: CurriculumData, path: str | os.PathLike[str]) -> Path
     return write_jsonl(rows, path)
 
 
-def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tuple[str, ReadReport | None]:
-    """The ``data.val_files`` value for EasyR1, and the read report when we converted the files.
-
-    Local files (any format our reader takes: our JSONL/parquet, the paper's released files) are read with the
-    same validation as training data and written in EasyR1 columns to ``path``, so validation questions reach the
-    reward in the same ground-truth encoding. One entry that is not a local file (``hiyouga/geometry3k@test``, a
-    dataset folder) is handed to EasyR1 unchanged. Mixing the two, or several non-local entries, is an error:
-    EasyR1 reads one source.
-    """
-    entries = [str(entry) for entry in entries if str(entry).strip()]
-    if not entries:
+def write_val_file(entry: str, path: str | os.PathLike[str]) -> str:
+    """The ``data.val_files`` value for EasyR1 (one source). A local file (any format our reader takes) is read with
+    the same validation as training data and written in EasyR1 columns to ``path``, so validation questions reach the
+    reward in the same ground-truth encoding; anything else (``hiyouga/geometry3k@test``, a folder) is EasyR1's."""
+    if not entry.strip():
         raise DataFileError("data.val_files: empty; EasyR1 validates on a data set (a file or `name@split`)")
-    local = [entry for entry in entries if Path(os.path.expanduser(entry)).is_file()]  # else `name@split`, a folder
-    if not local:
-        if len(entries) > 1:
-            raise DataFileError(
-                f"data.val_files: {entries}: EasyR1 reads one validation source; give one `name@split` or local files"
-            )
-        return entries[0], None
-    if len(local) != len(entries):
-        remote = [entry for entry in entries if entry not in local]
-        raise DataFileError(
-            f"data.val_files: {remote} are not local files; EasyR1 reads one validation source, so either give "
-            "local files only (we convert them) or one `name@split`"
-        )
-    result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
+    local = Path(os.path.expanduser(entry))
+    if not local.is_file():
+        return entry
+    result = read_records([local], strict=True)
     with_images = any(record.images for record in result.records)
     rows = [
         _row(
@@ -93,4 +77,4 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
         )
         for record, location in zip(result.records, result.locations, strict=True)
     ]
-    return str(write_jsonl(rows, path)), result.report
+    return str(write_jsonl(rows, path))
