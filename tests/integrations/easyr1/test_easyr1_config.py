@@ -10,9 +10,15 @@ from omegaconf import OmegaConf
 from vlm_capcurriculum.integrations.easyr1.config import (
     ConfigError,
     CurriculumPPOConfig,
+    compose,
     enable_runtime_vision_toggle,
-    load_config,
+    to_config,
 )
+
+
+def load_config(argv):
+    """EasyR1's config from ``config=FILE.yaml`` and ``key=value`` arguments, as the entry point builds it."""
+    return to_config(compose(argv)[0])
 
 
 def _easyr1_main_config(argv):

@@ -139,12 +139,6 @@ def to_config(node: DictConfig) -> CurriculumPPOConfig:
     return result
 
 
-def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
-    """Build the config from ``config=FILE.yaml`` and ``key=value`` arguments (as ``verl.trainer.main``)."""
-    node, _ = compose(argv)
-    return to_config(node)
-
-
 EXECUTIONS = ("single", "chained")
 
 

@@ -46,8 +46,8 @@ class EasyR1Engine(EngineBase):
             "clip_ratio_high": float(actor.clip_ratio_high),
             "max_grad_norm": float(actor.max_grad_norm),
         }
-        # what the workers hold now (a fresh process starts from the configured values)
-        self.current: dict[str, Any] = {**self.base, "reward_kwargs": {}}
+        # what the workers hold now, for the step's log (a fresh process starts from the configured values)
+        self.current: dict[str, Any] = {key: value for key, value in self.base.items() if key != "lr_warmup_ratio"}
 
     @property
     def _group(self) -> Any:
@@ -78,7 +78,6 @@ class EasyR1Engine(EngineBase):
         self._agreed(
             self._group.curriculum_set_lr_warmup(steps_into_stage, warmup_steps(value, stage.steps)), "LR warm-up"
         )
-        self.current["lr_warmup_ratio"] = value
 
     def _set_knobs(self, **knobs: float) -> None:
         self._agreed(self._group.curriculum_set_actor_knobs(knobs), "actor knobs")  # each rank returns the old values
@@ -102,7 +101,6 @@ class EasyR1Engine(EngineBase):
     def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         """The training reward actor's kwargs (Ray runs this call before the step's ``compute_reward``)."""
         ray.get(self.trainer.reward_fn.set_reward_kwargs.remote(dict(kwargs)))
-        self.current["reward_kwargs"] = dict(kwargs)
 
     # ------------------------------------------------------------------------------------------- actions
     def reset_optimizer(self) -> None:
@@ -186,5 +184,4 @@ class EasyR1Engine(EngineBase):
 
     def state_metrics(self) -> dict[str, float]:
         """What the engine has applied, for the step's log."""
-        skip = ("lr_warmup_ratio", "reward_kwargs")
-        return {f"curriculum/{key}": float(value) for key, value in self.current.items() if key not in skip}
+        return {f"curriculum/{key}": float(value) for key, value in self.current.items()}

@@ -116,13 +116,12 @@ class CurriculumWorkerMixin(Worker):  # type: ignore[misc, valid-type]
         written = None
         if dist.get_rank() == 0:
             model = unwrap_model(self.fsdp_module)
-            processing = self.processor or self.tokenizer
             written = str(
                 write_hf_model_dir(
                     path,
                     state_dict,
                     model.config,
-                    processing_class=processing,
+                    processing_class=self.processor or self.tokenizer,
                     generation_config=getattr(model, "generation_config", None),
                     dtype=DTYPES[dtype],
                     overwrite=overwrite,
