@@ -18,8 +18,10 @@ from typing import Any
 
 from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_plan, load_curriculum_data
+from vlm_capcurriculum.curriculum.plan_table import print_plan
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 
+from .chained import run_chain, stage_command
 from .installed import EasyR1VersionError
 from .layout import StageLayout
 from .records import write_train_file, write_val_file
@@ -112,8 +114,6 @@ def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
 
 
 def print_summary(prepared: PreparedRun, *, header: str) -> None:
-    from vlm_capcurriculum.curriculum.plan_table import print_plan
-
     config = prepared.run.config
     print(header)
     print_plan(prepared.plan, prepared.data)
@@ -153,9 +153,6 @@ def dry_run(run: Any) -> int:
 
 def chained(run: Any, *, dry_run_only: bool) -> int:
     """``curriculum.execution=chained``: one EasyR1 run per stage (chained.py); a dry run lists them."""
-    from vlm_capcurriculum.curriculum.plan_table import print_plan
-
-    from .chained import run_chain, stage_command
     from .config import check_config, check_plan
 
     notes = check_config(run)

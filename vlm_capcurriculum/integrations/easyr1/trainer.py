@@ -1,6 +1,5 @@
-"""``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller.
-
-No hook in EasyR1: ``RayPPOTrainer.fit`` has none, so we override what it calls (read at b44b311).
+"""``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller. ``fit`` has no
+hook, so we override what it calls (read at b44b311).
 
 * ``_make_batch_data``: the step is known and nothing of it has run. At a stage boundary the controller finishes the
   previous step (stage-end model directory, validation) and begins this one (knobs, optimizer reset, reference
@@ -105,28 +104,22 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         super()._save_checkpoint()
         seal(folder)
 
-    def _load_checked(self) -> None:
-        """EasyR1's load (``trainer.load_checkpoint_path``, or the tracker's newest with ``find_last_checkpoint``)
-        from a verified checkpoint: a damaged newest one falls back to the newest complete one for this load."""
+    def _load_checkpoint(self) -> None:
+        """EasyR1's load from a verified checkpoint (a damaged newest one falls back to the newest complete one), then
+        the sampler, controller, progress files and engine at the restored step."""
         config = self.config.trainer
+        saved = config.load_checkpoint_path, config.find_last_checkpoint
         if config.load_checkpoint_path is not None:
             checked_resume(Path(config.load_checkpoint_path).parent, config.load_checkpoint_path, explicit=True)
-            return super()._load_checkpoint()
-        if not config.find_last_checkpoint:
-            return super()._load_checkpoint()
-        latest, _ = find_latest_ckpt(config.save_checkpoint_path)
-        chosen = checked_resume(config.save_checkpoint_path, latest)
-        if chosen == latest:
-            return super()._load_checkpoint()
-        saved = config.load_checkpoint_path, config.find_last_checkpoint
-        config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
+        elif config.find_last_checkpoint:
+            latest, _ = find_latest_ckpt(config.save_checkpoint_path)
+            chosen = checked_resume(config.save_checkpoint_path, latest)
+            if chosen != latest:  # for this load only
+                config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
         try:
             super()._load_checkpoint()
         finally:
             config.load_checkpoint_path, config.find_last_checkpoint = saved
-
-    def _load_checkpoint(self) -> None:
-        self._load_checked()
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(
