@@ -135,21 +135,18 @@ def wrap_policy_patch(
     original: Callable[..., Any],
     *,
     freeze: Callable[[], bool],
-    on_freeze: Callable[[], None],
+    fsdp_config: Any,
     log: Callable[[str], None],
 ) -> Callable[..., Any]:
-    """``get_fsdp_wrap_policy`` that prepares an InternVL model first (:func:`prepare_model`).
-
-    EasyR1's ``_build_model_optimizer`` calls it after loading the model (and after its own freeze attempt) and
-    before wrapping it with FSDP and building the optimizer from the trainable parameters: the one moment all three
-    fixes must happen. ``on_freeze`` sets ``use_orig_params`` (the root unit then mixes frozen and trainable weights).
-    """
+    """``get_fsdp_wrap_policy`` that prepares an InternVL model first (:func:`prepare_model`): EasyR1's
+    ``_build_model_optimizer`` calls it after loading the model and before FSDP wraps it and the optimizer takes the
+    trainable parameters, the one moment these fixes must happen."""
 
     def get_fsdp_wrap_policy(model: nn.Module, is_lora_model: bool = False) -> Any:
         if is_internvl(model):
             frozen = freeze()
-            if frozen:
-                on_freeze()
+            if frozen:  # the root unit then mixes frozen and trainable weights (as EasyR1's own freeze for Qwen)
+                fsdp_config.use_orig_params = True
             log(f"InternVL prepared for EasyR1: {prepare_model(model, freeze=frozen)}")
         return original(model, is_lora_model=is_lora_model)
 

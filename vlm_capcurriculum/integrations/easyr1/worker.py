@@ -28,9 +28,6 @@ class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[m
                 internvl.check_ulysses(int(getattr(self.config.actor, "ulysses_size", 1)))
             return role != "ref" and bool(model_config.freeze_vision_tower)
 
-        def use_orig_params() -> None:
-            fsdp_config.use_orig_params = True  # as EasyR1's own freeze does for Qwen
-
         replacements = {
             "apply_ulysses_patch": internvl.padding_free_patch(
                 fsdp_workers.apply_ulysses_patch, lambda: self.model_config.get_text_config().model_type
@@ -38,7 +35,7 @@ class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[m
             "get_fsdp_wrap_policy": internvl.wrap_policy_patch(
                 fsdp_workers.get_fsdp_wrap_policy,
                 freeze=freeze,
-                on_freeze=use_orig_params,
+                fsdp_config=fsdp_config,
                 log=self.print_rank0,
             ),
         }
