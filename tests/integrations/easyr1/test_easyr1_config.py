@@ -11,7 +11,6 @@ from vlm_capcurriculum.integrations.easyr1.config import (
     ConfigError,
     CurriculumPPOConfig,
     compose,
-    enable_runtime_vision_toggle,
     to_config,
 )
 
@@ -84,16 +83,6 @@ def test_errors_name_the_source_and_the_key(example_config, tmp_path):
     broken.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="cannot parse YAML"):
         load_config([f"config={broken}"])
-
-
-def test_runtime_vision_toggle_needs_orig_params_and_a_trainable_start():
-    config = load_config([])
-    assert config.worker.actor.fsdp.use_orig_params is False
-    enable_runtime_vision_toggle(config)
-    assert config.worker.actor.fsdp.use_orig_params is True
-    frozen = load_config(["worker.actor.model.freeze_vision_tower=true"])
-    with pytest.raises(ConfigError, match="let the stages decide"):
-        enable_runtime_vision_toggle(frozen)
 
 
 def test_curriculum_is_the_only_added_field():

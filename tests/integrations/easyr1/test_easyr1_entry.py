@@ -131,6 +131,8 @@ def test_prepare_writes_the_data_file_and_sets_easyr1_from_the_plan(write_config
     assert prepare(frozen).vision == "frozen"
     assert frozen.config.worker.actor.model.freeze_vision_tower is True  # EasyR1's own freeze (merged baseline)
     assert frozen.config.worker.actor.fsdp.use_orig_params is False
+    with pytest.raises(ConfigError, match="let the stages decide"):  # EasyR1's freeze cannot be undone mid-run
+        prepare(load_run_config([f"config={write_config()}", "worker.actor.model.freeze_vision_tower=true"]))
 
 
 def test_overlong_prompts_are_dropped_counted_and_left_out_of_the_plan(write_config):

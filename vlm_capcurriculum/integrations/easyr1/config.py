@@ -1,8 +1,6 @@
 """EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (unknown keys
-still fail), validated by the curriculum core, checked against the plan and changed by it.
-
-``curriculum.execution`` is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or
-``chained`` (one EasyR1 run per stage, chained.py).
+still fail), validated by the curriculum core, checked against the plan and changed by it. ``curriculum.execution``
+is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or ``chained`` (chained.py).
 """
 
 from __future__ import annotations
@@ -198,19 +196,6 @@ def load_run_config(argv: Sequence[str]) -> RunConfig:
     return run_config_from_node(node, explicit, source)
 
 
-def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
-    """Prepare the actor for freezing/unfreezing its vision tower at stage boundaries: our freeze
-    (torch_ops.VisionTowerGate) needs ``use_orig_params=True``, so that the optimizer sees the tower's own parameters
-    instead of FSDP flat parameters that mix them with text-model parameters."""
-    if config.worker.actor.model.freeze_vision_tower:
-        raise ConfigError(
-            "`worker.actor.model.freeze_vision_tower=true` freezes the tower for the whole run (EasyR1 drops it "
-            "from the optimizer before FSDP wrapping), but this curriculum changes it between stages: set it to "
-            "false and let the stages decide."
-        )
-    config.worker.actor.fsdp.use_orig_params = True
-
-
 # --- plan-time decisions: what the engine supports, what EasyR1's config must say, what we refuse (before Ray) ---
 #: Operations a single EasyR1 run can never change mid-run, and why (``supported_operations`` leaves them out).
 NEVER_MID_RUN: dict[Operation, str] = {
@@ -341,5 +326,12 @@ def apply_plan(run: RunConfig, plan: Plan) -> str:
         return "frozen"
     if states == {VisionTower.trainable}:
         return "trainable"
-    enable_runtime_vision_toggle(config)
+    if config.worker.actor.model.freeze_vision_tower:
+        raise ConfigError(
+            "`worker.actor.model.freeze_vision_tower=true` freezes the tower for the whole run (EasyR1 drops it "
+            "from the optimizer before FSDP wrapping), but this curriculum changes it between stages: set it to "
+            "false and let the stages decide."
+        )
+    # our freeze (torch_ops.VisionTowerGate) needs the optimizer to see the tower's own parameters, not FSDP flat ones
+    config.worker.actor.fsdp.use_orig_params = True
     return "per_stage"

@@ -54,10 +54,8 @@ def use_our_columns(config: Any) -> None:
 def drop_overlong_prompts(
     config: Any, tokenizer: Any, processor: Any, data: CurriculumData, train_file: str
 ) -> tuple[CurriculumData, int]:
-    """Apply EasyR1's overlong-prompt filter (if ``data.filter_overlong_prompts``) to the written file.
-
-    Returns the data without the dropped records (the file is rewritten to match) and how many were dropped.
-    """
+    """Apply EasyR1's overlong-prompt filter (if ``data.filter_overlong_prompts``) to the written file; returns the
+    data without the dropped records (the file is rewritten to match) and how many were dropped."""
     if not config.data.filter_overlong_prompts:
         return data, 0
     filtered = rlhf_dataset(config, tokenizer, processor, train_file, filter_overlong=True)

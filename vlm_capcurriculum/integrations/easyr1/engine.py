@@ -149,11 +149,9 @@ class EasyR1Engine(EngineBase):
 
     # ------------------------------------------------------------------------------------------- resume
     def restore_after_resume(self, completed_steps: int) -> list[str]:
-        """Bring back what EasyR1's checkpoint lacks after a resume at ``completed_steps``; returns what was done.
-
-        EasyR1 rebuilds the KL reference from the base model: inside a stage that refreshed it, reload it from disk.
-        Stage-end actions run at the start of the next step, so a run stopped right after a stage's last checkpoint
-        has not written the stage's model directory: write it now (a stage-end validation is not replayed).
+        """Bring back what EasyR1's checkpoint lacks after a resume at ``completed_steps``; returns what was done:
+        the KL reference inside a stage that refreshed it (EasyR1 rebuilds it from the base model), and the model
+        directory of a stage whose last step was checkpointed before its end actions ran (validation is not replayed).
         """
         done: list[str] = []
         plan = self.plan

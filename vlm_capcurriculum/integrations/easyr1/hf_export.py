@@ -2,9 +2,8 @@
 live FSDP actor) and the chain's hand-off (EasyR1's ``global_step_N/actor`` shards merged), written under a temporary
 name and renamed into place, so a crash never leaves a half-written model where the next stage loads it.
 
-EasyR1's ``global_step_N/actor/huggingface`` has config and processor but no weights (what the reference one-shot
-script's stage 2 loads). Not EasyR1's ``scripts/model_merger.py``: it is not installed with the package and its logic
-sits under ``if __name__ == "__main__"``.
+Not EasyR1's ``scripts/model_merger.py``: it is not installed with the package and its logic sits under
+``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
