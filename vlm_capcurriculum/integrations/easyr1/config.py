@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,6 @@ _PATH_FIELDS = (
     ("trainer", "load_checkpoint_path"),
     ("worker", "reward", "reward_function"),
 )
-
-
-def _get(obj: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        obj = getattr(obj, part)
-    return obj
 
 
 def _describe(error: OmegaConfBaseException) -> str:
@@ -129,10 +124,10 @@ def to_config(node: DictConfig) -> CurriculumPPOConfig:
         result: CurriculumPPOConfig = OmegaConf.to_object(node)  # type: ignore[assignment]
     except OmegaConfBaseException as error:
         raise ConfigError(_describe(error)) from error
-    requested = {path: _get(result, path) for path in _PATH_FIELDS}
+    requested = {path: reduce(getattr, path, result) for path in _PATH_FIELDS}
     result.deep_post_init()
     for path, value in requested.items():
-        if value is not None and _get(result, path) is None:
+        if value is not None and reduce(getattr, path, result) is None:
             raise ConfigError(f"`{'.'.join(path)}`: {value} does not exist (EasyR1 would silently ignore it)")
     return result
 

@@ -14,7 +14,6 @@ from typing import Any
 from torch import nn
 
 MODEL_TYPE = "internvl"
-PROCESSOR_CLASS = "InternVLProcessor"
 
 
 class InternVLUnsupportedError(ValueError):
@@ -28,7 +27,7 @@ def is_internvl(config_or_model: Any) -> bool:
 
 def is_internvl_processor(processor: Any) -> bool:
     """Whether ``processor`` is (a subclass of) transformers' ``InternVLProcessor``."""
-    return processor is not None and any(cls.__name__ == PROCESSOR_CLASS for cls in type(processor).__mro__)
+    return processor is not None and any(cls.__name__ == "InternVLProcessor" for cls in type(processor).__mro__)
 
 
 def check_ulysses(ulysses_size: int) -> None:

@@ -15,10 +15,8 @@
         chained/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run (the two curriculum
                                       files above then combine the stage runs' own, steps renumbered)
 
-And the reward file EasyR1 loads by path, found from any working directory (:func:`resolve_function_path`).
-
 :class:`RunProgress` keeps the two progress files: EasyR1's own file logger (``experiment_log.jsonl``) is not rewound
-on resume; these are, and the summary is rebuilt from the steps file after every step.
+on resume; these are. And the reward file EasyR1 loads by path, found from any directory.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The curriculum's global index space as ONE EasyR1 data file (row ``i`` is global index ``i``, so the sampler's
 indices need no translation), and the validation data next to it. ``RLHFDataset`` passes every column it does not
 read through to the batch, which is how the trainer checks that each step trains exactly the planned samples
-(``curriculum_index``). Imports nothing from EasyR1 (CI tests it).
+(``curriculum_index``). Image paths are absolute: they survive its join with ``data.image_dir``. Imports nothing
+from EasyR1 (CI tests it).
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Engine operations on the objects EasyR1's FSDP worker owns, as ``curriculum_*`` methods the driver calls
-(``Dispatch.ONE_TO_ALL``: every rank runs it, the per-rank results come back); the shared torch operations are in
-:mod:`vlm_capcurriculum.integrations.torch_ops`.
-
-The mixin must be the first base of the worker class (worker.py): ``create_colocated_worker_cls`` subclasses
-``cls.__ray_actor_class__.__base__`` and calls ``super().__init__()`` without arguments, which a plain ``Worker``
-accepts and ``FSDPWorker`` does not. Methods that touch weights load offloaded parameters first, as
-``FSDPWorker.save_checkpoint`` does.
+(``Dispatch.ONE_TO_ALL``: every rank runs it, the per-rank results come back). The mixin must be the first base of
+the worker class (worker.py): ``create_colocated_worker_cls`` subclasses ``cls.__ray_actor_class__.__base__`` and
+calls ``super().__init__()`` without arguments, which a plain ``Worker`` accepts and ``FSDPWorker`` does not. Methods
+that touch weights load offloaded parameters first, as ``FSDPWorker.save_checkpoint`` does.
 """
 
 from __future__ import annotations
