@@ -10,9 +10,14 @@ from omegaconf import OmegaConf
 from vlm_capcurriculum.integrations.easyr1.config import (
     ConfigError,
     CurriculumPPOConfig,
-    enable_runtime_vision_toggle,
-    load_config,
+    compose,
+    to_config,
 )
+
+
+def load_config(argv):
+    """EasyR1's config from ``config=FILE.yaml`` and ``key=value`` arguments, as the entry point builds it."""
+    return to_config(compose(argv)[0])
 
 
 def _easyr1_main_config(argv):
@@ -78,16 +83,6 @@ def test_errors_name_the_source_and_the_key(example_config, tmp_path):
     broken.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match="cannot parse YAML"):
         load_config([f"config={broken}"])
-
-
-def test_runtime_vision_toggle_needs_orig_params_and_a_trainable_start():
-    config = load_config([])
-    assert config.worker.actor.fsdp.use_orig_params is False
-    enable_runtime_vision_toggle(config)
-    assert config.worker.actor.fsdp.use_orig_params is True
-    frozen = load_config(["worker.actor.model.freeze_vision_tower=true"])
-    with pytest.raises(ConfigError, match="let the stages decide"):
-        enable_runtime_vision_toggle(frozen)
 
 
 def test_curriculum_is_the_only_added_field():

@@ -25,27 +25,26 @@ from vlm_capcurriculum.prompts import THINK_BOXED
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):  # type: ignore[no-untyped-def]
     """EasyR1's config, the tiny model's tokenizer and processor (loaded by EasyR1's loaders), data and plan."""
-    from vlm_capcurriculum.integrations.easyr1.config import load_config
+    from vlm_capcurriculum.integrations.easyr1.config import compose, to_config
 
     root = tmp_path_factory.mktemp("data")
     lane.register_processor()
     model_dir = lane.save_model_dir(root / "model", processor=True)
-    config = load_config(
-        [
-            f"worker.actor.model.model_path={model_dir}",
-            "data.max_prompt_length=1024",
-            "data.min_pixels=3136",
-            "data.max_pixels=12544",
-            f"data.format_prompt={THINK_BOXED}",
-        ]
-    )
+    argv = [
+        f"worker.actor.model.model_path={model_dir}",
+        "data.max_prompt_length=1024",
+        "data.min_pixels=3136",
+        "data.max_pixels=12544",
+        f"data.format_prompt={THINK_BOXED}",
+    ]
+    config = to_config(compose(argv)[0])
     use_our_columns(config)
     tokenizer, processor = load_tokenizer_and_processor(config)
     spec = parse_curriculum({"batch_size": 8, "stages": lane.sample_stages()})
     data = load_curriculum_data(spec)
     plan = build_plan(spec, data.stage_data())
     train_file = str(write_train_file(data, root / "train.jsonl"))
-    config.data.val_files, _ = write_val_file([str(lane.SAMPLES / "visual_reasoning.jsonl")], root / "val.jsonl")
+    config.data.val_files = write_val_file(str(lane.SAMPLES / "visual_reasoning.jsonl"), root / "val.jsonl")
     return config, tokenizer, processor, data, plan, train_file
 
 

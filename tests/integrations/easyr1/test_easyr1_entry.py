@@ -11,7 +11,7 @@ import pytest
 from vlm_capcurriculum.cli import main as vlmcc
 from vlm_capcurriculum.curriculum import Mode, plan_curriculum
 from vlm_capcurriculum.integrations.easyr1.config import ConfigError, check_config, check_plan, load_run_config
-from vlm_capcurriculum.integrations.easyr1.main import check_resume_target, main, prepare
+from vlm_capcurriculum.integrations.easyr1.main import main, prepare
 from vlm_capcurriculum.prompts import THINK_BOXED
 
 REPO = lane.REPO
@@ -131,6 +131,8 @@ def test_prepare_writes_the_data_file_and_sets_easyr1_from_the_plan(write_config
     assert prepare(frozen).vision == "frozen"
     assert frozen.config.worker.actor.model.freeze_vision_tower is True  # EasyR1's own freeze (merged baseline)
     assert frozen.config.worker.actor.fsdp.use_orig_params is False
+    with pytest.raises(ConfigError, match="let the stages decide"):  # EasyR1's freeze cannot be undone mid-run
+        prepare(load_run_config([f"config={write_config()}", "worker.actor.model.freeze_vision_tower=true"]))
 
 
 def test_overlong_prompts_are_dropped_counted_and_left_out_of_the_plan(write_config):
@@ -160,7 +162,6 @@ def test_resuming_checkpoints_of_another_plan_is_refused(write_config, tmp_path)
     with pytest.raises(ConfigError, match="holds checkpoints of another plan"):
         prepare(load_run_config([f"config={config_file}", "curriculum.seed=2"]))
     assert json.loads(plan_file.read_text())["fingerprint"] == same.plan.fingerprint  # kept for the right plan
-    check_resume_target(same)
     fresh = load_run_config([f"config={config_file}", "curriculum.seed=2", "trainer.find_last_checkpoint=false"])
     assert prepare(fresh).plan.fingerprint != same.plan.fingerprint  # starting over is allowed
 

@@ -63,9 +63,9 @@ def test_config_loads_without_vllm_and_rollout_fails_loudly() -> None:
         """
         import importlib.util, sys
         assert importlib.util.find_spec("vllm") is None
-        from vlm_capcurriculum.integrations.easyr1.config import load_config
+        from vlm_capcurriculum.integrations.easyr1.config import compose, to_config
         from vlm_capcurriculum.integrations.easyr1.installed import VLLMUnavailableError
-        config = load_config(["worker.rollout.n=5"])
+        config = to_config(compose(["worker.rollout.n=5"])[0])
         assert config.worker.rollout.n == 5 and "vllm" not in sys.modules
         try:
             from verl.workers.rollout import vLLMRollout

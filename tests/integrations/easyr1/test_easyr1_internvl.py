@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import easyr1_lane as lane
@@ -122,13 +123,14 @@ def test_wrap_policy_patch_gives_layer_units_and_freezes_tower_and_projector(mod
     model, _ = internvl_lane.load(model_dir)
     assert model._no_split_modules == []  # transformers 4.x: EasyR1 would wrap the whole model as one unit
     calls: list[str] = []
+    fsdp_config = types.SimpleNamespace(use_orig_params=False)
     policy = internvl.wrap_policy_patch(
-        get_fsdp_wrap_policy, freeze=lambda: True, on_freeze=lambda: calls.append("use_orig_params"), log=calls.append
+        get_fsdp_wrap_policy, freeze=lambda: True, fsdp_config=fsdp_config, log=calls.append
     )
     policy(model)
     text_layer = type(model.model.language_model.layers[0]).__name__
     assert sorted(model._no_split_modules) == sorted(["InternVLVisionLayer", text_layer])
-    assert calls[0] == "use_orig_params"
+    assert fsdp_config.use_orig_params is True and calls[0].startswith("InternVL prepared")
     frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
     tower = {
         name

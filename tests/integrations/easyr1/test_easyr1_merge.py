@@ -37,7 +37,7 @@ def test_reference_scripts_handover_has_no_weights_and_we_merge_it(easyr1_checkp
     handed_over = actor_dir / "huggingface"  # what the reference one-shot script passes to stage 2
     assert (handed_over / "config.json").is_file() and not has_weights(handed_over)
 
-    model_dir = hf_export.next_stage_model(handed_over, tmp_path / "stage_1")
+    model_dir = hf_export.merge_actor_checkpoint(actor_dir, tmp_path / "stage_1")
 
     assert model_dir == (tmp_path / "stage_1").absolute() and has_weights(model_dir)
     loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, torch_dtype="auto")
@@ -58,15 +58,6 @@ def test_float32_merge_reproduces_the_logits(easyr1_checkpoint, tmp_path, model_
     inputs = {key: value for key, value in batch.items() if key != "labels"}
     with torch.no_grad():
         assert torch.equal(loaded(**inputs).logits, original(**inputs).logits)
-
-
-def test_next_stage_model_reuses_finished_work(easyr1_checkpoint, tmp_path):
-    actor_dir, _ = easyr1_checkpoint
-    out = hf_export.next_stage_model(actor_dir.parent, tmp_path / "stage")  # global_step_N works too
-    stamp = (out / "model.safetensors").stat().st_mtime_ns
-    assert hf_export.next_stage_model(actor_dir, tmp_path / "stage") == out
-    assert (out / "model.safetensors").stat().st_mtime_ns == stamp
-    assert hf_export.next_stage_model(out, tmp_path / "elsewhere") == out  # already a model
 
 
 def test_incomplete_or_foreign_checkpoints_fail_clearly(easyr1_checkpoint, tmp_path):

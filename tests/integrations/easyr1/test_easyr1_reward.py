@@ -10,7 +10,7 @@ from verl.protocol import DataProto
 from verl.workers.reward import AutoRewardManager, RewardConfig
 
 from vlm_capcurriculum.curriculum import load_curriculum_data, parse_curriculum
-from vlm_capcurriculum.integrations.easyr1.layout import default_reward_function
+from vlm_capcurriculum.integrations.easyr1.layout import DEFAULT_REWARD_FUNCTION, resolve_function_path
 from vlm_capcurriculum.integrations.easyr1.reward import CurriculumRewardManager
 
 RESPONSE_LENGTH = 48
@@ -24,7 +24,7 @@ def _reward_config(function: str) -> RewardConfig:
 
 @pytest.fixture(scope="module")
 def reward_config() -> RewardConfig:
-    return _reward_config(default_reward_function())
+    return _reward_config(resolve_function_path(DEFAULT_REWARD_FUNCTION, what="reward"))
 
 
 @pytest.fixture(scope="module")

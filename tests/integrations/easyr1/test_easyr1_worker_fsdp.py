@@ -132,9 +132,8 @@ def test_actor_knobs_are_the_ones_easyr1_reads(model_config, batch):
     norm = lane.train_step(actor, scheduler, batch)
     assert norm > 0.05 and seen[-1] == pytest.approx(0.05, rel=1e-3)  # EasyR1's clip used the new value
     assert (actor.config.kl_coef, actor.config.clip_ratio_low, actor.config.clip_ratio_high) == (0.05, 0.15, 0.25)
-    for bad in ({"lr": 1.0}, {"kl_coef": -1.0}, {"clip_ratio_low": 0.0}, {"max_grad_norm": True}):
-        with pytest.raises((KeyError, ValueError)):
-            worker_mixin.set_actor_knobs(actor.config, bad)
+    with pytest.raises(AttributeError):  # not a field of EasyR1's ActorConfig (values: the core's knob table checks)
+        worker_mixin.set_actor_knobs(actor.config, {"lr": 1.0})
 
 
 def test_reset_optimizer_forgets_moments(model_config, batch):

@@ -181,9 +181,6 @@ class RecordingWorkerGroup:
         write_hf_model_dir(path, model.state_dict(), model.config, processing_class=self.processor, overwrite=overwrite)
         return PerRank([path] + [None] * (self.world_size - 1))  # rank 0 writes
 
-    def _curriculum_engine_state(self) -> dict[str, Any]:
-        return {}
-
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:

@@ -69,31 +69,24 @@ def test_dropping_records_shifts_the_index_space_and_counts_them(sample_spec) ->
 
 
 def test_local_validation_files_are_converted_like_training_data(repo_root: Path, tmp_path: Path) -> None:
-    value, report = records.write_val_file(["data_recipes/samples/visual_reasoning.jsonl"], tmp_path / "val.jsonl")
+    value = records.write_val_file("data_recipes/samples/visual_reasoning.jsonl", tmp_path / "val.jsonl")
     rows = _read(Path(value))
-    assert report is not None and report.rows_kept == len(rows) == 36
+    assert len(rows) == 36
     assert all(Path(image).is_file() for row in rows for image in row[records.IMAGE_KEY])
     answer = AnswerSpec.parse(rows[0][records.ANSWER_KEY])
     assert (answer.answer, answer.capability) == ("20", "visual_reasoning")
     assert records.INDEX_KEY not in rows[0]
 
 
-def test_hub_validation_sets_pass_through_and_mixtures_are_refused(repo_root: Path, tmp_path: Path) -> None:
-    assert records.write_val_file(["hiyouga/geometry3k@test"], tmp_path / "val.jsonl") == (
-        "hiyouga/geometry3k@test",
-        None,
-    )
+def test_hub_validation_sets_pass_through(repo_root: Path, tmp_path: Path) -> None:
+    assert records.write_val_file("hiyouga/geometry3k@test", tmp_path / "val.jsonl") == "hiyouga/geometry3k@test"
     assert not (tmp_path / "val.jsonl").exists()
-    with pytest.raises(DataFileError, match="one validation source"):
-        records.write_val_file(["a/b@test", "c/d@test"], tmp_path / "val.jsonl")
-    with pytest.raises(DataFileError, match="not local files"):
-        records.write_val_file(["data_recipes/samples/perception.jsonl", "a/b@test"], tmp_path / "val.jsonl")
     with pytest.raises(DataFileError, match="empty"):
-        records.write_val_file([""], tmp_path / "val.jsonl")
+        records.write_val_file("", tmp_path / "val.jsonl")
 
 
 def test_a_bad_validation_row_is_an_error_naming_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"problem": "2+2?", "answer": ""}) + "\n", encoding="utf-8")
     with pytest.raises(RecordValidationError, match=r"bad\.jsonl:1"):
-        records.write_val_file([str(bad)], tmp_path / "val.jsonl")
+        records.write_val_file(str(bad), tmp_path / "val.jsonl")

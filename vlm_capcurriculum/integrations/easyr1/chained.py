@@ -1,13 +1,6 @@
 """``curriculum.execution=chained``: every stage is its own EasyR1 run, as the paper trained (fresh optimizer, LR
-schedule and KL reference per stage), with the FSDP shards merged into a Hugging Face model between stages.
-
-Stage ``k`` runs ``config.yaml`` in ``chained/<NN>-<name>/``: the parent's config with a one-stage curriculum (same
-name, seed and order, so the same sample order as in the one-run plan), the stage's knobs as EasyR1's own start-up
-settings (:data:`NATIVE_KEYS`, ``vision_tower`` as EasyR1's ``freeze_vision_tower``, ``reward`` as its reward
-kwargs) and the previous stage's merged model as ``model_path``. Each stage is a fresh process (vLLM and Ray free GPU
-memory reliably only at exit); :func:`.hf_export.next_stage_model` then writes ``stages/<NN>-<name>/``. Re-running the
-chain skips stages whose model folder holds weights and resumes an interrupted one inside EasyR1; the parent's
-progress files are rebuilt from the stage runs' own after every stage, so a chain reads as a one-run curriculum.
+schedule and KL reference per stage), in a fresh process (vLLM and Ray free GPU memory reliably only at exit), with
+the FSDP shards merged into a Hugging Face model between stages (docs/integrations/easyr1.md, "Chained execution").
 """
 
 from __future__ import annotations
@@ -48,11 +41,6 @@ class ChainError(RuntimeError):
     """A stage run of the chain failed or left no checkpoint to hand on."""
 
 
-def _absolute(path: str, base: Path) -> str:
-    expanded = Path(os.path.expanduser(path))
-    return str(expanded if expanded.is_absolute() else (base / expanded).absolute())
-
-
 def stage_block(spec: CurriculumSpec, stage: StageSpec, base_dir: Path) -> dict[str, Any]:
     """The one-stage ``curriculum:`` block of a chained stage run."""
     files = [str(path) for path in expand_train_files(stage, base_dir=base_dir)]
@@ -63,7 +51,7 @@ def stage_block(spec: CurriculumSpec, stage: StageSpec, base_dir: Path) -> dict[
         "order": stage.order.value,
     }
     if stage.image_root is not None:
-        entry["image_root"] = _absolute(stage.image_root, base_dir)
+        entry["image_root"] = str((base_dir / os.path.expanduser(stage.image_root)).absolute())
     entry["epochs" if stage.epochs is not None else "steps"] = stage.epochs if stage.epochs is not None else stage.steps
     return {
         "mode": "staged",
@@ -82,16 +70,13 @@ def stage_node(
     *,
     model_path: str,
     layout: StageLayout,
-    base_dir: Path | None = None,
 ) -> DictConfig:
-    """The EasyR1 config (with its one-stage curriculum) of ``stage`` in a chain, resolved and self-contained."""
-    if stage.stage_index is None:
-        raise ChainError(f"stage {stage.name!r} is not a stage of the spec (chained runs need mode staged)")
-    base = base_dir or Path.cwd()
+    """The EasyR1 config (with its one-stage curriculum) of ``stage`` in a chain, resolved and self-contained (a staged
+    curriculum: config.check_config)."""
     out = copy.deepcopy(node)
     state = stage.state
     with open_dict(out):
-        out.curriculum = stage_block(spec, spec.stages[stage.stage_index], base)
+        out.curriculum = stage_block(spec, spec.stages[stage.stage_index], Path.cwd())
         out.worker.actor.model.model_path = model_path
         out.worker.actor.model.tokenizer_path = None  # EasyR1 then takes the model path's tokenizer
         out.trainer.save_checkpoint_path = f"{layout.chained_run_dir(stage.position, stage.name)}/easyr1"
@@ -112,13 +97,8 @@ def stage_node(
 
 
 def save_stage_config(node: DictConfig, path: str | os.PathLike[str]) -> None:
-    """Write a stage's config as YAML with exact floats.
-
-    Not ``OmegaConf.save``: EasyR1's ``verl.utils.py_functional`` registers a float representer on PyYAML's default
-    ``Dumper`` (OmegaConf's dumper derives from it) that rounds floats written without an exponent to 3 decimals,
-    so once EasyR1 is imported ``lr: 0.0005`` is saved as ``0.001`` and ``0.0001`` as ``0.0`` (found in the lane).
-    ``yaml.SafeDumper`` is untouched by it and writes ``repr`` (``1.0e-06``: YAML 1.1 needs the dot).
-    """
+    """Write a stage's config as YAML with exact floats: not ``OmegaConf.save``, whose dumper EasyR1 makes round floats
+    to 3 decimals (docs/integrations/easyr1.md); ``yaml.SafeDumper`` writes ``repr``."""
     text = yaml.safe_dump(OmegaConf.to_container(node, resolve=True), sort_keys=False)
     Path(path).write_text(text, encoding="utf-8")
 
@@ -138,7 +118,7 @@ def run_chain(
     """Run every stage in turn; returns the final model directory."""
     from verl.utils.checkpoint import find_latest_ckpt  # here: the rest of this module runs without EasyR1 (CI)
 
-    from .hf_export import next_stage_model
+    from .hf_export import merge_actor_checkpoint
 
     runner = run_stage or (lambda command: subprocess.run(list(command), check=False).returncode)
     model_path = str(node.worker.actor.model.model_path)
@@ -164,7 +144,7 @@ def run_chain(
                 f"stage {stage.name!r}: its run stopped at step {info['last_global_step']} of {stage.steps}; "
                 "re-run the chain to resume it"
             )
-        model_path = str(next_stage_model(checkpoint, hf_dir))
+        model_path = str(merge_actor_checkpoint(Path(checkpoint) / "actor", hf_dir))
         print(f"[curriculum] chain: stage {stage.name!r} merged into {model_path}")
         write_chain_progress(plan, layout)
     write_chain_progress(plan, layout)  # also when every stage was already done

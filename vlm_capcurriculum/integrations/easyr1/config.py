@@ -1,9 +1,6 @@
-"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (structured
-``PPOConfig``, ``config=FILE`` merged, then the ``key=value`` overrides, ``to_object``, ``deep_post_init``; unknown
-keys still fail), validated by the curriculum core, checked against the plan and changed by it.
-
-``curriculum.execution`` is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or
-``chained`` (one EasyR1 run per stage, chained.py). Importing this module checks the installed EasyR1 first.
+"""EasyR1's whole configuration plus our ``curriculum:`` block: loaded as ``verl.trainer.main`` loads it (unknown keys
+still fail), validated by the curriculum core, checked against the plan and changed by it. ``curriculum.execution``
+is ours, not the core's: ``single`` (all stages in one EasyR1 run, the default) or ``chained`` (chained.py).
 """
 
 from __future__ import annotations
@@ -11,7 +8,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +20,18 @@ from vlm_capcurriculum.curriculum import (
     Mode,
     Operation,
     Plan,
+    SpecError,
     UnsupportedOverrideError,
     VisionTower,
+    parse_curriculum,
     required_operations,
     validate_plan_for_engine,
 )
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec
+from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
 
 from .installed import require_easyr1
+from .layout import DEFAULT_REWARD_FUNCTION, resolve_function_path
 
 require_easyr1()  # the one version check, before the first EasyR1 import (and EasyR1's config without vLLM)
 from verl.trainer.config import PPOConfig  # noqa: E402
@@ -52,12 +53,6 @@ _PATH_FIELDS = (
     ("trainer", "load_checkpoint_path"),
     ("worker", "reward", "reward_function"),
 )
-
-
-def _get(obj: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        obj = getattr(obj, part)
-    return obj
 
 
 def _describe(error: OmegaConfBaseException) -> str:
@@ -129,18 +124,12 @@ def to_config(node: DictConfig) -> CurriculumPPOConfig:
         result: CurriculumPPOConfig = OmegaConf.to_object(node)  # type: ignore[assignment]
     except OmegaConfBaseException as error:
         raise ConfigError(_describe(error)) from error
-    requested = {path: _get(result, path) for path in _PATH_FIELDS}
+    requested = {path: reduce(getattr, path, result) for path in _PATH_FIELDS}
     result.deep_post_init()
     for path, value in requested.items():
-        if value is not None and _get(result, path) is None:
+        if value is not None and reduce(getattr, path, result) is None:
             raise ConfigError(f"`{'.'.join(path)}`: {value} does not exist (EasyR1 would silently ignore it)")
     return result
-
-
-def load_config(argv: Sequence[str]) -> CurriculumPPOConfig:
-    """Build the config from ``config=FILE.yaml`` and ``key=value`` arguments (as ``verl.trainer.main``)."""
-    node, _ = compose(argv)
-    return to_config(node)
 
 
 EXECUTIONS = ("single", "chained")
@@ -148,12 +137,9 @@ EXECUTIONS = ("single", "chained")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A validated run: EasyR1's config, the curriculum spec, and how to execute it.
-
-    ``node`` is the merged config before ``to_object`` (chained mode writes each stage's config from it: EasyR1's
-    ``post_init`` rewrites some fields in ways that do not survive a second pass). ``explicit`` holds the dotted
-    keys the user set.
-    """
+    """A validated run. ``node`` is the merged config before ``to_object`` (chained mode writes each stage's config from
+    it: EasyR1's ``post_init`` rewrites some fields in ways that do not survive a second pass); ``explicit`` holds the
+    dotted keys the user set."""
 
     config: CurriculumPPOConfig
     spec: CurriculumSpec
@@ -165,8 +151,6 @@ class RunConfig:
 
 def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str) -> RunConfig:
     """Validate the curriculum block of ``node`` with the core, then build EasyR1's config."""
-    from vlm_capcurriculum.curriculum import SpecError, parse_curriculum
-
     block = node.get("curriculum")
     if not block:
         raise ConfigError(
@@ -178,7 +162,17 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
     execution = str(block.get("execution", "single"))
     if execution not in EXECUTIONS:
         raise ConfigError(f"{source}: `curriculum.execution`: {execution!r}; expected one of {', '.join(EXECUTIONS)}")
-    _resolve_repo_files(node, source)
+    try:  # our reward by default; the reward and prompt files found from any directory
+        reward = node.worker.reward.reward_function
+        node.worker.reward.reward_function = resolve_function_path(
+            DEFAULT_REWARD_FUNCTION if reward is None else str(reward), what="worker.reward.reward_function"
+        )
+        if node.data.format_prompt is not None:
+            node.data.format_prompt = str(resolve_prompt(str(node.data.format_prompt)))
+    except PromptNotFoundError as error:
+        raise ConfigError(f"{source}: data.format_prompt: {error}") from None
+    except FileNotFoundError as error:
+        raise ConfigError(f"{source}: {error}") from None
     core = copy.deepcopy(node)  # the core's spec does not know `execution`; interpolations still see the whole config
     with open_dict(core):
         core.curriculum.pop("execution", None)
@@ -189,50 +183,12 @@ def run_config_from_node(node: DictConfig, explicit: frozenset[str], source: str
     return RunConfig(to_config(node), spec, execution, node, explicit, source)
 
 
-def _resolve_repo_files(node: DictConfig, source: str) -> None:
-    """Our reward by default; the reward and prompt files found from any directory (layout.py)."""
-    from vlm_capcurriculum.prompts import PromptNotFoundError, resolve_prompt
-
-    from .layout import default_reward_function, resolve_function_path
-
-    try:
-        reward = node.worker.reward.reward_function
-        node.worker.reward.reward_function = (
-            default_reward_function()
-            if reward is None
-            else resolve_function_path(str(reward), what="worker.reward.reward_function")
-        )
-        if node.data.format_prompt is not None:
-            node.data.format_prompt = str(resolve_prompt(str(node.data.format_prompt)))
-    except PromptNotFoundError as error:
-        raise ConfigError(f"{source}: data.format_prompt: {error}") from None
-    except FileNotFoundError as error:
-        raise ConfigError(f"{source}: {error}") from None
-
-
 def load_run_config(argv: Sequence[str]) -> RunConfig:
     """The entry point's config: EasyR1's config plus a validated ``curriculum:`` block."""
     node, explicit = compose(argv)
     config_files = [arg.split("=", 1)[1] for arg in argv if arg.startswith("config=")]
     source = config_files[-1] if config_files else "command line"
     return run_config_from_node(node, explicit, source)
-
-
-def enable_runtime_vision_toggle(config: CurriculumPPOConfig) -> None:
-    """Prepare the actor for freezing/unfreezing its vision tower at stage boundaries.
-
-    EasyR1's ``worker.actor.model.freeze_vision_tower`` removes the tower from the optimizer before FSDP
-    wrapping, so it can never be unfrozen; a run whose stages differ must start with it trainable. Our
-    freeze (torch_ops.VisionTowerGate) needs ``use_orig_params=True`` so that the optimizer sees the tower's
-    own parameters instead of FSDP flat parameters that mix them with text-model parameters.
-    """
-    if config.worker.actor.model.freeze_vision_tower:
-        raise ConfigError(
-            "`worker.actor.model.freeze_vision_tower=true` freezes the tower for the whole run (EasyR1 drops it "
-            "from the optimizer before FSDP wrapping), but this curriculum changes it between stages: set it to "
-            "false and let the stages decide."
-        )
-    config.worker.actor.fsdp.use_orig_params = True
 
 
 # --- plan-time decisions: what the engine supports, what EasyR1's config must say, what we refuse (before Ray) ---
@@ -247,14 +203,6 @@ NEVER_MID_RUN: dict[Operation, str] = {
     ),
 }
 CHAINED_HINT = "per-stage values of these work with curriculum.execution=chained (one EasyR1 run per stage)"
-
-
-class VisionMode(str, Enum):
-    """How the vision tower is handled for the whole run."""
-
-    trainable = "trainable"  # trainable in every stage: nothing to do
-    frozen = "frozen"  # frozen in every stage: EasyR1's own freeze_vision_tower (the paper's merged baseline)
-    per_stage = "per_stage"  # changes between stages: the worker's VisionTowerGate, use_orig_params=True
 
 
 def unsupported_operations(config: CurriculumPPOConfig) -> dict[Operation, str]:
@@ -353,19 +301,10 @@ def check_config(run: RunConfig) -> list[str]:
     return notes
 
 
-def vision_mode(config: CurriculumPPOConfig, plan: Plan) -> VisionMode:
-    """Trainable throughout, frozen throughout, or changing between stages (a stage's None = the config's value)."""
-    base = VisionTower.frozen if config.worker.actor.model.freeze_vision_tower else VisionTower.trainable
-    states = {stage.state.vision_tower or base for stage in plan.stages}
-    if states == {VisionTower.frozen}:
-        return VisionMode.frozen
-    if states == {VisionTower.trainable}:
-        return VisionMode.trainable
-    return VisionMode.per_stage
-
-
-def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
-    """Write the plan's consequences into EasyR1's config (before the trainer is built)."""
+def apply_plan(run: RunConfig, plan: Plan) -> str:
+    """Write the plan's consequences into EasyR1's config (before the trainer is built); returns how the vision tower
+    is handled: ``trainable`` or ``frozen`` in every stage (EasyR1's own freeze, as the paper's merged baseline), or
+    ``per_stage`` (the worker's VisionTowerGate)."""
     config = run.config
     if "trainer.max_steps" in run.explicit and config.trainer.max_steps not in (None, plan.total_steps):
         raise ConfigError(
@@ -375,9 +314,19 @@ def apply_plan(run: RunConfig, plan: Plan) -> VisionMode:
     # RayPPOTrainer.__init__ turns max_steps into training_steps: the LR schedule's horizon and the progress bar.
     config.trainer.max_steps = plan.total_steps
     config.data.rollout_batch_size = plan.batch_size
-    mode = vision_mode(config, plan)
-    if mode is VisionMode.frozen:
-        config.worker.actor.model.freeze_vision_tower = True  # EasyR1's own freeze, as the paper's merged baseline
-    elif mode is VisionMode.per_stage:
-        enable_runtime_vision_toggle(config)
-    return mode
+    base = VisionTower.frozen if config.worker.actor.model.freeze_vision_tower else VisionTower.trainable
+    states = {stage.state.vision_tower or base for stage in plan.stages}  # a stage's None: the config's value
+    if states == {VisionTower.frozen}:
+        config.worker.actor.model.freeze_vision_tower = True
+        return "frozen"
+    if states == {VisionTower.trainable}:
+        return "trainable"
+    if config.worker.actor.model.freeze_vision_tower:
+        raise ConfigError(
+            "`worker.actor.model.freeze_vision_tower=true` freezes the tower for the whole run (EasyR1 drops it "
+            "from the optimizer before FSDP wrapping), but this curriculum changes it between stages: set it to "
+            "false and let the stages decide."
+        )
+    # our freeze (torch_ops.VisionTowerGate) needs the optimizer to see the tower's own parameters, not FSDP flat ones
+    config.worker.actor.fsdp.use_orig_params = True
+    return "per_stage"

@@ -1,12 +1,8 @@
 """EasyR1's dataset and loader over the curriculum: ``RLHFDataset`` + our sampler, as ``create_dataloader`` builds them.
 
-No hook in EasyR1: ``verl/trainer/data_loader.py::create_dataloader`` hard-codes a random or sequential sampler, so
-we build the same ``RLHFDataset`` and ``StatefulDataLoader`` with :class:`~vlm_capcurriculum.curriculum.CurriculumSampler`
-(the loader's ``i``-th batch is global step ``i + 1``; ``dataloader.pt`` in EasyR1's checkpoint holds its state).
-
-Overlong prompts: EasyR1's filter drops rows when it builds the dataset, which would shift every later index, so
-:func:`drop_overlong_prompts` runs it once over the written file, the plan is built on what is left, and the training
-dataset is then built unfiltered from the rewritten file.
+No hook in EasyR1: ``create_dataloader`` hard-codes a random or sequential sampler, so we build the same loader with
+:class:`~vlm_capcurriculum.curriculum.CurriculumSampler` (the ``i``-th batch is global step ``i + 1``). EasyR1's
+overlong filter would shift every later index, so :func:`drop_overlong_prompts` runs it once before the plan is built.
 """
 
 from __future__ import annotations
@@ -58,10 +54,8 @@ def use_our_columns(config: Any) -> None:
 def drop_overlong_prompts(
     config: Any, tokenizer: Any, processor: Any, data: CurriculumData, train_file: str
 ) -> tuple[CurriculumData, int]:
-    """Apply EasyR1's overlong-prompt filter (if ``data.filter_overlong_prompts``) to the written file.
-
-    Returns the data without the dropped records (the file is rewritten to match) and how many were dropped.
-    """
+    """Apply EasyR1's overlong-prompt filter (if ``data.filter_overlong_prompts``) to the written file; returns the
+    data without the dropped records (the file is rewritten to match) and how many were dropped."""
     if not config.data.filter_overlong_prompts:
         return data, 0
     filtered = rlhf_dataset(config, tokenizer, processor, train_file, filter_overlong=True)
@@ -78,16 +72,7 @@ def drop_overlong_prompts(
     return data, len(dropped)
 
 
-def train_dataloader(
-    config: Any,
-    tokenizer: Any,
-    processor: Any,
-    plan: Plan,
-    train_file: str,
-    *,
-    completed_steps: int = 0,
-    num_workers: int = EASYR1_NUM_WORKERS,
-) -> Any:
+def train_dataloader(config: Any, tokenizer: Any, processor: Any, plan: Plan, train_file: str) -> Any:
     """The training loader: the plan's samples in the plan's order, one batch per global step."""
     dataset = rlhf_dataset(config, tokenizer, processor, train_file, filter_overlong=False)
     if len(dataset) != plan.dataset_size:
@@ -95,9 +80,9 @@ def train_dataloader(
             f"{train_file} holds {len(dataset)} rows but the plan's global index space has {plan.dataset_size}: "
             "the data file and the plan are out of step (rewrite it by restarting the launcher)"
         )
-    sampler = CurriculumSampler(plan, completed_steps=completed_steps)
-    return StatefulDataLoader(dataset, plan.batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate_fn,
-                              drop_last=True)  # fmt: skip
+    sampler = CurriculumSampler(plan)  # at step 0: dataloader.pt or the trainer's resume sets its position
+    return StatefulDataLoader(dataset, plan.batch_size, sampler=sampler, num_workers=EASYR1_NUM_WORKERS,
+                              collate_fn=collate_fn, drop_last=True)  # fmt: skip
 
 
 def val_dataloader(config: Any, tokenizer: Any, processor: Any, num_workers: int = EASYR1_NUM_WORKERS) -> Any:

@@ -1,18 +1,18 @@
 """The curriculum engine for EasyR1: the core's engine protocol on a running ``CurriculumRayPPOTrainer``.
 
 Each operation is a ``curriculum_*`` call to the actor worker group (:mod:`.worker_mixin`, one result per rank,
-checked to agree) or driver-side state (the KL controller, the reward actor, validation). Setters take ``None`` as
-"the value the run was configured with" (the core's contract). EasyR1 checkpoints only the actor, so
-:meth:`EasyR1Engine.restore_after_resume` reloads a refreshed reference from disk after a resume inside its stage.
+checked to agree) or driver-side state (the KL controller, the reward actor, validation).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
+import ray
+
+from vlm_capcurriculum.curriculum import EngineBase, PlannedStage
 from vlm_capcurriculum.curriculum.warmup import warmup_steps
 
 from .config import supported_operations
@@ -29,44 +29,29 @@ class EngineError(RuntimeError):
 class EasyR1Engine(EngineBase):
     """Stage operations on a :class:`CurriculumRayPPOTrainer` (after ``init_workers``)."""
 
-    def __init__(
-        self,
-        trainer: CurriculumRayPPOTrainer,
-        *,
-        set_reward_kwargs: Callable[[Mapping[str, Any]], Any] | None = None,
-    ) -> None:
+    def __init__(self, trainer: CurriculumRayPPOTrainer) -> None:
         config = trainer.config
         actor = config.worker.actor
         self.trainer = trainer
         self.plan = trainer.plan
         self.layout = StageLayout(config.trainer.save_checkpoint_path)
         self.supported_operations = supported_operations(config)
-        if set_reward_kwargs is None:
-            self.supported_operations -= {Operation.reward}
-        self._set_reward_kwargs = set_reward_kwargs
-        self._easyr1_frozen = bool(actor.model.freeze_vision_tower)
         self._use_kl_loss = bool(config.algorithm.use_kl_loss)
         self.base: dict[str, Any] = {
-            "vision_trainable": not self._easyr1_frozen,
+            "vision_trainable": not actor.model.freeze_vision_tower,  # true in every stage then (config.apply_plan)
             "lr": float(actor.optim.lr),
-            "lr_warmup_ratio": float(
-                actor.optim.lr_warmup_ratio
-            ),  # 0 whenever the knob is in use (config.unsupported_operations)
+            "lr_warmup_ratio": float(actor.optim.lr_warmup_ratio),  # 0 when the knob is in use (config.py)
             "kl_coef": float(config.algorithm.kl_coef),
             "clip_ratio_low": float(actor.clip_ratio_low),
             "clip_ratio_high": float(actor.clip_ratio_high),
             "max_grad_norm": float(actor.max_grad_norm),
         }
-        # what the workers hold now (a fresh process starts from the configured values)
-        self.current: dict[str, Any] = {**self.base, "reward_kwargs": {}}
+        # what the workers hold now, for the step's log (a fresh process starts from the configured values)
+        self.current: dict[str, Any] = {key: value for key, value in self.base.items() if key != "lr_warmup_ratio"}
 
-    # ------------------------------------------------------------------------------------------- helpers
     @property
     def _group(self) -> Any:
-        group = getattr(self.trainer, "actor_rollout_ref_wg", None)
-        if group is None:
-            raise EngineError("the actor worker group does not exist yet (call trainer.init_workers() first)")
-        return group
+        return self.trainer.actor_rollout_ref_wg
 
     @staticmethod
     def _agreed(results: Any, what: str) -> Any:
@@ -75,21 +60,12 @@ class EasyR1Engine(EngineBase):
             raise EngineError(f"{what}: the ranks disagree: {results}")
         return results[0]
 
-    def _stage(self) -> PlannedStage:
-        return self.plan.stage_at(self.trainer.global_step)
-
     # ------------------------------------------------------------------------------------------- knobs
     def set_vision_tower_trainable(self, trainable: bool | None) -> None:
         value = self.base["vision_trainable"] if trainable is None else bool(trainable)
-        if value == self.current["vision_trainable"]:
-            return
-        if self._easyr1_frozen:
-            raise EngineError(
-                "worker.actor.model.freeze_vision_tower=true removed the vision tower from the optimizer at start; "
-                "it cannot be made trainable (the launcher only sets it when every stage freezes the tower)"
-            )
-        self._agreed(self._group.curriculum_set_vision_trainable(value), "vision tower")
-        self.current["vision_trainable"] = value
+        if value != self.current["vision_trainable"]:
+            self._agreed(self._group.curriculum_set_vision_trainable(value), "vision tower")
+            self.current["vision_trainable"] = value
 
     def set_lr(self, lr: float | None) -> None:
         value = self.base["lr"] if lr is None else float(lr)
@@ -102,7 +78,6 @@ class EasyR1Engine(EngineBase):
         self._agreed(
             self._group.curriculum_set_lr_warmup(steps_into_stage, warmup_steps(value, stage.steps)), "LR warm-up"
         )
-        self.current["lr_warmup_ratio"] = value
 
     def _set_knobs(self, **knobs: float) -> None:
         self._agreed(self._group.curriculum_set_actor_knobs(knobs), "actor knobs")  # each rank returns the old values
@@ -124,16 +99,13 @@ class EasyR1Engine(EngineBase):
         self._set_knobs(max_grad_norm=self.base["max_grad_norm"] if max_grad_norm is None else float(max_grad_norm))
 
     def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
-        if self._set_reward_kwargs is None:
-            self._unsupported(Operation.reward)
-        self._set_reward_kwargs(dict(kwargs))
-        self.current["reward_kwargs"] = dict(kwargs)
+        """The training reward actor's kwargs (Ray runs this call before the step's ``compute_reward``)."""
+        ray.get(self.trainer.reward_fn.set_reward_kwargs.remote(dict(kwargs)))
 
     # ------------------------------------------------------------------------------------------- actions
     def reset_optimizer(self) -> None:
-        """Forget Adam moments and step counts. The LR schedule keeps its position: a warm-up configured with
-        ``worker.actor.optim.lr_warmup_ratio`` happens once per run (the recipes use none, as the reference
-        config); a stage's own warm-up is the ``lr_warmup_ratio`` knob (:meth:`set_lr_warmup`)."""
+        """Forget Adam moments and step counts. The LR schedule keeps its position (a stage's own warm-up is the
+        ``lr_warmup_ratio`` knob)."""
         self._group.curriculum_reset_optimizer()
 
     def reference_dir(self, stage: PlannedStage) -> str:
@@ -145,7 +117,7 @@ class EasyR1Engine(EngineBase):
 
     def refresh_reference(self) -> None:
         """The reference becomes the current actor; its weights are kept on disk for a resume inside the stage."""
-        stage = self._stage()
+        stage = self.plan.stage_at(self.trainer.global_step)
         self._agreed(self._group.curriculum_refresh_reference(), "reference refresh")
         path = self.reference_dir(stage)
         if not has_weights(path):  # the previous stage's model directory is written just before (end actions)
@@ -154,9 +126,7 @@ class EasyR1Engine(EngineBase):
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         """A Hugging Face model directory of the weights after ``step``, plus ``stage.json`` describing it."""
         path = self.layout.stage_model(stage.position, stage.name)
-        written = [result for result in self._group.curriculum_save_hf_model(path, overwrite=True) if result]
-        if len(written) != 1:
-            raise EngineError(f"stage checkpoint {path}: expected one writer rank, got {written}")
+        self._group.curriculum_save_hf_model(path, overwrite=True)  # rank 0 writes
         info = {
             "stage": stage.name,
             "capability": stage.capability,
@@ -169,11 +139,8 @@ class EasyR1Engine(EngineBase):
             json.dump(info, handle, indent=2)
 
     def validate(self, stage: PlannedStage, step: int) -> None:
-        """EasyR1's validation of the weights after ``step``, logged at that step.
-
-        Nothing happens when EasyR1 validated that step itself: after the plan's last step (``fit`` always does), or
-        when ``trainer.val_freq`` divides the step.
-        """
+        """EasyR1's validation of the weights after ``step``, unless EasyR1 validates that step itself (the plan's last
+        step, or one ``trainer.val_freq`` divides)."""
         val_freq = self.trainer.config.trainer.val_freq
         if step == self.plan.total_steps or (val_freq > 0 and step % val_freq == 0):
             return
@@ -182,13 +149,9 @@ class EasyR1Engine(EngineBase):
 
     # ------------------------------------------------------------------------------------------- resume
     def restore_after_resume(self, completed_steps: int) -> list[str]:
-        """Bring what EasyR1's checkpoint lacks back after a resume at ``completed_steps``; returns what was done.
-
-        * The KL reference: EasyR1 rebuilds it from the base model. If the next step lies inside a stage (past its
-          first step) that refreshed the reference, it is reloaded from that stage's reference directory.
-        * A stage-end model directory: the stage-end actions run at the start of the next step, so a run stopped
-          right after saving ``global_step_N`` (N = a stage's last step) has not written it yet: write it now
-          (the loaded weights are exactly those after step N). A stage-end validation is not replayed.
+        """Bring back what EasyR1's checkpoint lacks after a resume at ``completed_steps``; returns what was done:
+        the KL reference inside a stage that refreshed it (EasyR1 rebuilds it from the base model), and the model
+        directory of a stage whose last step was checkpointed before its end actions ran (validation is not replayed).
         """
         done: list[str] = []
         plan = self.plan
@@ -219,11 +182,4 @@ class EasyR1Engine(EngineBase):
 
     def state_metrics(self) -> dict[str, float]:
         """What the engine has applied, for the step's log."""
-        return {
-            "curriculum/vision_trainable": float(self.current["vision_trainable"]),
-            "curriculum/lr": self.current["lr"],
-            "curriculum/kl_coef": self.current["kl_coef"],
-            "curriculum/clip_ratio_low": self.current["clip_ratio_low"],
-            "curriculum/clip_ratio_high": self.current["clip_ratio_high"],
-            "curriculum/max_grad_norm": self.current["max_grad_norm"],
-        }
+        return {f"curriculum/{key}": float(value) for key, value in self.current.items()}

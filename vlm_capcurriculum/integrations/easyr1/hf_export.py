@@ -1,12 +1,9 @@
 """Hugging Face model directories that ``from_pretrained`` and vLLM load: the stage-end model (weights gathered from the
-live FSDP actor) and the chain's hand-off (EasyR1's ``global_step_N/actor`` shards merged). A directory is written under
-a temporary name and renamed into place, so a crash never leaves a half-written model where the next stage loads it.
+live FSDP actor) and the chain's hand-off (EasyR1's ``global_step_N/actor`` shards merged), written under a temporary
+name and renamed into place, so a crash never leaves a half-written model where the next stage loads it.
 
-EasyR1's ``FSDPCheckpointManager`` writes one ``model_world_size_{W}_rank_{R}.pt`` per rank (DTensors over the
-``("fsdp",)`` or HSDP ``("ddp", "fsdp")`` mesh) and ``huggingface/`` with config and processor but no weights, which is
-why the reference one-shot script's stage 2 (``model_path=.../actor/huggingface``) has nothing to load.
-Not EasyR1's ``scripts/model_merger.py``: it is not installed with the package (``find_packages`` takes ``verl`` only)
-and its logic sits under ``if __name__ == "__main__"``, so nothing of it can be imported from an installed EasyR1.
+Not EasyR1's ``scripts/model_merger.py``: it is not installed with the package and its logic sits under
+``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from packaging.version import Version
 from torch.distributed.tensor import DTensor, Replicate, Shard
 from transformers import AutoConfig, GenerationConfig, PretrainedConfig, PreTrainedModel
 
-from .layout import WEIGHT_FILES, has_weights
+from .layout import WEIGHT_FILES
 
 # Files of an EasyR1 `huggingface/` folder that we regenerate rather than copy.
 _REGENERATED = {"config.json", "generation_config.json", *WEIGHT_FILES}
@@ -64,16 +61,13 @@ def read_hf_weights(model_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor
     return dict(model.state_dict())
 
 
-def _cast(state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    return {key: value.to(dtype) if torch.is_floating_point(value) else value for key, value in state_dict.items()}
-
-
 def build_model(config: PretrainedConfig, state_dict: Mapping[str, torch.Tensor], dtype: torch.dtype) -> Any:
     """Instantiate the model on the meta device and adopt ``state_dict``; every weight must be provided."""
     model_class = model_class_for(config)
     with torch.device("meta"):
         model = model_class._from_config(config, **_dtype_argument(dtype))
-    result = model.load_state_dict(_cast(state_dict, dtype), strict=False, assign=True)
+    cast = {key: value.to(dtype) if value.is_floating_point() else value for key, value in state_dict.items()}
+    result = model.load_state_dict(cast, strict=False, assign=True)
     if result.unexpected_keys:
         raise ValueError(
             f"{len(result.unexpected_keys)} weights do not belong to {model_class.__name__}: "
@@ -101,13 +95,9 @@ def write_hf_model_dir(
     dtype: torch.dtype = torch.bfloat16,
     overwrite: bool = False,
 ) -> Path:
-    """Save ``state_dict`` as a Hugging Face model directory at ``out_dir`` and return its path.
-
-    ``processing_class`` (a processor or tokenizer object) is saved with ``save_pretrained``; alternatively
-    ``copy_files_from`` names a folder (EasyR1's ``actor/huggingface``) whose tokenizer/processor files are
-    copied byte for byte. ``generation_config`` is kept as given (as EasyR1's merger does since #11007).
-    ``dtype`` defaults to bfloat16, what EasyR1's merger writes and vLLM serves.
-    """
+    """Save ``state_dict`` as a Hugging Face model directory at ``out_dir`` and return its path. The processor comes
+    from ``processing_class`` or as the files of ``copy_files_from`` (EasyR1's ``actor/huggingface``); bfloat16 is
+    what EasyR1's merger writes and vLLM serves."""
     target = Path(out_dir).absolute()
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
@@ -161,7 +151,7 @@ def find_shards(actor_dir: str | os.PathLike[str]) -> list[Path]:
     return [ranks[rank] for rank in range(world_size)]
 
 
-def merge_shards(shard_paths: Sequence[Path], dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+def merge_shards(shard_paths: Sequence[Path], dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Reassemble full tensors from per-rank shard files (cast to ``dtype`` as they are read): each tensor's pieces
     come from the ranks at coordinate 0 of every mesh dimension it is replicated over, in order along its shard."""
     pieces: dict[str, list[tuple[int, torch.Tensor]]] = {}
@@ -188,7 +178,7 @@ def merge_shards(shard_paths: Sequence[Path], dtype: torch.dtype | None = None) 
                 continue  # not sharded: rank 0's copy
             else:
                 layout[key] = (value.shape, None)
-            local = value.detach() if dtype is None or not value.is_floating_point() else value.detach().to(dtype)
+            local = value.detach().to(dtype) if value.is_floating_point() else value.detach()
             pieces.setdefault(key, []).append((order, local.clone()))
         del state
     merged = {}
@@ -231,22 +221,3 @@ def merge_actor_checkpoint(
         generation_config=generation_config,
         dtype=dtype,
     )
-
-
-def next_stage_model(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """A path the next stage can pass as ``worker.actor.model.model_path``.
-
-    ``checkpoint`` may be ``global_step_N``, ``global_step_N/actor`` or ``global_step_N/actor/huggingface``
-    (what the reference script passes). A folder that already holds weights is returned as is; otherwise
-    the shards are merged into ``out_dir`` (reused when a previous attempt already completed it).
-    """
-    path = Path(checkpoint)
-    if has_weights(path):
-        return path
-    if path.name == "huggingface":
-        path = path.parent
-    if (path / "actor").is_dir():
-        path = path / "actor"
-    if has_weights(out_dir):
-        return Path(out_dir).absolute()
-    return merge_actor_checkpoint(path, out_dir)

@@ -1,15 +1,9 @@
 """The installed EasyR1: the one version this integration supports, checked once, and its config without vLLM.
 
-EasyR1 has no plugin API: we subclass its trainer, worker, config and reward manager and read their attributes, so
-the integration is written against one EasyR1 commit and refuses any other (:func:`require_easyr1`, called by
-``config.py`` before its first EasyR1 import; every EasyR1 module we use is imported after that one).
-
-No hook for this in EasyR1: ``verl.trainer.config`` reaches ``verl/workers/rollout/__init__.py``, which imports vLLM
-next to the plain ``RolloutConfig`` dataclass. Where vLLM is missing (``--dry-run`` on a laptop, the CPU lane) we
-register that package without running its ``__init__`` and load its real ``config`` submodule; every other name of
-the package then raises :class:`VLLMUnavailableError`. Where vLLM is importable nothing is touched.
-
-Importing this module imports nothing from EasyR1.
+EasyR1 has no plugin API: we subclass its classes and read their attributes, so the integration is written against
+one EasyR1 commit and refuses any other (:func:`require_easyr1`, called by ``config.py`` before its first EasyR1
+import). No hook in EasyR1 either for importing its config without vLLM (docs/integrations/easyr1.md, "vLLM at
+import time"). Importing this module imports nothing from EasyR1.
 """
 
 from __future__ import annotations
@@ -64,14 +58,10 @@ def require_easyr1() -> None:
             f"EasyR1 {version} is installed ({location}), but the EasyR1 integration supports {SUPPORTED} only. "
             "Install the supported commit (`git checkout b44b311 && pip install -e .` in the EasyR1 clone)."
         )
-    if importlib.util.find_spec("vllm") is None and _ROLLOUT not in sys.modules:
-        _import_rollout_config_only()
-
-
-def _import_rollout_config_only() -> None:
-    spec = importlib.util.find_spec(_ROLLOUT)
-    assert spec is not None and spec.submodule_search_locations is not None, f"{_ROLLOUT} is a package at b44b311"
-    package = importlib.util.module_from_spec(spec)  # sets __path__, does not execute __init__
+    if importlib.util.find_spec("vllm") is not None or _ROLLOUT in sys.modules:
+        return
+    # Register `verl.workers.rollout` without running its __init__ (which imports vLLM) and load its real `config`.
+    package = importlib.util.module_from_spec(importlib.util.find_spec(_ROLLOUT))  # type: ignore[arg-type]
 
     def missing(name: str) -> object:
         if name.startswith("__"):

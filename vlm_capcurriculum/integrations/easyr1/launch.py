@@ -1,9 +1,5 @@
-"""``vlmcc train --config recipes/config.yaml backend=easyr1 ...``: a composed recipe run by the EasyR1 entry point.
-
-:func:`easyr1_node` turns the recipe into the entry point's config (``backend.easyr1``, the resolved ``curriculum``
-block with ``execution`` from ``backend.execution``, ``data.val_files``); :func:`launch` runs it as
-``python -m vlm_capcurriculum.integrations.easyr1 config=...`` would, in this process. Importing this module needs no
-EasyR1 (``vlmcc train`` imports it first).
+"""``vlmcc train --config recipes/config.yaml backend=easyr1 ...``: a composed recipe run by the EasyR1 entry point,
+in this process. Importing this module needs no EasyR1 (``vlmcc train`` imports it first).
 """
 
 from __future__ import annotations

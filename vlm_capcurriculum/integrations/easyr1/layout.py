@@ -15,14 +15,8 @@
         chained/NN-name/{config.yaml,easyr1/}   chained execution: the stage's own EasyR1 run (the two curriculum
                                       files above then combine the stage runs' own, steps renumbered)
 
-And the files EasyR1 loads by path, found from any working directory: EasyR1 resolves
-``worker.reward.reward_function`` against the current directory, and ours lives in the repository next to the
-package (``reward_fns/capcurriculum.py``), where an editable install (``pip install -e .``) keeps it.
-
 :class:`RunProgress` keeps the two progress files: EasyR1's own file logger (``experiment_log.jsonl``) is not rewound
-on resume; these are. The summary is rebuilt from the steps file after every step, so a resumed run's summary equals
-the uninterrupted run's; stage-end validations come from the trainer's validation logs (and, after a resume, from
-the previous summary).
+on resume; these are. And the reward file EasyR1 loads by path, found from any directory.
 """
 
 from __future__ import annotations
@@ -94,36 +88,19 @@ class StageLayout:
         return f"{self.curriculum_dir}/reference/{position + 1:02d}-{name}"
 
 
-def repo_root() -> Path:
-    """The directory holding the ``vlm_capcurriculum`` package (the repository root for a clone)."""
-    return Path(vlm_capcurriculum.__file__).resolve().parent.parent
-
-
-def resolve_repo_file(path: str, *, what: str) -> str:
-    """``path`` as an absolute path: as given if it exists, else under the repository root; an error if neither."""
-    given = Path(os.path.expanduser(path))
-    if given.is_file():
-        return str(given.absolute())
-    in_repo = repo_root() / given
-    if not given.is_absolute() and in_repo.is_file():
-        return str(in_repo)
+def resolve_function_path(spec: str, *, what: str) -> str:
+    """``file.py:function`` (split at the last colon, as EasyR1's ``RewardConfig.post_init``) with the file made
+    absolute: as given if it exists, else under the repository root, where an editable install keeps ``reward_fns/``."""
+    path, colon, function = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    repo = Path(vlm_capcurriculum.__file__).resolve().parents[1]
+    given = Path(path).expanduser()
+    for candidate in (given, repo / given):
+        if candidate.is_file():
+            return f"{candidate.absolute()}{colon}{function}"
     raise FileNotFoundError(
-        f"{what}: {path} is neither a file here ({Path.cwd()}) nor in the repository ({repo_root()}); "
+        f"{what}: {path} is neither a file here ({Path.cwd()}) nor in the repository ({repo}); "
         "install vlm-capcurriculum from a clone (pip install -e .) or give an absolute path"
     )
-
-
-def resolve_function_path(spec: str, *, what: str) -> str:
-    """``file.py:function`` with the file resolved by :func:`resolve_repo_file` (split as EasyR1's
-    ``RewardConfig.post_init`` does: at the last colon)."""
-    if ":" not in spec:
-        return resolve_repo_file(spec, what=what)
-    path, function = spec.rsplit(":", 1)
-    return f"{resolve_repo_file(path, what=what)}:{function}"
-
-
-def default_reward_function() -> str:
-    return resolve_function_path(DEFAULT_REWARD_FUNCTION, what="worker.reward.reward_function")
 
 
 def has_weights(path: str | os.PathLike[str]) -> bool:
@@ -179,23 +156,17 @@ class RunProgress:
             self.validations[self.plan.stage_at(step).position] = values
             self.write_summary()
 
-    def stage_entries(self) -> list[dict[str, Any]]:
+    def write_summary(self) -> Path:
+        """``curriculum_summary.json``, atomically (a kill mid-write leaves the previous file)."""
         records = self.steps.read()
         entries = []
         for stage in self.plan.stages:
             model = self.layout.stage_model(stage.position, stage.name)
-            checkpoint = model if has_weights(model) else None
+            validation = self.validations.get(stage.position)
             entry = stage_summary(
-                stage, records, checkpoint=checkpoint, validation=self.validations.get(stage.position)
+                stage, records, checkpoint=model if has_weights(model) else None, validation=validation
             )
             if entry is not None:
                 entries.append(entry)
-        return entries
-
-    def write_summary(self) -> Path:
-        """``curriculum_summary.json``, atomically (a kill mid-write leaves the previous file)."""
-        records = self.steps.read()
         completed = records[-1]["step"] if records else 0
-        return run_layout.write_summary(
-            self.layout.summary_file, self.plan, self.stage_entries(), completed, backend="easyr1"
-        )
+        return run_layout.write_summary(self.layout.summary_file, self.plan, entries, completed, backend="easyr1")

@@ -1,11 +1,9 @@
 """The EasyR1 entry point: ``python -m vlm_capcurriculum.integrations.easyr1 config=FILE.yaml key=value ... [--dry-run]``.
 
 The arguments are exactly ``python -m verl.trainer.main``'s (EasyR1's whole config, strict keys) plus our
-``curriculum:`` block. :func:`prepare` does the driver-side work before Ray starts: validate the curriculum and the
-config, read every stage's data, write the global index space as one EasyR1 data file, apply EasyR1's
-overlong-prompt filter, build the plan and check that EasyR1 can honour it, and set ``trainer.max_steps`` and the
-vision-tower handling from it. Then ``--dry-run`` builds the real loaders and prints the plan; a run trains it in
-one EasyR1 run (runner.py) or, with ``curriculum.execution=chained``, one run per stage (chained.py).
+``curriculum:`` block (docs/integrations/easyr1.md). ``--dry-run`` checks everything, builds the real loaders and
+prints the plan, without Ray or model weights; a run trains the plan in one EasyR1 run or, with
+``curriculum.execution=chained``, one run per stage.
 """
 
 from __future__ import annotations
@@ -20,8 +18,10 @@ from typing import Any
 
 from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import CurriculumData, Plan, PlanError, build_plan, load_curriculum_data
+from vlm_capcurriculum.curriculum.plan_table import print_plan
 from vlm_capcurriculum.schema import DataFileError, RecordValidationError
 
+from .chained import run_chain, stage_command
 from .installed import EasyR1VersionError
 from .layout import StageLayout
 from .records import write_train_file, write_val_file
@@ -40,7 +40,6 @@ class PreparedRun:
     notes: list[str]
     tokenizer: Any = None
     processor: Any = None
-    previous_fingerprint: str | None = None  # of the plan.json a previous launch left in the same directory
 
 
 def _plan_or_error(run: Any, data: CurriculumData) -> Plan:
@@ -63,6 +62,8 @@ def load_data(run: Any) -> tuple[CurriculumData, Plan]:
 
 def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
     """Everything before Ray, for one EasyR1 run of the whole plan (``execution=single``)."""
+    from verl.utils.checkpoint import CHECKPOINT_TRACKER
+
     from .config import apply_plan, check_config, check_plan
     from .data import drop_overlong_prompts, load_tokenizer_and_processor, use_our_columns
 
@@ -84,50 +85,35 @@ def prepare(run: Any, *, root: str | None = None) -> PreparedRun:
         )
     vision = apply_plan(run, plan)
     try:
-        val_file, _ = write_val_file([str(config.data.val_files)], layout.val_file)
+        val_file = write_val_file(str(config.data.val_files), layout.val_file)
     except (DataFileError, RecordValidationError) as error:
         detail = error.one_line() if isinstance(error, RecordValidationError) else str(error)
         raise ConfigError(f"{run.source}: data.val_files: {detail}") from None
     config.data.val_files = val_file
     config.data.train_files = layout.train_file
+    # Refuse to resume checkpoints of another plan (before Ray starts; the sampler would refuse them later), by the
+    # plan.json a previous launch left, before it is replaced.
     plan_file = Path(layout.plan_file)
-    previous = json.loads(plan_file.read_text(encoding="utf-8")).get("fingerprint") if plan_file.is_file() else None
-    prepared = PreparedRun(run, data, plan, layout, vision.value, dropped, notes, tokenizer, processor, previous)
-    check_resume_target(prepared)  # before plan.json is replaced: it is what identifies the checkpoints' plan
-    plan_file.write_text(json.dumps(_plan_record(plan, data), indent=2) + "\n", encoding="utf-8")
-    return prepared
-
-
-def _plan_record(plan: Plan, data: CurriculumData) -> dict[str, Any]:
-    out = plan.to_json()
-    out["data"] = [
+    old = json.loads(plan_file.read_text(encoding="utf-8")).get("fingerprint") if plan_file.is_file() else None
+    resuming = config.trainer.load_checkpoint_path is not None or (
+        config.trainer.find_last_checkpoint and (Path(layout.root) / CHECKPOINT_TRACKER).is_file()
+    )
+    if resuming and old is not None and old != plan.fingerprint:
+        raise ConfigError(
+            f"{layout.root} holds checkpoints of another plan (fingerprint {old}, now {plan.fingerprint}): the data, "
+            "the curriculum or its seed changed. Use another trainer.save_checkpoint_path, or "
+            "trainer.find_last_checkpoint=false to start over"
+        )
+    record = plan.to_json()
+    record["data"] = [
         {"name": stage.stage.name, "files": [str(path) for path in stage.files], "report": stage.report.summary()}
         for stage in data.stages
     ]
-    return out
-
-
-def check_resume_target(prepared: PreparedRun) -> None:
-    """Refuse to resume checkpoints of another plan (before Ray starts; the sampler would refuse them later)."""
-    from verl.utils.checkpoint import CHECKPOINT_TRACKER
-
-    config = prepared.run.config
-    tracker = Path(prepared.layout.root) / CHECKPOINT_TRACKER
-    resuming = config.trainer.load_checkpoint_path is not None or (
-        config.trainer.find_last_checkpoint and tracker.is_file()
-    )
-    old = prepared.previous_fingerprint
-    if resuming and old is not None and old != prepared.plan.fingerprint:
-        raise ConfigError(
-            f"{prepared.layout.root} holds checkpoints of another plan (fingerprint {old}, now "
-            f"{prepared.plan.fingerprint}): the data, the curriculum or its seed changed. Use another "
-            "trainer.save_checkpoint_path, or trainer.find_last_checkpoint=false to start over"
-        )
+    plan_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return PreparedRun(run, data, plan, layout, vision, dropped, notes, tokenizer, processor)
 
 
 def print_summary(prepared: PreparedRun, *, header: str) -> None:
-    from vlm_capcurriculum.curriculum.plan_table import print_plan
-
     config = prepared.run.config
     print(header)
     print_plan(prepared.plan, prepared.data)
@@ -167,9 +153,6 @@ def dry_run(run: Any) -> int:
 
 def chained(run: Any, *, dry_run_only: bool) -> int:
     """``curriculum.execution=chained``: one EasyR1 run per stage (chained.py); a dry run lists them."""
-    from vlm_capcurriculum.curriculum.plan_table import print_plan
-
-    from .chained import run_chain, stage_command
     from .config import check_config, check_plan
 
     notes = check_config(run)
@@ -190,20 +173,18 @@ def chained(run: Any, *, dry_run_only: bool) -> int:
     return 0
 
 
-def train(run: Any) -> int:
-    prepared = prepare(run)
-    print_summary(prepared, header=f"training: {run.source}")
-    from .runner import train as train_on_ray  # imports Ray and EasyR1's trainer (vLLM): training machines only
-
-    train_on_ray(prepared.run.config, prepared.plan, prepared.run.config.data.train_files)
-    return 0
-
-
 def run_config(run: Any, *, dry_run_only: bool) -> int:
     """Dry-run or train a loaded :class:`~vlm_capcurriculum.integrations.easyr1.config.RunConfig`."""
     if run.execution == "chained":
         return chained(run, dry_run_only=dry_run_only)
-    return dry_run(run) if dry_run_only else train(run)
+    if dry_run_only:
+        return dry_run(run)
+    prepared = prepare(run)
+    print_summary(prepared, header=f"training: {run.source}")
+    from .runner import train  # imports Ray and EasyR1's trainer (vLLM): training machines only
+
+    train(run.config, prepared.plan, run.config.data.train_files)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,22 +1,20 @@
 """The curriculum's global index space as ONE EasyR1 data file (row ``i`` is global index ``i``, so the sampler's
-indices need no translation), and the validation data next to it.
-
-``RLHFDataset`` reads ``data.prompt_key`` (split on ``<image>``), ``data.answer_key`` (handed to the reward: our
-:class:`~vlm_capcurriculum.schema.answer.AnswerSpec` encoding) and ``data.image_key`` (absolute paths survive its join
-with ``data.image_dir``); every other column passes through to the batch, which is how the trainer checks that each
-step trains exactly the planned samples (``curriculum_index``). Imports nothing from EasyR1 (CI tests it).
+indices need no translation), and the validation data next to it. ``RLHFDataset`` passes every column it does not
+read through to the batch, which is how the trainer checks that each step trains exactly the planned samples
+(``curriculum_index``). Image paths are absolute: they survive its join with ``data.image_dir``. Imports nothing
+from EasyR1 (CI tests it).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.curriculum import CurriculumData
-from vlm_capcurriculum.schema import DataFileError, ReadReport, read_records
+from vlm_capcurriculum.schema import DataFileError, read_records
 
 PROMPT_KEY = "problem"
 ANSWER_KEY = "answer"
@@ -26,29 +24,12 @@ INDEX_KEY = "curriculum_index"
 SAMPLE_ID_KEY = "sample_id"  # the record id, for the steps file (curriculum_steps.jsonl)
 
 
-def has_images(data: CurriculumData) -> bool:
-    return any(record.images for record in data.records)
-
-
 def _row(record: Any, images: list[str] | None) -> dict[str, Any]:
     row: dict[str, Any] = {PROMPT_KEY: record.problem, ANSWER_KEY: record.ground_truth()}
     if images is not None:  # only when some record has images: a text-only model has no processor
         row[IMAGE_KEY] = images
     row[CAPABILITY_KEY] = record.capability
     return row
-
-
-def train_rows(data: CurriculumData) -> list[dict[str, Any]]:
-    """One EasyR1 row per record of the global index space, in index order."""
-    with_images = has_images(data)
-    return [
-        {
-            **_row(record, [str(path) for path in data.image_paths(index)] if with_images else None),
-            INDEX_KEY: index,
-            SAMPLE_ID_KEY: record.id,
-        }
-        for index, record in enumerate(data.records)
-    ]
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
@@ -64,40 +45,29 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike[str])
 
 
 def write_train_file(data: CurriculumData, path: str | os.PathLike[str]) -> Path:
-    return write_jsonl(train_rows(data), path)
+    """One EasyR1 row per record of the global index space, in index order."""
+    with_images = any(record.images for record in data.records)
+    rows = (
+        {
+            **_row(record, [str(image) for image in data.image_paths(index)] if with_images else None),
+            INDEX_KEY: index,
+            SAMPLE_ID_KEY: record.id,
+        }
+        for index, record in enumerate(data.records)
+    )
+    return write_jsonl(rows, path)
 
 
-def is_local_data_file(entry: str) -> bool:
-    """A validation entry we read ourselves: an existing file (``name@split`` hub ids and folders go to EasyR1)."""
-    return Path(os.path.expanduser(entry)).is_file()
-
-
-def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tuple[str, ReadReport | None]:
-    """The ``data.val_files`` value for EasyR1, and the read report when we converted the files.
-
-    Local files (any format our reader takes: our JSONL/parquet, the paper's released files) are read with the
-    same validation as training data and written in EasyR1 columns to ``path``, so validation questions reach the
-    reward in the same ground-truth encoding. One entry that is not a local file (``hiyouga/geometry3k@test``, a
-    dataset folder) is handed to EasyR1 unchanged. Mixing the two, or several non-local entries, is an error:
-    EasyR1 reads one source.
-    """
-    entries = [str(entry) for entry in entries if str(entry).strip()]
-    if not entries:
+def write_val_file(entry: str, path: str | os.PathLike[str]) -> str:
+    """The ``data.val_files`` value for EasyR1 (one source). A local file (any format our reader takes) is read with
+    the same validation as training data and written in EasyR1 columns to ``path``, so validation questions reach the
+    reward in the same ground-truth encoding; anything else (``hiyouga/geometry3k@test``, a folder) is EasyR1's."""
+    if not entry.strip():
         raise DataFileError("data.val_files: empty; EasyR1 validates on a data set (a file or `name@split`)")
-    local = [entry for entry in entries if is_local_data_file(entry)]
-    if not local:
-        if len(entries) > 1:
-            raise DataFileError(
-                f"data.val_files: {entries}: EasyR1 reads one validation source; give one `name@split` or local files"
-            )
-        return entries[0], None
-    if len(local) != len(entries):
-        remote = [entry for entry in entries if entry not in local]
-        raise DataFileError(
-            f"data.val_files: {remote} are not local files; EasyR1 reads one validation source, so either give "
-            "local files only (we convert them) or one `name@split`"
-        )
-    result = read_records([Path(os.path.expanduser(entry)) for entry in local], strict=True)
+    local = Path(os.path.expanduser(entry))
+    if not local.is_file():
+        return entry
+    result = read_records([local], strict=True)
     with_images = any(record.images for record in result.records)
     rows = [
         _row(
@@ -105,4 +75,4 @@ def write_val_file(entries: Sequence[str], path: str | os.PathLike[str]) -> tupl
         )
         for record, location in zip(result.records, result.locations, strict=True)
     ]
-    return str(write_jsonl(rows, path)), result.report
+    return str(write_jsonl(rows, path))

@@ -1,13 +1,8 @@
 """EasyR1's reward manager with one addition: stage-specific reward keyword arguments.
 
-``AutoRewardManager`` (``verl/workers/reward/function.py``) loads ``worker.reward.reward_function`` from its file and
-binds ``worker.reward.reward_function_kwargs`` once, as ``functools.partial(fn, **kwargs)``. It runs as a Ray actor
-(``verl.trainer.main.Runner``), so the driver cannot reach into it; :class:`CurriculumRewardManager` adds a method
-the driver calls at a stage boundary (``ray.get(actor.set_reward_kwargs.remote(kwargs))``, which Ray orders before
-the step's ``compute_reward``). Everything else (loading, batch/sequential types, metrics) is EasyR1's.
-
-Only the training reward switches; the validation reward keeps the configured arguments, so validation scores
-stay comparable across stages.
+``AutoRewardManager`` binds ``worker.reward.reward_function_kwargs`` once, as ``functools.partial``, in a Ray actor the
+driver cannot reach into; :class:`CurriculumRewardManager` adds the method the engine calls at a stage boundary.
+Only the training reward switches, so validation scores stay comparable across stages.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """The training side of the entry point: Ray, EasyR1's workers and reward actors, our loader and trainer.
 
-Our own runner (EasyR1's ``verl.trainer.main.Runner`` is not reused: it hard-codes ``FSDPWorker``,
-``create_dataloader`` and ``RayPPOTrainer``). It builds the same pieces from EasyR1's public classes: the
-tokenizer/processor (``get_tokenizer``/``get_processor``), ``RayWorkerGroup`` over one GPU pool, the reward
-manager as two Ray actors (train and validation), then the loader over the prepared data file with the curriculum
-sampler and :class:`~vlm_capcurriculum.integrations.easyr1.trainer.CurriculumRayPPOTrainer` with
-:class:`~vlm_capcurriculum.integrations.easyr1.worker.CurriculumFSDPWorker` for **both** roles
-(``create_colocated_worker_cls`` requires every class of a pool to share ``__ray_actor_class__.__base__``).
-
-Importing this module imports Ray and EasyR1's trainer, hence vLLM: training machines only.
+No hook in EasyR1: its ``verl.trainer.main.Runner`` hard-codes ``FSDPWorker``, ``create_dataloader`` and
+``RayPPOTrainer``, so we build the same pieces with ours. Importing this module imports Ray and EasyR1's trainer,
+hence vLLM: training machines only.
 """
 
 from __future__ import annotations
@@ -52,22 +46,19 @@ def build_trainer(config: Any, plan: Plan, train_file: str) -> CurriculumRayPPOT
     reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
     val_reward_fn = reward_actor.remote(config.worker.reward, tokenizer)
 
-    def set_reward_kwargs(kwargs: dict[str, Any]) -> Any:
-        return ray.get(reward_fn.set_reward_kwargs.remote(kwargs))
-
     return CurriculumRayPPOTrainer(
         config=config,
         tokenizer=tokenizer,
         processor=processor,
         train_dataloader=train_dataloader(config, tokenizer, processor, plan, train_file),
         val_dataloader=val_dataloader(config, tokenizer, processor),
+        # one class for both roles: create_colocated_worker_cls needs one __ray_actor_class__.__base__ per pool
         role_worker_mapping={Role.ActorRolloutRef: worker, Role.Critic: worker},
         resource_pool_manager=resource_pool_manager,
         ray_worker_group_cls=RayWorkerGroup,
         reward_fn=reward_fn,
         val_reward_fn=val_reward_fn,
         plan=plan,
-        set_reward_kwargs=set_reward_kwargs,
     )
 
 

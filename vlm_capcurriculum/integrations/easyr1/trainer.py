@@ -1,17 +1,12 @@
-"""``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller.
-
-No hook in EasyR1: ``RayPPOTrainer.fit`` has none, so we override what it calls (read at b44b311). Per step it does
-``global_step += 1``, ``_make_batch_data``, reward, log-probs, advantages, ``update_actor``, then
-``_validate``/``_save_checkpoint`` when due, and logs the step's metrics; ``logger`` is assigned inside ``fit``.
+"""``CurriculumRayPPOTrainer``: EasyR1's ``RayPPOTrainer`` driving the curriculum's stage controller. ``fit`` has no
+hook, so we override what it calls (read at b44b311).
 
 * ``_make_batch_data``: the step is known and nothing of it has run. At a stage boundary the controller finishes the
   previous step (stage-end model directory, validation) and begins this one (knobs, optimizer reset, reference
-  refresh), so no boundary operation falls between an update and EasyR1's checkpoint save; the batch must hold
-  exactly the plan's samples of the step.
-* ``_load_checkpoint`` / ``_save_checkpoint``: verified resume and sealed saves (:mod:`vlm_capcurriculum.checkpoints`);
-  after a resume the sampler, controller, progress files and the engine (KL reference) start at the restored step.
-* ``logger``: adds per-stage copies of the reward metrics and writes each step's line of the progress files
-  (:class:`.layout.RunProgress`) before EasyR1 saves the step's checkpoint, or else when it logs the step.
+  refresh), so no boundary operation falls between an update and EasyR1's checkpoint save.
+* ``_load_checkpoint`` / ``_save_checkpoint``: verified resume and sealed saves (:mod:`vlm_capcurriculum.checkpoints`).
+* ``logger`` (assigned inside ``fit``): per-stage copies of the reward metrics, and each step's line of the progress
+  files (:class:`.layout.RunProgress`) before EasyR1 saves the step's checkpoint, or else when it logs the step.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ class DataOutOfStepError(RuntimeError):
 class StageMetricsLogger:
     """EasyR1's ``Tracker`` plus per-stage copies of the step's reward means; ``on_log`` sees every log call."""
 
-    def __init__(self, tracker: Any, plan: Plan, on_log: Any = None) -> None:
+    def __init__(self, tracker: Any, plan: Plan, on_log: Any) -> None:
         self._tracker = tracker
         self._plan = plan
         self._on_log = on_log
@@ -54,32 +49,20 @@ class StageMetricsLogger:
                 if value is not None:
                     data = {**data, f"curriculum/reward/{stage.name}/{key}": value}
         self._tracker.log(data=data, step=step)
-        if self._on_log is not None:
-            self._on_log(data, step)
+        self._on_log(data, step)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tracker, name)
 
 
 class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
-    """EasyR1's trainer whose steps follow a curriculum plan. Extra keyword arguments: ``plan`` (required) and
-    ``set_reward_kwargs`` (a callable that changes the training reward's kwargs; None: stage reward overrides are
-    unsupported)."""
+    """EasyR1's trainer whose steps follow a curriculum ``plan`` (the one extra keyword argument); ``reward_fn`` is a
+    :class:`.reward.CurriculumRewardManager` actor."""
 
-    def __init__(self, *args: Any, plan: Plan, set_reward_kwargs: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.plan = plan
-        if self.training_steps != plan.total_steps:
-            raise ConfigError(
-                f"EasyR1 would train {self.training_steps} steps but the plan has {plan.total_steps}: set "
-                "trainer.max_steps from the plan (config.apply_plan) before building the trainer"
-            )
-        if len(self.train_dataloader) != plan.total_steps:
-            raise ConfigError(
-                f"the training loader yields {len(self.train_dataloader)} batches for a plan of {plan.total_steps} "
-                "steps: build it with data.train_dataloader (the curriculum sampler)"
-            )
-        self.curriculum_engine = EasyR1Engine(self, set_reward_kwargs=set_reward_kwargs)
+        self.plan = plan  # config.apply_plan set trainer.max_steps, data.train_dataloader the loader
+        self.curriculum_engine = EasyR1Engine(self)
         self.controller: StageController | None = None
         self._open_step: int | None = None
         self._curriculum_logger: StageMetricsLogger | None = None
@@ -121,28 +104,22 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
         super()._save_checkpoint()
         seal(folder)
 
-    def _load_checked(self) -> None:
-        """EasyR1's load (``trainer.load_checkpoint_path``, or the tracker's newest with ``find_last_checkpoint``)
-        from a verified checkpoint: a damaged newest one falls back to the newest complete one for this load."""
+    def _load_checkpoint(self) -> None:
+        """EasyR1's load from a verified checkpoint (a damaged newest one falls back to the newest complete one), then
+        the sampler, controller, progress files and engine at the restored step."""
         config = self.config.trainer
+        saved = config.load_checkpoint_path, config.find_last_checkpoint
         if config.load_checkpoint_path is not None:
             checked_resume(Path(config.load_checkpoint_path).parent, config.load_checkpoint_path, explicit=True)
-            return super()._load_checkpoint()
-        if not config.find_last_checkpoint:
-            return super()._load_checkpoint()
-        latest, _ = find_latest_ckpt(config.save_checkpoint_path)
-        chosen = checked_resume(config.save_checkpoint_path, latest)
-        if chosen == latest:
-            return super()._load_checkpoint()
-        saved = config.load_checkpoint_path, config.find_last_checkpoint
-        config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
+        elif config.find_last_checkpoint:
+            latest, _ = find_latest_ckpt(config.save_checkpoint_path)
+            chosen = checked_resume(config.save_checkpoint_path, latest)
+            if chosen != latest:  # for this load only
+                config.load_checkpoint_path, config.find_last_checkpoint = chosen, chosen is not None
         try:
             super()._load_checkpoint()
         finally:
             config.load_checkpoint_path, config.find_last_checkpoint = saved
-
-    def _load_checkpoint(self) -> None:
-        self._load_checked()
         completed = self.global_step
         if completed > self.plan.total_steps:
             raise ConfigError(
@@ -158,8 +135,7 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
             print(f"[curriculum] resume at step {completed}: {line}")
 
     def _make_batch_data(self, metrics: dict[str, Any]) -> Any:
-        if self.controller is None:
-            raise RuntimeError("_load_checkpoint() must run first (RayPPOTrainer.fit calls it before the loop)")
+        assert self.controller is not None  # RayPPOTrainer.fit calls _load_checkpoint before the loop
         step = self.global_step
         stage = self.plan.stage_at(step)
         transition = self.controller.current_stage is None or step == stage.start_step
@@ -186,19 +162,15 @@ class CurriculumRayPPOTrainer(RayPPOTrainer):  # type: ignore[misc, valid-type]
 
     def _check_batch(self, batch: Any, step: int) -> list[str]:
         """The batch must hold the plan's samples of ``step``; returns their sample ids (one per prompt)."""
-        indices = batch.non_tensor_batch.get(INDEX_KEY)
-        if indices is None:
-            raise DataOutOfStepError(f"the batch has no {INDEX_KEY!r} column: build the loader with data.py")
         repeat = self.config.worker.rollout.n
-        got = [int(index) for index in indices[::repeat]]
+        got = [int(index) for index in batch.non_tensor_batch[INDEX_KEY][::repeat]]
         expected = list(self.plan.batch(step))
         if got != expected:
             raise DataOutOfStepError(
                 f"step {step} received samples {got[:8]}... but the plan trains {expected[:8]}...: the data "
                 "loader is out of step with the plan (a dataloader.pt of another run?)"
             )
-        sample_ids = batch.non_tensor_batch.get(SAMPLE_ID_KEY)
-        return [] if sample_ids is None else [str(sample_id) for sample_id in sample_ids[::repeat]]
+        return [str(sample_id) for sample_id in batch.non_tensor_batch[SAMPLE_ID_KEY][::repeat]]
 
     def fit(self) -> None:
         super().fit()

@@ -1,7 +1,5 @@
-"""The worker class the entry point hands to EasyR1: its ``FSDPWorker`` plus our engine operations.
-
-Importing this module imports ``verl.workers.fsdp_workers``, which imports vLLM: import it only where the
-run trains (or in the lane tests, which supply a test-only vLLM placeholder).
+"""The worker class the entry point hands to EasyR1: its ``FSDPWorker`` plus our engine operations. Importing this
+module imports vLLM (``verl.workers.fsdp_workers``): training machines only.
 """
 
 from __future__ import annotations
@@ -18,10 +16,8 @@ from .worker_mixin import CurriculumWorkerMixin
 
 class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[misc, valid-type]
     """EasyR1's ``FSDPWorker`` with ``curriculum_*`` driver calls (the mixin must stay the first base) and the
-    InternVL fixes of :mod:`.internvl`.
-
-    No hook in EasyR1 for the InternVL fixes: ``_build_model_optimizer`` calls the module globals
-    ``apply_ulysses_patch`` and ``get_fsdp_wrap_policy`` of ``fsdp_workers``, so we swap them for that one call.
+    InternVL fixes of :mod:`.internvl`. No hook in EasyR1 for these: ``_build_model_optimizer`` calls the module
+    globals ``apply_ulysses_patch`` and ``get_fsdp_wrap_policy`` of ``fsdp_workers``, so we swap them for that call.
     """
 
     def _build_model_optimizer(
@@ -32,9 +28,6 @@ class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[m
                 internvl.check_ulysses(int(getattr(self.config.actor, "ulysses_size", 1)))
             return role != "ref" and bool(model_config.freeze_vision_tower)
 
-        def use_orig_params() -> None:
-            fsdp_config.use_orig_params = True  # as EasyR1's own freeze does for Qwen
-
         replacements = {
             "apply_ulysses_patch": internvl.padding_free_patch(
                 fsdp_workers.apply_ulysses_patch, lambda: self.model_config.get_text_config().model_type
@@ -42,7 +35,7 @@ class CurriculumFSDPWorker(CurriculumWorkerMixin, FSDPWorker):  # type: ignore[m
             "get_fsdp_wrap_policy": internvl.wrap_policy_patch(
                 fsdp_workers.get_fsdp_wrap_policy,
                 freeze=freeze,
-                on_freeze=use_orig_params,
+                fsdp_config=fsdp_config,
                 log=self.print_rank0,
             ),
         }
