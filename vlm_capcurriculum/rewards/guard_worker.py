@@ -33,10 +33,8 @@ def _limit_self() -> None:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if sys.platform.startswith("linux") and os.environ.get("VLMCC_GUARD_PDEATHSIG") == "1":
-        try:
+        with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
 
 
 def _cpu_cap_next_task() -> None:
