@@ -65,7 +65,6 @@ def reset_guard_stats() -> None:
 
 
 class _Worker:
-
     def __init__(self, tasks: str) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
