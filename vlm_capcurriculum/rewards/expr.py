@@ -324,14 +324,13 @@ _FLIPPED = {"<": ">", "<=": ">="}
 def parse_expression(text: str) -> Node:
     """Parse a cleaned LaTeX expression, or one relation ``lhs op rhs`` (op: = < > <= >= !=, also as ``\\le``
     etc.), into an AST; raises :class:`Unsupported` outside the grammar (chains like ``0 < x < 1`` included)."""
-    relations = _top_level_relations(text)
-    if not relations:
+    pieces, operators = split_relations(text)
+    if not operators:
         return _Parser(text).parse()
-    if len(relations) > 1:
+    if len(operators) > 1:
         raise Unsupported("chained relation")
-    match = relations[0]
-    operator = _RELATION_NAMES.get(match.group(), match.group())
-    left, right = _Parser(text[: match.start()]).parse(), _Parser(text[match.end() :]).parse()
+    operator = operators[0]
+    left, right = _Parser(pieces[0]).parse(), _Parser(pieces[1]).parse()
     if operator in _FLIPPED:  # a < b is b > a: one orientation per relation
         operator, left, right = _FLIPPED[operator], right, left
     return Op("rel", (operator, left, right))
@@ -340,23 +339,16 @@ def parse_expression(text: str) -> Node:
 def split_relations(text: str) -> tuple[list[str], list[str]]:
     """The top-level relation operators of ``text`` (normalised: ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``) and
     the pieces between them: ``-2 \\le x < 7`` gives ``(["-2 ", " x ", " 7"], ["<=", "<"])``."""
-    relations = _top_level_relations(text)
+    matches = list(_RELATION.finditer(text))
+    top = {i for i, _ in top_level(text)} if matches else set()
     pieces, operators, start = [], [], 0
-    for match in relations:
-        pieces.append(text[start : match.start()])
-        operators.append(_RELATION_NAMES.get(match.group(), match.group()))
-        start = match.end()
+    for match in matches:
+        if match.start() in top:
+            pieces.append(text[start : match.start()])
+            operators.append(_RELATION_NAMES.get(match.group(), match.group()))
+            start = match.end()
     pieces.append(text[start:])
     return pieces, operators
-
-
-def _top_level_relations(text: str) -> list[re.Match[str]]:
-    """The relation operators outside every bracket (one scan of the text, however many operators it holds)."""
-    matches = list(_RELATION.finditer(text))
-    if not matches:
-        return matches
-    top = {i for i, _ in top_level(text)}
-    return [match for match in matches if match.start() in top]
 
 
 def _operations(node: Node) -> list[Op]:

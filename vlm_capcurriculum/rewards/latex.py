@@ -85,11 +85,6 @@ def clean(text: str) -> str:
     return _clean_cached(text) if len(text) <= CACHED_TEXT_CHARS else _clean(text)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _clean_cached(text: str) -> str:
-    return _clean(text)
-
-
 def _clean(text: str) -> str:
     for _ in range(8):
         cleaned = _clean_once(text)
@@ -97,6 +92,9 @@ def _clean(text: str) -> str:
             break
         text = cleaned
     return text
+
+
+_clean_cached = lru_cache(maxsize=CACHE_SIZE)(_clean)
 
 
 def _clean_once(text: str) -> str:
