@@ -304,7 +304,7 @@ def _numeral_node(text: str) -> Quantity:
     """A numeral, exactly; a decimal numeral is marked, for the decimal rule of :func:`compare`."""
     if len(text) > MAX_DIGITS:
         raise Unsupported("numeral too long")
-    return Quantity(Fraction(text.rstrip(".") or "0"), decimal="." in text)
+    return Quantity(Fraction(text), decimal="." in text)
 
 
 _RELATION = re.compile(r"\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z])|<=|>=|!=|=|<|>")

@@ -38,9 +38,6 @@ _UNICODE = {
     "\u2229": "\\cap ",
     "\u2205": "\\emptyset ",
     "\u2208": "\\in ",
-    "\u00a0": " ",
-    "\u202f": " ",
-    "\u2009": " ",
     "\uff0c": ",",  # full-width comma
     "\uff1a": ":",
     "\u20ac": "",  # euro

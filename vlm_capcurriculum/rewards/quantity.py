@@ -57,8 +57,6 @@ def _numeral(text: str) -> Fraction | None:
     digits = text.replace(",", "").replace(" ", "")
     if len(digits) > MAX_DIGITS:
         return None
-    if digits.endswith("."):
-        digits = digits[:-1]
     return Fraction(digits) if digits else None
 
 

@@ -48,7 +48,8 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
         return None
     match = _LETTER_ONLY.fullmatch(text) or _LETTER_IS_ANSWER.fullmatch(text)
     if match:
-        return _known(_letter(match), choices)
+        letter = _letter(match)
+        return None if choices and letter not in choices else letter
     by_text = _by_option_text(text, choices)
     if by_text is not None:
         return by_text
@@ -62,7 +63,7 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
             others.append(lone.group(1))
         if any(other.upper() != letter for other in others):
             return None
-        separated = match.group("sep").strip() != "" or text.lstrip()[0] in "([{" or _has_prefix(text)
+        separated = match.group("sep").strip() != "" or text[0] in "([{" or re.match(_PREFIX, text, re.IGNORECASE)
         if not choices:
             return letter if separated else None
         named = _by_option_text(rest, choices)
@@ -73,16 +74,6 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
         if separated or named == letter:
             return letter
     return None
-
-
-def _has_prefix(text: str) -> bool:
-    return bool(re.match(_PREFIX, text, re.IGNORECASE))
-
-
-def _known(letter: str, choices: Mapping[str, str]) -> str | None:
-    if choices and letter not in choices:
-        return None
-    return letter
 
 
 def _by_option_text(text: str, choices: Mapping[str, str]) -> str | None:
