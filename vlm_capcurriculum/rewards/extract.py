@@ -200,15 +200,6 @@ def _math_from_sentence(sentence: str) -> str | None:
     return _after_last_equals(found[0]) if found else None
 
 
-def _last_sentence(region: str) -> str:
-    region = region.strip()
-    if len(region) <= SHORT_REGION_CHARS:
-        return region
-    tail = region[-SHORT_REGION_CHARS * 2 :]
-    pieces = [piece for piece in _SENTENCE_END.split(tail) if piece.strip()]
-    return pieces[-1].strip() if pieces else tail
-
-
 def extract(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> Extraction | None:
     """The final answer of ``response`` for an answer of ``answer_type``, or None."""
     check_extraction(extraction)
@@ -238,7 +229,9 @@ def extract(response: str, answer_type: str = "math", *, extraction: ExtractionM
             return None
         if len(stripped) <= SHORT_REGION_CHARS:
             return Extraction(stripped, "region")
-        return Extraction(strip_wrappers(_last_sentence(stripped)), "sentence")
+        tail = stripped[-SHORT_REGION_CHARS * 2 :]
+        pieces = [piece for piece in _SENTENCE_END.split(tail) if piece.strip()]
+        return Extraction(strip_wrappers(pieces[-1] if pieces else tail), "sentence")
     found = last_math_or_number(region)
     if found is None:
         return None

@@ -233,7 +233,8 @@ class _ValueParser:
         else:
             return None
         bounds = [self.leaf(bound.strip()) for bound in (low, high)]
-        if any(bound is None or is_relation(bound) or not _constant(bound) for bound in bounds):
+        varying = [isinstance(bound, Op) and (is_relation(bound) or expr.variables(bound)) for bound in bounds]
+        if None in bounds or any(varying):
             return None
         left = "(" if low_op in ("<", ">") else "["
         right = ")" if high_op in ("<", ">") else "]"
@@ -269,10 +270,6 @@ def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
     if True in verdicts:
         return True
     return None if None in verdicts else False
-
-
-def _constant(value: Value) -> bool:
-    return not isinstance(value, Op) or not expr.variables(value)
 
 
 def _relation_interval(value: Value) -> Seq | None:

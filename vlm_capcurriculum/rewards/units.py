@@ -97,8 +97,6 @@ def canonical_unit(text: str) -> str | None:
     if not _UNIT_SHAPE.fullmatch(text):
         return None
     lowered = re.sub(r"\s+", " ", text.lower().replace(".", "")).strip()
-    if lowered in _GENERIC:
-        return ""
     power = ""
     match = _POWER.search(lowered)
     if match:
