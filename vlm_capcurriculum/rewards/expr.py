@@ -89,6 +89,7 @@ def tokenize(text: str) -> list[Token]:
 
 _CONSTANTS = {"pi": complex(math.pi), "e": complex(math.e), "i": 1j}  # i as in Math-Verify: e^{i\pi} is -1
 _CLOSER = {"(": ")", "{": "}", "[": "]"}
+_PRODUCTS = ("cdot", "times", "div")
 
 
 class _Parser:
@@ -97,8 +98,8 @@ class _Parser:
         self.position = 0
         self.depth = 0
 
-    def peek(self, offset: int = 0) -> Token:
-        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+    def peek(self) -> Token:
+        return self.tokens[min(self.position, len(self.tokens) - 1)]
 
     def take(self) -> Token:
         token = self.tokens[self.position]
@@ -107,7 +108,7 @@ class _Parser:
 
     def expect(self, text: str) -> None:
         token = self.take()
-        if token.text != text or token.kind not in ("sym",):
+        if token.text != text or token.kind != "sym":
             raise Unsupported(f"expected {text!r}")
 
     def enter(self) -> None:
@@ -135,16 +136,12 @@ class _Parser:
         node = self.signed()
         while True:
             token = self.peek()
-            if token.kind == "sym" and token.text in "*/":
+            if (token.kind == "sym" and token.text in "*/") or (token.kind == "cmd" and token.text in _PRODUCTS):
                 self.take()
                 right = self.signed()
                 if token.text == "/" and self.starts_primary(self.peek()):
                     raise Unsupported("ambiguous division")  # 1/2x: (1/2)x or 1/(2x)?
-                node = Op("mul" if token.text == "*" else "div", (node, right))
-            elif token.kind == "cmd" and token.text in ("cdot", "times", "div"):
-                self.take()
-                right = self.signed()
-                node = Op("div" if token.text == "div" else "mul", (node, right))
+                node = Op("div" if token.text in ("/", "div") else "mul", (node, right))
             elif self.starts_primary(token):
                 node = Op("mul", (node, self.power()))
             else:
@@ -156,7 +153,7 @@ class _Parser:
         if token.kind == "sym":
             return token.text in "({["
         if token.kind == "cmd":
-            return token.text not in ("cdot", "times", "div")
+            return token.text not in _PRODUCTS
         return False
 
     def signed(self) -> Node:
@@ -222,12 +219,7 @@ class _Parser:
             if token.text in _CLOSER:
                 return self.group(token.text, _CLOSER[token.text])
             if token.text == "|":
-                self.take()
-                self.enter()
-                inner = self.expression()
-                self.depth -= 1
-                self.expect("|")
-                return Op("abs", (inner,))
+                return Op("abs", (self.group("|", "|"),))
             raise Unsupported(f"unexpected {token.text!r}")
         if token.kind == "cmd":
             return self.command()
