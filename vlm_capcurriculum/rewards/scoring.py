@@ -99,10 +99,6 @@ def _exact(answer: str, spec: AnswerSpec) -> bool | None:
         return False
 
 
-def _spec_key(spec: AnswerSpec) -> tuple:
-    return (spec.type, spec.answer, tuple(sorted(spec.choices.items())))
-
-
 def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | None], timeout_s: float) -> list[bool]:
     results = [False] * len(specs)
     waiting: dict[tuple[str, str], list[int]] = {}
@@ -112,7 +108,7 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
             continue
         undecided = []
         for answer in answers:
-            key = (answer, _spec_key(spec))
+            key = (answer, spec.type, spec.answer, tuple(sorted(spec.choices.items())))
             if key not in exact:
                 exact[key] = _exact(answer, spec)
             verdict = exact[key]
@@ -135,7 +131,6 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
 
 
 def type_key(answer_type: str) -> str:
-    """The per-answer-type accuracy key: ``accuracy_<type>``."""
     return f"accuracy_{answer_type}"
 
 
