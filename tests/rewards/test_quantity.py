@@ -58,6 +58,9 @@ def test_units_convert_within_a_dimension() -> None:
     assert canonical_unit("square centimeters") == "cm^2"
     assert canonical_unit("x") is None  # a variable, not a unit
     assert canonical_unit("mph") == "mi/h"
+    assert canonical_unit("kilometers per hour") == canonical_unit("km / h") == "km/h"  # an alias, and by its parts
+    assert canonical_unit("meters per second") == "m/s"
+    assert canonical_unit("square units") == canonical_unit("units") == ""  # generic
 
 
 def q(value, unit: str = "", percent: bool = False, decimal: bool = False) -> Quantity:

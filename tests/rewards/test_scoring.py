@@ -12,7 +12,6 @@ from vlm_capcurriculum.rewards import (
     scoring,
     verify,
     verify_batch,
-    verify_response,
 )
 
 
@@ -107,7 +106,7 @@ def test_verify_grades_bare_answers() -> None:
     assert verify("B", "B")
     assert verify("\\boxed{\\frac{1}{2}}", "0.5")  # a box in a bare answer is unwrapped
     assert verify_batch(["3", "4", "(b)"], ["3", "3", "B"]) == [True, False, True]
-    assert verify_response(qwen("\\boxed{7}"), "7")
-    assert not verify_response("<think>\\boxed{7}", "7")
+    assert score(qwen("\\boxed{7}"), "7")["accuracy"] == 1.0
+    assert score("<think>\\boxed{7}", "7")["accuracy"] == 0.0
     with pytest.raises(ValueError):
         verify_batch(["1"], [])

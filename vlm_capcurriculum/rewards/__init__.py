@@ -19,7 +19,6 @@ from vlm_capcurriculum.rewards.scoring import (
     to_spec,
     verify,
     verify_batch,
-    verify_response,
 )
 from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerSpecError, AnswerType
 
@@ -43,5 +42,4 @@ __all__ = [
     "to_spec",
     "verify",
     "verify_batch",
-    "verify_response",
 ]

@@ -1,10 +1,8 @@
 """Every limit and tolerance of the reward, in one place.
 
-Sizes: a 2048-token response (the paper's response length) is about 10k characters; the bounds leave a wide margin
-for honest output and cut off what can only be adversarial. An answer or response over a bound scores 0 and is
-counted (``oversize`` in :func:`vlm_capcurriculum.rewards.guard.guard_stats`), never truncated into a different
-answer. Tolerances: a decimal is the rational it writes, so exact comparison decides wherever it can; the float
-tolerances below only apply to values that floats alone can compute (roots, pi, functions, variables).
+Sizes: a 2048-token response (the paper's length) is about 10k characters; the bounds leave a wide margin for honest
+output. What exceeds one scores 0 and is counted (``oversize`` in ``guard_stats()``), never truncated into another
+answer. The float tolerances only apply to values floats alone can compute (roots, pi, functions, variables).
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ from __future__ import annotations
 MAX_RESPONSE_CHARS = 100_000
 #: Extracted answers longer than this are compared only as exact strings, never parsed.
 MAX_ANSWER_CHARS = 1_000
-#: The deepest nesting (brackets, operators, list levels) any parser follows, in-process or in the guard worker:
-#: honest answers nest a few levels; recursion on deeper input could exhaust the stack.
+#: The deepest nesting (brackets, operators, list levels) any parser follows: recursion must not exhaust the stack.
 MAX_NESTING = 50
 #: The most digits a numeral may have to be parsed exactly in-process (beyond it, only string equality).
 MAX_DIGITS = 400
@@ -35,8 +32,7 @@ MAX_VARIABLES = 6
 
 # ---------------------------------------------------------------- extraction windows
 
-#: How much of the answer region's end the weak math fallback looks at: the answer sits at the end, and a bounded
-#: window keeps lazy-match scans linear in the response length.
+#: How much of the answer region's end the math fallback scans (the answer sits at the end; keeps scans linear).
 FALLBACK_TAIL_CHARS = 3000
 #: A phrase tail ("The answer is ...") longer than this is cut: an answer is a short span.
 PHRASE_TAIL_CHARS = 300
@@ -45,9 +41,8 @@ SHORT_REGION_CHARS = 200
 
 # ---------------------------------------------------------------- float tolerances (relative)
 
-#: Two float values are equal when they differ by at most FLOAT_EQUAL relative to the larger and clearly different
-#: beyond FLOAT_DIFFERENT; between, undecided (the symbolic path decides). No absolute floor: 10^{-12} and 10^{-10}
-#: are different numbers.
+#: Floats are equal within FLOAT_EQUAL relative to the larger, different beyond FLOAT_DIFFERENT, else undecided (the
+#: symbolic path decides). No absolute floor: 10^{-12} and 10^{-10} are different numbers.
 FLOAT_EQUAL, FLOAT_DIFFERENT = 1e-11, 1e-9
 #: An imaginary part this small relative to the real part is rounding: the value is real.
 REAL_TOLERANCE = 1e-12
@@ -71,9 +66,8 @@ MAX_TERMS = 10_000
 #: Binomials and factorials of numerals with more digits than this are rejected before parsing (latex2sympy
 #: evaluates them while it parses).
 MAX_FACTORIAL_DIGITS = 4
-#: Default per-answer limit in seconds. The paper's (unused) helper used 1 s; symbolic comparisons of honest answers
-#: take tens of milliseconds and the slowest in benchmarks/cases about 0.5 s on one CPU core, so 2 s leaves room for a
-#: loaded machine without letting a runaway answer hold a batch.
+#: Per-answer limit in seconds (the paper's unused helper: 1 s). Honest answers take tens of ms, the slowest in
+#: benchmarks/cases about 0.5 s on one core: 2 s leaves room for a loaded machine, not for a runaway answer.
 DEFAULT_TIMEOUT_S = 2.0
 #: How long a fresh worker may take to import sympy and Math-Verify before it is given up on.
 BOOT_TIMEOUT_S = 120.0

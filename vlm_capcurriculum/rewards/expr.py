@@ -1,32 +1,22 @@
 """A small, bounded LaTeX expression parser and a numeric equivalence test: the fast path for roots, pi, powers,
 trigonometry and polynomials in a few variables.
 
-Why not sympy here: parsing LaTeX with Math-Verify's ANTLR grammar costs tens of milliseconds per answer and
-simplification can run away; this parser is a single pass over at most
-:data:`~vlm_capcurriculum.rewards.bounds.MAX_ANSWER_CHARS` characters, nests at most
-:data:`~vlm_capcurriculum.rewards.bounds.MAX_NESTING` levels, and
-evaluates in floating-point complex arithmetic, where an enormous number is an ``OverflowError`` or ``inf`` at once
-(``2^{10^{10}}`` and ``1000000!`` cost microseconds). Nothing is ever evaluated as code.
+Why not sympy here: Math-Verify's ANTLR parse costs tens of milliseconds per answer and simplification can run away;
+this is one pass over a bounded text (:mod:`~vlm_capcurriculum.rewards.bounds`), evaluated in floating-point complex
+arithmetic, where an enormous number is an ``OverflowError`` at once. Nothing is ever evaluated as code.
 
-Equivalence (:func:`compare`): constants built from numerals with + - * / integer powers and roots that come out
-rational are compared exactly (``2^{100}+1`` is not ``2^{100}``, ``\\frac{1}{2^{98}}`` is not ``\\frac{1}{2^{99}}``);
-a decimal numeral never equals an irrational (the decimal rule of :class:`~vlm_capcurriculum.rewards.value.Quantity`);
-other constants compare in floating point relative to their size, with no absolute floor (``10^{-12}`` is not
-``10^{-10}``). Expressions with variables are probabilistic identity tests: both sides are evaluated at fixed points
-where each variable takes negative, small and larger positive values (so ``|x|``, ``\\sqrt{x^2}`` and ``x/|x|`` are
-not ``x``, ``x``, ``1``); equal at every point to ``FLOAT_EQUAL`` relative is equal, different beyond
-``FLOAT_DIFFERENT`` at any point is different, anything else is undecided and goes to the symbolic path. ``i`` is the imaginary unit
-and ``e`` Euler's number. Relations compare as proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``; ``-x > -1``
-is ``x < 1``, by a positive factor).
-
-Deliberately outside this grammar (the symbolic path decides): multi-letter names (``xy``, ``cm``: a product or a
-unit?), ``\\sin 2x`` (``sin(2x)`` or ``sin(2)x``?), chained inequalities, sums, integrals, limits, sets.
+:func:`compare`: rational constants compare exactly, a decimal never equals an irrational, other constants compare
+in floats relative to their size (no absolute floor: ``10^{-12}`` is not ``10^{-10}``); expressions with variables
+are evaluated at fixed points with negative and positive values (so ``|x|`` is not ``x``), and relations compare as
+proportional (``y = -x/2 + 3/4`` is ``2x + 4y - 3 = 0``). Outside the grammar, for the symbolic path: multi-letter
+names (``xy``, ``cm``), ``\\sin 2x``, chained inequalities, sums, integrals, limits, sets.
 """
 
 from __future__ import annotations
 
 import cmath
 import math
+import operator
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -98,6 +88,8 @@ def tokenize(text: str) -> list[Token]:
 
 
 _CONSTANTS = {"pi": complex(math.pi), "e": complex(math.e), "i": 1j}  # i as in Math-Verify: e^{i\pi} is -1
+_CLOSER = {"(": ")", "{": "}", "[": "]"}
+_PRODUCTS = ("cdot", "times", "div")
 
 
 class _Parser:
@@ -106,8 +98,8 @@ class _Parser:
         self.position = 0
         self.depth = 0
 
-    def peek(self, offset: int = 0) -> Token:
-        return self.tokens[min(self.position + offset, len(self.tokens) - 1)]
+    def peek(self) -> Token:
+        return self.tokens[min(self.position, len(self.tokens) - 1)]
 
     def take(self) -> Token:
         token = self.tokens[self.position]
@@ -116,7 +108,7 @@ class _Parser:
 
     def expect(self, text: str) -> None:
         token = self.take()
-        if token.text != text or token.kind not in ("sym",):
+        if token.text != text or token.kind != "sym":
             raise Unsupported(f"expected {text!r}")
 
     def enter(self) -> None:
@@ -144,16 +136,12 @@ class _Parser:
         node = self.signed()
         while True:
             token = self.peek()
-            if token.kind == "sym" and token.text in "*/":
+            if (token.kind == "sym" and token.text in "*/") or (token.kind == "cmd" and token.text in _PRODUCTS):
                 self.take()
                 right = self.signed()
                 if token.text == "/" and self.starts_primary(self.peek()):
                     raise Unsupported("ambiguous division")  # 1/2x: (1/2)x or 1/(2x)?
-                node = Op("mul" if token.text == "*" else "div", (node, right))
-            elif token.kind == "cmd" and token.text in ("cdot", "times", "div"):
-                self.take()
-                right = self.signed()
-                node = Op("div" if token.text == "div" else "mul", (node, right))
+                node = Op("div" if token.text in ("/", "div") else "mul", (node, right))
             elif self.starts_primary(token):
                 node = Op("mul", (node, self.power()))
             else:
@@ -165,7 +153,7 @@ class _Parser:
         if token.kind == "sym":
             return token.text in "({["
         if token.kind == "cmd":
-            return token.text not in ("cdot", "times", "div")
+            return token.text not in _PRODUCTS
         return False
 
     def signed(self) -> Node:
@@ -228,19 +216,10 @@ class _Parser:
             self.take()
             return self.variable(token.text)
         if token.kind == "sym":
-            if token.text == "(":
-                return self.group("(", ")")
-            if token.text == "{":
-                return self.group("{", "}")
-            if token.text == "[":
-                return self.group("[", "]")
+            if token.text in _CLOSER:
+                return self.group(token.text, _CLOSER[token.text])
             if token.text == "|":
-                self.take()
-                self.enter()
-                inner = self.expression()
-                self.depth -= 1
-                self.expect("|")
-                return Op("abs", (inner,))
+                return Op("abs", (self.group("|", "|"),))
             raise Unsupported(f"unexpected {token.text!r}")
         if token.kind == "cmd":
             return self.command()
@@ -302,7 +281,7 @@ class _Parser:
             exponent = self.script()  # \sin^2 x is (\sin x)^2
         token = self.peek()
         if token.kind == "sym" and token.text in "({":
-            argument = self.group(token.text, ")" if token.text == "(" else "}")
+            argument = self.group(token.text, _CLOSER[token.text])
         else:
             argument = self.postfix(self.primary())
             if self.starts_primary(self.peek()) or (self.peek().kind == "sym" and self.peek().text == "^"):
@@ -317,7 +296,7 @@ def _numeral_node(text: str) -> Quantity:
     """A numeral, exactly; a decimal numeral is marked, for the decimal rule of :func:`compare`."""
     if len(text) > MAX_DIGITS:
         raise Unsupported("numeral too long")
-    return Quantity(Fraction(text.rstrip(".") or "0"), decimal="." in text)
+    return Quantity(Fraction(text), decimal="." in text)
 
 
 _RELATION = re.compile(r"\\(?:leq?|geq?|lt|gt|neq?)(?![A-Za-z])|<=|>=|!=|=|<|>")
@@ -337,14 +316,13 @@ _FLIPPED = {"<": ">", "<=": ">="}
 def parse_expression(text: str) -> Node:
     """Parse a cleaned LaTeX expression, or one relation ``lhs op rhs`` (op: = < > <= >= !=, also as ``\\le``
     etc.), into an AST; raises :class:`Unsupported` outside the grammar (chains like ``0 < x < 1`` included)."""
-    relations = _top_level_relations(text)
-    if not relations:
+    pieces, operators = split_relations(text)
+    if not operators:
         return _Parser(text).parse()
-    if len(relations) > 1:
+    if len(operators) > 1:
         raise Unsupported("chained relation")
-    match = relations[0]
-    operator = _RELATION_NAMES.get(match.group(), match.group())
-    left, right = _Parser(text[: match.start()]).parse(), _Parser(text[match.end() :]).parse()
+    operator = operators[0]
+    left, right = _Parser(pieces[0]).parse(), _Parser(pieces[1]).parse()
     if operator in _FLIPPED:  # a < b is b > a: one orientation per relation
         operator, left, right = _FLIPPED[operator], right, left
     return Op("rel", (operator, left, right))
@@ -353,23 +331,16 @@ def parse_expression(text: str) -> Node:
 def split_relations(text: str) -> tuple[list[str], list[str]]:
     """The top-level relation operators of ``text`` (normalised: ``<``, ``<=``, ``>``, ``>=``, ``=``, ``!=``) and
     the pieces between them: ``-2 \\le x < 7`` gives ``(["-2 ", " x ", " 7"], ["<=", "<"])``."""
-    relations = _top_level_relations(text)
+    matches = list(_RELATION.finditer(text))
+    top = {i for i, _ in top_level(text)} if matches else set()
     pieces, operators, start = [], [], 0
-    for match in relations:
-        pieces.append(text[start : match.start()])
-        operators.append(_RELATION_NAMES.get(match.group(), match.group()))
-        start = match.end()
+    for match in matches:
+        if match.start() in top:
+            pieces.append(text[start : match.start()])
+            operators.append(_RELATION_NAMES.get(match.group(), match.group()))
+            start = match.end()
     pieces.append(text[start:])
     return pieces, operators
-
-
-def _top_level_relations(text: str) -> list[re.Match[str]]:
-    """The relation operators outside every bracket (one scan of the text, however many operators it holds)."""
-    matches = list(_RELATION.finditer(text))
-    if not matches:
-        return matches
-    top = {i for i, _ in top_level(text)}
-    return [match for match in matches if match.start() in top]
 
 
 def _operations(node: Node) -> list[Op]:
@@ -387,23 +358,14 @@ def variables(node: Node) -> set[str]:
     return {op.args[0] for op in _operations(node) if op.kind == "var"}
 
 
-_FUNCTION_VALUES = {
-    "sin": cmath.sin,
-    "cos": cmath.cos,
-    "tan": cmath.tan,
+_FUNCTION_VALUES = {name: getattr(cmath, name.replace("arc", "a")) for name in _FUNCTIONS - {"sec", "csc", "cot", "ln"}}
+_FUNCTION_VALUES |= {
     "sec": lambda z: 1 / cmath.cos(z),
     "csc": lambda z: 1 / cmath.sin(z),
     "cot": lambda z: 1 / cmath.tan(z),
-    "arcsin": cmath.asin,
-    "arccos": cmath.acos,
-    "arctan": cmath.atan,
-    "sinh": cmath.sinh,
-    "cosh": cmath.cosh,
-    "tanh": cmath.tanh,
     "ln": cmath.log,
-    "log": cmath.log,
-    "exp": cmath.exp,
 }
+_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
 
 
 def evaluate(node: Node, point: dict[str, complex], scale: list[float] | None = None) -> complex:
@@ -445,17 +407,9 @@ def evaluate(node: Node, point: dict[str, complex], scale: list[float] | None = 
     right = evaluate(args[1], point, scale)
     if kind in ("add", "sub") and scale is not None:
         scale.extend((abs(left), abs(right)))
-    if kind == "add":
-        result = left + right
-    elif kind == "sub":
-        result = left - right
-    elif kind == "mul":
-        result = left * right
-        if result == 0 and left != 0 and right != 0:
-            raise OverflowError("underflow")
-    elif kind == "div":
-        result = left / right
-        if result == 0 and left != 0:
+    if kind in _ARITHMETIC:
+        result = _ARITHMETIC[kind](left, right)
+        if kind in ("mul", "div") and result == 0 and left != 0 and right != 0:
             raise OverflowError("underflow")
     elif kind == "pow":
         result = _power(left, right)
@@ -499,9 +453,7 @@ class _NotExact(Exception):
 
 
 def exact_value(node: Node) -> Fraction | None:
-    """The exact rational value of a constant expression built from numerals with + - * / integer powers, roots
-    that come out rational and ``|.|``; None when it has variables, irrational parts (pi, e, sqrt 2...) or needs
-    more than :data:`MAX_EXACT_DIGITS` digits."""
+    """The exact value of a rational constant, or None (variables, pi, ``\\sqrt{2}``, too many digits)."""
     try:
         return _exact(node)
     except (_NotExact, ZeroDivisionError, OverflowError, ValueError):
@@ -520,12 +472,8 @@ def _exact(node: Node) -> Fraction:
         return -_exact(args[0])
     if kind == "abs":
         return abs(_exact(args[0]))
-    if kind in ("add", "sub", "mul", "div"):
-        left, right = _exact(args[0]), _exact(args[1])
-        result = {"add": left + right, "sub": left - right, "mul": left * right}.get(kind) if kind != "div" else None
-        if kind == "div":
-            result = left / right
-        assert result is not None
+    if kind in _ARITHMETIC:
+        result = _ARITHMETIC[kind](_exact(args[0]), _exact(args[1]))
         if _digits(result) > MAX_EXACT_DIGITS:
             raise _NotExact
         return result
@@ -574,7 +522,6 @@ def _exact_root(n: int, q: int) -> int:
 
 
 def has_decimal(node: Node) -> bool:
-    """Whether a numeral with a decimal point appears in ``node``."""
     if isinstance(node, Quantity):
         return node.decimal
     return any(isinstance(arg, Quantity) and arg.decimal for op in _operations(node) for arg in op.args)
@@ -586,10 +533,10 @@ _POINT_VALUES = (-2.6131, 0.7312, 3.4189, -0.3871, 1.9047, 4.6631, -1.1583, 2.55
 _POINTS = 6
 
 
-def _points(names: set[str], count: int = _POINTS) -> list[dict[str, complex]]:
+def _points(names: set[str]) -> list[dict[str, complex]]:
     ordered = sorted(names)
     points = []
-    for offset in range(count):
+    for offset in range(_POINTS):
         point = {}
         for index, name in enumerate(ordered):
             point[name] = complex(_POINT_VALUES[(index * 3 + offset * 5) % len(_POINT_VALUES)] + 0.05 * index)
@@ -608,13 +555,8 @@ def _is_real(value: complex) -> bool:
 
 
 def compare(pred: Node, gold: Node) -> bool | None:
-    """Equality of two expressions: True, False, or None when undecided.
-
-    Constants: exact when both are rational (:func:`exact_value`), a decimal never equals an irrational; other
-    constants compare in floating point relative to their size. Expressions with variables are evaluated at
-    :func:`_points` (negative and sign-changing values included);
-    a point where exactly one side is not real (outside its real domain: ``2\\ln x`` at x < 0) is skipped.
-    """
+    """Equality of two expressions (rules in the module docstring): True, False, or None when undecided. A point
+    where exactly one side is not real (outside its real domain: ``2\\ln x`` at x < 0) is skipped."""
     if is_relation(pred) or is_relation(gold):
         if not (is_relation(pred) and is_relation(gold)) or pred.args[0] != gold.args[0]:  # type: ignore[union-attr]
             return False  # an equation is not a number; x >= 5 is not x > 5
@@ -653,10 +595,8 @@ def compare(pred: Node, gold: Node) -> bool | None:
 
 
 def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
-    """A decimal numeral against a constant :func:`exact_value` cannot make rational. The decimal is the rational it
-    writes, so it is equal only when the constant is that rational: ``0.5`` is ``\\sin(\\pi/6)`` (equal to float
-    precision, and a short decimal cannot be that close to an irrational by chance), but ``1.41421356`` is not
-    ``\\sqrt{2}``: a decimal approximation is not the exact value, however many digits it has."""
+    """A decimal is the rational it writes: ``0.5`` is ``\\sin(\\pi/6)`` (a short decimal cannot be that close to an
+    irrational by chance), ``1.41421356`` is not ``\\sqrt{2}``."""
     try:
         value = evaluate(other, {})
     except (ArithmeticError, ValueError, KeyError):
@@ -666,7 +606,6 @@ def _decimal_against_constant(decimal: Fraction, other: Node) -> bool | None:
 
 
 def _decimal_places(value: Fraction) -> int:
-    """How many places after the point a terminating decimal has (at most 40: numerals are bounded)."""
     for places in range(41):
         if (value * 10**places).denominator == 1:
             return places

@@ -1,35 +1,21 @@
-"""Finding the final answer in a model response.
+"""Finding the final answer in a model response (``<think> reasoning </think> \\boxed{answer}``).
 
-The paper's output format is ``<think> reasoning </think> \\boxed{answer}``. The answer is looked for in the
-*answer region*: the response with its reasoning removed, so a guess boxed half-way through the thinking never
-counts when the final answer says otherwise, and a response whose thinking never closed (truncated at the length
-limit) has no answer at all. One exception: when a *closed* reasoning block is followed by nothing, its last box
-is the response's final answer (the model boxed it, then closed the block and stopped). The paper's reward
-(MathRuler on the last box anywhere) credits it too; the format score still does not.
+The answer is looked for in the *answer region*, the response without its reasoning: a guess boxed half-way through
+the thinking never counts, and a response whose thinking never closed (truncated) has no answer. Exception: when a
+closed reasoning block is followed by nothing, its last box is the answer (the paper's reward, MathRuler on the last
+box anywhere, credits it too; the format score does not).
 
-Two extraction modes (``extraction=``):
+``extraction="paper"`` (the default everywhere a reward is computed) is step 1 only: the paper's reward grades the
+last box and nothing else, and a policy rewarded for "The answer is 5." would lose its reason to box.
+``"lenient"`` (pass@K on base models, evaluation, dataset conversion) is the whole chain, first hit wins:
 
-* ``"paper"`` (the default everywhere a reward is computed): only step 1 below. The paper's reward (MathRuler's
-  ``extract_boxed_content`` + ``grade_answer``, ``training/reward_functions/math.py``) grades the last box and
-  nothing else, so an answer without a box earns no accuracy and the 0.1 format weight is the only other signal;
-  a policy trained on a reward that also reads "The answer is 5." would lose its reason to box.
-* ``"lenient"``: the whole fallback chain, for pass@K on base models (which rarely box) and for evaluation and
-  dataset conversion (extracting the answer of a reference solution).
+1. the last top-level ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\framebox{...}`` with balanced braces;
+2. the sentence after the last answer phrase ("final answer is", "Answer:", "I choose"...);
+3. for ``math``, the last math span (``$...$``, ``\\(...\\)``...) or stand-alone number of the region's tail, whichever
+   ends last; for the short types, the whole region when it is short, else its last sentence.
 
-Fallback chain (first hit wins), documented because it decides what earns reward:
-
-1. the last top-level ``\\boxed{...}`` / ``\\fbox{...}`` / ``\\framebox{...}`` with balanced braces (nested braces
-   and escaped ``\\{ \\}`` handled, boxes nested in a box belong to it, an empty or unclosed box is skipped);
-2. the text after the last answer phrase ("final answer is", "the answer is", "Answer:", "correct option is",
-   "I choose"...),
-   up to the end of that sentence or line;
-3. by answer type: for ``math``, whichever of the last math span (``$...$``, ``$$...$$``, ``\\(...\\)``,
-   ``\\[...\\]``) or the last stand-alone number ends last in the region's tail; for the short types (``choice``,
-   ``number``, ``yesno``, ``text``), the whole region when it is short, else its last sentence (a short type has no
-   math span to look for, and a bare "B" or "Yes" is the commonest unformatted answer).
-
-Every scan here is linear in the input (single passes, regexes without nested quantifiers, and the quadratic-prone
-fallbacks look only at a bounded tail), so extraction needs no time limit of its own.
+Every scan is linear in the input (the quadratic-prone fallbacks look only at a bounded tail), so extraction needs
+no time limit of its own.
 """
 
 from __future__ import annotations
@@ -75,8 +61,7 @@ SHORT_TYPES = frozenset({"choice", "number", "yesno", "text"})
 
 @dataclass(frozen=True)
 class Extraction:
-    """An extracted answer and where it came from (``boxed``, ``phrase``, ``math_span``, ``number``, ``region``,
-    ``sentence``) plus every top-level box of the region, for verifiers that accept an answer split over boxes."""
+    """An extracted answer, where it came from, and every top-level box of the region."""
 
     answer: str
     source: str
@@ -84,12 +69,8 @@ class Extraction:
 
 
 def answer_region(response: str) -> str:
-    """The response without its reasoning.
-
-    Everything up to the last ``</think>`` is reasoning (this also covers a template that opened ``<think>`` in
-    the prompt); text from a ``<think>`` that is never closed onwards is unfinished reasoning; a chat-template end
-    token ends the answer.
-    """
+    """The response after the last ``</think>`` (a template may open ``<think>`` in the prompt), cut at an unclosed
+    ``<think>`` (unfinished reasoning) and at a chat-template end token."""
     closes = list(THINK_CLOSE.finditer(response))
     region = response[closes[-1].end() :] if closes else response
     opened = THINK_OPEN.search(region)
@@ -102,12 +83,8 @@ def answer_region(response: str) -> str:
 
 
 def find_boxes(text: str) -> list[str]:
-    """Contents of the top-level, balanced ``\\boxed{}``/``\\fbox{}``/``\\framebox{}`` in ``text``, in order.
-
-    One pass matches every brace with a stack (``\\{``, ``\\}`` and ``\\\\`` are not braces); a box whose brace
-    never closes is ignored rather than swallowing the boxes after it; a box inside another box is part of it, and
-    a box that is the whole content of its box is peeled (``\\boxed{\\boxed{5}}`` holds ``5``).
-    """
+    """Contents of the top-level, balanced boxes of ``text``, in order. An unclosed box is ignored rather than
+    swallowing the boxes after it; a box that is the whole content of its box is peeled (``\\boxed{\\boxed{5}}``)."""
     stack: list[int] = []  # opener start of a box brace, -1 for a plain brace
     content_start: dict[int, int] = {}  # opener start -> content start
     spans: dict[int, tuple[int, int]] = {}  # opener start -> (content start, content end) of balanced boxes
@@ -170,8 +147,7 @@ def phrase_tail(region: str) -> str | None:
 
 
 def strip_wrappers(text: str) -> str:
-    """Remove what surrounds an answer but is not part of it: whitespace, markdown bold, math delimiters, quotes,
-    and trailing sentence punctuation."""
+    """``text`` without surrounding whitespace, markdown bold, math delimiters, quotes and final punctuation."""
     text = text.strip()
     previous = None
     while text != previous:
@@ -224,36 +200,19 @@ def _math_from_sentence(sentence: str) -> str | None:
     return _after_last_equals(found[0]) if found else None
 
 
-def _last_sentence(region: str) -> str:
-    region = region.strip()
-    if len(region) <= SHORT_REGION_CHARS:
-        return region
-    tail = region[-SHORT_REGION_CHARS * 2 :]
-    pieces = [piece for piece in _SENTENCE_END.split(tail) if piece.strip()]
-    return pieces[-1].strip() if pieces else tail
-
-
-def final_reasoning_boxes(response: str) -> list[str]:
-    """The boxes of the last closed ``<think>`` block when nothing but whitespace follows it, else ``[]``."""
-    closes = list(THINK_CLOSE.finditer(response))
-    if not closes or answer_region(response).strip():
-        return []
-    close = closes[-1]
-    opens = [match for match in THINK_OPEN.finditer(response, 0, close.start())]
-    start = opens[-1].end() if opens else 0
-    return find_boxes(response[start : close.start()])
-
-
 def extract(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> Extraction | None:
-    """The final answer of ``response`` for an answer of ``answer_type`` (the last box; with ``"lenient"``, the
-    fallback chain); None when there is no answer."""
+    """The final answer of ``response`` for an answer of ``answer_type``, or None."""
     check_extraction(extraction)
     region = answer_region(response)
     boxes = find_boxes(region)
     if boxes:
         return Extraction(boxes[-1], "boxed", tuple(boxes))
-    if not region.strip():
-        boxes = final_reasoning_boxes(response)
+    if not region.strip():  # a closed reasoning block followed by nothing: its last box is the answer
+        closes = list(THINK_CLOSE.finditer(response))
+        if not closes:
+            return None
+        opens = list(THINK_OPEN.finditer(response, 0, closes[-1].start()))
+        boxes = find_boxes(response[opens[-1].end() if opens else 0 : closes[-1].start()])
         return Extraction(boxes[-1], "boxed_in_reasoning", tuple(boxes)) if boxes else None
     if extraction == "paper":
         return None
@@ -270,7 +229,9 @@ def extract(response: str, answer_type: str = "math", *, extraction: ExtractionM
             return None
         if len(stripped) <= SHORT_REGION_CHARS:
             return Extraction(stripped, "region")
-        return Extraction(strip_wrappers(_last_sentence(stripped)), "sentence")
+        tail = stripped[-SHORT_REGION_CHARS * 2 :]
+        pieces = [piece for piece in _SENTENCE_END.split(tail) if piece.strip()]
+        return Extraction(strip_wrappers(pieces[-1] if pieces else tail), "sentence")
     found = last_math_or_number(region)
     if found is None:
         return None
@@ -279,6 +240,6 @@ def extract(response: str, answer_type: str = "math", *, extraction: ExtractionM
 
 
 def extract_answer(response: str, answer_type: str = "math", *, extraction: ExtractionMode = "paper") -> str | None:
-    """The final answer of ``response`` as a string (see the module docstring for the modes), or None."""
+    """The final answer of ``response`` as a string, or None."""
     found = extract(response, answer_type, extraction=extraction)
     return found.answer if found else None

@@ -26,7 +26,6 @@ def markup_free(text: str) -> str:
 
 
 def fold_words(text: str, *, drop_articles: bool = True) -> list[str]:
-    """The folded words of ``text``."""
     text = markup_free(text).lower()
     text = _HYPHEN.sub(" ", text)
     text = _PUNCTUATION.sub(" ", text)
@@ -40,7 +39,6 @@ def fold_words(text: str, *, drop_articles: bool = True) -> list[str]:
 
 
 def fold(text: str, *, drop_articles: bool = True) -> str:
-    """The folded form of ``text`` as one string."""
     return " ".join(fold_words(text, drop_articles=drop_articles))
 
 

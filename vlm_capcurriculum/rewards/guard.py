@@ -2,18 +2,9 @@
 
 Why processes: sympy can spend minutes inside one C-level big-integer operation, where neither a signal handler
 nor another thread gets to run; only killing the process stops it. Why ``subprocess`` and not ``multiprocessing``:
-a fresh ``python -m vlm_capcurriculum.rewards.guard_worker`` needs no start method, no pickling of callables, and
-works from daemonic processes (where ``multiprocessing`` refuses to start children), Ray actors and any thread.
-
-Life cycle: workers start on first use (the cost is paid once; their imports are warmed before they report
-ready) and live until the process exits (``atexit`` closes them; each worker also exits on end of input, limits
-its own memory and per-task CPU, and dies with its parent where Linux allows). A forked child never touches its
-parent's workers: it starts its own pool on first use. A task that overruns its deadline is killed, scored as
-``timeout`` and counted; its worker is replaced at once. Boot time never counts against a task's deadline.
-
-:func:`guard_stats` reports the counters (``tasks``, ``timeouts``, ``rejected``, ``errors``, ``respawns``,
-``oversize``, ``invalid_ground_truth`` and, per kind of bad ground truth, ``invalid_ground_truth_<kind>``), so a
-trainer can log them.
+a fresh interpreter needs no start method or pickling, and starts from daemonic processes, Ray actors and threads.
+Workers start on first use (or :func:`prestart_pool`) and live until the process exits; a forked child starts its
+own pool. A task that overruns is killed, scored as ``timeout`` and counted; a warm spare takes its worker's place.
 """
 
 from __future__ import annotations
@@ -55,13 +46,12 @@ _STATS: collections.Counter[str] = collections.Counter()
 
 
 def count(event: str, n: int = 1) -> None:
-    """Add ``n`` to the guard counter ``event``."""
     with _STATS_LOCK:
         _STATS[event] += n
 
 
 def guard_stats() -> dict[str, int]:
-    """A copy of the counters since the process started (or :func:`reset_guard_stats`)."""
+    """The counters since start (or :func:`reset_guard_stats`), for a trainer to log."""
     with _STATS_LOCK:
         keys = ("tasks", "timeouts", "rejected", "errors", "respawns", "oversize", "invalid_ground_truth")
         stats = {key: _STATS[key] for key in keys}
@@ -74,17 +64,7 @@ def reset_guard_stats() -> None:
         _STATS.clear()
 
 
-def default_pool_size() -> int:
-    """``VLMCC_REWARD_WORKERS`` or half the CPU cores, between 1 and :data:`~.bounds.MAX_WORKERS`."""
-    configured = os.environ.get("VLMCC_REWARD_WORKERS")
-    if configured:
-        return max(1, int(configured))
-    return max(1, min(MAX_WORKERS, (os.cpu_count() or 2) // 2))
-
-
 class _Worker:
-    """One worker process and its read buffer."""
-
     def __init__(self, tasks: str) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
@@ -144,7 +124,7 @@ class _Worker:
         self.close_pipes()
 
     def shutdown(self, grace_s: float = 1.0) -> None:
-        """Ask the worker to exit (end of input), then kill it if it does not."""
+        """End of input asks the worker to exit; it is killed if it does not."""
         try:
             if self.process.stdin is not None:
                 self.process.stdin.close()
@@ -163,12 +143,12 @@ class _Worker:
 
 
 class GuardPool:
-    """Runs named tasks (the ``TASKS`` table of the module ``tasks``, by default
-    :data:`vlm_capcurriculum.rewards.symbolic.TASKS`) in worker processes, each under a hard deadline. Thread-safe:
-    concurrent callers each claim their own workers."""
+    """Runs named tasks (the ``TASKS`` table of the module ``tasks``) in worker processes, each under a hard
+    deadline. Thread-safe: concurrent callers each claim their own workers."""
 
     def __init__(self, size: int | None = None, tasks: str = PRODUCTION_TASKS) -> None:
-        self.size = size or default_pool_size()
+        configured = os.environ.get("VLMCC_REWARD_WORKERS")  # else half the cores, at most MAX_WORKERS
+        self.size = size or max(1, int(configured) if configured else min(MAX_WORKERS, (os.cpu_count() or 2) // 2))
         self.tasks = tasks
         self.spare = 1
         self._lock = threading.Lock()
@@ -283,14 +263,11 @@ class GuardPool:
                     del busy[worker]
 
     def prestart(self) -> None:
-        """Start the workers (and the spare) now, without waiting for them: they warm up while the trainer
-        generates."""
         with self._lock:
             self._top_up()
 
     def wait_ready(self, timeout_s: float) -> bool:
-        """Block until every started idle worker has warmed up (at most ``timeout_s``); whether they all did.
-        For callers that must not time a worker's start-up (benchmarks), and tests."""
+        """Block until every started idle worker has warmed up (at most ``timeout_s``); whether they all did."""
         deadline = time.monotonic() + timeout_s
         while True:
             with self._lock:
@@ -312,7 +289,8 @@ class GuardPool:
                     owned.append(self._idle.pop())
                     want -= 1
                 while want > 0 and self._alive < self.size and not self._closed:
-                    owned.append(self._start())
+                    owned.append(_Worker(self.tasks))
+                    self._alive += 1
                     want -= 1
                 self._top_up()
                 if owned or not block or self._closed:
@@ -334,14 +312,9 @@ class GuardPool:
         """Keep ``size`` workers plus one spare alive, so that a killed worker's replacement is already warm;
         the caller holds the lock."""
         while self._alive < self.size + self.spare and not self._closed:
-            self._idle.append(self._start())
+            self._idle.append(_Worker(self.tasks))
+            self._alive += 1
             count("respawns")
-
-    def _start(self) -> _Worker:
-        """Start a worker; the caller holds the lock."""
-        worker = _Worker(self.tasks)
-        self._alive += 1
-        return worker
 
     def _discard(self, owned: list[_Worker], worker: _Worker) -> None:
         worker.kill()
@@ -370,13 +343,6 @@ class GuardPool:
             self._alive -= len(idle)
         for worker in idle:
             worker.shutdown()
-
-    def forget(self) -> None:
-        """In a forked child: drop the parent's workers without touching them (they are the parent's)."""
-        for worker in self._idle:
-            worker.close_pipes()
-        self._idle = []
-        self._closed = True
 
 
 _POOL: GuardPool | None = None
@@ -423,8 +389,8 @@ def shutdown_pool() -> None:
 def _after_fork_in_child() -> None:
     global _POOL, _POOL_LOCK
     _POOL_LOCK = threading.Lock()  # the parent's lock may have been held by another thread at fork time
-    if _POOL is not None:
-        _POOL.forget()
+    for worker in _POOL._idle if _POOL is not None else []:
+        worker.close_pipes()  # the parent's workers: never kill them from here
     _POOL = None
 
 

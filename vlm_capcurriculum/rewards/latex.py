@@ -38,9 +38,6 @@ _UNICODE = {
     "\u2229": "\\cap ",
     "\u2205": "\\emptyset ",
     "\u2208": "\\in ",
-    "\u00a0": " ",
-    "\u202f": " ",
-    "\u2009": " ",
     "\uff0c": ",",  # full-width comma
     "\uff1a": ":",
     "\u20ac": "",  # euro
@@ -85,11 +82,6 @@ def clean(text: str) -> str:
     return _clean_cached(text) if len(text) <= CACHED_TEXT_CHARS else _clean(text)
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _clean_cached(text: str) -> str:
-    return _clean(text)
-
-
 def _clean(text: str) -> str:
     for _ in range(8):
         cleaned = _clean_once(text)
@@ -97,6 +89,9 @@ def _clean(text: str) -> str:
             break
         text = cleaned
     return text
+
+
+_clean_cached = lru_cache(maxsize=CACHE_SIZE)(_clean)
 
 
 def _clean_once(text: str) -> str:

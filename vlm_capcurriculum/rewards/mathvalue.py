@@ -1,28 +1,20 @@
 """Exact structure of a maths answer: numbers, lists, sets, tuples, intervals, unions, matrices, ratios, words.
 
-:func:`parse_value` turns a cleaned answer into a tree of :mod:`~vlm_capcurriculum.rewards.value` whose leaves are
-numbers (:class:`~vlm_capcurriculum.rewards.value.Quantity`, with units and percent, compared exactly) or expressions
-(:class:`~vlm_capcurriculum.rewards.value.Op`: roots, pi, powers, polynomials, single relations, compared
-numerically by :mod:`vlm_capcurriculum.rewards.expr`), or None when any part is outside this grammar (chained
-inequalities, sums, integrals...). :func:`values_equal` compares two trees: True, False, or None when only the
-symbolic path can tell. Both are pure Python over bounded input: this is the fast path that settles most answers
-without sympy.
+:func:`parse_value` turns a cleaned answer into a tree of :mod:`~vlm_capcurriculum.rewards.value` (None when any
+part is outside the grammar); :func:`values_equal` compares two trees: True, False, or None when only the symbolic
+path can tell. Pure Python over bounded input: the fast path that settles most answers without sympy.
 
 Decisions, each applied to both sides alike:
 
-* a bare list (``1, 2``), a list joined by "and"/"or", a set (``\\{1, 2\\}``, or ``{1, 2}`` with grouping braces)
-  and the two roots of ``a \\pm b`` are unordered collections; tuples and intervals keep order and brackets;
-  the parts of a union are unordered;
-* a label in front of a value is dropped (``x = 3``, ``(p, q) = (3, 2)``, ``AB = 4``, ``x \\in [0, 1)``), and when
-  every element on both sides carries a label the elements are matched by label (``a_3 = 2, a_{37} = 19``);
-  a label is a name (letters, subscripts, a function of a name, ``|AB|``, a ratio or fraction of names), never an
-  expression: ``a + 3z = 0`` is an equation and goes to the symbolic path;
+* a bare list (``1, 2``), a list joined by "and"/"or", a set and the two roots of ``a \\pm b`` are unordered;
+  tuples and intervals keep order and brackets; the parts of a union are unordered;
+* a label in front of a value is dropped (``x = 3``, ``(p, q) = (3, 2)``, ``x \\in [0, 1)``), and when every element
+  on both sides carries one, elements match by label; a label is a name, never an expression (``a + 3z = 0`` is an
+  equation);
 * a semicolon separates tuples when its groups are labelled lists (``p=5,q=2; p=7,q=2``), else it is a comma;
-* a comma followed by exactly three digits and no space joins thousands at the top level (``7,425,000``);
-  inside brackets it separates elements;
-* an inequality in one name with constant bounds is the interval it describes: ``-2 \\le x \\le 7`` is
-  ``[-2, 7]`` and ``x > 5`` is ``(5, \\infty)`` when compared with an interval or union (``x < 1`` or ``x > 2``
-  is a union); the name itself is a label and is dropped like one.
+* a top-level comma followed by exactly three digits and no space joins thousands (``7,425,000``);
+* an inequality in one name with constant bounds is the interval it describes (``-2 \\le x \\le 7`` is ``[-2, 7]``)
+  when compared with an interval or union.
 """
 
 from __future__ import annotations
@@ -84,10 +76,8 @@ def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
-    """Parse a cleaned answer into a value tree, or None when any part is outside the exact grammar. Trees are
-    immutable, so parses are cached (a gold answer is parsed once for all its rollouts).
-
-    ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
+    """A cleaned answer as a value tree, or None outside the exact grammar; cached (a gold answer is parsed once for
+    all its rollouts). ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
     return _ValueParser(strip_labels).value(text, 0)
 
 
@@ -243,7 +233,8 @@ class _ValueParser:
         else:
             return None
         bounds = [self.leaf(bound.strip()) for bound in (low, high)]
-        if any(bound is None or is_relation(bound) or not _constant(bound) for bound in bounds):
+        varying = [isinstance(bound, Op) and (is_relation(bound) or expr.variables(bound)) for bound in bounds]
+        if None in bounds or any(varying):
             return None
         left = "(" if low_op in ("<", ">") else "["
         right = ")" if high_op in ("<", ">") else "]"
@@ -266,8 +257,8 @@ _UNSET = object()
 
 
 def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
-    """``60^\\circ`` against ``\\frac{\\pi}{3}``: an angle in degrees equals an expression that is the same number of
-    degrees or the same angle in radians. Returns ``_UNSET`` when the pair is not a degree/expression pair."""
+    """``60^\\circ`` equals an expression of 60 (degrees) or of ``\\frac{\\pi}{3}`` (radians); ``_UNSET`` when the pair
+    is not a degree/expression pair."""
     angle, other = (pred, gold) if isinstance(pred, Quantity) else (gold, pred)
     if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op)) or angle.value is None:
         return _UNSET
@@ -279,10 +270,6 @@ def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
     if True in verdicts:
         return True
     return None if None in verdicts else False
-
-
-def _constant(value: Value) -> bool:
-    return not isinstance(value, Op) or not expr.variables(value)
 
 
 def _relation_interval(value: Value) -> Seq | None:
@@ -314,8 +301,7 @@ def _as_intervals(value: Value) -> Value | None:
 
 
 def _relations_against_intervals(pred: Value, gold: Value) -> Verdict | object:
-    """Compare a relation (or relations joined by "or") with an interval or union by the set it describes;
-    ``_UNSET`` when the pair is not of that shape."""
+    """A relation (or relations joined by "or") against an interval or union, as sets; else ``_UNSET``."""
     pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
     if (pred_set is None) == (gold_set is None):
         return _UNSET  # neither side (or both sides) made of relations: not this rule's pair
@@ -344,8 +330,8 @@ def _all(verdicts: list[Verdict]) -> Verdict:
 
 
 def values_equal(pred: Value, gold: Value) -> Verdict:
-    """Equality of two parsed answers under the rules in the module docstring: True, False, or None when only
-    the symbolic path can tell (numeric comparison undecided)."""
+    """Equality of two parsed answers (rules in the module docstring): True, False, or None when only the symbolic
+    path can tell."""
     if isinstance(pred, Items) and len(pred.items) == 1:
         pred = pred.items[0]
     if isinstance(gold, Items) and len(gold.items) == 1:
@@ -401,8 +387,7 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
 
 
 def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
-    """``x = 2, y = 3`` against ``(2, 3)``: values that all carry labels read in order as a tuple. None when the
-    pair is not of that shape."""
+    """``x = 2, y = 3`` against ``(2, 3)``: values that all carry labels read in order as a tuple (else None)."""
     items, sequence = (pred, gold) if isinstance(pred, Items) else (gold, pred)
     if not (isinstance(items, Items) and isinstance(sequence, Seq)) or not all(items.labels):
         return None
@@ -422,7 +407,6 @@ def _same_labels(pred: Items, gold: Items) -> bool:
 
 
 def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
-    """Whether every element of ``items`` equals some element of ``others``."""
     verdicts = []
     for item in items:
         found: Verdict = False
@@ -438,6 +422,5 @@ def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
 
 
 def _same_set(pred: tuple[Value, ...], gold: tuple[Value, ...]) -> Verdict:
-    """Set equality: every element of each side equals some element of the other (a repeated solution does not
-    make a list of solutions wrong)."""
+    """Set equality: a repeated solution does not make a list of solutions wrong."""
     return _all([_covered(gold, pred), _covered(pred, gold)])

@@ -1,16 +1,11 @@
 """Numbers with an optional percent sign and unit, parsed exactly and without evaluating anything.
 
-``parse_quantity`` reads integers (thousands separators included), decimals, scientific notation
-(``1.5e3``, ``1.5 \\times 10^{3}``), integer powers (``2^{10}``), fractions (``3/4``, ``\\frac{3}{4}``,
-``\\frac34``), mixed numbers (``2\\frac{1}{2}``), repeating decimals (``0.\\overline{3}``), infinity, number words ("twenty-one"), scale words ("3 million"), a percent sign and a unit, into a
-:class:`Quantity` holding a :class:`fractions.Fraction`. Numerals and exponents are bounded
-(:mod:`vlm_capcurriculum.rewards.bounds`), so no input can make this slow; anything outside the grammar is None and
-left to the symbolic path.
-
-Comparison (:func:`quantities_equal`): exact, under the decimal rule of
-:class:`~vlm_capcurriculum.rewards.value.Quantity`. A percent on one side only matches the bare number either way
-(``28\\%`` = ``28`` = ``0.28``): graders and datasets write both. Units follow
-:mod:`vlm_capcurriculum.rewards.units` (both named: same dimension and equal after conversion).
+:func:`parse_quantity` reads integers, decimals, scientific notation, integer powers, fractions, mixed and repeating
+decimals, infinity, number and scale words ("twenty-one", "3 million"), a percent sign and a unit into a
+:class:`Quantity` holding a :class:`fractions.Fraction`; numerals and exponents are bounded, so no input is slow.
+:func:`quantities_equal` is exact, under the decimal rule of :class:`~vlm_capcurriculum.rewards.value.Quantity`; a
+percent on one side only matches the bare number either way (``28\\%`` = ``28`` = ``0.28``: graders and datasets
+write both); units follow :mod:`vlm_capcurriculum.rewards.units`.
 """
 
 from __future__ import annotations
@@ -62,13 +57,11 @@ def _numeral(text: str) -> Fraction | None:
     digits = text.replace(",", "").replace(" ", "")
     if len(digits) > MAX_DIGITS:
         return None
-    if digits.endswith("."):
-        digits = digits[:-1]
     return Fraction(digits) if digits else None
 
 
 def parse_number_head(text: str) -> tuple[Quantity, str] | None:
-    """Parse the number at the start of ``text``; returns it (unit not yet read) and the rest of the text."""
+    """The number at the start of ``text`` (its unit not read) and the rest of the text."""
     match = _HEAD.match(text)
     if not match:
         return _parse_words_head(text)
@@ -165,10 +158,7 @@ def _repeating_decimal(text: str) -> tuple[Quantity, str] | None:
 
 
 def parse_quantity(text: str) -> Quantity | None:
-    """Parse a whole string as one number with optional scale word, percent and unit; None if it is anything else.
-
-    ``text`` should be cleaned (:func:`vlm_capcurriculum.rewards.latex.clean`) first.
-    """
+    """A whole cleaned string as one number with optional scale word, percent and unit; None if it is anything else."""
     text = text.strip()
     head = _repeating_decimal(text) or _mixed_number(text) or parse_number_head(text)
     if head is None:
@@ -189,7 +179,6 @@ def parse_quantity(text: str) -> Quantity | None:
 
 
 def quantities_equal(pred: Quantity, gold: Quantity) -> bool:
-    """Equality under the rules in the module docstring."""
     if pred.unit and gold.unit and pred.unit != gold.unit:
         pred_conversion, gold_conversion = conversion(pred.unit), conversion(gold.unit)
         if pred_conversion is None or gold_conversion is None or pred_conversion[0] != gold_conversion[0]:

@@ -1,17 +1,10 @@
 """The reward: accuracy of the final answer plus the paper's format bonus, for one response or a batch.
 
-``overall = (1 - format_weight) * accuracy + format_weight * format`` with ``format_weight = 0.1`` (the paper's
-0.9/0.1 split, ``training/reward_functions/math.py``). Accuracy is 1 when the extracted answer
-(:mod:`~vlm_capcurriculum.rewards.extract`) is equivalent to the ground truth under the verifier of its answer type
-(:mod:`~vlm_capcurriculum.rewards.verifiers`); answers the exact rules cannot settle go, all at once, to the
-guarded worker pool (:mod:`~vlm_capcurriculum.rewards.guard`), where each has a hard wall-clock limit. A batch
-deduplicates identical (answer, gold) pairs (five rollouts often agree); the workers remember their verdicts across
-batches.
-
-These functions never raise on what a model writes or on a missing or malformed ground truth (that scores 0, is
-counted in ``guard_stats()["invalid_ground_truth"]`` and ``["invalid_ground_truth_<kind>"]`` and warned about once per
-kind); only programming errors (batch lengths that differ, a format weight outside [0, 1], an unknown extraction
-mode) raise.
+``overall = (1 - format_weight) * accuracy + format_weight * format``, the paper's 0.9/0.1 split
+(``training/reward_functions/math.py``). Answers the exact verifiers cannot settle go, all at once, to the guarded
+worker pool (:mod:`~vlm_capcurriculum.rewards.guard`); identical (answer, gold) pairs of a batch are decided once.
+Nothing a model writes and no bad ground truth raises (a bad ground truth scores 0, is counted in ``guard_stats()``
+and warned about once per kind); only programming errors do (batch lengths, format weight, extraction mode).
 """
 
 from __future__ import annotations
@@ -46,7 +39,6 @@ _warned_kinds: set[str] = set()
 
 
 def _invalid(ground_truth: object, error: AnswerSpecError) -> None:
-    """Count a bad ground truth (``invalid_ground_truth`` and ``invalid_ground_truth_<kind>``); warn once per kind."""
     count("invalid_ground_truth")
     count(f"invalid_ground_truth_{error.kind}")
     if error.kind not in _warned_kinds:
@@ -85,10 +77,8 @@ def to_spec(ground_truth: object) -> AnswerSpec | None:
 
 
 def candidates(found: Extraction | None, answer_type: str) -> list[str]:
-    """The answer strings to grade for one extraction: its answer (the last box when there are boxes), whatever the
-    answer type, as the paper's reward does ("\\boxed{C} ... on reflection \\boxed{B}" answers B). For maths, also
-    all the boxes of the answer joined, so a multi-part answer boxed part by part (``\\boxed{1}, \\boxed{2}``)
-    answers ``1, 2``: a joined list can only match a gold list of exactly those parts."""
+    """The answer strings to grade: the extracted answer (the last box, as in the paper's reward) and, for maths, all
+    the boxes joined (``\\boxed{1}, \\boxed{2}`` answers ``1, 2``: it can only match a gold list of those parts)."""
     if found is None:
         return []
     if answer_type == "math" and len(found.boxes) > 1:
@@ -109,12 +99,7 @@ def _exact(answer: str, spec: AnswerSpec) -> bool | None:
         return False
 
 
-def _spec_key(spec: AnswerSpec) -> tuple:
-    return (spec.type, spec.answer, tuple(sorted(spec.choices.items())))
-
-
 def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | None], timeout_s: float) -> list[bool]:
-    """For each item, whether any of its candidate answers is equivalent to its spec's gold answer."""
     results = [False] * len(specs)
     waiting: dict[tuple[str, str], list[int]] = {}
     exact: dict[tuple, bool | None] = {}  # rollouts of one prompt often give the same answer: decide it once
@@ -123,7 +108,7 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
             continue
         undecided = []
         for answer in answers:
-            key = (answer, _spec_key(spec))
+            key = (answer, spec.type, spec.answer, tuple(sorted(spec.choices.items())))
             if key not in exact:
                 exact[key] = _exact(answer, spec)
             verdict = exact[key]
@@ -146,7 +131,6 @@ def grade(answer_lists: Sequence[Sequence[str]], specs: Sequence[AnswerSpec | No
 
 
 def type_key(answer_type: str) -> str:
-    """The per-answer-type accuracy key: ``accuracy_<type>``."""
     return f"accuracy_{answer_type}"
 
 
@@ -154,14 +138,6 @@ def capability_key(capability: str) -> str:
     """The per-capability accuracy key: ``accuracy_<capability>`` (``accuracy_capability_<capability>`` when the
     capability is named like an answer type, so the two never collide)."""
     return ("accuracy_capability_" if capability in ANSWER_TYPES else "accuracy_") + capability
-
-
-def breakdown_keys(spec: AnswerSpec) -> list[str]:
-    """The accuracy keys a sample of ``spec`` reports besides ``accuracy``: its type's and its capability's."""
-    keys = [type_key(spec.type)]
-    if spec.capability:
-        keys.append(capability_key(spec.capability))
-    return keys
 
 
 def score_batch(
@@ -173,17 +149,9 @@ def score_batch(
     breakdown: bool = False,
     extraction: ExtractionMode = "paper",
 ) -> list[dict[str, float]]:
-    """Score many responses at once: the fast path for a rollout batch (symbolic work runs in parallel workers).
-
-    Every dict has ``overall``, ``accuracy`` and ``format``; with ``breakdown=True`` it also has
-    ``accuracy_<answer type>`` and ``accuracy_<capability>`` (``accuracy_capability_<name>`` if the capability is
-    named like an answer type) for this sample only, which is what EasyR1 wants (it averages each key over the
-    samples that have it) and what verl cannot take (it needs the same keys on every sample).
-
-    ``extraction`` is ``"paper"`` (the default, the paper's training signal: accuracy only from the last box) or
-    ``"lenient"`` (the fallback chain of :mod:`~vlm_capcurriculum.rewards.extract`, for pass@K on base models and
-    evaluation).
-    """
+    """``overall``, ``accuracy`` and ``format`` per response; ``breakdown=True`` adds this sample's
+    ``accuracy_<answer type>`` and ``accuracy_<capability>`` (EasyR1 averages each key over the samples that have
+    it; verl needs the same keys on every sample). ``extraction``: see :mod:`~vlm_capcurriculum.rewards.extract`."""
     check_extraction(extraction)
     if len(responses) != len(ground_truths):
         raise ValueError(f"{len(responses)} responses but {len(ground_truths)} ground truths")
@@ -212,8 +180,9 @@ def score_batch(
             "format": format_value,
         }
         if breakdown and spec is not None:
-            for key in breakdown_keys(spec):
-                result[key] = accuracy
+            result[type_key(spec.type)] = accuracy
+            if spec.capability:
+                result[capability_key(spec.capability)] = accuracy
         scores.append(result)
     return scores
 
@@ -263,19 +232,6 @@ def verify_batch(
 
 
 def verify(answer: str, ground_truth: GroundTruth, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
-    """Whether a bare final answer (``"B"``, ``"(B) blue"``, ``"\\frac{1}{2}"``) is equivalent to the ground truth.
-
-    Data pipelines grade filter-model answers with this; use :func:`verify_response` for a full response.
-    """
+    """Whether a bare final answer (``"B"``, ``"(B) blue"``, ``"\\frac{1}{2}"``) is equivalent to the ground truth
+    (data pipelines grade filter-model answers with this)."""
     return verify_batch([answer], [ground_truth], timeout_s=timeout_s)[0]
-
-
-def verify_response(
-    response: str,
-    ground_truth: GroundTruth,
-    *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    extraction: ExtractionMode = "paper",
-) -> bool:
-    """Whether a full response's extracted final answer is equivalent to the ground truth (accuracy only)."""
-    return score(response, ground_truth, timeout_s=timeout_s, extraction=extraction)["accuracy"] == 1.0

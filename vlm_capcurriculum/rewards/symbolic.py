@@ -1,16 +1,11 @@
-"""Symbolic equivalence for the answers the exact rules cannot settle (roots, pi, variables, relations, equations).
+"""Symbolic equivalence for the answers the exact rules cannot settle; runs only in a guard worker process.
 
-This runs only inside a guard worker process (:mod:`vlm_capcurriculum.rewards.guard`), under its hard wall-clock
-limit. Parsing is LaTeX-only: Math-Verify's ``LatexExtractionConfig`` goes through ``latex2sympy2_extended`` (an
-ANTLR grammar that builds sympy objects directly); Math-Verify's ``ExprExtractionConfig`` is never used because it
-runs ``sympy.parse_expr``, which calls ``eval`` on the text. Before anything is simplified, the parsed trees are
-checked for numbers too large to compute (exponent towers, ``10^{10^{10}}``, ``1000000!``, huge binomials) and
-rejected: sympy would otherwise try to build them and hold the CPU (and the GIL) for minutes.
-
-Comparison is Math-Verify's ``verify`` (symbolic simplification, sets, intervals, relations, matrices), with
-set/relation comparison allowed both ways (``-2 \\le x \\le 7`` is ``x \\in [-2, 7]``) and floats rounded to
-:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places instead of its default 6, for the decimal rule of
-:class:`~vlm_capcurriculum.rewards.value.Quantity`; the exact fast path decides plain numbers before this runs.
+Parsing is Math-Verify's ``LatexExtractionConfig`` (latex2sympy2_extended's ANTLR grammar), never
+``ExprExtractionConfig``, which runs ``sympy.parse_expr`` and so ``eval``. Parsed trees are checked for numbers too
+large to compute (``10^{10^{10}}``, ``1000000!``) before anything is simplified: sympy would hold the CPU for minutes.
+Comparison is Math-Verify's ``verify`` with set/relation comparison both ways and floats rounded to
+:data:`~vlm_capcurriculum.rewards.bounds.FLOAT_ROUNDING` places, for the decimal rule of
+:class:`~vlm_capcurriculum.rewards.value.Quantity`.
 """
 
 from __future__ import annotations
@@ -37,17 +32,15 @@ _BIG = rf"\d{{{MAX_FACTORIAL_DIGITS + 1},}}"
 _STRING_SCREEN = re.compile(rf"\*\*|\d{{{MAX_LOG10},}}|\\binom\s*\{{?\s*{_BIG}|{_BIG}\s*\)?\s*!")
 
 
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # a model's unparsable answer is not worth a log line
+logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
+
+
 class TooLarge(Exception):
     """An answer whose evaluation would not finish: scored 0 without being simplified."""
 
 
-def _quiet_math_verify() -> None:
-    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
-    logging.getLogger("latex2sympy2_extended").setLevel(logging.CRITICAL)
-
-
 def parse_latex(text: str) -> list:
-    """Parse one answer with Math-Verify's LaTeX path only (never ``parse_expr``)."""
     from math_verify import LatexExtractionConfig, parse
 
     if _STRING_SCREEN.search(text):
@@ -65,9 +58,8 @@ def parse_latex(text: str) -> list:
 
 
 def check_size(expr: object) -> None:
-    """Raise :class:`TooLarge` when ``expr`` (a sympy object, unevaluated) could denote a number beyond
-    10**MAX_LOG10, or is too big a tree. Magnitudes are estimated in floating point and log space, never by
-    computing the number."""
+    """Raise :class:`TooLarge` when ``expr`` could denote a number beyond 10**MAX_LOG10 or is too big a tree
+    (magnitudes estimated in floats and log space, never computed)."""
     import sympy
 
     stack = [expr]
@@ -101,8 +93,8 @@ def _span(node: object) -> float:
 
 
 def _value(node: object) -> float | None:
-    """The approximate float value of a constant subtree when it is moderate (below 1e300 in size), else None.
-    Symbols and functions other than powers count as 1: only constant towers can explode."""
+    """The float value of a moderate constant subtree, else None; symbols and other functions count as 1 (only
+    constant towers can explode)."""
     import sympy
 
     try:
@@ -137,9 +129,8 @@ def _value(node: object) -> float | None:
 
 
 def _log10(node: object) -> float:
-    """An estimate of the number of decimal digits needed to write a subtree's value exactly (|log10| of its
-    size, either way: 10^{-10^{10}} needs as many as 10^{10^{10}}); finite for any size of number, inf when
-    unbounded."""
+    """Estimated digits to write a subtree's value exactly (|log10|, either way: 10^{-10^{10}} needs as many as
+    10^{10^{10}}); inf when unbounded."""
     import sympy
 
     value = _value(node)
@@ -169,11 +160,10 @@ def _log10(node: object) -> float:
 
 
 def equivalent(pred: str, gold: str) -> bool:
-    """Whether ``pred`` and ``gold`` denote the same mathematical object. Raises :class:`TooLarge` for answers
-    whose evaluation would not finish; any other failure to parse or compare is False."""
+    """Whether ``pred`` and ``gold`` denote the same object; :class:`TooLarge` for answers that would not finish,
+    False for any other failure."""
     from math_verify import verify
 
-    _quiet_math_verify()
     try:
         gold_parsed = parse_latex(gold)
         pred_parsed = parse_latex(pred)
@@ -211,9 +201,7 @@ _WARM_UP = (
 
 
 def warm_up() -> None:
-    """Import and exercise the parser on a few shapes of answer, so that a fresh worker's first real answers are not
-    slowed by imports and by the ANTLR parser building its lookahead tables."""
-    _quiet_math_verify()
+    """Exercise the parser once, so a fresh worker's first answers do not pay for imports and ANTLR's tables."""
     for pred, gold in _WARM_UP:
         equivalent(pred, gold)
 

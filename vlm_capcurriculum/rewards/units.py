@@ -1,12 +1,7 @@
 """Units of measurement: one canonical name per unit, so ``cm`` and ``centimeters`` agree and ``weeks`` and ``days``
-do not.
-
-The rule the verifiers apply (see :func:`vlm_capcurriculum.rewards.quantity.quantities_equal`): when both sides
-name a unit, the units must measure the same thing and the amounts must be equal after conversion (``28 days`` is
-``4 weeks``, ``150 cm`` is ``1.5 m``; ``4 weeks`` is not ``4 days``); units without a fixed conversion (months,
-years, currencies, unknown words) must be the same unit. When only one side names a unit, the numbers are compared
-(``90^\\circ`` vs ``90``, ``125 miles`` vs ``125``), as a grader reading the question would. Generic units
-("units", "square units") count as no unit.
+do not. When both sides name a unit, they must measure the same thing and be equal after conversion (``28 days`` is
+``4 weeks``); units without a fixed conversion (months, currencies, unknown words) must be the same. When one side
+names a unit, the numbers are compared (``90^\\circ`` vs ``90``), as a grader reading the question would.
 """
 
 from __future__ import annotations
@@ -102,8 +97,6 @@ def canonical_unit(text: str) -> str | None:
     if not _UNIT_SHAPE.fullmatch(text):
         return None
     lowered = re.sub(r"\s+", " ", text.lower().replace(".", "")).strip()
-    if lowered in _GENERIC:
-        return ""
     power = ""
     match = _POWER.search(lowered)
     if match:

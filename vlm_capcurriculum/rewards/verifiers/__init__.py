@@ -1,8 +1,6 @@
-"""One verifier per answer type. Each parses an answer separately from deciding equality (Math-Verify's split),
-so pipelines can reuse the parsers (``parse_choice``, ``parse_yesno``, ``parse_number``).
-
-``EXACT_VERIFIERS[type](answer, spec)`` returns True/False, or None when only the symbolic path can decide
-(``math``, and ``number`` answers written as maths).
+"""One verifier per answer type, each parsing an answer apart from deciding equality (Math-Verify's split), so
+pipelines reuse the parsers. ``EXACT_VERIFIERS[type](answer, spec)`` is True/False, or None when only the symbolic
+path can decide (``math``, and ``number`` answers written as maths).
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Multiple choice: which single option an answer names.
 
-An answer names option B when it is, as a whole:
-
-* the letter in a common form: ``B``, ``b``, ``(B)``, ``[B]``, ``B.``, ``B)``, ``B:``, ``\\text{B}``, ``Option B``,
-  ``option (b)``, ``Choice B``, ``Answer: B``;
-* the letter followed by a separator and text: ``B. blue``, ``(B) blue``, ``B: blue``, ``B, blue``, ``Option B - blue``: the
-  letter decides, unless the text is exactly another option's text (a contradiction names no option);
-* the letter followed by the option's own text without a separator (``B blue`` when B is "blue");
-* the letter followed by a sentence saying so: ``B is correct``, ``(B) is the answer``;
-* the exact text of one option, folded (case, whitespace, punctuation, articles, plurals), or a sentence ending
-  in it after "is"/"are" (``It is blue.``; not ``It is not blue.``), or, for numeric options, a number equal to
-  exactly one option (``0.5`` for option "1/2").
-
-Never: a letter inside prose (``A man is standing`` is not option A, the article is not a letter), or an answer that
-names two options (``A or B``, ``A, C``, ``A and B``), unless that text is itself an option's text.
+An answer names option B when it is, as a whole: the letter in a common form (``B``, ``(b)``, ``B.``,
+``\\text{B}``, ``Option B``, ``Answer: B``); the letter, a separator and text (``(B) blue``: the letter decides,
+unless the text is exactly another option's); the letter and the option's own text (``B blue``); the letter and a
+sentence saying so (``B is correct``); or the folded text of one option, a sentence ending in it after "is"/"are"
+(``It is blue.``, not ``It is not blue.``), or a number equal to exactly one numeric option (``0.5`` for "1/2").
+Never a letter inside prose (``A man is standing``) or an answer naming two options (``A or B``), unless that text
+is itself an option's text.
 """
 
 from __future__ import annotations
@@ -48,14 +41,15 @@ def _letter(match: re.Match[str]) -> str:
 
 
 def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str | None:
-    """The letter of the one option ``answer`` names (upper case), or None (see the module docstring)."""
+    """The letter of the one option ``answer`` names (upper case), or None."""
     choices = choices or {}
     text = markup_free(answer).strip().rstrip(".").strip()
     if not text:
         return None
     match = _LETTER_ONLY.fullmatch(text) or _LETTER_IS_ANSWER.fullmatch(text)
     if match:
-        return _known(_letter(match), choices)
+        letter = _letter(match)
+        return None if choices and letter not in choices else letter
     by_text = _by_option_text(text, choices)
     if by_text is not None:
         return by_text
@@ -69,7 +63,7 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
             others.append(lone.group(1))
         if any(other.upper() != letter for other in others):
             return None
-        separated = match.group("sep").strip() != "" or text.lstrip()[0] in "([{" or _has_prefix(text)
+        separated = match.group("sep").strip() != "" or text[0] in "([{" or re.match(_PREFIX, text, re.IGNORECASE)
         if not choices:
             return letter if separated else None
         named = _by_option_text(rest, choices)
@@ -80,16 +74,6 @@ def parse_choice(answer: str, choices: Mapping[str, str] | None = None) -> str |
         if separated or named == letter:
             return letter
     return None
-
-
-def _has_prefix(text: str) -> bool:
-    return bool(re.match(_PREFIX, text, re.IGNORECASE))
-
-
-def _known(letter: str, choices: Mapping[str, str]) -> str | None:
-    if choices and letter not in choices:
-        return None
-    return letter
 
 
 def _by_option_text(text: str, choices: Mapping[str, str]) -> str | None:

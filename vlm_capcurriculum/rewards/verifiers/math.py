@@ -1,10 +1,6 @@
-"""Maths answers: exact rules first, symbolic comparison only when they cannot decide.
-
-:func:`verify_math_exact` settles an answer in-process when it can: equal after LaTeX clean-up
-(:mod:`vlm_capcurriculum.rewards.latex`), or both sides inside the exact grammar of
-:mod:`vlm_capcurriculum.rewards.mathvalue` (numbers, units, percent, lists, sets, tuples, intervals, matrices...).
-It returns None for everything else (roots, pi, variables, relations, equations), which the scorer sends to
-:func:`vlm_capcurriculum.rewards.symbolic.equivalent` in a guarded worker process.
+"""Maths answers: equal after LaTeX clean-up, or decided by the exact grammar of
+:mod:`~vlm_capcurriculum.rewards.mathvalue`; None for the rest (roots, pi, variables, relations), which the scorer
+sends to :func:`vlm_capcurriculum.rewards.symbolic.equivalent` in a guarded worker process.
 """
 
 from __future__ import annotations
@@ -16,7 +12,6 @@ from vlm_capcurriculum.rewards.value import is_relation
 
 
 def verify_math_exact(answer: str, gold: str) -> bool | None:
-    """True/False when the exact rules decide, None when the symbolic path must."""
     if len(answer) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return squash(answer) == squash(gold)  # too long to parse: only an identical answer counts
     pred_clean, gold_clean = clean(answer), clean(gold)

@@ -1,10 +1,9 @@
 """Counts and other short numeric answers ("3", "three", "3 apples", "There are three apples.").
 
-A whole answer that is one number (digits, words, fractions, decimals, with an optional unit or noun) is that
-number. In a sentence, the answer is its number only if every number in it has the same value ("There are three
-apples, so the answer is 3." is 3; "There are no dogs." is 0; "3 cats and 2 dogs" is no single answer). A bound or a
-hedge is not the number: "at least 3", "more than 3", "3 or more", "nearly 3", "maybe 3", "≥ 3" give none. Units
-follow the maths rule: both sides name one, they must agree. Answers written as maths (``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
+A whole answer that is one number (with an optional unit or noun) is that number; in a sentence, the answer is its
+number only if every number in it has the same value ("3 cats and 2 dogs" is no answer; "There are no dogs." is 0).
+A bound or a hedge ("at least 3", "3 or more", "maybe 3", "≥ 3") is not the number. Answers written as maths
+(``\\frac{6}{2}``, ``2+1``) go to the maths verifier.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ _NO_COUNT = re.compile(r"\bno\s+(?!more\b|less\b|fewer\b|longer\b|doubt\b)[A-Za-
 
 
 def parse_number(answer: str) -> Quantity | None:
-    """The one number ``answer`` gives, or None (see the module docstring)."""
+    """The one number ``answer`` gives, or None."""
     if _QUALIFIED.search(answer):
         return None
     text = clean(answer)

@@ -1,10 +1,8 @@
-"""Short text answers (colours, objects, names): equal after folding.
+"""Short text answers (colours, objects, names): equal after folding (:mod:`~vlm_capcurriculum.rewards.fold`).
 
-Folding (:mod:`vlm_capcurriculum.rewards.fold`) ignores case, punctuation, articles, plurals and a few spelling
-variants, so "Red.", "red" and "a red" all equal "red" (and "red color" does: a trailing "color" adds nothing).
-A list in another order is the same list ("white and red" is "red and white"). A sentence that ends by stating
-the gold ("The car is red.") also counts; a negation ("The car is not red.") does not, because its last words are
-not "is red". Gold answers that are yes/no or numbers are graded by those rules, so "2" and "two" agree.
+"Red.", "red", "a red" and "red color" equal "red"; a list in another order is the same list; a sentence ending by
+stating the gold ("The car is red.") counts, a negation ("The car is not red.") does not. Yes/no and number golds
+are graded by those rules, so "2" and "two" agree.
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ def _phrases(words: list[str]) -> set[str]:
 
 
 def verify_text(answer: str, spec: AnswerSpec) -> bool:
-    """Whether ``answer`` says the gold text (see the module docstring)."""
     gold_text = spec.answer
     if fold(gold_text, drop_articles=False) in {"yes", "no", "true", "false"}:
         return parse_yesno(answer) == parse_yesno(gold_text)

@@ -1,11 +1,9 @@
 """Yes/no questions: whether an answer says yes or no.
 
-The first word decides when it is a yes/no word ("Yes, there is a dog." is yes, "No." is no, "True"/"False" and
-"correct"/"incorrect" count); otherwise the answer must contain "yes"/"true" or "no"/"false" words of one kind
-only ("There is no dog." is no). An answer that says both says neither: "yes or no", "yes/no", "Yes. No.",
-"No, yes", "Yes, the answer is no" (a yes/no word that stands alone, before punctuation or the end, after a first
-word of the other kind); so does a negated one ("not yes", "not true"). "Yes, there are no clouds." is yes: that
-"no" is a determiner, not an answer. A refusal to answer ("N/A", "No idea", "Not sure") says neither.
+A first yes/no word decides ("Yes, there is a dog."; "True", "correct" count); else the answer must hold yes/no
+words of one kind only ("There is no dog." is no). An answer that says both says neither ("yes or no", "No, yes",
+"Yes, the answer is no"), as does a negated one ("not yes") or a refusal ("N/A", "Not sure"). "Yes, there are no
+clouds." is yes: that "no" is a determiner, not an answer.
 """
 
 from __future__ import annotations
@@ -51,6 +49,6 @@ def parse_yesno(answer: str) -> bool | None:
 
 
 def verify_yesno(answer: str, spec: AnswerSpec) -> bool:
-    """Whether ``answer`` says what the gold yes/no answer says (a gold that is neither matches nothing)."""
+    """A gold that says neither yes nor no matches nothing."""
     gold = parse_yesno(spec.answer)
     return gold is not None and parse_yesno(answer) == gold
