@@ -1,20 +1,7 @@
-"""``backend.device=cpu``: verl 0.9.1's real trainer, workers and our plugin on a CPU, for smoke tests and CI.
-
-This is for checking a recipe end to end on a laptop before spending GPUs, **not for training**: a tiny model, a few
-steps, one thread per rank. What it takes, all process-local and applied only when the launcher selected the CPU
-device (environment variable :data:`DEVICE_ENV` = ``cpu``, which every Ray process inherits):
-
-* verl's own extension points: a CPU platform registered with ``PlatformRegistry`` and chosen by ``VERL_PLATFORM``
-  (:class:`PlatformCPU`; ``device_name`` ``cpu``, Ray resource ``GPU``: Ray is started with *logical* GPUs, one per
-  rank), the ``hf`` rollout (:mod:`.hf_rollout`, registered with ``RolloutReplicaRegistry`` and the rollout-class
-  registry), ``VERL_ENGINE_DEVICE=cuda`` (the FSDP engines are registered for cuda/npu only; they run on whatever
-  ``get_device_name()`` says), and config values (sdpa attention, no torch.compile, no dynamic batch size);
-* the patches in :func:`apply_cpu_patches` for what has no extension point; every private verl name they touch is
-  listed, with why, in :mod:`.private_api`.
-
-Design for reuse: nothing here is Qwen-specific except the processor names in :func:`_patch_hf_processor`; what a
-family needs on every device (InternVL's processor, prompt decode and text-only forward: :mod:`.internvl`) is applied
-by the plugin, not here.
+"""``backend.device=cpu``: verl 0.9.1's real trainer, workers and our plugin on a CPU, for smoke tests and CI, not
+training. verl's own extension points where it has them (``PlatformRegistry``, the ``hf`` rollout), process-local
+patches where it has none; applied only when the launcher selected the CPU device (``docs/integrations/verl.md``, "The CPU
+device").
 """
 
 from __future__ import annotations
@@ -29,31 +16,14 @@ from typing import Any
 
 import torch
 
+from .verl_fixes import patch, rebind_in_verl
+
 logger = logging.getLogger(__name__)
 
-#: Set by the launcher (``backend.device=cpu``) for the driver and every Ray process.
-DEVICE_ENV = "VLMCC_VERL_DEVICE"
 #: Our platform's name in verl's ``PlatformRegistry`` (``VERL_PLATFORM``).
 PLATFORM_NAME = "capcurriculum_cpu"
 
 _applied = False
-
-
-def cpu_selected() -> bool:  # also in plugin.py, which must not import this module (torch)
-    return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
-
-
-def cpu_environment(world_size: int) -> dict[str, str]:
-    """The environment variables of a CPU run (the launcher sets them before Ray starts; Ray processes inherit)."""
-    return {
-        DEVICE_ENV: "cpu",
-        "VERL_PLATFORM": PLATFORM_NAME,
-        "VERL_ENGINE_DEVICE": "cuda",  # engine registry key only; the engine itself uses get_device_name() == "cpu"
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "VLMCC_VERL_WORLD_SIZE": str(world_size),
-    }
 
 
 def _cpu_device_module() -> types.ModuleType:
@@ -111,7 +81,7 @@ def _platform_class() -> type:
             return True
 
         def is_platform_available(self, use_smi_check: bool = False) -> bool:
-            return cpu_selected()
+            return os.environ.get("VERL_PLATFORM") == PLATFORM_NAME
 
         def current_device(self) -> Any:
             # verl uses the "device id" as a device (model.to(get_device_id()), to_empty(device=...)): an int would
@@ -177,23 +147,16 @@ def _patch_process_group() -> None:
     """verl builds ``cpu:gloo,<device>:<backend>`` = ``cpu:gloo,cpu:gloo``, which torch rejects: use ``gloo``."""
     from verl.utils import distributed
 
-    original = distributed.initialize_global_process_group_ray
-
-    @functools.wraps(original)
-    def initialize_global_process_group_ray(timeout_second: Any = None, backend: Any = None) -> Any:
+    @patch(distributed, "initialize_global_process_group_ray")
+    def initialize_global_process_group_ray(original: Any, timeout_second: Any = None, backend: Any = None) -> Any:
         return original(timeout_second=timeout_second, backend=backend or "gloo")
 
-    distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
-    original_global = distributed.initialize_global_process_group
-
-    def initialize_global_process_group(timeout_second: int = 36000) -> Any:
+    @patch(distributed, "initialize_global_process_group")
+    def initialize_global_process_group(original: Any, timeout_second: int = 36000) -> Any:
         from datetime import timedelta
 
         torch.distributed.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_second))
         return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-
-    functools.update_wrapper(initialize_global_process_group, original_global)
-    distributed.initialize_global_process_group = initialize_global_process_group
 
 
 def _patch_no_pinned_memory() -> None:
@@ -217,8 +180,6 @@ def _patch_hf_processor() -> None:
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
     from vlm_capcurriculum.models import processors
-
-    from .verl_fixes import rebind_in_verl
 
     stock_model = {
         processors.Qwen2_5_VLImageOnlyProcessor: "Qwen2_5_VLModel",
@@ -271,17 +232,10 @@ def patch_replay_buffer_poll() -> None:
     import verl's whole v1 trainer into every worker)."""
     from verl.trainer.ppo.v1 import replay_buffer
 
-    original = replay_buffer.ReplayBuffer.__init__
-    if getattr(original, "_vlmcc_patched", False):
-        return
-
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    @patch(replay_buffer.ReplayBuffer, "__init__")
+    def __init__(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self.poll_interval = CPU_POLL_INTERVAL_S
-
-    __init__._vlmcc_patched = True  # type: ignore[attr-defined]
-    replay_buffer.ReplayBuffer.__init__ = __init__
 
 
 def apply_cpu_patches() -> None:

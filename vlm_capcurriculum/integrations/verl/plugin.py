@@ -2,13 +2,10 @@
 verl (:mod:`.verl_fixes`), for InternVL (:mod:`.internvl`) and for the CPU device right after the modules they act
 on execute (:data:`AFTER_IMPORT`).
 
-verl 0.9.1 imports every ``verl.plugins`` entry point at the end of ``verl/__init__.py`` in every process that imports
-verl (driver, ``TaskRunnerV1``, workers, reward and agent-loop actors) and swallows any exception with a *debug* log.
-So this module is standard library only and cheap, and it fails loudly by itself: a failed trainer import is logged
-at ERROR and a placeholder registered under the same name raises the cause when the mode is selected.
-
-Why an import hook: verl offers no hook after its modules import, and importing ``trainer_base`` (to register the
-mode) or the patched modules here would load ~1,500 modules into every process that never uses them.
+verl imports every ``verl.plugins`` entry point in every process that imports verl and swallows any exception with a
+*debug* log, so this module is standard library only and cheap, and fails loudly by itself (an ERROR log, and a
+placeholder trainer that raises the cause). Why an import hook: verl offers no hook after its modules import, and
+importing ``trainer_base`` or the patched modules here would load ~1,500 modules into every process.
 """
 
 from __future__ import annotations
@@ -28,12 +25,13 @@ _PACKAGE = "vlm_capcurriculum.integrations.verl"
 
 logger = logging.getLogger(__name__)
 
-#: The traceback of the last failed registration, if any (tests and the placeholder trainer read it).
-registration_error: str | None = None
+
+#: Set by the launcher (``backend.device=cpu``) for the driver and every Ray process.
+DEVICE_ENV = "VLMCC_VERL_DEVICE"
 
 
-def _cpu_device() -> bool:
-    return os.environ.get("VLMCC_VERL_DEVICE", "").strip().lower() == "cpu"
+def cpu_device() -> bool:
+    return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
 
 
 def _call(module: str, function: str, when: bool = True) -> None:
@@ -51,7 +49,7 @@ AFTER_IMPORT = {
     "verl.utils.tokenizer.tokenizer": lambda: _call("internvl", "patch_hf_processor"),
     "verl.experimental.agent_loop.agent_loop": lambda: _call("internvl", "patch_prompt_decode"),
     "transformers.models.internvl.modeling_internvl": lambda: _call("internvl", "patch_text_only_vision_forward"),
-    "verl.trainer.ppo.v1.replay_buffer": lambda: _call("cpu", "patch_replay_buffer_poll", when=_cpu_device()),
+    "verl.trainer.ppo.v1.replay_buffer": lambda: _call("cpu", "patch_replay_buffer_poll", when=cpu_device()),
 }
 
 
@@ -108,20 +106,18 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 def register_trainer_mode() -> None:
     """Import the trainer module (which registers ``capcurriculum``); on failure log an error and register a
     placeholder that raises it when the mode is used. Never raises."""
-    global registration_error
     try:
         importlib.import_module(TRAINER_MODULE)
-        registration_error = None
     except Exception:
-        registration_error = traceback.format_exc()
+        error = traceback.format_exc()
         logger.error(
             "vlm-capcurriculum: the verl trainer mode %r could not be registered; runs with "
             "trainer.v1.trainer_mode=%s will fail. Cause:\n%s",
             TRAINER_MODE,
             TRAINER_MODE,
-            registration_error,
+            error,
         )
-        _register_placeholder(registration_error)
+        _register_placeholder(error)
 
 
 def _register_placeholder(error: str) -> None:
@@ -156,7 +152,7 @@ def install() -> None:
         for name in AFTER_IMPORT:
             if name in sys.modules:
                 _run_after_import(name)
-    if _cpu_device():
+    if cpu_device():
         _call("cpu", "apply_cpu_patches")
 
 
