@@ -6,12 +6,10 @@ device").
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -56,14 +54,15 @@ def _cpu_device_module() -> types.ModuleType:
 
 
 def _platform_class() -> type:
-    from verl.plugin.platform.platform_base import PlatformBase
+    from verl.plugin.platform.platform_cuda import PlatformCUDA
     from verl.plugin.platform.platform_manager import PlatformRegistry
 
     device_module = _cpu_device_module()
 
     @PlatformRegistry.register(platform=PLATFORM_NAME)
-    class PlatformCPU(PlatformBase):
-        """verl on the CPU: torch ``cpu`` device, gloo collectives, Ray's logical ``GPU`` resource per rank."""
+    class PlatformCPU(PlatformCUDA):
+        """verl on the CPU: torch ``cpu`` device, gloo collectives. CUDA's Ray side (resource ``GPU``: Ray is started
+        with one logical GPU per rank, so verl's placement groups work; its profiling hooks are never called)."""
 
         @property
         def device_name(self) -> str:
@@ -115,30 +114,8 @@ def _platform_class() -> type:
         def communication_backend_name(self) -> str:
             return "gloo"
 
-        def visible_devices_envvar(self) -> str:
-            return "CUDA_VISIBLE_DEVICES"
-
-        @contextlib.contextmanager
-        def nvtx_range(self, msg: str) -> Iterator[None]:
-            yield
-
-        def profiler_start(self) -> None:
-            return None
-
-        def profiler_stop(self) -> None:
-            return None
-
-        def ray_resource_name(self) -> str:
-            return "GPU"  # Ray is started with logical GPUs (one per rank) so verl's placement groups work
-
-        def ray_noset_envvars(self) -> list[str]:
-            return ["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"]
-
         def is_ipc_supported(self) -> bool:
             return False
-
-        def cudart(self) -> Any:
-            return None
 
     return PlatformCPU
 

@@ -240,8 +240,7 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     check_plan(plan, config)
     _check_reward_function(config)
     files = [str(path) for path in resolved["data"]["train_files"]]
-    order = training_order(config.curriculum, files, [pq.ParquetFile(path).metadata.num_rows for path in files])
-    if tuple(order) != plan.indices:
+    if tuple(training_order(config.curriculum, files)) != plan.indices:
         raise LaunchError("the training order planned inside verl differs from the launcher's plan (please report)")
 
 

@@ -73,23 +73,22 @@ def load_plan(curriculum: DictConfig | Mapping[str, Any] | None) -> tuple[Curric
     return _plan_cached(key)
 
 
-def _row_ids(path: str) -> list[str]:
-    if not path.endswith(".parquet"):
-        raise ConfigError(
-            f"training file {path}: the curriculum dataset reads the parquet files written by "
-            "write_verl_parquet (vlmcc train ... backend=verl writes them)"
-        )
-    try:
-        column = pq.read_table(path, columns=["extra_info.id"]).column(0)
-    except (KeyError, ValueError) as error:
-        raise ConfigError(f"training file {path} has no extra_info.id column ({error})") from None
-    return [str(value) for value in column.to_pylist()]
-
-
-def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: Sequence[int]) -> None:
+def check_rows_match(data: CurriculumData, files: Sequence[str]) -> None:
     """The training files must hold the curriculum's records in the global index order; raise naming the first
     row that differs."""
-    total = sum(rows_per_file)
+    ids = []
+    for path in files:
+        if not path.endswith(".parquet"):
+            raise ConfigError(
+                f"training file {path}: the curriculum dataset reads the parquet files written by "
+                "write_verl_parquet (vlmcc train ... backend=verl writes them)"
+            )
+        try:
+            column = pq.read_table(path, columns=["extra_info.id"]).column(0)
+        except (KeyError, ValueError) as error:
+            raise ConfigError(f"training file {path} has no extra_info.id column ({error})") from None
+        ids.append((path, [str(value) for value in column.to_pylist()]))
+    total = sum(len(rows) for _, rows in ids)
     if total != len(data):
         counts = ", ".join(f"{stage.stage.name} {len(stage.records)}" for stage in data.stages)
         raise ConfigError(
@@ -97,9 +96,8 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
             "the training files must be every stage's records, in stage order"
         )
     position = 0
-    for path, rows in zip(files, rows_per_file, strict=True):
-        ids = _row_ids(path)
-        for row, row_id in enumerate(ids[:rows]):
+    for path, rows in ids:
+        for row, row_id in enumerate(rows):
             record_id = data.records[position].id
             if row_id != record_id:
                 stage, local = data.locate(position)
@@ -111,11 +109,11 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
             position += 1
 
 
-def training_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
-    """The plan's exact index order for the dataset, after checking that the
-    training files are the plan's global index space."""
+def training_order(curriculum: Any, files: Sequence[str]) -> list[int]:
+    """The plan's exact index order for the dataset, after checking that the training files are the plan's global
+    index space."""
     data, plan = load_plan(curriculum)
-    check_rows_match(data, files, rows_per_file)
+    check_rows_match(data, files)
     return list(plan.indices)
 
 

@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from types import ModuleType
 
 TRAINER_MODE = "capcurriculum"
@@ -61,22 +62,12 @@ def _run_after_import(name: str) -> None:
         raise
 
 
-class _ThenAct(importlib.abc.Loader):
-    """Runs the module's own loader, then our action for it."""
+def _then_act(execute: Callable[[ModuleType], None], name: str) -> Callable[[ModuleType], None]:
+    def exec_module(module: ModuleType) -> None:
+        execute(module)
+        _run_after_import(name)
 
-    def __init__(self, wrapped: importlib.abc.Loader, name: str) -> None:
-        self._wrapped = wrapped
-        self._name = name
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._wrapped.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._wrapped.exec_module(module)
-        _run_after_import(self._name)
-
-    def __getattr__(self, name: str) -> object:  # get_source, get_filename, ... for inspect/linecache
-        return getattr(self._wrapped, name)
+    return exec_module
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -97,8 +88,8 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             find_spec = getattr(finder, "find_spec", None) if finder is not self else None
             spec = find_spec(fullname, path, target) if find_spec is not None else None
             if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _ThenAct(spec.loader, fullname)
+                if spec.loader is not None:  # the module's own loader (one per module), then our action
+                    spec.loader.exec_module = _then_act(spec.loader.exec_module, fullname)  # type: ignore[method-assign]
                 return spec
         return None
 

@@ -1,10 +1,6 @@
-"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (:func:`verl_schema`).
-
-The prompt keeps the ``<image>`` placeholders (``RLHFDataset`` splits on them), so their count must equal the images;
-``data_source`` is the capability, so verl's validation metrics come per capability without extra code; the ground
-truth is our :class:`AnswerSpec` encoding, so the reward sees type, choices and capability through it alone. Images
-are embedded as bytes by default (every Ray node reads the file alone), or absolute paths. Bad records are reported
-by position and id with every problem found, and nothing is written.
+"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (columns:
+``docs/integrations/verl.md``, "Writer"). Bad records are reported by position and id with every problem found, and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -143,12 +139,9 @@ def write_verl_parquet(
     format_prompt: str | os.PathLike[str] | None = THINK_BOXED,
     origin: str = "records",
 ) -> int:
-    """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
-
-    Each problem is rendered in ``format_prompt`` (the file of a format prompt, the paper's by default, as every
-    backend renders it: :mod:`vlm_capcurriculum.prompts`; ``None`` writes the problem as is); ``origin``
-    names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
-    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically; returns the rows written."""
+    """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format, atomically,
+    in input order, each problem rendered in ``format_prompt`` (``None``: as is); ``origin`` names the input in
+    error messages. Returns the rows written."""
     root = Path(image_root)
     template = None if format_prompt is None else read_prompt(format_prompt)
     rows: list[dict] = []
