@@ -25,19 +25,16 @@ _applied = False
 
 
 def _cpu_device_module() -> types.ModuleType:
-    """``torch.cpu`` plus the memory calls verl makes on ``get_torch_device()`` (all no-ops or zeros on a CPU)."""
+    """``torch.cpu`` (``is_available``, ``device_count``, ``set_device``, ``synchronize``, ``Stream``, ...) plus the
+    memory and RNG calls verl makes on ``get_torch_device()`` (all no-ops or zeros on a CPU)."""
     module = types.ModuleType("vlmcc_torch_cpu")
-    for name in dir(torch.cpu):
-        if not name.startswith("__"):
-            setattr(module, name, getattr(torch.cpu, name))
+    module.__dict__.update({name: value for name, value in vars(torch.cpu).items() if not name.startswith("__")})
     zero = lambda *args, **kwargs: 0  # noqa: E731
     none = lambda *args, **kwargs: None  # noqa: E731
     for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
         setattr(module, name, zero)
-    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "ipc_collect"):
+    for name in ("empty_cache", "reset_peak_memory_stats", "ipc_collect", "set_per_process_memory_fraction"):
         setattr(module, name, none)
-    module.is_available = lambda: True
-    module.device_count = lambda: 1
     module.current_device = lambda: 0
     module.mem_get_info = lambda *args, **kwargs: (0, 0)
     module.memory_stats = lambda *args, **kwargs: {}
@@ -45,11 +42,7 @@ def _cpu_device_module() -> types.ModuleType:
     module.set_rng_state = torch.set_rng_state
     module.manual_seed = torch.manual_seed
     module.manual_seed_all = torch.manual_seed
-    module.synchronize = none
-    module.set_per_process_memory_fraction = none
     module.get_device_name = lambda *args, **kwargs: "CPU"  # flops_counter compares torch.cpu by identity
-    module.Stream = torch.cpu.Stream
-    module.Event = torch.cpu.Event
     return module
 
 

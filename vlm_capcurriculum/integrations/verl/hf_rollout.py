@@ -25,9 +25,6 @@ from . import internvl
 
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "hf"
-ADAPTER_PATH = "vlm_capcurriculum.integrations.verl.hf_rollout.HFServerAdapter"
-
 
 #: How long the first queued request waits for the step's others to arrive.
 BATCH_WAIT_S = 0.05
@@ -363,5 +360,5 @@ def register() -> None:
     from verl.workers.rollout import base
     from verl.workers.rollout.replica import RolloutReplicaRegistry
 
-    RolloutReplicaRegistry.register(ROLLOUT_NAME, _replica_class)
-    base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = ADAPTER_PATH
+    RolloutReplicaRegistry.register("hf", _replica_class)
+    base._ROLLOUT_REGISTRY[("hf", "async")] = f"{__name__}.HFServerAdapter"

@@ -22,11 +22,6 @@ from vlm_capcurriculum.curriculum.run_layout import (
     write_summary,
 )
 
-#: Step metrics (the trainer's ``reward/<key>``, means over the step's responses) behind the steps file's columns.
-REWARD_METRIC = "reward/overall"
-ACCURACY_METRIC = "reward/accuracy"
-FORMAT_METRIC = "reward/format"
-
 
 def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
     value = metrics.get(name)
@@ -50,9 +45,9 @@ class RunLayout:
                 stage.name,
                 stage.position,
                 [self.ids[index] for index in self.plan.batch(step)],
-                _metric(metrics, REWARD_METRIC),
-                _metric(metrics, ACCURACY_METRIC),
-                format=_metric(metrics, FORMAT_METRIC),
+                _metric(metrics, "reward/overall"),  # the trainer's reward_extra_metrics: means over the step
+                _metric(metrics, "reward/accuracy"),
+                format=_metric(metrics, "reward/format"),
             )
         )
         self.write_summary()

@@ -35,7 +35,6 @@ FSDP_STRATEGIES = ("fsdp", "fsdp2")
 class OverrideSupport:
     """Whether an override is supported with this config, and how (or why not, and what to change)."""
 
-    name: str
     supported: bool
     detail: str
 
@@ -58,10 +57,10 @@ def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
     has_reference = bool(actor.get("use_kl_loss", False) or config.algorithm.get("use_kl_in_reward", False))
     lora = _uses_lora(config)
     val_files = config.data.get("val_files")
-    found: list[OverrideSupport] = []
+    found: dict[str, OverrideSupport] = {}
 
     def add(name: str, supported: bool, detail: str) -> None:
-        found.append(OverrideSupport(name, supported, detail))
+        found[name] = OverrideSupport(supported, detail)
 
     if not fsdp:
         add("vision_tower", False, not_fsdp)
@@ -157,7 +156,7 @@ def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
         False,
         "reward workers are long-lived Ray actors with reward.custom_reward_function.reward_kwargs bound at start",
     )
-    return {entry.name: entry for entry in found}
+    return found
 
 
 def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: str) -> None:

@@ -99,13 +99,6 @@ def _spec(record: Mapping[str, Any]) -> AnswerSpec:
     )
 
 
-def _image_cell(path: str, image_root: Path, embed: bool) -> Any:
-    full = image_root / path
-    if embed:
-        return {"bytes": full.read_bytes(), "path": path}
-    return os.fspath(full.resolve())
-
-
 def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, template: str | None) -> dict:
     spec = _spec(record)
     problem = record["problem"]
@@ -114,7 +107,10 @@ def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, t
     return {
         "data_source": spec.capability,
         "prompt": [{"role": "user", "content": content}],
-        "images": [_image_cell(path, image_root, embed) for path in record.get("images") or []],
+        "images": [
+            {"bytes": (image_root / path).read_bytes(), "path": path} if embed else os.fspath((image_root / path).resolve())
+            for path in record.get("images") or []
+        ],
         "ability": spec.capability,
         "reward_model": {"style": "rule", "ground_truth": spec.to_ground_truth()},
         "extra_info": {
