@@ -98,15 +98,11 @@ class VerlEngine(EngineBase):
         self.base_lr_warmup_ratio = float(actor.optim.get("lr_warmup_steps_ratio") or 0.0)
         self.base_max_grad_norm = float(actor.optim.clip_grad)
         self.validation_requested = False
-        self.reference_path: str | None = None
 
     # ---------------------------------------------------------------- helpers
     def _call(self, method: str, *args: Any, agree: bool = False) -> None:
         """``method`` on every rank of the actor worker group; with ``agree``, every rank must return the same."""
-        group = getattr(self.trainer, "actor_rollout_wg", None)
-        if group is None:
-            raise EngineOperationError("the actor worker group does not exist yet (call after trainer.init())")
-        results = getattr(group, method)(*args)
+        results = getattr(self.trainer.actor_rollout_wg, method)(*args)
         if agree and (not results or any(result != results[0] for result in results[1:])):
             raise EngineOperationError(f"{method}: ranks disagree: {results}")
 
@@ -163,13 +159,10 @@ class VerlEngine(EngineBase):
         checkpoints the reference model, it rebuilds it from ``actor_rollout_ref.model.path`` at start."""
         path = self._curriculum_dir(f"reference_{stage_tag(self.plan.stage_at(self.trainer.global_steps))}.pt")
         self._call("curriculum_refresh_reference", path)
-        self.reference_path = path
 
     def restore_reference(self, tag: str) -> None:
         """After a resume inside a stage that refreshed the reference: load the snapshot of that refresh."""
-        path = self._curriculum_dir(f"reference_{tag}.pt")
-        self._call("curriculum_load_reference", path)  # rank 0 reads it; an error if it is missing
-        self.reference_path = path
+        self._call("curriculum_load_reference", self._curriculum_dir(f"reference_{tag}.pt"))  # rank 0 reads it
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         """A resumable checkpoint at this step (unless verl saves one anyway), then the Hugging Face weights under

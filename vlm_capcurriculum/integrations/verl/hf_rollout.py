@@ -81,13 +81,12 @@ class _Request:
 class HFServer:
     """A Ray actor holding a ``transformers`` model that serves verl's token-in/token-out ``generate``."""
 
-    def __init__(self, config: Any, model_config: Any, replica_rank: int, replicas: int = 1) -> None:
+    def __init__(self, config: Any, model_config: Any, replicas: int = 1) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         import vlm_capcurriculum.models  # noqa: F401  (our image-only processors)
 
         self.config = config
-        self.replica_rank = replica_rank
         self.replicas = replicas
         path = model_config.get("local_path") or model_config.path
         torch.set_num_threads(1)
@@ -273,9 +272,6 @@ class HFServer:
             self.occurrences.clear()
         return len(state_dict)
 
-    def get_server_address(self) -> tuple[str, int]:
-        return server_name(self.replica_rank), 0
-
 
 def _replica_class() -> type:
     from verl.workers.rollout.replica import RolloutReplica
@@ -301,14 +297,13 @@ def _replica_class() -> type:
                 .remote(
                     config=self.config,
                     model_config=self.model_config,
-                    replica_rank=self.replica_rank,
                     replicas=self.replicas,
                 )
             )
-            address, _ = await server.get_server_address.remote()
+            await server.__ray_ready__.remote()  # the model is loaded
             self.servers = []  # what the replica wakes, puts to sleep, aborts: a CPU model holds no memory to free
             self._server_handle = server
-            self._server_address = address
+            self._server_address = name
 
         def rollout_worker_use_gpu(self) -> bool:
             return False

@@ -267,7 +267,7 @@ def prepare_run(
     measure_prompts: bool = False,
     kept: tuple[dict[str, Any], Path] | None = None,
 ) -> VerlRun:
-    """Steps 1-5 of the module docstring; raises ``LaunchError`` (one line) for anything the user can fix.
+    """Everything before ``run_ppo`` (module docstring); raises ``LaunchError`` (one line) for anything the user can fix.
     ``kept`` (curriculum block, output directory): the run written again without its over-long prompts."""
     try:
         spec = parse_curriculum(kept[0] if kept else recipe.get("curriculum"))
@@ -292,7 +292,6 @@ def prepare_run(
             val_files,
             note=f"written by `vlmcc train ... backend=verl` (plan {plan_id(plan)}, {plan.total_steps} steps)",
         )
-        run_name = output_dir.name
         device = str(backend.get("device") or "cuda").lower()
         if device not in DEVICES:
             raise LaunchError(f"backend.device: {device!r} is not one of {', '.join(DEVICES)}")
@@ -303,7 +302,7 @@ def prepare_run(
             model_path = str(output_dir / BASE_MODEL_DIR)
         leaves = {
             "trainer.project_name": "vlm-capcurriculum",
-            "trainer.experiment_name": run_name,
+            "trainer.experiment_name": output_dir.name,
             "trainer.default_local_dir": str(output_dir / "checkpoints"),
             **flatten_overrides(OmegaConf.to_container(backend.get("overrides") or {}, resolve=True)),
             "actor_rollout_ref.model.path": model_path,
