@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -56,16 +55,15 @@ def main() -> None:
         block = write_jsonl(directory)
         baseline, (data, plan) = timed(lambda: plan_curriculum(parse_curriculum(block), check_images=False))
         write_s, files = timed(lambda: write_stage_files(data, directory / "parquet", embed_images=False))
-        rows = [pq.ParquetFile(path).metadata.num_rows for path in files]
         names = [str(path) for path in files]
 
         def cold_order() -> list[int]:
             planning._plan_cached.cache_clear()
-            return planning.training_order(block, names, rows)
+            return planning.training_order(block, names)
 
         order_s, order = timed(cold_order)
         assert order == list(plan.indices)
-        check_s, _ = timed(lambda: planning.check_rows_match(data, names, rows))
+        check_s, _ = timed(lambda: planning.check_rows_match(data, names))
         cached_s, _ = timed(lambda: planning.load_plan(block))
 
     table = Table(title=f"verl backend at paper scale: {len(data)} records, {plan.total_steps} steps of 512")

@@ -92,7 +92,7 @@ def test_training_rows_follow_the_plan_and_validation_does_not(sample_run: Any, 
         create_rl_sampler(data_config, train), SequentialSampler
     )
     ids = [record.id for record in run.data.records]
-    assert train.positions() == list(run.plan.indices) and len(train) == 12 * 8
+    assert train.order == list(run.plan.indices) and len(train) == 12 * 8
     assert [train[i]["extra_info"]["id"] for i in range(len(train))] == [ids[i] for i in run.plan.indices]
     # image rows carry absolute paths of the sample images (embed_images=false), placed where <image> was
     row = train[0]
@@ -100,7 +100,7 @@ def test_training_rows_follow_the_plan_and_validation_does_not(sample_run: Any, 
     assert image["type"] == "image" and Path(image["image"]).is_file()
 
     val = create_rl_dataset(data_config.val_files, data_config, tiny_processor.tokenizer, tiny_processor, False)
-    assert val.positions() is None
+    assert val.order is None
     assert [val[i]["extra_info"]["id"] for i in range(len(val))] == [f"visual_reasoning-{i:03d}" for i in range(36)]
 
 

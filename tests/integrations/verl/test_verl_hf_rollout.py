@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> object:
     config = SimpleNamespace(
         prompt_length=256, response_length=8, n=2, temperature=1.0, top_p=1.0, top_k=-1, val_kwargs=val_kwargs
     )
-    return HFServer(config, {"path": str(path), "local_path": str(path)}, replica_rank=0)
+    return HFServer(config, {"path": str(path), "local_path": str(path)})
 
 
 def _prompt(server: object, text: str, images: int = 0) -> list[int]:

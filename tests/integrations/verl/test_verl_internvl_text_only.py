@@ -33,7 +33,7 @@ def _text_only(tokenizer: Any, text: str = "a text-only maths problem") -> dict[
 def test_text_only_forward_runs_the_tower_without_changing_the_loss() -> None:
     from transformers.models.internvl.modeling_internvl import InternVLModel
 
-    assert getattr(InternVLModel.forward, "_capcurriculum_internvl", False)  # applied by the verl plugin
+    assert getattr(InternVLModel.forward, "_vlmcc_patched", False)  # applied by the verl plugin
     model, processor = build_tiny("internvl3_5", seed=0)
     batch = _text_only(processor.tokenizer)
     patched = model(**batch).loss

@@ -127,7 +127,7 @@ def test_import_verl_applies_the_internvl_patches() -> None:
         from transformers.models.internvl.modeling_internvl import InternVLModel
 
         patched = [hf_processor, model.hf_processor, AgentLoopWorker._compute_multi_modal_inputs, InternVLModel.forward]
-        print([getattr(function, "_capcurriculum_internvl", False) for function in patched])
+        print([getattr(function, "_vlmcc_patched", False) for function in patched])
         """
     )
     assert result.returncode == 0, result.stderr

@@ -1,75 +1,40 @@
-"""``backend.device=cpu``: verl 0.9.1's real trainer, workers and our plugin on a CPU, for smoke tests and CI.
-
-This is for checking a recipe end to end on a laptop before spending GPUs, **not for training**: a tiny model, a few
-steps, one thread per rank. What it takes, all process-local and applied only when the launcher selected the CPU
-device (environment variable :data:`DEVICE_ENV` = ``cpu``, which every Ray process inherits):
-
-* verl's own extension points: a CPU platform registered with ``PlatformRegistry`` and chosen by ``VERL_PLATFORM``
-  (:class:`PlatformCPU`; ``device_name`` ``cpu``, Ray resource ``GPU``: Ray is started with *logical* GPUs, one per
-  rank), the ``hf`` rollout (:mod:`.hf_rollout`, registered with ``RolloutReplicaRegistry`` and the rollout-class
-  registry), ``VERL_ENGINE_DEVICE=cuda`` (the FSDP engines are registered for cuda/npu only; they run on whatever
-  ``get_device_name()`` says), and config values (sdpa attention, no torch.compile, no dynamic batch size);
-* the patches in :func:`apply_cpu_patches` for what has no extension point; every private verl name they touch is
-  listed, with why, in :mod:`.private_api`.
-
-Design for reuse: nothing here is Qwen-specific except the processor names in :func:`_patch_hf_processor`; what a
-family needs on every device (InternVL's processor, prompt decode and text-only forward: :mod:`.internvl`) is applied
-by the plugin, not here.
+"""``backend.device=cpu``: verl 0.9.1's real trainer, workers and our plugin on a CPU, for smoke tests and CI, not
+training. verl's own extension points where it has them (``PlatformRegistry``, the ``hf`` rollout), process-local
+patches where it has none; applied only when the launcher selected the CPU device (``docs/integrations/verl.md``, "The CPU
+device").
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
+from .verl_fixes import patch, rebind_in_verl
+
 logger = logging.getLogger(__name__)
 
-#: Set by the launcher (``backend.device=cpu``) for the driver and every Ray process.
-DEVICE_ENV = "VLMCC_VERL_DEVICE"
 #: Our platform's name in verl's ``PlatformRegistry`` (``VERL_PLATFORM``).
 PLATFORM_NAME = "capcurriculum_cpu"
 
 _applied = False
 
 
-def cpu_selected() -> bool:  # also in plugin.py, which must not import this module (torch)
-    return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
-
-
-def cpu_environment(world_size: int) -> dict[str, str]:
-    """The environment variables of a CPU run (the launcher sets them before Ray starts; Ray processes inherit)."""
-    return {
-        DEVICE_ENV: "cpu",
-        "VERL_PLATFORM": PLATFORM_NAME,
-        "VERL_ENGINE_DEVICE": "cuda",  # engine registry key only; the engine itself uses get_device_name() == "cpu"
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_OFFLINE": "1",
-        "VLMCC_VERL_WORLD_SIZE": str(world_size),
-    }
-
-
 def _cpu_device_module() -> types.ModuleType:
-    """``torch.cpu`` plus the memory calls verl makes on ``get_torch_device()`` (all no-ops or zeros on a CPU)."""
+    """``torch.cpu`` (``is_available``, ``device_count``, ``set_device``, ``synchronize``, ``Stream``, ...) plus the
+    memory and RNG calls verl makes on ``get_torch_device()`` (all no-ops or zeros on a CPU)."""
     module = types.ModuleType("vlmcc_torch_cpu")
-    for name in dir(torch.cpu):
-        if not name.startswith("__"):
-            setattr(module, name, getattr(torch.cpu, name))
+    module.__dict__.update({name: value for name, value in vars(torch.cpu).items() if not name.startswith("__")})
     zero = lambda *args, **kwargs: 0  # noqa: E731
     none = lambda *args, **kwargs: None  # noqa: E731
     for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
         setattr(module, name, zero)
-    for name in ("empty_cache", "reset_peak_memory_stats", "set_device", "ipc_collect"):
+    for name in ("empty_cache", "reset_peak_memory_stats", "ipc_collect", "set_per_process_memory_fraction"):
         setattr(module, name, none)
-    module.is_available = lambda: True
-    module.device_count = lambda: 1
     module.current_device = lambda: 0
     module.mem_get_info = lambda *args, **kwargs: (0, 0)
     module.memory_stats = lambda *args, **kwargs: {}
@@ -77,23 +42,20 @@ def _cpu_device_module() -> types.ModuleType:
     module.set_rng_state = torch.set_rng_state
     module.manual_seed = torch.manual_seed
     module.manual_seed_all = torch.manual_seed
-    module.synchronize = none
-    module.set_per_process_memory_fraction = none
     module.get_device_name = lambda *args, **kwargs: "CPU"  # flops_counter compares torch.cpu by identity
-    module.Stream = torch.cpu.Stream
-    module.Event = torch.cpu.Event
     return module
 
 
 def _platform_class() -> type:
-    from verl.plugin.platform.platform_base import PlatformBase
+    from verl.plugin.platform.platform_cuda import PlatformCUDA
     from verl.plugin.platform.platform_manager import PlatformRegistry
 
     device_module = _cpu_device_module()
 
     @PlatformRegistry.register(platform=PLATFORM_NAME)
-    class PlatformCPU(PlatformBase):
-        """verl on the CPU: torch ``cpu`` device, gloo collectives, Ray's logical ``GPU`` resource per rank."""
+    class PlatformCPU(PlatformCUDA):
+        """verl on the CPU: torch ``cpu`` device, gloo collectives. CUDA's Ray side (resource ``GPU``: Ray is started
+        with one logical GPU per rank, so verl's placement groups work; its profiling hooks are never called)."""
 
         @property
         def device_name(self) -> str:
@@ -111,7 +73,7 @@ def _platform_class() -> type:
             return True
 
         def is_platform_available(self, use_smi_check: bool = False) -> bool:
-            return cpu_selected()
+            return os.environ.get("VERL_PLATFORM") == PLATFORM_NAME
 
         def current_device(self) -> Any:
             # verl uses the "device id" as a device (model.to(get_device_id()), to_empty(device=...)): an int would
@@ -145,30 +107,8 @@ def _platform_class() -> type:
         def communication_backend_name(self) -> str:
             return "gloo"
 
-        def visible_devices_envvar(self) -> str:
-            return "CUDA_VISIBLE_DEVICES"
-
-        @contextlib.contextmanager
-        def nvtx_range(self, msg: str) -> Iterator[None]:
-            yield
-
-        def profiler_start(self) -> None:
-            return None
-
-        def profiler_stop(self) -> None:
-            return None
-
-        def ray_resource_name(self) -> str:
-            return "GPU"  # Ray is started with logical GPUs (one per rank) so verl's placement groups work
-
-        def ray_noset_envvars(self) -> list[str]:
-            return ["RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES"]
-
         def is_ipc_supported(self) -> bool:
             return False
-
-        def cudart(self) -> Any:
-            return None
 
     return PlatformCPU
 
@@ -177,23 +117,16 @@ def _patch_process_group() -> None:
     """verl builds ``cpu:gloo,<device>:<backend>`` = ``cpu:gloo,cpu:gloo``, which torch rejects: use ``gloo``."""
     from verl.utils import distributed
 
-    original = distributed.initialize_global_process_group_ray
-
-    @functools.wraps(original)
-    def initialize_global_process_group_ray(timeout_second: Any = None, backend: Any = None) -> Any:
+    @patch(distributed, "initialize_global_process_group_ray")
+    def initialize_global_process_group_ray(original: Any, timeout_second: Any = None, backend: Any = None) -> Any:
         return original(timeout_second=timeout_second, backend=backend or "gloo")
 
-    distributed.initialize_global_process_group_ray = initialize_global_process_group_ray
-    original_global = distributed.initialize_global_process_group
-
-    def initialize_global_process_group(timeout_second: int = 36000) -> Any:
+    @patch(distributed, "initialize_global_process_group")
+    def initialize_global_process_group(original: Any, timeout_second: int = 36000) -> Any:
         from datetime import timedelta
 
         torch.distributed.init_process_group(backend="gloo", timeout=timedelta(seconds=timeout_second))
         return int(os.environ["LOCAL_RANK"]), int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-
-    functools.update_wrapper(initialize_global_process_group, original_global)
-    distributed.initialize_global_process_group = initialize_global_process_group
 
 
 def _patch_no_pinned_memory() -> None:
@@ -217,8 +150,6 @@ def _patch_hf_processor() -> None:
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
     from vlm_capcurriculum.models import processors
-
-    from .verl_fixes import rebind_in_verl
 
     stock_model = {
         processors.Qwen2_5_VLImageOnlyProcessor: "Qwen2_5_VLModel",
@@ -271,17 +202,10 @@ def patch_replay_buffer_poll() -> None:
     import verl's whole v1 trainer into every worker)."""
     from verl.trainer.ppo.v1 import replay_buffer
 
-    original = replay_buffer.ReplayBuffer.__init__
-    if getattr(original, "_vlmcc_patched", False):
-        return
-
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    @patch(replay_buffer.ReplayBuffer, "__init__")
+    def __init__(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self.poll_interval = CPU_POLL_INTERVAL_S
-
-    __init__._vlmcc_patched = True  # type: ignore[attr-defined]
-    replay_buffer.ReplayBuffer.__init__ = __init__
 
 
 def apply_cpu_patches() -> None:

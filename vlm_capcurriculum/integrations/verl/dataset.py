@@ -1,27 +1,16 @@
 """The curriculum dataset for verl 0.9.1 (``data.custom_cls``): verl's ``RLHFDataset`` in the plan's order.
 
-verl 0.9 dropped its curriculum sampler hook, and the v1 trainer builds ``StatefulDataLoader(dataset,
-sampler=SequentialSampler | RandomSampler, drop_last=True)`` itself. So the order lives in the dataset: the
-training dataset is the concatenation of ``data.train_files`` re-indexed by the plan (``dataframe.select(order)``,
-which may repeat rows: stage epochs are expanded in the order). With ``data.shuffle=false`` the sampler is
-sequential, the synchronous trainer fetches exactly ``data.train_batch_size`` rows per step, and the dataloader
-state verl saves in ``global_step_N/data.pt`` is the number of rows consumed: a resumed run continues at the same
-row of the same stage. With ``trainer.total_epochs=1`` the run is exactly the plan (``len(order) //
-train_batch_size`` steps).
-
-The order is the curriculum plan's over the concatenated files (:func:`~.planning.training_order`, from the
-``data.curriculum`` block) and must fill whole batches of ``data.train_batch_size`` (the loader drops a partial last
-batch). The same class serves ``data.val_files`` (verl uses ``data.custom_cls`` for both), unordered.
-
-Rows must not disappear between writing and the plan: ``max_samples`` and ``filter_overlong_prompts`` would drop
-rows the plan indexes, so they are refused here with the count instead of silently shifting every later index.
+verl 0.9 dropped its curriculum sampler hook and the v1 trainer builds its own sequential loader, so the order lives
+in the dataset: the concatenated ``data.train_files`` re-indexed by the plan (``dataframe.select(order)``; stage
+epochs repeat rows). The dataloader state verl checkpoints is then the rows consumed, so a resumed run continues at
+the same row. Validation files (the same class) keep their order. Rows dropped while loading (``max_samples``,
+``filter_overlong_prompts``) would shift every later index, so they are refused.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import datasets
@@ -133,20 +122,14 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
             logger.warning("data.curriculum is not set: training rows keep the files' order")
             return
         files = list(self.data_files)
-        rows_per_file = [count_rows(path) for path in files]
-        total = sum(rows_per_file)
+        total = sum(count_rows(path) for path in files)
         if len(self.dataframe) != total:
             raise CurriculumDataError(
                 f"{total - len(self.dataframe)} of {total} training rows were dropped while loading "
                 f"(data.train_max_samples / data.filter_overlong_prompts); the curriculum order indexes the files as "
                 "written: filter when writing the files instead"
             )
-        order = training_order(curriculum, files, rows_per_file)
-        bad = [i for i in order if not 0 <= i < total]
-        if bad:
-            raise CurriculumDataError(f"the curriculum order has {len(bad)} indices outside 0..{total - 1}: {bad[:5]}")
-        if not order:
-            raise CurriculumDataError("the curriculum order is empty")
+        order = training_order(curriculum, files)
         batch_size = self.config.get("train_batch_size")
         if batch_size and len(order) % batch_size:
             raise CurriculumDataError(
@@ -155,7 +138,3 @@ class CurriculumRLDataset(_VisionWithoutTorchvision, RLHFDataset):
             )
         self.order = order
         self.dataframe = self.dataframe.select(order)
-
-    def positions(self) -> Sequence[int] | None:
-        """Row of the concatenated files at each position of the training order (None for validation)."""
-        return self.order

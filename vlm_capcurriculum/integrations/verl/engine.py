@@ -38,18 +38,13 @@ LOSS_OVERRIDE_FIELDS: dict[str, str] = {
 
 
 def build_actor_loss_fn(config: DictConfig, values: Mapping[str, float]) -> Callable[..., Any]:
-    """The actor loss verl's worker builds, with the loss overrides ``values`` applied.
-
-    verl 0.9.1 does not read these knobs live: ``ActorRolloutRefWorker.init_model`` binds a frozen ``ActorConfig``
-    into ``partial(ppo_loss, config=...)`` (or ``distillation_ppo_loss``); the worker group's ``set_loss_fn``
-    replaces it. The worker's copy also carries ``model_config``, which the loss functions never read."""
+    """The actor loss verl's worker builds, with the loss overrides ``values`` applied: ``init_model`` binds a frozen
+    ``ActorConfig`` into ``partial(ppo_loss, config=...)`` (or ``distillation_ppo_loss``), so a change means a new
+    loss for the worker group's ``set_loss_fn``."""
     from verl.trainer.distillation import is_distillation_enabled
     from verl.utils.config import omega_conf_to_dataclass
     from verl.workers.utils.losses import ppo_loss
 
-    unknown = set(values) - set(LOSS_OVERRIDE_FIELDS)
-    if unknown:
-        raise KeyError(f"not loss overrides: {sorted(unknown)}; expected {sorted(LOSS_OVERRIDE_FIELDS)}")
     actor = OmegaConf.create(OmegaConf.to_container(config.actor_rollout_ref.actor, resolve=True))
     for name, value in values.items():
         actor[LOSS_OVERRIDE_FIELDS[name]] = float(value)
@@ -103,15 +98,11 @@ class VerlEngine(EngineBase):
         self.base_lr_warmup_ratio = float(actor.optim.get("lr_warmup_steps_ratio") or 0.0)
         self.base_max_grad_norm = float(actor.optim.clip_grad)
         self.validation_requested = False
-        self.reference_path: str | None = None
 
     # ---------------------------------------------------------------- helpers
     def _call(self, method: str, *args: Any, agree: bool = False) -> None:
         """``method`` on every rank of the actor worker group; with ``agree``, every rank must return the same."""
-        group = getattr(self.trainer, "actor_rollout_wg", None)
-        if group is None:
-            raise EngineOperationError("the actor worker group does not exist yet (call after trainer.init())")
-        results = getattr(group, method)(*args)
+        results = getattr(self.trainer.actor_rollout_wg, method)(*args)
         if agree and (not results or any(result != results[0] for result in results[1:])):
             raise EngineOperationError(f"{method}: ranks disagree: {results}")
 
@@ -122,9 +113,6 @@ class VerlEngine(EngineBase):
 
     def _curriculum_dir(self, *parts: str) -> str:
         return os.path.join(self.trainer.config.trainer.default_local_dir, CURRICULUM_DIR, *parts)
-
-    def _stage_in_progress(self) -> PlannedStage:
-        return self.plan.stage_at(self.trainer.global_steps)
 
     # ---------------------------------------------------------------- the core's operations
     def set_vision_tower_trainable(self, trainable: bool | None) -> None:
@@ -169,15 +157,12 @@ class VerlEngine(EngineBase):
     def refresh_reference(self) -> None:
         """Make the KL reference the current policy, and save its weights for :meth:`restore_reference`: verl never
         checkpoints the reference model, it rebuilds it from ``actor_rollout_ref.model.path`` at start."""
-        path = self._curriculum_dir(f"reference_{stage_tag(self._stage_in_progress())}.pt")
+        path = self._curriculum_dir(f"reference_{stage_tag(self.plan.stage_at(self.trainer.global_steps))}.pt")
         self._call("curriculum_refresh_reference", path)
-        self.reference_path = path
 
     def restore_reference(self, tag: str) -> None:
         """After a resume inside a stage that refreshed the reference: load the snapshot of that refresh."""
-        path = self._curriculum_dir(f"reference_{tag}.pt")
-        self._call("curriculum_load_reference", path)  # rank 0 reads it; an error if it is missing
-        self.reference_path = path
+        self._call("curriculum_load_reference", self._curriculum_dir(f"reference_{tag}.pt"))  # rank 0 reads it
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         """A resumable checkpoint at this step (unless verl saves one anyway), then the Hugging Face weights under

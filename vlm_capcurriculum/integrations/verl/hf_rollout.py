@@ -1,27 +1,11 @@
 """The ``hf`` rollout for verl 0.9.1 on a CPU (``actor_rollout_ref.rollout.name=hf``): ``transformers`` ``generate``.
 
-verl has no CPU rollout (vLLM, SGLang and TRT-LLM need GPUs; its own ``hf_rollout.py`` cannot be instantiated in
-0.9.1: abstract methods missing, no registry entry). This one plugs into verl's own two registries:
-
-* ``RolloutReplicaRegistry`` (public): :class:`HFReplica` starts one :class:`HFServer` Ray actor per replica; the
-  agent loop's ``LLMServerClient.generate`` calls ``server.generate(request_id=, prompt_ids=, sampling_params=,
-  image_data=, ...)`` and gets a ``TokenOutput``, as from vLLM's server;
-* the rollout-class registry (private, see :mod:`.private_api`): :class:`HFServerAdapter` is built inside every
-  actor worker; verl's ``update_weights`` hands it the FSDP full-tensor generator (all ranks take part in the
-  gathers) and it ships the weights to its replica's server.
-
-Prompts arrive as token ids with image placeholders already expanded by the processor (the agent loop tokenises
-with ``data.mm_processor_kwargs``); the server computes the pixel inputs with the same processor and checks that
-the placeholder count matches.
-
-Sampling is reproducible, so a resumed run replays the uninterrupted one's responses. Nothing in a request names
-its sample (verl's TransferQueue agent loop sends every request as ``det-0``/a random id), so requests are told
-apart by content: identical requests (a GRPO group's ``rollout.n`` samples, same weights) are counted as they
-arrive and generated in fixed chunks of ``rollout.n`` (validation and anything else: one), each chunk seeded from
-the weights' step, its content and its number. Which identical request gets which of the chunk's responses
-depends on arrival, which no trainer computation can tell apart (the trainer sorts a step's batch by content:
-``trainer.CapCurriculumTrainer._balance_batch``); neither arrival order nor timing changes what is generated.
-Nothing here is Qwen-specific: any ``AutoModelForImageTextToText`` whose processor has an ``image_processor`` works.
+verl has no CPU rollout (vLLM, SGLang and TRT-LLM need GPUs; its own ``hf_rollout.py`` is not instantiable in 0.9.1).
+:class:`HFReplica` (``RolloutReplicaRegistry``) starts one :class:`HFServer` Ray actor per replica serving the agent
+loop's token-in/token-out ``generate``; ``HFServerAdapter`` (the private rollout-class registry) ships the FSDP weights
+from the actor workers to it. Sampling is reproducible: no request names its sample, so identical requests are
+counted and generated in chunks of ``rollout.n``, each seeded from the weights' step, its content and its number
+(``docs/integrations/verl.md``, "The CPU device").
 """
 
 from __future__ import annotations
@@ -41,12 +25,8 @@ from . import internvl
 
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "hf"
-ADAPTER_PATH = "vlm_capcurriculum.integrations.verl.hf_rollout.HFServerAdapter"
 
-
-#: Requests served in one ``generate`` (left-padded), and how long the first waits for others to arrive.
-MAX_BATCH = 64
+#: How long the first queued request waits for the step's others to arrive.
 BATCH_WAIT_S = 0.05
 #: A chunk of identical requests still incomplete this long after the last arrival is generated as it is, with a
 #: warning (a request of it failed before reaching the server; verl then fails the step anyway): never hang.
@@ -78,15 +58,6 @@ def chunk_size(config: Any, sampling_params: dict[str, Any], replicas: int) -> i
     return train or 1
 
 
-def _content_digest(key: str, prompt_ids: list[int], images: list[Any] | None) -> str:
-    digest = hashlib.sha256(repr((key, prompt_ids)).encode())
-    for image in images or []:
-        tobytes = getattr(image, "tobytes", None)
-        digest.update(repr((getattr(image, "size", None), getattr(image, "mode", None))).encode())
-        digest.update(tobytes() if tobytes is not None else repr(image).encode())
-    return digest.hexdigest()
-
-
 class _Request:
     """One queued ``generate`` call; requests with equal ``digest`` (prompt, images, sampling parameters, pixel
     bounds) are identical, ``occurrence`` counts them since the last weight update."""
@@ -96,8 +67,13 @@ class _Request:
         self.sampling_params = sampling_params
         self.image_data = list(image_data) if image_data else None
         self.mm_kwargs = mm_kwargs
-        self.key = repr((sorted(sampling_params.items()), sorted(mm_kwargs.items())))
-        self.digest = _content_digest(self.key, prompt_ids, self.image_data)
+        key = repr((sorted(sampling_params.items()), sorted(mm_kwargs.items())))
+        digest = hashlib.sha256(repr((key, prompt_ids)).encode())
+        for image in self.image_data or []:
+            tobytes = getattr(image, "tobytes", None)
+            digest.update(repr((getattr(image, "size", None), getattr(image, "mode", None))).encode())
+            digest.update(tobytes() if tobytes is not None else repr(image).encode())
+        self.digest = digest.hexdigest()
         self.occurrence = 0
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -105,13 +81,12 @@ class _Request:
 class HFServer:
     """A Ray actor holding a ``transformers`` model that serves verl's token-in/token-out ``generate``."""
 
-    def __init__(self, config: Any, model_config: Any, replica_rank: int, replicas: int = 1) -> None:
+    def __init__(self, config: Any, model_config: Any, replicas: int = 1) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         import vlm_capcurriculum.models  # noqa: F401  (our image-only processors)
 
         self.config = config
-        self.replica_rank = replica_rank
         self.replicas = replicas
         path = model_config.get("local_path") or model_config.path
         torch.set_num_threads(1)
@@ -127,7 +102,10 @@ class HFServer:
             for name in ("image_token_id", "video_token_id", "vision_start_token_id")
             if (token := getattr(self.model.config, name, None)) is not None
         ]
-        self.eos_token_ids = self._eos_token_ids()
+        eos = self.model.generation_config.eos_token_id
+        self.eos_token_ids = list(eos) if isinstance(eos, list) else [eos] if eos is not None else []
+        if self.processor.tokenizer.eos_token_id not in [*self.eos_token_ids, None]:
+            self.eos_token_ids.append(self.processor.tokenizer.eos_token_id)
         self.pad_token_id = self.processor.tokenizer.pad_token_id
         self.lock = asyncio.Lock()  # one generate or weight update at a time
         self.queue: list[_Request] = []
@@ -135,14 +113,6 @@ class HFServer:
         self.occurrences: dict[str, int] = {}
         self.server_task: asyncio.Task[None] | None = None
         self.global_steps: int | None = None
-
-    def _eos_token_ids(self) -> list[int]:
-        eos = self.model.generation_config.eos_token_id
-        ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
-        tokenizer_eos = self.processor.tokenizer.eos_token_id
-        if tokenizer_eos is not None and tokenizer_eos not in ids:
-            ids.append(tokenizer_eos)
-        return ids
 
     def _pixels(self, images: list[Any], mm_kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.internvl:  # issue 15: InternVL tiles (its processor's crop_to_patches), see internvl.py
@@ -302,41 +272,6 @@ class HFServer:
             self.occurrences.clear()
         return len(state_dict)
 
-    def get_server_address(self) -> tuple[str, int]:
-        return server_name(self.replica_rank), 0
-
-    # Life-cycle calls verl makes on every server; a CPU model has no memory to release.
-    async def wake_up(self) -> None:
-        return None
-
-    async def sleep(self) -> None:
-        return None
-
-    async def clear_kv_cache(self) -> None:
-        return None
-
-    async def release_kv_cache(self) -> None:
-        return None
-
-    async def resume_kv_cache(self) -> None:
-        return None
-
-    async def wait_for_requests_to_drain(self) -> None:
-        async with self.lock:
-            return None
-
-    async def abort_all_requests(self, reject_request: bool = False) -> dict[str, Any]:
-        return {}
-
-    async def resume_generation(self) -> None:
-        return None
-
-    async def start_profile(self, **kwargs: Any) -> None:
-        return None
-
-    async def stop_profile(self) -> None:
-        return None
-
 
 def _replica_class() -> type:
     from verl.workers.rollout.replica import RolloutReplica
@@ -362,14 +297,13 @@ def _replica_class() -> type:
                 .remote(
                     config=self.config,
                     model_config=self.model_config,
-                    replica_rank=self.replica_rank,
                     replicas=self.replicas,
                 )
             )
-            address, _ = await server.get_server_address.remote()
-            self.servers = [server]
+            await server.__ray_ready__.remote()  # the model is loaded
+            self.servers = []  # what the replica wakes, puts to sleep, aborts: a CPU model holds no memory to free
             self._server_handle = server
-            self._server_address = address
+            self._server_address = name
 
         def rollout_worker_use_gpu(self) -> bool:
             return False
@@ -421,5 +355,5 @@ def register() -> None:
     from verl.workers.rollout import base
     from verl.workers.rollout.replica import RolloutReplicaRegistry
 
-    RolloutReplicaRegistry.register(ROLLOUT_NAME, _replica_class)
-    base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = ADAPTER_PATH
+    RolloutReplicaRegistry.register("hf", _replica_class)
+    base._ROLLOUT_REGISTRY[("hf", "async")] = f"{__name__}.HFServerAdapter"

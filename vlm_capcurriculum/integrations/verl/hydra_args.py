@@ -41,10 +41,6 @@ def _reads_back_unquoted(text: str) -> bool:
     return isinstance(value, str) and value == text
 
 
-def _string(text: str) -> str:
-    return text if _reads_back_unquoted(text) else _quote(text)
-
-
 def _quote(text: str) -> str:
     text = _ESCAPED_BACKSLASHES.sub(lambda match: match.group(1) * 2, text)
     text = text.replace("'", "\\'").replace("${", "\\${")
@@ -66,7 +62,7 @@ def override_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return _string(value)
+        return value if _reads_back_unquoted(value) else _quote(value)
     if isinstance(value, Mapping):
         items = []
         for key, item in value.items():

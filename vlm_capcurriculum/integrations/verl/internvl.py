@@ -1,33 +1,13 @@
-"""InternVL3 / InternVL3.5 on verl 0.9.1: the plan-time checks, the pixel cap, and the runtime fixes.
-
-verl loads the transformers-native checkpoints (``InternVLForConditionalGeneration``: ``OpenGVLab/InternVL3-8B-hf``,
-``OpenGVLab/InternVL3_5-8B-HF``, the ids the reference scripts use) through ``AutoModelForImageTextToText`` without
-remote code. InternVL uses 1-D RoPE (verl's default position ids) and transformers 5 lists its decoder and vision
-layers as no-split modules (verl's FSDP wrap units). Refused at plan time, with the reason (:func:`check_internvl`):
-
-* Ulysses sequence parallelism > 1: verl's vision-language Ulysses patches (``verl/models/transformers/
-  monkey_patch.py``, by ``model_type``: Qwen2/2.5/3-VL, GLM-4V, Kimi-VL, Qwen3.5) do not cover ``internvl``;
-* the remote-code checkpoints (``OpenGVLab/InternVL3-8B`` without ``-hf``): their ``InternVLChatModel`` is a different
-  architecture that verl and vLLM's native path do not load as ``InternVLForConditionalGeneration``.
-
-What verl 0.9.1 gets wrong for InternVL, fixed by the ``verl.plugins`` entry point (``plugin.AFTER_IMPORT``) in every
-verl process, on every device (each private name in :mod:`.private_api`):
-
-* ``hf_processor`` returns None (with only a warning) for ``InternVLProcessor``, so images are never processed:
-  :func:`patch_hf_processor`;
-* the agent loop's ``_compute_multi_modal_inputs`` decodes the prompt with ``skip_special_tokens=True``, dropping
-  ``<IMG_CONTEXT>``, and the processor then rejects the image-token count: :func:`patch_prompt_decode`;
-* text-only micro-batches skip InternVL's vision tower (it runs only with ``pixel_values``), so FSDP ranks issue
-  different collectives: :func:`patch_text_only_vision_forward` (the dummy forward verl has for Qwen).
-
-And at launch, ``data.mm_processor_kwargs``' pixel bounds, which InternVL's processor does not read (it tiles), become
-its tile cap (:func:`processor_kwargs`).
+"""InternVL3 / InternVL3.5 on verl 0.9.1 (the transformers-native ``-hf`` checkpoints): the plan-time refusals
+(:func:`check_internvl`), ``data.mm_processor_kwargs``' pixel bound as InternVL's tile cap (:func:`processor_kwargs`),
+and the runtime fixes of what verl gets wrong for it, applied by ``plugin.AFTER_IMPORT`` in every verl process
+(``docs/integrations/verl.md``, "InternVL3 / InternVL3.5").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,10 +142,6 @@ def rollout_image_inputs(processor: Any, images: list[Any], mm_kwargs: Mapping[s
 
 
 # ------------------------------------------------------------------------------------------ runtime patches
-# Applied by plugin.AFTER_IMPORT in every verl process; wrap (never edit) verl 0.9.1 and transformers. Private names
-# (also in private_api.PRIVATE_NAMES): verl.utils.tokenizer.tokenizer.hf_processor and every verl module that bound it
-# by name; verl.experimental.agent_loop.agent_loop.AgentLoopWorker._compute_multi_modal_inputs and the worker's
-# ``tokenizer`` / ``processor`` attributes it reads; transformers' InternVLModel.forward.
 
 
 def is_internvl_processor(processor: Any) -> bool:
@@ -177,13 +153,10 @@ def patch_hf_processor() -> None:
     warning). InternVL uses 1-D RoPE, so no ``get_rope_index`` is bound; the config is attached as verl does."""
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
-    from .verl_fixes import rebind_in_verl
+    from .verl_fixes import patch, rebind_in_verl
 
-    original = tokenizer_module.hf_processor
-    if getattr(original, "_capcurriculum_internvl", False):
-        return
-
-    def hf_processor(name_or_path: Any, **kwargs: Any) -> Any:
+    @patch(tokenizer_module, "hf_processor")
+    def hf_processor(original: Callable[..., Any], name_or_path: Any, **kwargs: Any) -> Any:
         from transformers import AutoConfig, AutoProcessor
 
         try:
@@ -196,10 +169,8 @@ def patch_hf_processor() -> None:
         processor.config = config
         return processor
 
-    hf_processor._capcurriculum_internvl = True  # type: ignore[attr-defined]
-    hf_processor.__wrapped__ = original  # type: ignore[attr-defined]
-    tokenizer_module.hf_processor = hf_processor
-    rebind_in_verl("hf_processor", original, hf_processor)
+    patched = tokenizer_module.hf_processor
+    rebind_in_verl("hf_processor", patched.__wrapped__, patched)
 
 
 class _KeepImageTokenDecode:
@@ -234,11 +205,10 @@ def patch_prompt_decode() -> None:
     the swap cannot interleave with another coroutine of the worker)."""
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
 
-    original = AgentLoopWorker._compute_multi_modal_inputs
-    if getattr(original, "_capcurriculum_internvl", False):
-        return
+    from .verl_fixes import patch
 
-    def _compute_multi_modal_inputs(self: Any, output: Any, input_ids: Any) -> Any:
+    @patch(AgentLoopWorker, "_compute_multi_modal_inputs")
+    def _compute_multi_modal_inputs(original: Callable[..., Any], self: Any, output: Any, input_ids: Any) -> Any:
         processor = getattr(self, "processor", None)
         if processor is None or not is_internvl_processor(processor):
             return original(self, output, input_ids)
@@ -249,27 +219,20 @@ def patch_prompt_decode() -> None:
         finally:
             self.tokenizer = tokenizer
 
-    _compute_multi_modal_inputs._capcurriculum_internvl = True  # type: ignore[attr-defined]
-    _compute_multi_modal_inputs.__wrapped__ = original  # type: ignore[attr-defined]
-    AgentLoopWorker._compute_multi_modal_inputs = _compute_multi_modal_inputs  # type: ignore[method-assign]
-
 
 def patch_text_only_vision_forward() -> None:
     """``InternVLModel.forward`` runs the vision tower only when ``pixel_values`` are given; under FSDP a rank whose
-    micro-batch is text-only then skips the tower's all-gathers (and reduce-scatters) that a rank with an image
-    issues, and the ranks mismatch. As verl and EasyR1 do for Qwen's tower, a text-only forward also runs tower and
-    projector on one blank tile and adds ``0 x`` their output's sum to the input embeddings: where image features
-    enter, so forward and backward visit the FSDP units in the image path's order; the same values, zero vision
-    gradients. Patches the transformers class (``InternVLModel.forward``; keyword calls, as
-    ``InternVLForConditionalGeneration`` makes)."""
+    micro-batch is text-only then skips the tower's collectives that a rank with an image issues. As verl and EasyR1
+    do for Qwen's tower, a text-only forward also runs tower and projector on one blank tile and adds ``0 x`` their
+    output's sum to the input embeddings: the FSDP units in the image path's order, the same values, zero vision
+    gradients. Patches the transformers class (keyword calls, as ``InternVLForConditionalGeneration`` makes)."""
     import torch
     from transformers.models.internvl.modeling_internvl import InternVLModel
 
-    original = InternVLModel.forward
-    if getattr(original, "_capcurriculum_internvl", False):
-        return
+    from .verl_fixes import patch
 
-    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+    @patch(InternVLModel, "forward")
+    def forward(original: Callable[..., Any], self: Any, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs.get("pixel_values") is not None or kwargs.get("input_ids") is None:
             return original(self, *args, **kwargs)
         if kwargs.get("inputs_embeds") is not None:
@@ -287,7 +250,3 @@ def patch_text_only_vision_forward() -> None:
             return_dict=True,
         ).pooler_output
         return original(self, input_ids=None, inputs_embeds=embeds + 0.0 * features.sum().to(embeds.dtype), **kwargs)
-
-    forward._capcurriculum_internvl = True  # type: ignore[attr-defined]
-    forward.__wrapped__ = original  # type: ignore[attr-defined]
-    InternVLModel.forward = forward  # type: ignore[method-assign]

@@ -1,25 +1,10 @@
 """``vlmcc train --config recipes/config.yaml backend=verl``: run a recipe on upstream verl (>= 0.9.1).
 
-:func:`launch` (the ``backend.launcher`` of ``recipes/backend/verl.yaml``) turns the composed recipe into a verl
-run, in the run's output directory (``backend.output_dir``; default ``outputs/verl/<model>_<mode>_<plan id>``):
-
-1. plans the curriculum with the core (``parse_curriculum``, ``plan_curriculum``: every record validated);
-2. writes each stage's records as verl parquet (``data/train_NN_<stage>.parquet``, :func:`write_verl_parquet`) and
-   the validation files (``data/val_NN_<name>.parquet``);
-3. writes ``config/curriculum/run.yaml``: the curriculum spec with absolute paths and the files' list, a Hydra
-   config group option of our packaged config (so ``curriculum=run`` selects it, here and on verl's own command
-   line);
-4. composes verl's config through our packaged ``capcurriculum_trainer`` (which extends verl's ``ppo_trainer``)
-   with the recipe's ``backend.overrides`` (verl's native keys, interpolating ``train.*``) as Hydra overrides;
-5. checks it: verl's own ``validate_config`` (what ``main_ppo`` runs), the run shape against the plan, every
-   stage's overrides against what verl can apply, and the training order the dataset will use against the plan;
-   unless ``dry_run`` (measuring needs the tokenizer and processor) or ``backend.drop_overlong_prompts`` is off,
-   training prompts over ``data.max_prompt_length`` are measured with verl's own filter, dropped, counted in the
-   plan's data report and the run is written again without them (:mod:`.overlong`), as EasyR1 does;
-6. prints the plan and the equivalent ``python -m verl.trainer.main_ppo`` command (also written to ``verl.sh``);
-7. unless ``dry_run``: starts verl's ``run_ppo`` with the config (Ray, GPUs).
-
-Nothing before step 7 starts Ray or needs a GPU.
+:func:`launch` (``backend.launcher``) writes the stages' records as verl parquet and the curriculum as a Hydra config
+group option in the run's output directory, composes verl's config through our ``capcurriculum_trainer``, checks it
+(verl's ``validate_config``, run shape, overrides, training order), drops over-long prompts (:mod:`.overlong`),
+prints the plan and verl's own command line (``verl.sh``), then starts ``run_ppo`` (not with ``dry_run``). Nothing
+before ``run_ppo`` starts Ray or needs a GPU. Steps: ``docs/integrations/verl.md`` ("How the pieces connect").
 """
 
 from __future__ import annotations
@@ -56,12 +41,11 @@ from .hydra_args import (
 from .internvl import check_internvl, is_internvl, processor_kwargs, tiling_of
 from .planning import (
     absolute_spec_paths,
-    check_run_shape,
     file_tag,
     spec_block,
     training_order,
 )
-from .support import UnsupportedOverrideError, check_overrides, check_plan
+from .support import UnsupportedOverrideError, check_plan
 from .writer import VerlDataError, write_verl_parquet
 
 CONFIG_MODULE = "vlm_capcurriculum.integrations.verl.config"
@@ -70,8 +54,7 @@ DEVICES = ("cuda", "cpu")
 
 
 def cpu_overrides(ranks: int) -> dict[str, Any]:
-    """verl keys of a ``backend.device=cpu`` run (after the recipe's ``backend.overrides``): the ``hf`` rollout,
-    FSDP2 in float32 on ``ranks`` gloo ranks, sdpa attention, no torch.compile, no remove-padding (flash-attn)."""
+    """verl keys of a ``backend.device=cpu`` run, after the recipe's ``backend.overrides``."""
     return {
         "trainer.device": "cpu",
         "trainer.n_gpus_per_node": ranks,
@@ -222,18 +205,13 @@ def _hydra_context() -> Iterator[None]:
         GlobalHydra.instance().hydra = outer
 
 
-def packaged_search_path() -> list[str]:
-    """The ``hydra.searchpath`` of our packaged config (verl's config package)."""
-    text = resources.files(CONFIG_MODULE).joinpath(f"{CONFIG_NAME}.yaml").read_text()
-    return list(yaml.safe_load(text)["hydra"]["searchpath"])
-
-
 def compose_verl_config(config_dir: Path, overrides: Sequence[str]) -> DictConfig:
     """verl's config as ``main_ppo`` composes it with ``--config-dir config_dir`` and ``overrides``."""
     from hydra import compose
     from hydra.errors import HydraException
 
-    search_path = [*packaged_search_path(), f"file://{config_dir}"]
+    packaged = yaml.safe_load(resources.files(CONFIG_MODULE).joinpath(f"{CONFIG_NAME}.yaml").read_text())
+    search_path = [*packaged["hydra"]["searchpath"], f"file://{config_dir}"]
     search = f"hydra.searchpath={override_value(search_path)}"
     try:
         with _hydra_context():
@@ -259,14 +237,10 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
         resolved = OmegaConf.to_container(config, resolve=True)  # every interpolation resolves (TaskRunnerV1 does)
     except OmegaConfBaseException as error:
         raise LaunchError(f"verl's config does not resolve: {' '.join(str(error).split())}") from error
-    check_run_shape(plan, config)
     check_plan(plan, config)
-    if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):  # honoured by our trainer mode
-        check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
     _check_reward_function(config)
     files = [str(path) for path in resolved["data"]["train_files"]]
-    order = training_order(config.curriculum, files, [pq.ParquetFile(path).metadata.num_rows for path in files])
-    if tuple(order) != plan.indices:
+    if tuple(training_order(config.curriculum, files)) != plan.indices:
         raise LaunchError("the training order planned inside verl differs from the launcher's plan (please report)")
 
 
@@ -293,7 +267,7 @@ def prepare_run(
     measure_prompts: bool = False,
     kept: tuple[dict[str, Any], Path] | None = None,
 ) -> VerlRun:
-    """Steps 1-5 of the module docstring; raises ``LaunchError`` (one line) for anything the user can fix.
+    """Everything before ``run_ppo`` (module docstring); raises ``LaunchError`` (one line) for anything the user can fix.
     ``kept`` (curriculum block, output directory): the run written again without its over-long prompts."""
     try:
         spec = parse_curriculum(kept[0] if kept else recipe.get("curriculum"))
@@ -318,14 +292,17 @@ def prepare_run(
             val_files,
             note=f"written by `vlmcc train ... backend=verl` (plan {plan_id(plan)}, {plan.total_steps} steps)",
         )
-        run_name = output_dir.name
         device = str(backend.get("device") or "cuda").lower()
         if device not in DEVICES:
             raise LaunchError(f"backend.device: {device!r} is not one of {', '.join(DEVICES)}")
-        model_path = _model_path(recipe, output_dir)
+        from vlm_capcurriculum.models.tiny import BASE_MODEL_DIR, tiny_family
+
+        model_path = str(OmegaConf.select(recipe, "model.path", default="") or "")
+        if tiny_family(model_path) is not None:  # prepare_model builds it there
+            model_path = str(output_dir / BASE_MODEL_DIR)
         leaves = {
             "trainer.project_name": "vlm-capcurriculum",
-            "trainer.experiment_name": run_name,
+            "trainer.experiment_name": output_dir.name,
             "trainer.default_local_dir": str(output_dir / "checkpoints"),
             **flatten_overrides(OmegaConf.to_container(backend.get("overrides") or {}, resolve=True)),
             "actor_rollout_ref.model.path": model_path,
@@ -405,10 +382,18 @@ def run_verl(config: DictConfig, *, device: str = "cuda") -> None:
     if device == "cpu":
         import ray
 
-        from .cpu import apply_cpu_patches, cpu_environment
+        from .cpu import PLATFORM_NAME, apply_cpu_patches
+        from .plugin import DEVICE_ENV
 
         ranks = int(config.trainer.n_gpus_per_node) * int(config.trainer.nnodes)
-        environment = cpu_environment(ranks)
+        environment = {
+            DEVICE_ENV: "cpu",
+            "VERL_PLATFORM": PLATFORM_NAME,
+            "VERL_ENGINE_DEVICE": "cuda",  # engine registry key only; the engine runs on get_device_name() == "cpu"
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "TOKENIZERS_PARALLELISM": "false",
+            "HF_HUB_OFFLINE": "1",
+        }
         os.environ.update(environment)
         apply_cpu_patches()
         if not ray.is_initialized():
@@ -421,17 +406,6 @@ def run_verl(config: DictConfig, *, device: str = "cuda") -> None:
     from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
 
     run_ppo(config, task_runner_class=TaskRunnerV1)
-
-
-def _model_path(recipe: DictConfig, output_dir: Path) -> str:
-    """The model verl loads: ``model.path``, or for ``tiny://<family>`` the tiny model the run builds into
-    ``<output_dir>/base_model`` (:func:`prepare_model`)."""
-    from vlm_capcurriculum.models.tiny import BASE_MODEL_DIR, tiny_family
-
-    path = str(OmegaConf.select(recipe, "model.path", default="") or "")
-    if tiny_family(path) is not None:
-        return str(output_dir / BASE_MODEL_DIR)
-    return path
 
 
 def prepare_model(recipe: DictConfig, run: VerlRun) -> None:

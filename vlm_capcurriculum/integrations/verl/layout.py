@@ -1,15 +1,7 @@
-"""The common output layout (:mod:`vlm_capcurriculum.curriculum.run_layout`) written by a verl run.
-
-``<output_dir>`` is ``curriculum.output_dir`` (the launcher sets it to ``backend.output_dir``; without it nothing is
-written here, e.g. a hand-written verl command without the key):
-
-* ``curriculum_steps.jsonl``: one :func:`step_record` per step (the step's batch ids from the plan, the step's mean
-  ``reward/overall`` and ``reward/accuracy`` of our reward, the stage's 1-based position);
-* ``stages/NN-<stage>/``: the stage-end HF export (``save_checkpoint``) copied as a ``from_pretrained`` folder;
-* ``curriculum_summary.json``: per stage, derived from the steps file (so a resumed run's summary is exact too).
-
-Resume lives here and only here: :meth:`RunLayout.start` keeps the steps of the checkpoint the run resumed from
-(``global_step_K``: ``completed_steps = K``) and drops later lines, which the resumed run writes again.
+"""The common output layout (:mod:`vlm_capcurriculum.curriculum.run_layout`) written by a verl run into
+``curriculum.output_dir`` (the launcher sets it; without it nothing is written): the steps file, each stage's
+Hugging Face export as ``stages/NN-<stage>/`` and the summary, derived from the steps file (so a resumed run's
+summary is exact too). After a resume from ``global_step_K`` the steps file keeps the first ``K`` steps.
 """
 
 from __future__ import annotations
@@ -30,11 +22,6 @@ from vlm_capcurriculum.curriculum.run_layout import (
     write_summary,
 )
 
-#: Step metrics (the trainer's ``reward/<key>``, means over the step's responses) behind the steps file's columns.
-REWARD_METRIC = "reward/overall"
-ACCURACY_METRIC = "reward/accuracy"
-FORMAT_METRIC = "reward/format"
-
 
 def _metric(metrics: Mapping[str, Any], name: str) -> float | None:
     value = metrics.get(name)
@@ -50,10 +37,6 @@ class RunLayout:
         self.ids = [record.id for record in data.records]
         self.steps = StepsLog(self.output_dir)
 
-    def start(self, completed_steps: int) -> None:
-        """At the first step this process runs: keep the steps file up to ``completed_steps`` (0: a fresh run)."""
-        self.steps.resume_at(completed_steps)
-
     def log_step(self, step: int, metrics: Mapping[str, Any]) -> None:
         stage = self.plan.stage_at(step)
         self.steps.append(
@@ -62,14 +45,14 @@ class RunLayout:
                 stage.name,
                 stage.position,
                 [self.ids[index] for index in self.plan.batch(step)],
-                _metric(metrics, REWARD_METRIC),
-                _metric(metrics, ACCURACY_METRIC),
-                format=_metric(metrics, FORMAT_METRIC),
+                _metric(metrics, "reward/overall"),  # the trainer's reward_extra_metrics: means over the step
+                _metric(metrics, "reward/accuracy"),
+                format=_metric(metrics, "reward/format"),
             )
         )
         self.write_summary()
 
-    def export_stage(self, stage: PlannedStage, hf_dir: str | os.PathLike[str]) -> Path:
+    def export_stage(self, stage: PlannedStage, hf_dir: str | os.PathLike[str]) -> None:
         """Copy a stage-end HF export to ``stages/NN-<stage>`` (replaced whole: a rerun of the stage rewrites it)."""
         target = stage_dir(self.output_dir, stage.position, stage.name)
         temporary = target.with_name(target.name + ".tmp")
@@ -77,9 +60,8 @@ class RunLayout:
         shutil.copytree(hf_dir, temporary)
         shutil.rmtree(target, ignore_errors=True)
         os.replace(temporary, target)
-        return target
 
-    def write_summary(self) -> Path:
+    def write_summary(self) -> None:
         records = self.steps.read()
         stages = []
         for stage in self.plan.stages:
@@ -88,4 +70,4 @@ class RunLayout:
             if entry is not None:
                 stages.append(entry)
         completed = records[-1]["step"] if records else 0
-        return write_summary(self.output_dir / SUMMARY_FILE, self.plan, stages, completed)
+        write_summary(self.output_dir / SUMMARY_FILE, self.plan, stages, completed)

@@ -1,12 +1,9 @@
 """Over-long training prompts, dropped and counted before verl starts, as EasyR1's ``filter_overlong_prompts`` does.
 
-verl 0.9.1 can filter prompts longer than ``data.max_prompt_length`` when it loads a dataset, but the curriculum
-order indexes the rows as written, so our dataset refuses that filter (:mod:`.dataset`); without it an over-long
-prompt stops the run when its batch comes (``data.truncation: error``). Instead the launcher measures every written
-training row with verl's own length function (``RLHFDataset`` with the filter on: chat template, then the processor
-with the row's images, read as the agent loop reads them: :class:`~.dataset.FilesOrderRLDataset`), removes the rows it would drop from the curriculum's data, writes the kept records as the
-stages' training files (:func:`write_kept_records`) and plans again, so the plan inside verl, the parquet files and
-the printed plan agree. Each stage's read report counts its dropped rows (``dropped_overlong_prompt``).
+verl's own filter would drop rows the curriculum order indexes (our dataset refuses it), so the launcher measures
+every written training row with it (``RLHFDataset`` with the filter on, images read as the agent loop reads them),
+removes the dropped rows from the curriculum's data, writes the kept records as the stages' training files and
+plans again; each stage's read report counts its dropped rows.
 """
 
 from __future__ import annotations

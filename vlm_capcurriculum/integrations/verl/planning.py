@@ -1,16 +1,7 @@
-"""The curriculum plan inside a verl run, and the training order it gives the dataset (:mod:`.dataset`).
-
-verl's config carries the core's curriculum spec as its ``curriculum`` block (mode, batch_size, stages, overrides;
-``vlmcc train ... backend=verl`` writes it, or a user selects one with ``curriculum=<name>``), next to the
-one key this integration adds (``output_dir``). Both the trainer (in its constructor) and the
-curriculum dataset (in ``_init_dataloader``) plan from that block with the core's ``plan_curriculum``; planning is deterministic (seeded), and cached per process, so they agree on every index.
-
-The dataset's rows are the training files verl was given (``data.train_files``), which must be the stages'
-records in stage order: the global index space of the plan. :func:`training_order` checks that row by row (count
-and record id) before handing over the plan's order, so files written from other data or in another order are an
-error naming the first row that differs, not a silently different curriculum.
-
-No verl import here: the launcher's dry run uses this module too.
+"""The curriculum plan inside a verl run (from verl's ``curriculum`` config block, planned with the core's
+``plan_curriculum``: deterministic and cached per process, so the trainer and the dataset agree on every index) and
+the training order it gives the dataset (:mod:`.dataset`), checked row by row against the training files. No verl
+import here: the launcher's dry run uses this module too.
 """
 
 from __future__ import annotations
@@ -29,7 +20,6 @@ from omegaconf import DictConfig, OmegaConf
 from vlm_capcurriculum.config import ConfigError
 from vlm_capcurriculum.curriculum import (
     CurriculumData,
-    CurriculumSpec,
     Plan,
     expand_train_files,
     parse_curriculum,
@@ -64,15 +54,6 @@ def spec_block(curriculum: DictConfig | Mapping[str, Any] | None) -> dict[str, A
     return block
 
 
-def _file_stamps(spec: CurriculumSpec) -> list[tuple[str, int, int]]:
-    stamps = []
-    for stage in spec.stages:
-        for path in expand_train_files(stage):
-            info = path.stat()
-            stamps.append((str(path), info.st_mtime_ns, info.st_size))
-    return stamps
-
-
 @lru_cache(maxsize=4)
 def _plan_cached(key: str) -> tuple[CurriculumData, Plan]:
     block = json.loads(key)["spec"]
@@ -85,27 +66,29 @@ def load_plan(curriculum: DictConfig | Mapping[str, Any] | None) -> tuple[Curric
     the spec and its files are unchanged."""
     block = spec_block(curriculum)
     spec = parse_curriculum(block)
-    key = json.dumps({"spec": block, "cwd": os.getcwd(), "files": _file_stamps(spec)}, sort_keys=True, default=str)
+    files = [
+        (str(path), path.stat().st_mtime_ns, path.stat().st_size) for s in spec.stages for path in expand_train_files(s)
+    ]
+    key = json.dumps({"spec": block, "cwd": os.getcwd(), "files": files}, sort_keys=True, default=str)
     return _plan_cached(key)
 
 
-def _row_ids(path: str) -> list[str]:
-    if not path.endswith(".parquet"):
-        raise ConfigError(
-            f"training file {path}: the curriculum dataset reads the parquet files written by "
-            "write_verl_parquet (vlmcc train ... backend=verl writes them)"
-        )
-    try:
-        column = pq.read_table(path, columns=["extra_info.id"]).column(0)
-    except (KeyError, ValueError) as error:
-        raise ConfigError(f"training file {path} has no extra_info.id column ({error})") from None
-    return [str(value) for value in column.to_pylist()]
-
-
-def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: Sequence[int]) -> None:
+def check_rows_match(data: CurriculumData, files: Sequence[str]) -> None:
     """The training files must hold the curriculum's records in the global index order; raise naming the first
     row that differs."""
-    total = sum(rows_per_file)
+    ids = []
+    for path in files:
+        if not path.endswith(".parquet"):
+            raise ConfigError(
+                f"training file {path}: the curriculum dataset reads the parquet files written by "
+                "write_verl_parquet (vlmcc train ... backend=verl writes them)"
+            )
+        try:
+            column = pq.read_table(path, columns=["extra_info.id"]).column(0)
+        except (KeyError, ValueError) as error:
+            raise ConfigError(f"training file {path} has no extra_info.id column ({error})") from None
+        ids.append((path, [str(value) for value in column.to_pylist()]))
+    total = sum(len(rows) for _, rows in ids)
     if total != len(data):
         counts = ", ".join(f"{stage.stage.name} {len(stage.records)}" for stage in data.stages)
         raise ConfigError(
@@ -113,9 +96,8 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
             "the training files must be every stage's records, in stage order"
         )
     position = 0
-    for path, rows in zip(files, rows_per_file, strict=True):
-        ids = _row_ids(path)
-        for row, row_id in enumerate(ids[:rows]):
+    for path, rows in ids:
+        for row, row_id in enumerate(rows):
             record_id = data.records[position].id
             if row_id != record_id:
                 stage, local = data.locate(position)
@@ -127,11 +109,11 @@ def check_rows_match(data: CurriculumData, files: Sequence[str], rows_per_file: 
             position += 1
 
 
-def training_order(curriculum: Any, files: Sequence[str], rows_per_file: Sequence[int]) -> list[int]:
-    """The plan's exact index order for the dataset, after checking that the
-    training files are the plan's global index space."""
+def training_order(curriculum: Any, files: Sequence[str]) -> list[int]:
+    """The plan's exact index order for the dataset, after checking that the training files are the plan's global
+    index space."""
     data, plan = load_plan(curriculum)
-    check_rows_match(data, files, rows_per_file)
+    check_rows_match(data, files)
     return list(plan.indices)
 
 

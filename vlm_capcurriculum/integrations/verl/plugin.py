@@ -2,13 +2,10 @@
 verl (:mod:`.verl_fixes`), for InternVL (:mod:`.internvl`) and for the CPU device right after the modules they act
 on execute (:data:`AFTER_IMPORT`).
 
-verl 0.9.1 imports every ``verl.plugins`` entry point at the end of ``verl/__init__.py`` in every process that imports
-verl (driver, ``TaskRunnerV1``, workers, reward and agent-loop actors) and swallows any exception with a *debug* log.
-So this module is standard library only and cheap, and it fails loudly by itself: a failed trainer import is logged
-at ERROR and a placeholder registered under the same name raises the cause when the mode is selected.
-
-Why an import hook: verl offers no hook after its modules import, and importing ``trainer_base`` (to register the
-mode) or the patched modules here would load ~1,500 modules into every process that never uses them.
+verl imports every ``verl.plugins`` entry point in every process that imports verl and swallows any exception with a
+*debug* log, so this module is standard library only and cheap, and fails loudly by itself (an ERROR log, and a
+placeholder trainer that raises the cause). Why an import hook: verl offers no hook after its modules import, and
+importing ``trainer_base`` or the patched modules here would load ~1,500 modules into every process.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from types import ModuleType
 
 TRAINER_MODE = "capcurriculum"
@@ -28,12 +26,13 @@ _PACKAGE = "vlm_capcurriculum.integrations.verl"
 
 logger = logging.getLogger(__name__)
 
-#: The traceback of the last failed registration, if any (tests and the placeholder trainer read it).
-registration_error: str | None = None
+
+#: Set by the launcher (``backend.device=cpu``) for the driver and every Ray process.
+DEVICE_ENV = "VLMCC_VERL_DEVICE"
 
 
-def _cpu_device() -> bool:
-    return os.environ.get("VLMCC_VERL_DEVICE", "").strip().lower() == "cpu"
+def cpu_device() -> bool:
+    return os.environ.get(DEVICE_ENV, "").strip().lower() == "cpu"
 
 
 def _call(module: str, function: str, when: bool = True) -> None:
@@ -51,7 +50,7 @@ AFTER_IMPORT = {
     "verl.utils.tokenizer.tokenizer": lambda: _call("internvl", "patch_hf_processor"),
     "verl.experimental.agent_loop.agent_loop": lambda: _call("internvl", "patch_prompt_decode"),
     "transformers.models.internvl.modeling_internvl": lambda: _call("internvl", "patch_text_only_vision_forward"),
-    "verl.trainer.ppo.v1.replay_buffer": lambda: _call("cpu", "patch_replay_buffer_poll", when=_cpu_device()),
+    "verl.trainer.ppo.v1.replay_buffer": lambda: _call("cpu", "patch_replay_buffer_poll", when=cpu_device()),
 }
 
 
@@ -63,22 +62,12 @@ def _run_after_import(name: str) -> None:
         raise
 
 
-class _ThenAct(importlib.abc.Loader):
-    """Runs the module's own loader, then our action for it."""
+def _then_act(execute: Callable[[ModuleType], None], name: str) -> Callable[[ModuleType], None]:
+    def exec_module(module: ModuleType) -> None:
+        execute(module)
+        _run_after_import(name)
 
-    def __init__(self, wrapped: importlib.abc.Loader, name: str) -> None:
-        self._wrapped = wrapped
-        self._name = name
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._wrapped.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._wrapped.exec_module(module)
-        _run_after_import(self._name)
-
-    def __getattr__(self, name: str) -> object:  # get_source, get_filename, ... for inspect/linecache
-        return getattr(self._wrapped, name)
+    return exec_module
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -99,8 +88,8 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             find_spec = getattr(finder, "find_spec", None) if finder is not self else None
             spec = find_spec(fullname, path, target) if find_spec is not None else None
             if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _ThenAct(spec.loader, fullname)
+                if spec.loader is not None:  # the module's own loader (one per module), then our action
+                    spec.loader.exec_module = _then_act(spec.loader.exec_module, fullname)  # type: ignore[method-assign]
                 return spec
         return None
 
@@ -108,20 +97,18 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 def register_trainer_mode() -> None:
     """Import the trainer module (which registers ``capcurriculum``); on failure log an error and register a
     placeholder that raises it when the mode is used. Never raises."""
-    global registration_error
     try:
         importlib.import_module(TRAINER_MODULE)
-        registration_error = None
     except Exception:
-        registration_error = traceback.format_exc()
+        error = traceback.format_exc()
         logger.error(
             "vlm-capcurriculum: the verl trainer mode %r could not be registered; runs with "
             "trainer.v1.trainer_mode=%s will fail. Cause:\n%s",
             TRAINER_MODE,
             TRAINER_MODE,
-            registration_error,
+            error,
         )
-        _register_placeholder(registration_error)
+        _register_placeholder(error)
 
 
 def _register_placeholder(error: str) -> None:
@@ -156,7 +143,7 @@ def install() -> None:
         for name in AFTER_IMPORT:
             if name in sys.modules:
                 _run_after_import(name)
-    if _cpu_device():
+    if cpu_device():
         _call("cpu", "apply_cpu_patches")
 
 

@@ -1,12 +1,8 @@
 """verl's reward entry point (``reward.custom_reward_function.path=pkg://vlm_capcurriculum.integrations.verl.reward``).
 
-verl calls ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=, **reward_kwargs)`` once per
-sample from a long-lived reward worker's threads. The answer spec is the ground truth (a plain answer or our JSON
-encoding), with ``extra_info``'s ``answer_type``, ``choices`` and ``capability`` on top. Every sample returns the
-*same keys* (verl stacks the first sample's key set over all samples): :data:`RESULT_KEYS`, then per answer type and
-per capability the accuracy, ``None`` where the key does not concern the sample (verl and our trainer average
-numbers only, so each is the accuracy over the samples it concerns, as EasyR1 logs it). Details in
-``docs/integrations/verl.md`` (Reward).
+verl stacks the first sample's key set over all samples, so every sample returns the same keys: :data:`RESULT_KEYS`,
+then per answer type and per capability the accuracy, ``None`` where it does not concern the sample
+(``docs/integrations/verl.md``, "Reward").
 """
 
 from __future__ import annotations
@@ -66,15 +62,9 @@ def compute_score(
     extraction: ExtractionMode = "paper",
     **kwargs: Any,
 ) -> dict[str, float | str | None]:
-    """Score one response for verl; returns the keys of :data:`RESULT_KEYS` (``score`` is the reward).
-
-    ``format_weight`` defaults to the paper's 0.1; ``timeout_s`` is the hard limit per answer; ``workers`` is the
-    number of guard processes of this reward worker (plus one warm spare). It defaults to 1 because verl already
-    runs ``reward.num_workers`` (8) reward workers side by side. ``breakdown`` adds the per-type and
-    per-capability keys of ``capabilities`` (the same on every sample; ``None`` where they do not apply).
-    ``extraction`` is ``"paper"`` (accuracy from the last box only, the paper's reward) or ``"lenient"`` (the
-    fallback chain, for evaluation; :mod:`vlm_capcurriculum.rewards.extract`).
-    """
+    """Score one response for verl (``score`` is the reward). ``workers``: guard processes of this reward worker,
+    1 because verl already runs ``reward.num_workers`` reward workers side by side; ``breakdown`` adds the per-type
+    and per-capability keys; ``extraction``: :mod:`vlm_capcurriculum.rewards.extract`."""
     check_extraction(extraction)
     unknown = set(kwargs) - _FRAMEWORK_KWARGS - _warned_kwargs
     if unknown:

@@ -1,17 +1,13 @@
 """Does the rollout engine see what the actor sees? A check of verl's own per-step metrics, for a GPU node with vLLM.
 
-verl compares, for every trained token, the log-prob the rollout sampled it with and the actor's recomputed one
-(``training/rollout_probs_diff_*``, ``training/rollout_actor_probs_pearson_corr``, ``rollout_corr/*``). If vLLM
-expanded or placed InternVL's ``<IMG_CONTEXT>`` placeholders differently from the processor the actor's inputs come
-from (another tiling, the image at another position, or no image at all), image prompts disagree and text-only ones
-do not. So the check compares the image stages with the text-only stage of the same run (``stage/<name>/...`` keys
-name a step's stage), besides absolute bounds.
+verl logs, per step, how the rollout's log-probs agree with the actor's (``training/rollout_*``, ``rollout_corr/*``).
+If vLLM placed InternVL's image placeholders differently from the actor's processor, image prompts disagree and
+text-only ones do not, so the image stages are compared with the text-only stage of the same run.
 
     python -m vlm_capcurriculum.integrations.verl.rollout_check RUN/metrics.jsonl [...]
 
-reads verl's ``file`` logger output (``trainer.logger=[console,file]``, ``VERL_FILE_LOGGER_PATH``), prints one row
-per stage and exits 1 with the reasons when a bound fails. The bounds are first guesses (bf16 vLLM against an fp32
-FSDP actor), not calibrated on a GPU run: :data:`MIN_PEARSON`, :data:`MAX_IMAGE_TO_TEXT`.
+reads verl's ``file`` logger output, prints one row per stage and exits 1 with the reasons when a bound fails. The
+bounds are first guesses (bf16 vLLM against an fp32 FSDP actor), not calibrated on a GPU run.
 """
 
 from __future__ import annotations

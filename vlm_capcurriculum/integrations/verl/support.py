@@ -23,6 +23,8 @@ from vlm_capcurriculum.curriculum import (
 )
 from vlm_capcurriculum.curriculum.overrides import FIELDS
 
+from .planning import check_run_shape
+
 ENGINE_NAME = "verl"
 
 #: Strategies whose engine (``verl.workers.engine.fsdp.FSDPEngine``) our worker operations know.
@@ -33,7 +35,6 @@ FSDP_STRATEGIES = ("fsdp", "fsdp2")
 class OverrideSupport:
     """Whether an override is supported with this config, and how (or why not, and what to change)."""
 
-    name: str
     supported: bool
     detail: str
 
@@ -56,10 +57,10 @@ def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
     has_reference = bool(actor.get("use_kl_loss", False) or config.algorithm.get("use_kl_in_reward", False))
     lora = _uses_lora(config)
     val_files = config.data.get("val_files")
-    found: list[OverrideSupport] = []
+    found: dict[str, OverrideSupport] = {}
 
     def add(name: str, supported: bool, detail: str) -> None:
-        found.append(OverrideSupport(name, supported, detail))
+        found[name] = OverrideSupport(supported, detail)
 
     if not fsdp:
         add("vision_tower", False, not_fsdp)
@@ -155,41 +156,24 @@ def override_support(config: DictConfig) -> dict[str, OverrideSupport]:
         False,
         "reward workers are long-lived Ray actors with reward.custom_reward_function.reward_kwargs bound at start",
     )
-    return {entry.name: entry for entry in found}
-
-
-def _value_problem(name: str, value: Any, config: DictConfig) -> str | None:
-    """Why verl cannot take ``value`` (None if it can). The core's spec has already checked each value's type and
-    range; here only what verl fixes at start: the rollout temperature and n may only repeat the configured value."""
-    rollout = config.actor_rollout_ref.rollout
-    configured = {"rollout_temperature": rollout.temperature, "rollout_n": rollout.n}
-    if name in configured and value != configured[name]:
-        return f"cannot change mid-run (configured {configured[name]})"
-    return None
-
-
-def _asks_for_action(name: str, value: Any) -> bool:
-    """False for values that request nothing (a false flag, an empty reward block, a repeated fixed value)."""
-    if name in START_ACTIONS + END_ACTIONS:
-        return value is True
-    if name == "reward":
-        return bool(value)
-    return name not in ("rollout_temperature", "rollout_n")
+    return found
 
 
 def check_overrides(config: DictConfig, overrides: Mapping[str, Any], *, where: str) -> None:
     """Raise :class:`UnsupportedOverrideError` naming every override in ``overrides`` (at ``where``, e.g.
-    ``"stage 'perception'"``) that is unknown or unsupported by this verl config."""
+    ``"stage 'perception'"``) that is unknown or unsupported by this verl config. Values that request nothing pass:
+    a false flag, an empty reward block, the configured rollout temperature or n (fixed at start)."""
     support = override_support(config)
+    rollout = config.actor_rollout_ref.rollout
+    fixed = {"rollout_temperature": rollout.temperature, "rollout_n": rollout.n}
     problems = []
     for name, value in overrides.items():
         if name not in support:
             problems.append(f"{name}: unknown override (known: {', '.join(FIELDS)})")
-            continue
-        problem = _value_problem(name, value, config)
-        if problem is not None:
-            problems.append(f"{name}={value!r}: {problem}")
-        elif _asks_for_action(name, value) and not support[name].supported:
+        elif name in fixed:
+            if value != fixed[name]:
+                problems.append(f"{name}={value!r}: cannot change mid-run (configured {fixed[name]})")
+        elif not support[name].supported and (value or name not in (*START_ACTIONS, *END_ACTIONS, "reward")):
             problems.append(f"{name}: not supported by verl here: {support[name].detail}")
     if problems:
         raise UnsupportedOverrideError([f"{where}: {problem}" for problem in problems], ENGINE_NAME)
@@ -204,8 +188,12 @@ def supported_operations(config: DictConfig) -> frozenset[Operation]:
 
 
 def check_plan(plan: Plan, config: DictConfig) -> None:
-    """Every planned stage against this verl config: verl's reason for each override it cannot apply, then the
-    core's check against :func:`supported_operations`."""
+    """The plan against this verl config (the launcher and the trainer both check): the run shape, verl's reason for
+    each override it cannot apply, ``actor.freeze_vision_tower`` (honoured by our trainer mode), then the core's
+    check against :func:`supported_operations`."""
+    check_run_shape(plan, config)
+    if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
+        check_overrides(config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true")
     problems = []
     seen: set[tuple[str, str]] = set()
     for stage in plan.stages:

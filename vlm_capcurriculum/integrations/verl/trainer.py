@@ -1,12 +1,6 @@
 """The ``capcurriculum`` trainer mode (``trainer.v1.trainer_mode=capcurriculum``): verl 0.9.1's synchronous v1
-trainer driving the core's stage controller; the hook timeline and the verl internals used are in
-``docs/integrations/verl.md``.
-
-Stage starts are applied in ``on_sample_end``, after the step's rollout with the replicas asleep: every override
-verl can apply acts on training (loss, optimizer, vision-tower gradients, reference), all after that hook, and the
-rollout of step ``N`` uses the policy after step ``N - 1`` either way. The controller is built at the first step
-this process runs (``K + 1`` after a resume from ``global_step_K``), so it re-applies the stage's state there and
-reloads the KL reference snapshot (verl rebuilds the reference from the base model on start).
+trainer driving the core's stage controller. Hook timeline, resume and the verl internals used:
+``docs/integrations/verl.md`` ("The trainer mode").
 """
 
 from __future__ import annotations
@@ -34,22 +28,16 @@ from vlm_capcurriculum.curriculum import PlannedStage, StageController
 
 from .engine import VerlEngine, reference_tag_to_restore
 from .layout import RunLayout
-from .planning import check_run_shape, load_plan
+from .planning import load_plan
 from .plugin import TRAINER_MODE
-from .support import ENGINE_NAME, check_overrides, check_plan
+from .support import ENGINE_NAME, check_plan
 from .worker import CapCurriculumActorRolloutRefWorker
-
-#: verl's base trainer branches on ``trainer_mode == "sync"`` (replay buffer class, gen_batch_size, TransferQueue
-#: checkpointing, in-flight prompt re-issue); ours must take every synchronous branch.
-BEHAVES_AS = "sync"
 
 
 def reward_extra_metrics(extra_fields: Iterable[Any]) -> dict[str, float]:
-    """``reward/<key>`` = mean of each numeric key the reward returned, over the samples that returned it.
-
-    verl 0.9.1's v1 trainer logs reward extra info only for validation; EasyR1 logs it every step and the paper's
-    per-capability accuracies come from it (a key such as ``accuracy/perception`` appears only on that capability's
-    samples, hence the mean over the samples that have it)."""
+    """``reward/<key>`` = mean of each numeric key the reward returned, over the samples that returned it (verl 0.9.1
+    logs reward extra info only for validation; EasyR1 logs it every step, and the paper's per-capability accuracies
+    come from it)."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     for field in extra_fields:
@@ -126,25 +114,19 @@ class CapCurriculumTrainer(PPOTrainerSync):
                 f"trainer mode {TRAINER_MODE} is synchronous and needs actor_rollout_ref.hybrid_engine=true"
             )
         super().__init__(config)
-        if config.actor_rollout_ref.actor.get("freeze_vision_tower", False):
-            check_overrides(
-                config, {"vision_tower": "frozen"}, where="actor_rollout_ref.actor.freeze_vision_tower=true"
-            )
-        # Plan-time: every stage's overrides are checked before any worker is spawned.
         data, self.curriculum_plan = load_plan(config.curriculum)
-        check_run_shape(self.curriculum_plan, config)
-        check_plan(self.curriculum_plan, config)
+        check_plan(self.curriculum_plan, config)  # before any worker is spawned
         output_dir = config.curriculum.get("output_dir")
         layout = RunLayout(output_dir, self.curriculum_plan, data) if output_dir else None
         self.curriculum_engine = VerlEngine(self, self.curriculum_plan, layout)
         self.curriculum_controller: StageController | None = None  # built at the first step this process runs
         self._stage_rewards: tuple[int, dict[str, list[float]]] | None = None  # (stage position, rewards so far)
 
-    # verl reads ``self.trainer_mode`` to choose its synchronous code paths; report "sync" to it and keep the
-    # configured name (``capcurriculum``) for anyone who asks.
+    # verl's base trainer branches on ``trainer_mode == "sync"`` (replay buffer, gen_batch_size, TransferQueue
+    # checkpointing, prompt re-issue): report "sync" and keep the configured name in ``selected_trainer_mode``.
     @property
     def trainer_mode(self) -> str:
-        return BEHAVES_AS
+        return "sync"
 
     @trainer_mode.setter
     def trainer_mode(self, value: str) -> None:
@@ -169,11 +151,6 @@ class CapCurriculumTrainer(PPOTrainerSync):
         save_freq = self.config.trainer.save_freq
         return save_freq > 0 and (global_step >= self.total_training_steps or global_step % save_freq == 0)
 
-    def verl_validates_at(self, global_step: int) -> bool:
-        """Whether ``fit`` runs validation after ``on_step_end`` of ``global_step``."""
-        test_freq = self.config.trainer.test_freq
-        return test_freq > 0 and (global_step >= self.total_training_steps or global_step % test_freq == 0)
-
     # ------------------------------------------------------------------ hooks
     def on_init_end(self) -> None:
         super().on_init_end()  # PPOTrainerSync: push the (possibly resumed) weights to the rollout replicas
@@ -184,14 +161,14 @@ class CapCurriculumTrainer(PPOTrainerSync):
     def on_sample_end(self) -> None:
         super().on_sample_end()  # PPOTrainerSync: rollout replicas sleep
         with marked_timer("curriculum", self.timing_raw):
-            if self.curriculum_controller is None:
+            if self.curriculum_controller is None:  # this process's first step: K + 1 after a resume from K
                 self._start_curriculum(completed=self.global_steps - 1)
             self.curriculum_controller.before_step(self.global_steps)
 
     def _start_curriculum(self, completed: int) -> None:
         engine, plan = self.curriculum_engine, self.curriculum_plan
         if engine.layout is not None:
-            engine.layout.start(completed)
+            engine.layout.steps.resume_at(completed)
         self.curriculum_controller = StageController(plan, engine, completed_steps=completed, engine_name=ENGINE_NAME)
         tag = reference_tag_to_restore(plan, completed)
         if tag is not None:
@@ -254,7 +231,8 @@ class CapCurriculumTrainer(PPOTrainerSync):
         if not engine.validation_requested:
             return
         engine.validation_requested = False
-        if self.verl_validates_at(self.global_steps):
+        test_freq = self.config.trainer.test_freq
+        if test_freq > 0 and (self.global_steps >= self.total_training_steps or self.global_steps % test_freq == 0):
             return  # fit validates this step right after on_step_end
         with marked_timer("curriculum_validation", self.timing_raw):
             self.on_validate_begin()

@@ -1,19 +1,6 @@
-"""Fixes for verl 0.9.1 bugs that hit our recipes, applied by the ``verl.plugins`` entry point in every verl process
-(on every device: they are not CPU-specific). Each is process-local, replaces one function of a verl module right
-after that module executes (``plugin.AFTER_IMPORT``), and is listed in :mod:`.private_api`.
-
-* **Text-only micro-batches on Qwen2/2.5-VL under transformers >= 5** (``verl/models/transformers/qwen2_vl.py``,
-  ``_get_input_embeds``): with no pixels, verl runs a dummy vision forward so every FSDP rank touches the tower, then
-  adds ``0.0 * image_embeds.mean()``; since transformers 5 the tower returns a ``BaseModelOutputWithPooling``, which
-  the image branch unpacks (``unpack_visual_output``) but this branch does not: ``'BaseModelOutputWithPooling' object
-  has no attribute 'mean'`` at the first log-prob of any all-text micro-batch (our stage 2, text reasoning).
-* **Batches whose sequences all have the same length, on mrope models** (``verl/utils/tensordict_utils.py``,
-  ``maybe_fix_3d_position_ids``): TransferQueue packs the per-sample ``(4, length)`` position ids with
-  ``torch.nested.as_nested_tensor``, which makes the *row* dimension ragged when every length is equal (values
-  ``(batch * 4, length)``, offsets ``0, 4, 8, ...``) instead of the length (values ``(4, total)``). After the Ray hop
-  verl forces ``_ragged_idx = 2`` on it, which then indexes the length with the row offsets: ``train_mini_batch``
-  (``update_actor``) and the log-prob calls fail in ``unbind``/``to_padded_tensor`` (``Expected cond to be True``,
-  ``The size of tensor a (4) must match the size of tensor b (0)``).
+"""Fixes for verl 0.9.1 bugs that hit our recipes, on every device (``docs/integrations/verl.md``, "verl bugs fixed
+for users": symptoms, reproductions, upstream fixes). Each replaces one function of a verl module right after that
+module executes (``plugin.AFTER_IMPORT``), process-local, through :func:`patch`.
 """
 
 from __future__ import annotations
@@ -21,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,16 +16,40 @@ import torch
 logger = logging.getLogger(__name__)
 
 
+def patch(owner: Any, name: str) -> Callable[[Callable[..., Any]], None]:
+    """Decorator: ``owner.<name>`` becomes the decorated function, called with the original first; once per process
+    (a second patch of the same name keeps the first). ``__wrapped__`` is the original."""
+
+    def apply(function: Callable[..., Any]) -> None:
+        original = getattr(owner, name)
+        if getattr(original, "_vlmcc_patched", False):
+            return
+
+        @functools.wraps(original)
+        def replacement(*args: Any, **kwargs: Any) -> Any:
+            return function(original, *args, **kwargs)
+
+        replacement._vlmcc_patched = True  # type: ignore[attr-defined]
+        setattr(owner, name, replacement)
+
+    return apply
+
+
+def rebind_in_verl(name: str, original: Any, replacement: Any) -> None:
+    """Make every loaded verl module that bound ``original`` as ``name`` (``from verl.utils import hf_processor``)
+    hold ``replacement``; later importers get it from the modules already rebound."""
+    for module_name, module in list(sys.modules.items()):
+        if module_name.split(".")[0] == "verl" and getattr(module, "__dict__", {}).get(name) is original:
+            setattr(module, name, replacement)
+
+
 def fix_qwen2_vl_text_only_embeds() -> None:
-    """Replace ``qwen2_vl._get_input_embeds`` with one whose no-pixel branch unpacks the vision output."""
+    """``qwen2_vl._get_input_embeds`` whose no-pixel branch unpacks the vision output (transformers >= 5)."""
     from verl.models.transformers import qwen2_vl
 
-    original = qwen2_vl._get_input_embeds
-    if getattr(original, "_vlmcc_fixed", False):
-        return
-
-    @functools.wraps(original)
+    @patch(qwen2_vl, "_get_input_embeds")
     def _get_input_embeds(
+        original: Callable[..., Any],
         model: Any,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
@@ -63,9 +75,6 @@ def fix_qwen2_vl_text_only_embeds() -> None:
             attention_mask = attention_mask.to(inputs_embeds.device)
         return inputs_embeds, attention_mask
 
-    _get_input_embeds._vlmcc_fixed = True  # type: ignore[attr-defined]
-    qwen2_vl._get_input_embeds = _get_input_embeds
-
 
 def _trl_has_value_head() -> bool:
     import warnings
@@ -84,36 +93,12 @@ def _trl_has_value_head() -> bool:
 
 def fix_trl_value_head_import() -> None:
     """``apply_monkey_patch`` (every actor/ref model build) imports TRL's ``AutoModelForCausalLMWithValueHead``
-    whenever TRL is installed, and TRL >= 1.x no longer has it (neither at top level nor in
-    ``trl.experimental.ppo``): installing ``vlm-capcurriculum[verl,trl]`` breaks every verl model build with an
-    ``ImportError``. The import only patches that class's ``state_dict``; without the class there is nothing to
-    patch, so verl is told TRL is absent for that check."""
+    whenever TRL is installed, and TRL >= 1.x no longer has it: the import only patches that class's
+    ``state_dict``, so without the class verl is told TRL is absent for that check."""
     from verl.models.transformers import monkey_patch
 
-    if _trl_has_value_head() or getattr(monkey_patch.is_trl_available, "_vlmcc_fixed", False):
-        return
-
-    def is_trl_available() -> bool:
-        return False
-
-    is_trl_available._vlmcc_fixed = True  # type: ignore[attr-defined]
-    monkey_patch.is_trl_available = is_trl_available
-
-
-def rebind_in_verl(name: str, original: Any, replacement: Any) -> None:
-    """Make every loaded verl module that bound ``original`` as ``name`` (``from verl.utils import hf_processor``)
-    hold ``replacement``; later importers get it from the modules already rebound."""
-    for module_name, module in list(sys.modules.items()):
-        if module_name.split(".")[0] == "verl" and getattr(module, "__dict__", {}).get(name) is original:
-            setattr(module, name, replacement)
-
-
-#: verl modules that bind ``maybe_fix_3d_position_ids`` by name (``from verl.utils.tensordict_utils import ...``).
-POSITION_IDS_FIX_USERS = (
-    "verl.workers.engine_workers",
-    "verl.workers.engine.base",
-    "verl.workers.engine_workers_tinker",
-)
+    if not _trl_has_value_head():
+        patch(monkey_patch, "is_trl_available")(lambda original: False)
 
 
 def rows_ragged(position_ids: torch.Tensor) -> bool:
@@ -127,29 +112,19 @@ def rows_ragged(position_ids: torch.Tensor) -> bool:
 
 
 def fix_equal_length_position_ids() -> None:
-    """Replace ``tensordict_utils.maybe_fix_3d_position_ids`` (and the modules' copies that bound it) with one that
-    first regroups equal-length position ids into the ragged-length layout verl assumes, then does what it did."""
-    import sys
-
+    """``tensordict_utils.maybe_fix_3d_position_ids`` (and the copies modules bound by name) that first regroups
+    equal-length position ids into the ragged-length layout verl assumes."""
     from verl.utils import tensordict_utils
 
-    original = tensordict_utils.maybe_fix_3d_position_ids
-    if not getattr(original, "_vlmcc_fixed", False):
+    @patch(tensordict_utils, "maybe_fix_3d_position_ids")
+    def maybe_fix_3d_position_ids(original: Callable[..., Any], data: Any) -> None:
+        position_ids = data.get("position_ids", None)
+        nested = isinstance(position_ids, torch.Tensor) and position_ids.is_nested and position_ids.dim() == 3
+        if nested and rows_ragged(position_ids):
+            values, batch = position_ids.values(), len(position_ids.offsets()) - 1
+            samples = list(values.reshape(batch, values.shape[0] // batch, values.shape[1]).unbind(0))
+            data["position_ids"] = tensordict_utils.nested_tensor_from_tensor_list(samples, ragged_idx=2)
+        original(data)
 
-        @functools.wraps(original)
-        def maybe_fix_3d_position_ids(data: Any) -> None:
-            position_ids = data.get("position_ids", None)
-            nested = isinstance(position_ids, torch.Tensor) and position_ids.is_nested and position_ids.dim() == 3
-            if nested and rows_ragged(position_ids):
-                values, batch = position_ids.values(), len(position_ids.offsets()) - 1
-                samples = list(values.reshape(batch, values.shape[0] // batch, values.shape[1]).unbind(0))
-                data["position_ids"] = tensordict_utils.nested_tensor_from_tensor_list(samples, ragged_idx=2)
-            original(data)
-
-        maybe_fix_3d_position_ids._vlmcc_fixed = True  # type: ignore[attr-defined]
-        tensordict_utils.maybe_fix_3d_position_ids = maybe_fix_3d_position_ids
     fixed = tensordict_utils.maybe_fix_3d_position_ids
-    for name in POSITION_IDS_FIX_USERS:
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, "maybe_fix_3d_position_ids"):
-            module.maybe_fix_3d_position_ids = fixed
+    rebind_in_verl("maybe_fix_3d_position_ids", fixed.__wrapped__, fixed)

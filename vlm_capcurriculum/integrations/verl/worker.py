@@ -1,11 +1,7 @@
-"""verl 0.9.1's actor/rollout/ref worker with the curriculum's stage-transition operations (worker side).
-
-The v1 trainer runs ``verl.workers.engine_workers.ActorRolloutRefWorker``: ``self.actor`` and ``self.ref`` are
-``TrainingWorker``s whose ``.engine`` is an ``FSDPEngine`` (``module``: the FSDP-wrapped Hugging Face model;
-``optimizer`` over *all* parameters; ``lr_scheduler``: a ``LambdaLR``). ``@register(dispatch_mode=ONE_TO_ALL)``
-methods become calls on the driver's worker group that run on every rank and return one result per rank; ours are
-prefixed ``curriculum_`` to stay clear of verl's. The operations every backend shares live in
-:mod:`vlm_capcurriculum.integrations.torch_ops`; the torch functions here are the reference snapshot a resume
+"""verl 0.9.1's actor/rollout/ref worker with the curriculum's stage-transition operations (worker side):
+``@register(dispatch_mode=ONE_TO_ALL)`` methods, prefixed ``curriculum_``, that the driver's worker group runs on
+every rank over verl's ``FSDPEngine`` (``docs/integrations/verl.md``, "Engine operations"). The operations every
+backend shares live in :mod:`vlm_capcurriculum.integrations.torch_ops`; here also the reference snapshot a resume
 reloads.
 """
 

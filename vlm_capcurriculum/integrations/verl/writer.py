@@ -1,10 +1,6 @@
-"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (:func:`verl_schema`).
-
-The prompt keeps the ``<image>`` placeholders (``RLHFDataset`` splits on them), so their count must equal the images;
-``data_source`` is the capability, so verl's validation metrics come per capability without extra code; the ground
-truth is our :class:`AnswerSpec` encoding, so the reward sees type, choices and capability through it alone. Images
-are embedded as bytes by default (every Ray node reads the file alone), or absolute paths. Bad records are reported
-by position and id with every problem found, and nothing is written.
+"""Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (columns:
+``docs/integrations/verl.md``, "Writer"). Bad records are reported by position and id with every problem found, and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -103,13 +99,6 @@ def _spec(record: Mapping[str, Any]) -> AnswerSpec:
     )
 
 
-def _image_cell(path: str, image_root: Path, embed: bool) -> Any:
-    full = image_root / path
-    if embed:
-        return {"bytes": full.read_bytes(), "path": path}
-    return os.fspath(full.resolve())
-
-
 def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, template: str | None) -> dict:
     spec = _spec(record)
     problem = record["problem"]
@@ -118,7 +107,10 @@ def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, t
     return {
         "data_source": spec.capability,
         "prompt": [{"role": "user", "content": content}],
-        "images": [_image_cell(path, image_root, embed) for path in record.get("images") or []],
+        "images": [
+            {"bytes": (image_root / path).read_bytes(), "path": path} if embed else os.fspath((image_root / path).resolve())
+            for path in record.get("images") or []
+        ],
         "ability": spec.capability,
         "reward_model": {"style": "rule", "ground_truth": spec.to_ground_truth()},
         "extra_info": {
@@ -143,12 +135,9 @@ def write_verl_parquet(
     format_prompt: str | os.PathLike[str] | None = THINK_BOXED,
     origin: str = "records",
 ) -> int:
-    """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format.
-
-    Each problem is rendered in ``format_prompt`` (the file of a format prompt, the paper's by default, as every
-    backend renders it: :mod:`vlm_capcurriculum.prompts`; ``None`` writes the problem as is); ``origin``
-    names the input in error messages. Rows keep the input order (the curriculum order is applied at load time,
-    see :mod:`.dataset`); ids must be unique within a file. The file is written atomically; returns the rows written."""
+    """Write ``records`` (dicts with the ARCHITECTURE.md fields) to ``path`` in verl's RLHF parquet format, atomically,
+    in input order, each problem rendered in ``format_prompt`` (``None``: as is); ``origin`` names the input in
+    error messages. Returns the rows written."""
     root = Path(image_root)
     template = None if format_prompt is None else read_prompt(format_prompt)
     rows: list[dict] = []
