@@ -219,7 +219,7 @@ class TRLEngine(EngineBase):
         step = trainer.curriculum_step
         # A refresh runs at a stage start, so the previous stage ended at step - 1: its checkpoint (if it saved one)
         # holds exactly the weights the reference becomes; otherwise they are saved here.
-        source = trainer.history.checkpoints.get(trainer.plan.stage_at(step - 1).position)
+        source = trainer.stage_checkpoints.get(trainer.plan.stage_at(step - 1).position)
         if source is None:
             source = str(self._save_reference(step - 1))
         self.reference_source = source
@@ -288,9 +288,9 @@ class TRLEngine(EngineBase):
             (path / "README.md").write_text(trainer.model_card(stage, step), encoding="utf-8")
             seal(path)
         trainer.accelerator.wait_for_everyone()
-        trainer.history.checkpoints[stage.position] = str(path)
+        trainer.stage_checkpoints[stage.position] = str(path)
         logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)
 
     def validate(self, stage: PlannedStage, step: int) -> None:
         metrics = self.trainer.run_validation(stage, step)
-        self.trainer.history.validations[stage.position] = metrics
+        self.trainer.validations[stage.position] = metrics

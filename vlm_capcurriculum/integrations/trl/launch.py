@@ -203,8 +203,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
+    summary = settings.output_dir / SUMMARY_FILE
     if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
-        summary = settings.output_dir / SUMMARY_FILE
         if summary.is_file():
             print_stage_table(json.loads(summary.read_text()).get("stages", []))
         print(
@@ -227,10 +227,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         resume = f"resume from checkpoint {found}" if found else "start over (no checkpoint was written yet)"
         print(f"\nTRL: interrupted {at}; run the same command again to {resume}", file=sys.stderr, flush=True)
         return 130
-    print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))
-    print(
-        f"TRL: per-stage summary in {settings.output_dir / SUMMARY_FILE}, one line per step in {settings.output_dir / STEPS_FILE}"
-    )
+    print_stage_table(json.loads(summary.read_text())["stages"])
+    print(f"TRL: per-stage summary in {summary}, one line per step in {settings.output_dir / STEPS_FILE}")
     return 0
 
 

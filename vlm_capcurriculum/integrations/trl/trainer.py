@@ -13,7 +13,7 @@ What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10,
 * ``create_optimizer`` (every parameter in the optimizer, frozen or not) and ``create_scheduler`` (constant lr with a
   per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
 * ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
-  (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
+  (completed steps, reference weights, stage checkpoints and validations) and its restore; ``_load_from_checkpoint``: strict weight loading
   (:func:`.engine.load_weights_strict`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
 
 A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
@@ -52,7 +52,7 @@ from vlm_capcurriculum.checkpoints import (
     write_json_atomic,
 )
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
-from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record, write_summary
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
@@ -60,7 +60,7 @@ from .card import model_card, write_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .dataset import prompt_text
 from .engine import BaseValues, TRLEngine, load_weights_strict
-from .history import CurriculumHistory, StepStats, write_summary
+from .history import stage_entry, step_metrics
 from .rewards import accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 
@@ -198,9 +198,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         )
         self.engine.set_reward_kwargs({})  # the base reward settings hold unless a stage overrides them
         self.controller = StageController(plan, self.engine, engine_name="trl")
-        self.history = CurriculumHistory()
+        self.stage_checkpoints: dict[int, str] = {}  # stage position -> stage checkpoint dir
+        self.validations: dict[int, dict[str, float]] = {}  # stage position -> metrics
         self.curriculum_step = 0  # the curriculum step in progress (or last begun)
-        self._step_stats: StepStats | None = None
+        self._step_stats: dict[str, Any] | None = None
         self._step_started = 0.0
         self._resumed_at: int | None = None  # completed steps of the checkpoint this process resumed from
         self._sample_ids = list(train_dataset["id"])
@@ -268,9 +269,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             overall = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
             capabilities = gather_object([row["capability"] for row in inputs])
             lengths = gather_object([len(ids) for ids in completion_ids_list])
-            self._step_stats = StepStats.from_samples(
-                self.curriculum_step,
-                self.plan.stage_at(self.curriculum_step).position,
+            self._step_stats = step_metrics(
                 rewards=overall.tolist(),
                 accuracies=rewards_per_func[:, self.reward_index("accuracy_reward")].tolist(),
                 formats=rewards_per_func[:, self.reward_index("format_reward")].tolist(),
@@ -291,30 +290,28 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             )
         stats = self._step_stats
         seconds = time.monotonic() - self._step_started
-        self.history.add_step(stats)
         stage = self.plan.stage_at(step)
         self.say(
             step_line(
-                self.plan, step, reward=stats.reward, accuracy=stats.accuracy, length=stats.completion_length,
+                self.plan, step, reward=stats["reward"], accuracy=stats["accuracy"], length=stats["response_length"],
                 seconds=seconds,
             )
         )  # fmt: skip
         if self.accelerator.is_main_process:
             ids = [self._sample_ids[index] for index in self.plan.batch(step)]
-            self.steps_log.append(
-                step_record(
-                    step, stage.name, stage.position, ids, stats.reward, stats.accuracy,
-                    format=stats.format, response_length=stats.completion_length, seconds=seconds,
-                )
+            record = step_record(
+                step, stage.name, stage.position, ids, stats["reward"], stats["accuracy"],
+                format=stats["format"], response_length=stats["response_length"], seconds=seconds,
             )  # fmt: skip
+            self.steps_log.append(record | {"accuracy_counts": stats["accuracy_counts"]})
         self.controller.after_step(step)
         if step != stage.end_step:
             return False
         self._log_stage(stage)
         self.say(
             stage_end_line(
-                self.plan, stage, step, self.history.checkpoints.get(stage.position),
-                self.history.validations.get(stage.position),
+                self.plan, stage, step, self.stage_checkpoints.get(stage.position),
+                self.validations.get(stage.position),
             )
         )  # fmt: skip
         return True
@@ -357,7 +354,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 "updates_per_step": self.updates_per_step,
                 "completed_steps": self.state.global_step // self.updates_per_step,
                 "reference_source": self.engine.reference_source,
-                "history": self.history.to_json(),
+                "history": {"checkpoints": self.stage_checkpoints, "validations": self.validations},
             }
             write_json_atomic(folder / STATE_FILE, state)
         super()._save_checkpoint(model, trial)
@@ -411,8 +408,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 f"{checkpoint}: global_step {trainer_state['global_step']} is not {completed} curriculum steps"
             )
         self.controller = StageController(self.plan, self.engine, completed_steps=completed, engine_name="trl")
-        self.history = CurriculumHistory.from_json(state["history"])
-        self.history.truncate(completed)
+        self.stage_checkpoints = {int(key): value for key, value in state["history"]["checkpoints"].items()}
+        self.validations = {int(key): value for key, value in state["history"]["validations"].items()}
         self.curriculum_step = completed
         self.engine.restore_reference(state.get("reference_source"))
         logger.info("resuming the curriculum after step %d of %d from %s", completed, self.plan.total_steps, checkpoint)
@@ -441,7 +438,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     # ------------------------------------------------------------------ metrics and validation
 
     def _log_stage(self, stage: PlannedStage) -> None:
-        entry = self.history.stage_summary(stage, self.updates_per_step)
+        if not self.accelerator.is_main_process:  # the steps file is written there; the loggers run there
+            return
+        entry = self._stage_entry(stage, self.steps_log.read())
         if entry is None:
             return
         logs = {
@@ -461,10 +460,25 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         Trainer.log(self, logs)
         self.control.should_log = should_log
 
+    def _stage_entry(self, stage: PlannedStage, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return stage_entry(
+            stage,
+            records,
+            self.updates_per_step,
+            checkpoint=self.stage_checkpoints.get(stage.position),
+            validation=self.validations.get(stage.position),
+        )
+
     def write_summary(self) -> Path | None:
+        """``curriculum_summary.json`` of the run so far, from the steps file (main process only)."""
         if not self.accelerator.is_main_process:
             return None
-        return write_summary(Path(self.args.output_dir) / SUMMARY_FILE, self.plan, self.history, self.updates_per_step)
+        records = self.steps_log.read()
+        entries = (self._stage_entry(stage, records) for stage in self.plan.stages)
+        stages = [entry for entry in entries if entry is not None]
+        completed = records[-1]["step"] if records else 0
+        path = Path(self.args.output_dir) / SUMMARY_FILE
+        return write_summary(path, self.plan, stages, completed, updates_per_step=self.updates_per_step)
 
     def run_validation(self, stage: PlannedStage, step: int) -> dict[str, float]:
         """Generate one answer per validation question (``val_temperature``/``val_top_p`` from the generation
