@@ -1,23 +1,17 @@
-"""Torch operations every backend shares at a stage boundary: where the vision tower is, stopping and restarting
-its updates, resetting the optimizer, changing a ``LambdaLR``'s rates, and copying full weights between plain or
-sharded models.
+"""Torch operations every backend shares at a stage boundary: the vision tower and stopping its updates, resetting
+the optimizer, changing a ``LambdaLR``'s rates, copying full weights between plain or sharded models. Plain torch
+and no transformers import: one module serves TRL, verl (transformers 5, FSDP2) and EasyR1 (transformers 4.57, FSDP1).
 
-Plain torch and no transformers import, so one module serves TRL, verl (transformers 5, FSDP2) and EasyR1's lane
-(transformers 4.57, FSDP1); each backend's ``engine_ops`` adds only what its engine objects need.
-
-What counts as "the vision tower" follows EasyR1's ``freeze_vision_tower`` (``verl/workers/fsdp_workers.py``), which
-the reference recipes use: it calls ``requires_grad_(False)`` on ``model.model.visual``. In Qwen2.5-VL and Qwen3-VL
-that module holds the patch embedding, the ViT blocks *and* the patch merger that projects into the LM (plus
-Qwen3-VL's deepstack mergers). InternVL splits the same pieces over two sibling modules: ``model.model.vision_tower``
-(InternViT) and ``model.model.multi_modal_projector`` (the original ``mlp1``, InternVL's counterpart of Qwen's
-merger). We therefore count the projector as part of InternVL's tower, so "vision frozen" means the same thing,
-everything between the pixels and the LM's input embeddings, on every family. The LM (``model.model.language_model``
-and ``lm_head``) is never part of it.
+"The vision tower" follows EasyR1's ``freeze_vision_tower`` (``verl/workers/fsdp_workers.py``, used by the reference
+recipes): ``model.model.visual``, which in Qwen2.5-VL/Qwen3-VL holds the ViT *and* the merger into the LM. InternVL
+splits the same pieces over ``model.model.vision_tower`` and ``model.model.multi_modal_projector`` (its ``mlp1``), so
+its tower is both: "vision frozen" means everything between the pixels and the LM's input embeddings on every family.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,12 +31,6 @@ VISION_TOWER_PATHS: dict[str, tuple[str, ...]] = {
     "Qwen2_5_VLForConditionalGeneration": ("model.visual",),
     "Qwen3VLForConditionalGeneration": ("model.visual",),
     "InternVLForConditionalGeneration": ("model.vision_tower", "model.multi_modal_projector"),
-}
-# model class name -> dotted paths of the language model (decoder stack and output head).
-LANGUAGE_MODEL_PATHS: dict[str, tuple[str, ...]] = {
-    "Qwen2_5_VLForConditionalGeneration": ("model.language_model", "lm_head"),
-    "Qwen3VLForConditionalGeneration": ("model.language_model", "lm_head"),
-    "InternVLForConditionalGeneration": ("model.language_model", "lm_head"),
 }
 
 
@@ -90,36 +78,18 @@ class VisionTower:
             module.requires_grad_(requires_grad)
 
 
-def known_class_name(model: nn.Module) -> str | None:
-    """The supported model class ``model`` is an instance of (FSDP2's ``fully_shard`` makes a subclass named
-    ``FSDP<class>``, so the class hierarchy is searched), or None."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in VISION_TOWER_PATHS:
-            return cls.__name__
-    return None
-
-
-def _class_name(model: nn.Module) -> str:
-    name = known_class_name(model)
-    if name is None:
-        supported = ", ".join(sorted(VISION_TOWER_PATHS))
-        raise TypeError(
-            f"no known vision tower layout for {type(model).__name__}: vision-tower stages need one of the "
-            f"supported vision-language model classes: {supported}"
-        )
-    return name
-
-
 def vision_tower(model: nn.Module) -> VisionTower:
     """The vision tower of a Qwen2.5-VL, Qwen3-VL or InternVL(3/3.5) model, tiny or real, plain or wrapped."""
     model = unwrap_model(model)
-    paths = VISION_TOWER_PATHS[_class_name(model)]
-    return VisionTower(prefixes=paths, modules=tuple(model.get_submodule(path) for path in paths))
-
-
-def language_model_prefixes(model: nn.Module) -> tuple[str, ...]:
-    """Parameter-name prefixes of the language model (decoder stack and ``lm_head``)."""
-    return LANGUAGE_MODEL_PATHS[_class_name(unwrap_model(model))]
+    # FSDP2's fully_shard makes a subclass named FSDP<class>, so the class hierarchy is searched.
+    for cls in type(model).__mro__:
+        paths = VISION_TOWER_PATHS.get(cls.__name__)
+        if paths is not None:
+            return VisionTower(prefixes=paths, modules=tuple(model.get_submodule(path) for path in paths))
+    raise TypeError(
+        f"no known vision tower layout for {type(model).__name__}: vision-tower stages need one of the "
+        f"supported vision-language model classes: {', '.join(sorted(VISION_TOWER_PATHS))}"
+    )
 
 
 def _map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], value: Any) -> Any:
@@ -146,10 +116,6 @@ class _ZeroGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(grad)
-
-
-def _detach(value: Any) -> Any:
-    return _map_tensors(torch.Tensor.detach, value)
 
 
 def _zero_gradient(value: Any) -> Any:
@@ -202,7 +168,8 @@ class VisionTowerGate:
             raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
         # FSDP1 saves an optimizer only if each flat parameter's trainable members all have state or none has.
         self._fill_state = isinstance(model, FSDP1)
-        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else _detach
+        detach = functools.partial(_map_tensors, torch.Tensor.detach)
+        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else detach
         self._param_ids = {id(param) for param in self.parameters}
         self._handles: list[RemovableHandle] = []
         self._filling = False

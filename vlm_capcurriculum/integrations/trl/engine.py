@@ -1,32 +1,9 @@
-"""The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`.
+"""The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`: each operation acts on the
+object TRL or transformers actually reads, at the time it reads it (the table in ``docs/integrations/trl.md``).
 
-Each operation acts on the object TRL or transformers actually reads, at the time it reads it:
-
-* **vision tower**: ``requires_grad_`` on the family's tower (:func:`vlm_capcurriculum.integrations.torch_ops.vision_tower`). The
-  optimizer holds every parameter from the start (:meth:`CurriculumGRPOTrainer.create_optimizer`); a frozen parameter
-  has ``grad=None`` after ``zero_grad(set_to_none=True)``, and ``torch.optim.AdamW`` skips such parameters entirely:
-  no moment update and no weight decay, so the frozen tower stays bit-identical.
-* **lr**: the scheduler's ``base_lrs`` (what ``LambdaLR`` multiplies) and the current ``lr`` of every param group;
-  **lr_warmup_ratio** makes the scheduler's factor a :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup` over
-  that fraction of the stage's optimizer steps from the stage's first one (``None``: ``train.lr_warmup_ratio``);
-  **reset_optimizer** clears the optimizer state (moments and step counts) and restarts the stage's warm-up.
-* **kl_coef**: ``trainer.beta`` (read in ``_generate_and_score_completions`` and ``_compute_loss``). Going from 0 to
-  non-zero builds the reference model from the current reference weights (the base model, or the last refreshed
-  policy) with TRL's fused LM head, as ``GRPOTrainer.__init__`` does.
-* **clip ratios**: ``trainer.epsilon_low`` / ``epsilon_high``; **max_grad_norm**: ``trainer.args.max_grad_norm``
-  (read at every optimizer step); **rollout temperature**: the generation config (and vLLM's, if used) and the
-  fused LM head's temperature of policy and reference, so log-probs are taken at the sampling temperature.
-* **reward**: ``format_weight`` sets TRL's ``reward_weights`` of ``[accuracy_reward, format_reward]``; any other
-  keyword argument goes to ``accuracy_reward``.
-* **refresh_reference**: copies the policy into the reference model and records where those weights are saved (the
-  previous stage's checkpoint when it was saved right before, else a dedicated directory), because TRL checkpoints
-  do not hold the reference; a resumed run reloads it from there.
-* **strict weight loading** (:func:`load_weights_strict`, for the reference and for the trainer's resume): the
-  Trainer's ``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under
-  their release key names and map them back only inside ``from_pretrained``, so it would load almost nothing (tiny
-  models: 1 of 57 Qwen2.5-VL tensors, 0 of 73 InternVL ones) and silently keep stale weights.
-* **rollout_n** is not supported: TRL fixes the generation batch (and the data loader's batch size) at construction,
-  so a plan that changes it fails ``validate_plan_for_engine`` before training.
+Strict weight loading (:func:`load_weights_strict`, for the reference and the trainer's resume): the Trainer's
+``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under their
+release key names and map them back only inside ``from_pretrained``, so it would silently keep stale weights.
 """
 
 from __future__ import annotations
@@ -83,7 +60,7 @@ def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) 
     """Copy the weights saved in the HF model directory ``source`` into ``model`` (same class), every tensor, through
     ``from_pretrained`` (which converts the key names) then ``load_state_dict(strict=True)``; costs one extra copy of
     the model in host memory while it runs."""
-    saved = type(model).from_pretrained(os.fspath(source), dtype=_dtype(model), local_files_only=True)
+    saved = type(model).from_pretrained(os.fspath(source), dtype=model.dtype, local_files_only=True)
     state = saved.state_dict()
     try:
         model.load_state_dict(state, strict=True)
@@ -91,13 +68,6 @@ def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) 
         raise WeightLoadError(f"{source}: the saved weights do not match {type(model).__name__}: {err}") from err
     finally:
         del saved, state
-
-
-def _dtype(model: torch.nn.Module) -> torch.dtype:
-    dtype = getattr(model, "dtype", None)
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return next(model.parameters()).dtype
 
 
 class TRLEngine(EngineBase):
@@ -122,10 +92,7 @@ class TRLEngine(EngineBase):
         vision_tower(self.policy).requires_grad_(True if trainable is None else trainable)
 
     def set_lr(self, lr: float | None) -> None:
-        scheduler, optimizer = self.trainer.lr_scheduler, self.trainer.optimizer
-        if scheduler is None or optimizer is None:
-            raise RuntimeError("set_lr before the optimizer and scheduler exist")
-        set_base_lr(optimizer, scheduler, self.base.lr if lr is None else lr)
+        set_base_lr(self.trainer.optimizer, self.trainer.lr_scheduler, self.base.lr if lr is None else lr)
 
     def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
         self._warmup_ratio = self.base.lr_warmup_ratio if ratio is None else ratio
@@ -134,8 +101,6 @@ class TRLEngine(EngineBase):
     def _restart_warmup(self, stage: PlannedStage) -> None:
         """The stage's warm-up, counted from its first optimizer step (also right after a resume inside it)."""
         scheduler, updates = self.trainer.lr_scheduler, self.trainer.updates_per_step
-        if scheduler is None or self.trainer.optimizer is None:
-            raise RuntimeError("the LR warm-up is set before the optimizer and scheduler exist")
         for factor in scheduler.lr_lambdas:
             if not isinstance(factor, StageWarmup):
                 raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
