@@ -28,7 +28,7 @@ from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmu
 from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, set_base_lr, vision_tower
 from vlm_capcurriculum.models.processors import save_processor
 
-from .rewards import reward_weights, unknown_reward_settings
+from .rewards import ACCURACY, FORMAT, reward_weights, unknown_reward_settings
 
 if TYPE_CHECKING:
     from .trainer import CurriculumGRPOTrainer
@@ -163,14 +163,11 @@ class TRLEngine(EngineBase):
             raise ValueError(f"unknown reward setting {unknown[0]!r}")
         format_weight = merged.pop("format_weight", None)
         trainer = self.trainer
-        accuracy_index, format_index = trainer.reward_index("accuracy_reward"), trainer.reward_index("format_reward")
         if format_weight is not None:
-            weights = reward_weights(float(format_weight))
-            trainer.reward_weights[accuracy_index] = weights[0]
-            trainer.reward_weights[format_index] = weights[1]
-        current = trainer.reward_funcs[accuracy_index]
+            trainer.reward_weights[ACCURACY], trainer.reward_weights[FORMAT] = reward_weights(float(format_weight))
+        current = trainer.reward_funcs[ACCURACY]
         function = current.func if isinstance(current, functools.partial) else current
-        trainer.reward_funcs[accuracy_index] = functools.partial(function, **merged)
+        trainer.reward_funcs[ACCURACY] = functools.partial(function, **merged)
 
     # ------------------------------------------------------------------ start actions
 

@@ -1,11 +1,8 @@
 """``vlmcc train ... backend=trl``: the whole curriculum in one TRL ``GRPOTrainer`` run (CPU or one GPU).
 
-``launch(config, dry_run=...)`` plans the curriculum, checks it against what the TRL engine supports, builds the
-real ``GRPOConfig`` (:mod:`.config`) and the validation data, prints the plan and how a step maps onto TRL, and with
-``dry_run`` stops there, before any model is loaded. Otherwise it prepares the model (``tiny://<family>`` builds a
-tiny one, :mod:`.tiny`), trains every stage, resuming from the newest complete checkpoint in the output directory
-when there is one (``backend.resume: auto``), and prints a per-stage table (also in
-``<output_dir>/curriculum_summary.json``).
+Every recipe error surfaces before the model loads (``dry_run`` stops there); ``model.path: tiny://<family>`` builds
+a tiny model (:mod:`vlm_capcurriculum.models.tiny`); ``backend.resume: auto`` continues from the newest complete
+checkpoint in the output directory.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """``CurriculumGRPOTrainer``: TRL's ``GRPOTrainer`` trained along a curriculum plan, stage transitions included.
 
-What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10, all overrides named here):
-
-* ``_get_train_sampler``: the plan's order in TRL's repeat layout (:mod:`.sampler`: one curriculum step = one
-  generation batch = ``updates_per_step`` optimizer steps);
-* ``_prepare_inputs``: before each new generation batch, checks that it is exactly ``plan.batch(step)`` and calls
-  ``StageController.before_step(step)`` (knobs, reset optimizer, refresh reference) *before* generation, so a stage's
-  temperature, KL coefficient and reward apply to its first rollouts; a ``TrainerCallback.on_step_end`` calls
-  ``after_step(step)`` after the step's last optimizer update (stage checkpoint, validation), then TRL's own logging
-  and checkpointing run;
-* ``_calculate_rewards``: records each step's reward, accuracy (per capability), format and completion lengths;
-* ``create_optimizer`` (every parameter in the optimizer, frozen or not) and ``create_scheduler`` (constant lr with a
-  per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
-* ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
-  (completed steps, reference weights, stage checkpoints and validations) and its restore; ``_load_from_checkpoint``: strict weight loading
-  (:func:`.engine.load_weights_strict`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
-
-A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
-the warm-up restart point), RNG states and fast-forwards the sampler; the controller restarts at the completed step
-and re-applies the stage's knobs; the reference weights come back from where the last refresh saved them.
+It overrides private API of trl 1.16 / transformers 5.10 (``docs/integrations/trl.md`` says where and why):
+``_get_train_sampler`` (the plan's order), ``_prepare_inputs`` (``StageController.before_step`` before a step's
+generation; a callback's ``on_step_end`` calls ``after_step`` after its last update), ``_calculate_rewards`` (the
+step line), ``create_optimizer``/``create_scheduler`` (every parameter in the optimizer; per-stage warm-up),
+``_save_checkpoint``/``train`` (``curriculum_state.json`` and its restore) and ``_load_from_checkpoint`` (strict).
+A resumed run reproduces an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -56,12 +43,12 @@ from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
-from .card import model_card, write_card
+from .card import model_card
 from .console import quiet_console, stage_banner, stage_end_line, step_line
 from .dataset import prompt_text
 from .engine import BaseValues, TRLEngine, load_weights_strict
 from .history import stage_entry, step_metrics
-from .rewards import accuracy_reward, format_reward
+from .rewards import ACCURACY, FORMAT, accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 
 logger = logging.getLogger(__name__)
@@ -101,14 +88,9 @@ class _CurriculumCallback(TrainerCallback):
 
 
 class CurriculumGRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` over the global index space of a curriculum ``plan``; see the module docstring.
-
-    ``train_dataset`` is :func:`~.dataset.build_dataset` of ``data.records`` (row ``i`` = global index ``i``);
-    ``val_dataset`` (same columns) feeds the ``validate`` stage action, generated with the training generation
-    kwargs updated by ``val_generation_kwargs`` (the paper's ``val_temperature``/``val_top_p``). ``reward_kwargs``
-    are the base reward settings (``train.reward``: ``format_weight``, ``timeout_s``); ``lr_warmup_ratio`` is
-    EasyR1's, per stage. ``args.max_steps`` must be ``plan.total_steps * updates_per_step`` and
-    ``args.lr_scheduler_type`` ``"constant"`` without warm-up (:func:`~.config.build_settings` sets them).
+    """``GRPOTrainer`` over the global index space of ``plan``: row ``i`` of ``train_dataset``
+    (:func:`~.dataset.build_dataset`) is global index ``i``. ``args`` comes from :func:`~.config.build_settings`,
+    which derives the batch layout, ``max_steps`` and the constant lr the checks below require.
     """
 
     def __init__(
@@ -258,10 +240,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self._metrics["train"]["curriculum/stage"].append(float(stage.position + 1))
         self._metrics["train"]["curriculum/step"].append(float(step))
 
-    def reward_index(self, name: str) -> int:
-        """Position of a reward function (by name) in ``reward_funcs`` / ``reward_weights``."""
-        return self.reward_func_names.index(name)
-
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # type: ignore[no-untyped-def]
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if self.model.training:
@@ -271,8 +249,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             lengths = gather_object([len(ids) for ids in completion_ids_list])
             self._step_stats = step_metrics(
                 rewards=overall.tolist(),
-                accuracies=rewards_per_func[:, self.reward_index("accuracy_reward")].tolist(),
-                formats=rewards_per_func[:, self.reward_index("format_reward")].tolist(),
+                accuracies=rewards_per_func[:, ACCURACY].tolist(),
+                formats=rewards_per_func[:, FORMAT].tolist(),
                 lengths=lengths,
                 capabilities=capabilities,
             )
@@ -423,7 +401,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         load_weights_strict(self.accelerator.unwrap_model(target), resume_from_checkpoint)
 
     def model_card(self, stage: PlannedStage | None = None, step: int | None = None) -> str:
-        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
+        format_weight = float(self.reward_weights[FORMAT])
         base = self.run_info.get("base_model") or self.accelerator.unwrap_model(self.model).config._name_or_path
         files = self.run_info.get("files", {})
         return model_card(
@@ -433,7 +411,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """Our run card in ``output_dir/README.md`` instead of TRL's generic one."""
         if self.is_world_process_zero():
-            write_card(self.args.output_dir, self.model_card())
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            Path(self.args.output_dir, "README.md").write_text(self.model_card(), encoding="utf-8")
 
     # ------------------------------------------------------------------ metrics and validation
 
@@ -518,7 +497,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         rows = self.val_dataset
         accuracies = accuracy_reward(texts, rows["ground_truth"], rows["answer_type"], rows["capability"])
         formats = format_reward(texts)
-        accuracy_weight, format_weight = self.reward_weights.tolist()  # reward_funcs=[accuracy_reward, format_reward]
+        accuracy_weight, format_weight = self.reward_weights.tolist()  # [ACCURACY, FORMAT]
         overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
         metrics = {
             "val/reward": sum(overall) / len(overall),
