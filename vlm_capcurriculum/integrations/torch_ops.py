@@ -35,9 +35,7 @@ VISION_TOWER_PATHS: dict[str, tuple[str, ...]] = {
 
 
 def unwrap_model(module: nn.Module) -> nn.Module:
-    """The Hugging Face model inside FSDP1 (``_fsdp_wrapped_module``) and PEFT (``get_base_model``) wrappers.
-
-    FSDP2 (``fully_shard``) wraps in place, so its module is already the model."""
+    """The Hugging Face model inside FSDP1 (``_fsdp_wrapped_module``) and PEFT wrappers (FSDP2 wraps in place)."""
     model = module
     while True:
         inner = getattr(model, "_fsdp_wrapped_module", None)
@@ -129,19 +127,14 @@ def _is_flat_parameter(param: torch.Tensor) -> bool:
 
 
 class VisionTowerGate:
-    """Stops and restarts the vision tower's updates while its parameters stay in the optimizer.
+    """Stops and restarts the vision tower's updates while its parameters stay in the optimizer (built before a
+    stage can say "frozen"; verl and FSDP own ``requires_grad`` after wrapping).
 
-    The backends build the optimizer before a stage can say "frozen" (EasyR1's own ``freeze_vision_tower`` leaves
-    the tower out of the optimizer for good; verl and FSDP own ``requires_grad`` after wrapping), so while frozen
-    the gate (1) detaches the output of each tower module in a forward hook: no gradient reaches the tower, the
-    rest of the model gets exactly the gradients of a frozen tower, the grad-norm clip sees none and the tower's
-    backward is skipped; and (2) sets the tower's ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
-    it: no weight decay, no moment update, no step count (FSDP1 with ``use_orig_params=True`` writes a missing
-    gradient back as zeros). With FSDP1 flat parameters one FlatParameter may hold tower and text weights together,
-    which no optimizer can half-skip, so those are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
-    instead of detaching, so the tower's backward still runs: FSDP1 leaves a unit whose forward ran and whose backward
-    did not with unregistered parameters on a one-rank (NO_SHARD) run, and the next state dict fails (found with
-    InternVL's ViT layers, which hold parameters of their own; in stage 2 the tower sees only the dummy image).
+    While frozen, (1) a forward hook detaches each tower module's output: the rest of the model gets exactly a frozen
+    tower's gradients and the grad-norm clip sees none; (2) an optimizer step pre-hook sets the tower's ``.grad`` to
+    None, so AdamW skips it (no decay, moments or step count). FSDP1 flat parameters may mix tower and text weights,
+    which no optimizer can half-skip, so they are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
+    instead: a unit whose forward ran but backward did not breaks FSDP1's next state dict on a one-rank run.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -195,15 +188,11 @@ class VisionTowerGate:
         self._handles.append(self.optimizer.register_step_pre_hook(self._drop_tower_grads))
 
     def fill_missing_state(self) -> int:
-        """Under FSDP1, give tower parameters without optimizer state the state the optimizer would create lazily.
-
-        FSDP1's optimizer-state-dict conversion (EasyR1's checkpoint save goes through ``get_state_dict``) refuses
-        a flat parameter whose trainable members have state only in part, and the root unit mixes tower weights
-        with text weights: a tower frozen before it ever stepped (first stage frozen, or frozen right after an
-        optimizer reset) would make every save fail. The optimizer builds the state itself in one zero-gradient,
-        zero-lr step over these parameters only; taking back the step count leaves exactly what the first real
-        step would have created (Adam moments zero, step 0) and the weights untouched (lr 0 also zeroes decoupled
-        weight decay). Returns how many parameters were filled.
+        """Under FSDP1, give tower parameters without optimizer state the state the optimizer would create lazily;
+        returns how many. FSDP1's optimizer state dict refuses a flat parameter whose trainable members have state
+        only in part, so a tower frozen before it ever stepped would make every save fail. One zero-gradient,
+        zero-lr step over these parameters, its step count taken back, leaves exactly the first real step's
+        starting state (moments zero, step 0) and the weights untouched.
         """
         optimizer = self.optimizer
         missing = [param for param in self.parameters if not optimizer.state.get(param)] if self._fill_state else []
@@ -248,11 +237,9 @@ class VisionTowerGate:
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
-    """Forget Adam moments and step counts, as a fresh optimizer would (they are rebuilt lazily on the next step);
-    returns how many parameters had state. Param groups (learning rates, weight decay) and the LR schedule are kept.
-
-    Run it before a step's update, never between an update and a checkpoint save: saving an optimizer with no state
-    at all makes torch (``_init_optim_state``) create step-1 state with a zero-gradient step."""
+    """Forget Adam moments and step counts as a fresh optimizer would (param groups and LR schedule stay); returns
+    how many parameters had state. Run it before a step's update, never between an update and a checkpoint save:
+    saving an optimizer with no state makes torch (``_init_optim_state``) create step-1 state."""
     count = len(optimizer.state)
     optimizer.state.clear()
     return count
@@ -261,11 +248,9 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
 def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
     """Make ``lr`` the base (peak) learning rate from now on; returns the rates in effect for the next update.
 
-    verl's and EasyR1's schedulers are ``LambdaLR`` (lr = base_lr x factor(step)), so the base rates move and each
-    group's current rate becomes ``base x factor(current step)``: warm-up or decay in progress keeps its position,
-    and the very next update (and the logged ``get_last_lr()``) already uses it. Several param groups keep their
-    ratios to the first. ``base_lrs`` is in the scheduler's ``state_dict``, which both checkpoint, so a resumed run
-    keeps the new rate. Without a scheduler the groups' rates are set directly."""
+    The schedulers are ``LambdaLR`` (lr = base_lr x factor(step)): moving the base rates keeps a warm-up or decay in
+    progress at its position, param groups keep their ratios to the first, and ``base_lrs`` is in the scheduler's
+    checkpointed ``state_dict``, so a resumed run keeps the new rate."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
     lr = float(lr)
@@ -293,9 +278,8 @@ def set_stage_warmup(
     optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
 ) -> list[float]:
     """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
-    update, ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume inside it). verl's
-    v1 worker and EasyR1 step the scheduler once per actor update. It replaces the schedule's factors, so each
-    backend's plan check allows it only over a constant schedule without its own warm-up. Returns the rates now."""
+    update, ``steps_into_stage`` scheduler steps ago (more than 0 after a resume inside it); returns the rates now.
+    It replaces the schedule's factors, so the backends allow it only over a constant schedule without warm-up."""
     if scheduler is None:
         raise TypeError("a per-stage LR warm-up needs the engine's LR scheduler; this engine has none")
     return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
@@ -309,11 +293,8 @@ def is_distributed() -> bool:
 def _on_collective_device(module: nn.Module) -> Iterator[None]:
     """Keep ``module`` on a device the process group can communicate on while its shards are gathered or broadcast.
 
-    A group with NCCL alone cannot move CPU tensors: a module whose parameters live on CPU (FSDP2
-    ``CPUOffloadPolicy``, which verl uses for the reference model) is moved to the GPU for the collective and back
-    afterwards, each buffer to where it was (verl keeps buffers of CPU-offloaded modules on the GPU;
-    ``fsdp2_load_full_state_dict`` does the same). verl and EasyR1 register gloo for CPU next to NCCL, so there
-    nothing moves."""
+    NCCL alone cannot move CPU tensors: a CPU-offloaded module (verl's FSDP2 reference) moves to the GPU for the
+    collective and back, each buffer to where it was (as verl's ``fsdp2_load_full_state_dict`` does)."""
     if not is_distributed():
         yield
         return
@@ -336,11 +317,9 @@ def _on_collective_device(module: nn.Module) -> Iterator[None]:
 def gather_full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """Full (unsharded) weights on CPU on rank 0 and an empty dict elsewhere; collective on every rank.
 
-    On accelerators each gathered tensor is moved to CPU as it comes (``cpu_offload``), so the full model never
-    sits in accelerator memory. For a model on CPU that option is skipped: torch 2.13's FSDP1 full-state-dict path
-    crashes (SIGSEGV in the clone of ``_full_post_state_dict_hook``) when asked to offload CPU tensors across
-    ranks, and there is nothing to offload anyway. On a plain model on CPU the tensors may share the live
-    parameters' storage.
+    ``cpu_offload`` only on accelerators (the full model never sits in accelerator memory): on CPU, torch 2.13's
+    FSDP1 full-state-dict path crashes (SIGSEGV in ``_full_post_state_dict_hook``) when asked to offload CPU
+    tensors. On a plain CPU model the tensors may share the live parameters' storage.
     """
     with _on_collective_device(module):
         on_accelerator = any(param.device.type != "cpu" for param in module.parameters())
@@ -361,11 +340,9 @@ def load_full_weights(module: nn.Module, state_dict: dict[str, torch.Tensor]) ->
 
 
 def copy_weights(source: nn.Module, target: nn.Module) -> int:
-    """Make ``target`` a copy of ``source`` (same architecture), every tensor, strictly; returns the number of
-    tensors copied (on rank 0). Used to make the KL reference the current policy.
-
-    Goes through rank 0's full CPU copy, so the two may differ in dtype, wrapping, sharding and device (EasyR1's
-    reference is bf16 FSDP1 without ``use_orig_params``, verl's may be CPU-offloaded FSDP2); collective."""
+    """Make ``target`` (the KL reference) a copy of ``source``, every tensor, strictly; returns the number of
+    tensors copied (on rank 0). Through rank 0's full CPU copy, so dtype, wrapping, sharding and device may differ
+    (EasyR1's reference is bf16 FSDP1, verl's may be CPU-offloaded FSDP2); collective."""
     state_dict = gather_full_state_dict(source)
     load_full_weights(target, state_dict)
     return len(state_dict)

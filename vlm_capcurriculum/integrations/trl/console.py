@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 
 
@@ -67,13 +65,6 @@ def stage_end_line(
             f"validation reward {_number(validation.get('val/reward'))}, accuracy {_number(validation.get('val/accuracy'))}"
         )
     return "; ".join(parts)
-
-
-def quiet_console(trainer: Any) -> None:
-    """Drop the Trainer's progress bar and metrics-dict printer (the step line replaces both; the metrics still go
-    to the ``report_to`` loggers)."""
-    trainer.remove_callback(ProgressCallback)
-    trainer.remove_callback(PrinterCallback)
 
 
 def print_stage_table(entries: Sequence[Mapping[str, Any]]) -> None:

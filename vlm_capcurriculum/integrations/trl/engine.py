@@ -137,8 +137,9 @@ class TRLEngine(EngineBase):
         if value != self._head_temperature:
             # The fused head divides the logits by the temperature it was built with; a new head on top handles every
             # fused call (the previous ones only see unfused calls, which they pass through).
+            policy = self.policy
             add_fused_lm_head(
-                self._fused_target(self.policy),
+                policy.get_base_model() if hasattr(policy, "peft_config") else policy,
                 temperature=value,
                 cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32,
                 outputs=("log_probs", "entropy"),
@@ -150,11 +151,6 @@ class TRLEngine(EngineBase):
                     cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32,
                 )
             self._head_temperature = value
-
-    @staticmethod
-    def _fused_target(model: torch.nn.Module) -> torch.nn.Module:
-        get_base_model = getattr(model, "get_base_model", None)
-        return get_base_model() if callable(get_base_model) and hasattr(model, "peft_config") else model
 
     def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         merged = {**self.base.reward_kwargs, **kwargs}
@@ -183,18 +179,23 @@ class TRLEngine(EngineBase):
         # holds exactly the weights the reference becomes; otherwise they are saved here.
         source = trainer.stage_checkpoints.get(trainer.plan.stage_at(step - 1).position)
         if source is None:
-            source = str(self._save_reference(step - 1))
+            source = str(self._save_policy(Path(trainer.args.output_dir) / "reference" / f"after-step-{step - 1}"))
         self.reference_source = source
         if trainer.ref_model is not None:
             copy_weights(self.policy, trainer.accelerator.unwrap_model(trainer.ref_model))
         logger.info("KL reference refreshed to the policy after step %d (weights: %s)", step - 1, source)
 
-    def _save_reference(self, after_step: int) -> Path:
-        path = Path(self.trainer.args.output_dir) / "reference" / f"after-step-{after_step}"
+    def _save_policy(self, path: Path, stage_files: dict[str, str] | None = None) -> Path:
+        """The policy in ``path``, sealed (a re-save in a resumed run unseals first); a stage checkpoint also gets
+        the processor and its ``stage_files`` (name -> text)."""
         if self.trainer.accelerator.is_main_process:
             if path.is_dir():
                 unseal(path)
             self.policy.save_pretrained(path)
+            if stage_files is not None:
+                save_processor(self.trainer.processing_class, path)
+                for name, text in stage_files.items():
+                    (path / name).write_text(text, encoding="utf-8")
             seal(path)
         self.trainer.accelerator.wait_for_everyone()
         return path
@@ -238,18 +239,10 @@ class TRLEngine(EngineBase):
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         trainer = self.trainer
-        path = stage_dir(trainer.args.output_dir, stage.position, stage.name)
-        if trainer.accelerator.is_main_process:
-            if path.is_dir():
-                unseal(path)  # a resumed run saving this stage again
-            self.policy.save_pretrained(path)
-            save_processor(trainer.processing_class, path)
-            info = {"stage": stage.to_json(), "position": stage.position, "step": step,
-                    "optimizer_step": trainer.state.global_step}  # fmt: skip
-            (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
-            (path / "README.md").write_text(trainer.model_card(stage, step), encoding="utf-8")
-            seal(path)
-        trainer.accelerator.wait_for_everyone()
+        info = {"stage": stage.to_json(), "position": stage.position, "step": step,
+                "optimizer_step": trainer.state.global_step}  # fmt: skip
+        files = {"curriculum_stage.json": json.dumps(info, indent=2) + "\n", "README.md": trainer.model_card(stage, step)}
+        path = self._save_policy(stage_dir(trainer.args.output_dir, stage.position, stage.name), files)
         trainer.stage_checkpoints[stage.position] = str(path)
         logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)
 

@@ -50,8 +50,6 @@ class CurriculumRepeatSampler(RepeatSampler):
     """TRL's ``RepeatSampler`` (unshuffled) over the plan's order ``plan.indices`` (see the module docstring)."""
 
     def __init__(self, plan: Plan, *, num_generations: int, repeat_count: int) -> None:
-        if num_generations < 1 or repeat_count < 1:
-            raise ValueError(f"num_generations ({num_generations}) and repeat_count ({repeat_count}) must be >= 1")
         self.plan = plan
         self.order = list(plan.indices)
         super().__init__(self.order, num_generations, plan.batch_size, repeat_count, shuffle=False)

@@ -22,7 +22,7 @@ import torch
 from accelerate.utils import gather_object
 from datasets import Dataset
 from torch.optim.lr_scheduler import LambdaLR
-from transformers import GenerationConfig, Trainer, TrainerCallback
+from transformers import GenerationConfig, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.integrations import TensorBoardCallback
 from transformers.integrations.integration_utils import default_logdir
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -44,7 +44,7 @@ from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
 from .card import model_card
-from .console import quiet_console, stage_banner, stage_end_line, step_line
+from .console import stage_banner, stage_end_line, step_line
 from .dataset import prompt_text
 from .engine import BaseValues, TRLEngine, load_weights_strict
 from .history import stage_entry, step_metrics
@@ -191,7 +191,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.run_info = dict(run_info or {})
         self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
-        quiet_console(self)
+        # the step line replaces the progress bar and the metrics-dict printer (the metrics still go to report_to)
+        self.remove_callback(ProgressCallback)
+        self.remove_callback(PrinterCallback)
         for callback in self.callback_handler.callbacks:
             # TensorBoard's writer is made at the first log, which validation before training makes before
             # on_train_begin has pointed it at <output_dir>/runs (it would write to ./runs of the caller's cwd)
@@ -470,7 +472,12 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         model = self.model
         was_training = model.training
         model.eval()
-        generation = self._validation_generation_config()
+        kwargs = {**self.generation_kwargs, **self.val_generation_kwargs}
+        kwargs["do_sample"] = kwargs.get("temperature", 1.0) > 0
+        if not kwargs["do_sample"]:
+            kwargs.pop("temperature", None)
+            kwargs.pop("top_p", None)
+        generation = GenerationConfig(**kwargs, disable_compile=True)
         texts: list[str] = []
         lengths: list[int] = []
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -514,15 +521,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
         logger.info("validation at step %d (stage %r): %s", step, stage.name, metrics)
         return metrics
-
-    def _validation_generation_config(self) -> GenerationConfig:
-        kwargs = dict(self.generation_kwargs)
-        kwargs.update(self.val_generation_kwargs)
-        kwargs["do_sample"] = kwargs.get("temperature", 1.0) > 0
-        if not kwargs["do_sample"]:
-            kwargs.pop("temperature", None)
-            kwargs.pop("top_p", None)
-        return GenerationConfig(**kwargs, disable_compile=True)
 
     def _generate_validation(
         self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
