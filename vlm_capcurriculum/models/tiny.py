@@ -308,11 +308,9 @@ def build_tiny_processor(family: str) -> ProcessorMixin:
 
 
 def build_tiny(family: str, *, seed: int = 0) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """A randomly initialised tiny model of ``family`` and its processor; same ``seed``, same weights.
-
-    The model is float32 on CPU in eval mode, with a generation config that stops at ``<|im_end|>`` or
-    ``<|endoftext|>`` like the instruct checkpoints. The global torch RNG is left untouched.
-    """
+    """A randomly initialised tiny model of ``family`` (float32, CPU, eval mode; same ``seed``, same weights, the
+    global RNG untouched) and its processor; generation stops at ``<|im_end|>`` or ``<|endoftext|>`` as in the
+    instruct checkpoints."""
     spec = _spec(family)
     processor = build_tiny_processor(family)
     config = spec.config(processor.tokenizer)

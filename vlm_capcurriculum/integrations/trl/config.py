@@ -91,12 +91,8 @@ def _container(node: Any) -> dict[str, Any]:
 
 
 def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str, bool]:
-    """(use_cpu, weight dtype, bf16 autocast) for ``backend.device`` / ``backend.dtype``.
-
-    ``auto``: a GPU if torch sees one; on it bf16 autocast and bfloat16 weights (``float32`` weights keep small
-    updates exact, at twice the memory: see the README's single-GPU notes); on a CPU float32 and no autocast (CPU
-    autocast to bf16 is several times slower).
-    """
+    """(use_cpu, weight dtype, bf16 autocast) for ``backend.device`` / ``backend.dtype``. ``auto``: a GPU if torch
+    sees one, with bf16 autocast and weights; on a CPU float32 and no autocast (CPU bf16 is several times slower)."""
     import torch
 
     if device not in ("auto", "cpu", "cuda"):

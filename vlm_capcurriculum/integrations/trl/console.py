@@ -1,9 +1,6 @@
-"""What a TRL curriculum run prints for the person watching it.
-
-TRL's own console output is a progress bar plus its whole metrics dict per optimizer step (~900 characters); the
-numbers still go to the loggers of ``report_to`` (TensorBoard by default, ``recipes/backend/trl.yaml``). On the
-console this module prints instead one short line per curriculum step, a banner when a stage starts that names what
-changed, a line when a stage ends (checkpoint, validation) and the per-stage table at the end of the run.
+"""What a TRL curriculum run prints for the person watching it, instead of TRL's progress bar and ~900-character
+metrics dict per optimizer step (the numbers still go to ``report_to``): one line per curriculum step, a banner
+naming what a stage changes, a line when it ends and the per-stage table at the end of the run.
 """
 
 from __future__ import annotations

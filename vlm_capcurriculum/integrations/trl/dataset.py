@@ -38,7 +38,7 @@ FEATURES = Features(
 def record_row(
     index: int, record: SampleRecord, image_paths: Sequence[Path], template: str | None = None
 ) -> dict[str, Any]:
-    """One dataset row (see the module docstring); ``template`` is a format prompt's text (None: the default)."""
+    """One dataset row; ``template`` is a format prompt's text (None: the default)."""
     return {
         "index": index,
         "id": record.id,
@@ -51,8 +51,7 @@ def record_row(
 
 
 def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template: str | None = None) -> Dataset:
-    """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files
-    (``CurriculumData.image_paths`` for the training data); ``template`` is the format prompt."""
+    """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files."""
     rows = [record_row(i, record, image_paths(i), template) for i, record in enumerate(records)]
     if not rows:
         return Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)

@@ -1,9 +1,6 @@
-"""TRL's additions to the common step line and stage summary (:mod:`vlm_capcurriculum.curriculum.run_layout`).
-
-The steps file ``curriculum_steps.jsonl`` is the one record of what each step did (a resumed run's equals the
-uninterrupted run's); the summary is computed from it. TRL adds per capability exact ``[correct, completions]``
-counts (so a stage's accuracy per capability is exact over steps of unequal mixes), the completion length and a
-stage's optimizer-step range.
+"""TRL's additions to the common step line and stage summary (:mod:`vlm_capcurriculum.curriculum.run_layout`):
+exact ``[correct, completions]`` counts per capability (a stage's accuracy per capability stays exact over steps of
+unequal mixes), the completion length and a stage's optimizer-step range. The steps file is the one step history.
 """
 
 from __future__ import annotations

@@ -237,9 +237,8 @@ def build_trainer(
     *,
     config: DictConfig | None = None,
 ) -> Any:
-    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe. Training prompts longer than
-    ``settings.max_prompt_length`` are dropped and counted here (the processor is needed to measure them) and the
-    run is planned again without them (``config`` gives the curriculum to plan)."""
+    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe; prompts over
+    ``settings.max_prompt_length`` are dropped here, where the processor can measure them."""
     os.makedirs(settings.output_dir, exist_ok=True)
     from .dataset import build_dataset, with_pixel_bounds
     from .trainer import CurriculumGRPOTrainer

@@ -72,11 +72,8 @@ def accuracy_reward(
     log_metric: Callable[[str, float], None] | None = None,
     **_: Any,
 ) -> list[float]:
-    """1.0 when the completion's final (boxed) answer is equivalent to the ground truth, else 0.0.
-
-    With a ``capability`` column and TRL's ``log_metric``, also logs ``accuracy/<capability>`` for each capability
-    in the batch.
-    """
+    """1.0 when the completion's final (boxed) answer is equivalent to the ground truth, else 0.0; with a
+    ``capability`` column and TRL's ``log_metric``, also logs ``accuracy/<capability>``."""
     n = len(completions)
     types, capabilities = _column(answer_type, n), _column(capability, n)
     specs = [

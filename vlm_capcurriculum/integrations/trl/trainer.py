@@ -107,7 +107,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         val_batch_size: int = 16,
         val_generation_kwargs: dict[str, Any] | None = None,
         val_before_train: bool = False,
-        callbacks: list[TrainerCallback] | None = None,
         run_info: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -132,7 +131,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             args=args,
             train_dataset=train_dataset,
             processing_class=processing_class,
-            callbacks=callbacks,
             **kwargs,
         )
         self.plan = plan
@@ -163,8 +161,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.val_batch_size = val_batch_size
         self.val_generation_kwargs = dict(val_generation_kwargs or {})
         self.val_before_train = val_before_train
-        self.lr_warmup_ratio = lr_warmup_ratio
-        base_reward = dict(reward_kwargs or {})
         self.engine = TRLEngine(
             self,
             BaseValues(
@@ -174,7 +170,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 clip_ratio_high=args.epsilon_high if args.epsilon_high is not None else args.epsilon,
                 max_grad_norm=args.max_grad_norm,
                 rollout_temperature=args.temperature,
-                reward_kwargs=base_reward,
+                reward_kwargs=dict(reward_kwargs or {}),
                 lr_warmup_ratio=lr_warmup_ratio,
             ),
         )
@@ -314,7 +310,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         if self.lr_scheduler is None:
             first = self.plan.stages[0]
             ratio = first.state.lr_warmup_ratio
-            warmup = warmup_steps(self.lr_warmup_ratio if ratio is None else ratio, first.steps, self.updates_per_step)
+            base = self.engine.base.lr_warmup_ratio
+            warmup = warmup_steps(base if ratio is None else ratio, first.steps, self.updates_per_step)
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, StageWarmup(warmup))
             self._created_lr_scheduler = True
         return self.lr_scheduler
