@@ -116,14 +116,8 @@ class _ZeroGradient(torch.autograd.Function):
         return torch.zeros_like(grad)
 
 
-def _zero_gradient(value: Any) -> Any:
-    """The same value, through which only a zero gradient flows back (FSDP1: see ``VisionTowerGate``)."""
-    return _map_tensors(lambda tensor: _ZeroGradient.apply(tensor) if tensor.requires_grad else tensor, value)
-
-
-def _is_flat_parameter(param: torch.Tensor) -> bool:
-    # torch.distributed.fsdp._flat_param.FlatParameter (private); its class sets `_is_flat_param`.
-    return type(param).__name__ == "FlatParameter" or bool(getattr(param, "_is_flat_param", False))
+def _zero_gradient(tensor: torch.Tensor) -> torch.Tensor:
+    return _ZeroGradient.apply(tensor) if tensor.requires_grad else tensor
 
 
 class VisionTowerGate:
@@ -142,7 +136,8 @@ class VisionTowerGate:
         self.optimizer = optimizer
         self.parameters = [param for param in self.tower.parameters() if param.requires_grad]
         where = " + ".join(self.tower.prefixes)
-        if any(_is_flat_parameter(param) for param in self.parameters):
+        # torch.distributed.fsdp._flat_param.FlatParameter (private) sets `_is_flat_param`.
+        if any(type(p).__name__ == "FlatParameter" or getattr(p, "_is_flat_param", False) for p in self.parameters):
             raise ValueError(
                 f"the vision tower ({where}) is held in FSDP1 flat parameters that may also hold text-model "
                 "weights, so its updates cannot be stopped alone: wrap the actor with use_orig_params=true "
@@ -161,8 +156,8 @@ class VisionTowerGate:
             raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
         # FSDP1 saves an optimizer only if each flat parameter's trainable members all have state or none has.
         self._fill_state = isinstance(model, FSDP1)
-        detach = functools.partial(_map_tensors, torch.Tensor.detach)
-        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else detach
+        hook = _zero_gradient if isinstance(model, FSDP1) else torch.Tensor.detach
+        self._hook_output = functools.partial(_map_tensors, hook)
         self._param_ids = {id(param) for param in self.parameters}
         self._handles: list[RemovableHandle] = []
         self._filling = False

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, Features, Image, List, Value
@@ -35,24 +34,21 @@ FEATURES = Features(
 )
 
 
-def record_row(
-    index: int, record: SampleRecord, image_paths: Sequence[Path], template: str | None = None
-) -> dict[str, Any]:
-    """One dataset row; ``template`` is a format prompt's text (None: the default)."""
-    return {
-        "index": index,
-        "id": record.id,
-        "prompt": [{"role": "user", "content": prompt_blocks(render_prompt(record.problem, template))}],
-        "images": [str(path) for path in image_paths],
-        "ground_truth": record.ground_truth(),
-        "answer_type": record.answer_type,
-        "capability": record.capability,
-    }
-
-
 def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template: str | None = None) -> Dataset:
-    """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files."""
-    rows = [record_row(i, record, image_paths(i), template) for i, record in enumerate(records)]
+    """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files;
+    ``template`` is a format prompt's text (None: the default)."""
+    rows = [
+        {
+            "index": i,
+            "id": record.id,
+            "prompt": [{"role": "user", "content": prompt_blocks(render_prompt(record.problem, template))}],
+            "images": [str(path) for path in image_paths(i)],
+            "ground_truth": record.ground_truth(),
+            "answer_type": record.answer_type,
+            "capability": record.capability,
+        }
+        for i, record in enumerate(records)
+    ]
     if not rows:
         return Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
     return Dataset.from_list(rows, features=FEATURES)

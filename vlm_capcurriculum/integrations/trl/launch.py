@@ -78,14 +78,6 @@ def check_model_path(path: str) -> None:
         raise DataFileError(f"model.path {path!r} holds no config.json: not a Hugging Face model folder")
 
 
-def _val_files(config: DictConfig) -> list[str]:
-    files = OmegaConf.select(config, "data.val_files", default=None)
-    if files is None:
-        return []
-    files = OmegaConf.to_container(files, resolve=True) if not isinstance(files, str) else [files]
-    return [str(path) for path in files]  # type: ignore[union-attr]
-
-
 def prepare(
     config: DictConfig,
 ) -> tuple[CurriculumData, Plan, TRLSettings, tuple[list[SampleRecord], list[list[Path]]] | None]:
@@ -101,7 +93,8 @@ def prepare(
             check_model_path(settings.model_path)
         validation = None
         if any(stage.state.flag("validate") for stage in plan.stages):
-            files = _val_files(config)
+            files = OmegaConf.select(config, "data.val_files", default=None) or []
+            files = [files] if isinstance(files, str) else [str(path) for path in files]
             if not files:
                 raise DataFileError(
                     "the curriculum validates at stage ends (validate: true) but data.val_files is empty; set it or "
@@ -235,7 +228,7 @@ def build_trainer(
     settings: TRLSettings,
     validation: tuple[list[SampleRecord], list[list[Path]]] | None,
     *,
-    config: DictConfig | None = None,
+    config: DictConfig,
 ) -> Any:
     """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe; prompts over
     ``settings.max_prompt_length`` are dropped here, where the processor can measure them."""
@@ -277,7 +270,7 @@ def build_trainer(
 
 
 def _drop_overlong_prompts(
-    config: DictConfig | None, data: CurriculumData, plan: Plan, settings: TRLSettings, dataset: Any, processor: Any
+    config: DictConfig, data: CurriculumData, plan: Plan, settings: TRLSettings, dataset: Any, processor: Any
 ) -> tuple[CurriculumData, Plan, TRLSettings]:
     """EasyR1's ``filter_overlong_prompts`` for TRL: drop the training prompts above ``train.max_prompt_length``
     tokens, count them in each stage's read report, and plan and configure the run again without them."""
@@ -292,8 +285,6 @@ def _drop_overlong_prompts(
     overlong = [i for i, length in enumerate(lengths) if length > limit]
     if not overlong:
         return data, plan, settings
-    if config is None:
-        raise LaunchError(f"backend trl: {len(overlong)} training prompts exceed {limit} tokens; no config to replan")
     first = f"{data.records[overlong[0]].id!r}, {lengths[overlong[0]]} tokens"
     try:
         spec = parse_curriculum(config.get("curriculum"))

@@ -418,9 +418,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def _log_stage(self, stage: PlannedStage) -> None:
         if not self.accelerator.is_main_process:  # the steps file is written there; the loggers run there
             return
-        entry = self._stage_entry(stage, self.steps_log.read())
-        if entry is None:
-            return
+        entry = self._stage_entry(stage, self.steps_log.read())  # the stage's last step was just written
         logs = {
             f"curriculum/{key}": value
             for key, value in entry.items()
