@@ -24,8 +24,14 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
-from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmup, warmup_steps
-from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, set_base_lr, vision_tower
+from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
+from vlm_capcurriculum.integrations.torch_ops import (
+    copy_weights,
+    reset_optimizer_state,
+    set_base_lr,
+    set_stage_warmup,
+    vision_tower,
+)
 from vlm_capcurriculum.models.processors import save_processor
 
 from .rewards import ACCURACY, FORMAT, reward_weights, unknown_reward_settings
@@ -104,13 +110,9 @@ class TRLEngine(EngineBase):
         for factor in scheduler.lr_lambdas:
             if not isinstance(factor, StageWarmup):
                 raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
-        start = scheduler.last_epoch - (self.trainer.curriculum_step - stage.start_step) * updates
-        install_stage_warmup(
-            self.trainer.optimizer,
-            scheduler,
-            start=start,
-            warmup=warmup_steps(self._warmup_ratio, stage.steps, updates),
-        )
+        steps_into_stage = (self.trainer.curriculum_step - stage.start_step) * updates
+        warmup = warmup_steps(self._warmup_ratio, stage.steps, updates)
+        set_stage_warmup(self.trainer.optimizer, scheduler, steps_into_stage, warmup)
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         value = self.base.kl_coef if kl_coef is None else kl_coef
