@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from transformers import AutoConfig, AutoProcessor
 
-from vlm_capcurriculum.models import FAMILIES, build_tiny, build_tiny_processor, load_tiny, save_tiny, tiny_config
+from vlm_capcurriculum.models import FAMILIES, build_tiny, build_tiny_processor, load_tiny, save_tiny
 
 MODEL_CLASSES = {
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
@@ -53,10 +53,11 @@ def test_builds_the_real_architecture_tiny(family: str) -> None:
 
 
 def test_language_models_match_the_families() -> None:
-    assert tiny_config("internvl3").text_config.model_type == "qwen2"  # InternVL3: Qwen2.5 LM
-    assert tiny_config("internvl3_5").text_config.model_type == "qwen3"  # InternVL3.5: Qwen3 LM (QK norm)
-    assert tiny_config("qwen3_vl").text_config.rope_parameters["mrope_interleaved"] is True
-    assert tiny_config("qwen2_5_vl").vision_config.fullatt_block_indexes == [1]
+    config = {family: build_tiny(family)[0].config for family in FAMILIES}
+    assert config["internvl3"].text_config.model_type == "qwen2"  # InternVL3: Qwen2.5 LM
+    assert config["internvl3_5"].text_config.model_type == "qwen3"  # InternVL3.5: Qwen3 LM (QK norm)
+    assert config["qwen3_vl"].text_config.rope_parameters["mrope_interleaved"] is True
+    assert config["qwen2_5_vl"].vision_config.fullatt_block_indexes == [1]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

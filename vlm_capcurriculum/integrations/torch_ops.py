@@ -1,23 +1,17 @@
-"""Torch operations every backend shares at a stage boundary: where the vision tower is, stopping and restarting
-its updates, resetting the optimizer, changing a ``LambdaLR``'s rates, and copying full weights between plain or
-sharded models.
+"""Torch operations every backend shares at a stage boundary: the vision tower and stopping its updates, resetting
+the optimizer, changing a ``LambdaLR``'s rates, copying full weights between plain or sharded models. Plain torch
+and no transformers import: one module serves TRL, verl (transformers 5, FSDP2) and EasyR1 (transformers 4.57, FSDP1).
 
-Plain torch and no transformers import, so one module serves TRL, verl (transformers 5, FSDP2) and EasyR1's lane
-(transformers 4.57, FSDP1); each backend's ``engine_ops`` adds only what its engine objects need.
-
-What counts as "the vision tower" follows EasyR1's ``freeze_vision_tower`` (``verl/workers/fsdp_workers.py``), which
-the reference recipes use: it calls ``requires_grad_(False)`` on ``model.model.visual``. In Qwen2.5-VL and Qwen3-VL
-that module holds the patch embedding, the ViT blocks *and* the patch merger that projects into the LM (plus
-Qwen3-VL's deepstack mergers). InternVL splits the same pieces over two sibling modules: ``model.model.vision_tower``
-(InternViT) and ``model.model.multi_modal_projector`` (the original ``mlp1``, InternVL's counterpart of Qwen's
-merger). We therefore count the projector as part of InternVL's tower, so "vision frozen" means the same thing,
-everything between the pixels and the LM's input embeddings, on every family. The LM (``model.model.language_model``
-and ``lm_head``) is never part of it.
+"The vision tower" follows EasyR1's ``freeze_vision_tower`` (``verl/workers/fsdp_workers.py``, used by the reference
+recipes): ``model.model.visual``, which in Qwen2.5-VL/Qwen3-VL holds the ViT *and* the merger into the LM. InternVL
+splits the same pieces over ``model.model.vision_tower`` and ``model.model.multi_modal_projector`` (its ``mlp1``), so
+its tower is both: "vision frozen" means everything between the pixels and the LM's input embeddings on every family.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,18 +32,10 @@ VISION_TOWER_PATHS: dict[str, tuple[str, ...]] = {
     "Qwen3VLForConditionalGeneration": ("model.visual",),
     "InternVLForConditionalGeneration": ("model.vision_tower", "model.multi_modal_projector"),
 }
-# model class name -> dotted paths of the language model (decoder stack and output head).
-LANGUAGE_MODEL_PATHS: dict[str, tuple[str, ...]] = {
-    "Qwen2_5_VLForConditionalGeneration": ("model.language_model", "lm_head"),
-    "Qwen3VLForConditionalGeneration": ("model.language_model", "lm_head"),
-    "InternVLForConditionalGeneration": ("model.language_model", "lm_head"),
-}
 
 
 def unwrap_model(module: nn.Module) -> nn.Module:
-    """The Hugging Face model inside FSDP1 (``_fsdp_wrapped_module``) and PEFT (``get_base_model``) wrappers.
-
-    FSDP2 (``fully_shard``) wraps in place, so its module is already the model."""
+    """The Hugging Face model inside FSDP1 (``_fsdp_wrapped_module``) and PEFT wrappers (FSDP2 wraps in place)."""
     model = module
     while True:
         inner = getattr(model, "_fsdp_wrapped_module", None)
@@ -90,36 +76,18 @@ class VisionTower:
             module.requires_grad_(requires_grad)
 
 
-def known_class_name(model: nn.Module) -> str | None:
-    """The supported model class ``model`` is an instance of (FSDP2's ``fully_shard`` makes a subclass named
-    ``FSDP<class>``, so the class hierarchy is searched), or None."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in VISION_TOWER_PATHS:
-            return cls.__name__
-    return None
-
-
-def _class_name(model: nn.Module) -> str:
-    name = known_class_name(model)
-    if name is None:
-        supported = ", ".join(sorted(VISION_TOWER_PATHS))
-        raise TypeError(
-            f"no known vision tower layout for {type(model).__name__}: vision-tower stages need one of the "
-            f"supported vision-language model classes: {supported}"
-        )
-    return name
-
-
 def vision_tower(model: nn.Module) -> VisionTower:
     """The vision tower of a Qwen2.5-VL, Qwen3-VL or InternVL(3/3.5) model, tiny or real, plain or wrapped."""
     model = unwrap_model(model)
-    paths = VISION_TOWER_PATHS[_class_name(model)]
-    return VisionTower(prefixes=paths, modules=tuple(model.get_submodule(path) for path in paths))
-
-
-def language_model_prefixes(model: nn.Module) -> tuple[str, ...]:
-    """Parameter-name prefixes of the language model (decoder stack and ``lm_head``)."""
-    return LANGUAGE_MODEL_PATHS[_class_name(unwrap_model(model))]
+    # FSDP2's fully_shard makes a subclass named FSDP<class>, so the class hierarchy is searched.
+    for cls in type(model).__mro__:
+        paths = VISION_TOWER_PATHS.get(cls.__name__)
+        if paths is not None:
+            return VisionTower(prefixes=paths, modules=tuple(model.get_submodule(path) for path in paths))
+    raise TypeError(
+        f"no known vision tower layout for {type(model).__name__}: vision-tower stages need one of the "
+        f"supported vision-language model classes: {', '.join(sorted(VISION_TOWER_PATHS))}"
+    )
 
 
 def _map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], value: Any) -> Any:
@@ -148,34 +116,19 @@ class _ZeroGradient(torch.autograd.Function):
         return torch.zeros_like(grad)
 
 
-def _detach(value: Any) -> Any:
-    return _map_tensors(torch.Tensor.detach, value)
-
-
-def _zero_gradient(value: Any) -> Any:
-    """The same value, through which only a zero gradient flows back (FSDP1: see ``VisionTowerGate``)."""
-    return _map_tensors(lambda tensor: _ZeroGradient.apply(tensor) if tensor.requires_grad else tensor, value)
-
-
-def _is_flat_parameter(param: torch.Tensor) -> bool:
-    # torch.distributed.fsdp._flat_param.FlatParameter (private); its class sets `_is_flat_param`.
-    return type(param).__name__ == "FlatParameter" or bool(getattr(param, "_is_flat_param", False))
+def _zero_gradient(tensor: torch.Tensor) -> torch.Tensor:
+    return _ZeroGradient.apply(tensor) if tensor.requires_grad else tensor
 
 
 class VisionTowerGate:
-    """Stops and restarts the vision tower's updates while its parameters stay in the optimizer.
+    """Stops and restarts the vision tower's updates while its parameters stay in the optimizer (built before a
+    stage can say "frozen"; verl and FSDP own ``requires_grad`` after wrapping).
 
-    The backends build the optimizer before a stage can say "frozen" (EasyR1's own ``freeze_vision_tower`` leaves
-    the tower out of the optimizer for good; verl and FSDP own ``requires_grad`` after wrapping), so while frozen
-    the gate (1) detaches the output of each tower module in a forward hook: no gradient reaches the tower, the
-    rest of the model gets exactly the gradients of a frozen tower, the grad-norm clip sees none and the tower's
-    backward is skipped; and (2) sets the tower's ``.grad`` to None in an optimizer step pre-hook, so AdamW skips
-    it: no weight decay, no moment update, no step count (FSDP1 with ``use_orig_params=True`` writes a missing
-    gradient back as zeros). With FSDP1 flat parameters one FlatParameter may hold tower and text weights together,
-    which no optimizer can half-skip, so those are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
-    instead of detaching, so the tower's backward still runs: FSDP1 leaves a unit whose forward ran and whose backward
-    did not with unregistered parameters on a one-rank (NO_SHARD) run, and the next state dict fails (found with
-    InternVL's ViT layers, which hold parameters of their own; in stage 2 the tower sees only the dummy image).
+    While frozen, (1) a forward hook detaches each tower module's output: the rest of the model gets exactly a frozen
+    tower's gradients and the grad-norm clip sees none; (2) an optimizer step pre-hook sets the tower's ``.grad`` to
+    None, so AdamW skips it (no decay, moments or step count). FSDP1 flat parameters may mix tower and text weights,
+    which no optimizer can half-skip, so they are refused. Under FSDP1 (EasyR1) the hook passes a zero gradient back
+    instead: a unit whose forward ran but backward did not breaks FSDP1's next state dict on a one-rank run.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -183,7 +136,8 @@ class VisionTowerGate:
         self.optimizer = optimizer
         self.parameters = [param for param in self.tower.parameters() if param.requires_grad]
         where = " + ".join(self.tower.prefixes)
-        if any(_is_flat_parameter(param) for param in self.parameters):
+        # torch.distributed.fsdp._flat_param.FlatParameter (private) sets `_is_flat_param`.
+        if any(type(p).__name__ == "FlatParameter" or getattr(p, "_is_flat_param", False) for p in self.parameters):
             raise ValueError(
                 f"the vision tower ({where}) is held in FSDP1 flat parameters that may also hold text-model "
                 "weights, so its updates cannot be stopped alone: wrap the actor with use_orig_params=true "
@@ -202,7 +156,8 @@ class VisionTowerGate:
             raise ValueError(f"{missing} vision-tower parameters are not in the optimizer; cannot gate them")
         # FSDP1 saves an optimizer only if each flat parameter's trainable members all have state or none has.
         self._fill_state = isinstance(model, FSDP1)
-        self._hook_output = _zero_gradient if isinstance(model, FSDP1) else _detach
+        hook = _zero_gradient if isinstance(model, FSDP1) else torch.Tensor.detach
+        self._hook_output = functools.partial(_map_tensors, hook)
         self._param_ids = {id(param) for param in self.parameters}
         self._handles: list[RemovableHandle] = []
         self._filling = False
@@ -228,15 +183,11 @@ class VisionTowerGate:
         self._handles.append(self.optimizer.register_step_pre_hook(self._drop_tower_grads))
 
     def fill_missing_state(self) -> int:
-        """Under FSDP1, give tower parameters without optimizer state the state the optimizer would create lazily.
-
-        FSDP1's optimizer-state-dict conversion (EasyR1's checkpoint save goes through ``get_state_dict``) refuses
-        a flat parameter whose trainable members have state only in part, and the root unit mixes tower weights
-        with text weights: a tower frozen before it ever stepped (first stage frozen, or frozen right after an
-        optimizer reset) would make every save fail. The optimizer builds the state itself in one zero-gradient,
-        zero-lr step over these parameters only; taking back the step count leaves exactly what the first real
-        step would have created (Adam moments zero, step 0) and the weights untouched (lr 0 also zeroes decoupled
-        weight decay). Returns how many parameters were filled.
+        """Under FSDP1, give tower parameters without optimizer state the state the optimizer would create lazily;
+        returns how many. FSDP1's optimizer state dict refuses a flat parameter whose trainable members have state
+        only in part, so a tower frozen before it ever stepped would make every save fail. One zero-gradient,
+        zero-lr step over these parameters, its step count taken back, leaves exactly the first real step's
+        starting state (moments zero, step 0) and the weights untouched.
         """
         optimizer = self.optimizer
         missing = [param for param in self.parameters if not optimizer.state.get(param)] if self._fill_state else []
@@ -281,11 +232,9 @@ class VisionTowerGate:
 
 
 def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
-    """Forget Adam moments and step counts, as a fresh optimizer would (they are rebuilt lazily on the next step);
-    returns how many parameters had state. Param groups (learning rates, weight decay) and the LR schedule are kept.
-
-    Run it before a step's update, never between an update and a checkpoint save: saving an optimizer with no state
-    at all makes torch (``_init_optim_state``) create step-1 state with a zero-gradient step."""
+    """Forget Adam moments and step counts as a fresh optimizer would (param groups and LR schedule stay); returns
+    how many parameters had state. Run it before a step's update, never between an update and a checkpoint save:
+    saving an optimizer with no state makes torch (``_init_optim_state``) create step-1 state."""
     count = len(optimizer.state)
     optimizer.state.clear()
     return count
@@ -294,11 +243,9 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> int:
 def set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) -> list[float]:
     """Make ``lr`` the base (peak) learning rate from now on; returns the rates in effect for the next update.
 
-    verl's and EasyR1's schedulers are ``LambdaLR`` (lr = base_lr x factor(step)), so the base rates move and each
-    group's current rate becomes ``base x factor(current step)``: warm-up or decay in progress keeps its position,
-    and the very next update (and the logged ``get_last_lr()``) already uses it. Several param groups keep their
-    ratios to the first. ``base_lrs`` is in the scheduler's ``state_dict``, which both checkpoint, so a resumed run
-    keeps the new rate. Without a scheduler the groups' rates are set directly."""
+    The schedulers are ``LambdaLR`` (lr = base_lr x factor(step)): moving the base rates keeps a warm-up or decay in
+    progress at its position, param groups keep their ratios to the first, and ``base_lrs`` is in the scheduler's
+    checkpointed ``state_dict``, so a resumed run keeps the new rate."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
     lr = float(lr)
@@ -326,9 +273,8 @@ def set_stage_warmup(
     optimizer: torch.optim.Optimizer, scheduler: Any, steps_into_stage: int, warmup: int
 ) -> list[float]:
     """The stage's LR warm-up (``lr_warmup_ratio`` knob): ``warmup`` updates of linear warm-up from the stage's first
-    update, ``steps_into_stage`` scheduler steps ago (0 at the stage start; more after a resume inside it). verl's
-    v1 worker and EasyR1 step the scheduler once per actor update. It replaces the schedule's factors, so each
-    backend's plan check allows it only over a constant schedule without its own warm-up. Returns the rates now."""
+    update, ``steps_into_stage`` scheduler steps ago (more than 0 after a resume inside it); returns the rates now.
+    It replaces the schedule's factors, so the backends allow it only over a constant schedule without warm-up."""
     if scheduler is None:
         raise TypeError("a per-stage LR warm-up needs the engine's LR scheduler; this engine has none")
     return install_stage_warmup(optimizer, scheduler, start=scheduler.last_epoch - steps_into_stage, warmup=warmup)
@@ -342,11 +288,8 @@ def is_distributed() -> bool:
 def _on_collective_device(module: nn.Module) -> Iterator[None]:
     """Keep ``module`` on a device the process group can communicate on while its shards are gathered or broadcast.
 
-    A group with NCCL alone cannot move CPU tensors: a module whose parameters live on CPU (FSDP2
-    ``CPUOffloadPolicy``, which verl uses for the reference model) is moved to the GPU for the collective and back
-    afterwards, each buffer to where it was (verl keeps buffers of CPU-offloaded modules on the GPU;
-    ``fsdp2_load_full_state_dict`` does the same). verl and EasyR1 register gloo for CPU next to NCCL, so there
-    nothing moves."""
+    NCCL alone cannot move CPU tensors: a CPU-offloaded module (verl's FSDP2 reference) moves to the GPU for the
+    collective and back, each buffer to where it was (as verl's ``fsdp2_load_full_state_dict`` does)."""
     if not is_distributed():
         yield
         return
@@ -369,11 +312,9 @@ def _on_collective_device(module: nn.Module) -> Iterator[None]:
 def gather_full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """Full (unsharded) weights on CPU on rank 0 and an empty dict elsewhere; collective on every rank.
 
-    On accelerators each gathered tensor is moved to CPU as it comes (``cpu_offload``), so the full model never
-    sits in accelerator memory. For a model on CPU that option is skipped: torch 2.13's FSDP1 full-state-dict path
-    crashes (SIGSEGV in the clone of ``_full_post_state_dict_hook``) when asked to offload CPU tensors across
-    ranks, and there is nothing to offload anyway. On a plain model on CPU the tensors may share the live
-    parameters' storage.
+    ``cpu_offload`` only on accelerators (the full model never sits in accelerator memory): on CPU, torch 2.13's
+    FSDP1 full-state-dict path crashes (SIGSEGV in ``_full_post_state_dict_hook``) when asked to offload CPU
+    tensors. On a plain CPU model the tensors may share the live parameters' storage.
     """
     with _on_collective_device(module):
         on_accelerator = any(param.device.type != "cpu" for param in module.parameters())
@@ -394,11 +335,9 @@ def load_full_weights(module: nn.Module, state_dict: dict[str, torch.Tensor]) ->
 
 
 def copy_weights(source: nn.Module, target: nn.Module) -> int:
-    """Make ``target`` a copy of ``source`` (same architecture), every tensor, strictly; returns the number of
-    tensors copied (on rank 0). Used to make the KL reference the current policy.
-
-    Goes through rank 0's full CPU copy, so the two may differ in dtype, wrapping, sharding and device (EasyR1's
-    reference is bf16 FSDP1 without ``use_orig_params``, verl's may be CPU-offloaded FSDP2); collective."""
+    """Make ``target`` (the KL reference) a copy of ``source``, every tensor, strictly; returns the number of
+    tensors copied (on rank 0). Through rank 0's full CPU copy, so dtype, wrapping, sharding and device may differ
+    (EasyR1's reference is bf16 FSDP1, verl's may be CPU-offloaded FSDP2); collective."""
     state_dict = gather_full_state_dict(source)
     load_full_weights(target, state_dict)
     return len(state_dict)

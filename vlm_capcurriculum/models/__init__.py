@@ -8,7 +8,7 @@ from .processors import (
     Qwen3VLImageOnlyProcessor,
     register_processors,
 )
-from .tiny import FAMILIES, build_tiny, build_tiny_processor, load_tiny, save_tiny, tiny_config
+from .tiny import FAMILIES, build_tiny, build_tiny_processor, load_tiny, save_tiny
 
 __all__ = [
     "FAMILIES",
@@ -20,5 +20,4 @@ __all__ = [
     "load_tiny",
     "register_processors",
     "save_tiny",
-    "tiny_config",
 ]

@@ -1,10 +1,6 @@
-"""The transformers 4.x spellings the tiny builders need (EasyR1 pins ``transformers<5``; the package targets 5).
-
-One place for every difference: the slow (PIL/numpy) image processors are ``Qwen2VLImageProcessor`` and
-``GotOcr2ImageProcessor`` in 4.x (5 renamed them ``...Pil``); 4.x's ``Qwen2Tokenizer`` is the slow, file-based class,
-so the tokenizer is a ``Qwen2TokenizerFast`` over the same ``tokenizers`` pipeline 5's ``Qwen2Tokenizer`` builds; and
-4.x configs take ``rope_theta`` plus ``rope_scaling`` where 5 takes one ``rope_parameters``. (4.x processors read
-their sub-processors from the class list ``attributes``; that one lives on the classes in :mod:`.processors`.)
+"""The transformers 4.x spellings the tiny builders need (EasyR1 pins ``transformers<5``; the package targets 5):
+the slow image processors' names (5 renamed them ``...Pil``), the tokenizer (4.x's ``Qwen2Tokenizer`` is the slow
+file-based class, so a ``Qwen2TokenizerFast`` over the same pipeline) and the RoPE arguments.
 """
 
 from __future__ import annotations

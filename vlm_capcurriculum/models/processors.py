@@ -1,23 +1,13 @@
 """The families' processors without a video processor, reloadable through ``AutoProcessor``.
 
-The stock ``Qwen2_5_VLProcessor``, ``Qwen3VLProcessor`` and ``InternVLProcessor`` each require a video processor,
-and every video processor in transformers 5 needs torchvision, which cannot be installed on CPU-only machines like
-ours. The curriculum only trains on images, so these subclasses drop the ``video_processor`` argument and keep all
-image and text behaviour of their parent (token expansion, ``mm_token_type_ids``, chat templates).
+The stock Qwen2.5-VL, Qwen3-VL and InternVL processors each require a video processor, and every video processor in
+transformers 5 needs torchvision, which CPU-only machines like ours cannot install. The curriculum trains on images
+only, so these subclasses drop ``video_processor`` and keep all image and text behaviour of their parent. They also
+read ``None`` in a batched ``images`` list (TRL's mark for a text-only prompt in a mixed batch) as "no image".
 
-Reloading: ``ProcessorMixin.save_pretrained`` writes ``"processor_class": "<our class name>"`` to
-``processor_config.json``; ``AutoProcessor.from_pretrained`` resolves that name through the classes registered with
-``AutoProcessor.register``. :func:`register_processors` (run when this module is imported) registers the three classes
-for their model configs, so ``import vlm_capcurriculum.models`` before ``AutoProcessor.from_pretrained(dir)`` is all
-a reload needs: no ``auto_map``, no copied code, no ``trust_remote_code``. Without it, ``AutoProcessor`` cannot
-resolve the name and silently returns the bare tokenizer, which TRL then treats as a text-only model. A side
-effect of registering: on this interpreter, a checkpoint of these families whose files name no processor class at
-all also gets the image-only processor.
-
-Batches that mix image and text-only prompts (the merged baseline pools perception and visual-reasoning questions,
-which have images, with text-reasoning ones, which do not) reach the processor as ``images=[[img], None, ...]``:
-TRL's ``GRPOTrainer`` marks a prompt without images with ``None``, and the stock processors reject it. These
-processors read ``None`` as "no image for this prompt", the same as an empty list.
+:func:`register_processors` (run on import) registers them with ``AutoProcessor``, so ``import
+vlm_capcurriculum.models`` is all a reload needs; without it ``AutoProcessor`` cannot resolve the saved
+``processor_class`` and silently returns the bare tokenizer, which TRL treats as a text-only model.
 """
 
 from __future__ import annotations
@@ -118,13 +108,9 @@ AUTO_MAP_MODULE = "capcurriculum_processor"
 
 
 def save_processor(processor: Any, path: str | os.PathLike[str]) -> None:
-    """``processor.save_pretrained(path)`` that plain ``AutoProcessor.from_pretrained(path)`` cannot misread.
-
-    For our image-only classes it adds ``auto_map`` to ``processor_config.json`` (4.x: ``preprocessor_config.json``)
-    and a two-line module that imports the class from this package (no copied code), so a process that never imported
-    :mod:`vlm_capcurriculum.models` gets, instead of a silent bare tokenizer, transformers' request for
-    ``trust_remote_code=True`` and with it our processor with images. A process that imported this module still
-    resolves the registered class directly.
+    """``processor.save_pretrained(path)`` that plain ``AutoProcessor.from_pretrained(path)`` cannot misread: for
+    our classes an ``auto_map`` and a module importing the class from this package, so a process that never imported
+    :mod:`vlm_capcurriculum.models` gets transformers' request for ``trust_remote_code=True``, not a bare tokenizer.
     """
     processor.save_pretrained(path)
     cls = type(processor)

@@ -1,13 +1,10 @@
 """Tiny, randomly initialised but architecturally real VLMs with working processors, built offline.
 
 Every test of the training stack and the CPU quick start runs on these. Each family keeps the real checkpoint's
-model class, sub-module layout and architectural switches (grouped-query attention, M-RoPE sections, Qwen2.5-VL's
-windowed plus full attention blocks, Qwen3-VL's deepstack and learned position embeddings, InternViT's biased QKV,
-layer scale and pixel-shuffle projector, Qwen3's QK norm, untied LM head), its tokenizer class, chat format, image
-processor and processor; only the sizes shrink: LM hidden 64 with 2 layers, vision depth 2, a ~1k BPE vocabulary
-and images of at most 16 visual tokens, so a forward and backward pass on one image prompt takes milliseconds.
-
-Real 7B/8B checkpoints the tiny configs follow (values from their ``config.json``):
+model class, sub-module layout, architectural switches, tokenizer class, chat format, image processor and processor;
+only the sizes shrink (LM hidden 64 x 2 layers, vision depth 2, a ~1k BPE vocabulary, at most 16 visual tokens per
+image), so a forward and backward pass on one image prompt takes milliseconds. The checkpoints they follow (values
+from their ``config.json``):
 
 * ``qwen2_5_vl``: Qwen/Qwen2.5-VL-7B-Instruct (text 3584 x 28 layers, 28 heads / 4 KV, M-RoPE [16, 24, 24] of a
   128 head dim, theta 1e6; ViT 1280 x 32, patch 14, merge 2, window 112 with full attention at blocks 7/15/23/31).
@@ -17,16 +14,11 @@ Real 7B/8B checkpoints the tiny configs follow (values from their ``config.json`
   LayerNorm, layer scale 0.1; pixel-shuffle 0.5 -> 256 tokens per tile; Qwen2.5-7B LM).
 * ``internvl3_5``: OpenGVLab/InternVL3_5-8B-HF (same InternViT-300M and projector; Qwen3-8B LM with QK norm).
 
-As a recipe's model, ``model.path: tiny://<family>`` (the CPU quick starts of every backend) is built by
-:func:`prepare_tiny_model` into ``<output_dir>/base_model`` (reused when it is already there, e.g. on resume): a model
-directory to rebuild the KL reference from and a processor to save with every stage checkpoint.
-
-**Format warm-start.** A randomly initialised model never writes the paper's answer format, so every completion
-scores 0, every GRPO advantage is 0 and nothing is learned. With ``model.tiny_warm_start_steps > 0`` the tiny model
-is first taught the format by that many supervised steps on the training records' gold answers written as
-``<think> </think> \\boxed{answer}`` (the role a real checkpoint's instruction tuning plays): it then mostly keeps the
-format and answers more or less at random, so rewards vary within a group. The warmed-up weights are what
-``base_model`` holds: the KL reference is that model.
+``model.path: tiny://<family>`` (the CPU quick starts) is built by :func:`prepare_tiny_model` into
+``<output_dir>/base_model``, the directory the KL reference is rebuilt from. A random model never writes the answer
+format, so every reward and advantage is 0; ``model.tiny_warm_start_steps`` first teaches it the format on the
+training records' boxed gold answers (the role of a real checkpoint's instruction tuning), and ``base_model`` holds
+those weights.
 """
 
 from __future__ import annotations
@@ -101,15 +93,11 @@ def _chat_template(name: str) -> str:
     return resources.files(__package__).joinpath("chat_templates", f"{name}.jinja").read_text(encoding="utf-8")
 
 
-def _padded_vocab(n_tokens: int) -> int:
-    return math.ceil(n_tokens / VOCAB_MULTIPLE) * VOCAB_MULTIPLE
-
-
 def _text_kwargs(tokenizer: Any) -> dict[str, Any]:
     """LM settings shared by the four families; token ids come from the trained tokenizer."""
     pad_id, eos_id = token_ids(tokenizer, ["<|endoftext|>", "<|im_end|>"])
     return {
-        "vocab_size": _padded_vocab(len(tokenizer)),
+        "vocab_size": math.ceil(len(tokenizer) / VOCAB_MULTIPLE) * VOCAB_MULTIPLE,
         "hidden_size": TEXT_HIDDEN,
         "intermediate_size": TEXT_INTERMEDIATE,
         "num_hidden_layers": TEXT_LAYERS,
@@ -234,15 +222,6 @@ def _qwen_image_processor(patch: int, **normalisation: Any) -> Qwen2VLImageProce
     )
 
 
-def _qwen2_5_vl_image_processor() -> Qwen2VLImageProcessorPil:
-    return _qwen_image_processor(14)  # 56 x 56 .. 112 x 112 px
-
-
-def _qwen3_vl_image_processor() -> Qwen2VLImageProcessorPil:
-    # Qwen3-VL reuses the Qwen2-VL image processor with patch 16 and mean/std 0.5: 64 x 64 .. 128 x 128 px.
-    return _qwen_image_processor(16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-
-
 def _internvl_image_processor() -> GotOcr2ImageProcessorPil:
     # The InternVL-hf checkpoints use GotOcr2's dynamic tiling (448 px tiles, up to 12 plus a thumbnail) with
     # ImageNet statistics; tiny: 56 px tiles, up to 4. InternVLProcessor turns on crop_to_patches itself.
@@ -276,7 +255,7 @@ def _spec(family: str) -> FamilySpec:
         "qwen2_5_vl": FamilySpec(
             qwen2_5_tokens,
             _qwen2_5_vl_config,
-            _qwen2_5_vl_image_processor,
+            lambda: _qwen_image_processor(14),  # 56 x 56 .. 112 x 112 px
             Qwen2_5_VLImageOnlyProcessor,
             Qwen2_5_VLForConditionalGeneration,
             {},
@@ -284,7 +263,8 @@ def _spec(family: str) -> FamilySpec:
         "qwen3_vl": FamilySpec(
             qwen3_tokens,
             _qwen3_vl_config,
-            _qwen3_vl_image_processor,
+            # the Qwen2-VL image processor with patch 16 and mean/std 0.5: 64 x 64 .. 128 x 128 px
+            lambda: _qwen_image_processor(16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]),
             Qwen3VLImageOnlyProcessor,
             Qwen3VLForConditionalGeneration,
             {},
@@ -327,18 +307,10 @@ def build_tiny_processor(family: str) -> ProcessorMixin:
     )
 
 
-def tiny_config(family: str) -> PretrainedConfig:
-    """The tiny model config of a family (token ids from the family's tokenizer)."""
-    spec = _spec(family)
-    return spec.config(build_tokenizer(spec.tokenizer))
-
-
 def build_tiny(family: str, *, seed: int = 0) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """A randomly initialised tiny model of ``family`` and its processor; same ``seed``, same weights.
-
-    The model is float32 on CPU in eval mode, with a generation config that stops at ``<|im_end|>`` or
-    ``<|endoftext|>`` like the instruct checkpoints. The global torch RNG is left untouched.
-    """
+    """A randomly initialised tiny model of ``family`` (float32, CPU, eval mode; same ``seed``, same weights, the
+    global RNG untouched) and its processor; generation stops at ``<|im_end|>`` or ``<|endoftext|>`` as in the
+    instruct checkpoints."""
     spec = _spec(family)
     processor = build_tiny_processor(family)
     config = spec.config(processor.tokenizer)
@@ -399,11 +371,6 @@ def tiny_family(path: str) -> str | None:
     return family
 
 
-def warm_start_target(record: SampleRecord) -> str:
-    """The supervised answer of the format warm-start: empty reasoning, the gold answer boxed."""
-    return f"<think> </think> \\boxed{{{record.answer}}}"
-
-
 def format_warm_start(
     model: torch.nn.Module,
     processor: object,
@@ -441,7 +408,7 @@ def format_warm_start(
                 )
                 for i in picks
             ]
-            targets = [warm_start_target(records[i]) + end for i in picks]
+            targets = [f"<think> </think> \\boxed{{{records[i].answer}}}{end}" for i in picks]
             has_images = any(images)
             kwargs = {"images": images if has_images else None, "padding": True, "return_tensors": "pt"}
             full = processor(

@@ -133,33 +133,27 @@ def curriculum_corpus(n: int = 3000, seed: int = 0) -> Iterator[str]:
             yield f"Compute \\frac{{{a}}}{{{b}}} + {a % 17}^{{2}} = {a / b + (a % 17) ** 2:.3f}. {_sentence(rng, 6)}"
 
 
-@lru_cache(maxsize=4)
-def train_bpe(vocab_size: int = BPE_VOCAB_SIZE, seed: int = 0) -> tuple[dict[str, int], tuple[tuple[str, str], ...]]:
-    """Train byte-level BPE with Qwen's pre-tokeniser on :func:`curriculum_corpus`; returns (vocab, merges).
-
-    Training is deterministic for a given corpus, so every call (and every process) gets the same vocabulary.
-    Cached because tests build many tokenizers.
-    """
+@lru_cache(maxsize=1)
+def train_bpe() -> tuple[dict[str, int], tuple[tuple[str, str], ...]]:
+    """Train byte-level BPE with Qwen's pre-tokeniser on :func:`curriculum_corpus`; returns (vocab, merges), the same
+    in every process (deterministic training); cached because tests build many tokenizers."""
     backend = qwen_pipeline(models.BPE(), _QWEN_SPLIT)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
+        vocab_size=BPE_VOCAB_SIZE,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=[],
         show_progress=False,
     )
-    backend.train_from_iterator(curriculum_corpus(seed=seed), trainer=trainer)
+    backend.train_from_iterator(curriculum_corpus(), trainer=trainer)
     model = json.loads(backend.to_str())["model"]
     merges = tuple(tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"])
     return dict(model["vocab"]), merges  # type: ignore[return-value]
 
 
-def build_tokenizer(spec: TokenizerSpec, *, vocab_size: int = BPE_VOCAB_SIZE) -> Qwen2Tokenizer:
-    """A ``Qwen2Tokenizer`` over the trained BPE vocabulary with the family's added tokens and chat template.
-
-    Named tokens follow the instruct checkpoints: ``eos_token`` is ``<|im_end|>`` (the end of an assistant turn),
-    ``pad_token`` is ``<|endoftext|>``, no ``bos``/``unk``.
-    """
-    vocab, merges = train_bpe(vocab_size)
+def build_tokenizer(spec: TokenizerSpec) -> Qwen2Tokenizer:
+    """A ``Qwen2Tokenizer`` over the trained BPE vocabulary with the family's added tokens and chat template; named
+    tokens as in the instruct checkpoints (eos ``<|im_end|>``, pad ``<|endoftext|>``, no bos/unk)."""
+    vocab, merges = train_bpe()
     first_id = len(vocab)
     added = {
         first_id + i: AddedToken(content, special=special, normalized=not special)

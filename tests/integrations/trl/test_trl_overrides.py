@@ -183,6 +183,6 @@ def test_every_override_acts_on_the_live_trainer(tiny_base, tmp_path: Path) -> N
     assert all("kl" not in entry for entry in logs[:4])
     assert all("kl" in entry for entry in logs[4:10]) and max(entry["kl"] for entry in logs[4:10]) > 0
     # The logged reward is the weighted sum the stage asks for.
-    for stats in trainer.history.steps:
-        weight = 0.5 if stats.stage == 1 else 0.1
-        assert stats.reward == pytest.approx((1 - weight) * stats.accuracy + weight * stats.format, abs=1e-6)
+    for line in trainer.steps_log.read():
+        weight = 0.5 if line["stage_index"] == 2 else 0.1
+        assert line["reward"] == pytest.approx((1 - weight) * line["accuracy"] + weight * line["format"], abs=1e-6)

@@ -4,7 +4,6 @@ of TRL's generic card ("a fine-tuned version of None"): base model, stage, steps
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from vlm_capcurriculum import __version__
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
@@ -69,9 +68,3 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
-
-
-def write_card(folder: str | Path, text: str) -> None:
-    path = Path(folder) / "README.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")

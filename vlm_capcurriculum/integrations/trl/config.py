@@ -2,36 +2,10 @@
 
 ``recipes/backend/trl.yaml`` maps the backend-neutral ``train.*`` keys onto native ``GRPOConfig`` keys under
 ``backend.grpo`` (any other ``GRPOConfig`` field can be added there: ``+backend.grpo.optim=adamw_8bit``). The keys
-that encode the curriculum's batch layout are *derived* here and may not be set in ``backend.grpo``:
-
-==================================  ========================================================================
-``GRPOConfig``                      value
-==================================  ========================================================================
-``generation_batch_size``           ``curriculum.batch_size x train.rollout_n`` (one generation batch per step)
-``per_device_train_batch_size``     ``backend.micro_batch_size`` (completions per forward/backward; null: a
-                                    whole update at once, right for tiny models on a CPU)
-``gradient_accumulation_steps``     ``train.global_batch_size x rollout_n / micro_batch_size`` (one update per
-                                    ``global_batch_size`` prompts, EasyR1's mini-batch)
-``max_steps``                       ``plan.total_steps x rollout_batch_size / global_batch_size``
-``lr_scheduler_type``, ``warmup_*`` constant lr, per-stage warm-up of ``train.lr_warmup_ratio`` (our scheduler)
-``save_strategy``, ``save_steps``   a checkpoint every ``backend.save_every`` curriculum steps and at every stage end
-``reward_weights``                  ``[1 - train.reward.format_weight, format_weight]`` (accuracy, format)
-``use_cpu``, ``bf16``               ``backend.device`` (auto: a GPU if there is one; bf16 autocast on it)
-``beta``                            ``train.kl_coef``, or 0 when ``train.use_kl_loss`` is false
-==================================  ========================================================================
-
-TRL's KL term is the k3 estimator (``exp(ref - logp) - (ref - logp) - 1``), EasyR1's ``kl_penalty: low_var_kl``;
-other ``kl_penalty`` values are rejected rather than silently replaced.
-
-What TRL (1.16) lacks is applied by us or refused here, before any model is loaded:
-
-* ``train.min_pixels``/``max_pixels``: applied to every image before the processor, as EasyR1 does (:mod:`.dataset`).
-* ``train.max_prompt_length``: ``GRPOConfig`` has no prompt limit; the launcher measures every training prompt with
-  the model's processor and drops (and counts) those above it before planning the run, as EasyR1's
-  ``filter_overlong_prompts`` does; null keeps every prompt.
-* validation before training: ``backend.validation.before_train`` (EasyR1 ``trainer.val_before_train``).
-* ``train.clip_ratio_dual`` (EasyR1's dual-clip constant): TRL's loss has no dual clip, so any value is refused;
-  ``recipes/backend/trl.yaml`` sets it to null and the README's deviation table says so.
+that encode the curriculum's batch layout (:data:`DERIVED_KEYS`) are derived here and may not be set there; the table
+in ``docs/integrations/trl.md`` says how. What TRL 1.16 lacks is applied by us (pixel bounds, prompt limit,
+validation before training) or refused here before any model is loaded (other KL estimators than k3, EasyR1's
+``low_var_kl``; ``train.clip_ratio_dual``: TRL's loss has no dual clip).
 """
 
 from __future__ import annotations
@@ -117,12 +91,8 @@ def _container(node: Any) -> dict[str, Any]:
 
 
 def _device_and_dtype(device: str, dtype: str) -> tuple[bool, str, bool]:
-    """(use_cpu, weight dtype, bf16 autocast) for ``backend.device`` / ``backend.dtype``.
-
-    ``auto``: a GPU if torch sees one; on it bf16 autocast and bfloat16 weights (``float32`` weights keep small
-    updates exact, at twice the memory: see the README's single-GPU notes); on a CPU float32 and no autocast (CPU
-    autocast to bf16 is several times slower).
-    """
+    """(use_cpu, weight dtype, bf16 autocast) for ``backend.device`` / ``backend.dtype``. ``auto``: a GPU if torch
+    sees one, with bf16 autocast and weights; on a CPU float32 and no autocast (CPU bf16 is several times slower)."""
     import torch
 
     if device not in ("auto", "cpu", "cuda"):
@@ -150,7 +120,7 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
     if clash:
         raise TRLConfigError(
             f"backend.grpo.{clash[0]}: derived from the curriculum and train.* keys (see "
-            "vlm_capcurriculum/integrations/trl/config.py); set those instead"
+            "docs/integrations/trl.md); set those instead"
         )
     known = {field.name for field in dataclasses.fields(GRPOConfig)}
     unknown = sorted(set(native) - known)
@@ -223,6 +193,10 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         bf16=bf16,
         shuffle_dataset=False,
     )
+    try:
+        format_prompt = read_prompt(str(backend.get("format_prompt") or THINK_BOXED))
+    except PromptNotFoundError as err:
+        raise TRLConfigError(f"backend.format_prompt: {err}") from None
     val = _container(backend.get("validation"))
     max_samples = val.get("max_samples")
     return TRLSettings(
@@ -237,7 +211,7 @@ def build_settings(config: DictConfig, plan: Plan) -> TRLSettings:
         val_max_samples=None if max_samples is None else int(max_samples),
         val_generation_kwargs={"temperature": float(train.val_temperature), "top_p": float(train.val_top_p)},
         resume=str(backend.get("resume", "auto")),
-        format_prompt=read_format_prompt(str(backend.get("format_prompt") or THINK_BOXED)),
+        format_prompt=format_prompt,
         tiny_seed=int(config.model.get("tiny_seed", 0) or 0),
         tiny_warm_start_steps=int(config.model.get("tiny_warm_start_steps", 0) or 0),
         min_pixels=_optional_int(train, "min_pixels"),
@@ -254,11 +228,3 @@ def _optional_int(node: Any, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TRLConfigError(f"train.{key}: expected a positive integer or null, got {value!r}")
     return value
-
-
-def read_format_prompt(path: str) -> str:
-    """The format prompt's template text (:func:`vlm_capcurriculum.prompts.resolve_prompt` finds the file)."""
-    try:
-        return read_prompt(path)
-    except PromptNotFoundError as err:
-        raise TRLConfigError(f"backend.format_prompt: {err}") from None

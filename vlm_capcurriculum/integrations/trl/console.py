@@ -1,17 +1,12 @@
-"""What a TRL curriculum run prints for the person watching it.
-
-TRL's own console output is a progress bar plus its whole metrics dict per optimizer step (~900 characters); the
-numbers still go to the loggers of ``report_to`` (TensorBoard by default, ``recipes/backend/trl.yaml``). On the
-console this module prints instead one short line per curriculum step, a banner when a stage starts that names what
-changed, a line when a stage ends (checkpoint, validation) and the per-stage table at the end of the run.
+"""What a TRL curriculum run prints for the person watching it, instead of TRL's progress bar and ~900-character
+metrics dict per optimizer step (the numbers still go to ``report_to``): one line per curriculum step, a banner
+naming what a stage changes, a line when it ends and the per-stage table at the end of the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 
@@ -67,13 +62,6 @@ def stage_end_line(
             f"validation reward {_number(validation.get('val/reward'))}, accuracy {_number(validation.get('val/accuracy'))}"
         )
     return "; ".join(parts)
-
-
-def quiet_console(trainer: Any) -> None:
-    """Drop the Trainer's progress bar and metrics-dict printer (the step line replaces both; the metrics still go
-    to the ``report_to`` loggers)."""
-    trainer.remove_callback(ProgressCallback)
-    trainer.remove_callback(PrinterCallback)
 
 
 def print_stage_table(entries: Sequence[Mapping[str, Any]]) -> None:

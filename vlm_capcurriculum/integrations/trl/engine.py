@@ -1,32 +1,9 @@
-"""The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`.
+"""The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`: each operation acts on the
+object TRL or transformers actually reads, at the time it reads it (the table in ``docs/integrations/trl.md``).
 
-Each operation acts on the object TRL or transformers actually reads, at the time it reads it:
-
-* **vision tower**: ``requires_grad_`` on the family's tower (:func:`vlm_capcurriculum.integrations.torch_ops.vision_tower`). The
-  optimizer holds every parameter from the start (:meth:`CurriculumGRPOTrainer.create_optimizer`); a frozen parameter
-  has ``grad=None`` after ``zero_grad(set_to_none=True)``, and ``torch.optim.AdamW`` skips such parameters entirely:
-  no moment update and no weight decay, so the frozen tower stays bit-identical.
-* **lr**: the scheduler's ``base_lrs`` (what ``LambdaLR`` multiplies) and the current ``lr`` of every param group;
-  **lr_warmup_ratio** makes the scheduler's factor a :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup` over
-  that fraction of the stage's optimizer steps from the stage's first one (``None``: ``train.lr_warmup_ratio``);
-  **reset_optimizer** clears the optimizer state (moments and step counts) and restarts the stage's warm-up.
-* **kl_coef**: ``trainer.beta`` (read in ``_generate_and_score_completions`` and ``_compute_loss``). Going from 0 to
-  non-zero builds the reference model from the current reference weights (the base model, or the last refreshed
-  policy) with TRL's fused LM head, as ``GRPOTrainer.__init__`` does.
-* **clip ratios**: ``trainer.epsilon_low`` / ``epsilon_high``; **max_grad_norm**: ``trainer.args.max_grad_norm``
-  (read at every optimizer step); **rollout temperature**: the generation config (and vLLM's, if used) and the
-  fused LM head's temperature of policy and reference, so log-probs are taken at the sampling temperature.
-* **reward**: ``format_weight`` sets TRL's ``reward_weights`` of ``[accuracy_reward, format_reward]``; any other
-  keyword argument goes to ``accuracy_reward``.
-* **refresh_reference**: copies the policy into the reference model and records where those weights are saved (the
-  previous stage's checkpoint when it was saved right before, else a dedicated directory), because TRL checkpoints
-  do not hold the reference; a resumed run reloads it from there.
-* **strict weight loading** (:func:`load_weights_strict`, for the reference and for the trainer's resume): the
-  Trainer's ``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under
-  their release key names and map them back only inside ``from_pretrained``, so it would load almost nothing (tiny
-  models: 1 of 57 Qwen2.5-VL tensors, 0 of 73 InternVL ones) and silently keep stale weights.
-* **rollout_n** is not supported: TRL fixes the generation batch (and the data loader's batch size) at construction,
-  so a plan that changes it fails ``validate_plan_for_engine`` before training.
+Strict weight loading (:func:`load_weights_strict`, for the reference and the trainer's resume): the Trainer's
+``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under their
+release key names and map them back only inside ``from_pretrained``, so it would silently keep stale weights.
 """
 
 from __future__ import annotations
@@ -47,11 +24,17 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
-from vlm_capcurriculum.curriculum.warmup import StageWarmup, install_stage_warmup, warmup_steps
-from vlm_capcurriculum.integrations.torch_ops import copy_weights, reset_optimizer_state, set_base_lr, vision_tower
+from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
+from vlm_capcurriculum.integrations.torch_ops import (
+    copy_weights,
+    reset_optimizer_state,
+    set_base_lr,
+    set_stage_warmup,
+    vision_tower,
+)
 from vlm_capcurriculum.models.processors import save_processor
 
-from .rewards import reward_weights, unknown_reward_settings
+from .rewards import ACCURACY, FORMAT, reward_weights, unknown_reward_settings
 
 if TYPE_CHECKING:
     from .trainer import CurriculumGRPOTrainer
@@ -83,7 +66,7 @@ def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) 
     """Copy the weights saved in the HF model directory ``source`` into ``model`` (same class), every tensor, through
     ``from_pretrained`` (which converts the key names) then ``load_state_dict(strict=True)``; costs one extra copy of
     the model in host memory while it runs."""
-    saved = type(model).from_pretrained(os.fspath(source), dtype=_dtype(model), local_files_only=True)
+    saved = type(model).from_pretrained(os.fspath(source), dtype=model.dtype, local_files_only=True)
     state = saved.state_dict()
     try:
         model.load_state_dict(state, strict=True)
@@ -91,13 +74,6 @@ def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) 
         raise WeightLoadError(f"{source}: the saved weights do not match {type(model).__name__}: {err}") from err
     finally:
         del saved, state
-
-
-def _dtype(model: torch.nn.Module) -> torch.dtype:
-    dtype = getattr(model, "dtype", None)
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return next(model.parameters()).dtype
 
 
 class TRLEngine(EngineBase):
@@ -122,10 +98,7 @@ class TRLEngine(EngineBase):
         vision_tower(self.policy).requires_grad_(True if trainable is None else trainable)
 
     def set_lr(self, lr: float | None) -> None:
-        scheduler, optimizer = self.trainer.lr_scheduler, self.trainer.optimizer
-        if scheduler is None or optimizer is None:
-            raise RuntimeError("set_lr before the optimizer and scheduler exist")
-        set_base_lr(optimizer, scheduler, self.base.lr if lr is None else lr)
+        set_base_lr(self.trainer.optimizer, self.trainer.lr_scheduler, self.base.lr if lr is None else lr)
 
     def set_lr_warmup(self, ratio: float | None, stage: PlannedStage) -> None:
         self._warmup_ratio = self.base.lr_warmup_ratio if ratio is None else ratio
@@ -134,18 +107,12 @@ class TRLEngine(EngineBase):
     def _restart_warmup(self, stage: PlannedStage) -> None:
         """The stage's warm-up, counted from its first optimizer step (also right after a resume inside it)."""
         scheduler, updates = self.trainer.lr_scheduler, self.trainer.updates_per_step
-        if scheduler is None or self.trainer.optimizer is None:
-            raise RuntimeError("the LR warm-up is set before the optimizer and scheduler exist")
         for factor in scheduler.lr_lambdas:
             if not isinstance(factor, StageWarmup):
                 raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
-        start = scheduler.last_epoch - (self.trainer.curriculum_step - stage.start_step) * updates
-        install_stage_warmup(
-            self.trainer.optimizer,
-            scheduler,
-            start=start,
-            warmup=warmup_steps(self._warmup_ratio, stage.steps, updates),
-        )
+        steps_into_stage = (self.trainer.curriculum_step - stage.start_step) * updates
+        warmup = warmup_steps(self._warmup_ratio, stage.steps, updates)
+        set_stage_warmup(self.trainer.optimizer, scheduler, steps_into_stage, warmup)
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         value = self.base.kl_coef if kl_coef is None else kl_coef
@@ -172,8 +139,9 @@ class TRLEngine(EngineBase):
         if value != self._head_temperature:
             # The fused head divides the logits by the temperature it was built with; a new head on top handles every
             # fused call (the previous ones only see unfused calls, which they pass through).
+            policy = self.policy
             add_fused_lm_head(
-                self._fused_target(self.policy),
+                policy.get_base_model() if hasattr(policy, "peft_config") else policy,
                 temperature=value,
                 cast_lm_head_to_fp32=trainer.args.cast_lm_head_to_fp32,
                 outputs=("log_probs", "entropy"),
@@ -186,11 +154,6 @@ class TRLEngine(EngineBase):
                 )
             self._head_temperature = value
 
-    @staticmethod
-    def _fused_target(model: torch.nn.Module) -> torch.nn.Module:
-        get_base_model = getattr(model, "get_base_model", None)
-        return get_base_model() if callable(get_base_model) and hasattr(model, "peft_config") else model
-
     def set_reward_kwargs(self, kwargs: Mapping[str, Any]) -> None:
         merged = {**self.base.reward_kwargs, **kwargs}
         unknown = unknown_reward_settings(merged)
@@ -198,14 +161,11 @@ class TRLEngine(EngineBase):
             raise ValueError(f"unknown reward setting {unknown[0]!r}")
         format_weight = merged.pop("format_weight", None)
         trainer = self.trainer
-        accuracy_index, format_index = trainer.reward_index("accuracy_reward"), trainer.reward_index("format_reward")
         if format_weight is not None:
-            weights = reward_weights(float(format_weight))
-            trainer.reward_weights[accuracy_index] = weights[0]
-            trainer.reward_weights[format_index] = weights[1]
-        current = trainer.reward_funcs[accuracy_index]
+            trainer.reward_weights[ACCURACY], trainer.reward_weights[FORMAT] = reward_weights(float(format_weight))
+        current = trainer.reward_funcs[ACCURACY]
         function = current.func if isinstance(current, functools.partial) else current
-        trainer.reward_funcs[accuracy_index] = functools.partial(function, **merged)
+        trainer.reward_funcs[ACCURACY] = functools.partial(function, **merged)
 
     # ------------------------------------------------------------------ start actions
 
@@ -219,20 +179,25 @@ class TRLEngine(EngineBase):
         step = trainer.curriculum_step
         # A refresh runs at a stage start, so the previous stage ended at step - 1: its checkpoint (if it saved one)
         # holds exactly the weights the reference becomes; otherwise they are saved here.
-        source = trainer.history.checkpoints.get(trainer.plan.stage_at(step - 1).position)
+        source = trainer.stage_checkpoints.get(trainer.plan.stage_at(step - 1).position)
         if source is None:
-            source = str(self._save_reference(step - 1))
+            source = str(self._save_policy(Path(trainer.args.output_dir) / "reference" / f"after-step-{step - 1}"))
         self.reference_source = source
         if trainer.ref_model is not None:
             copy_weights(self.policy, trainer.accelerator.unwrap_model(trainer.ref_model))
         logger.info("KL reference refreshed to the policy after step %d (weights: %s)", step - 1, source)
 
-    def _save_reference(self, after_step: int) -> Path:
-        path = Path(self.trainer.args.output_dir) / "reference" / f"after-step-{after_step}"
+    def _save_policy(self, path: Path, stage_files: dict[str, str] | None = None) -> Path:
+        """The policy in ``path``, sealed (a re-save in a resumed run unseals first); a stage checkpoint also gets
+        the processor and its ``stage_files`` (name -> text)."""
         if self.trainer.accelerator.is_main_process:
             if path.is_dir():
                 unseal(path)
             self.policy.save_pretrained(path)
+            if stage_files is not None:
+                save_processor(self.trainer.processing_class, path)
+                for name, text in stage_files.items():
+                    (path / name).write_text(text, encoding="utf-8")
             seal(path)
         self.trainer.accelerator.wait_for_everyone()
         return path
@@ -276,21 +241,13 @@ class TRLEngine(EngineBase):
 
     def save_stage_checkpoint(self, stage: PlannedStage, step: int) -> None:
         trainer = self.trainer
-        path = stage_dir(trainer.args.output_dir, stage.position, stage.name)
-        if trainer.accelerator.is_main_process:
-            if path.is_dir():
-                unseal(path)  # a resumed run saving this stage again
-            self.policy.save_pretrained(path)
-            save_processor(trainer.processing_class, path)
-            info = {"stage": stage.to_json(), "position": stage.position, "step": step,
-                    "optimizer_step": trainer.state.global_step}  # fmt: skip
-            (path / "curriculum_stage.json").write_text(json.dumps(info, indent=2) + "\n")
-            (path / "README.md").write_text(trainer.model_card(stage, step), encoding="utf-8")
-            seal(path)
-        trainer.accelerator.wait_for_everyone()
-        trainer.history.checkpoints[stage.position] = str(path)
+        info = {"stage": stage.to_json(), "position": stage.position, "step": step,
+                "optimizer_step": trainer.state.global_step}  # fmt: skip
+        files = {"curriculum_stage.json": json.dumps(info, indent=2) + "\n", "README.md": trainer.model_card(stage, step)}
+        path = self._save_policy(stage_dir(trainer.args.output_dir, stage.position, stage.name), files)
+        trainer.stage_checkpoints[stage.position] = str(path)
         logger.info("stage %r checkpoint after step %d: %s", stage.name, step, path)
 
     def validate(self, stage: PlannedStage, step: int) -> None:
         metrics = self.trainer.run_validation(stage, step)
-        self.trainer.history.validations[stage.position] = metrics
+        self.trainer.validations[stage.position] = metrics

@@ -1,11 +1,8 @@
 """``vlmcc train ... backend=trl``: the whole curriculum in one TRL ``GRPOTrainer`` run (CPU or one GPU).
 
-``launch(config, dry_run=...)`` plans the curriculum, checks it against what the TRL engine supports, builds the
-real ``GRPOConfig`` (:mod:`.config`) and the validation data, prints the plan and how a step maps onto TRL, and with
-``dry_run`` stops there, before any model is loaded. Otherwise it prepares the model (``tiny://<family>`` builds a
-tiny one, :mod:`.tiny`), trains every stage, resuming from the newest complete checkpoint in the output directory
-when there is one (``backend.resume: auto``), and prints a per-stage table (also in
-``<output_dir>/curriculum_summary.json``).
+Every recipe error surfaces before the model loads (``dry_run`` stops there); ``model.path: tiny://<family>`` builds
+a tiny model (:mod:`vlm_capcurriculum.models.tiny`); ``backend.resume: auto`` continues from the newest complete
+checkpoint in the output directory.
 """
 
 from __future__ import annotations
@@ -81,14 +78,6 @@ def check_model_path(path: str) -> None:
         raise DataFileError(f"model.path {path!r} holds no config.json: not a Hugging Face model folder")
 
 
-def _val_files(config: DictConfig) -> list[str]:
-    files = OmegaConf.select(config, "data.val_files", default=None)
-    if files is None:
-        return []
-    files = OmegaConf.to_container(files, resolve=True) if not isinstance(files, str) else [files]
-    return [str(path) for path in files]  # type: ignore[union-attr]
-
-
 def prepare(
     config: DictConfig,
 ) -> tuple[CurriculumData, Plan, TRLSettings, tuple[list[SampleRecord], list[list[Path]]] | None]:
@@ -104,7 +93,8 @@ def prepare(
             check_model_path(settings.model_path)
         validation = None
         if any(stage.state.flag("validate") for stage in plan.stages):
-            files = _val_files(config)
+            files = OmegaConf.select(config, "data.val_files", default=None) or []
+            files = [files] if isinstance(files, str) else [str(path) for path in files]
             if not files:
                 raise DataFileError(
                     "the curriculum validates at stage ends (validate: true) but data.val_files is empty; set it or "
@@ -203,8 +193,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
+    summary = settings.output_dir / SUMMARY_FILE
     if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
-        summary = settings.output_dir / SUMMARY_FILE
         if summary.is_file():
             print_stage_table(json.loads(summary.read_text()).get("stages", []))
         print(
@@ -227,10 +217,8 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
         resume = f"resume from checkpoint {found}" if found else "start over (no checkpoint was written yet)"
         print(f"\nTRL: interrupted {at}; run the same command again to {resume}", file=sys.stderr, flush=True)
         return 130
-    print_stage_table(trainer.history.summary(plan, trainer.updates_per_step))
-    print(
-        f"TRL: per-stage summary in {settings.output_dir / SUMMARY_FILE}, one line per step in {settings.output_dir / STEPS_FILE}"
-    )
+    print_stage_table(json.loads(summary.read_text())["stages"])
+    print(f"TRL: per-stage summary in {summary}, one line per step in {settings.output_dir / STEPS_FILE}")
     return 0
 
 
@@ -240,11 +228,10 @@ def build_trainer(
     settings: TRLSettings,
     validation: tuple[list[SampleRecord], list[list[Path]]] | None,
     *,
-    config: DictConfig | None = None,
+    config: DictConfig,
 ) -> Any:
-    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe. Training prompts longer than
-    ``settings.max_prompt_length`` are dropped and counted here (the processor is needed to measure them) and the
-    run is planned again without them (``config`` gives the curriculum to plan)."""
+    """The model, datasets and :class:`CurriculumGRPOTrainer` of a prepared recipe; prompts over
+    ``settings.max_prompt_length`` are dropped here, where the processor can measure them."""
     os.makedirs(settings.output_dir, exist_ok=True)
     from .dataset import build_dataset, with_pixel_bounds
     from .trainer import CurriculumGRPOTrainer
@@ -283,7 +270,7 @@ def build_trainer(
 
 
 def _drop_overlong_prompts(
-    config: DictConfig | None, data: CurriculumData, plan: Plan, settings: TRLSettings, dataset: Any, processor: Any
+    config: DictConfig, data: CurriculumData, plan: Plan, settings: TRLSettings, dataset: Any, processor: Any
 ) -> tuple[CurriculumData, Plan, TRLSettings]:
     """EasyR1's ``filter_overlong_prompts`` for TRL: drop the training prompts above ``train.max_prompt_length``
     tokens, count them in each stage's read report, and plan and configure the run again without them."""
@@ -298,8 +285,6 @@ def _drop_overlong_prompts(
     overlong = [i for i, length in enumerate(lengths) if length > limit]
     if not overlong:
         return data, plan, settings
-    if config is None:
-        raise LaunchError(f"backend trl: {len(overlong)} training prompts exceed {limit} tokens; no config to replan")
     first = f"{data.records[overlong[0]].id!r}, {lengths[overlong[0]]} tokens"
     try:
         spec = parse_curriculum(config.get("curriculum"))

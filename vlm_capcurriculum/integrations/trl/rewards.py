@@ -1,22 +1,10 @@
 """The project's rewards as TRL reward functions.
 
-TRL calls every reward function with ``prompts``, ``completions`` (conversational: ``[[{"role": "assistant",
-"content": ...}], ...]``), ``completion_ids`` and every dataset column as a keyword argument (one value per
-completion), plus ``log_metric`` and ``trainer_state``; it weights the functions with ``GRPOConfig.reward_weights``
-and logs each one's mean as ``rewards/<function name>/mean``. The paper's reward is
-``overall = 0.9 * accuracy + 0.1 * format`` (``training/reward_functions/math.py``), so passing
-``[accuracy_reward, format_reward]`` with weights :func:`reward_weights` ``(0.1) == [0.9, 0.1]`` makes TRL's
-``reward`` the paper's ``overall`` while logging accuracy and format separately; a stage's ``reward.format_weight``
-override changes the weights.
-
-The answer spec of each completion is its ``ground_truth`` column (:meth:`SampleRecord.ground_truth`: a plain answer or
-our JSON encoding), with the ``answer_type`` and ``capability`` columns, when present, on top. Nothing here raises on
-model output or on a bad ground truth (that scores 0 and is logged by the rewards module).
-
-Use them in any ``GRPOTrainer``::
-
-    GRPOTrainer(..., reward_funcs=[accuracy_reward, format_reward],
-                args=GRPOConfig(..., reward_weights=reward_weights(0.1)))
+The paper's reward is ``overall = 0.9 * accuracy + 0.1 * format`` (``training/reward_functions/math.py``): passing
+``[accuracy_reward, format_reward]`` with ``GRPOConfig.reward_weights`` :func:`reward_weights` ``(0.1)`` makes TRL's
+``reward`` the paper's ``overall`` while TRL logs accuracy and format separately (``rewards/<name>/mean``). The
+answer spec of a completion is its ``ground_truth`` column (:meth:`SampleRecord.ground_truth`) with the
+``answer_type`` and ``capability`` columns on top. Nothing here raises on model output or a bad ground truth.
 """
 
 from __future__ import annotations
@@ -38,6 +26,8 @@ from vlm_capcurriculum.schema.answer import with_columns
 
 logger = logging.getLogger(__name__)
 
+#: Positions in the trainer's ``reward_funcs`` and ``reward_weights``: ``[accuracy_reward, format_reward]``.
+ACCURACY, FORMAT = 0, 1
 #: What ``train.reward`` and a stage's ``reward`` override may set for these functions.
 REWARD_SETTINGS = frozenset({"format_weight", "timeout_s"})
 
@@ -82,11 +72,8 @@ def accuracy_reward(
     log_metric: Callable[[str, float], None] | None = None,
     **_: Any,
 ) -> list[float]:
-    """1.0 when the completion's final (boxed) answer is equivalent to the ground truth, else 0.0.
-
-    With a ``capability`` column and TRL's ``log_metric``, also logs ``accuracy/<capability>`` for each capability
-    in the batch.
-    """
+    """1.0 when the completion's final (boxed) answer is equivalent to the ground truth, else 0.0; with a
+    ``capability`` column and TRL's ``log_metric``, also logs ``accuracy/<capability>``."""
     n = len(completions)
     types, capabilities = _column(answer_type, n), _column(capability, n)
     specs = [

@@ -1,25 +1,9 @@
 """The curriculum's order in the layout TRL's ``GRPOTrainer`` expects from its train sampler.
 
-**One curriculum step in TRL terms.** Plan step ``s`` (``plan.batch(s)``, ``B`` prompts) is exactly one TRL
-*generation batch*: ``generation_batch_size = B * num_generations`` completions, generated once, then cut into
-``steps_per_generation`` micro-batches of ``per_device_train_batch_size`` completions and replayed
-``num_iterations`` times. Every ``gradient_accumulation_steps`` micro-batches make one optimizer step, so one
-curriculum step is ``updates_per_step = steps_per_generation * num_iterations / gradient_accumulation_steps``
-optimizer steps (TRL's ``global_step``), an integer by construction (:func:`updates_per_step` checks it). With
-EasyR1's names: ``B = rollout_batch_size``, and ``global_batch_size`` prompts per update give
-``B / global_batch_size`` updates per step.
-
-TRL's data loader draws one generation batch per micro-step (``batch_size = per_device_train_batch_size *
-steps_per_generation``) and only the first draw of each ``steps_per_generation * num_iterations`` is used (the rest
-replay the buffered generations), which is why TRL's ``RepeatSampler`` yields every chunk ``repeat_count`` times.
-:class:`CurriculumRepeatSampler` is that sampler, unshuffled, over the plan's order: each prompt index
-``num_generations`` times in a row, each plan batch ``repeat_count`` times. A generation batch therefore is one plan
-batch and never crosses a stage boundary.
-
-**Resume.** The sampler always describes the whole run; transformers' ``Trainer`` fast-forwards it on resume by
-skipping ``global_step * gradient_accumulation_steps`` loader batches (``skip_first_batches``), which is exactly
-``completed_steps * repeat_count``: the first batch after a resume is ``plan.batch(completed_steps + 1)``. The
-trainer checks that invariant on every generation batch (the ``index`` column), so a mismatch cannot go unnoticed.
+Plan step ``s`` (``plan.batch(s)``) is exactly one TRL generation batch, so it never crosses a stage boundary, and
+one curriculum step is :func:`updates_per_step` optimizer steps (``docs/integrations/trl.md``, "One curriculum step
+in TRL terms"). On resume the Trainer skips ``completed_steps * repeat_count`` loader batches, so the first batch is
+``plan.batch(completed_steps + 1)``; the trainer checks that on every generation batch (the ``index`` column).
 """
 
 from __future__ import annotations
@@ -66,8 +50,6 @@ class CurriculumRepeatSampler(RepeatSampler):
     """TRL's ``RepeatSampler`` (unshuffled) over the plan's order ``plan.indices`` (see the module docstring)."""
 
     def __init__(self, plan: Plan, *, num_generations: int, repeat_count: int) -> None:
-        if num_generations < 1 or repeat_count < 1:
-            raise ValueError(f"num_generations ({num_generations}) and repeat_count ({repeat_count}) must be >= 1")
         self.plan = plan
         self.order = list(plan.indices)
         super().__init__(self.order, num_generations, plan.batch_size, repeat_count, shuffle=False)

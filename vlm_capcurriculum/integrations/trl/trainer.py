@@ -1,24 +1,11 @@
 """``CurriculumGRPOTrainer``: TRL's ``GRPOTrainer`` trained along a curriculum plan, stage transitions included.
 
-What it changes in ``GRPOTrainer`` (private API of trl 1.16 / transformers 5.10, all overrides named here):
-
-* ``_get_train_sampler``: the plan's order in TRL's repeat layout (:mod:`.sampler`: one curriculum step = one
-  generation batch = ``updates_per_step`` optimizer steps);
-* ``_prepare_inputs``: before each new generation batch, checks that it is exactly ``plan.batch(step)`` and calls
-  ``StageController.before_step(step)`` (knobs, reset optimizer, refresh reference) *before* generation, so a stage's
-  temperature, KL coefficient and reward apply to its first rollouts; a ``TrainerCallback.on_step_end`` calls
-  ``after_step(step)`` after the step's last optimizer update (stage checkpoint, validation), then TRL's own logging
-  and checkpointing run;
-* ``_calculate_rewards``: records each step's reward, accuracy (per capability), format and completion lengths;
-* ``create_optimizer`` (every parameter in the optimizer, frozen or not) and ``create_scheduler`` (constant lr with a
-  per-stage warm-up, :class:`~vlm_capcurriculum.curriculum.warmup.StageWarmup`);
-* ``_save_checkpoint`` / ``train(resume_from_checkpoint=...)``: ``curriculum_state.json`` in every checkpoint
-  (completed steps, reference weights, history) and its restore; ``_load_from_checkpoint``: strict weight loading
-  (:func:`.engine.load_weights_strict`), since the Trainer's own loader silently loads nothing on Qwen2.5-VL and InternVL.
-
-A resumed run reproduces an uninterrupted one: the Trainer restores weights (strictly), optimizer, scheduler (with
-the warm-up restart point), RNG states and fast-forwards the sampler; the controller restarts at the completed step
-and re-applies the stage's knobs; the reference weights come back from where the last refresh saved them.
+It overrides private API of trl 1.16 / transformers 5.10 (``docs/integrations/trl.md`` says where and why):
+``_get_train_sampler`` (the plan's order), ``_prepare_inputs`` (``StageController.before_step`` before a step's
+generation; a callback's ``on_step_end`` calls ``after_step`` after its last update), ``_calculate_rewards`` (the
+step line), ``create_optimizer``/``create_scheduler`` (every parameter in the optimizer; per-stage warm-up),
+``_save_checkpoint``/``train`` (``curriculum_state.json`` and its restore) and ``_load_from_checkpoint`` (strict).
+A resumed run reproduces an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,7 +22,7 @@ import torch
 from accelerate.utils import gather_object
 from datasets import Dataset
 from torch.optim.lr_scheduler import LambdaLR
-from transformers import GenerationConfig, Trainer, TrainerCallback
+from transformers import GenerationConfig, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 from transformers.integrations import TensorBoardCallback
 from transformers.integrations.integration_utils import default_logdir
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -52,16 +39,16 @@ from vlm_capcurriculum.checkpoints import (
     write_json_atomic,
 )
 from vlm_capcurriculum.curriculum import Plan, PlannedStage, StageController
-from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
+from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record, write_summary
 from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import vision_tower
 
-from .card import model_card, write_card
-from .console import quiet_console, stage_banner, stage_end_line, step_line
+from .card import model_card
+from .console import stage_banner, stage_end_line, step_line
 from .dataset import prompt_text
 from .engine import BaseValues, TRLEngine, load_weights_strict
-from .history import CurriculumHistory, StepStats, write_summary
-from .rewards import accuracy_reward, format_reward
+from .history import stage_entry, step_metrics
+from .rewards import ACCURACY, FORMAT, accuracy_reward, format_reward
 from .sampler import CurriculumRepeatSampler, updates_per_step
 
 logger = logging.getLogger(__name__)
@@ -101,14 +88,9 @@ class _CurriculumCallback(TrainerCallback):
 
 
 class CurriculumGRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` over the global index space of a curriculum ``plan``; see the module docstring.
-
-    ``train_dataset`` is :func:`~.dataset.build_dataset` of ``data.records`` (row ``i`` = global index ``i``);
-    ``val_dataset`` (same columns) feeds the ``validate`` stage action, generated with the training generation
-    kwargs updated by ``val_generation_kwargs`` (the paper's ``val_temperature``/``val_top_p``). ``reward_kwargs``
-    are the base reward settings (``train.reward``: ``format_weight``, ``timeout_s``); ``lr_warmup_ratio`` is
-    EasyR1's, per stage. ``args.max_steps`` must be ``plan.total_steps * updates_per_step`` and
-    ``args.lr_scheduler_type`` ``"constant"`` without warm-up (:func:`~.config.build_settings` sets them).
+    """``GRPOTrainer`` over the global index space of ``plan``: row ``i`` of ``train_dataset``
+    (:func:`~.dataset.build_dataset`) is global index ``i``. ``args`` comes from :func:`~.config.build_settings`,
+    which derives the batch layout, ``max_steps`` and the constant lr the checks below require.
     """
 
     def __init__(
@@ -125,7 +107,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         val_batch_size: int = 16,
         val_generation_kwargs: dict[str, Any] | None = None,
         val_before_train: bool = False,
-        callbacks: list[TrainerCallback] | None = None,
         run_info: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -150,7 +131,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             args=args,
             train_dataset=train_dataset,
             processing_class=processing_class,
-            callbacks=callbacks,
             **kwargs,
         )
         self.plan = plan
@@ -181,8 +161,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.val_batch_size = val_batch_size
         self.val_generation_kwargs = dict(val_generation_kwargs or {})
         self.val_before_train = val_before_train
-        self.lr_warmup_ratio = lr_warmup_ratio
-        base_reward = dict(reward_kwargs or {})
         self.engine = TRLEngine(
             self,
             BaseValues(
@@ -192,15 +170,16 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 clip_ratio_high=args.epsilon_high if args.epsilon_high is not None else args.epsilon,
                 max_grad_norm=args.max_grad_norm,
                 rollout_temperature=args.temperature,
-                reward_kwargs=base_reward,
+                reward_kwargs=dict(reward_kwargs or {}),
                 lr_warmup_ratio=lr_warmup_ratio,
             ),
         )
         self.engine.set_reward_kwargs({})  # the base reward settings hold unless a stage overrides them
         self.controller = StageController(plan, self.engine, engine_name="trl")
-        self.history = CurriculumHistory()
+        self.stage_checkpoints: dict[int, str] = {}  # stage position -> stage checkpoint dir
+        self.validations: dict[int, dict[str, float]] = {}  # stage position -> metrics
         self.curriculum_step = 0  # the curriculum step in progress (or last begun)
-        self._step_stats: StepStats | None = None
+        self._step_stats: dict[str, Any] | None = None
         self._step_started = 0.0
         self._resumed_at: int | None = None  # completed steps of the checkpoint this process resumed from
         self._sample_ids = list(train_dataset["id"])
@@ -208,7 +187,9 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.run_info = dict(run_info or {})
         self.steps_log = StepsLog(args.output_dir)
         self.add_callback(_CurriculumCallback(self))
-        quiet_console(self)
+        # the step line replaces the progress bar and the metrics-dict printer (the metrics still go to report_to)
+        self.remove_callback(ProgressCallback)
+        self.remove_callback(PrinterCallback)
         for callback in self.callback_handler.callbacks:
             # TensorBoard's writer is made at the first log, which validation before training makes before
             # on_train_begin has pointed it at <output_dir>/runs (it would write to ./runs of the caller's cwd)
@@ -257,10 +238,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self._metrics["train"]["curriculum/stage"].append(float(stage.position + 1))
         self._metrics["train"]["curriculum/step"].append(float(step))
 
-    def reward_index(self, name: str) -> int:
-        """Position of a reward function (by name) in ``reward_funcs`` / ``reward_weights``."""
-        return self.reward_func_names.index(name)
-
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # type: ignore[no-untyped-def]
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if self.model.training:
@@ -268,12 +245,10 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             overall = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
             capabilities = gather_object([row["capability"] for row in inputs])
             lengths = gather_object([len(ids) for ids in completion_ids_list])
-            self._step_stats = StepStats.from_samples(
-                self.curriculum_step,
-                self.plan.stage_at(self.curriculum_step).position,
+            self._step_stats = step_metrics(
                 rewards=overall.tolist(),
-                accuracies=rewards_per_func[:, self.reward_index("accuracy_reward")].tolist(),
-                formats=rewards_per_func[:, self.reward_index("format_reward")].tolist(),
+                accuracies=rewards_per_func[:, ACCURACY].tolist(),
+                formats=rewards_per_func[:, FORMAT].tolist(),
                 lengths=lengths,
                 capabilities=capabilities,
             )
@@ -291,30 +266,28 @@ class CurriculumGRPOTrainer(GRPOTrainer):
             )
         stats = self._step_stats
         seconds = time.monotonic() - self._step_started
-        self.history.add_step(stats)
         stage = self.plan.stage_at(step)
         self.say(
             step_line(
-                self.plan, step, reward=stats.reward, accuracy=stats.accuracy, length=stats.completion_length,
+                self.plan, step, reward=stats["reward"], accuracy=stats["accuracy"], length=stats["response_length"],
                 seconds=seconds,
             )
         )  # fmt: skip
         if self.accelerator.is_main_process:
             ids = [self._sample_ids[index] for index in self.plan.batch(step)]
-            self.steps_log.append(
-                step_record(
-                    step, stage.name, stage.position, ids, stats.reward, stats.accuracy,
-                    format=stats.format, response_length=stats.completion_length, seconds=seconds,
-                )
+            record = step_record(
+                step, stage.name, stage.position, ids, stats["reward"], stats["accuracy"],
+                format=stats["format"], response_length=stats["response_length"], seconds=seconds,
             )  # fmt: skip
+            self.steps_log.append(record | {"accuracy_counts": stats["accuracy_counts"]})
         self.controller.after_step(step)
         if step != stage.end_step:
             return False
         self._log_stage(stage)
         self.say(
             stage_end_line(
-                self.plan, stage, step, self.history.checkpoints.get(stage.position),
-                self.history.validations.get(stage.position),
+                self.plan, stage, step, self.stage_checkpoints.get(stage.position),
+                self.validations.get(stage.position),
             )
         )  # fmt: skip
         return True
@@ -337,7 +310,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         if self.lr_scheduler is None:
             first = self.plan.stages[0]
             ratio = first.state.lr_warmup_ratio
-            warmup = warmup_steps(self.lr_warmup_ratio if ratio is None else ratio, first.steps, self.updates_per_step)
+            base = self.engine.base.lr_warmup_ratio
+            warmup = warmup_steps(base if ratio is None else ratio, first.steps, self.updates_per_step)
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, StageWarmup(warmup))
             self._created_lr_scheduler = True
         return self.lr_scheduler
@@ -357,7 +331,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 "updates_per_step": self.updates_per_step,
                 "completed_steps": self.state.global_step // self.updates_per_step,
                 "reference_source": self.engine.reference_source,
-                "history": self.history.to_json(),
+                "history": {"checkpoints": self.stage_checkpoints, "validations": self.validations},
             }
             write_json_atomic(folder / STATE_FILE, state)
         super()._save_checkpoint(model, trial)
@@ -411,8 +385,8 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 f"{checkpoint}: global_step {trainer_state['global_step']} is not {completed} curriculum steps"
             )
         self.controller = StageController(self.plan, self.engine, completed_steps=completed, engine_name="trl")
-        self.history = CurriculumHistory.from_json(state["history"])
-        self.history.truncate(completed)
+        self.stage_checkpoints = {int(key): value for key, value in state["history"]["checkpoints"].items()}
+        self.validations = {int(key): value for key, value in state["history"]["validations"].items()}
         self.curriculum_step = completed
         self.engine.restore_reference(state.get("reference_source"))
         logger.info("resuming the curriculum after step %d of %d from %s", completed, self.plan.total_steps, checkpoint)
@@ -426,7 +400,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         load_weights_strict(self.accelerator.unwrap_model(target), resume_from_checkpoint)
 
     def model_card(self, stage: PlannedStage | None = None, step: int | None = None) -> str:
-        format_weight = float(self.reward_weights[self.reward_index("format_reward")])
+        format_weight = float(self.reward_weights[FORMAT])
         base = self.run_info.get("base_model") or self.accelerator.unwrap_model(self.model).config._name_or_path
         files = self.run_info.get("files", {})
         return model_card(
@@ -436,14 +410,15 @@ class CurriculumGRPOTrainer(GRPOTrainer):
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """Our run card in ``output_dir/README.md`` instead of TRL's generic one."""
         if self.is_world_process_zero():
-            write_card(self.args.output_dir, self.model_card())
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            Path(self.args.output_dir, "README.md").write_text(self.model_card(), encoding="utf-8")
 
     # ------------------------------------------------------------------ metrics and validation
 
     def _log_stage(self, stage: PlannedStage) -> None:
-        entry = self.history.stage_summary(stage, self.updates_per_step)
-        if entry is None:
+        if not self.accelerator.is_main_process:  # the steps file is written there; the loggers run there
             return
+        entry = self._stage_entry(stage, self.steps_log.read())  # the stage's last step was just written
         logs = {
             f"curriculum/{key}": value
             for key, value in entry.items()
@@ -461,10 +436,25 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         Trainer.log(self, logs)
         self.control.should_log = should_log
 
+    def _stage_entry(self, stage: PlannedStage, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return stage_entry(
+            stage,
+            records,
+            self.updates_per_step,
+            checkpoint=self.stage_checkpoints.get(stage.position),
+            validation=self.validations.get(stage.position),
+        )
+
     def write_summary(self) -> Path | None:
+        """``curriculum_summary.json`` of the run so far, from the steps file (main process only)."""
         if not self.accelerator.is_main_process:
             return None
-        return write_summary(Path(self.args.output_dir) / SUMMARY_FILE, self.plan, self.history, self.updates_per_step)
+        records = self.steps_log.read()
+        entries = (self._stage_entry(stage, records) for stage in self.plan.stages)
+        stages = [entry for entry in entries if entry is not None]
+        completed = records[-1]["step"] if records else 0
+        path = Path(self.args.output_dir) / SUMMARY_FILE
+        return write_summary(path, self.plan, stages, completed, updates_per_step=self.updates_per_step)
 
     def run_validation(self, stage: PlannedStage, step: int) -> dict[str, float]:
         """Generate one answer per validation question (``val_temperature``/``val_top_p`` from the generation
@@ -477,7 +467,12 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         model = self.model
         was_training = model.training
         model.eval()
-        generation = self._validation_generation_config()
+        kwargs = {**self.generation_kwargs, **self.val_generation_kwargs}
+        kwargs["do_sample"] = kwargs.get("temperature", 1.0) > 0
+        if not kwargs["do_sample"]:
+            kwargs.pop("temperature", None)
+            kwargs.pop("top_p", None)
+        generation = GenerationConfig(**kwargs, disable_compile=True)
         texts: list[str] = []
         lengths: list[int] = []
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -504,7 +499,7 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         rows = self.val_dataset
         accuracies = accuracy_reward(texts, rows["ground_truth"], rows["answer_type"], rows["capability"])
         formats = format_reward(texts)
-        accuracy_weight, format_weight = self.reward_weights.tolist()  # reward_funcs=[accuracy_reward, format_reward]
+        accuracy_weight, format_weight = self.reward_weights.tolist()  # [ACCURACY, FORMAT]
         overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
         metrics = {
             "val/reward": sum(overall) / len(overall),
@@ -521,15 +516,6 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
         logger.info("validation at step %d (stage %r): %s", step, stage.name, metrics)
         return metrics
-
-    def _validation_generation_config(self) -> GenerationConfig:
-        kwargs = dict(self.generation_kwargs)
-        kwargs.update(self.val_generation_kwargs)
-        kwargs["do_sample"] = kwargs.get("temperature", 1.0) > 0
-        if not kwargs["do_sample"]:
-            kwargs.pop("temperature", None)
-            kwargs.pop("top_p", None)
-        return GenerationConfig(**kwargs, disable_compile=True)
 
     def _generate_validation(
         self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
