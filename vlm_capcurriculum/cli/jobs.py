@@ -112,8 +112,6 @@ def backends(args: argparse.Namespace) -> list[Any]:
         raise CLIError(
             f"give --base-url once, or once per --model ({len(models)}), not {len(args.base_url or [])} times"
         )
-    if args.concurrency < 1 or args.max_attempts < 1 or args.timeout <= 0 or args.retry_delay < 0:
-        raise CLIError("--concurrency and --max-attempts must be >= 1, --timeout > 0, --retry-delay >= 0")
     retry = RetryPolicy(
         max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
     )
