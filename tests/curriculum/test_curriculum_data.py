@@ -116,8 +116,9 @@ def test_strict_mode_reports_the_bad_rows_of_every_stage(tree: Path) -> None:
 def test_difficulty_order_names_the_records_without_pass_rate(tree: Path) -> None:
     write(tree / "t.jsonl", text_rows("t", 6))
     with pytest.raises(PlanError) as err:
-        load_curriculum_data(spec_for(order="easy_to_hard"), base_dir=tree)
+        plan_curriculum(spec_for(order="easy_to_hard"), base_dir=tree)
     assert str(err.value) == (
-        f"stage 'text_reasoning': order easy_to_hard needs pass_rate on every record; 6 of 6 records of stage "
-        f"'text_reasoning' have none ({tree / 't.jsonl'}:1, {tree / 't.jsonl'}:2, {tree / 't.jsonl'}:3 ...)"
+        f"stage 'text_reasoning': order easy_to_hard needs pass_rate on every record; 6 of 6 records have none "
+        f"({tree / 't.jsonl'}:1, {tree / 't.jsonl'}:2, {tree / 't.jsonl'}:3 ...); compute pass rates "
+        "(vlmcc data passk) or use order shuffle/file"
     )

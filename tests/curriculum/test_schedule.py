@@ -132,9 +132,9 @@ def test_stitched_replay_runs_every_stage_every_pass(staged_config) -> None:
 
 def test_difficulty_order_without_pass_rates_is_an_error(staged_config) -> None:
     sizes = [SIZES[0], StageData(9, (0.5,) * 8 + (None,)), SIZES[2]]
-    with pytest.raises(PlanError, match=r"text_reasoning.*1 of 9 have none"):
+    with pytest.raises(PlanError, match=r"text_reasoning.*1 of 9 records have none \(record 8\)"):
         plan_of(staged_config(order="easy_to_hard"), sizes)
-    with pytest.raises(PlanError, match="needs a pass_rate"):
+    with pytest.raises(PlanError, match="needs pass_rate on every record; 10 of 10 records have none"):
         plan_of(staged_config(order="hard_to_easy"), [StageData(10), SIZES[1], SIZES[2]])
 
 

@@ -11,7 +11,7 @@ from eval_helpers import cli
 from PIL import Image
 
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
-from vlm_capcurriculum.evaluate.report import BOUNDARY_GID, accuracy_figure, read_run, reward_figure
+from vlm_capcurriculum.evaluate.report import BOUNDARY_GID, accuracy_figure, mean_figure, read_run
 
 STAGES = (("perception", 4), ("text_reasoning", 4), ("visual_reasoning", 4))
 
@@ -88,7 +88,7 @@ def boundary_xs(axis) -> list[float]:
 
 def test_figures_show_each_run_and_its_stage_boundaries(tmp_path) -> None:
     runs = [read_run(staged_run(tmp_path)), read_run(merged_run(tmp_path))]
-    figure, info = reward_figure(runs)
+    figure, info = mean_figure(runs, "reward.png", "reward", lambda run: "reward", "reward")
     [axis] = figure.axes
     assert (axis.get_xlabel(), axis.get_ylabel()) == ("step", "reward")
     curves = [line for line in axis.get_lines() if line.get_gid() != BOUNDARY_GID]

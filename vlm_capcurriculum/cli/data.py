@@ -15,14 +15,20 @@ from typing import Any
 
 from vlm_capcurriculum.cli import CLIError, add_command_group, jobs
 
+IMAGE_ROOT_HELP = "folder the image paths are relative to"
+
 
 def register(subparsers: Any) -> None:
+    from vlm_capcurriculum.data.caption_sft import FORMATS
+    from vlm_capcurriculum.data.captions import SOURCES as CAPTION_SOURCES
+    from vlm_capcurriculum.data.convert import SOURCES
+
     pipelines = add_command_group(subparsers, "data", __doc__.split("\n\n")[0], metavar="PIPELINE")
 
     generate = pipelines.add_parser("generate", help="captions -> perception MCQs (one per caption)")
     generate.add_argument("--captions", required=True, help="caption file (JSON lines or parquet)")
-    generate.add_argument("--source", required=True, choices=("docci", "pixmo"))
-    _image_options(generate, required=False)
+    generate.add_argument("--source", required=True, choices=CAPTION_SOURCES)
+    generate.add_argument("--image-root", help=IMAGE_ROOT_HELP)
     generate.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
     generate.add_argument("--prompt", help="prompt template with {caption} (default: the packaged one)")
     generate.add_argument(
@@ -41,7 +47,7 @@ def register(subparsers: Any) -> None:
         "filter", help="keep MCQs every model gets wrong from the image, right from the caption"
     )
     filt.add_argument("--input", required=True, help="MCQ records (from generate) with a caption column")
-    _image_options(filt, required=True)
+    filt.add_argument("--image-root", required=True, help=IMAGE_ROOT_HELP)
     filt.add_argument("--image-prompt", help="template for the image-only condition ({problem})")
     filt.add_argument("--caption-prompt", help="template for the caption-only condition ({caption}, {problem})")
     filt.add_argument(
@@ -77,7 +83,7 @@ def register(subparsers: Any) -> None:
 
     passk = pipelines.add_parser("passk", help="pass rate of K sampled answers per question")
     passk.add_argument("--input", required=True, help="sample records (any capability)")
-    _image_options(passk, required=False)
+    passk.add_argument("--image-root", help=IMAGE_ROOT_HELP)
     passk.add_argument("-k", type=int, default=16, help="samples per question (default: %(default)s, the paper's)")
     passk.add_argument("--capability", help="capability of rows that carry none")
     passk.add_argument("--prompt", help="template with {problem} (default: the paper's training prompt)")
@@ -119,8 +125,6 @@ def register(subparsers: Any) -> None:
     )
     report.set_defaults(handler=run_passk_report)
 
-    from vlm_capcurriculum.data.convert import SOURCES
-
     convert = pipelines.add_parser("convert", help="a source dataset -> sample records")
     convert.add_argument("source", choices=sorted(SOURCES), help="dataset format")
     convert.add_argument("--input", required=True, action="append", help="input file (repeatable)")
@@ -135,19 +139,15 @@ def register(subparsers: Any) -> None:
 
     sft = pipelines.add_parser("caption-sft", help="captions -> caption-SFT chat JSONL (TRL or LLaMA-Factory)")
     sft.add_argument("--captions", required=True, help="caption file (JSON lines or parquet)")
-    sft.add_argument("--source", required=True, choices=("docci", "pixmo"))
+    sft.add_argument("--source", required=True, choices=CAPTION_SOURCES)
     sft.add_argument("--output", required=True)
-    sft.add_argument("--format", default="trl", choices=("trl", "llamafactory"))
-    _image_options(sft, required=False)
+    sft.add_argument("--format", default="trl", choices=FORMATS)
+    sft.add_argument("--image-root", help=IMAGE_ROOT_HELP)
     sft.add_argument("--image-column", help="pixmo: column with each image's path under --image-root")
     sft.add_argument("--instruction", help="the user turn (default: the packaged 'describe the image in detail')")
     sft.add_argument("--absolute-images", action="store_true", help="write absolute image paths")
     sft.add_argument("--limit", type=int, help="use at most this many captions")
     sft.set_defaults(handler=run_caption_sft)
-
-
-def _image_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--image-root", required=required, help="folder the image paths are relative to")
 
 
 def _run(args: argparse.Namespace, rows: list[dict[str, Any]], process: Any, desc: str) -> Any:

@@ -123,8 +123,17 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace, summary: dict[str, Any]) -> None:
     """Write the summary, print its table and where both files are."""
+    from vlm_capcurriculum.evaluate.report import percent
+
     path = jobs.write_summary(args, summary)
-    _print_table(summary)
+    width = max([len("overall"), *(len(name) for name in summary["by_source"])])
+    lines = [f"{'benchmark':<{width}}  {'items':>6}  {'correct':>7}  {'acc %':>6}  {'errors':>6}"]
+    for name, tally in [*summary["by_source"].items(), ("overall", summary)]:
+        lines.append(
+            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {percent(tally['accuracy']):>6}  "
+            f"{tally['errors']:>6}"
+        )
+    print("\n".join(lines), file=sys.stderr)
     print(f"per-item results: {args.output}; summary: {path}", file=sys.stderr)
 
 
@@ -143,42 +152,39 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
             classes[name] = cls
     judge = args.judge or kit.PAPER_JUDGE
     work_dir = Path(args.work_dir) if args.work_dir else jobs.beside(args.output, ".vlmevalkit")
-    try:
-        if not args.read_back:
-            if not args.base_url or len(args.base_url) != 1:
-                raise CLIError("--base-url (the served checkpoint's API root) is required once")
-            if not args.judge_base_url:
-                raise CLIError("--judge-base-url is required: VLMEvalKit's judge must be reachable (checked first)")
-            home = args.vlmevalkit or os.environ.get("VLMEVALKIT_HOME")
-            if not home:
-                raise CLIError("--vlmevalkit (or VLMEVALKIT_HOME) must name a VLMEvalKit clone")
-            config = work_dir / "vlmcc_config.json"
-            kit.write_config(
-                config,
-                name=args.model,
-                served_model=args.model,
-                base_url=args.base_url[0],
-                benchmarks=benchmarks,
-                system=None if args.no_system else (args.system or kit.system_prompt()),
-                temperature=args.temperature,
-                max_tokens=kit.VLMEVALKIT_MAX_TOKENS if args.max_tokens is None else args.max_tokens,
-                classes=classes,
-            )
-            kit.check_judge(args.judge_base_url, judge, args.judge_api_key_env, retry_delay=args.retry_delay)
-            command, env = kit.vlmevalkit_command(
-                home,
-                config,
-                work_dir,
-                judge=judge,
-                judge_base_url=args.judge_base_url,
-                judge_key_env=args.judge_api_key_env,
-                nproc=args.concurrency,
-            )
-            print(f"vlmcc eval: running VLMEvalKit: {' '.join(command[:4])} ...", file=sys.stderr)
-            kit.run_vlmevalkit(command, env, home)
-        rows, files = kit.read_results(work_dir, args.model, benchmarks, judge)
-    except kit.VLMEvalKitError as err:
-        raise CLIError(str(err)) from None
+    if not args.read_back:
+        if not args.base_url or len(args.base_url) != 1:
+            raise CLIError("--base-url (the served checkpoint's API root) is required once")
+        if not args.judge_base_url:
+            raise CLIError("--judge-base-url is required: VLMEvalKit's judge must be reachable (checked first)")
+        home = args.vlmevalkit or os.environ.get("VLMEVALKIT_HOME")
+        if not home:
+            raise CLIError("--vlmevalkit (or VLMEVALKIT_HOME) must name a VLMEvalKit clone")
+        config = work_dir / "vlmcc_config.json"
+        kit.write_config(
+            config,
+            name=args.model,
+            served_model=args.model,
+            base_url=args.base_url[0],
+            benchmarks=benchmarks,
+            system=None if args.no_system else (args.system or kit.system_prompt()),
+            temperature=args.temperature,
+            max_tokens=kit.VLMEVALKIT_MAX_TOKENS if args.max_tokens is None else args.max_tokens,
+            classes=classes,
+        )
+        kit.check_judge(args.judge_base_url, judge, args.judge_api_key_env, retry_delay=args.retry_delay)
+        command, env = kit.vlmevalkit_command(
+            home,
+            config,
+            work_dir,
+            judge=judge,
+            judge_base_url=args.judge_base_url,
+            judge_key_env=args.judge_api_key_env,
+            nproc=args.concurrency,
+        )
+        print(f"vlmcc eval: running VLMEvalKit: {' '.join(command[:4])} ...", file=sys.stderr)
+        kit.run_vlmevalkit(command, env, home)
+    rows, files = kit.read_results(work_dir, args.model, benchmarks, judge)
     writer = AtomicJsonlWriter(args.output)
     for row in rows:
         writer.write(row)
@@ -202,16 +208,3 @@ def run_vlmevalkit_eval(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _print_table(summary: dict[str, Any]) -> None:
-    from vlm_capcurriculum.evaluate.report import percent
-
-    width = max([len("overall"), *(len(name) for name in summary["by_source"])])
-    lines = [f"{'benchmark':<{width}}  {'items':>6}  {'correct':>7}  {'acc %':>6}  {'errors':>6}"]
-    for name, tally in [*summary["by_source"].items(), ("overall", summary)]:
-        lines.append(
-            f"{name:<{width}}  {tally['items']:>6}  {tally['correct']:>7}  {percent(tally['accuracy']):>6}  "
-            f"{tally['errors']:>6}"
-        )
-    print("\n".join(lines), file=sys.stderr)

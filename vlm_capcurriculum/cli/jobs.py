@@ -92,7 +92,8 @@ def write_summary(args: argparse.Namespace, summary: dict[str, Any]) -> Path:
 
 
 def backends(args: argparse.Namespace) -> list[Any]:
-    from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
+    """The model backends of the model options; call it inside :func:`guarded` (its errors become CLI errors)."""
+    from vlm_capcurriculum.data.client import RetryPolicy
     from vlm_capcurriculum.data.openai_backend import OpenAIBackend
     from vlm_capcurriculum.data.vllm_backend import VLLMBackend
 
@@ -112,25 +113,20 @@ def backends(args: argparse.Namespace) -> list[Any]:
         raise CLIError(
             f"give --base-url once, or once per --model ({len(models)}), not {len(args.base_url or [])} times"
         )
-    if args.concurrency < 1 or args.max_attempts < 1 or args.timeout <= 0 or args.retry_delay < 0:
-        raise CLIError("--concurrency and --max-attempts must be >= 1, --timeout > 0, --retry-delay >= 0")
     retry = RetryPolicy(
         max_attempts=args.max_attempts, base_delay=args.retry_delay, max_delay=max(60.0, args.retry_delay)
     )
-    try:
-        return [
-            OpenAIBackend(
-                url,
-                model,
-                api_key_env=args.api_key_env,
-                max_concurrency=args.concurrency,
-                timeout=args.timeout,
-                retry=retry,
-            )
-            for url, model in zip(urls, models, strict=True)
-        ]
-    except ModelAccessError as err:
-        raise CLIError(str(err)) from None
+    return [
+        OpenAIBackend(
+            url,
+            model,
+            api_key_env=args.api_key_env,
+            max_concurrency=args.concurrency,
+            timeout=args.timeout,
+            retry=retry,
+        )
+        for url, model in zip(urls, models, strict=True)
+    ]
 
 
 def stall_timeout(args: argparse.Namespace) -> float | None:
@@ -158,16 +154,17 @@ def template(path: str | None, default: str, required: tuple[str, ...]) -> Any:
 
 def guarded(run: Any) -> Any:
     """Turn the library's errors into one-line CLI errors: its bad-input errors are all ``ValueError``s (``InputError``,
-    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError`` and ``CacheError``, and an
-    input file that cannot be opened an ``OSError``."""
+    ``DataFileError``, ``ReportError``, ...), its access errors ``ModelAccessError``, ``CacheError`` and
+    ``VLMEvalKitError``, and an input file that cannot be opened an ``OSError``."""
 
     def wrapper(args: argparse.Namespace) -> int:
         from vlm_capcurriculum.data.cache import CacheError
         from vlm_capcurriculum.data.client import ModelAccessError
+        from vlm_capcurriculum.evaluate.vlmevalkit import VLMEvalKitError
 
         try:
             return int(run(args))
-        except (ValueError, OSError, ModelAccessError, CacheError) as err:
+        except (ValueError, OSError, ModelAccessError, CacheError, VLMEvalKitError) as err:
             raise CLIError(str(err)) from None
 
     return wrapper

@@ -54,20 +54,17 @@ def run_report(args: argparse.Namespace) -> int:
 
     from vlm_capcurriculum.evaluate.report import read_json, read_run, write_report
 
-    try:
-        runs = []
-        for item in args.runs:
-            name, sep, path = item.partition("=")
-            runs.append(read_run(path, name) if sep and not Path(item).exists() else read_run(item))
-        names = [run.name for run in runs]
-        if len(set(names)) != len(names):
-            raise CLIError(f"two runs are named alike ({', '.join(names)}); name them NAME=RUN_DIR")
-        evals = [(label, read_json(path, "eval summary")) for label, path in _labelled(args.eval, "--eval")]
-        audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
-        lengths = read_json(args.length, "length analysis") if args.length else None
-        write_report(runs, args.output, evals=evals, audits=audits, lengths=lengths)
-    except ImportError as err:
-        raise CLIError(f"{err}; install the report extra: pip install 'vlm-capcurriculum[report]'") from None
+    runs = []
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        runs.append(read_run(path, name) if sep and not Path(item).exists() else read_run(item))
+    names = [run.name for run in runs]
+    if len(set(names)) != len(names):
+        raise CLIError(f"two runs are named alike ({', '.join(names)}); name them NAME=RUN_DIR")
+    evals = [(label, read_json(path, "eval summary")) for label, path in _labelled(args.eval, "--eval")]
+    audits = [(label, read_json(path, "audit summary")) for label, path in _labelled(args.audit, "--audit")]
+    lengths = read_json(args.length, "length analysis") if args.length else None
+    write_report(runs, args.output, evals=evals, audits=audits, lengths=lengths)
     print(
         f"report: {Path(args.output) / 'report.md'} (plots: reward.png, accuracy.png, response_length.png)",
         file=sys.stderr,

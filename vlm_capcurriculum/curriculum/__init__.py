@@ -5,7 +5,6 @@ backend launcher uses them: recipes/README.md, "Contract for backends".
 from vlm_capcurriculum.curriculum.controller import StageController, StepOrderError
 from vlm_capcurriculum.curriculum.data import (
     CurriculumData,
-    StageRecords,
     expand_train_files,
     load_curriculum_data,
     plan_curriculum,
@@ -21,14 +20,13 @@ from vlm_capcurriculum.curriculum.engine import (
 )
 from vlm_capcurriculum.curriculum.overrides import (
     END_ACTIONS,
-    KNOB_OF,
     KNOBS,
     START_ACTIONS,
     OverrideError,
     Overrides,
     VisionTower,
 )
-from vlm_capcurriculum.curriculum.plan import DataSlice, Plan, PlanError, PlannedStage
+from vlm_capcurriculum.curriculum.plan import Plan, PlanError, PlannedStage
 from vlm_capcurriculum.curriculum.sampler import CurriculumSampler, SamplerStateError
 from vlm_capcurriculum.curriculum.schedule import StageData, build_plan
 from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, SpecError, StageSpec, parse_curriculum
@@ -36,14 +34,12 @@ from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, SpecE
 __all__ = [
     "END_ACTIONS",
     "KNOBS",
-    "KNOB_OF",
     "OPERATION_OF_FIELD",
     "START_ACTIONS",
     "CurriculumData",
     "CurriculumEngine",
     "CurriculumSampler",
     "CurriculumSpec",
-    "DataSlice",
     "EngineBase",
     "Mode",
     "Operation",
@@ -57,7 +53,6 @@ __all__ = [
     "SpecError",
     "StageController",
     "StageData",
-    "StageRecords",
     "StageSpec",
     "StepOrderError",
     "UnsupportedOverrideError",

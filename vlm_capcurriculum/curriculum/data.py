@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vlm_capcurriculum.curriculum.plan import Plan, PlanError
 from vlm_capcurriculum.curriculum.schedule import StageData, build_plan
-from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, StageSpec
+from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, StageSpec
 from vlm_capcurriculum.schema import (
     DataFileError,
     ImageChecks,
@@ -79,7 +79,12 @@ class CurriculumData:
 
     def stage_data(self) -> list[StageData]:
         return [
-            StageData(len(stage.records), tuple(record.pass_rate for record in stage.records)) for stage in self.stages
+            StageData(
+                len(stage.records),
+                tuple(record.pass_rate for record in stage.records),
+                tuple(str(location) for location in stage.locations),
+            )
+            for stage in self.stages
         ]
 
     def report(self) -> ReadReport:
@@ -162,8 +167,6 @@ def load_curriculum_data(
     """Read and validate every stage's files. Strict mode raises one :class:`RecordValidationError` holding the
     issues of *all* stages; lenient mode keeps the good rows (see each stage's ``report``). ``check_images``:
     each image is checked (inside its root, present, within a pixel limit, decodes: ``image_checks``).
-
-    Raises :class:`PlanError` when a difficulty order meets records without ``pass_rate``, naming them.
     """
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     stages: list[StageRecords] = []
@@ -211,7 +214,6 @@ def load_curriculum_data(
                 f"stage {stage.name!r} has no records: {why} (curriculum.stages[{stage.index}].train_files: "
                 f"{', '.join(str(path) for path in stage_records.files)})"
             )
-    _check_pass_rates(spec, data)
     return data
 
 
@@ -236,26 +238,6 @@ def name_warnings(spec: CurriculumSpec, data: CurriculumData) -> list[str]:
         for name in spec.unused_capability_overrides()
     ]
     return warnings
-
-
-def _check_pass_rates(spec: CurriculumSpec, data: CurriculumData) -> None:
-    for stage_records in data.stages:
-        stage = stage_records.stage
-        order: Order = spec.order if spec.mode is Mode.merged else stage.order
-        if not order.needs_pass_rate:
-            continue
-        missing = [
-            loc
-            for rec, loc in zip(stage_records.records, stage_records.locations, strict=True)
-            if rec.pass_rate is None
-        ]
-        if missing:
-            where = ", ".join(str(loc) for loc in missing[:3]) + (" ..." if len(missing) > 3 else "")
-            owner = "curriculum.order" if spec.mode is Mode.merged else f"stage {stage.name!r}"
-            raise PlanError(
-                f"{owner}: order {order.value} needs pass_rate on every record; {len(missing)} of "
-                f"{len(stage_records.records)} records of stage {stage.name!r} have none ({where})"
-            )
 
 
 def plan_curriculum(

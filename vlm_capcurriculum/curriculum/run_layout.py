@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,20 +116,14 @@ class StepsLog:
 
     def read(self) -> list[dict[str, Any]]:
         """Every complete line; a torn last line (a kill mid-write) is ignored, it is rewritten on resume."""
-        return list(self._records())
-
-    def _records(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
-            return
+            return []
         with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    return
-                yield json.loads(line)
+            return [json.loads(line) for line in handle if line.endswith("\n")]
 
     def resume_at(self, completed_steps: int) -> None:
         """Keep the lines of steps ``<= completed_steps`` (the checkpoint resumed from), drop the rest atomically."""
-        kept = [record for record in self._records() if record["step"] <= completed_steps]
+        kept = [record for record in self.read() if record["step"] <= completed_steps]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         temporary.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")

@@ -33,10 +33,12 @@ from vlm_capcurriculum.curriculum.spec import CurriculumSpec, Mode, Order, Stage
 
 @dataclass(frozen=True)
 class StageData:
-    """What the schedule needs to know about one stage's records: how many, and their pass rates (in order)."""
+    """What the schedule needs to know about one stage's records: how many, and their pass rates (in order);
+    ``where`` names each record (``file:line``) in errors."""
 
     num_samples: int
     pass_rates: tuple[float | None, ...] | None = None
+    where: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_samples < 0:
@@ -83,10 +85,11 @@ def _checked_pass_rates(name: str, data: StageData, order: Order) -> list[float]
     rates = data.pass_rates
     missing = [i for i, rate in enumerate(rates or [None] * data.num_samples) if rate is None]
     if missing:
+        named = [data.where[i] if data.where else f"record {i}" for i in missing[:3]]
         raise PlanError(
-            f"{name}: order {order.value} needs a pass_rate for every record, but {len(missing)} of "
-            f"{data.num_samples} have none (first: record {missing[0]} of the stage); compute pass rates "
-            "(data_pipeline passK) or use order shuffle/file"
+            f"{name}: order {order.value} needs pass_rate on every record; {len(missing)} of {data.num_samples} "
+            f"records have none ({', '.join(named)}{' ...' if len(missing) > 3 else ''}); compute pass rates "
+            "(vlmcc data passk) or use order shuffle/file"
         )
     return list(rates)  # type: ignore[arg-type]
 
@@ -206,8 +209,9 @@ def _plan_merged(plan: _PlanBuilder, stage_data: Sequence[StageData]) -> None:
     pass_rates = None
     if spec.order.needs_pass_rate:
         pass_rates = tuple(rate for data in stage_data for rate in (data.pass_rates or (None,) * data.num_samples))
-    pool = StageData(size, pass_rates)
-    rates = _checked_pass_rates("merged pool", pool, spec.order)
+    where = tuple(name for data in stage_data for name in data.where)
+    pool = StageData(size, pass_rates, where if len(where) == size else ())
+    rates = _checked_pass_rates("curriculum.order (merged pool)", pool, spec.order)
     _steps_per_epoch("merged pool", size, spec.batch_size)
     total = sum(staged_steps)
     plan.add(

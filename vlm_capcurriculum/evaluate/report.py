@@ -144,20 +144,10 @@ def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: s
     return info
 
 
-def reward_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
+def mean_figure(runs: Sequence[Run], file: str, title: str, key_of: Any, ylabel: str) -> tuple[Any, PlotInfo]:
+    """One panel of a per-step mean (the reward, the response length)."""
     figure, [axis] = _figure(1)
-    info = PlotInfo("reward.png", "reward")
-    info.panels.append(_panel(axis, runs, lambda run: "reward", title="mean reward per step", ylabel="reward"))
-    return figure, info
-
-
-def length_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
-    figure, [axis] = _figure(1)
-    info = PlotInfo("response_length.png", "response length")
-    info.panels.append(
-        _panel(axis, runs, Run.length_key, title="mean response length per step", ylabel="response length (tokens)")
-    )
-    return figure, info
+    return figure, PlotInfo(file, title, [_panel(axis, runs, key_of, title=f"mean {title} per step", ylabel=ylabel)])
 
 
 def accuracy_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
@@ -323,8 +313,11 @@ def write_report(
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     plots = []
-    for make in (reward_figure, accuracy_figure, length_figure):
-        figure, info = make(runs)
+    for figure, info in (
+        mean_figure(runs, "reward.png", "reward", lambda run: "reward", "reward"),
+        accuracy_figure(runs),
+        mean_figure(runs, "response_length.png", "response length", Run.length_key, "response length (tokens)"),
+    ):
         figure.savefig(folder / info.file, dpi=110)
         plots.append(info)
     meta = {

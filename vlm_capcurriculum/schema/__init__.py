@@ -1,6 +1,5 @@
 """Sample records: the typed interchange format, its validating readers and its writers."""
 
-from vlm_capcurriculum.schema.columns import record_from_row
 from vlm_capcurriculum.schema.images import ImageChecker, ImageChecks, pillow_available
 from vlm_capcurriculum.schema.issues import (
     DataFileError,
@@ -9,9 +8,8 @@ from vlm_capcurriculum.schema.issues import (
     RecordValidationError,
     RowLocation,
 )
-from vlm_capcurriculum.schema.readers import SUPPORTED_SUFFIXES, ReadResult, iter_rows, read_records
+from vlm_capcurriculum.schema.readers import SUPPORTED_SUFFIXES, iter_rows, read_records
 from vlm_capcurriculum.schema.record import (
-    CORE_FIELDS,
     IMAGE_PLACEHOLDER,
     PAPER_CAPABILITIES,
     RecordError,
@@ -20,7 +18,6 @@ from vlm_capcurriculum.schema.record import (
 from vlm_capcurriculum.schema.writers import write_records
 
 __all__ = [
-    "CORE_FIELDS",
     "IMAGE_PLACEHOLDER",
     "PAPER_CAPABILITIES",
     "SUPPORTED_SUFFIXES",
@@ -28,7 +25,6 @@ __all__ = [
     "ImageChecker",
     "ImageChecks",
     "ReadReport",
-    "ReadResult",
     "RecordError",
     "RecordIssue",
     "RecordValidationError",
@@ -37,6 +33,5 @@ __all__ = [
     "iter_rows",
     "pillow_available",
     "read_records",
-    "record_from_row",
     "write_records",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlm_capcurriculum.schema.answer import ANSWER_TYPES, AnswerSpec, AnswerType
+from vlm_capcurriculum.schema.issues import Reason
 
 IMAGE_PLACEHOLDER = "<image>"
 
@@ -65,40 +66,21 @@ class SampleRecord:
         object.__setattr__(self, "extra", dict(self.extra))
         if isinstance(self.answer, str):
             object.__setattr__(self, "answer", self.answer.strip())
-        for name in ("id", "capability", "problem", "answer"):
+        for name in ("id", "capability", "problem", "answer", "answer_type"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise RecordError(name, f"must be a non-empty string, got {value!r}")
-        if self.answer_type not in ANSWER_TYPES:
-            raise RecordError(
-                "answer_type", f"unknown answer type {self.answer_type!r}; expected one of {', '.join(ANSWER_TYPES)}"
-            )
         for image in self.images:
             if not isinstance(image, str) or not image:
                 raise RecordError("images", f"image paths must be non-empty strings, got {image!r}")
-        placeholders = self.problem.count(IMAGE_PLACEHOLDER)
-        if placeholders != len(self.images):
-            raise RecordError(
-                "problem",
-                f"has {placeholders} {IMAGE_PLACEHOLDER} placeholder(s) for {len(self.images)} image(s)",
-            )
         for letter, text in self.choices.items():
             if not (isinstance(letter, str) and _LETTER.fullmatch(letter) and isinstance(text, str)):
                 raise RecordError("choices", f"choices must map letters A-J to strings, got {letter!r}: {text!r}")
-        if self.answer_type == "choice":
-            if not _LETTER.fullmatch(self.answer.strip()):
-                raise RecordError("answer", f"a choice answer must be one letter A-J, got {self.answer!r}")
-            if self.choices and self.answer.strip() not in self.choices:
-                raise RecordError("answer", f"choice {self.answer!r} is not among the choices {sorted(self.choices)}")
-        elif self.choices:
-            raise RecordError(
-                "choices", f"choices are only meaningful for answer_type 'choice', not {self.answer_type!r}"
-            )
+        for name, _, message in invariant_issues(
+            self.problem, self.images, self.answer, self.answer_type, self.choices, self.pass_rate
+        ):
+            raise RecordError(name, message)
         if self.pass_rate is not None:
-            if isinstance(self.pass_rate, bool) or not isinstance(self.pass_rate, (int, float)):
-                raise RecordError("pass_rate", f"must be a number in [0, 1], got {self.pass_rate!r}")
-            if math.isnan(self.pass_rate) or not 0.0 <= self.pass_rate <= 1.0:
-                raise RecordError("pass_rate", f"must be in [0, 1], got {self.pass_rate!r}")
             object.__setattr__(self, "pass_rate", float(self.pass_rate))
         overlap = set(self.extra) & set(CORE_FIELDS)
         if overlap:
@@ -120,6 +102,52 @@ class SampleRecord:
         row.update(images=list(self.images), choices=dict(self.choices))
         row.update(self.extra)
         return row
+
+
+def invariant_issues(
+    problem: str | None,
+    images: Sequence[str] | None,
+    answer: str | None,
+    answer_type: str | None,
+    choices: Mapping[str, str],
+    pass_rate: Any,
+) -> list[tuple[str, Reason, str]]:
+    """The record's cross-field rules as (field, reason, message), the one home of both the record's check (first
+    one raises) and the row reader's (all are reported). A None value is one the reader already reported."""
+    issues: list[tuple[str, Reason, str]] = []
+    if problem is not None and images is not None and problem.count(IMAGE_PLACEHOLDER) != len(images):
+        issues.append(
+            (
+                "problem",
+                "image_placeholder_mismatch",
+                f"has {problem.count(IMAGE_PLACEHOLDER)} {IMAGE_PLACEHOLDER} placeholder(s) for {len(images)} image(s)",
+            )
+        )
+    if answer_type is not None and answer_type not in ANSWER_TYPES:
+        issues.append(
+            (
+                "answer_type",
+                "unknown_answer_type",
+                f"unknown answer type {answer_type!r}; expected one of {', '.join(ANSWER_TYPES)}",
+            )
+        )
+    elif answer_type == "choice":
+        if answer is not None and not _LETTER.fullmatch(answer.strip()):
+            issues.append(("answer", "bad_type", f"a choice answer must be one letter A-J, got {answer!r}"))
+        elif answer is not None and choices and answer.strip() not in choices:
+            issues.append(
+                ("answer", "choice_not_in_choices", f"choice {answer!r} is not among the choices {sorted(choices)}")
+            )
+    elif answer_type is not None and choices:
+        issues.append(
+            ("choices", "bad_choices", f"choices are only meaningful for answer_type 'choice', not {answer_type!r}")
+        )
+    if pass_rate is not None:
+        if isinstance(pass_rate, bool) or not isinstance(pass_rate, (int, float)):
+            issues.append(("pass_rate", "bad_type", f"must be a number in [0, 1], got {pass_rate!r}"))
+        elif math.isnan(pass_rate) or not 0.0 <= pass_rate <= 1.0:
+            issues.append(("pass_rate", "pass_rate_out_of_range", f"must be in [0, 1], got {pass_rate!r}"))
+    return issues
 
 
 def with_leading_placeholders(problem: str, images: Sequence[str]) -> str:
