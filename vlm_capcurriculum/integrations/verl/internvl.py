@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import types
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,31 +162,46 @@ def patch_hf_processor() -> None:
     """verl 0.9.1's ``hf_processor`` binds ``get_rope_index`` by the processor's exact class name and returns None
     (a VLM treated as text-only) for any other: return InternVL's processor (1-D RoPE, nothing to bind) and our
     image-only ones (bound as the stock class they extend), with the config attached as verl does."""
-    import transformers
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
     from .verl_fixes import patch, rebind_in_verl
 
     @patch(tokenizer_module, "hf_processor")
     def hf_processor(original: Callable[..., Any], name_or_path: Any, **kwargs: Any) -> Any:
-        try:
-            config = transformers.AutoConfig.from_pretrained(name_or_path, **kwargs)
-            processor = transformers.AutoProcessor.from_pretrained(name_or_path, **kwargs)
-        except Exception:  # a path verl's own function reports on
-            return original(name_or_path, **kwargs)
-        rope_model = _IMAGE_ONLY_ROPE_MODELS.get(type(processor).__name__)
-        if rope_model is None and getattr(config, "model_type", None) != FAMILY:
-            return original(name_or_path, **kwargs)
-        processor.config = config
-        if rope_model is not None:
-            model_class = getattr(transformers, rope_model)
-            processor.get_rope_index = types.MethodType(model_class.get_rope_index, processor)
-            if hasattr(model_class, "get_vision_position_ids"):
-                processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
+        with warnings.catch_warnings(record=True) as verl_warnings:  # "Failed to create processor" for ours
+            warnings.simplefilter("always")
+            processor = original(name_or_path, **kwargs)
+        if processor is None:  # only then load again: a class verl knows costs one load, as without the patch
+            processor = _internvl_or_image_only_processor(name_or_path, kwargs)
+            if processor is not None:
+                return processor
+        for warning in verl_warnings:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return processor
 
     patched = tokenizer_module.hf_processor
     rebind_in_verl("hf_processor", patched.__wrapped__, patched)
+
+
+def _internvl_or_image_only_processor(name_or_path: Any, kwargs: dict[str, Any]) -> Any:
+    """InternVL's processor or one of our image-only ones with the config attached as verl does, else None."""
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(name_or_path, **kwargs)
+        processor = transformers.AutoProcessor.from_pretrained(name_or_path, **kwargs)
+    except Exception:  # verl's own warning says why
+        return None
+    rope_model = _IMAGE_ONLY_ROPE_MODELS.get(type(processor).__name__)
+    if rope_model is None and getattr(config, "model_type", None) != FAMILY:
+        return None
+    processor.config = config
+    if rope_model is not None:
+        model_class = getattr(transformers, rope_model)
+        processor.get_rope_index = types.MethodType(model_class.get_rope_index, processor)
+        if hasattr(model_class, "get_vision_position_ids"):
+            processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
+    return processor
 
 
 class _KeepImageTokenDecode:
