@@ -83,15 +83,17 @@ def test_bad_records_are_all_reported_with_position_and_id(tmp_path: Path) -> No
         {key: value for key, value in good[1].items() if key != "answer"},
         good[1],  # fine: the record above was rejected, so this id is new
         good[1],  # duplicate
+        {**good[0], "id": "list-choices", "choices": ["A"]},
     ]
     with pytest.raises(VerlDataError) as error:
         write_verl_parquet(bad, tmp_path / "x.parquet", image_root=root, origin="stage1.jsonl")
     problems = error.value.problems
     assert problems[0].startswith("stage1.jsonl record 0 (id='no-image'): image not found")
-    assert "2 <image> placeholder(s) but 1 image(s)" in problems[1]
-    assert "pass_rate 1.5 is not a number in 0..1" in problems[2]
-    assert "is not one of the options" in problems[3]
+    assert "problem: has 2 <image> placeholder(s) for 1 image(s)" in problems[1]
+    assert "pass_rate: must be in [0, 1], got 1.5" in problems[2]
+    assert "answer: choice 'E' is not among the choices" in problems[3]
     assert "missing field 'answer'" in problems[4]
     assert problems[5].startswith("stage1.jsonl record 6 (id='perception-1'): duplicate id (first at record 5)")
-    assert len(problems) == 6
+    assert problems[6] == "stage1.jsonl record 7 (id='list-choices'): choices: must map letters to texts"
+    assert len(problems) == 7
     assert not (tmp_path / "x.parquet").exists()

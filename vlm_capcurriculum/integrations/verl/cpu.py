@@ -6,7 +6,6 @@ device").
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import types
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .verl_fixes import patch, rebind_in_verl
+from .verl_fixes import patch
 
 logger = logging.getLogger(__name__)
 
@@ -142,42 +141,6 @@ def _patch_no_pinned_memory() -> None:
     transformer_impl.CPUOffloadPolicy = UnpinnedCPUOffloadPolicy
 
 
-def _patch_hf_processor() -> None:
-    """verl's ``hf_processor`` binds ``get_rope_index`` by the processor's exact class name and returns None for any
-    other class (so a VLM is treated as text-only). Our image-only processors subclass the stock ones; bind them as
-    the stock class they extend."""
-    import transformers
-    from verl.utils.tokenizer import tokenizer as tokenizer_module
-
-    from vlm_capcurriculum.models import processors
-
-    stock_model = {
-        processors.Qwen2_5_VLImageOnlyProcessor: "Qwen2_5_VLModel",
-        processors.Qwen3VLImageOnlyProcessor: "Qwen3VLModel",
-    }
-    original = tokenizer_module.hf_processor
-
-    @functools.wraps(original)
-    def hf_processor(name_or_path: Any, **kwargs: Any) -> Any:
-        from transformers import AutoConfig, AutoProcessor
-
-        try:
-            processor = AutoProcessor.from_pretrained(name_or_path, **kwargs)
-        except Exception:
-            return original(name_or_path, **kwargs)
-        model_name = next((name for cls, name in stock_model.items() if type(processor) is cls), None)
-        if model_name is None:
-            return original(name_or_path, **kwargs)
-        model_class = getattr(transformers, model_name)
-        processor.config = AutoConfig.from_pretrained(name_or_path, **kwargs)
-        processor.get_rope_index = types.MethodType(model_class.get_rope_index, processor)
-        if hasattr(model_class, "get_vision_position_ids"):
-            processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
-        return processor
-
-    rebind_in_verl("hf_processor", original, hf_processor)
-
-
 def _patch_torch_compile() -> None:
     """verl compiles a few kernels (entropy, log-probs) with ``torch.compile`` at import; inductor needs a C++
     toolchain and minutes per shape on a CPU. Make ``torch.compile`` the identity in this process."""
@@ -218,7 +181,6 @@ def apply_cpu_patches() -> None:
 
     from . import hf_rollout
 
-    _patch_hf_processor()
     _patch_torch_compile()
     _platform_class()
     _patch_process_group()

@@ -59,11 +59,6 @@ def build_actor_loss_fn(config: DictConfig, values: Mapping[str, float]) -> Call
     return partial(ppo_loss, config=actor_config)
 
 
-def stage_tag(stage: PlannedStage) -> str:
-    """A file-name-safe tag unique to a planned stage (reference snapshots, stage checkpoints): ``02_text_reasoning``."""
-    return file_tag(stage.position, stage.name)
-
-
 def reference_tag_to_restore(plan: Plan, completed_steps: int) -> str | None:
     """After a resume from ``global_step_<completed_steps>``: the tag of the reference snapshot in effect then
     (the last stage started by then with ``refresh_reference``), or None when the reference is the base model or
@@ -75,7 +70,7 @@ def reference_tag_to_restore(plan: Plan, completed_steps: int) -> str | None:
         return None
     for stage in reversed(plan.stages):
         if 1 < stage.start_step <= completed_steps and stage.state.flag("refresh_reference"):
-            return stage_tag(stage)
+            return file_tag(stage.position, stage.name)
     return None
 
 
@@ -157,7 +152,8 @@ class VerlEngine(EngineBase):
     def refresh_reference(self) -> None:
         """Make the KL reference the current policy, and save its weights for :meth:`restore_reference`: verl never
         checkpoints the reference model, it rebuilds it from ``actor_rollout_ref.model.path`` at start."""
-        path = self._curriculum_dir(f"reference_{stage_tag(self.plan.stage_at(self.trainer.global_steps))}.pt")
+        stage = self.plan.stage_at(self.trainer.global_steps)
+        path = self._curriculum_dir(f"reference_{file_tag(stage.position, stage.name)}.pt")
         self._call("curriculum_refresh_reference", path)
 
     def restore_reference(self, tag: str) -> None:
@@ -170,7 +166,7 @@ class VerlEngine(EngineBase):
         trainer = self.trainer
         if not trainer.verl_saves_checkpoint_at(trainer.global_steps):
             trainer._save_checkpoint()
-        local_path = self._curriculum_dir(stage_tag(stage))
+        local_path = self._curriculum_dir(file_tag(stage.position, stage.name))
         self._call("curriculum_save_hf_model", local_path, trainer.global_steps)
         if self.layout is not None:
             self.layout.export_stage(stage, os.path.join(local_path, "huggingface"))

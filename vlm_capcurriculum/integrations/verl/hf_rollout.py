@@ -277,17 +277,14 @@ def _replica_class() -> type:
     from verl.workers.rollout.replica import RolloutReplica
 
     class HFReplica(RolloutReplica):
-        """One :class:`HFServer` per replica, created in the hybrid (colocated with training) mode."""
+        """One :class:`HFServer` per replica, created in the hybrid mode (verl calls ``init_hybrid`` for every
+        rollout but ``trtllm``), which tells the replica count."""
 
         replicas = 1
 
         async def init_hybrid(self, worker_group: Any) -> None:
             self.replicas = max(1, len(worker_group.workers) // self.world_size)
             await super().init_hybrid(worker_group)
-
-        async def init_hybrid_colocated(self, worker_group: Any, resource_pool: Any) -> None:
-            self.replicas = max(1, len(worker_group.workers) // self.world_size)
-            await super().init_hybrid_colocated(worker_group, resource_pool)
 
         async def launch_servers(self) -> None:
             name = server_name(self.replica_rank)

@@ -7,6 +7,8 @@ and the runtime fixes of what verl gets wrong for it, applied by ``plugin.AFTER_
 from __future__ import annotations
 
 import json
+import types
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,29 +150,58 @@ def is_internvl_processor(processor: Any) -> bool:
     return type(processor).__name__.startswith("InternVL") and hasattr(processor, "image_token")
 
 
+#: Our image-only subclasses of Qwen's processors (:mod:`vlm_capcurriculum.models`) and the model whose
+#: ``get_rope_index`` verl binds for the stock class each extends.
+_IMAGE_ONLY_ROPE_MODELS = {
+    "Qwen2_5_VLImageOnlyProcessor": "Qwen2_5_VLModel",
+    "Qwen3VLImageOnlyProcessor": "Qwen3VLModel",
+}
+
+
 def patch_hf_processor() -> None:
-    """``hf_processor`` returns InternVL's processor (verl 0.9.1 matches class names and returns None for it, with a
-    warning). InternVL uses 1-D RoPE, so no ``get_rope_index`` is bound; the config is attached as verl does."""
+    """verl 0.9.1's ``hf_processor`` binds ``get_rope_index`` by the processor's exact class name and returns None
+    (a VLM treated as text-only) for any other: return InternVL's processor (1-D RoPE, nothing to bind) and our
+    image-only ones (bound as the stock class they extend), with the config attached as verl does."""
     from verl.utils.tokenizer import tokenizer as tokenizer_module
 
     from .verl_fixes import patch, rebind_in_verl
 
     @patch(tokenizer_module, "hf_processor")
     def hf_processor(original: Callable[..., Any], name_or_path: Any, **kwargs: Any) -> Any:
-        from transformers import AutoConfig, AutoProcessor
-
-        try:
-            config = AutoConfig.from_pretrained(name_or_path, **kwargs)
-        except Exception:  # a path verl's own function reports on
-            return original(name_or_path, **kwargs)
-        if getattr(config, "model_type", None) != FAMILY:
-            return original(name_or_path, **kwargs)
-        processor = AutoProcessor.from_pretrained(name_or_path, **kwargs)
-        processor.config = config
+        with warnings.catch_warnings(record=True) as verl_warnings:  # "Failed to create processor" for ours
+            warnings.simplefilter("always")
+            processor = original(name_or_path, **kwargs)
+        if processor is None:  # only then load again: a class verl knows costs one load, as without the patch
+            processor = _internvl_or_image_only_processor(name_or_path, kwargs)
+            if processor is not None:
+                return processor
+        for warning in verl_warnings:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return processor
 
     patched = tokenizer_module.hf_processor
     rebind_in_verl("hf_processor", patched.__wrapped__, patched)
+
+
+def _internvl_or_image_only_processor(name_or_path: Any, kwargs: dict[str, Any]) -> Any:
+    """InternVL's processor or one of our image-only ones with the config attached as verl does, else None."""
+    import transformers
+
+    try:
+        config = transformers.AutoConfig.from_pretrained(name_or_path, **kwargs)
+        processor = transformers.AutoProcessor.from_pretrained(name_or_path, **kwargs)
+    except Exception:  # verl's own warning says why
+        return None
+    rope_model = _IMAGE_ONLY_ROPE_MODELS.get(type(processor).__name__)
+    if rope_model is None and getattr(config, "model_type", None) != FAMILY:
+        return None
+    processor.config = config
+    if rope_model is not None:
+        model_class = getattr(transformers, rope_model)
+        processor.get_rope_index = types.MethodType(model_class.get_rope_index, processor)
+        if hasattr(model_class, "get_vision_position_ids"):
+            processor.get_vision_position_ids = types.MethodType(model_class.get_vision_position_ids, processor)
+    return processor
 
 
 class _KeepImageTokenDecode:

@@ -222,10 +222,12 @@ def compose_verl_config(config_dir: Path, overrides: Sequence[str]) -> DictConfi
 
 
 def check_verl_config(config: DictConfig, plan: Plan) -> None:
-    """verl's own validation (as ``main_ppo`` runs it), then ours: run shape, stage overrides, training order."""
+    """verl's own validation (as ``main_ppo`` runs it), then ours: run shape, stage overrides, reward function,
+    training order."""
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
+    from verl.utils.import_utils import load_extern_object
 
     if config.trainer.get("device") != "cpu":  # on the CPU device verl's platform is ours (VERL_PLATFORM): "cpu"
         auto_set_device(config)
@@ -238,27 +240,19 @@ def check_verl_config(config: DictConfig, plan: Plan) -> None:
     except OmegaConfBaseException as error:
         raise LaunchError(f"verl's config does not resolve: {' '.join(str(error).split())}") from error
     check_plan(plan, config)
-    _check_reward_function(config)
+    reward = config.reward.custom_reward_function
+    if reward.get("path"):  # loaded as verl's reward workers will load it; none: verl's default by data_source
+        try:
+            function = load_extern_object(reward.path, reward.name)
+        except Exception as error:
+            raise LaunchError(
+                f"reward.custom_reward_function {reward.path}:{reward.name} does not load: {error}"
+            ) from error
+        if not callable(function):
+            raise LaunchError(f"reward.custom_reward_function {reward.path}:{reward.name} is not callable")
     files = [str(path) for path in resolved["data"]["train_files"]]
     if tuple(training_order(config.curriculum, files)) != plan.indices:
         raise LaunchError("the training order planned inside verl differs from the launcher's plan (please report)")
-
-
-def _check_reward_function(config: DictConfig) -> None:
-    """The reward function loads as verl's reward workers will load it (``load_extern_object``)."""
-    from verl.utils.import_utils import load_extern_object
-
-    reward = config.reward.custom_reward_function
-    if not reward.get("path"):
-        return  # verl's default reward by data_source
-    try:
-        function = load_extern_object(reward.path, reward.name)
-    except Exception as error:
-        raise LaunchError(
-            f"reward.custom_reward_function {reward.path}:{reward.name} does not load: {error}"
-        ) from error
-    if not callable(function):
-        raise LaunchError(f"reward.custom_reward_function {reward.path}:{reward.name} is not callable")
 
 
 def prepare_run(

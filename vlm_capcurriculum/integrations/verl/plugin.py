@@ -99,6 +99,7 @@ def register_trainer_mode() -> None:
     placeholder that raises it when the mode is used. Never raises."""
     try:
         importlib.import_module(TRAINER_MODULE)
+        return
     except Exception:
         error = traceback.format_exc()
         logger.error(
@@ -108,10 +109,6 @@ def register_trainer_mode() -> None:
             TRAINER_MODE,
             error,
         )
-        _register_placeholder(error)
-
-
-def _register_placeholder(error: str) -> None:
     from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, PPOTrainer
 
     class CapCurriculumTrainerUnavailable(PPOTrainer):

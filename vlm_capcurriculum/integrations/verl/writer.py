@@ -1,11 +1,10 @@
 """Sample records (our interchange format) as the parquet files verl's ``RLHFDataset`` reads (columns:
-``docs/integrations/verl.md``, "Writer"). Bad records are reported by position and id with every problem found, and
-nothing is written.
+``docs/integrations/verl.md``, "Writer"). Bad records are all reported, by position, id and field, and nothing is
+written.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,8 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vlm_capcurriculum.prompts import THINK_BOXED, read_prompt, render_prompt
-from vlm_capcurriculum.schema import IMAGE_PLACEHOLDER
-from vlm_capcurriculum.schema.answer import AnswerSpec, AnswerSpecError
+from vlm_capcurriculum.schema.record import CORE_FIELDS, RecordError, SampleRecord
 
 REQUIRED_FIELDS = ("id", "capability", "problem", "answer", "answer_type")
 
@@ -59,69 +57,43 @@ class VerlDataError(ValueError):
         super().__init__(f"{len(problems)} bad record(s):\n  {shown}{more}")
 
 
-def _problems(record: Mapping[str, Any], image_root: Path) -> list[str]:
-    problems = [f"missing field {name!r}" for name in REQUIRED_FIELDS if record.get(name) in (None, "")]
-    problem = record.get("problem")
-    images = record.get("images") or []
-    if not isinstance(images, list) or not all(isinstance(path, str) for path in images):
-        problems.append("'images' must be a list of paths")
-        images = []
-    if isinstance(problem, str) and problem.count(IMAGE_PLACEHOLDER) != len(images):
-        problems.append(
-            f"{problem.count(IMAGE_PLACEHOLDER)} {IMAGE_PLACEHOLDER} placeholder(s) but {len(images)} image(s)"
-        )
-    for path in images:
-        if not (image_root / path).is_file():
-            problems.append(f"image not found: {image_root / path}")
-    pass_rate = record.get("pass_rate")
-    if pass_rate is not None and not (
-        isinstance(pass_rate, (int, float)) and not isinstance(pass_rate, bool) and 0 <= pass_rate <= 1
-    ):
-        problems.append(f"pass_rate {pass_rate!r} is not a number in 0..1")
-    choices = record.get("choices") or {}
-    if not isinstance(choices, Mapping):
-        problems.append("'choices' must map letters to texts")
-    elif not problems:
-        try:
-            _spec(record)
-        except AnswerSpecError as error:
-            problems.append(str(error))
-    return problems
+def _sample(record: Mapping[str, Any], image_root: Path) -> tuple[SampleRecord | None, list[str]]:
+    """The record as a :class:`SampleRecord` (whose checks name the field), or its problems."""
+    missing = [f"missing field {name!r}" for name in REQUIRED_FIELDS if record.get(name) in (None, "")]
+    if missing:
+        return None, missing
+    fields = {name: record[name] for name in CORE_FIELDS if record.get(name) is not None}
+    try:
+        sample = SampleRecord(**{**fields, "id": str(fields["id"]), "answer": str(fields["answer"])})
+    except RecordError as error:
+        return None, [f"{error.field}: {error}"]
+    except (TypeError, ValueError):  # dict() of a non-mapping
+        return None, ["choices: must map letters to texts"]
+    missing_images = [str(image_root / path) for path in sample.images if not (image_root / path).is_file()]
+    return sample, [f"image not found: {path}" for path in missing_images]
 
 
-def _spec(record: Mapping[str, Any]) -> AnswerSpec:
-    answer = record["answer"]
-    return AnswerSpec(
-        answer=answer if isinstance(answer, str) else str(answer),
-        type=record["answer_type"],
-        choices=dict(record.get("choices") or {}),
-        capability=record["capability"],
-    )
-
-
-def _row(record: Mapping[str, Any], index: int, image_root: Path, embed: bool, template: str | None) -> dict:
-    spec = _spec(record)
-    problem = record["problem"]
-    content = problem if template is None else render_prompt(problem, template)
-    pass_rate = record.get("pass_rate")
+def _row(sample: SampleRecord, index: int, image_root: Path, embed: bool, template: str | None) -> dict:
+    spec = sample.answer_spec()
+    content = sample.problem if template is None else render_prompt(sample.problem, template)
     return {
         "data_source": spec.capability,
         "prompt": [{"role": "user", "content": content}],
         "images": [
             {"bytes": (image_root / path).read_bytes(), "path": path} if embed else os.fspath((image_root / path).resolve())
-            for path in record.get("images") or []
+            for path in sample.images
         ],
         "ability": spec.capability,
         "reward_model": {"style": "rule", "ground_truth": spec.to_ground_truth()},
         "extra_info": {
             "index": index,
-            "id": str(record["id"]),
+            "id": sample.id,
             "capability": spec.capability,
             "answer_type": spec.type,
             "choices": [{"letter": letter, "text": text} for letter, text in sorted(spec.choices.items())],
-            "source": None if record.get("source") is None else str(record["source"]),
-            "pass_rate": None if pass_rate is None or math.isnan(pass_rate) else float(pass_rate),
-            "question": problem,
+            "source": str(sample.source),
+            "pass_rate": sample.pass_rate,
+            "question": sample.problem,
         },
     }
 
@@ -144,7 +116,7 @@ def write_verl_parquet(
     bad: list[str] = []
     seen: dict[str, int] = {}
     for position, record in enumerate(records):
-        problems = _problems(record, root)
+        sample, problems = _sample(record, root)
         record_id = record.get("id")
         if record_id is not None and str(record_id) in seen:
             problems.append(f"duplicate id (first at record {seen[str(record_id)]})")
@@ -152,7 +124,7 @@ def write_verl_parquet(
             bad.append(f"{origin} record {position} (id={record_id!r}): " + "; ".join(problems))
             continue
         seen[str(record_id)] = position
-        rows.append(_row(record, len(rows), root, embed_images, template))
+        rows.append(_row(sample, len(rows), root, embed_images, template))
     if bad or not rows:
         raise VerlDataError(bad or [f"{origin}: no records to write"])
     target = Path(path)
