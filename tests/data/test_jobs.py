@@ -44,7 +44,6 @@ def test_output_is_in_input_order_and_counts_add_up(start_server, backend_for, t
         summary=tmp_path / "summary.json",
         progress=False,
         print_summary=False,
-        window=16,
     )
     kept = [r for r in rows if not r.get("drop")]
     assert read(out) == [{"id": r["id"], "answer": expected_answer("m1", r["q"], [], None, 0)} for r in kept]

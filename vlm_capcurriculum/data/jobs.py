@@ -61,97 +61,6 @@ def check_ids(rows: Sequence[Mapping[str, Any]]) -> None:
         raise InputError("; ".join(problems[:5]) + more)
 
 
-async def arun_job(
-    rows: Iterable[Mapping[str, Any]],
-    process: Process,
-    output: str | os.PathLike[str],
-    *,
-    runner: Runner,
-    rejects: str | os.PathLike[str] | None = None,
-    summary: str | os.PathLike[str] | None = None,
-    window: int = WINDOW,
-    progress: bool = True,
-    desc: str | None = None,
-    print_summary: bool = True,
-) -> RunSummary:
-    """Run ``process`` over ``rows`` and publish the results. ``window`` bounds the rows in flight (memory, and how
-    far the run may get ahead of a slow row); ``rejects`` and ``summary`` (JSON) are written when given."""
-    started = time.monotonic()
-    rows = list(rows)
-    check_ids(rows)
-    output = Path(output)
-    result = RunSummary(rows_in=len(rows))
-    failures_path = output.with_suffix(".failures.jsonl")
-    writers = {"output": AtomicJsonlWriter(output), "failures": AtomicJsonlWriter(failures_path)}
-    if rejects is not None:
-        writers["rejects"] = AtomicJsonlWriter(rejects)
-    bar = ProgressBar(len(rows), runner, desc=desc or output.name, unit="row", enabled=progress)
-
-    async def one(index: int, row: Row) -> tuple[int, RowResult | RequestFailed]:
-        outcome: RowResult | RequestFailed
-        try:
-            outcome = await process(row, runner)
-        except RequestFailed as err:
-            outcome = err
-        except InputError as err:
-            outcome = RequestFailed("bad_input", str(err))
-        bar.advance()  # not for a row cancelled by a stop: the bar shows how far the run got
-        return index, outcome
-
-    def publish(index: int, outcome: RowResult | RequestFailed) -> None:
-        if isinstance(outcome, RequestFailed):
-            result.failed[outcome.reason] += 1
-            writers["failures"].write({"id": rows[index]["id"], "reason": outcome.reason, "message": outcome.message})
-        elif isinstance(outcome, Reject):
-            result.rejected[outcome.reason] += 1
-            if "rejects" in writers:
-                record = dict(outcome.row) if outcome.row is not None else {"id": rows[index]["id"]}
-                writers["rejects"].write({**record, "reject_reason": outcome.reason})
-        elif isinstance(outcome, Mapping):
-            writers["output"].write(outcome)
-            result.rows_out += 1
-        elif isinstance(outcome, (list, tuple)) and all(isinstance(item, Mapping) for item in outcome):
-            for item in outcome:
-                writers["output"].write(item)
-            result.rows_out += len(outcome)
-        else:
-            raise TypeError(
-                f"process returned {type(outcome).__name__} for id {str(rows[index]['id'])!r}; "
-                "return a row (dict), a list of rows, or Reject(reason)"
-            )
-
-    work = (one(index, dict(row)) for index, row in enumerate(rows))
-    try:
-        async with contextlib.aclosing(runner.in_order(work, bar, window)) as outcomes:
-            async for index, outcome in outcomes:
-                publish(index, outcome)
-    except BaseException:
-        for writer in writers.values():
-            writer.abort()
-        raise
-    finally:
-        bar.close()
-    runner.flush()  # every answer the output was made from is in the cache before the output exists
-    writers["output"].commit()
-    if "rejects" in writers:
-        writers["rejects"].commit()
-    if result.failed:
-        writers["failures"].commit()
-    else:
-        writers["failures"].abort()
-        failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
-    result.outputs = {name: str(writer.path) for name, writer in writers.items() if name != "failures" or result.failed}
-    result.models = RunSummary.models_of(runner)
-    result.wall_s = time.monotonic() - started
-    if summary is not None:
-        Path(summary).parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(summary, result.to_dict())
-        result.outputs["summary"] = str(summary)
-    if print_summary:
-        result.render()
-    return result
-
-
 def run_job(
     rows: Iterable[Mapping[str, Any]],
     process: Process,
@@ -159,13 +68,99 @@ def run_job(
     *,
     cache: ResponseCache | str | os.PathLike[str] | None,
     stall_timeout: float | None = None,
-    **options: Any,
+    rejects: str | os.PathLike[str] | None = None,
+    summary: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+    print_summary: bool = True,
 ) -> RunSummary:
-    """:func:`arun_job` in a fresh event loop with its own :class:`Runner` over ``cache`` (closed at the end,
-    with every backend ``process`` used) that stops the run after ``stall_timeout`` seconds without an answer."""
+    """Run ``process`` over ``rows`` in a fresh event loop and publish the results; ``rejects`` and ``summary``
+    (JSON) are written when given. Its :class:`Runner` over ``cache`` (closed at the end, with every backend
+    ``process`` used) stops the run after ``stall_timeout`` seconds without an answer."""
+
+    started = time.monotonic()
+    rows = list(rows)
+    check_ids(rows)
+    output = Path(output)
 
     async def main() -> RunSummary:
         async with Runner(cache, stall_timeout=stall_timeout) as runner:
-            return await arun_job(rows, process, output, runner=runner, **options)
+            return await job(runner)
+
+    async def job(runner: Runner) -> RunSummary:
+        result = RunSummary(rows_in=len(rows))
+        failures_path = output.with_suffix(".failures.jsonl")
+        writers = {"output": AtomicJsonlWriter(output), "failures": AtomicJsonlWriter(failures_path)}
+        if rejects is not None:
+            writers["rejects"] = AtomicJsonlWriter(rejects)
+        bar = ProgressBar(len(rows), runner, desc=desc or output.name, unit="row", enabled=progress)
+
+        async def one(index: int, row: Row) -> tuple[int, RowResult | RequestFailed]:
+            outcome: RowResult | RequestFailed
+            try:
+                outcome = await process(row, runner)
+            except RequestFailed as err:
+                outcome = err
+            except InputError as err:
+                outcome = RequestFailed("bad_input", str(err))
+            bar.advance()  # not for a row cancelled by a stop: the bar shows how far the run got
+            return index, outcome
+
+        def publish(index: int, outcome: RowResult | RequestFailed) -> None:
+            if isinstance(outcome, RequestFailed):
+                result.failed[outcome.reason] += 1
+                writers["failures"].write(
+                    {"id": rows[index]["id"], "reason": outcome.reason, "message": outcome.message}
+                )
+            elif isinstance(outcome, Reject):
+                result.rejected[outcome.reason] += 1
+                if "rejects" in writers:
+                    record = dict(outcome.row) if outcome.row is not None else {"id": rows[index]["id"]}
+                    writers["rejects"].write({**record, "reject_reason": outcome.reason})
+            elif isinstance(outcome, Mapping):
+                writers["output"].write(outcome)
+                result.rows_out += 1
+            elif isinstance(outcome, (list, tuple)) and all(isinstance(item, Mapping) for item in outcome):
+                for item in outcome:
+                    writers["output"].write(item)
+                result.rows_out += len(outcome)
+            else:
+                raise TypeError(
+                    f"process returned {type(outcome).__name__} for id {str(rows[index]['id'])!r}; "
+                    "return a row (dict), a list of rows, or Reject(reason)"
+                )
+
+        work = (one(index, dict(row)) for index, row in enumerate(rows))
+        try:
+            async with contextlib.aclosing(runner.in_order(work, bar, WINDOW)) as outcomes:
+                async for index, outcome in outcomes:
+                    publish(index, outcome)
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise
+        finally:
+            bar.close()
+        runner.flush()  # every answer the output was made from is in the cache before the output exists
+        writers["output"].commit()
+        if "rejects" in writers:
+            writers["rejects"].commit()
+        if result.failed:
+            writers["failures"].commit()
+        else:
+            writers["failures"].abort()
+            failures_path.unlink(missing_ok=True)  # a stale list from an earlier run would mislead
+        result.outputs = {
+            name: str(writer.path) for name, writer in writers.items() if name != "failures" or result.failed
+        }
+        result.models = RunSummary.models_of(runner)
+        result.wall_s = time.monotonic() - started
+        if summary is not None:
+            Path(summary).parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(summary, result.to_dict())
+            result.outputs["summary"] = str(summary)
+        if print_summary:
+            result.render()
+        return result
 
     return asyncio.run(main())
