@@ -46,9 +46,8 @@ def test_a_second_model_does_only_its_own_work(start_server, backend_for, tmp_pa
     async def both() -> tuple[list, list]:
         async with Runner(cache) as runner:
             small, large = backend_for(server, "small"), backend_for(server, "large")
-            return await asyncio.gather(
-                runner.map(small, requests, progress=False), runner.map(large, requests, progress=False)
-            )
+            answers = await asyncio.gather(*(runner.complete(b, r) for b in (small, large) for r in requests))
+            return answers[:10], answers[10:]
 
     small, large = asyncio.run(both())
     assert [r.body["model"] for r in server.received].count("large") == 10

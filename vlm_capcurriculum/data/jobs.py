@@ -25,7 +25,7 @@ from vlm_capcurriculum.data.client import RequestFailed
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
 from vlm_capcurriculum.data.progress import ProgressBar, RunSummary
 from vlm_capcurriculum.data.request import InputError
-from vlm_capcurriculum.data.runner import WINDOW, Runner
+from vlm_capcurriculum.data.runner import WINDOW, Runner, settled
 
 Row = dict[str, Any]
 
@@ -95,17 +95,6 @@ def run_job(
             writers["rejects"] = AtomicJsonlWriter(rejects)
         bar = ProgressBar(len(rows), runner, desc=desc or output.name, unit="row", enabled=progress)
 
-        async def one(index: int, row: Row) -> tuple[int, RowResult | RequestFailed]:
-            outcome: RowResult | RequestFailed
-            try:
-                outcome = await process(row, runner)
-            except RequestFailed as err:
-                outcome = err
-            except InputError as err:
-                outcome = RequestFailed("bad_input", str(err))
-            bar.advance()  # not for a row cancelled by a stop: the bar shows how far the run got
-            return index, outcome
-
         def publish(index: int, outcome: RowResult | RequestFailed) -> None:
             if isinstance(outcome, RequestFailed):
                 result.failed[outcome.reason] += 1
@@ -130,11 +119,13 @@ def run_job(
                     "return a row (dict), a list of rows, or Reject(reason)"
                 )
 
-        work = (one(index, dict(row)) for index, row in enumerate(rows))
+        work = (settled(process(dict(row), runner), bar) for row in rows)
         try:
             async with contextlib.aclosing(runner.in_order(work, bar, WINDOW)) as outcomes:
-                async for index, outcome in outcomes:
+                index = 0
+                async for outcome in outcomes:
                     publish(index, outcome)
+                    index += 1
         except BaseException:
             for writer in writers.values():
                 writer.abort()

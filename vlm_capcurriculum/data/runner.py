@@ -221,36 +221,6 @@ class Runner:
             if failed.done():
                 failed.exception()  # retrieved: it is being raised, or superseded by another error
 
-    async def map(
-        self,
-        backend: Backend,
-        requests: Sequence[ChatRequest],
-        params: SamplingParams | None = None,
-        *,
-        progress: bool | str = True,
-    ) -> list[Completion | RequestFailed]:
-        """Every request's completion, in order; a request the backend gave up on is its :class:`RequestFailed`
-        in place. ``progress`` is a bar description, or ``False``."""
-        desc = progress if isinstance(progress, str) else backend.model
-        bar = ProgressBar(len(requests), self, desc=desc, enabled=bool(progress))
-
-        async def one(request: ChatRequest) -> Completion | RequestFailed:
-            outcome: Completion | RequestFailed
-            try:
-                outcome = await self.complete(backend, request, params)
-            except RequestFailed as err:
-                outcome = err
-            except InputError as err:  # e.g. an unreadable image: this request fails, the others go on
-                outcome = RequestFailed("bad_input", str(err))
-            bar.advance()
-            return outcome
-
-        try:
-            async with contextlib.aclosing(self.in_order((one(r) for r in requests), bar, WINDOW)) as outcomes:
-                return [outcome async for outcome in outcomes]
-        finally:
-            bar.close()
-
     async def aclose(self) -> None:
         """Close every backend this runner used (their connection pools belong to the current event loop), and
         the cache if the runner opened it (after committing the answers not yet written)."""
@@ -268,6 +238,20 @@ class Runner:
         await self.aclose()
 
 
+async def settled(work: Awaitable[T], bar: ProgressBar) -> T | RequestFailed:
+    """``work``'s result, or the :class:`RequestFailed` it raised (an :class:`InputError` such as an unreadable
+    image as ``bad_input``): that item fails, the others go on. Advances ``bar`` (not for an item cancelled)."""
+    outcome: T | RequestFailed
+    try:
+        outcome = await work
+    except RequestFailed as err:
+        outcome = err
+    except InputError as err:
+        outcome = RequestFailed("bad_input", str(err))
+    bar.advance()
+    return outcome
+
+
 def map_requests(
     backend: Backend,
     requests: Sequence[ChatRequest],
@@ -276,10 +260,20 @@ def map_requests(
     cache: ResponseCache | str | os.PathLike[str] | None = None,
     progress: bool | str = True,
 ) -> list[Completion | RequestFailed]:
-    """:meth:`Runner.map` from synchronous code: the answers in order, cached in ``cache``."""
+    """Every request's completion from synchronous code, in order, cached in ``cache``; a request the backend gave
+    up on is its :class:`RequestFailed` in place. ``progress`` is a bar description, or ``False``."""
 
     async def main() -> list[Completion | RequestFailed]:
         async with Runner(cache) as runner:
-            return await runner.map(backend, requests, params, progress=progress)
+            desc = progress if isinstance(progress, str) else backend.model
+            bar = ProgressBar(len(requests), runner, desc=desc, enabled=bool(progress))
+
+            try:
+                async with contextlib.aclosing(
+                    runner.in_order((settled(runner.complete(backend, r, params), bar) for r in requests), bar, WINDOW)
+                ) as outcomes:
+                    return [outcome async for outcome in outcomes]
+            finally:
+                bar.close()
 
     return asyncio.run(main())
