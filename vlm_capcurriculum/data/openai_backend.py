@@ -31,7 +31,6 @@ from vlm_capcurriculum.data.request import ChatRequest, ImageInput, SamplingPara
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 # Statuses that say "this server (or this key) cannot serve us at all": stop the run, do not fail 15K rows.
 _FATAL_STATUSES = {401: "unauthorized", 403: "forbidden", 404: "not found"}
 # A server that never answered successfully and failed this many requests in a row is misconfigured.
@@ -62,16 +61,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def env_proxy(url: str) -> str | None:
-    """The proxy the environment (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``, lower case too) names for
-    ``url``, or ``None``."""
-    parts = urlsplit(url)
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if not proxy or (parts.hostname and urllib.request.proxy_bypass(parts.hostname)):
-        return None
-    return proxy
 
 
 def error_text(raw: bytes, limit: int = 500) -> str:
@@ -153,31 +142,22 @@ class OpenAIBackend:
         self.stats = BackendStats()
         self._rng = random.Random()
         self._headers = {"content-type": "application/json"}
-        key = os.environ.get(api_key_env or DEFAULT_API_KEY_ENV)
+        key = os.environ.get(api_key_env or "OPENAI_API_KEY")
         if key is None and api_key_env is not None:
             raise ModelAccessError(f"environment variable {api_key_env} (named as the API key source) is not set")
         if key:
             self._headers["authorization"] = f"Bearer {key}"
         self._session: aiohttp.ClientSession | None = None
-        self._proxy: str | None = None
+        # The environment's HTTP(S)_PROXY / NO_PROXY (lower case too), resolved once (see the module docstring).
+        url = urlsplit(self.url)
+        self._proxy = urllib.request.getproxies().get(url.scheme)
+        if url.hostname and urllib.request.proxy_bypass(url.hostname):
+            self._proxy = None
         self._fatal: ModelAccessError | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._reachable = False
         self._answered = False
         self._failure_streak = 0
-
-    def _ensure_session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
-        # Created on first use, inside the running loop: both objects are bound to it.
-        if self._session is None or self._semaphore is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_concurrency),
-                # The whole-attempt deadline is asyncio.wait_for(timeout) in _attempt; only connecting has its own.
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
-                headers=self._headers,
-            )
-            self._proxy = env_proxy(self.url)
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
-        return self._session, self._semaphore
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -277,14 +257,21 @@ class OpenAIBackend:
         raise err from None
 
     async def _attempt(self, encode: Callable[[], bytes]) -> list[Sample]:
-        session, semaphore = self._ensure_session()
-        async with semaphore:  # per attempt, released while backing off: a slow retry never idles a slot
+        if self._session is None or self._semaphore is None:  # created inside the running loop: bound to it
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_concurrency),
+                # The whole-attempt deadline is asyncio.wait_for(timeout) below; only connecting has its own.
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
+                headers=self._headers,
+            )
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        async with self._semaphore:  # per attempt, released while backing off: a slow retry never idles a slot
             if self._fatal is not None:
                 raise ModelAccessError(str(self._fatal))
             payload = encode()
             self.stats.started()
             try:
-                return await asyncio.wait_for(self._post(session, payload), self.timeout)
+                return await asyncio.wait_for(self._post(self._session, payload), self.timeout)
             except asyncio.TimeoutError:
                 raise _Retryable("timeout", f"no complete response within {self.timeout:g}s") from None
             finally:
