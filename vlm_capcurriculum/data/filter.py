@@ -223,17 +223,10 @@ def make_filter(
             *(runner.complete(b, request, sampling) for b in backends for request in (seen, read))
         )
         spec = record.answer_spec()
-        verdicts = []
-        for i in range(len(backends)):
-            image_answer, caption_answer = answers[2 * i].text, answers[2 * i + 1].text
-            verdicts.append(
-                Verdict(
-                    image_answer,
-                    caption_answer,
-                    grade(image_answer, spec, prompts),
-                    grade(caption_answer, spec, prompts) == "right",
-                )
-            )
+        verdicts = [
+            Verdict(image.text, text.text, grade(image.text, spec, prompts), grade(text.text, spec, prompts) == "right")
+            for image, text in zip(answers[::2], answers[1::2], strict=True)
+        ]
         keep = report.add(verdicts)
         detail = {
             b.model: {
