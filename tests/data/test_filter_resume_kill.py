@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+from data_helpers import cached_samples
 from pipeline_helpers import docci_corpus, read_jsonl, write_jsonl
 from test_filter import OPTIONS, SCRIPT
 from testkit import REPO
-
-from vlm_capcurriculum.data.cache import ResponseCache
 
 ROWS = 120
 CONCURRENCY = 4
@@ -77,8 +76,7 @@ def test_sigkilled_filter_resumes_to_the_uninterrupted_output(start_server, tmp_
     answered = server.completions
     assert total // 3 <= answered < total
     assert not (resumed / "kept.jsonl").exists() and not (resumed / "kept.report.json").exists()
-    with ResponseCache(resumed / "kept.cache.sqlite") as cache:
-        cached = cache.count()
+    cached = cached_samples(resumed / "kept.cache.sqlite")
     # Lost at most: the answers in flight (4 per model) and those of the event-loop turn being committed.
     assert answered - 4 * CONCURRENCY <= cached <= answered
 

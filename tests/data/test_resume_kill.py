@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from data_helpers import cached_samples
 from testkit import REPO
 
-from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.io import partial_path
 
 HERE = Path(__file__).parent
@@ -69,8 +69,7 @@ def test_sigkilled_job_resumes_to_the_uninterrupted_output(start_server, images,
     answered_before_kill = server.completions
     assert total // 3 <= answered_before_kill < total
     assert not (resumed / "out.jsonl").exists()  # nothing published by a killed run
-    with ResponseCache(resumed / "cache.sqlite") as cache:
-        cached = cache.count()
+    cached = cached_samples(resumed / "cache.sqlite")
     # At most the requests in flight at the kill (4 per model) were answered but not yet stored.
     assert answered_before_kill - 2 * 4 <= cached <= answered_before_kill
 

@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from data_helpers import FAST_RETRY
+from data_helpers import FAST_RETRY, cached_samples
 from fault_server import expected_answer
 
 from vlm_capcurriculum.data.cache import CacheError, ResponseCache
@@ -92,8 +92,7 @@ def test_failures_are_not_cached_and_retried_next_run(start_server, backend_for,
     cache = tmp_path / "answers.sqlite"
     [failed] = map_requests(backend_for(server), [ChatRequest.user("q")], cache=cache, progress=False)
     assert isinstance(failed, RequestFailed)
-    with ResponseCache(cache) as store:
-        assert store.count() == 0
+    assert cached_samples(cache) == 0
     [answered] = map_requests(backend_for(server), [ChatRequest.user("q")], cache=cache, progress=False)
     assert answered.text == expected_answer("m1", "q", [], None, 0)
 
@@ -102,10 +101,11 @@ def test_cache_records_what_each_key_stands_for(start_server, backend_for, image
     server = start_server()
     request = ChatRequest.user("q <image>", [images["red"]])
     map_requests(backend_for(server), [request], SamplingParams(n=2), cache=tmp_path / "c.sqlite", progress=False)
-    with ResponseCache(tmp_path / "c.sqlite") as store:
-        key = request_key("m1", request, SamplingParams())
-        assert store.count("m1") == 2 and store.count("other") == 0
-        assert set(store.get(key, 5)) == {0, 1}
+    key = request_key("m1", request, SamplingParams())
+    assert cached_samples(tmp_path / "c.sqlite", "m1") == 2 and cached_samples(tmp_path / "c.sqlite", "other") == 0
+    store = ResponseCache(tmp_path / "c.sqlite")
+    assert set(store.get(key, 5)) == {0, 1}
+    store.close()
     with sqlite3.connect(tmp_path / "c.sqlite") as db:  # the requests table says what the key stands for
         [(payload,)] = db.execute("SELECT payload FROM requests WHERE key = ?", (key,)).fetchall()
     assert json.loads(payload)["model"] == "m1" and json.loads(payload)["messages"][0]["content"][1] == {
@@ -142,12 +142,13 @@ def test_cache_survives_sigkill_during_writes(tmp_path) -> None:
     process.wait()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    with ResponseCache(path) as cache:
-        count = cache.count()
-        assert count > 200
-        # Committed entries are contiguous: 0..count-1 all present and intact.
-        for i in (0, count // 2, count - 1):
-            assert cache.get(f"key{i}", 1)[0].text.endswith(str(i))
+    count = cached_samples(path)
+    assert count > 200
+    cache = ResponseCache(path)
+    # Committed entries are contiguous: 0..count-1 all present and intact.
+    for i in (0, count // 2, count - 1):
+        assert cache.get(f"key{i}", 1)[0].text.endswith(str(i))
+    cache.close()
 
 
 def test_answers_are_committed_in_groups_before_they_are_returned(start_server, backend_for, tmp_path) -> None:
@@ -157,7 +158,7 @@ def test_answers_are_committed_in_groups_before_they_are_returned(start_server, 
         async with Runner(tmp_path / "answers.sqlite") as runner:
             backend = backend_for(server)
             first = await runner.complete(backend, ChatRequest.user("q"))
-            assert runner.cache.count() == 1  # committed before complete returned
+            assert cached_samples(tmp_path / "answers.sqlite") == 1  # committed before complete returned
             again = await runner.complete(backend, ChatRequest.user("q"))
             assert again.text == first.text and again.cached == 1 and server.completions == 1
             commits = []
@@ -166,7 +167,6 @@ def test_answers_are_committed_in_groups_before_they_are_returned(start_server, 
             server.latency = 0.2  # the 20 answers arrive together: one transaction, or a few
             await asyncio.gather(*(runner.complete(backend, ChatRequest.user(f"q{i}")) for i in range(20)))
             assert sum(commits) == 20 and len(commits) < 10
-        with ResponseCache(tmp_path / "answers.sqlite") as cache:
-            assert cache.count() == 21
+        assert cached_samples(tmp_path / "answers.sqlite") == 21
 
     asyncio.run(main())

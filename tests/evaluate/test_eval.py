@@ -117,11 +117,13 @@ def test_cache_keeps_token_counts_and_reads_older_files(tmp_path) -> None:
     )
     db.commit()
     db.close()
-    with ResponseCache(old) as cache:
-        assert cache.get("k", 1) == {0: Sample("old answer", "stop", None)}
-        cache.store_many([("k2", "m", "{}", [(0, Sample("new", "length", 12))])])
-    with ResponseCache(old) as cache:
-        assert cache.get("k2", 1) == {0: Sample("new", "length", 12)}
+    cache = ResponseCache(old)
+    assert cache.get("k", 1) == {0: Sample("old answer", "stop", None)}
+    cache.store_many([("k2", "m", "{}", [(0, Sample("new", "length", 12))])])
+    cache.close()
+    cache = ResponseCache(old)
+    assert cache.get("k2", 1) == {0: Sample("new", "length", 12)}
+    cache.close()
 
 
 def test_benchmark_rows_need_no_capability(server, tmp_path) -> None:

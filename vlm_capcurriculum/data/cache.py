@@ -121,17 +121,5 @@ class ResponseCache:
                 stored[key] = {idx: Sample(text, finish_reason, tokens) for idx, text, finish_reason, tokens in rows}
         return stored
 
-    def count(self, model: str | None = None) -> int:
-        """Number of cached samples (of one model, or all)."""
-        if model is None:
-            return int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
-        return int(self._db.execute("SELECT COUNT(*) FROM samples WHERE model = ?", (model,)).fetchone()[0])
-
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> ResponseCache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
