@@ -67,7 +67,7 @@ def test_each_fault_is_retried_until_success(start_server, backend_for, fault, r
     assert result.text == expected_answer("m1", "q", [], None, 0)
     assert server.attempts["q"] == 3
     assert backend.stats.retries == {reason: 2}
-    assert backend.stats.attempts == 3 and backend.stats.responses == 1
+    assert backend.stats.attempts == 3
 
 
 def test_malformed_bodies_have_their_own_budget_then_fail_the_item_only(start_server, backend_for) -> None:
@@ -79,7 +79,6 @@ def test_malformed_bodies_have_their_own_budget_then_fail_the_item_only(start_se
     assert isinstance(cut, RequestFailed) and cut.reason == "truncated" and "cut off" in cut.message
     assert good.text == expected_answer("m1", "good", [], None, 0)
     assert server.attempts["bad"] == server.attempts["cut"] == FAST_RETRY.malformed_attempts
-    assert backend.stats.failures == {"malformed": 1, "truncated": 1}
 
 
 def test_transient_budget_exhausted_names_status_and_server_text(start_server, backend_for) -> None:

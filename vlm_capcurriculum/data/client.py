@@ -44,14 +44,11 @@ class StalledError(ModelAccessError):
 
 @dataclass
 class BackendStats:
-    """Counters a backend keeps while it runs: ``attempts`` are HTTP requests sent (or engine calls), retries
-    included; ``responses`` the attempts that produced samples."""
+    """Counters a backend keeps while it runs (requests given up on are counted by the runner): ``attempts`` are
+    HTTP requests sent (or engine calls), retries included."""
 
     attempts: int = 0
-    responses: int = 0
-    samples: int = 0
     retries: Counter[str] = field(default_factory=Counter)
-    failures: Counter[str] = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     in_flight: int = 0

@@ -228,7 +228,6 @@ class OpenAIBackend:
                     exhausted = transient >= budget
                 if exhausted:
                     if err.reason in ("connection", "timeout") and not self._reachable:
-                        self.stats.failures[err.reason] += 1
                         raise ModelAccessError(
                             f"{self.url} never answered: {err.message} (is the server running? check --base-url)"
                         ) from None
@@ -241,13 +240,10 @@ class OpenAIBackend:
                 self._fail(err)
             self._answered = True
             self._failure_streak = 0
-            self.stats.responses += 1
-            self.stats.samples += len(samples)
             return samples
 
     def _fail(self, err: RequestFailed) -> NoReturn:
         """Count a request given up on and raise it, or stop the run when nothing has ever succeeded."""
-        self.stats.failures[err.reason] += 1
         self._failure_streak += 1
         if not self._answered and self._failure_streak >= _FATAL_STREAK:
             raise ModelAccessError(

@@ -75,17 +75,14 @@ class VLLMBackend:
                     self._engine().chat, [p.messages for p in batch], [p.params for p in batch], use_tqdm=False
                 )
             except Exception as err:  # one bad prompt fails the call: report it on every request of the batch
-                self.stats.failures["engine_error"] += len(batch)
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(RequestFailed("engine_error", f"{type(err).__name__}: {err}"))
                 continue
             finally:
                 self.stats.finished()
-            self.stats.responses += 1
             for pending, output in zip(batch, outputs, strict=True):
                 samples = [Sample(c.text, c.finish_reason, len(c.token_ids)) for c in output.outputs]
-                self.stats.samples += len(samples)
                 self.stats.prompt_tokens += len(output.prompt_token_ids or ())
                 self.stats.completion_tokens += sum(sample.completion_tokens or 0 for sample in samples)
                 if not pending.future.done():
