@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.checkpoints import write_json_atomic
-from vlm_capcurriculum.data.cache import ResponseCache
 from vlm_capcurriculum.data.client import RequestFailed
 from vlm_capcurriculum.data.io import AtomicJsonlWriter
 from vlm_capcurriculum.data.progress import ProgressBar, RunSummary
@@ -66,7 +65,7 @@ def run_job(
     process: Process,
     output: str | os.PathLike[str],
     *,
-    cache: ResponseCache | str | os.PathLike[str] | None,
+    cache: str | os.PathLike[str] | None,
     stall_timeout: float | None = None,
     rejects: str | os.PathLike[str] | None = None,
     summary: str | os.PathLike[str] | None = None,

@@ -58,13 +58,10 @@ class Runner:
     """Answers requests from the cache or any number of backends within one event loop, and counts what it did
     per backend. ``stall_timeout`` (seconds, ``None``: never): how long :meth:`in_order` waits without any answer."""
 
-    def __init__(
-        self, cache: ResponseCache | str | os.PathLike[str] | None = None, *, stall_timeout: float | None = None
-    ) -> None:
+    def __init__(self, cache: str | os.PathLike[str] | None = None, *, stall_timeout: float | None = None) -> None:
         if stall_timeout is not None and stall_timeout <= 0:
             raise ValueError(f"stall_timeout must be > 0 (or None), got {stall_timeout}")
-        self._owns_cache = not (isinstance(cache, ResponseCache) or cache is None)
-        self.cache = ResponseCache(cache) if self._owns_cache else cache  # type: ignore[arg-type]
+        self.cache = None if cache is None else ResponseCache(cache)
         self.stall_timeout = stall_timeout
         self.backends: dict[int, Backend] = {}
         self.counters: dict[int, ModelCounters] = {}
@@ -223,11 +220,11 @@ class Runner:
 
     async def aclose(self) -> None:
         """Close every backend this runner used (their connection pools belong to the current event loop), and
-        the cache if the runner opened it (after committing the answers not yet written)."""
+        its cache (after committing the answers not yet written)."""
         self.flush()
         for backend in self.backends.values():
             await backend.aclose()
-        if self._owns_cache and self.cache is not None:
+        if self.cache is not None:
             self.cache.close()
             self.cache = None
 
@@ -257,7 +254,7 @@ def map_requests(
     requests: Sequence[ChatRequest],
     params: SamplingParams | None = None,
     *,
-    cache: ResponseCache | str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
     progress: bool | str = True,
 ) -> list[Completion | RequestFailed]:
     """Every request's completion from synchronous code, in order, cached in ``cache``; a request the backend gave
