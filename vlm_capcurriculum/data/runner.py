@@ -104,8 +104,13 @@ class Runner:
                 self.last_answer = time.monotonic()
                 arrived = list(zip(missing, samples, strict=False))  # extra samples are ignored
                 if self.cache is not None:
-                    # what the cache holds for these indexes: another run sharing the cache may have answered first
-                    arrived = list((await self._write_soon(key, backend.model, blob, arrived)).items())
+                    # Queued for the next group commit (the key's lock means none is queued yet); then what the
+                    # cache holds for these indexes: another run sharing the cache may have answered first.
+                    loop = asyncio.get_running_loop()
+                    committed: asyncio.Future[dict[int, Sample]] = loop.create_future()
+                    self._unwritten[key] = (backend.model, blob, dict(arrived), committed)
+                    self._flush_handle = self._flush_handle or loop.call_soon(self.flush)
+                    arrived = list((await committed).items())
                 have.update(arrived)
                 counters.generated_samples += min(len(samples), len(missing))
                 missing = missing[len(samples) :]
@@ -123,19 +128,6 @@ class Runner:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
-
-    def _write_soon(
-        self, key: str, model: str, blob: str, samples: list[tuple[int, Sample]]
-    ) -> asyncio.Future[dict[int, Sample]]:
-        """Queue ``samples`` for the next group commit; the future holds the committed samples of their indexes."""
-        loop = asyncio.get_running_loop()
-        entry = self._unwritten.get(key)
-        if entry is None:
-            entry = self._unwritten[key] = (model, blob, {}, loop.create_future())
-        entry[2].update(samples)
-        if self._flush_handle is None:
-            self._flush_handle = loop.call_soon(self.flush)
-        return entry[3]
 
     def flush(self) -> None:
         """Commit every answer received so far (one transaction) and hand each waiting request what the cache
@@ -168,20 +160,19 @@ class Runner:
             idle = time.monotonic() - self.last_answer
             bar.refresh(idle)
             if self.stall_timeout is not None and idle >= self.stall_timeout:
-                raise StalledError(self._stall_message(idle))
-
-    def _stall_message(self, idle: float) -> str:
-        waiting = [
-            f"{backend.model} at {getattr(backend, 'base_url', 'its engine')} ({backend.stats.in_flight} in flight"
-            + (f", retries: {reasons(backend.stats.retries)}" if backend.stats.retries else "")
-            + ")"
-            for backend in self.backends.values()
-        ]
-        return (
-            f"no model answered for {idle:.0f} s (--stall-timeout {self.stall_timeout:g}): "
-            + ("; ".join(waiting) or "no request was sent")
-            + ". Stopped; the answers received so far are cached, so the same command resumes once the server answers"
-        )
+                waiting = [
+                    f"{backend.model} at {getattr(backend, 'base_url', 'its engine')} "
+                    f"({backend.stats.in_flight} in flight"
+                    + (f", retries: {reasons(backend.stats.retries)}" if backend.stats.retries else "")
+                    + ")"
+                    for backend in self.backends.values()
+                ]
+                raise StalledError(
+                    f"no model answered for {idle:.0f} s (--stall-timeout {self.stall_timeout:g}): "
+                    + ("; ".join(waiting) or "no request was sent")
+                    + ". Stopped; the answers received so far are cached, so the same command resumes once the "
+                    "server answers"
+                )
 
     async def in_order(self, work: Iterable[Awaitable[T]], bar: ProgressBar, window: int) -> AsyncGenerator[T, None]:
         """The results of ``work`` in order, at most ``window`` pending at once. The first error of any item, or a
