@@ -11,7 +11,7 @@ from eval_helpers import cli
 from PIL import Image
 
 from vlm_capcurriculum.curriculum.run_layout import SUMMARY_FILE, StepsLog, step_record
-from vlm_capcurriculum.evaluate.report import BOUNDARY_GID, accuracy_figure, mean_figure, read_run
+from vlm_capcurriculum.evaluate.report import BOUNDARY_GID, accuracy_figure, figure, read_run
 
 STAGES = (("perception", 4), ("text_reasoning", 4), ("visual_reasoning", 4))
 
@@ -88,8 +88,8 @@ def boundary_xs(axis) -> list[float]:
 
 def test_figures_show_each_run_and_its_stage_boundaries(tmp_path) -> None:
     runs = [read_run(staged_run(tmp_path)), read_run(merged_run(tmp_path))]
-    figure, info = mean_figure(runs, "reward.png", "reward", lambda run: "reward", "reward")
-    [axis] = figure.axes
+    shown, info = figure(runs, "reward.png", "reward", [(lambda run: "reward", "mean reward per step", "reward")])
+    [axis] = shown.axes
     assert (axis.get_xlabel(), axis.get_ylabel()) == ("step", "reward")
     curves = [line for line in axis.get_lines() if line.get_gid() != BOUNDARY_GID]
     assert [line.get_label() for line in curves] == ["staged", "merged"]
@@ -98,13 +98,13 @@ def test_figures_show_each_run_and_its_stage_boundaries(tmp_path) -> None:
     assert boundary_xs(axis) == [4.5, 8.5]  # staged only: the merged run has one stage
     assert info.panels[0]["boundaries"] == {"staged": [4.5, 8.5], "merged": []}
 
-    figure, info = accuracy_figure(runs)
-    assert [axis.get_title() for axis in figure.axes] == [
+    shown, info = accuracy_figure(runs)
+    assert [axis.get_title() for axis in shown.axes] == [
         "accuracy: perception",
         "accuracy: text_reasoning",
         "accuracy: visual_reasoning",
     ]
-    perception = figure.axes[0]
+    perception = shown.axes[0]
     staged_line = next(line for line in perception.get_lines() if line.get_label() == "staged")
     assert list(staged_line.get_xdata()) == [1, 2, 3, 4]  # perception accuracy exists only in its stage
     assert boundary_xs(perception) == [4.5, 8.5]

@@ -96,17 +96,6 @@ class PlotInfo:
     panels: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _figure(panels: int) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 3.2 * panels), layout="constrained")
-    axes = figure.subplots(panels, 1, squeeze=False)[:, 0]
-    return figure, list(axes)
-
-
 def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: str) -> dict[str, Any]:
     """One panel: a line per run that has the metric, and that run's stage boundaries in its colour."""
     info: dict[str, Any] = {"title": title, "xlabel": "step", "ylabel": ylabel, "series": [], "boundaries": {}}
@@ -144,10 +133,19 @@ def _panel(axis: Any, runs: Sequence[Run], key_of: Any, *, title: str, ylabel: s
     return info
 
 
-def mean_figure(runs: Sequence[Run], file: str, title: str, key_of: Any, ylabel: str) -> tuple[Any, PlotInfo]:
-    """One panel of a per-step mean (the reward, the response length)."""
-    figure, [axis] = _figure(1)
-    return figure, PlotInfo(file, title, [_panel(axis, runs, key_of, title=f"mean {title} per step", ylabel=ylabel)])
+def figure(runs: Sequence[Run], file: str, title: str, panels: Sequence[tuple[Any, str, str]]) -> tuple[Any, PlotInfo]:
+    """One panel per ``(key_of, panel title, y label)``: a line per run that has the metric."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    shown = Figure(figsize=(7, 3.2 * len(panels)), layout="constrained")
+    axes = shown.subplots(len(panels), 1, squeeze=False)[:, 0]
+    info = PlotInfo(file, title)
+    for axis, (key_of, panel_title, ylabel) in zip(axes, panels, strict=True):
+        info.panels.append(_panel(axis, runs, key_of, title=panel_title, ylabel=ylabel))
+    return shown, info
 
 
 def accuracy_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
@@ -155,15 +153,11 @@ def accuracy_figure(runs: Sequence[Run]) -> tuple[Any, PlotInfo]:
     keys: dict[str, None] = {}
     for run in runs:
         keys.update(dict.fromkeys(run.capabilities()))
-    panels = list(keys) or ["accuracy"]
-    figure, axes = _figure(len(panels))
-    info = PlotInfo("accuracy.png", "accuracy per capability")
-    for axis, key in zip(axes, panels, strict=True):
+    panels = []
+    for key in list(keys) or ["accuracy"]:
         name = key.removeprefix("accuracy_capability_").removeprefix("accuracy_") if key != "accuracy" else "all"
-        info.panels.append(
-            _panel(axis, runs, lambda run, key=key: key, title=f"accuracy: {name}", ylabel=f"accuracy ({name})")
-        )
-    return figure, info
+        panels.append((lambda run, key=key: key, f"accuracy: {name}", f"accuracy ({name})"))
+    return figure(runs, "accuracy.png", "accuracy per capability", panels)
 
 
 # -- tables ------------------------------------------------------------------------------------------------------
@@ -313,12 +307,17 @@ def write_report(
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     plots = []
-    for figure, info in (
-        mean_figure(runs, "reward.png", "reward", lambda run: "reward", "reward"),
+    for shown, info in (
+        figure(runs, "reward.png", "reward", [(lambda run: "reward", "mean reward per step", "reward")]),
         accuracy_figure(runs),
-        mean_figure(runs, "response_length.png", "response length", Run.length_key, "response length (tokens)"),
+        figure(
+            runs,
+            "response_length.png",
+            "response length",
+            [(Run.length_key, "mean response length per step", "response length (tokens)")],
+        ),
     ):
-        figure.savefig(folder / info.file, dpi=110)
+        shown.savefig(folder / info.file, dpi=110)
         plots.append(info)
     meta = {
         "runs": [{"name": r.name, "path": str(r.path), "steps": len(r.steps)} for r in runs],
