@@ -72,7 +72,11 @@ class ResponseCache:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
-                self._check_version()
+                row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) != SCHEMA_VERSION:
+                    raise CacheError(f"{self.path}: cache schema {row[0]}, this version reads {SCHEMA_VERSION}")
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
                 if "completion_tokens" not in columns:  # a file from before the column
                     with contextlib.suppress(sqlite3.OperationalError):  # another process added it just now
@@ -82,13 +86,6 @@ class ResponseCache:
                 if "locked" not in str(err) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise CacheError(f"{self.path}: cache schema {row[0]}, this version reads {SCHEMA_VERSION}")
 
     def get(self, key: str, n: int) -> dict[int, Sample]:
         """The cached samples ``0..n-1`` of ``key`` (possibly fewer, possibly none)."""

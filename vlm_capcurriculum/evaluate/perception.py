@@ -77,7 +77,7 @@ def is_audited(row: Mapping[str, Any]) -> bool:
 def make_audit(backend: Any, *, image_root: str | Path, sampling: Any, prompt: Any, control: bool) -> Any:
     """The job ``process`` of the audit over ``vlmcc eval`` rows (``control``: the image withheld)."""
     from vlm_capcurriculum.data.client import RequestFailed
-    from vlm_capcurriculum.data.request import ChatRequest, InputError
+    from vlm_capcurriculum.data.request import ChatRequest
 
     root = Path(image_root)
 

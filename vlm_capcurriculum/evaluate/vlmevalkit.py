@@ -84,9 +84,7 @@ def write_config(
     return config
 
 
-def check_judge(
-    base_url: str, model: str, api_key_env: str | None, *, timeout: float = 120.0, retry_delay: float = 1.0
-) -> str:
+def check_judge(base_url: str, model: str, api_key_env: str | None, *, retry_delay: float = 1.0) -> str:
     """Ask the judge one question; its reply, or :class:`VLMEvalKitError` when it gives none."""
     from vlm_capcurriculum.data.client import ModelAccessError, RetryPolicy
     from vlm_capcurriculum.data.openai_backend import OpenAIBackend
@@ -98,7 +96,7 @@ def check_judge(
             base_url,
             model,
             api_key_env=api_key_env,
-            timeout=timeout,
+            timeout=120.0,
             retry=RetryPolicy(max_attempts=3, base_delay=retry_delay),
         )
         [answer] = map_requests(
@@ -127,14 +125,13 @@ def vlmevalkit_command(
     judge_base_url: str,
     judge_key_env: str | None,
     nproc: int = 8,
-    python: str = sys.executable,
 ) -> tuple[list[str], dict[str, str]]:
     """``run.py``'s command line and environment (the judge's key passed from its environment variable)."""
     run_py = Path(home) / "run.py"
     if not run_py.is_file():
         raise VLMEvalKitError(f"{run_py}: not found; point --vlmevalkit (or VLMEVALKIT_HOME) at a VLMEvalKit clone")
     command = [
-        python,
+        sys.executable,
         str(run_py),
         "--config",
         str(Path(config).resolve()),
