@@ -33,7 +33,6 @@ class Completion:
     """The ``n`` samples of one request, in index order."""
 
     samples: tuple[Sample, ...]
-    cached: int = 0  # how many came from the cache
 
     @property
     def text(self) -> str:  # the answer, for ``n == 1``
@@ -86,9 +85,8 @@ class Runner:
         key = blob_key(blob)
         async with self._one_at_a_time(key):
             have = self.cache.get(key, params.n) if self.cache is not None else {}
-            from_cache = len(have)
-            counters.cached_samples += from_cache
-            if from_cache:
+            counters.cached_samples += len(have)
+            if have:
                 self.last_answer = time.monotonic()
             missing = [i for i in range(params.n) if i not in have]
             while missing:
@@ -114,7 +112,7 @@ class Runner:
                 have.update(arrived)
                 counters.generated_samples += min(len(samples), len(missing))
                 missing = missing[len(samples) :]
-            return Completion(tuple(have[i] for i in range(params.n)), cached=from_cache)
+            return Completion(tuple(have[i] for i in range(params.n)))
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
