@@ -187,12 +187,6 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     return pandas.read_excel(path).to_dict("records")
 
 
-def _find(root: Path, stem: str) -> Path | None:
-    """The newest ``<stem>.<fmt>`` under ``root`` (VLMEvalKit nests runs in ``<model>/<eval id>/``)."""
-    found = [path for fmt in _FORMATS for path in root.rglob(f"{stem}.{fmt}")]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
-
-
 def _flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -227,9 +221,11 @@ def read_results(
     files: dict[str, Any] = {}
     for benchmark in benchmarks:
         stem = f"{model}_{benchmark}"
-        predictions = _find(root, stem)
-        if predictions is None:
+        # the newest: VLMEvalKit nests runs in <model>/<eval id>/
+        found = [path for fmt in _FORMATS for path in root.rglob(f"{stem}.{fmt}")]
+        if not found:
             raise VLMEvalKitError(f"{root}: no predictions file {stem}.({'|'.join(_FORMATS)}) for {benchmark}")
+        predictions = max(found, key=lambda path: path.stat().st_mtime)
         judged_path = next(
             (
                 path
