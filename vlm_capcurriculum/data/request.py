@@ -88,13 +88,6 @@ class ImageInput:
         name = str(self.path) if self.path is not None else None
         return f"data:{sniff_mime(data, name)};base64,{base64.b64encode(data).decode('ascii')}"
 
-    def __repr__(self) -> str:
-        return (
-            f"ImageInput({str(self.path)!r})"
-            if self.path is not None
-            else f"ImageInput(<{len(self._data or b'')} bytes>)"
-        )
-
 
 Content = str | ImageInput
 
