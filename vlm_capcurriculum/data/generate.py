@@ -19,7 +19,7 @@ from vlm_capcurriculum.data.client import Backend
 from vlm_capcurriculum.data.convert.base import options_block
 from vlm_capcurriculum.data.inputs import BadRow
 from vlm_capcurriculum.data.jobs import Process, Reject
-from vlm_capcurriculum.data.prompting import PromptTemplate, reply_objects
+from vlm_capcurriculum.data.prompting import PromptTemplate
 from vlm_capcurriculum.data.request import ChatRequest, SamplingParams
 from vlm_capcurriculum.data.runner import Runner
 
@@ -27,6 +27,7 @@ LETTERS = ("A", "B", "C", "D")
 #: Paper defaults: greedy, 512 new tokens (reference generate_qa.py --temperature 0.0 --max-tokens 512).
 GENERATE_SAMPLING = SamplingParams(temperature=0.0, max_tokens=512)
 
+_FENCED = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL | re.IGNORECASE)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _OPTION_KEY = re.compile(r"\(?\s*([A-Za-z])\s*\)?[.:)]?")
 _ANSWER = re.compile(r"(?:option\s*)?\(?\s*([A-Da-d])\s*\)?[.:)]?", re.IGNORECASE)
@@ -45,6 +46,26 @@ class MalformedMCQ(ValueError):
         self.reason = reason
 
 
+def _json_objects(text: str) -> Iterable[Any]:
+    """JSON values in ``text``: fenced blocks first, then every ``{`` that starts a decodable value."""
+    for match in _FENCED.finditer(text):
+        try:
+            value = json.loads(match.group(1))
+        except ValueError:
+            continue
+        yield value
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            start = text.find("{", start + 1)
+            continue
+        yield value
+        start = text.find("{", end)
+
+
 def _fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
 
@@ -52,7 +73,7 @@ def _fold(text: str) -> str:
 def parse_mcq(text: str) -> MCQ:
     """The question in a generation, or :class:`MalformedMCQ` with the reason it is not one."""
     text = _THINK.sub("", text)
-    found = next((v for v in reply_objects(text) if "question" in v), None)
+    found = next((v for v in _json_objects(text) if isinstance(v, Mapping) and "question" in v), None)
     if found is None:
         raise MalformedMCQ("no_json", "no JSON object with a 'question' in the reply")
     question = found.get("question")

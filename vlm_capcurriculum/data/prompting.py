@@ -1,5 +1,4 @@
-"""Prompt templates of the data pipelines (packaged defaults ``prompts/*.txt`` or the user's own files), and the
-JSON objects read back from a reply.
+"""Prompt templates of the data pipelines: packaged defaults (``prompts/*.txt``) or the user's own files.
 
 Placeholders are ``{name}`` and are replaced literally, one name at a time, so every other brace in a template is
 text (a JSON example needs no escaping, a caption with braces cannot break formatting). A template missing one
@@ -8,18 +7,14 @@ of the placeholders its pipeline fills is an :class:`InputError` at load time, b
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from vlm_capcurriculum.data.request import InputError
-
-_FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -67,23 +62,3 @@ class PromptTemplate:
             return self.text.rstrip("\n")
         pattern = re.compile("|".join(re.escape("{" + name + "}") for name in values))
         return pattern.sub(lambda match: values[match.group(0)[1:-1]], self.text.rstrip("\n"))
-
-
-def reply_objects(text: str) -> Iterator[dict[str, Any]]:
-    """The JSON objects in a model's reply: fenced blocks first, then the whole reply, then every ``{`` that starts
-    one (nested objects too)."""
-    for chunk in [*_FENCE.findall(text), text]:
-        try:
-            value = json.loads(chunk.strip())
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            yield value
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            yield value

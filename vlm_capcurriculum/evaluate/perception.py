@@ -6,6 +6,7 @@ counted in the shares, never dropped. Validation (human labels, image withheld):
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from vlm_capcurriculum.data.io import read_jsonl
-from vlm_capcurriculum.data.prompting import reply_objects
 from vlm_capcurriculum.data.request import InputError
 from vlm_capcurriculum.evaluate.stats import cohen_kappa, wilson
 
@@ -28,6 +28,7 @@ IMAGE_NOTE = "You are shown the image, the question, the correct answer and the 
 CONTROL_NOTE = (
     "The image is NOT shown to you: judge from the question, the correct answer and the model's full response alone."
 )
+_FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
 _PLACEHOLDER = re.compile(r"\s*<image>\s*")
 
 
@@ -49,9 +50,30 @@ def _normalise_label(value: Any) -> str | None:
     return words[0] if words and words[0] in LABELS else None
 
 
+def _objects(text: str) -> list[dict[str, Any]]:
+    """JSON objects in ``text``: fenced blocks first, then the whole text, then every ``{`` that starts one."""
+    found: list[dict[str, Any]] = []
+    decoder = json.JSONDecoder()
+    for chunk in [*_FENCE.findall(text), text]:
+        try:
+            value = json.loads(chunk.strip())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
 def parse_judge_reply(text: str) -> JudgeReply:
     """The first JSON object with a known ``label`` in the judge's reply; ``unparsable`` when there is none."""
-    for obj in reply_objects(text or ""):
+    for obj in _objects(text or ""):
         label = _normalise_label(obj.get("label"))
         if label is not None:
             step, why = obj.get("step"), obj.get("why")
