@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
 from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, MAX_NESTING
-from vlm_capcurriculum.rewards.brackets import encloses, split_top_level
+from vlm_capcurriculum.rewards.brackets import encloses, nesting, split_top_level
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.rewards.value import (
     Items,
@@ -78,22 +78,20 @@ def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
     """A cleaned answer as a value tree, or None outside the exact grammar; cached (a gold answer is parsed once for
     all its rollouts). ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
-    return _ValueParser(strip_labels).value(text, 0)
+    if nesting(text) + text.count("\\begin") > MAX_NESTING:
+        return None  # the parser recurses only into brackets and matrices: this bounds its depth
+    return _ValueParser(strip_labels).value(text)
 
 
 class _ValueParser:
     def __init__(self, strip_labels: bool) -> None:
         self.strip_labels = strip_labels
 
-    def value(self, text: str, depth: int) -> Value | None:
-        if depth > MAX_NESTING:
-            return None
+    def value(self, text: str) -> Value | None:
         text = text.strip()
         if not text:
             return None
-        pieces = split_top_level(text)
-        if depth == 0:
-            pieces = _merge_thousands(pieces)
+        pieces = _merge_thousands(split_top_level(text))
         if not _WORDS.fullmatch(text):  # "1, 2 and 3", "(7,11) or (11,7)"; but "black and white" is one answer
             pieces = [
                 (part, separator)
@@ -106,15 +104,15 @@ class _ValueParser:
                 groups = [piece for piece, _ in split_top_level(text, ";")]
                 if all(_LABEL.match(part) for group in groups for part, _ in split_top_level(group, ",")):
                     pieces = [(f"({group})", ";") for group in groups]
-            return self.items([piece for piece, _ in pieces if piece.strip()], depth)
-        return self.item(text, depth)
+            return self.items([piece for piece, _ in pieces if piece.strip()])
+        return self.item(text)
 
-    def items(self, pieces: list[str], depth: int) -> Value | None:
+    def items(self, pieces: list[str]) -> Value | None:
         values: list[Value] = []
         labels: list[str | None] = []
         for piece in pieces:
             label, rest = self.split_label(piece)
-            value = self.item(rest, depth + 1)
+            value = self.item(rest)
             if value is None:
                 return None
             if isinstance(value, Items) and not any(value.labels):
@@ -139,9 +137,7 @@ class _ValueParser:
         label = re.sub(r"[\s{}]", "", match.group(1))
         return label, value.strip()
 
-    def item(self, text: str, depth: int) -> Value | None:
-        if depth > MAX_NESTING:
-            return None
+    def item(self, text: str) -> Value | None:
         _, text = self.split_label(text)
         if not text:
             return None
@@ -149,21 +145,21 @@ class _ValueParser:
             return self.plus_minus(text)
         parts = re.split(r"\\cup(?![A-Za-z])", text)
         if len(parts) > 1:
-            values = [self.item(part, depth + 1) for part in parts]
+            values = [self.item(part) for part in parts]
             if any(value is None for value in values):
                 return None
             return Union(tuple(values))  # type: ignore[arg-type]
         if text == "\\emptyset":
             return Items((), ())
         if text.startswith("\\{") and text.endswith("\\}"):
-            return self.collection(text[2:-2], depth)
+            return self.collection(text[2:-2])
         if text[0] == "{" and encloses(text):
-            return self.collection(text[1:-1], depth)
+            return self.collection(text[1:-1])
         if text[0] in "([" and text[-1] in ")]" and encloses(text):
-            return self.sequence(text, depth)
+            return self.sequence(text)
         matrix = _MATRIX.match(text)
         if matrix:
-            return self.matrix(matrix.group(2), depth)
+            return self.matrix(matrix.group(2))
         if ":" in text:
             pieces = [piece for piece, _ in split_top_level(text, ":")]
             quantities = [parse_quantity(piece) for piece in pieces]
@@ -186,34 +182,34 @@ class _ValueParser:
         except (expr.Unsupported, ValueError, ZeroDivisionError, OverflowError):
             return None
 
-    def collection(self, inner: str, depth: int) -> Value | None:
+    def collection(self, inner: str) -> Value | None:
         pieces = [piece for piece, _ in split_top_level(inner) if piece.strip()]
         if not pieces:
             return Items((), ())
-        value = self.items(pieces, depth + 1)
+        value = self.items(pieces)
         if value is None or isinstance(value, Items):
             return value
         return Items((value,), (None,))
 
-    def sequence(self, text: str, depth: int) -> Value | None:
+    def sequence(self, text: str) -> Value | None:
         inner = text[1:-1].strip()
         matrix = _MATRIX.match(inner)
         if matrix:
-            return self.matrix(matrix.group(2), depth)
+            return self.matrix(matrix.group(2))
         pieces = [piece for piece, _ in split_top_level(inner)]
-        values = [self.item(piece, depth + 1) for piece in pieces]
+        values = [self.item(piece) for piece in pieces]
         if any(value is None for value in values):
             return None
         if len(values) == 1:
             return values[0]
         return Seq(text[0], text[-1], tuple(values))  # type: ignore[arg-type]
 
-    def matrix(self, body: str, depth: int) -> Value | None:
+    def matrix(self, body: str) -> Value | None:
         rows = []
         for row in re.split(r"\\\\", body):
             if not row.strip():
                 continue
-            cells = [self.item(cell, depth + 1) for cell in row.split("&")]
+            cells = [self.item(cell) for cell in row.split("&")]
             if any(cell is None for cell in cells):
                 return None
             rows.append(tuple(cells))
