@@ -283,16 +283,10 @@ class GuardPool:
         with self._lock:
             while True:
                 self._refresh_idle()
-                self._idle.sort(key=lambda worker: worker.ready)  # ready ones at the end, popped first
-                want = min(want, self.size - len(owned))
-                while want > 0 and self._idle:
-                    owned.append(self._idle.pop())
-                    want -= 1
-                while want > 0 and self._alive < self.size and not self._closed:
-                    owned.append(_Worker(self.tasks))
-                    self._alive += 1
-                    want -= 1
                 self._top_up()
+                self._idle.sort(key=lambda worker: worker.ready)  # ready ones at the end, popped first
+                for _ in range(min(want, self.size - len(owned), len(self._idle))):
+                    owned.append(self._idle.pop())
                 if owned or not block or self._closed:
                     return
                 self._released.wait(timeout=0.5)
@@ -309,8 +303,8 @@ class GuardPool:
                 self._alive -= 1
 
     def _top_up(self) -> None:
-        """Keep ``size`` workers plus one spare alive, so that a killed worker's replacement is already warm;
-        the caller holds the lock."""
+        """Keep ``size`` workers plus one spare alive (the first ones included), so that a killed worker's replacement
+        is already warm; the caller holds the lock."""
         while self._alive < self.size + self.spare and not self._closed:
             self._idle.append(_Worker(self.tasks))
             self._alive += 1
