@@ -296,17 +296,6 @@ def _as_intervals(value: Value) -> Value | None:
     return _relation_interval(value)
 
 
-def _relations_against_intervals(pred: Value, gold: Value) -> Verdict | object:
-    """A relation (or relations joined by "or") against an interval or union, as sets; else ``_UNSET``."""
-    pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
-    if (pred_set is None) == (gold_set is None):
-        return _UNSET  # neither side (or both sides) made of relations: not this rule's pair
-    pred, gold = pred_set or pred, gold_set or gold
-    if not all(isinstance(side, (Seq, Union)) for side in (pred, gold)):
-        return _UNSET
-    return values_equal(pred, gold)
-
-
 def _as_node(value: Value | None) -> Node | None:
     """A plain number or expression as an expression node (None for units, percents, words...)."""
     if isinstance(value, Op) or (isinstance(value, Quantity) and value.plain):
@@ -342,9 +331,11 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
         if pred_node is None or gold_node is None:
             return None
         return expr.compare(pred_node, gold_node)
-    as_sets = _relations_against_intervals(pred, gold)
-    if as_sets is not _UNSET:
-        return as_sets  # type: ignore[return-value]
+    pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
+    if (pred_set is None) != (gold_set is None):  # relations on one side only: against an interval, as sets
+        pred_set, gold_set = pred_set or pred, gold_set or gold
+        if all(isinstance(side, (Seq, Union)) for side in (pred_set, gold_set)):
+            return values_equal(pred_set, gold_set)
     if is_relation(pred) or is_relation(gold):
         return None  # a relation against anything else: the symbolic path's call
     ordered = _labelled_as_tuple(pred, gold)
@@ -356,7 +347,12 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     if type(pred) is not type(gold):
         return False
     if isinstance(pred, Items) and isinstance(gold, Items):
-        if _same_labels(pred, gold):
+        if (  # both sides label every element, with the same distinct labels: elements pair by label
+            all(pred.labels)
+            and all(gold.labels)
+            and set(pred.labels) == set(gold.labels)
+            and len(set(gold.labels)) == len(gold.labels) == len(pred.labels)
+        ):
             by_label = dict(zip(pred.labels, pred.items, strict=True))
             pairs = zip(gold.labels, gold.items, strict=True)
             return _all([values_equal(by_label[label], item) for label, item in pairs])
@@ -390,16 +386,6 @@ def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
     if (sequence.left, sequence.right) != ("(", ")") or len(sequence.items) != len(items.items):
         return False
     return _all([values_equal(p, g) for p, g in zip(items.items, sequence.items, strict=True)])
-
-
-def _same_labels(pred: Items, gold: Items) -> bool:
-    """Whether both sides label every element, with the same distinct labels (then elements pair by label)."""
-    return (
-        all(pred.labels)
-        and all(gold.labels)
-        and set(pred.labels) == set(gold.labels)
-        and len(set(gold.labels)) == len(gold.labels) == len(pred.labels)
-    )
 
 
 def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
