@@ -249,23 +249,23 @@ class _ValueParser:
         return Items((Op("add", (base, offset)), Op("sub", (base, offset))), (None, None))
 
 
-_UNSET = object()
-
-
-def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
-    """``60^\\circ`` equals an expression of 60 (degrees) or of ``\\frac{\\pi}{3}`` (radians); ``_UNSET`` when the pair
-    is not a degree/expression pair."""
+def _numbers_equal(pred: Node, gold: Node) -> Verdict:
+    """Two numbers or expressions; ``60^\\circ`` equals an expression of 60 (degrees) or of ``\\frac{\\pi}{3}``
+    (radians)."""
     angle, other = (pred, gold) if isinstance(pred, Quantity) else (gold, pred)
-    if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op)) or angle.value is None:
-        return _UNSET
-    if angle.percent:
+    if isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op) and angle.value is not None:
+        if angle.percent:
+            return None
+        degrees = Quantity(angle.value, decimal=angle.decimal)
+        radians = Op("div", (Op("mul", (degrees, Op("const", ("pi",)))), Quantity(Fraction(180))))
+        verdicts = [expr.compare(other, degrees), expr.compare(other, radians)]
+        if True in verdicts:
+            return True
+        return None if None in verdicts else False
+    pred_node, gold_node = _as_node(pred), _as_node(gold)
+    if pred_node is None or gold_node is None:
         return None
-    degrees = Quantity(angle.value, decimal=angle.decimal)
-    radians = Op("div", (Op("mul", (degrees, Op("const", ("pi",)))), Quantity(Fraction(180))))
-    verdicts = [expr.compare(other, degrees), expr.compare(other, radians)]
-    if True in verdicts:
-        return True
-    return None if None in verdicts else False
+    return expr.compare(pred_node, gold_node)
 
 
 def _relation_interval(value: Value) -> Seq | None:
@@ -324,13 +324,7 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     if isinstance(pred, Quantity) and isinstance(gold, Quantity):
         return quantities_equal(pred, gold)
     if isinstance(pred, (Op, Quantity)) and isinstance(gold, (Op, Quantity)):
-        degrees = _degrees_against_expression(pred, gold)
-        if degrees is not _UNSET:
-            return degrees
-        pred_node, gold_node = _as_node(pred), _as_node(gold)
-        if pred_node is None or gold_node is None:
-            return None
-        return expr.compare(pred_node, gold_node)
+        return _numbers_equal(pred, gold)
     pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
     if (pred_set is None) != (gold_set is None):  # relations on one side only: against an interval, as sets
         pred_set, gold_set = pred_set or pred, gold_set or gold
