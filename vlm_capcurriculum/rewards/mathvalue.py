@@ -382,21 +382,18 @@ def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
     return _all([values_equal(p, g) for p, g in zip(items.items, sequence.items, strict=True)])
 
 
-def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
-    verdicts = []
-    for item in items:
-        found: Verdict = False
-        for other in others:
-            verdict = values_equal(other, item)
-            if verdict:
-                found = True
-                break
-            if verdict is None:
-                found = None
-        verdicts.append(found)
-    return _all(verdicts)
-
-
 def _same_set(pred: tuple[Value, ...], gold: tuple[Value, ...]) -> Verdict:
     """Set equality: a repeated solution does not make a list of solutions wrong."""
-    return _all([_covered(gold, pred), _covered(pred, gold)])
+    verdicts: list[Verdict] = []
+    for items, others in ((gold, pred), (pred, gold)):
+        for item in items:
+            found: Verdict = False
+            for other in others:
+                verdict = values_equal(other, item)
+                if verdict:
+                    found = True
+                    break
+                if verdict is None:
+                    found = None
+            verdicts.append(found)
+    return _all(verdicts)
