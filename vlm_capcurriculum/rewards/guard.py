@@ -177,7 +177,14 @@ class GuardPool:
                 worker.kill()
             owned.clear()
         finally:
-            self._release(owned)
+            with self._lock:  # give the workers back, or stop them if the pool closed meanwhile
+                if self._closed:
+                    for worker in owned:
+                        worker.shutdown(grace_s=0.2)
+                    self._alive -= len(owned)
+                else:
+                    self._idle.extend(owned)
+                self._released.notify_all()
         missing = sum(result is None for result in results)
         if missing:
             count("errors", missing)
@@ -316,17 +323,6 @@ class GuardPool:
         with self._lock:
             self._alive -= 1
             self._top_up()  # the spare takes over; a new spare starts warming now
-            self._released.notify_all()
-
-    def _release(self, owned: list[_Worker]) -> None:
-        with self._lock:
-            if self._closed:
-                for worker in owned:
-                    worker.shutdown(grace_s=0.2)
-                self._alive -= len(owned)
-            else:
-                self._idle.extend(owned)
-            owned.clear()
             self._released.notify_all()
 
     def close(self) -> None:
