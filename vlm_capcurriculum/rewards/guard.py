@@ -259,15 +259,12 @@ class GuardPool:
                 if not worker.ready and now >= worker.boot_deadline:
                     boot_failures += 1
                     self._discard(owned, worker)
-            if boot_failures >= 2 and not any(worker.ready for worker in owned):
+            if boot_failures >= 2 and not any(worker.ready for worker in owned):  # then none is busy either
                 logger.error("reward guard workers fail to start; %d answers score 0", len(pending))
                 for index in pending:
                     results[index] = Outcome("error", "no worker")
                 count("errors", len(pending))
                 pending.clear()
-                for worker, (index, _) in list(busy.items()):
-                    results[index] = Outcome("error", "no worker")
-                    del busy[worker]
 
     def prestart(self) -> None:
         with self._lock:
