@@ -277,15 +277,11 @@ def _relation_interval(value: Value) -> Seq | None:
     closed = operator == ">="
     if operator not in (">", ">="):
         return None
-    if _is_name(left) and not expr.variables(right):  # x > c
+    if isinstance(left, Op) and left.kind == "var" and not expr.variables(right):  # x > c
         return Seq("[" if closed else "(", ")", (right, _INFINITY[1]))
-    if _is_name(right) and not expr.variables(left):  # c > x
+    if isinstance(right, Op) and right.kind == "var" and not expr.variables(left):  # c > x
         return Seq("(", "]" if closed else ")", (_INFINITY[-1], left))
     return None
-
-
-def _is_name(node: Node) -> bool:
-    return isinstance(node, Op) and node.kind == "var"
 
 
 def _as_intervals(value: Value) -> Value | None:
