@@ -124,3 +124,11 @@ def test_one_nesting_bound_for_every_parser(depth: int) -> None:
         assert parse_value(text) is None
         with pytest.raises(TooLarge):
             parse_latex(text)
+
+
+def test_value_nesting_bound_counts_braces_and_matrices() -> None:
+    from vlm_capcurriculum.rewards.mathvalue import parse_value
+
+    assert parse_value("\\{" * 60 + "1" + "\\}" * 60) is None
+    assert parse_value("\\begin{pmatrix}" * 60 + "1" + "\\end{pmatrix}" * 60) is None
+    assert parse_value("\\begin{pmatrix}" * 10 + "1" + "\\end{pmatrix}" * 10) is not None

@@ -22,6 +22,18 @@ def top_level(text: str) -> Iterator[tuple[int, str]]:
             yield i, char
 
 
+def nesting(text: str) -> int:
+    """The deepest bracket nesting in ``text`` (escaped braces count too: every parser recurses on them)."""
+    depth = deepest = 0
+    for char in text:
+        if char in OPENING:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in CLOSING:
+            depth -= 1
+    return deepest
+
+
 def split_top_level(text: str, separators: str = ",;") -> list[tuple[str, str]]:
     """Split ``text`` at separator characters outside any bracket; returns (piece, separator that ended it)."""
     pieces: list[tuple[str, str]] = []

@@ -177,7 +177,14 @@ class GuardPool:
                 worker.kill()
             owned.clear()
         finally:
-            self._release(owned)
+            with self._lock:  # give the workers back, or stop them if the pool closed meanwhile
+                if self._closed:
+                    for worker in owned:
+                        worker.shutdown(grace_s=0.2)
+                    self._alive -= len(owned)
+                else:
+                    self._idle.extend(owned)
+                self._released.notify_all()
         missing = sum(result is None for result in results)
         if missing:
             count("errors", missing)
@@ -252,15 +259,12 @@ class GuardPool:
                 if not worker.ready and now >= worker.boot_deadline:
                     boot_failures += 1
                     self._discard(owned, worker)
-            if boot_failures >= 2 and not any(worker.ready for worker in owned):
+            if boot_failures >= 2 and not any(worker.ready for worker in owned):  # then none is busy either
                 logger.error("reward guard workers fail to start; %d answers score 0", len(pending))
                 for index in pending:
                     results[index] = Outcome("error", "no worker")
                 count("errors", len(pending))
                 pending.clear()
-                for worker, (index, _) in list(busy.items()):
-                    results[index] = Outcome("error", "no worker")
-                    del busy[worker]
 
     def prestart(self) -> None:
         with self._lock:
@@ -283,16 +287,10 @@ class GuardPool:
         with self._lock:
             while True:
                 self._refresh_idle()
-                self._idle.sort(key=lambda worker: worker.ready)  # ready ones at the end, popped first
-                want = min(want, self.size - len(owned))
-                while want > 0 and self._idle:
-                    owned.append(self._idle.pop())
-                    want -= 1
-                while want > 0 and self._alive < self.size and not self._closed:
-                    owned.append(_Worker(self.tasks))
-                    self._alive += 1
-                    want -= 1
                 self._top_up()
+                self._idle.sort(key=lambda worker: worker.ready)  # ready ones at the end, popped first
+                for _ in range(min(want, self.size - len(owned), len(self._idle))):
+                    owned.append(self._idle.pop())
                 if owned or not block or self._closed:
                     return
                 self._released.wait(timeout=0.5)
@@ -309,8 +307,8 @@ class GuardPool:
                 self._alive -= 1
 
     def _top_up(self) -> None:
-        """Keep ``size`` workers plus one spare alive, so that a killed worker's replacement is already warm;
-        the caller holds the lock."""
+        """Keep ``size`` workers plus one spare alive (the first ones included), so that a killed worker's replacement
+        is already warm; the caller holds the lock."""
         while self._alive < self.size + self.spare and not self._closed:
             self._idle.append(_Worker(self.tasks))
             self._alive += 1
@@ -322,17 +320,6 @@ class GuardPool:
         with self._lock:
             self._alive -= 1
             self._top_up()  # the spare takes over; a new spare starts warming now
-            self._released.notify_all()
-
-    def _release(self, owned: list[_Worker]) -> None:
-        with self._lock:
-            if self._closed:
-                for worker in owned:
-                    worker.shutdown(grace_s=0.2)
-                self._alive -= len(owned)
-            else:
-                self._idle.extend(owned)
-            owned.clear()
             self._released.notify_all()
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from vlm_capcurriculum.rewards import expr
 from vlm_capcurriculum.rewards.bounds import CACHE_SIZE, MAX_NESTING
-from vlm_capcurriculum.rewards.brackets import encloses, split_top_level
+from vlm_capcurriculum.rewards.brackets import encloses, nesting, split_top_level
 from vlm_capcurriculum.rewards.quantity import parse_quantity, quantities_equal
 from vlm_capcurriculum.rewards.value import (
     Items,
@@ -78,22 +78,20 @@ def _merge_thousands(pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def parse_value(text: str, *, strip_labels: bool = True) -> Value | None:
     """A cleaned answer as a value tree, or None outside the exact grammar; cached (a gold answer is parsed once for
     all its rollouts). ``strip_labels=False`` keeps ``y = 2x + 1`` an equation (used when the gold answer is one)."""
-    return _ValueParser(strip_labels).value(text, 0)
+    if nesting(text) + text.count("\\begin") > MAX_NESTING:
+        return None  # the parser recurses only into brackets and matrices: this bounds its depth
+    return _ValueParser(strip_labels).value(text)
 
 
 class _ValueParser:
     def __init__(self, strip_labels: bool) -> None:
         self.strip_labels = strip_labels
 
-    def value(self, text: str, depth: int) -> Value | None:
-        if depth > MAX_NESTING:
-            return None
+    def value(self, text: str) -> Value | None:
         text = text.strip()
         if not text:
             return None
-        pieces = split_top_level(text)
-        if depth == 0:
-            pieces = _merge_thousands(pieces)
+        pieces = _merge_thousands(split_top_level(text))
         if not _WORDS.fullmatch(text):  # "1, 2 and 3", "(7,11) or (11,7)"; but "black and white" is one answer
             pieces = [
                 (part, separator)
@@ -106,15 +104,15 @@ class _ValueParser:
                 groups = [piece for piece, _ in split_top_level(text, ";")]
                 if all(_LABEL.match(part) for group in groups for part, _ in split_top_level(group, ",")):
                     pieces = [(f"({group})", ";") for group in groups]
-            return self.items([piece for piece, _ in pieces if piece.strip()], depth)
-        return self.item(text, depth)
+            return self.items([piece for piece, _ in pieces if piece.strip()])
+        return self.item(text)
 
-    def items(self, pieces: list[str], depth: int) -> Value | None:
+    def items(self, pieces: list[str]) -> Value | None:
         values: list[Value] = []
         labels: list[str | None] = []
         for piece in pieces:
             label, rest = self.split_label(piece)
-            value = self.item(rest, depth + 1)
+            value = self.item(rest)
             if value is None:
                 return None
             if isinstance(value, Items) and not any(value.labels):
@@ -139,9 +137,7 @@ class _ValueParser:
         label = re.sub(r"[\s{}]", "", match.group(1))
         return label, value.strip()
 
-    def item(self, text: str, depth: int) -> Value | None:
-        if depth > MAX_NESTING:
-            return None
+    def item(self, text: str) -> Value | None:
         _, text = self.split_label(text)
         if not text:
             return None
@@ -149,21 +145,21 @@ class _ValueParser:
             return self.plus_minus(text)
         parts = re.split(r"\\cup(?![A-Za-z])", text)
         if len(parts) > 1:
-            values = [self.item(part, depth + 1) for part in parts]
+            values = [self.item(part) for part in parts]
             if any(value is None for value in values):
                 return None
             return Union(tuple(values))  # type: ignore[arg-type]
         if text == "\\emptyset":
             return Items((), ())
         if text.startswith("\\{") and text.endswith("\\}"):
-            return self.collection(text[2:-2], depth)
+            return self.collection(text[2:-2])
         if text[0] == "{" and encloses(text):
-            return self.collection(text[1:-1], depth)
+            return self.collection(text[1:-1])
         if text[0] in "([" and text[-1] in ")]" and encloses(text):
-            return self.sequence(text, depth)
+            return self.sequence(text)
         matrix = _MATRIX.match(text)
         if matrix:
-            return self.matrix(matrix.group(2), depth)
+            return self.matrix(matrix.group(2))
         if ":" in text:
             pieces = [piece for piece, _ in split_top_level(text, ":")]
             quantities = [parse_quantity(piece) for piece in pieces]
@@ -186,34 +182,34 @@ class _ValueParser:
         except (expr.Unsupported, ValueError, ZeroDivisionError, OverflowError):
             return None
 
-    def collection(self, inner: str, depth: int) -> Value | None:
+    def collection(self, inner: str) -> Value | None:
         pieces = [piece for piece, _ in split_top_level(inner) if piece.strip()]
         if not pieces:
             return Items((), ())
-        value = self.items(pieces, depth + 1)
+        value = self.items(pieces)
         if value is None or isinstance(value, Items):
             return value
         return Items((value,), (None,))
 
-    def sequence(self, text: str, depth: int) -> Value | None:
+    def sequence(self, text: str) -> Value | None:
         inner = text[1:-1].strip()
         matrix = _MATRIX.match(inner)
         if matrix:
-            return self.matrix(matrix.group(2), depth)
+            return self.matrix(matrix.group(2))
         pieces = [piece for piece, _ in split_top_level(inner)]
-        values = [self.item(piece, depth + 1) for piece in pieces]
+        values = [self.item(piece) for piece in pieces]
         if any(value is None for value in values):
             return None
         if len(values) == 1:
             return values[0]
         return Seq(text[0], text[-1], tuple(values))  # type: ignore[arg-type]
 
-    def matrix(self, body: str, depth: int) -> Value | None:
+    def matrix(self, body: str) -> Value | None:
         rows = []
         for row in re.split(r"\\\\", body):
             if not row.strip():
                 continue
-            cells = [self.item(cell, depth + 1) for cell in row.split("&")]
+            cells = [self.item(cell) for cell in row.split("&")]
             if any(cell is None for cell in cells):
                 return None
             rows.append(tuple(cells))
@@ -253,23 +249,23 @@ class _ValueParser:
         return Items((Op("add", (base, offset)), Op("sub", (base, offset))), (None, None))
 
 
-_UNSET = object()
-
-
-def _degrees_against_expression(pred: Value, gold: Value) -> Verdict | object:
-    """``60^\\circ`` equals an expression of 60 (degrees) or of ``\\frac{\\pi}{3}`` (radians); ``_UNSET`` when the pair
-    is not a degree/expression pair."""
+def _numbers_equal(pred: Node, gold: Node) -> Verdict:
+    """Two numbers or expressions; ``60^\\circ`` equals an expression of 60 (degrees) or of ``\\frac{\\pi}{3}``
+    (radians)."""
     angle, other = (pred, gold) if isinstance(pred, Quantity) else (gold, pred)
-    if not (isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op)) or angle.value is None:
-        return _UNSET
-    if angle.percent:
+    if isinstance(angle, Quantity) and angle.unit == "°" and isinstance(other, Op) and angle.value is not None:
+        if angle.percent:
+            return None
+        degrees = Quantity(angle.value, decimal=angle.decimal)
+        radians = Op("div", (Op("mul", (degrees, Op("const", ("pi",)))), Quantity(Fraction(180))))
+        verdicts = [expr.compare(other, degrees), expr.compare(other, radians)]
+        if True in verdicts:
+            return True
+        return None if None in verdicts else False
+    pred_node, gold_node = _as_node(pred), _as_node(gold)
+    if pred_node is None or gold_node is None:
         return None
-    degrees = Quantity(angle.value, decimal=angle.decimal)
-    radians = Op("div", (Op("mul", (degrees, Op("const", ("pi",)))), Quantity(Fraction(180))))
-    verdicts = [expr.compare(other, degrees), expr.compare(other, radians)]
-    if True in verdicts:
-        return True
-    return None if None in verdicts else False
+    return expr.compare(pred_node, gold_node)
 
 
 def _relation_interval(value: Value) -> Seq | None:
@@ -281,15 +277,11 @@ def _relation_interval(value: Value) -> Seq | None:
     closed = operator == ">="
     if operator not in (">", ">="):
         return None
-    if _is_name(left) and not expr.variables(right):  # x > c
+    if isinstance(left, Op) and left.kind == "var" and not expr.variables(right):  # x > c
         return Seq("[" if closed else "(", ")", (right, _INFINITY[1]))
-    if _is_name(right) and not expr.variables(left):  # c > x
+    if isinstance(right, Op) and right.kind == "var" and not expr.variables(left):  # c > x
         return Seq("(", "]" if closed else ")", (_INFINITY[-1], left))
     return None
-
-
-def _is_name(node: Node) -> bool:
-    return isinstance(node, Op) and node.kind == "var"
 
 
 def _as_intervals(value: Value) -> Value | None:
@@ -298,17 +290,6 @@ def _as_intervals(value: Value) -> Value | None:
         parts = [_relation_interval(item) for item in value.items]
         return None if any(part is None for part in parts) else Union(tuple(parts))  # type: ignore[arg-type]
     return _relation_interval(value)
-
-
-def _relations_against_intervals(pred: Value, gold: Value) -> Verdict | object:
-    """A relation (or relations joined by "or") against an interval or union, as sets; else ``_UNSET``."""
-    pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
-    if (pred_set is None) == (gold_set is None):
-        return _UNSET  # neither side (or both sides) made of relations: not this rule's pair
-    pred, gold = pred_set or pred, gold_set or gold
-    if not all(isinstance(side, (Seq, Union)) for side in (pred, gold)):
-        return _UNSET
-    return values_equal(pred, gold)
 
 
 def _as_node(value: Value | None) -> Node | None:
@@ -339,16 +320,12 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     if isinstance(pred, Quantity) and isinstance(gold, Quantity):
         return quantities_equal(pred, gold)
     if isinstance(pred, (Op, Quantity)) and isinstance(gold, (Op, Quantity)):
-        degrees = _degrees_against_expression(pred, gold)
-        if degrees is not _UNSET:
-            return degrees
-        pred_node, gold_node = _as_node(pred), _as_node(gold)
-        if pred_node is None or gold_node is None:
-            return None
-        return expr.compare(pred_node, gold_node)
-    as_sets = _relations_against_intervals(pred, gold)
-    if as_sets is not _UNSET:
-        return as_sets  # type: ignore[return-value]
+        return _numbers_equal(pred, gold)
+    pred_set, gold_set = _as_intervals(pred), _as_intervals(gold)
+    if (pred_set is None) != (gold_set is None):  # relations on one side only: against an interval, as sets
+        pred_set, gold_set = pred_set or pred, gold_set or gold
+        if all(isinstance(side, (Seq, Union)) for side in (pred_set, gold_set)):
+            return values_equal(pred_set, gold_set)
     if is_relation(pred) or is_relation(gold):
         return None  # a relation against anything else: the symbolic path's call
     ordered = _labelled_as_tuple(pred, gold)
@@ -360,7 +337,12 @@ def values_equal(pred: Value, gold: Value) -> Verdict:
     if type(pred) is not type(gold):
         return False
     if isinstance(pred, Items) and isinstance(gold, Items):
-        if _same_labels(pred, gold):
+        if (  # both sides label every element, with the same distinct labels: elements pair by label
+            all(pred.labels)
+            and all(gold.labels)
+            and set(pred.labels) == set(gold.labels)
+            and len(set(gold.labels)) == len(gold.labels) == len(pred.labels)
+        ):
             by_label = dict(zip(pred.labels, pred.items, strict=True))
             pairs = zip(gold.labels, gold.items, strict=True)
             return _all([values_equal(by_label[label], item) for label, item in pairs])
@@ -396,31 +378,18 @@ def _labelled_as_tuple(pred: Value, gold: Value) -> Verdict | None:
     return _all([values_equal(p, g) for p, g in zip(items.items, sequence.items, strict=True)])
 
 
-def _same_labels(pred: Items, gold: Items) -> bool:
-    """Whether both sides label every element, with the same distinct labels (then elements pair by label)."""
-    return (
-        all(pred.labels)
-        and all(gold.labels)
-        and set(pred.labels) == set(gold.labels)
-        and len(set(gold.labels)) == len(gold.labels) == len(pred.labels)
-    )
-
-
-def _covered(items: tuple[Value, ...], others: tuple[Value, ...]) -> Verdict:
-    verdicts = []
-    for item in items:
-        found: Verdict = False
-        for other in others:
-            verdict = values_equal(other, item)
-            if verdict:
-                found = True
-                break
-            if verdict is None:
-                found = None
-        verdicts.append(found)
-    return _all(verdicts)
-
-
 def _same_set(pred: tuple[Value, ...], gold: tuple[Value, ...]) -> Verdict:
     """Set equality: a repeated solution does not make a list of solutions wrong."""
-    return _all([_covered(gold, pred), _covered(pred, gold)])
+    verdicts: list[Verdict] = []
+    for items, others in ((gold, pred), (pred, gold)):
+        for item in items:
+            found: Verdict = False
+            for other in others:
+                verdict = values_equal(other, item)
+                if verdict:
+                    found = True
+                    break
+                if verdict is None:
+                    found = None
+            verdicts.append(found)
+    return _all(verdicts)

@@ -38,21 +38,6 @@ PAPER_FORMAT_WEIGHT = 0.1
 _warned_kinds: set[str] = set()
 
 
-def _invalid(ground_truth: object, error: AnswerSpecError) -> None:
-    count("invalid_ground_truth")
-    count(f"invalid_ground_truth_{error.kind}")
-    if error.kind not in _warned_kinds:
-        _warned_kinds.add(error.kind)
-        logger.warning(
-            "invalid ground truth %r scores 0 (%s; further ground truths of this kind are only counted in "
-            "guard_stats()['invalid_ground_truth_%s']): %s",
-            str(ground_truth)[:200],
-            error.kind,
-            error.kind,
-            error,
-        )
-
-
 @lru_cache(maxsize=CACHE_SIZE)
 def _spec_from_string(ground_truth: str) -> AnswerSpec | AnswerSpecError:
     try:
@@ -71,7 +56,18 @@ def to_spec(ground_truth: object) -> AnswerSpec | None:
     except Exception as error:  # an odd object (a mapping with unhashable values...) must not reach the trainer
         spec = AnswerSpecError(f"{type(error).__name__}: {error}", "bad_spec")
     if isinstance(spec, AnswerSpecError):
-        _invalid(ground_truth, spec)
+        count("invalid_ground_truth")
+        count(f"invalid_ground_truth_{spec.kind}")
+        if spec.kind not in _warned_kinds:
+            _warned_kinds.add(spec.kind)
+            logger.warning(
+                "invalid ground truth %r scores 0 (%s; further ground truths of this kind are only counted in "
+                "guard_stats()['invalid_ground_truth_%s']): %s",
+                str(ground_truth)[:200],
+                spec.kind,
+                spec.kind,
+                spec,
+            )
         return None
     return spec
 

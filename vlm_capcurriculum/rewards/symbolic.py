@@ -25,6 +25,7 @@ from vlm_capcurriculum.rewards.bounds import (
     MAX_NODES,
     MAX_TERMS,
 )
+from vlm_capcurriculum.rewards.brackets import nesting
 
 # Python's power operator (latex2sympy would reject it anyway), giant numerals, and binomials or factorials of big
 # numerals, which latex2sympy evaluates while parsing.
@@ -45,14 +46,7 @@ def parse_latex(text: str) -> list:
 
     if _STRING_SCREEN.search(text):
         raise TooLarge("python power operator or giant numeral")
-    depth = deepest = 0
-    for char in text:
-        if char in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
-    if deepest > MAX_NESTING:
+    if nesting(text) > MAX_NESTING:
         raise TooLarge("nested too deep")
     return parse(f"\\boxed{{{text}}}", extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
 

@@ -58,17 +58,12 @@ def parse_number(answer: str) -> Quantity | None:
     return Quantity(value, decimal=any(quantity.decimal for quantity in values))
 
 
-def looks_like_maths(answer: str) -> bool:
-    """Whether an answer is written as maths (then the maths verifier, symbolic path included, decides)."""
-    return bool(_MATHS.search(answer))
-
-
 def verify_number(answer: str, spec: AnswerSpec) -> bool | None:
     """True/False when decided here; None when the answer is maths the exact rules cannot settle."""
     gold = parse_quantity(clean(spec.answer))
     pred = parse_number(answer)
     if gold is not None and pred is not None:
         return quantities_equal(pred, gold)
-    if gold is None or looks_like_maths(answer):
+    if gold is None or _MATHS.search(answer):  # written as maths: the maths verifier (symbolic path included) decides
         return verify_math_exact(answer, spec.answer)
     return False
