@@ -24,7 +24,7 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
-from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
+from vlm_capcurriculum.curriculum.warmup import warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import (
     copy_weights,
     reset_optimizer_state,
@@ -106,13 +106,10 @@ class TRLEngine(EngineBase):
 
     def _restart_warmup(self, stage: PlannedStage) -> None:
         """The stage's warm-up, counted from its first optimizer step (also right after a resume inside it)."""
-        scheduler, updates = self.trainer.lr_scheduler, self.trainer.updates_per_step
-        for factor in scheduler.lr_lambdas:
-            if not isinstance(factor, StageWarmup):
-                raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
+        updates = self.trainer.updates_per_step
         steps_into_stage = (self.trainer.curriculum_step - stage.start_step) * updates
         warmup = warmup_steps(self._warmup_ratio, stage.steps, updates)
-        set_stage_warmup(self.trainer.optimizer, scheduler, steps_into_stage, warmup)
+        set_stage_warmup(self.trainer.optimizer, self.trainer.lr_scheduler, steps_into_stage, warmup)
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         value = self.base.kl_coef if kl_coef is None else kl_coef

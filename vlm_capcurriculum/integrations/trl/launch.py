@@ -165,15 +165,6 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
     return model, processor
 
 
-def _completed_steps(checkpoint: str) -> int | None:
-    from .trainer import STATE_FILE
-
-    try:
-        return int(json.loads((Path(checkpoint) / STATE_FILE).read_text())["completed_steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def launch(config: DictConfig, *, dry_run: bool) -> int:
     """The ``backend.launcher`` of ``recipes/backend/trl.yaml``."""
     from vlm_capcurriculum.curriculum.plan_table import print_plan
@@ -189,12 +180,13 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
     from vlm_capcurriculum.checkpoints import CheckpointError
 
     from .console import print_stage_table
-    from .trainer import CurriculumStateError, last_complete_checkpoint
+    from .trainer import STATE_FILE, CurriculumStateError, last_complete_checkpoint
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
     summary = settings.output_dir / SUMMARY_FILE
-    if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
+    state = Path(checkpoint, STATE_FILE) if checkpoint else None
+    if state and state.is_file() and json.loads(state.read_text())["completed_steps"] == plan.total_steps:
         if summary.is_file():
             print_stage_table(json.loads(summary.read_text()).get("stages", []))
         print(
