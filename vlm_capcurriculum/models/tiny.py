@@ -48,7 +48,6 @@ from .processors import (
     InternVLImageOnlyProcessor,
     Qwen2_5_VLImageOnlyProcessor,
     Qwen3VLImageOnlyProcessor,
-    register_processors,
     save_processor,
 )
 from .tokenizer import (
@@ -204,8 +203,7 @@ def _internvl_config(tokenizer: Any, lm_type: str) -> PretrainedConfig:
 
 
 def _qwen_image_processor(patch: int, **normalisation: Any) -> Qwen2VLImageProcessorPil:
-    """Images of 4 x 4 .. 8 x 8 patches, merged 2 x 2 -> 4 to 16 image tokens (real Qwen2.5-VL: 3136 .. 12845056 px).
-
+    """Images of 4 x 4 .. 8 x 8 patches, merged 2 x 2 -> 4 to 16 image tokens (real Qwen2.5-VL: 3136 .. 12845056 px);
     ``size`` is passed whole: Qwen2VLImageProcessorPil mutates its class-level default when given min/max_pixels."""
     return Qwen2VLImageProcessorPil(
         size={"shortest_edge": (4 * patch) ** 2, "longest_edge": (8 * patch) ** 2},
@@ -332,7 +330,6 @@ def save_tiny(family: str, path: str | Path, *, seed: int = 0) -> Path:
 
 def load_tiny(path: str | Path) -> tuple[PreTrainedModel, ProcessorMixin]:
     """Reload a saved tiny (or any supported) model with the Auto classes, offline and without remote code."""
-    register_processors()
     model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     model.eval()
