@@ -1,9 +1,5 @@
 """The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`: each operation acts on the
 object TRL or transformers actually reads, at the time it reads it (the table in ``docs/integrations/trl.md``).
-
-Strict weight loading (:func:`load_weights_strict`, for the reference and the trainer's resume): the Trainer's
-``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under their
-release key names and map them back only inside ``from_pretrained``, so it would silently keep stale weights.
 """
 
 from __future__ import annotations
@@ -63,9 +59,9 @@ class WeightLoadError(RuntimeError):
 
 
 def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) -> None:
-    """Copy the weights saved in the HF model directory ``source`` into ``model`` (same class), every tensor, through
-    ``from_pretrained`` (which converts the key names) then ``load_state_dict(strict=True)``; costs one extra copy of
-    the model in host memory while it runs."""
+    """Copy the weights saved in ``source`` into ``model`` (same class), every tensor, for the reference and the
+    trainer's resume. The Trainer's ``load_state_dict(strict=False)`` would silently keep stale weights: Qwen2.5-VL and
+    InternVL save under release key names that only ``from_pretrained`` maps back. Costs one extra host copy."""
     saved = type(model).from_pretrained(os.fspath(source), dtype=model.dtype, local_files_only=True)
     state = saved.state_dict()
     try:
