@@ -513,18 +513,18 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         formats = format_reward(texts)
         accuracy_weight, format_weight = self.reward_weights.tolist()  # [ACCURACY, FORMAT]
         overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
+        stats = step_metrics(
+            rewards=overall, accuracies=accuracies, formats=formats, lengths=lengths, capabilities=rows["capability"]
+        )
         metrics = {
-            "val/reward": sum(overall) / len(overall),
-            "val/accuracy": sum(accuracies) / len(accuracies),
-            "val/format": sum(formats) / len(formats),
-            "val/completion_length": sum(lengths) / len(lengths),
+            "val/reward": stats["reward"],
+            "val/accuracy": stats["accuracy"],
+            "val/format": stats["format"],
+            "val/completion_length": stats["response_length"],
             "val/samples": float(len(overall)),
         }
-        by_capability: dict[str, list[float]] = {}
-        for capability, accuracy in zip(rows["capability"], accuracies, strict=True):
-            by_capability.setdefault(capability, []).append(accuracy)
-        for capability, values in sorted(by_capability.items()):
-            metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
+        for capability, (correct, total) in sorted(stats["accuracy_counts"].items()):
+            metrics[f"val/accuracy/{capability}"] = correct / total
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
         logger.info("validation at step %d (stage %r): %s", step, stage.name, metrics)
         return metrics
