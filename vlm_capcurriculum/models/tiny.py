@@ -398,8 +398,7 @@ def format_warm_start(
                 for i in picks
             ]
             targets = [f"<think> </think> \\boxed{{{records[i].answer}}}{end}" for i in picks]
-            has_images = any(images)
-            kwargs = {"images": images if has_images else None, "padding": True, "return_tensors": "pt"}
+            kwargs = {"images": images if any(images) else None, "padding": True, "return_tensors": "pt"}
             full = processor(
                 text=[p + t for p, t in zip(prompts, targets, strict=True)], padding_side="right", **kwargs
             )
