@@ -1,13 +1,6 @@
-"""The families' processors without a video processor, reloadable through ``AutoProcessor``.
-
-The stock Qwen2.5-VL, Qwen3-VL and InternVL processors each require a video processor, and every video processor in
-transformers 5 needs torchvision, which CPU-only machines like ours cannot install. The curriculum trains on images
-only, so these subclasses drop ``video_processor`` and keep all image and text behaviour of their parent. They also
-read ``None`` in a batched ``images`` list (TRL's mark for a text-only prompt in a mixed batch) as "no image".
-
-:func:`register_processors` (run on import) registers them with ``AutoProcessor``, so ``import
-vlm_capcurriculum.models`` is all a reload needs; without it ``AutoProcessor`` cannot resolve the saved
-``processor_class`` and silently returns the bare tokenizer, which TRL treats as a text-only model.
+"""The families' processors without a video processor (every transformers 5 video processor needs torchvision, which
+CPU-only machines cannot install; the curriculum trains on images only), reloadable through ``AutoProcessor``: it is
+registered on import, else ``AutoProcessor`` silently returns the bare tokenizer, which TRL treats as text-only.
 """
 
 from __future__ import annotations
@@ -41,7 +34,7 @@ def _drop_missing_images(images: Any) -> Any:
 
 
 class _MixedBatchImages:
-    """Mixin accepting ``None`` for prompts without images in a batched ``images`` argument."""
+    """Reads ``None`` in a batched ``images`` list (TRL's mark for a text-only prompt in a mixed batch) as no image."""
 
     def __call__(self, images: Any = None, text: Any = None, *args: Any, **kwargs: Any) -> Any:
         return super().__call__(_drop_missing_images(images), text, *args, **kwargs)  # type: ignore[misc]

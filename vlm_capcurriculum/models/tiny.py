@@ -13,12 +13,6 @@ from their ``config.json``):
 * ``internvl3``: OpenGVLab/InternVL3-8B-hf (InternViT-300M: 1024 x 24, patch 14 on 448 tiles, biased QKV, no QK norm,
   LayerNorm, layer scale 0.1; pixel-shuffle 0.5 -> 256 tokens per tile; Qwen2.5-7B LM).
 * ``internvl3_5``: OpenGVLab/InternVL3_5-8B-HF (same InternViT-300M and projector; Qwen3-8B LM with QK norm).
-
-``model.path: tiny://<family>`` (the CPU quick starts) is built by :func:`prepare_tiny_model` into
-``<output_dir>/base_model``, the directory the KL reference is rebuilt from. A random model never writes the answer
-format, so every reward and advantage is 0; ``model.tiny_warm_start_steps`` first teaches it the format on the
-training records' boxed gold answers (the role of a real checkpoint's instruction tuning), and ``base_model`` holds
-those weights.
 """
 
 from __future__ import annotations
@@ -54,7 +48,6 @@ from .processors import (
     InternVLImageOnlyProcessor,
     Qwen2_5_VLImageOnlyProcessor,
     Qwen3VLImageOnlyProcessor,
-    register_processors,
     save_processor,
 )
 from .tokenizer import (
@@ -210,8 +203,7 @@ def _internvl_config(tokenizer: Any, lm_type: str) -> PretrainedConfig:
 
 
 def _qwen_image_processor(patch: int, **normalisation: Any) -> Qwen2VLImageProcessorPil:
-    """Images of 4 x 4 .. 8 x 8 patches, merged 2 x 2 -> 4 to 16 image tokens (real Qwen2.5-VL: 3136 .. 12845056 px).
-
+    """Images of 4 x 4 .. 8 x 8 patches, merged 2 x 2 -> 4 to 16 image tokens (real Qwen2.5-VL: 3136 .. 12845056 px);
     ``size`` is passed whole: Qwen2VLImageProcessorPil mutates its class-level default when given min/max_pixels."""
     return Qwen2VLImageProcessorPil(
         size={"shortest_edge": (4 * patch) ** 2, "longest_edge": (8 * patch) ** 2},
@@ -248,12 +240,10 @@ class FamilySpec:
 
 
 def _spec(family: str) -> FamilySpec:
-    qwen2_5_tokens = TokenizerSpec(QWEN_CONTROL_TOKENS, {}, _chat_template("qwen2_5_vl"))
-    qwen3_tokens = TokenizerSpec(QWEN_CONTROL_TOKENS + QWEN3_EXTRA_TOKENS, {}, _chat_template("qwen3_vl"))
     internvl_template = _chat_template("internvl")
     specs = {
         "qwen2_5_vl": FamilySpec(
-            qwen2_5_tokens,
+            TokenizerSpec(QWEN_CONTROL_TOKENS, {}, _chat_template("qwen2_5_vl")),
             _qwen2_5_vl_config,
             lambda: _qwen_image_processor(14),  # 56 x 56 .. 112 x 112 px
             Qwen2_5_VLImageOnlyProcessor,
@@ -261,7 +251,7 @@ def _spec(family: str) -> FamilySpec:
             {},
         ),
         "qwen3_vl": FamilySpec(
-            qwen3_tokens,
+            TokenizerSpec(QWEN_CONTROL_TOKENS + QWEN3_EXTRA_TOKENS, {}, _chat_template("qwen3_vl")),
             _qwen3_vl_config,
             # the Qwen2-VL image processor with patch 16 and mean/std 0.5: 64 x 64 .. 128 x 128 px
             lambda: _qwen_image_processor(16, image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5]),
@@ -340,7 +330,6 @@ def save_tiny(family: str, path: str | Path, *, seed: int = 0) -> Path:
 
 def load_tiny(path: str | Path) -> tuple[PreTrainedModel, ProcessorMixin]:
     """Reload a saved tiny (or any supported) model with the Auto classes, offline and without remote code."""
-    register_processors()
     model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True)
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     model.eval()
@@ -409,8 +398,7 @@ def format_warm_start(
                 for i in picks
             ]
             targets = [f"<think> </think> \\boxed{{{records[i].answer}}}{end}" for i in picks]
-            has_images = any(images)
-            kwargs = {"images": images if has_images else None, "padding": True, "return_tensors": "pt"}
+            kwargs = {"images": images if any(images) else None, "padding": True, "return_tensors": "pt"}
             full = processor(
                 text=[p + t for p, t in zip(prompts, targets, strict=True)], padding_side="right", **kwargs
             )
@@ -434,11 +422,13 @@ def prepare_tiny_model(
     *,
     seed: int = 0,
     warm_start_steps: int = 0,
-    records: Sequence[SampleRecord] = (),
-    image_paths: Callable[[int], Sequence[Path]] | None = None,
+    records: Sequence[SampleRecord],
+    image_paths: Callable[[int], Sequence[Path]],
     template: str | None = None,
 ) -> Path:
-    """Build (or reuse) ``<output_dir>/base_model`` for a ``tiny://`` path; returns the directory."""
+    """Build (or reuse) ``<output_dir>/base_model`` for ``model.path: tiny://<family>``, the directory the KL reference
+    is rebuilt from. A random model never writes the answer format (every reward and advantage 0), so
+    ``warm_start_steps`` first teach it on the records' boxed gold answers (a real checkpoint's instruction tuning)."""
     path = Path(output_dir) / BASE_MODEL_DIR
     recipe = {"family": family, "seed": seed, "warm_start_steps": warm_start_steps, "records": len(records)}
     ready = path / _READY
@@ -452,8 +442,6 @@ def prepare_tiny_model(
     print(f"tiny model: building a random {family} model (seed {seed}) in {path}", flush=True)
     save_tiny(family, path, seed=seed)
     if warm_start_steps > 0:
-        if image_paths is None or not records:
-            raise TinyModelError("the format warm-start needs the training records")
         model, processor = load_tiny(path)
         losses = format_warm_start(
             model, processor, records, image_paths, steps=warm_start_steps, seed=seed, template=template

@@ -9,18 +9,6 @@ from vlm_capcurriculum import __version__
 from vlm_capcurriculum.curriculum import Plan, PlannedStage
 
 
-def _curriculum_table(plan: Plan, files: Mapping[str, Sequence[str]], current: int | None) -> list[str]:
-    lines = ["| # | stage | capability | steps | epochs | data |", "|---|---|---|---|---|---|"]
-    for stage in plan.stages:
-        mark = " **(this model)**" if stage.position == current else ""
-        data = ", ".join(f"`{path}`" for path in files.get(stage.name, ())) or "-"
-        lines.append(
-            f"| {stage.position + 1} | {stage.name}{mark} | {stage.capability} | {stage.start_step}-{stage.end_step} "
-            f"| {stage.epochs:g} | {data} |"
-        )
-    return lines
-
-
 def model_card(
     plan: Plan,
     *,
@@ -41,6 +29,14 @@ def model_card(
     else:
         title = "# A capability-curriculum GRPO run"
         what = f"{plan.total_steps} curriculum steps; the model after each stage is in `stages/NN-<stage>/`."
+    table = ["| # | stage | capability | steps | epochs | data |", "|---|---|---|---|---|---|"]
+    for row in plan.stages:
+        mark = " **(this model)**" if stage is not None and row.position == stage.position else ""
+        data = ", ".join(f"`{path}`" for path in files.get(row.name, ())) or "-"
+        table.append(
+            f"| {row.position + 1} | {row.name}{mark} | {row.capability} | {row.start_step}-{row.end_step} "
+            f"| {row.epochs:g} | {data} |"
+        )
     accuracy_weight = 1 - format_weight
     lines = [
         title,
@@ -55,7 +51,7 @@ def model_card(
         "",
         "## Curriculum",
         "",
-        *_curriculum_table(plan, files, None if stage is None else stage.position),
+        *table,
         "",
         "## Loading",
         "",

@@ -1,11 +1,8 @@
 """From the composed recipe to ``GRPOConfig`` and the trainer's arguments.
 
-``recipes/backend/trl.yaml`` maps the backend-neutral ``train.*`` keys onto native ``GRPOConfig`` keys under
-``backend.grpo`` (any other ``GRPOConfig`` field can be added there: ``+backend.grpo.optim=adamw_8bit``). The keys
-that encode the curriculum's batch layout (:data:`DERIVED_KEYS`) are derived here and may not be set there; the table
-in ``docs/integrations/trl.md`` says how. What TRL 1.16 lacks is applied by us (pixel bounds, prompt limit,
-validation before training) or refused here before any model is loaded (other KL estimators than k3, EasyR1's
-``low_var_kl``; ``train.clip_ratio_dual``: TRL's loss has no dual clip).
+``recipes/backend/trl.yaml`` maps the ``train.*`` keys onto ``backend.grpo`` (any other ``GRPOConfig`` field can be
+added there); the batch layout keys (:data:`DERIVED_KEYS`) are derived here, as ``docs/integrations/trl.md`` says.
+What TRL 1.16 lacks is applied by us or refused here before any model is loaded.
 """
 
 from __future__ import annotations

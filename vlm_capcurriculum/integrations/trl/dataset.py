@@ -1,13 +1,8 @@
-"""The global index space as the ``datasets.Dataset`` TRL's ``GRPOTrainer`` reads.
-
-Row ``i`` is ``data.records[i]``, so the plan's indices are row numbers and no re-indexing can drift; the ``index``
-column lets the trainer check that every generation batch is the plan's. ``prompt`` is one user turn in TRL's
-conversational format: the format prompt (EasyR1's ``data.format_prompt``) rendered and split at its ``<image>``
-placeholders into text and image blocks, which TRL fills from ``images`` (``[]`` for text-only questions). TRL
-passes the other columns to the reward functions as keyword arguments.
-
-Pixel bounds (``train.min_pixels``/``max_pixels``) are applied as EasyR1 applies ``data.{min,max}_pixels``: to the
-decoded image before any processor sees it, for every backbone, keeping the aspect ratio.
+"""The global index space as the ``datasets.Dataset`` TRL's ``GRPOTrainer`` reads: row ``i`` is ``data.records[i]``
+(the ``index`` column lets the trainer check each generation batch against the plan). ``prompt`` is one user turn in
+TRL's conversational format, the format prompt split at its ``<image>`` placeholders; TRL passes the other columns to
+the reward functions. Pixel bounds apply as EasyR1's ``data.{min,max}_pixels``: to the decoded image, keeping its
+aspect ratio.
 """
 
 from __future__ import annotations
@@ -35,8 +30,7 @@ FEATURES = Features(
 
 
 def build_dataset(records: Sequence[SampleRecord], image_paths: Any, *, template: str | None = None) -> Dataset:
-    """The dataset of ``records`` (row ``i`` = ``records[i]``); ``image_paths(i)`` gives record ``i``'s image files;
-    ``template`` is a format prompt's text (None: the default)."""
+    """``image_paths(i)`` gives record ``i``'s image files; ``template`` is a format prompt's text (None: the default)."""
     rows = [
         {
             "index": i,

@@ -1,9 +1,5 @@
 """The curriculum engine protocol on a live :class:`~.trainer.CurriculumGRPOTrainer`: each operation acts on the
 object TRL or transformers actually reads, at the time it reads it (the table in ``docs/integrations/trl.md``).
-
-Strict weight loading (:func:`load_weights_strict`, for the reference and the trainer's resume): the Trainer's
-``_load_from_checkpoint`` uses ``load_state_dict(strict=False)``, but Qwen2.5-VL and InternVL save under their
-release key names and map them back only inside ``from_pretrained``, so it would silently keep stale weights.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from trl.trainer.utils import add_fused_lm_head, create_model_from_path, disable
 from vlm_capcurriculum.checkpoints import require_complete, seal, unseal
 from vlm_capcurriculum.curriculum import EngineBase, Operation, PlannedStage
 from vlm_capcurriculum.curriculum.run_layout import stage_dir
-from vlm_capcurriculum.curriculum.warmup import StageWarmup, warmup_steps
+from vlm_capcurriculum.curriculum.warmup import warmup_steps
 from vlm_capcurriculum.integrations.torch_ops import (
     copy_weights,
     reset_optimizer_state,
@@ -63,9 +59,9 @@ class WeightLoadError(RuntimeError):
 
 
 def load_weights_strict(model: torch.nn.Module, source: str | os.PathLike[str]) -> None:
-    """Copy the weights saved in the HF model directory ``source`` into ``model`` (same class), every tensor, through
-    ``from_pretrained`` (which converts the key names) then ``load_state_dict(strict=True)``; costs one extra copy of
-    the model in host memory while it runs."""
+    """Copy the weights saved in ``source`` into ``model`` (same class), every tensor, for the reference and the
+    trainer's resume. The Trainer's ``load_state_dict(strict=False)`` would silently keep stale weights: Qwen2.5-VL and
+    InternVL save under release key names that only ``from_pretrained`` maps back. Costs one extra host copy."""
     saved = type(model).from_pretrained(os.fspath(source), dtype=model.dtype, local_files_only=True)
     state = saved.state_dict()
     try:
@@ -106,13 +102,10 @@ class TRLEngine(EngineBase):
 
     def _restart_warmup(self, stage: PlannedStage) -> None:
         """The stage's warm-up, counted from its first optimizer step (also right after a resume inside it)."""
-        scheduler, updates = self.trainer.lr_scheduler, self.trainer.updates_per_step
-        for factor in scheduler.lr_lambdas:
-            if not isinstance(factor, StageWarmup):
-                raise TypeError(f"a per-stage warm-up needs the StageWarmup schedule, found {type(factor).__name__}")
+        updates = self.trainer.updates_per_step
         steps_into_stage = (self.trainer.curriculum_step - stage.start_step) * updates
         warmup = warmup_steps(self._warmup_ratio, stage.steps, updates)
-        set_stage_warmup(self.trainer.optimizer, scheduler, steps_into_stage, warmup)
+        set_stage_warmup(self.trainer.optimizer, self.trainer.lr_scheduler, steps_into_stage, warmup)
 
     def set_kl_coef(self, kl_coef: float | None) -> None:
         value = self.base.kl_coef if kl_coef is None else kl_coef

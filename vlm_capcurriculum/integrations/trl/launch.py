@@ -23,6 +23,7 @@ from vlm_capcurriculum.curriculum import (
     PlanError,
     SpecError,
     UnsupportedOverrideError,
+    build_plan,
     parse_curriculum,
     plan_curriculum,
     validate_plan_for_engine,
@@ -78,17 +79,25 @@ def check_model_path(path: str) -> None:
         raise DataFileError(f"model.path {path!r} holds no config.json: not a Hugging Face model folder")
 
 
+def _planned(config: DictConfig, data: CurriculumData | None = None) -> tuple[CurriculumData, Plan, TRLSettings]:
+    """The recipe's plan and settings, on ``data`` when given (the records left after dropping overlong prompts)."""
+    from .engine import SUPPORTED_OPERATIONS
+
+    spec = parse_curriculum(config.get("curriculum"))
+    if data is None:
+        data, plan = plan_curriculum(spec)
+    else:
+        plan = build_plan(spec, data.stage_data())
+    validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
+    return data, plan, build_settings(config, plan)
+
+
 def prepare(
     config: DictConfig,
 ) -> tuple[CurriculumData, Plan, TRLSettings, tuple[list[SampleRecord], list[list[Path]]] | None]:
     """Everything up to loading the model; every recipe error becomes a one-line :class:`LaunchError`."""
-    from .engine import SUPPORTED_OPERATIONS
-
     try:
-        spec = parse_curriculum(config.get("curriculum"))
-        data, plan = plan_curriculum(spec)
-        validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
-        settings = build_settings(config, plan)
+        data, plan, settings = _planned(config)
         if tiny_family(settings.model_path) is None:  # an unknown tiny family fails here, before the data loads
             check_model_path(settings.model_path)
         validation = None
@@ -139,8 +148,7 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from vlm_capcurriculum.models import register_processors
-    from vlm_capcurriculum.models.tiny import prepare_tiny_model
+    from vlm_capcurriculum.models.tiny import prepare_tiny_model  # the models package registers our processors
 
     path = settings.model_path
     family = tiny_family(path)
@@ -156,22 +164,12 @@ def _load_model(settings: TRLSettings, data: CurriculumData) -> tuple[Any, Any]:
                 template=settings.format_prompt,
             )
         )
-    register_processors()
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=getattr(torch, settings.dtype))
         processor = AutoProcessor.from_pretrained(path)
     except OSError as err:  # a hub id that does not exist, no network, a folder without weights
         raise LaunchError(f"backend trl: model.path {path!r} cannot be loaded: {_one_line(err)}") from err
     return model, processor
-
-
-def _completed_steps(checkpoint: str) -> int | None:
-    from .trainer import STATE_FILE
-
-    try:
-        return int(json.loads((Path(checkpoint) / STATE_FILE).read_text())["completed_steps"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def launch(config: DictConfig, *, dry_run: bool) -> int:
@@ -189,12 +187,13 @@ def launch(config: DictConfig, *, dry_run: bool) -> int:
     from vlm_capcurriculum.checkpoints import CheckpointError
 
     from .console import print_stage_table
-    from .trainer import CurriculumStateError, last_complete_checkpoint
+    from .trainer import STATE_FILE, CurriculumStateError, last_complete_checkpoint
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars at every stage checkpoint: noise next to the step lines
     checkpoint = _resume_checkpoint(settings)
     summary = settings.output_dir / SUMMARY_FILE
-    if checkpoint and _completed_steps(checkpoint) == plan.total_steps:
+    state = Path(checkpoint, STATE_FILE) if checkpoint else None
+    if state and state.is_file() and json.loads(state.read_text())["completed_steps"] == plan.total_steps:
         if summary.is_file():
             print_stage_table(json.loads(summary.read_text()).get("stages", []))
         print(
@@ -274,11 +273,9 @@ def _drop_overlong_prompts(
 ) -> tuple[CurriculumData, Plan, TRLSettings]:
     """EasyR1's ``filter_overlong_prompts`` for TRL: drop the training prompts above ``train.max_prompt_length``
     tokens, count them in each stage's read report, and plan and configure the run again without them."""
-    from vlm_capcurriculum.curriculum import build_plan
     from vlm_capcurriculum.curriculum.data import without_records
 
     from .dataset import prompt_lengths
-    from .engine import SUPPORTED_OPERATIONS
 
     limit = settings.max_prompt_length
     lengths = prompt_lengths(dataset, processor)
@@ -287,11 +284,7 @@ def _drop_overlong_prompts(
         return data, plan, settings
     first = f"{data.records[overlong[0]].id!r}, {lengths[overlong[0]]} tokens"
     try:
-        spec = parse_curriculum(config.get("curriculum"))
-        data = without_records(data, overlong)
-        plan = build_plan(spec, data.stage_data())
-        validate_plan_for_engine(plan, SUPPORTED_OPERATIONS, engine_name="trl")
-        settings = build_settings(config, plan)
+        data, plan, settings = _planned(config, without_records(data, overlong))
     except (PlanError, SpecError, TRLConfigError, UnsupportedOverrideError) as err:
         raise LaunchError(
             f"backend trl: after dropping {len(overlong)} prompts over train.max_prompt_length={limit}: {_one_line(err)}"

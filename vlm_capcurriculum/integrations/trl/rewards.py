@@ -1,10 +1,7 @@
-"""The project's rewards as TRL reward functions.
-
-The paper's reward is ``overall = 0.9 * accuracy + 0.1 * format`` (``training/reward_functions/math.py``): passing
-``[accuracy_reward, format_reward]`` with ``GRPOConfig.reward_weights`` :func:`reward_weights` ``(0.1)`` makes TRL's
-``reward`` the paper's ``overall`` while TRL logs accuracy and format separately (``rewards/<name>/mean``). The
-answer spec of a completion is its ``ground_truth`` column (:meth:`SampleRecord.ground_truth`) with the
-``answer_type`` and ``capability`` columns on top. Nothing here raises on model output or a bad ground truth.
+"""The project's rewards as TRL reward functions: ``[accuracy_reward, format_reward]`` weighted by
+:func:`reward_weights` makes TRL's ``reward`` the paper's ``overall = 0.9 * accuracy + 0.1 * format``
+(``training/reward_functions/math.py``) while TRL logs both parts. Nothing here raises on model output or a bad
+ground truth.
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""The curriculum's order in the layout TRL's ``GRPOTrainer`` expects from its train sampler.
-
-Plan step ``s`` (``plan.batch(s)``) is exactly one TRL generation batch, so it never crosses a stage boundary, and
-one curriculum step is :func:`updates_per_step` optimizer steps (``docs/integrations/trl.md``, "One curriculum step
-in TRL terms"). On resume the Trainer skips ``completed_steps * repeat_count`` loader batches, so the first batch is
-``plan.batch(completed_steps + 1)``; the trainer checks that on every generation batch (the ``index`` column).
+"""The curriculum's order in the layout TRL's ``GRPOTrainer`` expects from its train sampler: plan step ``s`` is
+exactly one generation batch and :func:`updates_per_step` optimizer steps (``docs/integrations/trl.md``, "One
+curriculum step in TRL terms"), so a resume's skipped loader batches land on a step boundary.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """``CurriculumGRPOTrainer``: TRL's ``GRPOTrainer`` trained along a curriculum plan, stage transitions included.
 
-It overrides private API of trl 1.16 / transformers 5.10 (``docs/integrations/trl.md`` says where and why):
-``_get_train_sampler`` (the plan's order), ``_prepare_inputs`` (``StageController.before_step`` before a step's
-generation; a callback's ``on_step_end`` calls ``after_step`` after its last update), ``_calculate_rewards`` (the
-step line), ``create_optimizer``/``create_scheduler`` (every parameter in the optimizer; per-stage warm-up),
-``_save_checkpoint``/``train`` (``curriculum_state.json`` and its restore) and ``_load_from_checkpoint`` (strict).
-A resumed run reproduces an uninterrupted one.
+It overrides private API of trl 1.16 / transformers 5.10 (``docs/integrations/trl.md`` says why): the sampler,
+``_prepare_inputs`` (stage actions before a step's generation), ``_calculate_rewards`` (step statistics), optimizer
+and scheduler creation, checkpoint save/load and ``train`` (curriculum state; a resume reproduces an uninterrupted run).
 """
 
 from __future__ import annotations
@@ -490,9 +487,24 @@ class CurriculumGRPOTrainer(GRPOTrainer):
                 torch.manual_seed(self.args.seed + step)
                 for start in range(0, len(self.val_dataset), self.val_batch_size):
                     rows = self.val_dataset[start : start + self.val_batch_size]
-                    batch_texts, batch_lengths = self._generate_validation(unwrapped, rows, generation)
-                    texts += batch_texts
-                    lengths += batch_lengths
+                    prompts = [
+                        prompt_text(prompt, images, self.processing_class, **self.chat_template_kwargs)
+                        for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
+                    ]
+                    images = [list(images) if images else None for images in rows["images"]]
+                    inputs = self.processing_class(
+                        text=prompts,
+                        images=images if any(images) else None,
+                        padding=True,
+                        padding_side="left",
+                        return_tensors="pt",
+                    ).to(self.accelerator.device)
+                    output = unwrapped.generate(**inputs, generation_config=generation)
+                    completion_ids = output[:, inputs["input_ids"].shape[1] :]
+                    is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=completion_ids.device))
+                    ends = torch.where(is_eos.any(dim=1), is_eos.int().argmax(dim=1) + 1, completion_ids.shape[1])
+                    texts += self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+                    lengths += ends.tolist()
         finally:
             if was_training:
                 model.train()
@@ -501,40 +513,18 @@ class CurriculumGRPOTrainer(GRPOTrainer):
         formats = format_reward(texts)
         accuracy_weight, format_weight = self.reward_weights.tolist()  # [ACCURACY, FORMAT]
         overall = [accuracy_weight * a + format_weight * f for a, f in zip(accuracies, formats, strict=True)]
+        stats = step_metrics(
+            rewards=overall, accuracies=accuracies, formats=formats, lengths=lengths, capabilities=rows["capability"]
+        )
         metrics = {
-            "val/reward": sum(overall) / len(overall),
-            "val/accuracy": sum(accuracies) / len(accuracies),
-            "val/format": sum(formats) / len(formats),
-            "val/completion_length": sum(lengths) / len(lengths),
+            "val/reward": stats["reward"],
+            "val/accuracy": stats["accuracy"],
+            "val/format": stats["format"],
+            "val/completion_length": stats["response_length"],
             "val/samples": float(len(overall)),
         }
-        by_capability: dict[str, list[float]] = {}
-        for capability, accuracy in zip(rows["capability"], accuracies, strict=True):
-            by_capability.setdefault(capability, []).append(accuracy)
-        for capability, values in sorted(by_capability.items()):
-            metrics[f"val/accuracy/{capability}"] = sum(values) / len(values)
+        for capability, (correct, total) in sorted(stats["accuracy_counts"].items()):
+            metrics[f"val/accuracy/{capability}"] = correct / total
         self.log_event({**metrics, "curriculum/stage": float(stage.position + 1)})
         logger.info("validation at step %d (stage %r): %s", step, stage.name, metrics)
         return metrics
-
-    def _generate_validation(
-        self, model: torch.nn.Module, rows: dict[str, list[Any]], generation: GenerationConfig
-    ) -> tuple[list[str], list[int]]:
-        texts = [
-            prompt_text(prompt, images, self.processing_class, **self.chat_template_kwargs)
-            for prompt, images in zip(rows["prompt"], rows["images"], strict=True)
-        ]
-        images = [list(images) if images else None for images in rows["images"]]
-        inputs = self.processing_class(
-            text=texts,
-            images=images if any(images) else None,
-            padding=True,
-            padding_side="left",
-            return_tensors="pt",
-        ).to(self.accelerator.device)
-        output = model.generate(**inputs, generation_config=generation)
-        completion_ids = output[:, inputs["input_ids"].shape[1] :]
-        is_eos = torch.isin(completion_ids, torch.tensor(self.eos_token_ids, device=completion_ids.device))
-        lengths = torch.where(is_eos.any(dim=1), is_eos.int().argmax(dim=1) + 1, completion_ids.shape[1])
-        decoded = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
-        return decoded, lengths.tolist()
